@@ -1,0 +1,44 @@
+# Hubs settings. Every key is documented in the README ("Configuration").
+# Environment variables override the development defaults so that the run
+# command can point the hub at a private PostgreSQL cluster and memcached.
+import os
+
+config = {
+    # Turns the consumer (and so the whole web site) on in fedmsg-hub.
+    "hubs.consumer.enabled": True,
+    # Where the web site listens.
+    "hubs.web.host": os.environ.get("HUBS_WEB_HOST", "127.0.0.1"),
+    "hubs.web.port": int(os.environ.get("HUBS_WEB_PORT", "5000")),
+    # One log line per request (off by default: it costs throughput).
+    "hubs.web.access_log": os.environ.get("HUBS_ACCESS_LOG", "") == "1",
+    # libpq connection string of the configuration database.
+    "hubs.db.dsn": os.environ.get("HUBS_DB_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=hubs"),
+    "hubs.db.pool_size": 4,
+    # memcached servers, "host:port" comma separated (a HashClient spreads keys).
+    "hubs.memcached.servers": os.environ.get("HUBS_MEMCACHED", "127.0.0.1:11211"),
+    # fedmsg endpoint name the hub publishes hubs.* messages from (see base.py).
+    "hubs.publish_name": "hubs.hub",
+    # Seconds a widget's data() may take before it is shown as failed.
+    "hubs.widget.timeout": 10.0,
+    # Seconds before a failed widget is tried again.
+    "hubs.widget.retry": 60.0,
+    # EventSource: keep-alive comment interval, retry advice (ms), replay buffer length.
+    "hubs.sse.keepalive": 15.0,
+    "hubs.sse.retry_ms": 2000,
+    "hubs.sse.replay": 1024,
+    # Topics ending with one of these are dropped before any widget is asked.
+    "hubs.junk_suffixes": [
+        "buildsys.task.state.change",
+        "buildsys.rpm.sign",
+        "buildsys.repo.init",
+        "buildsys.repo.done",
+        "buildsys.tag",
+        "buildsys.untag",
+        "faf.report.threshold1",
+        "github.status",
+    ],
+    # Bearer token that allows writes until logins exist. Unset: writes are refused.
+    "hubs.admin_token": os.environ.get("HUBS_ADMIN_TOKEN") or None,
+    # consume() runs in the reactor thread: every Twisted call stays there.
+    "moksha.blocking_mode": True,
+}

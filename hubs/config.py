@@ -1,0 +1,107 @@
+"""The hub's settings: read once from the fedmsg config, validated, frozen."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message lists every problem at once."""
+
+
+@dataclass(frozen=True)
+class HubsConfig:
+    """Everything the hub reads from ``fedmsg.d``; see the README for each key."""
+
+    db_dsn: str
+    memcached_servers: tuple[tuple[str, int], ...]
+    web_host: str = "127.0.0.1"
+    web_port: int = 5000
+    db_pool_size: int = 4
+    publish_name: str = "hubs.hub"
+    topic_prefix: str = "org.fedoraproject"
+    environment: str = "dev"
+    widget_timeout: float = 10.0
+    widget_retry: float = 60.0
+    sse_keepalive: float = 15.0
+    sse_retry_ms: int = 2000
+    sse_replay: int = 1024
+    junk_suffixes: tuple[str, ...] = ()
+    admin_token: str | None = None
+    access_log: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_fedmsg(cls, config: Mapping[str, Any]) -> HubsConfig:
+        """Build from a fedmsg config dict, reporting all problems together."""
+        errors: list[str] = []
+
+        def get(key: str, kind: type, default: Any = None, required: bool = False) -> Any:
+            if key not in config or config[key] is None:
+                if required:
+                    errors.append(f"{key}: missing")
+                return default
+            value = config[key]
+            try:
+                if kind is bool:
+                    return bool(value)
+                return kind(value)
+            except (TypeError, ValueError):
+                errors.append(f"{key}: expected {kind.__name__}, got {value!r}")
+                return default
+
+        dsn = get("hubs.db.dsn", str, required=True)
+        servers_raw = config.get("hubs.memcached.servers")
+        servers: list[tuple[str, int]] = []
+        if not servers_raw:
+            errors.append("hubs.memcached.servers: missing")
+        else:
+            items = servers_raw.split(",") if isinstance(servers_raw, str) else list(servers_raw)
+            for item in items:
+                host, sep, port = str(item).strip().rpartition(":")
+                if not sep or not host or not port.isdigit():
+                    errors.append(f"hubs.memcached.servers: {item!r} is not host:port")
+                else:
+                    servers.append((host, int(port)))
+        port = get("hubs.web.port", int, 5000)
+        if not 0 <= port <= 65535:
+            errors.append(f"hubs.web.port: {port} is not a TCP port")
+        timeout = get("hubs.widget.timeout", float, 10.0)
+        if timeout <= 0:
+            errors.append("hubs.widget.timeout: must be positive")
+        keepalive = get("hubs.sse.keepalive", float, 15.0)
+        if not 0 < keepalive <= 15:
+            errors.append("hubs.sse.keepalive: must be in (0, 15] seconds")
+        replay = get("hubs.sse.replay", int, 1024)
+        if replay < 1:
+            errors.append("hubs.sse.replay: must be at least 1")
+        token = config.get("hubs.admin_token") or None
+        if token is not None and (not isinstance(token, str) or len(token) < 16):
+            errors.append("hubs.admin_token: must be a string of at least 16 characters")
+        junk = config.get("hubs.junk_suffixes", ())
+        if isinstance(junk, str) or not all(isinstance(s, str) for s in junk):
+            errors.append("hubs.junk_suffixes: must be a list of strings")
+            junk = ()
+        if errors:
+            raise ConfigError("invalid Hubs configuration:\n  " + "\n  ".join(errors))
+        return cls(
+            db_dsn=dsn,
+            memcached_servers=tuple(servers),
+            web_host=get("hubs.web.host", str, "127.0.0.1"),
+            web_port=port,
+            db_pool_size=max(1, get("hubs.db.pool_size", int, 4)),
+            publish_name=get("hubs.publish_name", str, "hubs.hub"),
+            topic_prefix=get("topic_prefix", str, "org.fedoraproject"),
+            environment=get("environment", str, "dev"),
+            widget_timeout=timeout,
+            widget_retry=get("hubs.widget.retry", float, 60.0),
+            sse_keepalive=keepalive,
+            sse_retry_ms=get("hubs.sse.retry_ms", int, 2000),
+            sse_replay=replay,
+            junk_suffixes=tuple(junk),
+            admin_token=token,
+            access_log=bool(config.get("hubs.web.access_log", False)),
+            raw=dict(config),
+        )

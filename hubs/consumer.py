@@ -1,0 +1,185 @@
+"""The fedmsg consumer plugin: the whole of Hubs inside one ``fedmsg-hub``.
+
+Thread model (chosen on purpose): ``moksha.blocking_mode`` must be true, so
+moksha calls ``consume()`` in the reactor thread. Every Twisted call (SSE
+writes, txpostgres, fedmsg.publish) therefore happens in the reactor thread;
+nothing here ever runs in a worker thread.
+
+At ``__init__`` (main thread, before the reactor runs) the consumer checks the
+config and the widget registry, initialises fedmsg publishing and fedmsg.meta,
+and schedules the start of the web site for when the reactor runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+import fedmsg
+import fedmsg.consumers
+import fedmsg.meta
+from twisted.internet import defer
+from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+from hubs.bus import FedmsgBus
+from hubs.cache import MemcachedCache
+from hubs.config import ConfigError, HubsConfig
+from hubs.db.store import PostgresStore
+from hubs.widgets import RegistryError, load_registry
+
+log = logging.getLogger("hubs.consumer")
+
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_TOPIC_LENGTH = 255
+
+
+def check_envelope(envelope: Any) -> str | None:
+    """Why a bus message cannot be handled, or None if it can (pure)."""
+    if not isinstance(envelope, Mapping):
+        return "body is not an object"
+    topic = envelope.get("topic")
+    if not isinstance(topic, str) or not topic:
+        return "no topic"
+    if len(topic) > MAX_TOPIC_LENGTH:
+        return "topic too long"
+    if topic.count(".") < 3:
+        return f"topic {topic[:80]!r} has fewer than four parts"
+    if "msg" not in envelope:
+        return "no msg"
+    return None
+
+
+def usernames_from_meta(config: Mapping[str, Any]):
+    """fedmsg.meta's usernames of a message; never raises."""
+    def usernames(envelope):
+        try:
+            return fedmsg.meta.msg2usernames(dict(envelope), **config) or ()
+        except Exception:
+            log.debug("fedmsg.meta could not read usernames of %s", envelope.get("topic"), exc_info=True)
+            return ()
+    return usernames
+
+
+class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
+    """Receives every bus message and serves the web site from the same reactor."""
+
+    topic = "*"
+    config_key = "hubs.consumer.enabled"
+    validate_signatures = False
+
+    def __init__(self, hub):
+        self.service = None
+        self._fatal = False
+        super().__init__(hub)
+        if not getattr(self, "_initialized", False):
+            return  # disabled by config
+        from moksha.hub.reactor import reactor
+
+        self.reactor = reactor
+        try:
+            self.settings = HubsConfig.from_fedmsg(hub.config)
+            if not hub.config.get("moksha.blocking_mode"):
+                raise ConfigError("moksha.blocking_mode must be True: Hubs handles messages in the reactor thread")
+            load_registry()
+        except (ConfigError, RegistryError) as e:
+            log.critical("%s", e)
+            raise SystemExit(f"hubs: {e}") from None
+        globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+        # Publishing: on this (the reactor's) thread, from our own endpoint.
+        fedmsg_config = dict(hub.config)
+        fedmsg_config.update(name=self.settings.publish_name, active=False, cert_prefix="hubs")
+        fedmsg.init(**fedmsg_config)
+        fedmsg.meta.make_processors(**hub.config)
+        self.bus = FedmsgBus(self.settings.publish_name)
+        reactor.callWhenRunning(self._start)
+        reactor.addSystemEventTrigger("after", "shutdown", self._exit_status)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+        d = defer.ensureDeferred(self._start_service())
+        d.addErrback(self._start_failed)
+
+    async def _start_service(self) -> None:
+        from hubs.service import start
+
+        store = PostgresStore(self.settings.db_dsn, self.settings.db_pool_size, reactor=self.reactor)
+        await store.start()
+        cache = MemcachedCache(self.settings.memcached_servers)
+        self.service = await start(self.settings, store, cache, self.bus, self.reactor,
+                                   usernames_of=usernames_from_meta(self.hub.config))
+
+    def _start_failed(self, failure) -> None:
+        log.critical("Hubs could not start: %s", failure.getErrorMessage() or failure.type.__name__)
+        log.debug("%s", failure.getTraceback())
+        self._fatal = True
+        self._shutdown()
+
+    def _on_signal(self, signum, frame) -> None:
+        # Runs between reactor iterations; wake the reactor and stop from inside it.
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.reactor.callFromThread(self._shutdown)
+
+    def _shutdown(self) -> None:
+        d = self.service.stop() if self.service is not None else defer.succeed(None)
+
+        def stop_reactor(_):
+            try:
+                self.hub.close()
+            except Exception:
+                log.exception("closing the moksha hub")
+            if self.reactor.running:
+                self.reactor.stop()
+
+        d.addBoth(stop_reactor)
+
+    def _exit_status(self) -> None:
+        if self._fatal:
+            logging.shutdown()
+            os._exit(1)
+
+    # ------------------------------------------------------------------ messages
+
+    def _consume_json(self, message):
+        body = getattr(message, "body", None)
+        if isinstance(body, (str, bytes)) and len(body) > MAX_MESSAGE_BYTES:
+            log.warning("dropping a %d-byte message on %s (limit %d)", len(body),
+                        str(getattr(message, "topic", "?"))[:120], MAX_MESSAGE_BYTES)
+            return False
+        try:
+            return super()._consume_json(message)
+        except Exception:
+            log.exception("dropping a message that could not be decoded")
+            return False
+
+    def validate(self, message):
+        try:
+            super().validate(message)
+        except RuntimeWarning:
+            raise
+        except Exception as e:
+            raise RuntimeWarning(f"malformed message: {type(e).__name__}: {e}") from None
+        problem = check_envelope(message.get("body") if isinstance(message, Mapping) else None)
+        if problem:
+            raise RuntimeWarning(f"malformed message: {problem}")
+
+    def pre_consume(self, message):
+        pass  # no status files
+
+    def post_consume(self, message):
+        pass
+
+    def consume(self, message):
+        if self.service is None:
+            log.debug("not started yet; ignoring %s", message.get("topic"))
+            return
+        d = self.service.engine.handle(message["body"])
+        d.addErrback(lambda f: log.error("handling %s failed: %s", message.get("topic"), f.getTraceback()))
+
+    def stop(self):
+        super().stop()

@@ -1,0 +1,1 @@
+"""Configuration storage: the schema, its migrations and the store adapters."""

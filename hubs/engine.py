@@ -1,0 +1,462 @@
+"""The engine: in-process state of every served widget, rebuilds, and pushes.
+
+Everything here runs in the reactor thread. The web layer reads from it; the
+consumer feeds it bus messages. Page loads and widget JSON never wait on
+PostgreSQL or ``data()`` once the state is warm.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+
+from hubs.bus import Bus
+from hubs.cache import Cache, CacheUnavailable, cache_key
+from hubs.coalesce import Coalescer
+from hubs.config import HubsConfig
+from hubs.db.store import Store
+from hubs.hints import HintIndex, is_junk, message_keys, split_topic
+from hubs.models import COLUMNS, Hub, NotFound, Widget
+from hubs.render import make_environment
+from hubs.sse import Broadcaster
+from hubs.widgets.base import InvalidConfig, WidgetSpec
+
+log = logging.getLogger(__name__)
+
+# Short topics Hubs itself publishes about configuration changes.
+WIDGET_UPDATE = "hubs.widget.update"
+HUB_UPDATE = "hubs.hub.update"
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def next_version(previous: int, now: float) -> int:
+    """Payload versions grow with time (ms) so they keep growing across restarts
+    and processes, and always by at least one."""
+    return max(previous + 1, int(now * 1000))
+
+
+@dataclass(frozen=True)
+class WidgetState:
+    """The latest payload of one widget, ready to send as bytes."""
+
+    key: str
+    payload: bytes
+    version: int
+    failed: bool
+
+
+@dataclass
+class WidgetContext:
+    """What ``data()`` may use: the store, the settings, (later) an HTTP client."""
+
+    store: Store
+    config: HubsConfig
+    http: Any = None
+
+
+def _default_usernames(message: Mapping[str, Any]) -> Iterable[str]:
+    return ()
+
+
+def describe_error(error: BaseException, timeout: float) -> str:
+    """A sentence for people, never a traceback."""
+    if isinstance(error, (defer.TimeoutError, defer.CancelledError)):
+        return f"This widget took longer than {timeout:g} s to load its data."
+    if isinstance(error, InvalidConfig):
+        return f"This widget's configuration is invalid ({error})."
+    if isinstance(error, (TypeError, ValueError)) and "JSON" in str(error):
+        return "This widget produced data that cannot be shown."
+    return "This widget could not load its data."
+
+
+class HubsEngine:
+    """Directory of hubs and widgets, widget state, hint index and streams."""
+
+    def __init__(self, config: HubsConfig, store: Store, cache: Cache, bus: Bus,
+                 registry: Mapping[str, WidgetSpec], clock, *,
+                 usernames_of: Callable[[Mapping[str, Any]], Iterable[str]] = _default_usernames,
+                 now: Callable[[], float] = time.time, http: Any = None):
+        self.config = config
+        self.store = store
+        self.cache = cache
+        self.bus = bus
+        self.registry = registry
+        self.clock = clock
+        self.now = now
+        self.usernames_of = usernames_of
+        self.ctx = WidgetContext(store=store, config=config, http=http)
+        self.env = make_environment()
+        self.hubs: dict[str, Hub] = {}
+        self.widgets: dict[int, Widget] = {}
+        self.layouts: dict[str, list[int]] = {}
+        self.state: dict[int, WidgetState] = {}
+        self.index = HintIndex(registry)
+        self.streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay)
+        self.stats = {"messages": 0, "dropped": 0, "candidates": 0, "rebuilds": 0, "failures": 0}
+        self._builds = Coalescer()
+        self._retries: dict[int, Any] = {}
+        self._pages: dict[str, bytes] = {}
+        self._layout_json: dict[str, bytes] = {}
+        self._usernames_hinted = False
+        self.last_message_at: float | None = None
+
+    # ------------------------------------------------------------------ directory
+
+    async def start(self) -> None:
+        hubs, widgets = await self.store.load_directory()
+        self.hubs = {h.name: h for h in hubs}
+        self.widgets = {}
+        self.layouts = {h.name: [] for h in hubs}
+        self.index = HintIndex(self.registry)
+        for widget in widgets:
+            self._add_widget(widget)
+        for name in self.layouts:
+            self._sort_layout(name)
+        log.info("serving %d hubs and %d widgets", len(self.hubs), len(self.widgets))
+
+    def _add_widget(self, widget: Widget) -> None:
+        if widget.plugin not in self.registry:
+            log.warning("widget %d on %s uses unknown plugin %r; shown as failed",
+                        widget.idx, widget.hub, widget.plugin)
+        self.widgets[widget.idx] = widget
+        self.layouts.setdefault(widget.hub, []).append(widget.idx)
+        self.index.add(widget)
+        self._usernames_hinted = self._usernames_hinted or bool(self.index.keys_for(widget)[2])
+
+    def _sort_layout(self, hub: str) -> None:
+        self.layouts[hub].sort(key=lambda i: (COLUMNS.index(self.widgets[i].column), self.widgets[i].position, i))
+
+    def hub(self, name: str) -> Hub:
+        hub = self.hubs.get(name)
+        if hub is None:
+            raise NotFound(f"There is no hub called {name!r}.")
+        return hub
+
+    def widget(self, hub: str, idx: int) -> Widget:
+        self.hub(hub)
+        widget = self.widgets.get(idx)
+        if widget is None or widget.hub != hub:
+            raise NotFound(f"Hub {hub!r} has no widget {idx}.")
+        return widget
+
+    def hub_widgets(self, name: str) -> list[Widget]:
+        self.hub(name)
+        return [self.widgets[i] for i in self.layouts.get(name, ())]
+
+    def layout(self, name: str) -> dict[str, Any]:
+        hub = self.hub(name)
+        columns: dict[str, list[dict[str, Any]]] = {c: [] for c in COLUMNS}
+        for widget in self.hub_widgets(name):
+            spec = self.registry.get(widget.plugin)
+            entry = widget.as_json()
+            entry["title"] = spec.title if spec else widget.plugin
+            entry["url"] = f"/{name}/{widget.idx}/json"
+            columns[widget.column].append(entry)
+        return {"hub": hub.as_json(), "columns": columns}
+
+    def layout_json(self, name: str) -> bytes:
+        cached = self._layout_json.get(name)
+        if cached is None:
+            cached = self._layout_json[name] = _dumps(self.layout(name))
+        return cached
+
+    def page_cache(self, name: str, render: Callable[[], bytes]) -> bytes:
+        page = self._pages.get(name)
+        if page is None:
+            page = self._pages[name] = render()
+        return page
+
+    def _layout_changed(self, name: str) -> None:
+        self._pages.pop(name, None)
+        self._layout_json.pop(name, None)
+        self._pages.pop("", None)  # the index page lists hubs
+        if name in self.hubs:
+            self.streams.publish(name, "layout", self.layout_json(name))
+
+    # ------------------------------------------------------------------ payloads
+
+    def key_of(self, widget: Widget, config: dict[str, Any] | None = None) -> str:
+        spec = self.registry.get(widget.plugin)
+        return cache_key(widget.idx, widget.plugin, widget.config if config is None else config,
+                         spec.code_hash if spec else "")
+
+    async def payload(self, hub: str, idx: int) -> bytes:
+        """The widget's payload: process state, else memcached, else a build."""
+        widget = self.widget(hub, idx)
+        state = self.state.get(idx)
+        if state is not None and state.key == self.key_of(widget):
+            return state.payload
+        state = await self._builds.run(self.key_of(widget), lambda: self._build(idx, fresh=False))
+        return state.payload
+
+    def rebuild(self, idx: int) -> defer.Deferred:
+        """Drop, rebuild, store and push one widget (coalesced per cache key)."""
+        widget = self.widgets.get(idx)
+        if widget is None:
+            return defer.succeed(None)
+        d = self._builds.run(self.key_of(widget), lambda: self._build(idx, fresh=True), fresh=True)
+        d.addErrback(lambda f: log.error("rebuild of widget %d failed: %s", idx, f.getTraceback()))
+        return d
+
+    async def _build(self, idx: int, fresh: bool) -> WidgetState:
+        widget = self.widgets.get(idx)
+        if widget is None:
+            raise NotFound(f"widget {idx} is gone")
+        key = self.key_of(widget)
+        if not fresh:
+            cached = self._cache_call("get", key)
+            if cached is not None:
+                return self._install(widget, key, cached, failed=False, push=False)
+        else:
+            self._cache_call("delete", key)
+        payload, failed = await self._compute(widget)
+        if not failed:
+            self._cache_call("set", key, payload)
+        self.stats["rebuilds"] += 1
+        return self._install(widget, key, payload, failed=failed, push=fresh)
+
+    def _cache_call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self.cache, method)(*args)
+        except CacheUnavailable as e:
+            log.warning("memcached unavailable (%s); serving from process state", e)
+            return None
+
+    def _install(self, widget: Widget, key: str, payload: bytes, failed: bool, push: bool) -> WidgetState:
+        current = self.widgets.get(widget.idx)
+        if current is None or self.key_of(current) != key:
+            # The widget changed or went away while this build ran: keep nothing.
+            return WidgetState(key, payload, 0, failed)
+        version = int(json.loads(payload).get("version", 0))
+        state = WidgetState(key, payload, version, failed)
+        previous = self.state.get(widget.idx)
+        if previous is not None and previous.key == key and previous.version > version:
+            return previous  # never go back to older data
+        self.state[widget.idx] = state
+        if failed:
+            self.stats["failures"] += 1
+            self._schedule_retry(widget.idx)
+        if push:
+            self.streams.publish(widget.hub, "widget", payload)
+        return state
+
+    def _schedule_retry(self, idx: int) -> None:
+        if idx in self._retries and self._retries[idx].active():
+            return
+
+        def retry():
+            self._retries.pop(idx, None)
+            if idx in self.state and self.state[idx].failed:
+                self.rebuild(idx)
+
+        self._retries[idx] = self.clock.callLater(self.config.widget_retry, retry)
+
+    async def _compute(self, widget: Widget) -> tuple[bytes, bool]:
+        spec = self.registry.get(widget.plugin)
+        previous = self.state.get(widget.idx)
+        version = next_version(previous.version if previous else 0, self.now())
+        base = {"hub": widget.hub, "idx": widget.idx, "plugin": widget.plugin, "version": version}
+        if spec is None:
+            error = f"This widget uses {widget.plugin!r}, which this Hubs does not know."
+            return _dumps({**base, "data": None, "error": error, "html": self._error_html(widget, None, error)}), True
+        try:
+            config = spec.validate(widget.config)
+            result = spec.data(self.ctx, widget, **config)
+            if inspect.isawaitable(result):
+                d = defer.ensureDeferred(result)
+                d.addTimeout(self.config.widget_timeout, self.clock)
+                result = await d
+            data = json.loads(_dumps(result))
+            if not isinstance(data, dict):
+                raise TypeError("widget data must be a JSON object")
+            body = self.env.get_template(spec.template).render(**data)
+            html = self._chrome(widget, spec, body)
+            return _dumps({**base, "data": data, "html": html}), False
+        except Exception as e:
+            log.exception("widget %d (%s on %s) failed to build", widget.idx, widget.plugin, widget.hub)
+            error = describe_error(e, self.config.widget_timeout)
+            return _dumps({**base, "data": None, "error": error, "html": self._error_html(widget, spec, error)}), True
+
+    def _chrome(self, widget: Widget, spec: WidgetSpec, body: str) -> str:
+        return self.env.get_template("chrome.html").render(widget=widget, spec=spec, body=body, chrome=spec.chrome)
+
+    def _error_html(self, widget: Widget, spec: WidgetSpec | None, error: str) -> str:
+        body = self.env.get_template("widget_error.html").render(error=error)
+        return self.env.get_template("chrome.html").render(widget=widget, spec=spec, body=body, chrome=True)
+
+    def snapshot(self, hub: str) -> list[bytes]:
+        """Current payloads of a hub's widgets that this process holds."""
+        return [self.state[i].payload for i in self.layouts.get(hub, ()) if i in self.state]
+
+    # ------------------------------------------------------------------ messages
+
+    def decide(self, envelope: Mapping[str, Any]) -> list[int]:
+        """Which widgets this message invalidates (hint index, then should_invalidate)."""
+        topic = envelope["topic"]
+        if is_junk(topic, self.config.junk_suffixes):
+            self.stats["dropped"] += 1
+            return []
+        usernames = self.usernames_of(envelope) if self._usernames_hinted else ()
+        candidates = self.index.candidates(message_keys(envelope, usernames))
+        self.stats["candidates"] += len(candidates)
+        hits = []
+        for idx in candidates:
+            widget = self.widgets.get(idx)
+            spec = self.registry.get(widget.plugin) if widget else None
+            if spec is None:
+                continue
+            try:
+                if spec.should_invalidate(envelope, self.ctx, widget):
+                    hits.append(idx)
+            except Exception:
+                log.exception("should_invalidate of widget %d (%s) raised; ignoring it for %s",
+                              idx, widget.plugin, topic)
+        return hits
+
+    def handle(self, envelope: Mapping[str, Any]) -> defer.Deferred:
+        """React to one (validated) bus message."""
+        self.stats["messages"] += 1
+        self.last_message_at = self.now()
+        short, _ = split_topic(envelope["topic"])
+        work = []
+        if short == WIDGET_UPDATE:
+            work.append(defer.ensureDeferred(self._on_widget_update(envelope["msg"])))
+        elif short == HUB_UPDATE:
+            work.append(defer.ensureDeferred(self._on_hub_update(envelope["msg"])))
+        for idx in self.decide(envelope):
+            work.append(self.rebuild(idx))
+        d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
+        return d.addCallback(self._log_failures, envelope.get("msg_id"))
+
+    @staticmethod
+    def _log_failures(results, msg_id):
+        for ok, value in results:
+            if not ok:
+                log.error("handling message %s failed: %s", msg_id, value.getTraceback())
+        return results
+
+    async def _on_widget_update(self, msg: Mapping[str, Any]) -> None:
+        idx = msg.get("idx") if isinstance(msg, Mapping) else None
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            log.warning("dropping %s without a widget idx: %r", WIDGET_UPDATE, msg)
+            return
+        try:
+            widget = await self.store.get_widget(idx)
+        except NotFound:
+            await self.reload_hub(msg.get("hub"))
+            return
+        old = self.widgets.get(idx)
+        if old is not None and old.version > widget.version:
+            return  # an older message arriving late
+        if old is not None and old.config != widget.config:
+            self._cache_call("delete", self.key_of(old))
+        if isinstance(msg.get("old"), dict):
+            self._cache_call("delete", self.key_of(widget, msg["old"]))
+        moved = old is None or (old.column, old.position, old.hub) != (widget.column, widget.position, widget.hub)
+        if old is not None and old.hub != widget.hub:
+            self._drop_widget(idx)
+            old = None
+        if old is None:
+            self._add_widget(widget)
+        else:
+            self.widgets[idx] = widget
+            self.index.add(widget)
+        if moved:
+            self._sort_layout(widget.hub)
+            self._layout_changed(widget.hub)
+        await self.rebuild(idx)
+
+    async def _on_hub_update(self, msg: Mapping[str, Any]) -> None:
+        name = msg.get("hub") if isinstance(msg, Mapping) else None
+        if not isinstance(name, str):
+            log.warning("dropping %s without a hub name: %r", HUB_UPDATE, msg)
+            return
+        await self.reload_hub(name)
+
+    def _drop_widget(self, idx: int) -> None:
+        widget = self.widgets.pop(idx, None)
+        self.state.pop(idx, None)
+        self.index.remove(idx)
+        retry = self._retries.pop(idx, None)
+        if retry is not None and retry.active():
+            retry.cancel()
+        if widget is not None and idx in self.layouts.get(widget.hub, []):
+            self.layouts[widget.hub].remove(idx)
+
+    async def reload_hub(self, name: Any) -> None:
+        """Re-read one hub and its widgets; push the layout if it changed."""
+        if not isinstance(name, str):
+            return
+        try:
+            hub, widgets = await self.store.get_hub(name)
+        except NotFound:
+            for idx in list(self.layouts.get(name, ())):
+                self._drop_widget(idx)
+            self.hubs.pop(name, None)
+            self.layouts.pop(name, None)
+            self._layout_changed(name)
+            return
+        before = (self.hubs.get(name), [self.widgets[i].as_json() for i in self.layouts.get(name, ())])
+        self.hubs[name] = hub
+        fresh = {w.idx: w for w in widgets}
+        for idx in list(self.layouts.get(name, ())):
+            if idx not in fresh:
+                self._drop_widget(idx)
+        self.layouts[name] = []
+        changed_configs = []
+        for widget in widgets:
+            old = self.widgets.get(widget.idx)
+            if old is not None and old.config != widget.config:
+                self._cache_call("delete", self.key_of(old))
+                changed_configs.append(widget.idx)
+            self.widgets[widget.idx] = widget
+            self.layouts[name].append(widget.idx)
+            self.index.add(widget)
+        self._sort_layout(name)
+        after = (hub, [self.widgets[i].as_json() for i in self.layouts[name]])
+        if before != after:
+            self._layout_changed(name)
+        for idx in changed_configs:
+            self.rebuild(idx)
+
+    # ------------------------------------------------------------------ writes
+
+    async def update_widget_config(self, hub: str, idx: int, raw: Any, actor: str) -> Widget:
+        """Validate, write in one transaction, announce on the bus."""
+        widget = self.widget(hub, idx)
+        spec = self.registry.get(widget.plugin)
+        if spec is None:
+            raise InvalidConfig({"plugin": f"unknown widget type {widget.plugin!r}"})
+        config = spec.validate(raw)
+        old, new = await self.store.update_widget_config(idx, config)
+        message = {"hub": hub, "idx": idx, "plugin": new.plugin, "old": old.config, "new": new.config,
+                   "version": new.version, "agent": actor}
+        self._announce("widget.update", message, lambda: self._on_widget_update(message))
+        return new
+
+    async def update_hub(self, name: str, fields: dict[str, Any], actor: str) -> Hub:
+        self.hub(name)
+        old, new = await self.store.update_hub(name, **fields)
+        message = {"hub": name, "old": old.as_json(), "new": new.as_json(), "agent": actor}
+        self._announce("hub.update", message, lambda: self.reload_hub(name))
+        return new
+
+    def _announce(self, topic: str, message: dict[str, Any], fallback: Callable[[], Any]) -> None:
+        try:
+            self.bus.publish(topic, message)
+        except Exception:
+            # The write is committed; apply it here at least, so this process is right.
+            log.exception("could not publish hubs.%s; applying the change locally only", topic)
+            d = defer.ensureDeferred(fallback())
+            d.addErrback(lambda f: log.error("local apply of hubs.%s failed: %s", topic, f.getTraceback()))

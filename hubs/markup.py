@@ -1,0 +1,47 @@
+"""Markdown from people, rendered and sanitised before it reaches a page."""
+
+from __future__ import annotations
+
+import bleach
+import bleach.linkifier
+import markdown
+from markupsafe import Markup
+
+ALLOWED_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+    "hr", "i", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table", "tbody", "td",
+    "th", "thead", "tr", "ul", "del", "img",
+})
+ALLOWED_ATTRIBUTES = {
+    "a": ["href", "title"],
+    "abbr": ["title"],
+    "img": ["src", "alt", "title"],
+    "th": ["align"],
+    "td": ["align"],
+}
+ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto", "irc", "ircs"})
+
+
+def _link_attrs(attrs, new=False):
+    href = attrs.get((None, "href"), "")
+    if href.startswith(("http://", "https://")):
+        attrs[(None, "rel")] = "nofollow noopener"
+        attrs[(None, "target")] = "_blank"
+    return attrs
+
+
+_cleaner = bleach.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    protocols=ALLOWED_PROTOCOLS,
+    strip=True,
+    strip_comments=True,
+    filters=[],
+)
+_linker = bleach.linkifier.Linker(callbacks=[_link_attrs])
+
+
+def render_markdown(text: str) -> Markup:
+    """Markdown to safe HTML: no scripts, handlers, styles or odd URL schemes."""
+    html = markdown.markdown(text or "", extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    return Markup(_linker.linkify(_cleaner.clean(html)))

@@ -1,0 +1,64 @@
+"""Plain records shared by the store, the engine and the web layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("owner", "member", "subscriber", "stargazer")
+COLUMNS = ("left", "right")
+GRID = 12
+
+
+@dataclass(frozen=True)
+class Hub:
+    """A hub page: a team's or a person's."""
+
+    name: str
+    summary: str = ""
+    left_width: int = 8
+    archived: bool = False
+    user_hub: bool = False
+    version: int = 1
+
+    @property
+    def right_width(self) -> int:
+        return GRID - self.left_width
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "left_width": self.left_width,
+            "right_width": self.right_width,
+            "archived": self.archived,
+            "user_hub": self.user_hub,
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True)
+class Widget:
+    """One widget on one hub; ``idx`` is its id and appears in its URLs."""
+
+    idx: int
+    hub: str
+    plugin: str
+    column: str
+    position: int
+    config: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "idx": self.idx,
+            "hub": self.hub,
+            "plugin": self.plugin,
+            "column": self.column,
+            "position": self.position,
+            "version": self.version,
+        }
+
+
+class NotFound(LookupError):
+    """The hub or widget asked for does not exist."""

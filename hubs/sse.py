@@ -1,0 +1,171 @@
+"""Server-sent events: frame rendering, the replay buffer and the broadcaster.
+
+The pure parts (``sse_frame``, ``parse_event_id``, ``replay_plan``) decide;
+``Broadcaster`` only keeps listeners and writes bytes to them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE = b": keepalive\n\n"
+
+
+def sse_frame(data: bytes | str, event: str | None = None, event_id: str | None = None,
+              retry: int | None = None) -> bytes:
+    """Render one event; multi-line data becomes several ``data:`` lines."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    parts = []
+    if retry is not None:
+        parts.append(b"retry: %d\n" % retry)
+    if event_id is not None:
+        if any(c in event_id for c in "\r\n\0"):
+            raise ValueError("event id must not contain newlines or NUL")
+        parts.append(b"id: " + event_id.encode("utf-8") + b"\n")
+    if event is not None:
+        if any(c in event for c in "\r\n"):
+            raise ValueError("event type must be one line")
+        parts.append(b"event: " + event.encode("utf-8") + b"\n")
+    for line in data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
+        parts.append(b"data: " + line + b"\n")
+    parts.append(b"\n")
+    return b"".join(parts)
+
+
+def format_event_id(boot: str, seq: int) -> str:
+    return f"{boot}-{seq}"
+
+
+def parse_event_id(value: str | None) -> tuple[str, int] | None:
+    """``"<boot>-<seq>"`` → (boot, seq); anything else → None."""
+    if not value:
+        return None
+    boot, sep, seq = value.strip().rpartition("-")
+    if not sep or not boot or not seq.isdigit():
+        return None
+    return boot, int(seq)
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What a (re)connecting client gets before live events."""
+
+    kind: str  # "none", "replay" or "snapshot"
+    after: int = 0  # for "replay": send buffered events with seq > after
+
+
+def replay_plan(last_event_id: str | None, boot: str, newest: int, evicted: int) -> ReplayPlan:
+    """Decide how to bring a client up to date (pure).
+
+    ``newest`` is the last sequence number issued, ``evicted`` the highest
+    sequence number of this hub's events already dropped from the buffer.
+    A fresh client (no id) loads widgets itself; an id from this process whose
+    missed events are all still buffered gets them replayed; anything else
+    (another boot, too old, malformed, from the future) gets a snapshot.
+    """
+    if last_event_id is None or last_event_id == "":
+        return ReplayPlan("none")
+    parsed = parse_event_id(last_event_id)
+    if parsed is None or parsed[0] != boot:
+        return ReplayPlan("snapshot")
+    seq = parsed[1]
+    if seq > newest:
+        return ReplayPlan("snapshot")
+    if seq < evicted:
+        return ReplayPlan("snapshot")
+    if seq == newest:
+        return ReplayPlan("none")
+    return ReplayPlan("replay", after=seq)
+
+
+class ReplayBuffer:
+    """The last N frames of each hub, with their sequence numbers."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._frames: dict[str, deque[tuple[int, bytes]]] = {}
+        self._evicted: dict[str, int] = {}
+
+    def append(self, hub: str, seq: int, frame: bytes) -> None:
+        frames = self._frames.setdefault(hub, deque())
+        if len(frames) >= self.size:
+            old_seq, _ = frames.popleft()
+            self._evicted[hub] = old_seq
+        frames.append((seq, frame))
+
+    def evicted(self, hub: str) -> int:
+        return self._evicted.get(hub, 0)
+
+    def since(self, hub: str, after: int) -> list[bytes]:
+        return [frame for seq, frame in self._frames.get(hub, ()) if seq > after]
+
+    def forget(self, hub: str) -> None:
+        self._frames.pop(hub, None)
+
+
+class Listener(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
+class Broadcaster:
+    """Open streams by hub; every event gets the next sequence number."""
+
+    def __init__(self, boot: str, replay_size: int):
+        self.boot = boot
+        self.seq = 0
+        self.replay = ReplayBuffer(replay_size)
+        self._listeners: dict[str, set[Listener]] = {}
+
+    def listener_count(self, hub: str | None = None) -> int:
+        if hub is not None:
+            return len(self._listeners.get(hub, ()))
+        return sum(len(ls) for ls in self._listeners.values())
+
+    def current_id(self) -> str:
+        return format_event_id(self.boot, self.seq)
+
+    def add(self, hub: str, listener: Listener) -> None:
+        self._listeners.setdefault(hub, set()).add(listener)
+
+    def remove(self, hub: str, listener: Listener) -> None:
+        listeners = self._listeners.get(hub)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[hub]
+
+    def publish(self, hub: str, event: str, data: bytes) -> bytes:
+        """Number, buffer and send one event to every listener of ``hub``."""
+        self.seq += 1
+        frame = sse_frame(data, event=event, event_id=format_event_id(self.boot, self.seq))
+        self.replay.append(hub, self.seq, frame)
+        self._send(self._listeners.get(hub, ()), frame)
+        return frame
+
+    def plan(self, hub: str, last_event_id: str | None) -> ReplayPlan:
+        return replay_plan(last_event_id, self.boot, self.seq, self.replay.evicted(hub))
+
+    def keepalive(self) -> None:
+        for listeners in list(self._listeners.values()):
+            self._send(listeners, KEEPALIVE)
+
+    @staticmethod
+    def _send(listeners: Iterable[Listener], frame: bytes) -> None:
+        # Iterate over a copy: a write may end a stream and remove its listener.
+        for listener in list(listeners):
+            try:
+                listener.write(frame)
+            except Exception:
+                log.exception("dropping an SSE listener that failed to write")
+
+
+def snapshot_frames(payloads: Iterable[bytes], event_id: str, render: Callable[..., bytes] = sse_frame) -> list[bytes]:
+    """Frames that bring a client fully up to date (all carry the current id)."""
+    return [render(payload, event="widget", event_id=event_id) for payload in payloads]

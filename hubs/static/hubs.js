@@ -1,0 +1,161 @@
+// Hubs page script: one EventSource per page, then each widget's JSON.
+// Events carry the same payload as /<hub>/<idx>/json; a payload is drawn only
+// if its version is newer than what the frame shows.
+(function () {
+  "use strict";
+  var main = document.getElementById("hub");
+  if (!main) return;
+  var hub = main.getAttribute("data-hub");
+  var drawn = {};          // idx -> version drawn
+  var source = null;
+  var lastId = null;
+  var retryDelay = 1000;
+  var loadedOnce = false;
+  var live = document.getElementById("live");
+
+  function setLive(state, text) {
+    live.className = "live live-" + state;
+    live.querySelector(".live-text").textContent = text;
+    document.body.setAttribute("data-live", state);
+  }
+
+  function frame(idx) { return document.getElementById("widget-" + idx); }
+
+  function fixAvatars(root) {
+    var imgs = root.querySelectorAll(".avatar img");
+    for (var i = 0; i < imgs.length; i++) {
+      imgs[i].addEventListener("error", function () { this.remove(); });
+    }
+  }
+
+  function draw(payload, highlight) {
+    var el = frame(payload.idx);
+    if (!el) return false;
+    var have = drawn[payload.idx];
+    if (have !== undefined && payload.version <= have) return false;
+    drawn[payload.idx] = payload.version;
+    el.innerHTML = payload.html;
+    el.classList.remove("loading");
+    el.removeAttribute("aria-busy");
+    el.classList.toggle("failed", !!payload.error);
+    el.setAttribute("data-version", String(payload.version));
+    fixAvatars(el);
+    if (highlight) {
+      el.classList.add("changed");
+      setTimeout(function () { el.classList.remove("changed"); }, 900);
+    }
+    return true;
+  }
+
+  function showFetchError(idx, message) {
+    var el = frame(idx);
+    if (!el || drawn[idx] !== undefined) return;
+    el.classList.remove("loading");
+    el.removeAttribute("aria-busy");
+    el.innerHTML = '<div class="panel"><div class="panel-body"><div class="widget-error" role="alert"></div></div></div>';
+    var box = el.querySelector(".widget-error");
+    box.textContent = message + " ";
+    var button = document.createElement("button");
+    button.textContent = "Try again";
+    button.addEventListener("click", function () { load(idx); });
+    box.appendChild(button);
+  }
+
+  function load(idx) {
+    var el = frame(idx);
+    if (!el) return;
+    fetch(el.getAttribute("data-url"), { headers: { "Accept": "application/json" } })
+      .then(function (r) {
+        if (!r.ok) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            throw new Error(body.error || ("The server answered " + r.status + "."));
+          });
+        }
+        return r.json();
+      })
+      .then(function (payload) { draw(payload, false); })
+      .catch(function (err) { showFetchError(idx, "This widget could not be loaded: " + err.message); });
+  }
+
+  function loadAll() {
+    var frames = main.querySelectorAll(".widget");
+    for (var i = 0; i < frames.length; i++) load(frames[i].getAttribute("data-idx"));
+  }
+
+  function makeFrame(w) {
+    var el = document.createElement("article");
+    el.className = "widget loading";
+    el.id = "widget-" + w.idx;
+    el.setAttribute("data-idx", w.idx);
+    el.setAttribute("data-url", w.url);
+    el.setAttribute("data-plugin", w.plugin);
+    el.setAttribute("aria-busy", "true");
+    var ph = document.createElement("div");
+    ph.className = "placeholder";
+    var title = document.createElement("span");
+    title.className = "placeholder-title";
+    title.textContent = w.title;
+    var spin = document.createElement("span");
+    spin.className = "spinner";
+    ph.appendChild(title); ph.appendChild(spin); el.appendChild(ph);
+    return el;
+  }
+
+  function applyLayout(layout) {
+    main.style.gridTemplateColumns = "minmax(0, " + layout.hub.left_width + "fr) minmax(0, " + layout.hub.right_width + "fr)";
+    var keep = {};
+    ["left", "right"].forEach(function (name) {
+      var column = main.querySelector('[data-column="' + name + '"]');
+      (layout.columns[name] || []).forEach(function (w) {
+        keep[w.idx] = true;
+        var el = frame(w.idx);
+        var fresh = !el;
+        if (fresh) el = makeFrame(w);
+        column.appendChild(el);  // appending an existing node moves it: this orders the column
+        if (fresh) load(w.idx);
+      });
+    });
+    var frames = main.querySelectorAll(".widget");
+    for (var i = 0; i < frames.length; i++) {
+      var idx = frames[i].getAttribute("data-idx");
+      if (!keep[idx]) { frames[i].remove(); delete drawn[idx]; }
+    }
+  }
+
+  function connect() {
+    var url = "/" + encodeURIComponent(hub) + "/events";
+    if (lastId) url += "?last_id=" + encodeURIComponent(lastId);
+    source = new EventSource(url);
+    source.addEventListener("open", function () { retryDelay = 1000; });
+    source.addEventListener("hello", function (e) {
+      lastId = e.lastEventId || lastId;
+      setLive("live", "Live");
+      if (!loadedOnce) { loadedOnce = true; loadAll(); }
+    });
+    source.addEventListener("widget", function (e) {
+      lastId = e.lastEventId || lastId;
+      try { draw(JSON.parse(e.data), true); } catch (err) { console.error("bad widget event", err); }
+    });
+    source.addEventListener("layout", function (e) {
+      lastId = e.lastEventId || lastId;
+      try { applyLayout(JSON.parse(e.data)); } catch (err) { console.error("bad layout event", err); }
+    });
+    source.addEventListener("error", function () {
+      if (source.readyState === EventSource.CONNECTING) {
+        setLive("reconnecting", "Reconnecting…");
+      } else {
+        // The browser gave up (the hub answered an error): retry ourselves.
+        source.close();
+        setLive("offline", "Offline — retrying");
+        setTimeout(connect, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 30000);
+      }
+    });
+  }
+
+  setLive("connecting", "Connecting…");
+  connect();
+  // If the stream cannot open at all, still show the widgets.
+  setTimeout(function () { if (!loadedOnce) { loadedOnce = true; loadAll(); } }, 3000);
+  window.hubsPage = { drawn: drawn, lastId: function () { return lastId; } };
+})();

@@ -1,0 +1,54 @@
+"""Hubs: a live dashboard for communities that work on the fedmsg bus."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="hubs",
+    version="0.1.0",
+    description="Live dashboards for fedmsg communities, served from one fedmsg-hub process",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="AGPL-3.0-or-later",
+    python_requires=">=3.11,<3.14",
+    packages=find_packages(exclude=["tests", "tests.*", "bench"]),
+    include_package_data=True,
+    package_data={
+        "hubs": ["templates/*.html", "static/*", "db/migrations/*.sql"],
+        "hubs.widgets": ["*.html"],
+    },
+    zip_safe=False,
+    install_requires=[
+        # moksha.hub imports pkg_resources (gone in 82+); <=75.8 cannot match
+        # "moksha_hub" to "moksha.hub" when loading entry points.
+        "setuptools>=76,<81",
+        "twisted>=24.3,<27",
+        "fedmsg[consumers,commands]>=1.1.7,<1.2",
+        "moksha.hub>=1.5.17,<1.6",
+        "klein>=24.8,<25",
+        "jinja2>=3.1,<4",
+        "txpostgres>=1.7,<2",
+        "psycopg2-binary>=2.9,<3",
+        "pymemcache>=4.0,<5",
+        "treq>=24.9",
+        "markdown>=3.5,<4",
+        "bleach>=6.1,<7",
+        # usernames and packages of bus messages (needs libkrb5-dev to build gssapi)
+        "fedmsg_meta_fedora_infrastructure>=0.31,<0.32",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "pytest-twisted>=1.14,<2",
+            "playwright>=1.40,<2",
+            "ruff>=0.6",
+        ],
+    },
+    entry_points={
+        "moksha.consumer": [
+            "hubs_consumer = hubs.consumer:HubsConsumer",
+        ],
+        "console_scripts": [
+            "hubs-populate = hubs.populate:main",
+        ],
+    },
+)

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Development helper behind `make run` and `make test`.
+#
+#   tools/dev.sh run       venv + services + schema + demo data, then fedmsg-hub (Ctrl-C stops it)
+#   tools/dev.sh test      venv + services, then pytest (extra arguments go to pytest)
+#   tools/dev.sh services  only bring up the private PostgreSQL cluster and memcached
+#   tools/dev.sh stop      stop the private services and the relay
+#
+# Services: HUBS_DB_DSN / HUBS_MEMCACHED (run) and HUBS_TEST_DSN / HUBS_TEST_MEMCACHED
+# (test) point at existing servers. When unset, a private PostgreSQL cluster
+# (.dev/pg, port 54329) and a private memcached (port 11219) are started.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEV="$ROOT/.dev"
+VENV="$ROOT/.venv"
+PY="${PYTHON:-python3.11}"
+PG_PORT="${HUBS_DEV_PG_PORT:-54329}"
+MC_PORT="${HUBS_DEV_MC_PORT:-11219}"
+cd "$ROOT"
+mkdir -p "$DEV"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+
+apt_install() {
+  # Debian packages the project needs on a fresh machine.
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} (apt)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+    && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || die "could not install ${missing[*]}; install them and try again"
+}
+
+ensure_venv() {
+  command -v "$PY" >/dev/null || PY=python3
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    "$PY" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.hubs-installed"
+  if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+    apt_install libkrb5-dev gcc  # fedmsg_meta_fedora_infrastructure -> gssapi builds from source
+    say "installing Hubs and its dependencies into $VENV"
+    "$VENV/bin/pip" install -q --upgrade 'pip>=24' 'setuptools>=76,<81' wheel
+    "$VENV/bin/pip" install -q -e '.[test]'
+    touch "$stamp"
+  fi
+}
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do [ -x "$dir/initdb" ] && { echo "$dir"; return; }; done
+  command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return; }
+  return 1
+}
+
+# Run a PostgreSQL server command as an unprivileged user (initdb refuses root).
+pg_run() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+ensure_private_postgres() {
+  local bin; bin="$(pg_bin)" || { apt_install postgresql; bin="$(pg_bin)"; } || die "PostgreSQL server binaries not found"
+  local data="$DEV/pg" sock="$DEV/pg-sock"
+  mkdir -p "$sock"
+  if [ "$(id -u)" = 0 ]; then id postgres >/dev/null 2>&1 || die "no 'postgres' user to run the private cluster"; fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "creating a private PostgreSQL cluster in $data"
+    mkdir -p "$data"
+    [ "$(id -u)" = 0 ] && chown postgres "$data" "$sock"
+    pg_run "$bin/initdb" -D "$data" -U hubs --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  [ "$(id -u)" = 0 ] && chown postgres "$sock"
+  if ! pg_run "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    pg_run "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 30 \
+      -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" start >/dev/null
+  fi
+}
+
+ensure_database() {  # $1 = database name on the private cluster
+  "$VENV/bin/python" - "$PG_PORT" "$1" <<'PYEOF'
+import sys, psycopg2
+port, name = sys.argv[1], sys.argv[2]
+conn = psycopg2.connect(host="127.0.0.1", port=port, user="hubs", dbname="postgres")
+conn.autocommit = True
+cur = conn.cursor()
+cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+if not cur.fetchone():
+    cur.execute(f'CREATE DATABASE "{name}"')
+PYEOF
+}
+
+ensure_private_memcached() {
+  command -v memcached >/dev/null || apt_install memcached
+  if ! (exec 3<>/dev/tcp/127.0.0.1/"$MC_PORT") 2>/dev/null; then
+    say "starting memcached on 127.0.0.1:$MC_PORT"
+    local user=(); [ "$(id -u)" = 0 ] && user=(-u nobody)
+    memcached -d "${user[@]}" -l 127.0.0.1 -p "$MC_PORT" -U 0 -m 128 -c 4096 -P "$DEV/memcached.pid"
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$MC_PORT") 2>/dev/null && break; sleep 0.1; done
+  fi
+}
+
+start_relay() {
+  # fedmsg-relay lets `fedmsg-logger` (and any script) put messages on the bus.
+  if [ -f "$DEV/relay.pid" ] && kill -0 "$(cat "$DEV/relay.pid")" 2>/dev/null; then return; fi
+  say "starting fedmsg-relay (fedmsg-logger -> bus)"
+  nohup "$VENV/bin/fedmsg-relay" >"$DEV/relay.log" 2>&1 &
+  echo $! >"$DEV/relay.pid"
+}
+
+cmd="${1:-run}"; shift || true
+case "$cmd" in
+  run)
+    ensure_venv
+    if [ -z "${HUBS_DB_DSN:-}" ]; then
+      ensure_private_postgres; ensure_database hubs
+      export HUBS_DB_DSN="host=127.0.0.1 port=$PG_PORT user=hubs dbname=hubs"
+    fi
+    if [ -z "${HUBS_MEMCACHED:-}" ]; then
+      ensure_private_memcached; export HUBS_MEMCACHED="127.0.0.1:$MC_PORT"
+    fi
+    say "migrating and loading demo data"
+    "$VENV/bin/python" populate.py
+    start_relay
+    say "Hubs on http://${HUBS_WEB_HOST:-127.0.0.1}:${HUBS_WEB_PORT:-5000}/designteam  (Ctrl-C stops it)"
+    exec "$VENV/bin/fedmsg-hub" "$@"
+    ;;
+  test)
+    ensure_venv
+    if [ -z "${HUBS_TEST_DSN:-}" ]; then
+      ensure_private_postgres
+      export HUBS_TEST_DSN="host=127.0.0.1 port=$PG_PORT user=hubs dbname=postgres"
+    fi
+    if [ -z "${HUBS_TEST_MEMCACHED:-}" ]; then
+      ensure_private_memcached; export HUBS_TEST_MEMCACHED="127.0.0.1:$MC_PORT"
+    fi
+    command -v chromium >/dev/null || apt_install chromium
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  services)
+    ensure_venv; ensure_private_postgres; ensure_database hubs; ensure_private_memcached
+    echo "HUBS_DB_DSN='host=127.0.0.1 port=$PG_PORT user=hubs dbname=hubs' HUBS_MEMCACHED=127.0.0.1:$MC_PORT"
+    ;;
+  stop)
+    [ -f "$DEV/relay.pid" ] && kill "$(cat "$DEV/relay.pid")" 2>/dev/null || true
+    [ -f "$DEV/memcached.pid" ] && kill "$(cat "$DEV/memcached.pid")" 2>/dev/null || true
+    if bin="$(pg_bin)" && [ -f "$DEV/pg/PG_VERSION" ]; then pg_run "$bin/pg_ctl" -D "$DEV/pg" -m fast stop || true; fi
+    ;;
+  *) die "unknown command $cmd (run, test, services, stop)";;
+esac

@@ -1,0 +1,33 @@
+"""Screenshot a Hubs page in headless Debian Chromium (for the README and reviews).
+
+    .venv/bin/python tools/screenshot.py http://127.0.0.1:5000/designteam out.png [--width 1280]
+"""
+
+import argparse
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("out")
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=900)
+    args = parser.parse_args()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": args.width, "height": args.height})
+        page.goto(args.url)
+        page.wait_for_function("!document.querySelector('.widget.loading')", timeout=10000)
+        page.wait_for_timeout(300)
+        page.screenshot(path=args.out, full_page=True)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
