@@ -447,7 +447,7 @@ class HubsEngine:
 
     async def update_hub(self, name: str, fields: dict[str, Any], actor: str) -> Hub:
         self.hub(name)
-        old, new = await self.store.update_hub(name, **fields)
+        old, new = await self.store.update_hub(name, fields)
         message = {"hub": name, "old": old.as_json(), "new": new.as_json(), "agent": actor}
         self._announce("hub.update", message, lambda: self.reload_hub(name))
         return new

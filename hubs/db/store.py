@@ -42,7 +42,7 @@ class Store(Protocol):
 
     async def update_widget_config(self, idx: int, config: dict[str, Any]) -> tuple[Widget, Widget]: ...
 
-    async def update_hub(self, name: str, **fields: Any) -> tuple[Hub, Hub]: ...
+    async def update_hub(self, name: str, fields: dict[str, Any]) -> tuple[Hub, Hub]: ...
 
 
 def _hub(row: tuple) -> Hub:
@@ -158,7 +158,7 @@ class PostgresStore:
 
         return await self._interaction(run)
 
-    async def update_hub(self, name: str, **fields: Any) -> tuple[Hub, Hub]:
+    async def update_hub(self, name: str, fields: dict[str, Any]) -> tuple[Hub, Hub]:
         _check_hub_fields(fields)
 
         def run(cursor):
@@ -252,7 +252,7 @@ class FakeStore:
         self.widgets[idx] = new
         return copy.deepcopy(old), copy.deepcopy(new)
 
-    async def update_hub(self, name: str, **fields: Any) -> tuple[Hub, Hub]:
+    async def update_hub(self, name: str, fields: dict[str, Any]) -> tuple[Hub, Hub]:
         self._check()
         _check_hub_fields(fields)
         if name not in self.hubs:

@@ -1,0 +1,141 @@
+"""Shared fixtures: real PostgreSQL and memcached (required under CI=true), fakes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg2
+import pytest
+from twisted.internet.task import Clock
+
+from hubs.bus import FakeBus
+from hubs.cache import FakeCache
+from hubs.config import HubsConfig
+from hubs.db.migrate import migrate
+from hubs.db.store import FakeStore
+from hubs.models import Hub
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need_service(name: str, why: str):
+    """Skip locally, fail under CI: tests that need a real service must run there."""
+    message = f"{name} is not available: {why}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: real services are required)", pytrace=False)
+    pytest.skip(message)
+
+
+def _dsn_with_db(dsn: str, dbname: str) -> str:
+    params = psycopg2.extensions.parse_dsn(dsn)
+    params["dbname"] = dbname
+    return psycopg2.extensions.make_dsn(**params)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn():
+    dsn = os.environ.get("HUBS_TEST_DSN")
+    if not dsn:
+        need_service("PostgreSQL", "set HUBS_TEST_DSN (make test does it)")
+    try:
+        psycopg2.connect(dsn, connect_timeout=3).close()
+    except psycopg2.Error as e:
+        need_service("PostgreSQL", str(e).strip())
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(pg_admin_dsn):
+    """A fresh database with the schema, dropped at the end of the session."""
+    name = f"hubs_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(pg_admin_dsn)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    dsn = _dsn_with_db(pg_admin_dsn, name)
+    migrate(dsn)
+    yield dsn
+    admin.cursor().execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,))
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+@pytest.fixture
+def empty_db(pg_dsn):
+    """The test database, emptied (schema kept)."""
+    conn = psycopg2.connect(pg_dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute("TRUNCATE roles, widgets, hubs, users RESTART IDENTITY CASCADE")
+    conn.close()
+    return pg_dsn
+
+
+@pytest.fixture(scope="session")
+def memcached_servers():
+    servers = os.environ.get("HUBS_TEST_MEMCACHED")
+    if not servers:
+        need_service("memcached", "set HUBS_TEST_MEMCACHED (make test does it)")
+    from hubs.cache import CacheUnavailable, MemcachedCache
+
+    parsed = [(h, int(p)) for h, _, p in (s.strip().rpartition(":") for s in servers.split(","))]
+    cache = MemcachedCache(parsed)
+    try:
+        cache.ping()
+    except CacheUnavailable as e:
+        need_service("memcached", str(e))
+    finally:
+        cache.close()
+    return parsed
+
+
+def make_config(**overrides) -> HubsConfig:
+    raw = {
+        "hubs.db.dsn": "dbname=unused",
+        "hubs.memcached.servers": "127.0.0.1:1",
+        "hubs.web.port": 0,
+        "hubs.admin_token": "s3cret-token-for-tests",
+        "hubs.widget.timeout": 5.0,
+        "hubs.widget.retry": 30.0,
+        "hubs.junk_suffixes": ["buildsys.repo.init"],
+    }
+    raw.update(overrides)
+    return HubsConfig.from_fedmsg(raw)
+
+
+@pytest.fixture
+def config():
+    return make_config()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def fake_store():
+    """A small hub in the fake store: designteam with five widgets."""
+    store = FakeStore()
+    store.add_hub(Hub("designteam", "Design things", 8))
+    store.add_hub(Hub("ralph", "Ralph's hub", 8, user_hub=True))
+    store.add_widget("designteam", "about", "left", 0, {"text": "We *design*."})
+    store.add_widget("designteam", "sticky", "left", 1, {"text": "Note <script>alert(1)</script>"})
+    store.add_widget("designteam", "dummy", "left", 2, {"topic": "hubs.dummy.poke"})
+    store.add_widget("designteam", "stats", "right", 0, {})
+    store.add_widget("designteam", "rules", "right", 1, {"schedule": "Tuesdays"})
+    store.add_widget("ralph", "about", "left", 0, {})
+    for user, role in [("mizmo", "owner"), ("duffy", "owner"), ("ryanlerch", "member"), ("ralph", "subscriber")]:
+        store.add_role("designteam", user, role)
+    return store
+
+
+@pytest.fixture
+def fake_cache():
+    return FakeCache()
+
+
+@pytest.fixture
+def fake_bus():
+    return FakeBus()

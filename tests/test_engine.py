@@ -1,0 +1,265 @@
+"""The engine with fakes: builds, cache, failures, timeouts, rebuild and push, config edits."""
+
+import json
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer
+
+from hubs.cache import CacheUnavailable
+from hubs.engine import HubsEngine, next_version
+from hubs.models import NotFound
+from hubs.widgets import WIDGETS, load_registry
+from hubs.widgets.base import InvalidConfig
+
+REGISTRY = load_registry()
+
+
+class Recorder:
+    def __init__(self):
+        self.frames = []
+
+    def write(self, data):
+        self.frames.append(data)
+
+    def events(self):
+        out = []
+        for frame in self.frames:
+            fields = dict(line.split(": ", 1) for line in frame.decode().strip().split("\n"))
+            out.append((fields.get("event"), json.loads(fields["data"])))
+        return out
+
+
+@pytest.fixture
+def engine(config, fake_store, fake_cache, fake_bus, clock):
+    e = HubsEngine(config, fake_store, fake_cache, fake_bus, REGISTRY, clock, now=lambda: 1000.0)
+    fake_bus.deliver = e.handle  # like the real hub, which hears its own messages
+    pytest_twisted.blockon(defer.ensureDeferred(e.start()))
+    return e
+
+
+def poke(topic="hubs.dummy.poke", msg=None, env="prod"):
+    return {"topic": f"org.fedoraproject.{env}.{topic}", "msg": msg or {}, "msg_id": "m1", "timestamp": 1}
+
+
+def test_versions_always_grow():
+    """Versions follow the clock in ms but never repeat or go back."""
+    assert next_version(0, 1.5) == 1500
+    assert next_version(1500, 1.5) == 1501
+    assert next_version(5000, 1.0) == 5001
+
+
+@pytest_twisted.ensureDeferred
+async def test_payload_carries_data_and_rendered_html(engine):
+    """The payload names the widget and carries data plus escaped, sanitised HTML."""
+    payload = json.loads(await engine.payload("designteam", 2))
+    assert {k: payload[k] for k in ("hub", "idx", "plugin")} == {"hub": "designteam", "idx": 2, "plugin": "sticky"}
+    assert payload["data"] == {"text": "Note <script>alert(1)</script>"}
+    assert "<script" not in payload["html"] and "Sticky note" in payload["html"]
+    assert payload["version"] == 1_000_000 and "error" not in payload
+
+
+@pytest.mark.parametrize("plugin", sorted(WIDGETS))
+@pytest_twisted.ensureDeferred
+async def test_every_widget_builds_from_its_defaults(plugin, config, fake_store, fake_cache, fake_bus, clock):
+    """Every registered widget builds JSON-able data and HTML with its default config."""
+    widget = fake_store.add_widget("designteam", plugin, "left", 9, {})
+    e = HubsEngine(config, fake_store, fake_cache, fake_bus, REGISTRY, clock)
+    await e.start()
+    payload = json.loads(await e.payload("designteam", widget.idx))
+    assert "error" not in payload, payload
+    assert isinstance(payload["data"], dict) and payload["html"].strip()
+
+
+@pytest_twisted.ensureDeferred
+async def test_warm_payload_touches_neither_store_nor_cache(engine, fake_store, fake_cache):
+    """Once built, a payload is served from process state even if both backends are down."""
+    first = await engine.payload("designteam", 4)
+    fake_store.fail = RuntimeError("store must not be called")
+    fake_cache.fail = RuntimeError("cache must not be called")
+    assert await engine.payload("designteam", 4) is first
+
+
+@pytest_twisted.ensureDeferred
+async def test_cold_process_reads_memcached_before_building(engine, config, fake_store, fake_cache, fake_bus, clock):
+    """A second process finds the data in memcached and does not call data()."""
+    built = await engine.payload("designteam", 4)
+    other = HubsEngine(config, fake_store, fake_cache, fake_bus, REGISTRY, clock)
+    await other.start()
+    fake_store.fail = RuntimeError("data() would read the store")
+    assert await other.payload("designteam", 4) == built
+
+
+@pytest_twisted.ensureDeferred
+async def test_memcached_down_still_serves(engine, fake_cache):
+    """With memcached down, widgets are built and served from process state."""
+    fake_cache.fail = CacheUnavailable("down")
+    payload = json.loads(await engine.payload("designteam", 1))
+    assert "error" not in payload
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_hub_or_widget_is_not_found(engine):
+    """Unknown hubs, unknown widgets and widgets of another hub are NotFound."""
+    for hub, idx in [("nope", 1), ("designteam", 99), ("ralph", 1)]:
+        with pytest.raises(NotFound):
+            await engine.payload(hub, idx)
+
+
+@pytest_twisted.ensureDeferred
+async def test_failing_widget_shows_an_error_in_its_own_frame(engine, fake_store, fake_cache):
+    """data() raising gives an error payload (not cached); other widgets are fine."""
+    fake_store.fail = RuntimeError("database exploded")
+    payload = json.loads(await engine.payload("designteam", 4))  # stats reads the store
+    assert payload["error"] == "This widget could not load its data."
+    assert "database exploded" not in payload["html"] and "widget-error" in payload["html"]
+    assert not any(":4:stats:" in k for k in fake_cache.data)
+    ok = json.loads(await engine.payload("designteam", 1))
+    assert "error" not in ok
+
+
+@pytest_twisted.ensureDeferred
+async def test_failed_widget_is_retried_later(engine, fake_store, clock):
+    """A failed widget is rebuilt after hubs.widget.retry seconds and pushed."""
+    fake_store.fail = RuntimeError("down")
+    await engine.payload("designteam", 4)
+    fake_store.fail = None
+    listener = Recorder()
+    engine.streams.add("designteam", listener)
+    clock.advance(engine.config.widget_retry)
+    (event, payload), = listener.events()
+    assert event == "widget" and payload["idx"] == 4 and "error" not in payload
+
+
+@pytest_twisted.ensureDeferred
+async def test_slow_widget_times_out(engine, fake_store, clock, monkeypatch):
+    """An async data() slower than hubs.widget.timeout becomes an error payload."""
+    never = defer.Deferred()
+
+    async def hub_roles(hub):
+        return await never
+
+    monkeypatch.setattr(fake_store, "hub_roles", hub_roles)
+    d = defer.ensureDeferred(engine.payload("designteam", 4))
+    clock.advance(engine.config.widget_timeout + 0.1)
+    payload = json.loads(await d)
+    assert "took longer than 5 s" in payload["error"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_invalid_stored_config_is_an_error_frame(engine, fake_store):
+    """A config that no longer validates shows as an error, naming the field."""
+    widget = fake_store.add_widget("designteam", "dummy", "left", 5, {"color": "pink"})
+    await engine.reload_hub("designteam")
+    payload = json.loads(await engine.payload("designteam", widget.idx))
+    assert "color" in payload["error"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_plugin_is_an_error_frame(engine, fake_store):
+    """A widget whose plugin is not registered shows an error instead of breaking the hub."""
+    widget = fake_store.add_widget("designteam", "vanished", "left", 6, {})
+    await engine.reload_hub("designteam")
+    payload = json.loads(await engine.payload("designteam", widget.idx))
+    assert "vanished" in payload["error"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_message_rebuilds_and_pushes_only_affected_widgets(engine):
+    """A matching message pushes a newer payload of that widget, to that hub's listeners only."""
+    before = json.loads(await engine.payload("designteam", 3))
+    team, other = Recorder(), Recorder()
+    engine.streams.add("designteam", team)
+    engine.streams.add("ralph", other)
+    await engine.handle(poke())
+    (event, payload), = team.events()
+    assert event == "widget" and payload["idx"] == 3 and payload["version"] > before["version"]
+    assert other.frames == []
+    raw = team.frames[0].split(b"\ndata: ", 1)[1].rstrip(b"\n")
+    assert await engine.payload("designteam", 3) == raw  # the event is the JSON endpoint's bytes
+
+
+@pytest.mark.parametrize("message", [
+    poke("hubs.dummy.other"),
+    poke("buildsys.repo.init"),
+    poke("hubs.role.update", {"hub": "ralph"}),  # stats of another hub
+])
+@pytest_twisted.ensureDeferred
+async def test_unrelated_messages_push_nothing(engine, message):
+    """Messages that do not concern a widget, and junk topics, rebuild nothing."""
+    listener = Recorder()
+    engine.streams.add("designteam", listener)
+    await engine.handle(message)
+    assert listener.frames == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_should_invalidate_that_raises_is_contained(engine, monkeypatch):
+    """A widget whose should_invalidate raises is skipped; others still react."""
+    spec = engine.registry["stats"]
+    broken = type(spec)(**{**spec.__dict__, "should_invalidate": lambda m, c, w: 1 / 0})
+    monkeypatch.setitem(engine.registry, "stats", broken)
+    assert engine.decide(poke("hubs.role.update", {"hub": "designteam"})) == [5]
+
+
+@pytest_twisted.ensureDeferred
+async def test_config_edit_round_trip(engine, fake_store, fake_bus, fake_cache):
+    """POSTed config: validated, stored, announced, old cache dropped, new payload pushed."""
+    await engine.payload("designteam", 2)
+    old_key = engine.key_of(engine.widgets[2])
+    listener = Recorder()
+    engine.streams.add("designteam", listener)
+    await engine.update_widget_config("designteam", 2, {"text": "**New** note"}, "admin")
+    (sent,) = fake_bus.sent
+    assert sent["topic"] == "org.fedoraproject.dev.hubs.widget.update"
+    assert sent["msg"]["old"] == {"text": "Note <script>alert(1)</script>"}
+    assert sent["msg"]["new"] == {"text": "**New** note"} and sent["msg"]["agent"] == "admin"
+    for _ in range(3):
+        await defer.succeed(None)
+    (event, payload), = listener.events()
+    assert "<strong>New</strong>" in payload["html"]
+    assert old_key not in fake_cache.data
+    assert (await fake_store.get_widget(2)).config == {"text": "**New** note"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_invalid_edit_writes_nothing(engine, fake_store, fake_bus):
+    """A config that fails validation is refused before any write or message."""
+    with pytest.raises(InvalidConfig):
+        await engine.update_widget_config("designteam", 3, {"color": "pink", "bogus": 1}, "admin")
+    assert fake_bus.sent == [] and fake_store.widgets[3].config == {"topic": "hubs.dummy.poke"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_edit_applies_locally_when_the_bus_fails(engine, fake_bus):
+    """If publishing fails after the write, this process still shows the new config."""
+    fake_bus.fail = OSError("zmq down")
+    listener = Recorder()
+    engine.streams.add("designteam", listener)
+    await engine.update_widget_config("designteam", 1, {"text": "fallback"}, "admin")
+    (event, payload), = listener.events()
+    assert payload["data"] == {"text": "fallback"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_update_pushes_a_layout_event(engine, fake_store):
+    """A moved or added widget reaches viewers as a layout event."""
+    listener = Recorder()
+    engine.streams.add("designteam", listener)
+    fake_store.add_widget("designteam", "sticky", "right", 2, {"text": "new"})
+    await engine.handle(poke("hubs.hub.update", {"hub": "designteam"}, env="dev"))
+    events = listener.events()
+    layout = [p for e, p in events if e == "layout"]
+    assert layout and [w["plugin"] for w in layout[0]["columns"]["right"]] == ["stats", "rules", "sticky"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_settings_change_layout(engine, fake_bus):
+    """Changing a hub's column widths updates its layout and pushes it."""
+    listener = Recorder()
+    engine.streams.add("designteam", listener)
+    await engine.update_hub("designteam", {"left_width": 6}, "admin")
+    for _ in range(3):
+        await defer.succeed(None)
+    layouts = [p for e, p in listener.events() if e == "layout"]
+    assert layouts[-1]["hub"]["left_width"] == 6 and layouts[-1]["hub"]["right_width"] == 6

@@ -1,0 +1,121 @@
+"""SSE frames, event ids and the replay/snapshot decision."""
+
+import pytest
+
+from hubs.sse import Broadcaster, ReplayBuffer, parse_event_id, replay_plan, sse_frame
+
+FRAMES = [
+    # (data, event, id, retry, expected bytes)
+    ('{"a":1}', None, None, None, b'data: {"a":1}\n\n'),
+    ("x", "widget", "b-1", None, b"id: b-1\nevent: widget\ndata: x\n\n"),
+    ("line1\nline2", "layout", None, None, b"event: layout\ndata: line1\ndata: line2\n\n"),
+    ("a\r\nb\rc", None, None, None, b"data: a\ndata: b\ndata: c\n\n"),
+    ("", None, None, 2000, b"retry: 2000\ndata: \n\n"),
+    (b"bytes \xc3\xa9", None, "7", None, b"id: 7\ndata: bytes \xc3\xa9\n\n"),
+]
+
+
+@pytest.mark.parametrize(("data", "event", "event_id", "retry", "expected"), FRAMES)
+def test_sse_frame(data, event, event_id, retry, expected):
+    """Frames follow the EventSource format; newlines never escape a data line."""
+    assert sse_frame(data, event=event, event_id=event_id, retry=retry) == expected
+
+
+@pytest.mark.parametrize(("event", "event_id"), [("a\nb", None), (None, "1\n2")])
+def test_sse_frame_refuses_newlines_in_fields(event, event_id):
+    """An event type or id with a newline would inject fields: refused."""
+    with pytest.raises(ValueError):
+        sse_frame("x", event=event, event_id=event_id)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("abc-12", ("abc", 12)), ("a-b-3", ("a-b", 3)), ("abc", None), ("abc-", None), ("-3", None),
+    ("abc-x", None), ("", None), (None, None), (" abc-4 ", ("abc", 4)),
+])
+def test_parse_event_id(value, expected):
+    """Ids are '<boot>-<seq>'; anything else is unknown."""
+    assert parse_event_id(value) == expected
+
+
+PLANS = [
+    # (last id, boot, newest, evicted, plan kind, after)
+    (None, "b", 10, 0, "none", 0),        # fresh page: loads widgets itself
+    ("", "b", 10, 0, "none", 0),
+    ("b-10", "b", 10, 0, "none", 0),      # up to date
+    ("b-7", "b", 10, 0, "replay", 7),     # missed 8..10, all buffered
+    ("b-7", "b", 10, 7, "replay", 7),     # 7 evicted but it was seen: 8.. still there
+    ("b-6", "b", 10, 7, "snapshot", 0),   # 7 was missed and is gone
+    ("b-0", "b", 10, 0, "replay", 0),
+    ("old-7", "b", 10, 0, "snapshot", 0), # another boot (restart)
+    ("b-11", "b", 10, 0, "snapshot", 0),  # from the future
+    ("garbage", "b", 10, 0, "snapshot", 0),
+]
+
+
+@pytest.mark.parametrize(("last", "boot", "newest", "evicted", "kind", "after"), PLANS)
+def test_replay_plan(last, boot, newest, evicted, kind, after):
+    """Nothing is missed: replay only when every missed event is still buffered."""
+    plan = replay_plan(last, boot, newest, evicted)
+    assert plan.kind == kind
+    if kind == "replay":
+        assert plan.after == after
+
+
+def test_replay_buffer_keeps_the_last_n_per_hub():
+    """Each hub keeps its own last N frames; busy hubs do not evict quiet ones."""
+    buf = ReplayBuffer(2)
+    buf.append("quiet", 1, b"q1")
+    for seq in range(2, 10):
+        buf.append("busy", seq, b"b%d" % seq)
+    assert buf.since("quiet", 0) == [b"q1"]
+    assert buf.since("busy", 0) == [b"b8", b"b9"]
+    assert buf.evicted("busy") == 7 and buf.evicted("quiet") == 0
+
+
+class Recorder:
+    def __init__(self, fail=False):
+        self.frames, self.fail = [], fail
+
+    def write(self, data):
+        if self.fail:
+            raise ConnectionError("gone")
+        self.frames.append(data)
+
+
+def test_broadcaster_sends_to_the_hub_listeners_only():
+    """An event reaches every listener of its hub, numbered, and no one else."""
+    b = Broadcaster("boot", 10)
+    a1, a2, other = Recorder(), Recorder(), Recorder()
+    b.add("a", a1)
+    b.add("a", a2)
+    b.add("other", other)
+    b.publish("a", "widget", b"{}")
+    assert a1.frames == a2.frames == [b"id: boot-1\nevent: widget\ndata: {}\n\n"]
+    assert other.frames == []
+    assert b.plan("a", "boot-0").kind == "replay"
+
+
+def test_a_failing_listener_does_not_stop_the_others():
+    """One broken stream is logged; the rest still get the event."""
+    b = Broadcaster("boot", 10)
+    bad, good = Recorder(fail=True), Recorder()
+    b.add("a", bad)
+    b.add("a", good)
+    b.publish("a", "widget", b"1")
+    assert len(good.frames) == 1
+
+
+def test_listeners_removed_during_publish_are_safe():
+    """A write that ends a stream (and removes it) does not break the loop."""
+    b = Broadcaster("boot", 10)
+
+    class Leaver(Recorder):
+        def write(self, data):
+            b.remove("a", self)
+
+    b.add("a", Leaver())
+    b.add("a", Recorder())
+    b.publish("a", "widget", b"1")
+    assert b.listener_count("a") == 1
+    b.remove("a", next(iter(b._listeners["a"])))
+    assert b.listener_count() == 0 and "a" not in b._listeners
