@@ -1,0 +1,196 @@
+"""The EventSource stream over real TCP: headers, events, replay, snapshot, clean-up."""
+
+import gc
+import json
+import tracemalloc
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor, task
+from twisted.web.server import Site
+
+from hubs.engine import HubsEngine
+from hubs.web import HubsWeb
+from hubs.widgets import load_registry
+from tests.sseclient import open_stream
+
+
+def poke():
+    return {"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "x", "timestamp": 1}
+
+
+@pytest.fixture
+def engine(config, fake_store, fake_cache, fake_bus):
+    e = HubsEngine(config, fake_store, fake_cache, fake_bus, load_registry(), reactor)
+    fake_bus.deliver = e.handle
+    pytest_twisted.blockon(defer.ensureDeferred(e.start()))
+    return e
+
+
+@pytest.fixture
+def port(engine):
+    site = Site(HubsWeb(engine, reactor).resource())
+    site.log = lambda request: None
+    listening = reactor.listenTCP(0, site, interface="127.0.0.1")
+    yield listening.getHost().port
+    pytest_twisted.blockon(defer.maybeDeferred(listening.stopListening))
+
+
+async def settle(seconds=0.05):
+    await task.deferLater(reactor, seconds, lambda: None)
+
+
+async def until(predicate, timeout=5.0):
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return
+        await settle(0.01)
+    raise AssertionError("condition not met in time")
+
+
+@pytest_twisted.ensureDeferred
+async def test_stream_headers_and_hello(port, engine):
+    """The stream is text/event-stream, not cached or buffered, with retry advice and an id."""
+    client = await open_stream(reactor, port, "/designteam/events")
+    (hello,) = await client.wait_events(1)
+    assert client.status == 200
+    assert client.headers["content-type"].startswith("text/event-stream")
+    assert client.headers["cache-control"] == "no-cache"
+    assert client.headers["x-accel-buffering"] == "no"
+    assert client.retry == engine.config.sse_retry_ms
+    assert hello["event"] == "hello" and hello["id"] == engine.streams.current_id()
+    client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_hub_stream_is_404(port):
+    """No stream for a hub that does not exist."""
+    client = await open_stream(reactor, port, "/nope/events")
+    assert client.status == 404
+    client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_event_carries_the_json_endpoint_payload(port, engine):
+    """A bus message reaches the stream with exactly the bytes of GET /<hub>/<idx>/json."""
+    client = await open_stream(reactor, port, "/designteam/events")
+    await client.wait_events(1)
+    await engine.handle(poke())
+    _, event = await client.wait_events(2)
+    assert event["event"] == "widget"
+    assert event["data"].encode() == await engine.payload("designteam", 3)
+    assert event["id"] == engine.streams.current_id()
+    client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_reconnect_replays_missed_events_in_order(port, engine):
+    """A client coming back with Last-Event-ID gets what it missed, in order, once."""
+    client = await open_stream(reactor, port, "/designteam/events")
+    (hello,) = await client.wait_events(1)
+    client.transport.loseConnection()
+    await client.closed_d
+    for _ in range(3):
+        await engine.handle(poke())
+    again = await open_stream(reactor, port, "/designteam/events", last_event_id=hello["id"])
+    events = await again.wait_events(4)
+    assert [e["event"] for e in events] == ["widget", "widget", "widget", "hello"]
+    versions = [json.loads(e["data"])["version"] for e in events[:3]]
+    assert versions == sorted(versions) and len(set(versions)) == 3
+    seqs = [int(e["id"].rsplit("-", 1)[1]) for e in events]
+    assert seqs == sorted(seqs)
+    again.transport.loseConnection()
+
+
+@pytest.mark.parametrize("last_id", ["someotherboot-12", "garbage"])
+@pytest_twisted.ensureDeferred
+async def test_unknown_or_old_id_gets_a_snapshot(port, engine, last_id):
+    """After a restart (unknown id) the client gets the layout and every widget."""
+    client = await open_stream(reactor, port, "/designteam/events", last_event_id=last_id)
+    events = await client.wait_events(7)
+    assert [e["event"] for e in events] == ["layout"] + ["widget"] * 5 + ["hello"]
+    assert sorted(json.loads(e["data"])["idx"] for e in events[1:6]) == [1, 2, 3, 4, 5]
+    client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_events_during_a_snapshot_are_not_lost(port, engine, fake_store, monkeypatch):
+    """Events published while a snapshot is being built arrive after it, none lost."""
+    gate = defer.Deferred()
+    real_roles = fake_store.hub_roles
+
+    async def slow_roles(hub):
+        await gate
+        return await real_roles(hub)
+
+    monkeypatch.setattr(fake_store, "hub_roles", slow_roles)
+    client = await open_stream(reactor, port, "/designteam/events", last_event_id="old-1")
+    await settle()
+    await engine.handle(poke())          # the dummy widget changes mid-snapshot
+    gate.callback(None)
+    events = await client.wait_events(8)
+    dummy = [json.loads(e["data"])["version"] for e in events if e["event"] == "widget"
+             and json.loads(e["data"])["idx"] == 3]
+    assert events[-1]["event"] == "widget" and len(dummy) == 2  # the live event came after the snapshot
+    client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_keepalive_comments(port, engine):
+    """Idle streams get keep-alive comments."""
+    client = await open_stream(reactor, port, "/designteam/events")
+    await client.wait_events(1)
+    engine.streams.keepalive()
+    await until(lambda: "keepalive" in client.comments)
+    client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_service_schedules_keepalives_at_most_every_15s(config, fake_store, fake_cache, fake_bus):
+    """The service's keep-alive loop runs on the injected clock at the configured interval."""
+    from twisted.internet.task import Clock
+
+    from hubs.service import start
+
+    clock = Clock()
+    service = await start(config, fake_store, fake_cache, fake_bus, clock, listen=False)
+    sent = []
+    service.engine.streams.add("designteam", type("L", (), {"write": lambda self, d: sent.append(d)})())
+    clock.advance(config.sse_keepalive - 0.01)
+    assert sent == []
+    clock.advance(0.02)
+    assert sent == [b": keepalive\n\n"] and config.sse_keepalive <= 15
+    await service.stop()
+
+
+@pytest.mark.parametrize("how", ["close", "abort"])
+@pytest_twisted.ensureDeferred
+async def test_a_thousand_streams_leave_nothing_behind(port, engine, how):
+    """After 1,000 streams open and close (cleanly or abruptly), listeners and memory are back."""
+    async def cycle(n):
+        clients = []
+        for _ in range(n):
+            clients.append(await open_stream(reactor, port, "/designteam/events"))
+        await defer.gatherResults([c.wait_events(1) for c in clients])
+        assert engine.streams.listener_count("designteam") == n
+        for c in clients:
+            if how == "close":
+                c.transport.loseConnection()
+            else:
+                c.transport.abortConnection()
+        await defer.gatherResults([c.closed_d for c in clients])
+        await until(lambda: engine.streams.listener_count() == 0)
+
+    await cycle(100)  # warm up allocator and caches
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(10):
+        await cycle(100)
+    await settle(0.2)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    assert engine.streams.listener_count() == 0
+    assert growth < 256 * 1024, f"memory grew by {growth} bytes over 1,000 streams"

@@ -1,0 +1,230 @@
+"""HTTP routes through treq's StubTreq, with the engine on fakes."""
+
+import json
+
+import pytest
+import pytest_twisted
+from treq.testing import StubTreq
+from twisted.internet import defer
+
+from hubs.engine import HubsEngine
+from hubs.web import HubsWeb
+from hubs.widgets import load_registry
+
+TOKEN = "s3cret-token-for-tests"
+AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def engine(config, fake_store, fake_cache, fake_bus, clock):
+    e = HubsEngine(config, fake_store, fake_cache, fake_bus, load_registry(), clock)
+    fake_bus.deliver = e.handle
+    pytest_twisted.blockon(defer.ensureDeferred(e.start()))
+    return e
+
+
+@pytest.fixture
+def http(engine, clock):
+    return StubTreq(HubsWeb(engine, clock).resource())
+
+
+async def get(http, path, **kw):
+    response = await http.get(f"http://hubs.test{path}", **kw)
+    return response, await response.content()
+
+
+async def post(http, path, body, headers=AUTH):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = await http.post(f"http://hubs.test{path}", data=data, headers=headers)
+    return response, await response.content()
+
+
+@pytest_twisted.ensureDeferred
+async def test_index_lists_hubs(http):
+    """The front page lists team and personal hubs."""
+    response, body = await get(http, "/")
+    assert response.code == 200
+    assert b'href="/designteam"' in body and b'href="/ralph"' in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_page_has_every_widget_frame_with_a_spinner(http):
+    """The page is server-rendered: each widget has a frame, a spinner and its JSON URL."""
+    response, body = await get(http, "/designteam")
+    assert response.code == 200
+    assert response.headers.getRawHeaders("content-type") == ["text/html; charset=utf-8"]
+    for idx in range(1, 6):
+        assert f'id="widget-{idx}"'.encode() in body
+        assert f'data-url="/designteam/{idx}/json"'.encode() in body
+    assert body.count(b'class="spinner"') == 5
+    assert b"/static/hubs.js" in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_layout_json(http):
+    """The layout lists widgets by column, in order."""
+    response, body = await get(http, "/designteam/json")
+    layout = json.loads(body)
+    assert [w["plugin"] for w in layout["columns"]["left"]] == ["about", "sticky", "dummy"]
+    assert [w["plugin"] for w in layout["columns"]["right"]] == ["stats", "rules"]
+    assert layout["hub"]["left_width"] + layout["hub"]["right_width"] == 12
+
+
+@pytest_twisted.ensureDeferred
+async def test_widget_json_is_the_payload(http, engine):
+    """GET /<hub>/<idx>/json answers the payload bytes the engine holds."""
+    response, body = await get(http, "/designteam/1/json")
+    assert response.code == 200
+    assert body == await engine.payload("designteam", 1)
+    assert json.loads(body)["plugin"] == "about"
+
+
+@pytest_twisted.ensureDeferred
+async def test_widget_alone_for_pop_out(http):
+    """GET /<hub>/<idx> is a full page with just that widget."""
+    response, body = await get(http, "/designteam/5")
+    assert response.code == 200 and b"<!doctype html>" in body and b"Tuesdays" in body
+
+
+@pytest.mark.parametrize(("path", "fragment"), [
+    ("/nope", b"no hub called"),
+    ("/nope/json", b"no hub called"),
+    ("/designteam/99/json", b"has no widget 99"),
+    ("/ralph/1/json", b"has no widget 1"),
+    ("/designteam/99", b"has no widget 99"),
+    ("/widgets/nope/source", b"no widget called"),
+])
+@pytest_twisted.ensureDeferred
+async def test_unknown_things_are_404_with_a_clear_body(http, path, fragment):
+    """Unknown hubs and widgets answer 404 saying what was not found."""
+    response, body = await get(http, path)
+    assert response.code == 404 and fragment in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_404_page_is_html_for_browsers_and_escapes_the_name(http):
+    """A browser gets an HTML 404 and the hub name is escaped."""
+    response, body = await get(http, "/%3Cscript%3E", headers={"Accept": "text/html"})
+    assert response.code == 404 and b"<!doctype html>" in body
+    assert b"<script>" not in body and b"&lt;script&gt;" in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_widget_source_is_plain_text(http):
+    """The chrome's source link shows the widget module."""
+    response, body = await get(http, "/widgets/sticky/source")
+    assert response.code == 200 and b"def data(" in body
+    assert response.headers.getRawHeaders("content-type") == ["text/plain; charset=utf-8"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_healthz_reports_each_dependency(http, fake_store, fake_cache):
+    """healthz is 200 when all is well and 503 naming what is down."""
+    response, body = await get(http, "/healthz")
+    assert response.code == 200 and json.loads(body)["ok"] is True
+    fake_cache.fail = __import__("hubs.cache").cache.CacheUnavailable("memcached down")
+    response, body = await get(http, "/healthz")
+    report = json.loads(body)
+    assert response.code == 503 and report["memcached"]["ok"] is False and report["postgres"]["ok"] is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_internal_errors_are_generic(http, engine, monkeypatch):
+    """An unexpected exception is a 500 with no traceback or exception text."""
+    def boom(name):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(engine, "layout_json", boom)
+    response, body = await get(http, "/designteam/json")
+    assert response.code == 500
+    assert b"secret" not in body and b"Traceback" not in body and b"went wrong" in body
+
+
+# ---------------------------------------------------------------- writes
+
+
+@pytest_twisted.ensureDeferred
+async def test_config_post_round_trip(http, fake_bus):
+    """A valid POST is stored, announced on the bus, and the new payload is served."""
+    response, body = await post(http, "/designteam/2/config", {"text": "Hello *there*"})
+    assert response.code == 200, body
+    assert json.loads(body)["config"] == {"text": "Hello *there*"}
+    assert fake_bus.sent[-1]["topic"].endswith("hubs.widget.update")
+    await defer.succeed(None)
+    _, payload = await get(http, "/designteam/2/json")
+    assert "<em>there</em>" in json.loads(payload)["html"]
+
+
+@pytest.mark.parametrize(("headers", "code"), [
+    ({"Content-Type": "application/json"}, 401),
+    ({"Authorization": "Bearer wrong-token-wrong-token", "Content-Type": "application/json"}, 401),
+    ({"Authorization": f"Basic {TOKEN}", "Content-Type": "application/json"}, 401),
+])
+@pytest_twisted.ensureDeferred
+async def test_writes_need_the_token(http, fake_store, headers, code):
+    """Without the admin token, writes are refused and nothing changes."""
+    response, body = await post(http, "/designteam/2/config", {"text": "x"}, headers)
+    assert response.code == code and b"Bearer" in body
+    assert fake_store.widgets[2].config["text"].startswith("Note")
+
+
+@pytest_twisted.ensureDeferred
+async def test_writes_are_refused_when_no_token_is_configured(config, fake_store, fake_cache, fake_bus, clock):
+    """With no hubs.admin_token, every write is 401."""
+    from tests.conftest import make_config
+
+    e = HubsEngine(make_config(**{"hubs.admin_token": None}), fake_store, fake_cache, fake_bus,
+                   load_registry(), clock)
+    await e.start()
+    http = StubTreq(HubsWeb(e, clock).resource())
+    response, body = await post(http, "/designteam/2/config", {"text": "x"})
+    assert response.code == 401 and b"disabled" in body
+
+
+@pytest.mark.parametrize(("body", "code", "fragment"), [
+    (b"{not json", 400, b"not valid JSON"),
+    ({"text": "x", "colour": "red"}, 400, b'"colour":"unknown argument"'),
+    ({"text": 5}, 400, b'"text":"must be text"'),
+    ([1, 2], 400, b"must be a JSON object"),
+    (b'{"text": "' + b"x" * 70000 + b'"}', 413, b"larger than 64 KiB"),
+])
+@pytest_twisted.ensureDeferred
+async def test_malformed_posts_are_4xx_naming_the_problem(http, fake_store, fake_bus, body, code, fragment):
+    """Bad bodies get a 4xx that says what is wrong, and nothing is written or sent."""
+    response, answer = await post(http, "/designteam/2/config", body)
+    assert response.code == code and fragment in answer, answer
+    assert fake_bus.sent == [] and fake_store.widgets[2].version == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_post_needs_json_content_type(http):
+    """Form posts are refused with 415."""
+    response, body = await post(http, "/designteam/2/config", b"text=x",
+                                {"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"})
+    assert response.code == 415
+
+
+@pytest_twisted.ensureDeferred
+async def test_post_to_unknown_widget_is_404(http):
+    """Config for a widget that is not on that hub is 404."""
+    response, _ = await post(http, "/ralph/2/config", {"text": "x"})
+    assert response.code == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_config_post(http, fake_bus):
+    """Hub settings are validated, stored and announced."""
+    response, body = await post(http, "/designteam/config", {"summary": "New summary", "left_width": 7})
+    assert response.code == 200 and json.loads(body)["hub"]["right_width"] == 5
+    assert fake_bus.sent[-1]["topic"].endswith("hubs.hub.update")
+    response, body = await post(http, "/designteam/config", {"left_width": 11})
+    assert response.code == 400 and b"left_width" in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_catalogue_lists_widget_arguments(http):
+    """The catalogue has each widget's arguments with help text and defaults."""
+    response, body = await get(http, "/api/widgets")
+    widgets = {w["name"]: w for w in json.loads(body)["widgets"]}
+    assert {"about", "dummy", "rules", "stats", "sticky"} <= set(widgets)
+    assert widgets["sticky"]["arguments"][0]["help"]
