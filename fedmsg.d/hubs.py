@@ -16,6 +16,8 @@ config = {
     "hubs.db.pool_size": 4,
     # memcached servers, "host:port" comma separated (a HashClient spreads keys).
     "hubs.memcached.servers": os.environ.get("HUBS_MEMCACHED", "127.0.0.1:11211"),
+    # Prefix of every key: keeps deployments that share memcached apart.
+    "hubs.memcached.prefix": "",
     # fedmsg endpoint name the hub publishes hubs.* messages from (see base.py).
     "hubs.publish_name": "hubs.hub",
     # Seconds a widget's data() may take before it is shown as failed.

@@ -54,9 +54,11 @@ class Cache(Protocol):
 class MemcachedCache:
     """pymemcache over one or more servers (a HashClient spreads the keys)."""
 
-    def __init__(self, servers: Iterable[tuple[str, int]], timeout: float = 0.25):
+    def __init__(self, servers: Iterable[tuple[str, int]], timeout: float = 0.25, prefix: str = ""):
+        # ``prefix`` keeps deployments (or test runs) that share servers apart.
         self._client = HashClient(
             list(servers),
+            key_prefix=prefix.encode("ascii"),
             connect_timeout=timeout,
             timeout=timeout,
             # Errors must be seen: a lost set would serve stale data later.

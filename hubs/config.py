@@ -17,6 +17,7 @@ class HubsConfig:
 
     db_dsn: str
     memcached_servers: tuple[tuple[str, int], ...]
+    memcached_prefix: str = ""
     web_host: str = "127.0.0.1"
     web_port: int = 5000
     db_pool_size: int = 4
@@ -65,6 +66,9 @@ class HubsConfig:
                     errors.append(f"hubs.memcached.servers: {item!r} is not host:port")
                 else:
                     servers.append((host, int(port)))
+        prefix = get("hubs.memcached.prefix", str, "")
+        if len(prefix) > 40 or any(c.isspace() or ord(c) < 33 or ord(c) > 126 for c in prefix):
+            errors.append("hubs.memcached.prefix: at most 40 printable ASCII characters, no spaces")
         port = get("hubs.web.port", int, 5000)
         if not 0 <= port <= 65535:
             errors.append(f"hubs.web.port: {port} is not a TCP port")
@@ -89,6 +93,7 @@ class HubsConfig:
         return cls(
             db_dsn=dsn,
             memcached_servers=tuple(servers),
+            memcached_prefix=prefix,
             web_host=get("hubs.web.host", str, "127.0.0.1"),
             web_port=port,
             db_pool_size=max(1, get("hubs.db.pool_size", int, 4)),

@@ -94,8 +94,30 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         fedmsg.init(**fedmsg_config)
         fedmsg.meta.make_processors(**hub.config)
         self.bus = FedmsgBus(self.settings.publish_name)
+        self._guard_subscribers()
         reactor.callWhenRunning(self._start)
         reactor.addSystemEventTrigger("after", "shutdown", self._exit_status)
+
+    def _guard_subscribers(self) -> None:
+        """Drop frames moksha itself cannot parse (not two parts, not UTF-8) with one log line.
+
+        Without this, moksha raises inside txzmq's read callback and Twisted
+        logs a CRITICAL traceback for every such frame.
+        """
+        for extension in getattr(self.hub, "extensions", ()):
+            for endpoint, factory in getattr(extension, "subscriber_factories", {}).items():
+                original = getattr(factory, "gotMessage", None)
+                if original is None or getattr(original, "hubs_guarded", False):
+                    continue
+
+                def guarded(*parts, _original=original, _endpoint=endpoint):
+                    try:
+                        _original(*parts)
+                    except (ValueError, UnicodeDecodeError) as e:
+                        log.warning("dropping a malformed frame from %s: %s", _endpoint, str(e)[:200])
+
+                guarded.hubs_guarded = True
+                factory.gotMessage = guarded
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -110,7 +132,7 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
 
         store = PostgresStore(self.settings.db_dsn, self.settings.db_pool_size, reactor=self.reactor)
         await store.start()
-        cache = MemcachedCache(self.settings.memcached_servers)
+        cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix)
         self.service = await start(self.settings, store, cache, self.bus, self.reactor,
                                    usernames_of=usernames_from_meta(self.hub.config))
 
@@ -158,6 +180,10 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
             return False
 
     def validate(self, message):
+        body = message.get("body") if isinstance(message, Mapping) else getattr(message, "body", None)
+        if not isinstance(body, Mapping):
+            # moksha leaves a body that is not JSON as a string; fedmsg would wrap it.
+            raise RuntimeWarning("malformed message: body is not a JSON object")
         try:
             super().validate(message)
         except RuntimeWarning:

@@ -72,6 +72,38 @@ def empty_db(pg_dsn):
     return pg_dsn
 
 
+def fresh_database(admin_dsn: str, prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(admin_dsn)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return _dsn_with_db(admin_dsn, name)
+
+
+def drop_database(admin_dsn: str, dsn: str) -> None:
+    name = psycopg2.extensions.parse_dsn(dsn)["dbname"]
+    admin = psycopg2.connect(admin_dsn)
+    admin.autocommit = True
+    admin.cursor().execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,))
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+@pytest.fixture(scope="module")
+def demo_db(pg_admin_dsn):
+    """A database with the schema and the demo data (populate.py), for real hub processes."""
+    from hubs.populate import load_demo
+
+    dsn = fresh_database(pg_admin_dsn, "hubs_demo")
+    migrate(dsn)
+    load_demo(dsn)
+    yield dsn
+    drop_database(pg_admin_dsn, dsn)
+
+
 @pytest.fixture(scope="session")
 def memcached_servers():
     servers = os.environ.get("HUBS_TEST_MEMCACHED")
