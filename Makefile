@@ -1,5 +1,5 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run test services stop lint bench
+.PHONY: run test services stop lint bench-http bench-push bench-decide
 run:
 	tools/dev.sh run
 test:
@@ -10,3 +10,9 @@ stop:
 	tools/dev.sh stop
 lint:
 	.venv/bin/ruff check hubs tests bench populate.py
+bench-http:
+	tools/dev.sh bench http_load
+bench-push:
+	tools/dev.sh bench push
+bench-decide:
+	tools/dev.sh bench decide

@@ -12,6 +12,7 @@ and schedules the start of the web site for when the reactor runs.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -135,6 +136,10 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix)
         self.service = await start(self.settings, store, cache, self.bus, self.reactor,
                                    usernames_of=usernames_from_meta(self.hub.config))
+        # Everything loaded so far (moksha, fedmsg.meta's processors, the directory) lives
+        # for the whole process: keep it out of the cyclic GC's full collections.
+        gc.collect()
+        gc.freeze()
 
     def _start_failed(self, failure) -> None:
         log.critical("Hubs could not start: %s", failure.getErrorMessage() or failure.type.__name__)

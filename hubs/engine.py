@@ -107,6 +107,7 @@ class HubsEngine:
         self._builds = Coalescer()
         self._retries: dict[int, Any] = {}
         self._pages: dict[str, bytes] = {}
+        self._keys: dict[int, tuple[Widget, str]] = {}
         self._layout_json: dict[str, bytes] = {}
         self._usernames_hinted = False
         self.last_message_at: float | None = None
@@ -187,9 +188,27 @@ class HubsEngine:
     # ------------------------------------------------------------------ payloads
 
     def key_of(self, widget: Widget, config: dict[str, Any] | None = None) -> str:
+        """Cache key of a widget (memoised per Widget object: records are replaced, never mutated)."""
+        if config is None:
+            memo = self._keys.get(widget.idx)
+            if memo is not None and memo[0] is widget:
+                return memo[1]
         spec = self.registry.get(widget.plugin)
-        return cache_key(widget.idx, widget.plugin, widget.config if config is None else config,
-                         spec.code_hash if spec else "")
+        key = cache_key(widget.idx, widget.plugin, widget.config if config is None else config,
+                        spec.code_hash if spec else "")
+        if config is None:
+            self._keys[widget.idx] = (widget, key)
+        return key
+
+    def warm_payload(self, hub: str, idx: int) -> bytes | None:
+        """The payload if this process holds it for the widget's current config (no I/O)."""
+        widget = self.widgets.get(idx)
+        if widget is None or widget.hub != hub:
+            return None
+        state = self.state.get(idx)
+        if state is None or state.key != self.key_of(widget):
+            return None
+        return state.payload
 
     async def payload(self, hub: str, idx: int) -> bytes:
         """The widget's payload: process state, else memcached, else a build."""

@@ -219,6 +219,9 @@ class HubsWeb:
     def widget_json(self, request, hub, idx):
         request.setHeader(b"content-type", b"application/json; charset=utf-8")
         request.setHeader(b"cache-control", b"no-cache")
+        warm = self.engine.warm_payload(hub, idx)  # the common case: no coroutine, no I/O
+        if warm is not None:
+            return warm
         return defer.ensureDeferred(self.engine.payload(hub, idx))
 
     @app.route("/<hub>/<int:idx>", methods=["GET"])

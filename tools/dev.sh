@@ -3,6 +3,8 @@
 #
 #   tools/dev.sh run       venv + services + schema + demo data, then fedmsg-hub (Ctrl-C stops it)
 #   tools/dev.sh test      venv + services, then pytest (extra arguments go to pytest)
+#   tools/dev.sh bench X   venv + services, then bench/X.py (see bench/README.md)
+#   tools/dev.sh setup     only create the venv and install Hubs into it
 #   tools/dev.sh services  only bring up the private PostgreSQL cluster and memcached
 #   tools/dev.sh stop      stop the private services and the relay
 #
@@ -141,6 +143,22 @@ case "$cmd" in
     command -v chromium >/dev/null || apt_install chromium
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
+  setup)
+    ensure_venv
+    ;;
+  bench)
+    ensure_venv
+    if [ -z "${HUBS_TEST_DSN:-}" ]; then
+      ensure_private_postgres
+      export HUBS_TEST_DSN="host=127.0.0.1 port=$PG_PORT user=hubs dbname=postgres"
+    fi
+    if [ -z "${HUBS_TEST_MEMCACHED:-}" ]; then
+      ensure_private_memcached; export HUBS_TEST_MEMCACHED="127.0.0.1:$MC_PORT"
+    fi
+    command -v wrk >/dev/null || apt_install wrk
+    script="${1:?usage: tools/dev.sh bench NAME [args]}"; shift
+    exec "$VENV/bin/python" "bench/$script.py" "$@"
+    ;;
   services)
     ensure_venv; ensure_private_postgres; ensure_database hubs; ensure_private_memcached
     echo "HUBS_DB_DSN='host=127.0.0.1 port=$PG_PORT user=hubs dbname=hubs' HUBS_MEMCACHED=127.0.0.1:$MC_PORT"
@@ -150,5 +168,5 @@ case "$cmd" in
     [ -f "$DEV/memcached.pid" ] && kill "$(cat "$DEV/memcached.pid")" 2>/dev/null || true
     if bin="$(pg_bin)" && [ -f "$DEV/pg/PG_VERSION" ]; then pg_run "$bin/pg_ctl" -D "$DEV/pg" -m fast stop || true; fi
     ;;
-  *) die "unknown command $cmd (run, test, services, stop)";;
+  *) die "unknown command $cmd (run, test, bench, setup, services, stop)";;
 esac
