@@ -70,8 +70,8 @@ def main() -> None:
         print(f"{name:<18}{med(name, 'rps'):>10.0f}{med(name, 'p50'):>10.2f}{med(name, 'p99'):>10.2f}{errors:>8}")
     json_ratio = med("hub widget json", "rps") / med("bare json", "rps")
     page_ratio = med("hub page", "rps") / med("bare page", "rps")
-    print(f"\nwidget JSON at {json_ratio:.0%} of the ceiling (target >= 60%), p99 {med('hub widget json', 'p99'):.2f} ms"
-          f" (target < 15 ms)")
+    p99 = med("hub widget json", "p99")
+    print(f"\nwidget JSON at {json_ratio:.0%} of the ceiling (target >= 60%), p99 {p99:.2f} ms (target < 15 ms)")
     print(f"page at {page_ratio:.0%} of the ceiling (target >= 40%)")
 
 

@@ -170,7 +170,7 @@ class HubProcess:
         except urllib.error.HTTPError as e:
             return e.code, e.read(), dict(e.headers)
 
-    def stream(self, hub: str, last_event_id: str | None = None) -> "BlockingStream":
+    def stream(self, hub: str, last_event_id: str | None = None) -> BlockingStream:
         return BlockingStream(self.web_port, f"/{hub}/events", last_event_id)
 
     def post_json(self, path: str, body, token: str | None = None) -> tuple[int, bytes]:
