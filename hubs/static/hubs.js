@@ -28,6 +28,19 @@
     }
   }
 
+  function relativeTimes(root) {
+    var now = Date.now() / 1000;
+    var times = root.querySelectorAll("time[data-epoch]");
+    for (var i = 0; i < times.length; i++) {
+      var ago = Math.max(0, Math.round(now - parseFloat(times[i].getAttribute("data-epoch"))));
+      var text = ago < 10 ? "just now" : ago < 60 ? ago + " s ago" : ago < 3600 ? Math.floor(ago / 60) + " min ago"
+        : ago < 86400 ? Math.floor(ago / 3600) + " h ago" : Math.floor(ago / 86400) + " days ago";
+      times[i].textContent = text;
+      times[i].title = new Date(parseFloat(times[i].getAttribute("data-epoch")) * 1000).toLocaleString();
+    }
+  }
+  setInterval(function () { relativeTimes(main); }, 10000);
+
   function draw(payload, highlight) {
     var el = frame(payload.idx);
     if (!el) return false;
@@ -40,6 +53,7 @@
     el.classList.toggle("failed", !!payload.error);
     el.setAttribute("data-version", String(payload.version));
     fixAvatars(el);
+    relativeTimes(el);
     if (highlight) {
       el.classList.add("changed");
       setTimeout(function () { el.classList.remove("changed"); }, 900);
