@@ -3,12 +3,16 @@
 # command can point the hub at a private PostgreSQL cluster and memcached.
 import os
 
+from hubs.limits import keep_fedmsg_hub_from_lowering
+
 config = {
     # Turns the consumer (and so the whole web site) on in fedmsg-hub.
     "hubs.consumer.enabled": True,
     # Where the web site listens.
     "hubs.web.host": os.environ.get("HUBS_WEB_HOST", "127.0.0.1"),
     "hubs.web.port": int(os.environ.get("HUBS_WEB_PORT", "5000")),
+    # Each open page holds one socket; fedmsg-hub caps open files at 4096, Hubs raises it to this.
+    "hubs.web.max_open_files": 65536,
     # One log line per request (off by default: it costs throughput).
     "hubs.web.access_log": os.environ.get("HUBS_ACCESS_LOG", "") == "1",
     # libpq connection string of the configuration database.
@@ -44,3 +48,7 @@ config = {
     # consume() runs in the reactor thread: every Twisted call stays there.
     "moksha.blocking_mode": True,
 }
+
+# fedmsg-hub would pin the open-files limit to 4096 (hard limit included) before
+# loading Hubs; each open page is a socket. Ask it for ours instead.
+keep_fedmsg_hub_from_lowering(config["hubs.web.max_open_files"])

@@ -32,6 +32,7 @@ class HubsConfig:
     junk_suffixes: tuple[str, ...] = ()
     admin_token: str | None = None
     access_log: bool = False
+    max_open_files: int = 65536
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -108,5 +109,6 @@ class HubsConfig:
             junk_suffixes=tuple(junk),
             admin_token=token,
             access_log=bool(config.get("hubs.web.access_log", False)),
+            max_open_files=max(1024, get("hubs.web.max_open_files", int, 65536)),
             raw=dict(config),
         )

@@ -29,6 +29,7 @@ from hubs.bus import FedmsgBus
 from hubs.cache import MemcachedCache
 from hubs.config import ConfigError, HubsConfig
 from hubs.db.store import PostgresStore
+from hubs.limits import raise_open_files_limit
 from hubs.widgets import RegistryError, load_registry
 
 log = logging.getLogger("hubs.consumer")
@@ -88,6 +89,7 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         except (ConfigError, RegistryError) as e:
             log.critical("%s", e)
             raise SystemExit(f"hubs: {e}") from None
+        raise_open_files_limit(self.settings.max_open_files)
         globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
         # Publishing: on this (the reactor's) thread, from our own endpoint.
         fedmsg_config = dict(hub.config)

@@ -7,6 +7,7 @@ The pure parts (``sse_frame``, ``parse_event_id``, ``replay_plan``) decide;
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -110,8 +111,14 @@ class ReplayBuffer:
         self._frames.pop(hub, None)
 
 
+def http_chunk(data: bytes) -> bytes:
+    """``data`` in HTTP/1.1 chunked framing (computed once per event, sent to every stream)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
 class Listener(Protocol):
-    def write(self, data: bytes) -> None: ...
+    def send(self, frame: bytes, chunk: bytes) -> None:
+        """Deliver one event: ``frame`` as is, ``chunk`` the same in HTTP/1.1 chunked framing."""
 
 
 class Broadcaster:
@@ -122,6 +129,8 @@ class Broadcaster:
         self.seq = 0
         self.replay = ReplayBuffer(replay_size)
         self._listeners: dict[str, set[Listener]] = {}
+        # Duration and size of the latest fan-out (reported by /healthz).
+        self.last_fanout = (0, 0.0)
 
     def listener_count(self, hub: str | None = None) -> int:
         if hub is not None:
@@ -146,7 +155,10 @@ class Broadcaster:
         self.seq += 1
         frame = sse_frame(data, event=event, event_id=format_event_id(self.boot, self.seq))
         self.replay.append(hub, self.seq, frame)
-        self._send(self._listeners.get(hub, ()), frame)
+        listeners = self._listeners.get(hub, ())
+        start = time.perf_counter()
+        self._send(listeners, frame)
+        self.last_fanout = (len(listeners), (time.perf_counter() - start) * 1000)
         return frame
 
     def plan(self, hub: str, last_event_id: str | None) -> ReplayPlan:
@@ -158,12 +170,13 @@ class Broadcaster:
 
     @staticmethod
     def _send(listeners: Iterable[Listener], frame: bytes) -> None:
+        chunk = http_chunk(frame)
         # Iterate over a copy: a write may end a stream and remove its listener.
         for listener in list(listeners):
             try:
-                listener.write(frame)
+                listener.send(frame, chunk)
             except Exception:
-                log.exception("dropping an SSE listener that failed to write")
+                log.exception("an SSE listener failed to write")
 
 
 def snapshot_frames(payloads: Iterable[bytes], event_id: str, render: Callable[..., bytes] = sse_frame) -> list[bytes]:

@@ -88,7 +88,10 @@ class HubProcess:
             },
         }
         config.update(self.extra)
-        (confdir / "test.py").write_text("config = " + repr(config) + "\n")
+        (confdir / "test.py").write_text(
+            "from hubs.limits import keep_fedmsg_hub_from_lowering\n"
+            "config = " + repr(config) + "\n"
+            "keep_fedmsg_hub_from_lowering(config.get('hubs.web.max_open_files', 65536))\n")
 
     def start(self, timeout: float = 30.0) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")

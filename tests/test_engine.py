@@ -19,8 +19,8 @@ class Recorder:
     def __init__(self):
         self.frames = []
 
-    def write(self, data):
-        self.frames.append(data)
+    def send(self, frame, chunk):
+        self.frames.append(frame)
 
     def events(self):
         out = []

@@ -155,7 +155,7 @@ async def test_service_schedules_keepalives_at_most_every_15s(config, fake_store
     clock = Clock()
     service = await start(config, fake_store, fake_cache, fake_bus, clock, listen=False)
     sent = []
-    service.engine.streams.add("designteam", type("L", (), {"write": lambda self, d: sent.append(d)})())
+    service.engine.streams.add("designteam", type("L", (), {"send": lambda self, frame, chunk: sent.append(frame)})())
     clock.advance(config.sse_keepalive - 0.01)
     assert sent == []
     clock.advance(0.02)

@@ -76,10 +76,11 @@ class Recorder:
     def __init__(self, fail=False):
         self.frames, self.fail = [], fail
 
-    def write(self, data):
+    def send(self, frame, chunk):
         if self.fail:
             raise ConnectionError("gone")
-        self.frames.append(data)
+        assert chunk == b"%x\r\n" % len(frame) + frame + b"\r\n"
+        self.frames.append(frame)
 
 
 def test_broadcaster_sends_to_the_hub_listeners_only():
@@ -110,7 +111,7 @@ def test_listeners_removed_during_publish_are_safe():
     b = Broadcaster("boot", 10)
 
     class Leaver(Recorder):
-        def write(self, data):
+        def send(self, frame, chunk):
             b.remove("a", self)
 
     b.add("a", Leaver())

@@ -7,6 +7,7 @@
   if (!main) return;
   var hub = main.getAttribute("data-hub");
   var drawn = {};          // idx -> version drawn
+  var fetching = {};       // idx -> true while its JSON is being fetched
   var source = null;
   var lastId = null;
   var retryDelay = 1000;
@@ -77,7 +78,9 @@
 
   function load(idx) {
     var el = frame(idx);
-    if (!el) return;
+    if (!el || fetching[idx]) return;
+    fetching[idx] = true;
+    function done() { delete fetching[idx]; }
     fetch(el.getAttribute("data-url"), { headers: { "Accept": "application/json" } })
       .then(function (r) {
         if (!r.ok) {
@@ -88,12 +91,19 @@
         return r.json();
       })
       .then(function (payload) { draw(payload, false); })
-      .catch(function (err) { showFetchError(idx, "This widget could not be loaded: " + err.message); });
+      .catch(function (err) { showFetchError(idx, "This widget could not be loaded: " + err.message); })
+      .then(done, done);
   }
 
-  function loadAll() {
+  // Load every frame that shows no payload yet: all of them the first time, and after a
+  // reconnect those whose load failed while the hub was unreachable (a fresh stream, with no
+  // Last-Event-ID, brings no snapshot).
+  function loadMissing() {
     var frames = main.querySelectorAll(".widget");
-    for (var i = 0; i < frames.length; i++) load(frames[i].getAttribute("data-idx"));
+    for (var i = 0; i < frames.length; i++) {
+      var idx = frames[i].getAttribute("data-idx");
+      if (drawn[idx] === undefined) load(idx);
+    }
   }
 
   function makeFrame(w) {
@@ -144,7 +154,8 @@
     source.addEventListener("hello", function (e) {
       lastId = e.lastEventId || lastId;
       setLive("live", "Live");
-      if (!loadedOnce) { loadedOnce = true; loadAll(); }
+      loadedOnce = true;
+      loadMissing();
     });
     source.addEventListener("widget", function (e) {
       lastId = e.lastEventId || lastId;
@@ -170,6 +181,6 @@
   setLive("connecting", "Connecting…");
   connect();
   // If the stream cannot open at all, still show the widgets.
-  setTimeout(function () { if (!loadedOnce) { loadedOnce = true; loadAll(); } }, 3000);
+  setTimeout(function () { if (!loadedOnce) { loadedOnce = true; loadMissing(); } }, 3000);
   window.hubsPage = { drawn: drawn, lastId: function () { return lastId; } };
 })();
