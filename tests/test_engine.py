@@ -263,3 +263,35 @@ async def test_hub_settings_change_layout(engine, fake_bus):
         await defer.succeed(None)
     layouts = [p for e, p in listener.events() if e == "layout"]
     assert layouts[-1]["hub"]["left_width"] == 6 and layouts[-1]["hub"]["right_width"] == 6
+
+
+BADGE_AWARD = {
+    "topic": "org.fedoraproject.prod.fedbadges.badge.award", "i": 1, "timestamp": 1, "msg_id": "b1",
+    "msg": {"user": {"username": "mizmo", "badges_user_id": 4},
+            "badge": {"name": "Curious Penguin", "description": "Asked a question", "image_url": "https://x/y.png",
+                      "badge_id": "curious-penguin"}},
+}
+
+
+@pytest_twisted.ensureDeferred
+async def test_username_hints_use_fedmsg_meta(config, fake_store, fake_cache, fake_bus, clock):
+    """A widget hinted by a username is found through fedmsg.meta's usernames of a real message shape."""
+    import fedmsg.config
+    import fedmsg.meta
+
+    from hubs.consumer import usernames_from_meta
+    from hubs.widgets.base import Hints, WidgetSpec
+
+    meta_config = fedmsg.config.load_config([], None)
+    fedmsg.meta.make_processors(**meta_config)
+    registry = dict(REGISTRY)
+    registry["follow"] = WidgetSpec(
+        name="follow", module=None, title="Follow", arguments=(), template="about.html", chrome=True,
+        hints=Hints(usernames=lambda w: [w.config["user"]]), data=lambda ctx, w: {"text": "x"},
+        should_invalidate=lambda message, ctx, widget: True)
+    mizmo = fake_store.add_widget("ralph", "follow", "right", 0, {"user": "mizmo"})
+    fake_store.add_widget("ralph", "follow", "right", 1, {"user": "duffy"})
+    e = HubsEngine(config, fake_store, fake_cache, fake_bus, registry, clock,
+                   usernames_of=usernames_from_meta(meta_config))
+    await e.start()
+    assert e.decide(BADGE_AWARD) == [mizmo.idx]
