@@ -16,7 +16,6 @@ import random
 import time
 
 import fedmsg.config
-import fedmsg.meta
 from common import machine
 from corpus import fedora_messages
 from twisted.internet import defer
@@ -25,9 +24,9 @@ from twisted.internet.task import Clock
 from hubs.bus import FakeBus
 from hubs.cache import FakeCache
 from hubs.config import HubsConfig
-from hubs.consumer import usernames_from_meta
 from hubs.db.store import FakeStore
 from hubs.engine import HubsEngine
+from hubs.meta import MessageMeta
 from hubs.models import Hub
 from hubs.widgets import load_registry
 from hubs.widgets.base import Hints, WidgetSpec
@@ -35,11 +34,11 @@ from hubs.widgets.base import Hints, WidgetSpec
 
 def user_widget_spec() -> WidgetSpec:
     return WidgetSpec(name="userfeed", module=None, title="Activity", arguments=(),
-                      hints=Hints(usernames=lambda w: [w.config["user"]]), template="about.html", chrome=True,
+                      hints=Hints(usernames=lambda w, ctx: [w.config["user"]]), template="about.html", chrome=True,
                       data=lambda ctx, w: {}, should_invalidate=lambda message, ctx, widget: True)
 
 
-def build_engine(n_widgets: int, usernames: list[str], meta_config) -> HubsEngine:
+def build_engine(n_widgets: int, usernames: list[str], meta: MessageMeta) -> HubsEngine:
     registry = dict(load_registry())
     registry["userfeed"] = user_widget_spec()
     store = FakeStore()
@@ -56,9 +55,8 @@ def build_engine(n_widgets: int, usernames: list[str], meta_config) -> HubsEngin
             store.add_widget(name, "userfeed", "right", 0, {"user": user})
         else:
             store.add_widget(name, "dummy", "right", 0, {"topic": f"hubs.dummy.{name}"})
-    config = HubsConfig.from_fedmsg({**meta_config, "hubs.db.dsn": "x", "hubs.memcached.servers": "127.0.0.1:1"})
-    engine = HubsEngine(config, store, FakeCache(), FakeBus(), registry, Clock(),
-                        usernames_of=usernames_from_meta(meta_config))
+    config = HubsConfig.from_fedmsg({"hubs.db.dsn": "x", "hubs.memcached.servers": "127.0.0.1:1"})
+    engine = HubsEngine(config, store, FakeCache(), FakeBus(), registry, Clock(), meta=meta)
     defer.ensureDeferred(engine.start())  # the fake store answers at once
     return engine
 
@@ -68,15 +66,14 @@ def main() -> None:
     parser.add_argument("--widgets", type=int, nargs="+", default=[1000, 100000])
     parser.add_argument("--passes", type=int, default=10)
     args = parser.parse_args()
-    meta_config = fedmsg.config.load_config([], None)
-    fedmsg.meta.make_processors(**meta_config)
+    meta = MessageMeta(fedmsg.config.load_config([], None))
     messages = fedora_messages()
-    usernames = sorted({u for m in messages for u in fedmsg.meta.msg2usernames(m, **meta_config)})
+    usernames = sorted({u for m in messages for u in meta.usernames(m)})
     print(f"# Decision benchmark — {time.strftime('%Y-%m-%d %H:%M')} — {machine()}")
     print(f"{len(messages)} example messages, {len(usernames)} distinct usernames, {args.passes} passes\n")
     rates = {}
     for n in args.widgets:
-        engine = build_engine(n, usernames, meta_config)
+        engine = build_engine(n, usernames, meta)
         hits = candidates = 0
         start = time.perf_counter()
         for _ in range(args.passes):

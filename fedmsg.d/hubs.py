@@ -32,6 +32,16 @@ config = {
     "hubs.sse.keepalive": 15.0,
     "hubs.sse.retry_ms": 2000,
     "hubs.sse.replay": 1024,
+    # The message store (activity widgets): retention by age and by row count.
+    "hubs.messages.max_age_days": 30,
+    "hubs.messages.max_rows": 1_000_000,
+    "hubs.messages.prune_interval": 300,
+    # Outside services some widgets read (HUBS_SERVICES points all three at one
+    # server, e.g. the canned one `make run` starts offline), and their timeout.
+    "hubs.services.badges_url": os.environ.get("HUBS_SERVICES", "https://badges.fedoraproject.org"),
+    "hubs.services.bodhi_url": os.environ.get("HUBS_SERVICES", "https://bodhi.fedoraproject.org"),
+    "hubs.services.pagure_url": os.environ.get("HUBS_SERVICES", "https://pagure.io"),
+    "hubs.services.timeout": 10.0,
     # Topics ending with one of these are dropped before any widget is asked.
     "hubs.junk_suffixes": [
         "buildsys.task.state.change",

@@ -33,6 +33,13 @@ class HubsConfig:
     admin_token: str | None = None
     access_log: bool = False
     max_open_files: int = 65536
+    messages_max_age_days: float = 30.0
+    messages_max_rows: int = 1_000_000
+    messages_prune_interval: float = 300.0
+    services_timeout: float = 10.0
+    badges_url: str = "https://badges.fedoraproject.org"
+    bodhi_url: str = "https://bodhi.fedoraproject.org"
+    pagure_url: str = "https://pagure.io"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -89,6 +96,20 @@ class HubsConfig:
         if isinstance(junk, str) or not all(isinstance(s, str) for s in junk):
             errors.append("hubs.junk_suffixes: must be a list of strings")
             junk = ()
+        urls = {}
+        for key, default in (("badges_url", cls.badges_url), ("bodhi_url", cls.bodhi_url),
+                             ("pagure_url", cls.pagure_url)):
+            value = get(f"hubs.services.{key}", str, default).rstrip("/")
+            if not value.startswith(("http://", "https://")):
+                errors.append(f"hubs.services.{key}: must be an http(s) URL")
+            urls[key] = value
+        max_age = get("hubs.messages.max_age_days", float, 30.0)
+        max_rows = get("hubs.messages.max_rows", int, 1_000_000)
+        if max_age <= 0 or max_rows < 1:
+            errors.append("hubs.messages.max_age_days and hubs.messages.max_rows must be positive")
+        services_timeout = get("hubs.services.timeout", float, 10.0)
+        if services_timeout <= 0:
+            errors.append("hubs.services.timeout: must be positive")
         if errors:
             raise ConfigError("invalid Hubs configuration:\n  " + "\n  ".join(errors))
         return cls(
@@ -110,5 +131,10 @@ class HubsConfig:
             admin_token=token,
             access_log=bool(config.get("hubs.web.access_log", False)),
             max_open_files=max(1024, get("hubs.web.max_open_files", int, 65536)),
+            messages_max_age_days=max_age,
+            messages_max_rows=max_rows,
+            messages_prune_interval=max(1.0, get("hubs.messages.prune_interval", float, 300.0)),
+            services_timeout=services_timeout,
+            **urls,
             raw=dict(config),
         )

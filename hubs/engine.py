@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # Short topics Hubs itself publishes about configuration changes.
 WIDGET_UPDATE = "hubs.widget.update"
 HUB_UPDATE = "hubs.hub.update"
+ROLE_UPDATE = "hubs.role.update"
 
 
 def _dumps(value: Any) -> bytes:
@@ -58,15 +59,24 @@ class WidgetState:
 
 @dataclass
 class WidgetContext:
-    """What ``data()`` may use: the store, the settings, (later) an HTTP client."""
+    """What ``data()``, hints and ``should_invalidate`` may use.
+
+    ``store`` (async queries), ``config`` (settings), ``http`` (async client for
+    outside services), ``meta`` (fedmsg.meta about a message: usernames,
+    subtitle, link, icon), ``people(hub, roles)`` (from the in-process
+    directory, no I/O) and ``now()``.
+    """
 
     store: Store
     config: HubsConfig
     http: Any = None
+    meta: Any = None
+    people: Callable[..., list[str]] = lambda hub, roles=("owner", "member"): []
+    now: Callable[[], float] = time.time
+    hub: Callable[[str], Hub | None] = lambda name: None
 
-
-def _default_usernames(message: Mapping[str, Any]) -> Iterable[str]:
-    return ()
+    def message_usernames(self, message: Mapping[str, Any]) -> frozenset[str]:
+        return self.meta.usernames(message) if self.meta is not None else frozenset()
 
 
 def describe_error(error: BaseException, timeout: float) -> str:
@@ -85,7 +95,7 @@ class HubsEngine:
 
     def __init__(self, config: HubsConfig, store: Store, cache: Cache, bus: Bus,
                  registry: Mapping[str, WidgetSpec], clock, *,
-                 usernames_of: Callable[[Mapping[str, Any]], Iterable[str]] = _default_usernames,
+                 meta: Any = None, recorder: Any = None,
                  now: Callable[[], float] = time.time, http: Any = None):
         self.config = config
         self.store = store
@@ -94,14 +104,17 @@ class HubsEngine:
         self.registry = registry
         self.clock = clock
         self.now = now
-        self.usernames_of = usernames_of
-        self.ctx = WidgetContext(store=store, config=config, http=http)
+        self.meta = meta
+        self.recorder = recorder
+        self.roles: dict[str, dict[str, list[str]]] = {}
+        self.ctx = WidgetContext(store=store, config=config, http=http, meta=meta, people=self.people, now=now,
+                                 hub=self.hubs_get)
         self.env = make_environment()
         self.hubs: dict[str, Hub] = {}
         self.widgets: dict[int, Widget] = {}
         self.layouts: dict[str, list[int]] = {}
         self.state: dict[int, WidgetState] = {}
-        self.index = HintIndex(registry)
+        self.index = HintIndex(registry, self.ctx)
         self.streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay)
         self.stats = {"messages": 0, "dropped": 0, "candidates": 0, "rebuilds": 0, "failures": 0}
         self._builds = Coalescer()
@@ -116,10 +129,13 @@ class HubsEngine:
 
     async def start(self) -> None:
         hubs, widgets = await self.store.load_directory()
+        self.roles = {}
+        for hub, username, role in await self.store.all_roles():
+            self.roles.setdefault(hub, {}).setdefault(role, []).append(username)
         self.hubs = {h.name: h for h in hubs}
         self.widgets = {}
         self.layouts = {h.name: [] for h in hubs}
-        self.index = HintIndex(self.registry)
+        self.index = HintIndex(self.registry, self.ctx)
         for widget in widgets:
             self._add_widget(widget)
         for name in self.layouts:
@@ -137,6 +153,14 @@ class HubsEngine:
 
     def _sort_layout(self, hub: str) -> None:
         self.layouts[hub].sort(key=lambda i: (COLUMNS.index(self.widgets[i].column), self.widgets[i].position, i))
+
+    def hubs_get(self, name: str) -> Hub | None:
+        return self.hubs.get(name)
+
+    def people(self, hub: str, roles: Iterable[str] = ("owner", "member")) -> list[str]:
+        """Usernames with any of ``roles`` on ``hub``, from the in-process directory."""
+        by_role = self.roles.get(hub, {})
+        return sorted({name for role in roles for name in by_role.get(role, ())})
 
     def hub(self, name: str) -> Hub:
         hub = self.hubs.get(name)
@@ -320,13 +344,14 @@ class HubsEngine:
 
     # ------------------------------------------------------------------ messages
 
-    def decide(self, envelope: Mapping[str, Any]) -> list[int]:
+    def decide(self, envelope: Mapping[str, Any], usernames: Iterable[str] | None = None) -> list[int]:
         """Which widgets this message invalidates (hint index, then should_invalidate)."""
         topic = envelope["topic"]
         if is_junk(topic, self.config.junk_suffixes):
             self.stats["dropped"] += 1
             return []
-        usernames = self.usernames_of(envelope) if self._usernames_hinted else ()
+        if usernames is None:
+            usernames = self.ctx.message_usernames(envelope) if self._usernames_hinted else ()
         candidates = self.index.candidates(message_keys(envelope, usernames))
         self.stats["candidates"] += len(candidates)
         hits = []
@@ -344,19 +369,37 @@ class HubsEngine:
         return hits
 
     def handle(self, envelope: Mapping[str, Any]) -> defer.Deferred:
-        """React to one (validated) bus message."""
+        """React to one (validated) bus message: store it, then rebuild what it touches."""
         self.stats["messages"] += 1
         self.last_message_at = self.now()
+        if is_junk(envelope["topic"], self.config.junk_suffixes):
+            self.stats["dropped"] += 1
+            return defer.succeed([])
+        usernames: Iterable[str] = ()
+        if self.meta is not None and (self.recorder is not None or self._usernames_hinted):
+            usernames = self.meta.usernames(envelope)
+        if self.recorder is not None:
+            packages = self.meta.packages(envelope) if self.meta is not None else ()
+            self.recorder.record(envelope, usernames, packages)
         short, _ = split_topic(envelope["topic"])
         work = []
         if short == WIDGET_UPDATE:
             work.append(defer.ensureDeferred(self._on_widget_update(envelope["msg"])))
         elif short == HUB_UPDATE:
             work.append(defer.ensureDeferred(self._on_hub_update(envelope["msg"])))
-        for idx in self.decide(envelope):
-            work.append(self.rebuild(idx))
+        elif short == ROLE_UPDATE:
+            work.append(defer.ensureDeferred(self._on_role_update(envelope["msg"])))
+        hits = self.decide(envelope, usernames)
+        if hits:
+            work.append(self._rebuild_after_store(hits))
         d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
         return d.addCallback(self._log_failures, envelope.get("msg_id"))
+
+    def _rebuild_after_store(self, hits: list[int]) -> defer.Deferred:
+        """Widgets that read stored messages are rebuilt once this message is stored."""
+        reads = any(getattr(self.registry[self.widgets[i].plugin], "reads_messages", False) for i in hits)
+        first = self.recorder.flush() if (reads and self.recorder is not None) else defer.succeed(None)
+        return first.addCallback(lambda _: defer.DeferredList([self.rebuild(i) for i in hits], consumeErrors=True))
 
     @staticmethod
     def _log_failures(results, msg_id):
@@ -395,6 +438,17 @@ class HubsEngine:
             self._sort_layout(widget.hub)
             self._layout_changed(widget.hub)
         await self.rebuild(idx)
+
+    async def _on_role_update(self, msg: Mapping[str, Any]) -> None:
+        """Someone's role on a hub changed: refresh that hub's people and re-index its widgets."""
+        name = msg.get("hub") if isinstance(msg, Mapping) else None
+        if not isinstance(name, str) or name not in self.hubs:
+            return
+        roles = await self.store.hub_roles(name)
+        self.roles[name] = {role: list(names) for role, names in roles.items() if names}
+        for idx in self.layouts.get(name, ()):
+            self.index.add(self.widgets[idx])
+            self._usernames_hinted = self._usernames_hinted or bool(self.index.keys_for(self.widgets[idx])[2])
 
     async def _on_hub_update(self, msg: Mapping[str, Any]) -> None:
         name = msg.get("hub") if isinstance(msg, Mapping) else None

@@ -38,8 +38,9 @@ def is_junk(topic: str, suffixes: Iterable[str]) -> bool:
 class HintIndex:
     """Widgets by the topics, categories and usernames their hints name."""
 
-    def __init__(self, registry: Mapping[str, WidgetSpec]):
+    def __init__(self, registry: Mapping[str, WidgetSpec], ctx: Any = None):
         self._registry = registry
+        self._ctx = ctx
         self._by_topic: dict[str, set[int]] = {}
         self._by_category: dict[str, set[int]] = {}
         self._by_username: dict[str, set[int]] = {}
@@ -56,7 +57,7 @@ class HintIndex:
         topics = set(hints.topics)
         if hints.widget_topics is not None:
             topics.update(t for t in hints.widget_topics(widget) if t)
-        usernames: Iterable[str] = hints.usernames(widget) if hints.usernames is not None else ()
+        usernames: Iterable[str] = hints.usernames(widget, self._ctx) if hints.usernames is not None else ()
         return tuple(sorted(topics)), tuple(sorted(hints.categories)), tuple(sorted(set(usernames)))
 
     def add(self, widget: Widget) -> None:

@@ -62,3 +62,23 @@ class Widget:
 
 class NotFound(LookupError):
     """The hub or widget asked for does not exist."""
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A bus message as the store keeps it (``ts`` in seconds since the epoch)."""
+
+    msg_id: str
+    topic: str
+    category: str
+    ts: float
+    usernames: tuple[str, ...]
+    packages: tuple[str, ...]
+    body: dict[str, Any]
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    fullname: str = ""

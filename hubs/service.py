@@ -13,6 +13,7 @@ from hubs.cache import Cache
 from hubs.config import HubsConfig
 from hubs.db.migrate import latest_version
 from hubs.engine import HubsEngine
+from hubs.recorder import MessageRecorder, Pruner
 from hubs.web import HubsWeb
 from hubs.widgets import load_registry
 
@@ -31,10 +32,13 @@ class HubsService:
     web: HubsWeb
     port: Any = None
     keepalive: task.LoopingCall | None = None
+    pruner: Pruner | None = None
 
     def stop(self) -> defer.Deferred:
         if self.keepalive is not None and self.keepalive.running:
             self.keepalive.stop()
+        if self.pruner is not None:
+            self.pruner.stop()
         d = defer.maybeDeferred(self.port.stopListening) if self.port is not None else defer.succeed(None)
         close = getattr(self.engine.store, "close", None)
         if close is not None:
@@ -55,9 +59,13 @@ async def start(config: HubsConfig, store, cache: Cache, bus: Bus, reactor, list
         have, want = await store.schema_version(), latest_version()
         if have < want:
             raise SchemaOutOfDate(f"database schema is at version {have}, this Hubs needs {want}: run populate.py")
-    engine, web = build(config, store, cache, bus, reactor, **engine_kw)
+    recorder = engine_kw.pop("recorder", None) or MessageRecorder(store, reactor)
+    engine, web = build(config, store, cache, bus, reactor, recorder=recorder, **engine_kw)
     await engine.start()
     service = HubsService(engine, web)
+    service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
+                            config.messages_prune_interval)
+    service.pruner.start()
     loop = task.LoopingCall(engine.streams.keepalive)
     loop.clock = reactor
     loop.start(config.sse_keepalive, now=False).addErrback(lambda f: log.error("keep-alive loop died: %s", f))

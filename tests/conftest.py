@@ -67,7 +67,7 @@ def empty_db(pg_dsn):
     """The test database, emptied (schema kept)."""
     conn = psycopg2.connect(pg_dsn)
     with conn, conn.cursor() as cur:
-        cur.execute("TRUNCATE roles, widgets, hubs, users RESTART IDENTITY CASCADE")
+        cur.execute("TRUNCATE roles, widgets, hubs, users, messages RESTART IDENTITY CASCADE")
     conn.close()
     return pg_dsn
 

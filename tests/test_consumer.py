@@ -2,7 +2,7 @@
 
 import pytest
 
-from hubs.consumer import check_envelope, usernames_from_meta
+from hubs.consumer import check_envelope
 
 ENVELOPES = [
     # (envelope, problem or None)
@@ -26,7 +26,11 @@ def test_check_envelope(envelope, problem):
     assert (found is None) if problem is None else (problem in found)
 
 
-def test_usernames_never_raise():
-    """fedmsg.meta failures mean no usernames, not a dead consumer."""
-    usernames = usernames_from_meta({})
-    assert set(usernames({"topic": "org.fedoraproject.prod.x.y", "msg": None})) == set()
+def test_meta_never_raises():
+    """fedmsg.meta failures mean no usernames or subtitle, not a dead consumer."""
+    from hubs.meta import MessageMeta
+
+    meta = MessageMeta({}, load_processors=False)
+    broken = {"topic": "org.fedoraproject.prod.x.y", "msg": None}
+    assert meta.usernames(broken) == frozenset() and meta.packages(broken) == frozenset()
+    assert meta.subtitle(broken) and meta.link(broken) == "" and meta.icon(broken) == ""

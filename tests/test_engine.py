@@ -277,21 +277,19 @@ BADGE_AWARD = {
 async def test_username_hints_use_fedmsg_meta(config, fake_store, fake_cache, fake_bus, clock):
     """A widget hinted by a username is found through fedmsg.meta's usernames of a real message shape."""
     import fedmsg.config
-    import fedmsg.meta
 
-    from hubs.consumer import usernames_from_meta
+    from hubs.meta import MessageMeta
     from hubs.widgets.base import Hints, WidgetSpec
 
     meta_config = fedmsg.config.load_config([], None)
-    fedmsg.meta.make_processors(**meta_config)
     registry = dict(REGISTRY)
     registry["follow"] = WidgetSpec(
         name="follow", module=None, title="Follow", arguments=(), template="about.html", chrome=True,
-        hints=Hints(usernames=lambda w: [w.config["user"]]), data=lambda ctx, w: {"text": "x"},
+        hints=Hints(usernames=lambda w, ctx: [w.config["user"]]), data=lambda ctx, w: {"text": "x"},
         should_invalidate=lambda message, ctx, widget: True)
     mizmo = fake_store.add_widget("ralph", "follow", "right", 0, {"user": "mizmo"})
     fake_store.add_widget("ralph", "follow", "right", 1, {"user": "duffy"})
     e = HubsEngine(config, fake_store, fake_cache, fake_bus, registry, clock,
-                   usernames_of=usernames_from_meta(meta_config))
+                   meta=MessageMeta(meta_config))
     await e.start()
     assert e.decide(BADGE_AWARD) == [mizmo.idx]

@@ -15,7 +15,7 @@ def _spec(name, hints):
 REGISTRY = {
     "bytopic": _spec("bytopic", Hints(topics=frozenset({"badges.badge.award"}))),
     "bycategory": _spec("bycategory", Hints(categories=frozenset({"bodhi"}))),
-    "byuser": _spec("byuser", Hints(usernames=lambda w: [w.config["user"]])),
+    "byuser": _spec("byuser", Hints(usernames=lambda w, ctx: [w.config["user"]])),
     "byconfig": _spec("byconfig", Hints(widget_topics=lambda w: [w.config.get("topic", "")])),
     "deaf": _spec("deaf", Hints()),
 }

@@ -7,7 +7,7 @@ from psycopg2.extras import Json
 from twisted.internet import defer
 
 from hubs.db.store import FakeStore, PostgresStore, StoreUnavailable
-from hubs.models import Hub, NotFound
+from hubs.models import Hub, NotFound, User
 
 LONG_CONFIG = {"text": "x" * 100_000, "nested": {"list": list(range(1000))}}
 
@@ -42,6 +42,8 @@ def _seed_fake():
     store.add_widget("ralph", "about", "left", 0, {})
     for user, role in [("mizmo", "owner"), ("duffy", "owner"), ("ralph", "subscriber"), ("ralph", "stargazer")]:
         store.add_role("designteam", user, role)
+    for name in ("mizmo", "ralph", "duffy"):
+        store.users[name] = User(name)
     return store
 
 
@@ -76,6 +78,13 @@ async def test_hub_roles(store):
     roles = await store.hub_roles("designteam")
     assert roles == {"owner": ["duffy", "mizmo"], "member": [], "subscriber": ["ralph"], "stargazer": ["ralph"]}
     assert (await store.hub_roles("ralph"))["owner"] == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_all_roles(store):
+    """Every role of every hub, as (hub, username, role)."""
+    assert await store.all_roles() == [("designteam", "duffy", "owner"), ("designteam", "mizmo", "owner"),
+                                       ("designteam", "ralph", "stargazer"), ("designteam", "ralph", "subscriber")]
 
 
 @pytest_twisted.ensureDeferred
@@ -207,3 +216,72 @@ def test_a_failing_migration_leaves_nothing_half_written(pg_admin_dsn, tmp_path)
     finally:
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
+
+
+def _msg(n, ts, usernames=(), category="bodhi", packages=()):
+    from hubs.models import StoredMessage
+
+    return StoredMessage(msg_id=f"m{n}", topic=f"org.fedoraproject.prod.{category}.x", category=category,
+                         ts=float(ts), usernames=tuple(usernames), packages=tuple(packages), body={"n": n})
+
+
+@pytest_twisted.ensureDeferred
+async def test_messages_round_trip_and_skip_duplicates(store):
+    """Bulk inserts store every field and skip msg_ids already stored."""
+    added = await store.add_messages([_msg(1, 1000, ["ralph"], packages=["kernel"]), _msg(2, 2000, ["mizmo"])])
+    assert added == 2
+    assert await store.add_messages([_msg(1, 1000, ["ralph"]), _msg(3, 3000, ["ralph", "mizmo"])]) == 1
+    (latest, first) = await store.recent_messages(usernames=["ralph"])
+    assert (latest.msg_id, first.msg_id) == ("m3", "m1")
+    assert first.packages == ("kernel",) and first.body == {"n": 1} and first.ts == 1000.0
+    assert first.topic == "org.fedoraproject.prod.bodhi.x" and first.category == "bodhi"
+
+
+@pytest_twisted.ensureDeferred
+async def test_recent_messages_filters_and_pages(store):
+    """Messages match by any username or category, newest first, and page with a (ts, id) cursor."""
+    await store.add_messages([_msg(i, 1000 + i, ["ralph"] if i % 2 else ["mizmo"],
+                                   category="git" if i % 3 == 0 else "bodhi") for i in range(1, 31)])
+    page1 = await store.recent_messages(usernames=["ralph"], limit=5)
+    assert [m.msg_id for m in page1] == ["m29", "m27", "m25", "m23", "m21"]
+    page2 = await store.recent_messages(usernames=["ralph"], limit=5, before=(page1[-1].ts, page1[-1].id))
+    assert [m.msg_id for m in page2] == ["m19", "m17", "m15", "m13", "m11"]
+    git = await store.recent_messages(categories=["git"], limit=100)
+    assert {m.msg_id for m in git} == {f"m{i}" for i in range(3, 31, 3)}
+    both = await store.recent_messages(usernames=["mizmo"], categories=["git"], limit=100)
+    assert len(both) == 15 + 5  # 15 by mizmo, plus the 5 git messages by ralph
+    assert await store.recent_messages() == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_counts_last_time_and_activity(store):
+    """Counts, the latest message time and activity by day and category come from the store."""
+    day = 86400
+    await store.add_messages([_msg(1, 10 * day + 5, ["ralph"], "git"), _msg(2, 10 * day + 9, ["ralph"], "git"),
+                              _msg(3, 11 * day, ["ralph", "mizmo"], "bodhi"), _msg(4, 12 * day, ["mizmo"], "git")])
+    assert await store.message_count("ralph") == 3 and await store.message_count("nobody") == 0
+    assert await store.last_message_time(["ralph"]) == 11 * day
+    assert await store.last_message_time(["ralph", "mizmo"]) == 12 * day
+    assert await store.last_message_time([]) is None and await store.last_message_time(["nobody"]) is None
+    assert await store.activity_by_day(["ralph"], since=10 * day) == [
+        ("1970-01-11", "git", 2), ("1970-01-12", "bodhi", 1)]
+    assert await store.activity_by_day(["ralph"], since=11 * day) == [("1970-01-12", "bodhi", 1)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_prune_by_age_and_count(store):
+    """Retention drops messages older than the limit and beyond the newest N."""
+    await store.add_messages([_msg(i, 1000 + i, ["ralph"]) for i in range(1, 21)])
+    assert await store.prune_messages(older_than=1006, max_rows=1000) == 5
+    assert await store.prune_messages(older_than=0, max_rows=10) == 5
+    left = await store.recent_messages(usernames=["ralph"], limit=100)
+    assert [m.msg_id for m in left] == [f"m{i}" for i in range(20, 10, -1)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_user_roles_and_users(store):
+    """A person's hubs by role, and their account."""
+    roles = await store.user_roles("ralph")
+    assert roles == {"owner": [], "member": [], "subscriber": ["designteam"], "stargazer": ["designteam"]}
+    assert (await store.get_user("mizmo")).username == "mizmo"
+    assert await store.get_user("nobody") is None

@@ -7,14 +7,16 @@ Both implementations are run through the same test suite
 from __future__ import annotations
 
 import copy
+import datetime
 import logging
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import psycopg2
 from psycopg2.extras import Json
 from txpostgres import reconnection, txpostgres
 
-from hubs.models import ROLES, Hub, NotFound, Widget
+from hubs.models import ROLES, Hub, NotFound, StoredMessage, User, Widget
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +42,44 @@ class Store(Protocol):
 
     async def hub_roles(self, hub: str) -> dict[str, list[str]]: ...
 
+    async def all_roles(self) -> list[tuple[str, str, str]]: ...
+
     async def update_widget_config(self, idx: int, config: dict[str, Any]) -> tuple[Widget, Widget]: ...
 
     async def update_hub(self, name: str, fields: dict[str, Any]) -> tuple[Hub, Hub]: ...
 
+    async def get_user(self, username: str) -> User | None: ...
+
+    async def user_roles(self, username: str) -> dict[str, list[str]]: ...
+
+    async def add_messages(self, messages: list[StoredMessage]) -> int: ...
+
+    async def recent_messages(self, usernames: Iterable[str] = (), categories: Iterable[str] = (),
+                              limit: int = 20, before: tuple[float, int] | None = None) -> list[StoredMessage]: ...
+
+    async def message_count(self, username: str) -> int: ...
+
+    async def last_message_time(self, usernames: Iterable[str]) -> float | None: ...
+
+    async def activity_by_day(self, usernames: Iterable[str], since: float) -> list[tuple[str, str, int]]: ...
+
+    async def prune_messages(self, older_than: float, max_rows: int) -> int: ...
+
 
 def _hub(row: tuple) -> Hub:
     return Hub(name=row[0], summary=row[1], left_width=row[2], archived=row[3], user_hub=row[4], version=row[5])
+
+
+_MESSAGE_COLUMNS = "id, msg_id, topic, category, extract(epoch FROM ts), usernames, packages, body"
+
+
+def _message(row: tuple) -> StoredMessage:
+    return StoredMessage(id=row[0], msg_id=row[1], topic=row[2], category=row[3], ts=float(row[4]),
+                         usernames=tuple(row[5]), packages=tuple(row[6]), body=row[7])
+
+
+def _day(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d")
 
 
 def _widget(row: tuple) -> Widget:
@@ -182,6 +215,91 @@ class PostgresStore:
 
         return await self._interaction(run)
 
+    async def all_roles(self) -> list[tuple[str, str, str]]:
+        """Every (hub, username, role), for the in-process directory."""
+        rows = await self._query("SELECT hub, username, role FROM roles ORDER BY hub, role, username")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def get_user(self, username: str) -> User | None:
+        rows = await self._query("SELECT username, fullname FROM users WHERE username = %s", (username,))
+        return User(rows[0][0], rows[0][1]) if rows else None
+
+    async def user_roles(self, username: str) -> dict[str, list[str]]:
+        rows = await self._query("SELECT role, hub FROM roles WHERE username = %s ORDER BY role, hub", (username,))
+        roles: dict[str, list[str]] = {role: [] for role in ROLES}
+        for role, hub in rows:
+            roles[role].append(hub)
+        return roles
+
+    async def add_messages(self, messages: list[StoredMessage]) -> int:
+        """Insert many messages in one statement; already-stored msg_ids are skipped."""
+        if not messages:
+            return 0
+        values = ", ".join(["(%s, %s, %s, to_timestamp(%s), %s, %s, %s)"] * len(messages))
+        params: list[Any] = []
+        for m in messages:
+            params += [m.msg_id, m.topic, m.category, m.ts, list(m.usernames), list(m.packages), Json(m.body)]
+        rows = await self._query(
+            "INSERT INTO messages (msg_id, topic, category, ts, usernames, packages, body) VALUES "
+            + values + " ON CONFLICT (msg_id) DO NOTHING RETURNING id", tuple(params))
+        return len(rows)
+
+    async def recent_messages(self, usernames: Iterable[str] = (), categories: Iterable[str] = (),
+                              limit: int = 20, before: tuple[float, int] | None = None) -> list[StoredMessage]:
+        """Newest first; messages naming any of ``usernames`` (or in ``categories``), before a cursor."""
+        where, params = [], []
+        usernames, categories = sorted(set(usernames)), sorted(set(categories))
+        match = []
+        if usernames:
+            match.append("usernames && %s::text[]")
+            params.append(usernames)
+        if categories:
+            match.append("category = ANY(%s)")
+            params.append(categories)
+        if not match:
+            return []
+        where.append("(" + " OR ".join(match) + ")")
+        if before is not None:
+            where.append("(ts, id) < (to_timestamp(%s), %s)")
+            params += [before[0], before[1]]
+        rows = await self._query(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY ts DESC, id DESC LIMIT %s",
+            (*params, limit))
+        return [_message(r) for r in rows]
+
+    async def message_count(self, username: str) -> int:
+        rows = await self._query("SELECT count(*) FROM messages WHERE usernames @> ARRAY[%s]::text[]", (username,))
+        return rows[0][0]
+
+    async def last_message_time(self, usernames: Iterable[str]) -> float | None:
+        names = sorted(set(usernames))
+        if not names:
+            return None
+        rows = await self._query(
+            "SELECT extract(epoch FROM max(ts)) FROM messages WHERE usernames && %s::text[]", (names,))
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def activity_by_day(self, usernames: Iterable[str], since: float) -> list[tuple[str, str, int]]:
+        names = sorted(set(usernames))
+        if not names:
+            return []
+        rows = await self._query(
+            "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, category, count(*) FROM messages"
+            " WHERE usernames && %s::text[] AND ts >= to_timestamp(%s) GROUP BY day, category ORDER BY day, category",
+            (names, since))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def prune_messages(self, older_than: float, max_rows: int) -> int:
+        """Delete messages older than ``older_than`` and beyond the newest ``max_rows``."""
+        rows = await self._query("WITH gone AS (DELETE FROM messages WHERE ts < to_timestamp(%s) RETURNING 1)"
+                                 " SELECT count(*) FROM gone", (older_than,))
+        deleted = rows[0][0]
+        rows = await self._query(
+            "WITH cutoff AS (SELECT id FROM messages ORDER BY id DESC OFFSET %s LIMIT 1),"
+            " gone AS (DELETE FROM messages WHERE id <= (SELECT id FROM cutoff) RETURNING 1)"
+            " SELECT count(*) FROM gone", (max_rows,))
+        return deleted + rows[0][0]
+
 
 class FakeStore:
     """An in-memory store with the same behaviour; can be told to fail."""
@@ -190,6 +308,9 @@ class FakeStore:
         self.hubs: dict[str, Hub] = {}
         self.widgets: dict[int, Widget] = {}
         self.roles: set[tuple[str, str, str]] = set()
+        self.users: dict[str, User] = {}
+        self.messages: list[StoredMessage] = []
+        self._next_message = 0
         self.fail: Exception | None = None
         self._next_id = 1
 
@@ -264,3 +385,71 @@ class FakeStore:
         new = Hub(**values)
         self.hubs[name] = new
         return old, new
+
+    async def all_roles(self) -> list[tuple[str, str, str]]:
+        self._check()
+        return sorted(self.roles, key=lambda r: (r[0], r[2], r[1]))
+
+    async def get_user(self, username: str) -> User | None:
+        self._check()
+        return self.users.get(username)
+
+    async def user_roles(self, username: str) -> dict[str, list[str]]:
+        self._check()
+        roles: dict[str, list[str]] = {role: [] for role in ROLES}
+        for hub, name, role in sorted(self.roles):
+            if name == username:
+                roles[role].append(hub)
+        return roles
+
+    async def add_messages(self, messages: list[StoredMessage]) -> int:
+        self._check()
+        known = {m.msg_id for m in self.messages}
+        added = 0
+        for m in messages:
+            if m.msg_id in known:
+                continue
+            known.add(m.msg_id)
+            self._next_message += 1
+            self.messages.append(StoredMessage(**{**m.__dict__, "id": self._next_message}))
+            added += 1
+        return added
+
+    async def recent_messages(self, usernames: Iterable[str] = (), categories: Iterable[str] = (),
+                              limit: int = 20, before: tuple[float, int] | None = None) -> list[StoredMessage]:
+        self._check()
+        names, cats = set(usernames), set(categories)
+        if not names and not cats:
+            return []
+        found = [m for m in self.messages if (names & set(m.usernames)) or m.category in cats]
+        if before is not None:
+            found = [m for m in found if (m.ts, m.id) < before]
+        found.sort(key=lambda m: (m.ts, m.id), reverse=True)
+        return found[:limit]
+
+    async def message_count(self, username: str) -> int:
+        self._check()
+        return sum(1 for m in self.messages if username in m.usernames)
+
+    async def last_message_time(self, usernames: Iterable[str]) -> float | None:
+        self._check()
+        names = set(usernames)
+        times = [m.ts for m in self.messages if names & set(m.usernames)]
+        return max(times) if times else None
+
+    async def activity_by_day(self, usernames: Iterable[str], since: float) -> list[tuple[str, str, int]]:
+        self._check()
+        names = set(usernames)
+        counts: dict[tuple[str, str], int] = {}
+        for m in self.messages:
+            if names & set(m.usernames) and m.ts >= since:
+                key = (_day(m.ts), m.category)
+                counts[key] = counts.get(key, 0) + 1
+        return [(day, cat, n) for (day, cat), n in sorted(counts.items())]
+
+    async def prune_messages(self, older_than: float, max_rows: int) -> int:
+        self._check()
+        before = len(self.messages)
+        kept = sorted((m for m in self.messages if m.ts >= older_than), key=lambda m: m.id)
+        self.messages = kept[-max_rows:] if max_rows > 0 else []
+        return before - len(self.messages)

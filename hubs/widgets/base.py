@@ -51,7 +51,7 @@ class Hints:
 
     ``topics`` are short topics (the part after ``<prefix>.<env>.``, e.g.
     ``fas.group.member.sponsor``); ``categories`` are ``topic.split('.')[3]``
-    (e.g. ``badges``); ``usernames(widget)`` gives the people the widget is
+    (e.g. ``badges``); ``usernames(widget, ctx)`` gives the people the widget is
     about and ``widget_topics(widget)`` short topics taken from its config.
     A message is a candidate for the widget if any of them matches.
     """
@@ -183,6 +183,9 @@ class WidgetSpec:
     should_invalidate: Callable[..., bool]
     source_file: str = field(default="", compare=False)
     code_hash: str = field(default="", compare=False)
+    reads_messages: bool = False
+    refresh: float | None = None
+    more: Callable[..., Any] | None = None
 
     def validate(self, raw: Any) -> dict[str, Any]:
         return validate_config(self.arguments, raw)
@@ -241,6 +244,12 @@ def contract_problems(name: str, module: ModuleType, template_exists: Callable[[
                 argument.validator(argument.default)
             except ValueError as e:
                 problems.append(f"argument {argument.name!r}: default {argument.default!r} is invalid ({e})")
+    refresh = getattr(module, "REFRESH", None)
+    if refresh is not None and (isinstance(refresh, bool) or not isinstance(refresh, (int, float)) or refresh < 10):
+        problems.append("'REFRESH' must be a number of seconds >= 10")
+    more = getattr(module, "more", None)
+    if more is not None and (not callable(more) or len(inspect.signature(more).parameters) < 3):
+        problems.append("'more' must accept (ctx, widget, cursor, **config)")
     if not isinstance(module.template, str) or not template_exists(module.template):
         problems.append(f"template {getattr(module, 'template', None)!r} not found beside the module")
     return problems
@@ -272,4 +281,7 @@ def make_spec(name: str, module: ModuleType) -> WidgetSpec:
         should_invalidate=module.should_invalidate,
         source_file=getattr(module, "__file__", "") or "",
         code_hash=code_hash(module),
+        reads_messages=bool(getattr(module, "READS_MESSAGES", False)),
+        refresh=getattr(module, "REFRESH", None),
+        more=getattr(module, "more", None),
     )

@@ -1,0 +1,56 @@
+"""What fedmsg.meta says about a message: people, packages, a human subtitle, a link, an icon.
+
+One adapter so the rest of Hubs never calls fedmsg.meta directly, never sees
+it raise, and computes a message's usernames once (decisions and the store
+both need them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class MessageMeta:
+    def __init__(self, config: Mapping[str, Any], load_processors: bool = True):
+        import fedmsg.meta
+
+        self._meta = fedmsg.meta
+        self._config = dict(config)
+        if load_processors:
+            fedmsg.meta.make_processors(**self._config)
+        self._last: tuple[int, frozenset[str]] | None = None
+
+    def _call(self, name: str, message: Mapping[str, Any], default: Any) -> Any:
+        try:
+            result = getattr(self._meta, name)(dict(message), **self._config)
+        except Exception:
+            log.debug("fedmsg.meta.%s failed on %s", name, message.get("topic"), exc_info=True)
+            return default
+        return default if result is None else result
+
+    def usernames(self, message: Mapping[str, Any]) -> frozenset[str]:
+        """The people a message is about (memoised for the message being handled)."""
+        if self._last is not None and self._last[0] == id(message):
+            return self._last[1]
+        names = frozenset(n for n in self._call("msg2usernames", message, ()) if isinstance(n, str))
+        self._last = (id(message), names)
+        return names
+
+    def packages(self, message: Mapping[str, Any]) -> frozenset[str]:
+        return frozenset(p for p in self._call("msg2packages", message, ()) if isinstance(p, str))
+
+    def subtitle(self, message: Mapping[str, Any]) -> str:
+        text = self._call("msg2subtitle", message, "")
+        return text if isinstance(text, str) and text else message.get("topic", "a message")
+
+    def link(self, message: Mapping[str, Any]) -> str:
+        link = self._call("msg2link", message, "")
+        return link if isinstance(link, str) and link.startswith(("http://", "https://")) else ""
+
+    def icon(self, message: Mapping[str, Any]) -> str:
+        icon = self._call("msg2icon", message, "")
+        return icon if isinstance(icon, str) and icon.startswith(("http://", "https://")) else ""

@@ -1,0 +1,143 @@
+"""Keeps the bus messages the hub sees in PostgreSQL, in batches, and prunes them.
+
+``record()`` only queues; a batch is written when it is full or after a short
+delay, as one multi-row INSERT. ``flush()`` returns once everything queued so
+far is stored — the engine awaits it before rebuilding a widget that reads
+the store, so an activity feed always includes the message that redrew it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twisted.internet import defer, task
+
+from hubs.hints import split_topic
+from hubs.models import StoredMessage
+
+log = logging.getLogger(__name__)
+
+
+def stored_message(envelope: Mapping[str, Any], usernames, packages, now: float) -> StoredMessage:
+    """The row for one (validated) envelope (pure)."""
+    _, category = split_topic(envelope["topic"])
+    ts = envelope.get("timestamp")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not 0 < ts < now + 86400:
+        ts = now
+    msg_id = envelope.get("msg_id")
+    if not isinstance(msg_id, str) or not msg_id or len(msg_id) > 200:
+        msg_id = f"hubs-{uuid.uuid4()}"
+    return StoredMessage(msg_id=msg_id, topic=envelope["topic"], category=category, ts=float(ts),
+                         usernames=tuple(sorted(usernames)), packages=tuple(sorted(packages)), body=dict(envelope))
+
+
+class MessageRecorder:
+    """Batches messages into the store. Sequence numbers track what has been tried."""
+
+    def __init__(self, store, clock, *, batch_size: int = 500, delay: float = 0.2, max_pending: int = 20000,
+                 retry: float = 1.0, now: Callable[[], float] = time.time):
+        self.store = store
+        self.clock = clock
+        self.batch_size = batch_size
+        self.delay = delay
+        self.max_pending = max_pending
+        self.retry = retry
+        self.now = now
+        self.pending: list[tuple[int, StoredMessage]] = []
+        self.recorded = 0     # sequence number of the last message recorded
+        self.attempted = 0    # every message up to this one has been written or tried
+        self.stored = 0
+        self.dropped = 0
+        self._timer = None
+        self._writing = False
+        self._waiters: list[tuple[int, defer.Deferred]] = []
+
+    def record(self, envelope: Mapping[str, Any], usernames, packages) -> None:
+        self.recorded += 1
+        self.pending.append((self.recorded, stored_message(envelope, usernames, packages, self.now())))
+        if len(self.pending) > self.max_pending:
+            excess = len(self.pending) - self.max_pending
+            del self.pending[:excess]
+            self.dropped += excess
+            log.warning("message store is behind: dropped the %d oldest unsaved messages", excess)
+        self._schedule(0 if len(self.pending) >= self.batch_size else self.delay)
+
+    def flush(self) -> defer.Deferred:
+        """Fires once every message recorded so far has been written (or its write was tried)."""
+        if self.attempted >= self.recorded:
+            return defer.succeed(None)
+        waiter: defer.Deferred = defer.Deferred()
+        self._waiters.append((self.recorded, waiter))
+        self._schedule(0)
+        return waiter
+
+    def _schedule(self, delay: float) -> None:
+        if self._writing:
+            return  # the write in progress schedules the next one
+        if self._timer is not None and self._timer.active():
+            if delay >= self._timer.getTime() - self.clock.seconds():
+                return
+            self._timer.cancel()
+        self._timer = self.clock.callLater(delay, self._write)
+
+    def _write(self) -> None:
+        self._timer = None
+        if not self.pending:
+            return
+        batch = self.pending[: self.batch_size]
+        del self.pending[: self.batch_size]
+        self._writing = True
+        d = defer.ensureDeferred(self.store.add_messages([m for _, m in batch]))
+        d.addBoth(self._written, batch)
+
+    def _written(self, result, batch) -> None:
+        self._writing = False
+        last = batch[-1][0]
+        if isinstance(result, int):
+            self.stored += result
+        else:
+            log.warning("could not store %d messages (%s); will retry", len(batch), result.getErrorMessage())
+            self.pending[:0] = batch
+        self.attempted = max(self.attempted, last)
+        ready = [w for target, w in self._waiters if target <= self.attempted]
+        self._waiters = [(t, w) for t, w in self._waiters if t > self.attempted]
+        for waiter in ready:
+            waiter.callback(None)
+        if self.pending:
+            failed = not isinstance(result, int)
+            urgent = len(self.pending) >= self.batch_size or self._waiters
+            self._schedule(self.retry if failed else (0 if urgent else self.delay))
+
+
+class Pruner:
+    """Deletes old messages in the background (age and row-count limits)."""
+
+    def __init__(self, store, clock, max_age_days: float, max_rows: int, interval: float = 300.0,
+                 now: Callable[[], float] = time.time):
+        self.store, self.max_age, self.max_rows, self.now = store, max_age_days * 86400, max_rows, now
+        self.loop = task.LoopingCall(self.prune)
+        self.loop.clock = clock
+        self.interval = interval
+        self.last_deleted = 0
+
+    def start(self) -> None:
+        self.loop.start(self.interval, now=True).addErrback(lambda f: log.error("pruner died: %s", f))
+
+    def stop(self) -> None:
+        if self.loop.running:
+            self.loop.stop()
+
+    async def _prune(self) -> None:
+        try:
+            self.last_deleted = await self.store.prune_messages(self.now() - self.max_age, self.max_rows)
+            if self.last_deleted:
+                log.info("pruned %d old messages", self.last_deleted)
+        except Exception as e:
+            log.warning("pruning messages failed: %s", e)
+
+    def prune(self) -> defer.Deferred:
+        return defer.ensureDeferred(self._prune())

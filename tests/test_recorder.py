@@ -1,0 +1,107 @@
+"""The message recorder: batches, flush-before-rebuild, retries, limits; the pruner."""
+
+import pytest_twisted
+from twisted.internet import defer
+from twisted.internet.task import Clock
+
+from hubs.db.store import FakeStore, StoreUnavailable
+from hubs.recorder import MessageRecorder, Pruner, stored_message
+
+
+def env(n, **extra):
+    return {"topic": "org.fedoraproject.prod.bodhi.update.comment", "msg": {"n": n}, "msg_id": f"id{n}",
+            "timestamp": 1000.0 + n, **extra}
+
+
+def test_stored_message_fields():
+    """Category from the topic; bad timestamps and msg_ids are replaced."""
+    m = stored_message(env(1), {"b", "a"}, {"kernel"}, now=5000.0)
+    assert (m.category, m.ts, m.msg_id, m.usernames, m.packages) == ("bodhi", 1001.0, "id1", ("a", "b"), ("kernel",))
+    bad = stored_message(env(2, timestamp="yesterday", msg_id=None), (), (), now=5000.0)
+    assert bad.ts == 5000.0 and bad.msg_id.startswith("hubs-")
+    future = stored_message(env(3, timestamp=10**12), (), (), now=5000.0)
+    assert future.ts == 5000.0
+
+
+def test_messages_are_written_in_batches():
+    """Messages wait for the delay, then go in one insert; a full batch goes at once."""
+    store, clock = FakeStore(), Clock()
+    calls = []
+    real = store.add_messages
+
+    async def counting(batch):
+        calls.append(len(batch))
+        return await real(batch)
+
+    store.add_messages = counting
+    rec = MessageRecorder(store, clock, batch_size=3, delay=0.2)
+    rec.record(env(1), (), ())
+    rec.record(env(2), (), ())
+    assert calls == []
+    clock.advance(0.2)
+    assert calls == [2]
+    for n in range(3, 6):
+        rec.record(env(n), (), ())
+    clock.advance(0)
+    assert calls == [2, 3] and rec.stored == 5 and len(store.messages) == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_flush_waits_for_everything_recorded():
+    """flush() fires only after the messages recorded before it are stored."""
+    store, clock = FakeStore(), Clock()
+    gate = defer.Deferred()
+    real = store.add_messages
+
+    async def slow(batch):
+        await gate
+        return await real(batch)
+
+    store.add_messages = slow
+    rec = MessageRecorder(store, clock, batch_size=100, delay=0.2)
+    rec.record(env(1), ["ralph"], ())
+    flushed = rec.flush()
+    clock.advance(0)
+    assert not flushed.called
+    gate.callback(None)
+    await flushed
+    assert [m.msg_id for m in store.messages] == ["id1"]
+    await rec.flush()  # nothing pending: fires at once
+
+
+@pytest_twisted.ensureDeferred
+async def test_failed_writes_are_retried_and_do_not_block_flush():
+    """When the store is down, flush still returns, and the batch is written once it is back."""
+    store, clock = FakeStore(), Clock()
+    store.fail = StoreUnavailable("restarting")
+    rec = MessageRecorder(store, clock, batch_size=10, delay=0.2, retry=1.0)
+    rec.record(env(1), (), ())
+    flushed = rec.flush()
+    clock.advance(0)
+    assert flushed.called and store.messages == []
+    store.fail = None
+    clock.advance(1.0)
+    assert [m.msg_id for m in store.messages] == ["id1"]
+
+
+def test_backlog_is_bounded():
+    """If the store cannot keep up, the oldest unsaved messages are dropped, counted."""
+    store, clock = FakeStore(), Clock()
+    rec = MessageRecorder(store, clock, batch_size=1000, delay=10, max_pending=5)
+    for n in range(8):
+        rec.record(env(n), (), ())
+    assert len(rec.pending) == 5 and rec.dropped == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_pruner_runs_on_its_clock():
+    """The pruner deletes by age at start and then every interval."""
+    from tests.test_store import _msg
+
+    store, clock = FakeStore(), Clock()
+    await store.add_messages([_msg(i, i * 86400, ["ralph"]) for i in range(1, 11)])
+    pruner = Pruner(store, clock, max_age_days=3, max_rows=100, interval=60, now=lambda: 10 * 86400.0)
+    pruner.start()
+    await defer.succeed(None)
+    assert pruner.last_deleted == 6 and len(store.messages) == 4
+    pruner.stop()
