@@ -32,6 +32,8 @@ setup(
         "treq>=24.9",
         "markdown>=3.5,<4",
         "bleach>=6.1,<7",
+        "icalendar>=6,<8",
+        "recurring-ical-events>=3,<4",
         # usernames and packages of bus messages (needs libkrb5-dev to build gssapi)
         "fedmsg_meta_fedora_infrastructure>=0.31,<0.32",
     ],

@@ -36,11 +36,13 @@ config = {
     "hubs.messages.max_age_days": 30,
     "hubs.messages.max_rows": 1_000_000,
     "hubs.messages.prune_interval": 300,
-    # Outside services some widgets read (HUBS_SERVICES points all three at one
+    # Outside services some widgets read (HUBS_SERVICES points all of them at one
     # server, e.g. the canned one `make run` starts offline), and their timeout.
     "hubs.services.badges_url": os.environ.get("HUBS_SERVICES", "https://badges.fedoraproject.org"),
     "hubs.services.bodhi_url": os.environ.get("HUBS_SERVICES", "https://bodhi.fedoraproject.org"),
     "hubs.services.pagure_url": os.environ.get("HUBS_SERVICES", "https://pagure.io"),
+    # Base of the teams' iCalendar feeds (<base>/ical/<team>/), used for new team hubs.
+    "hubs.services.fedocal_url": os.environ.get("HUBS_SERVICES", "https://calendar.fedoraproject.org"),
     "hubs.services.timeout": 10.0,
     # Topics ending with one of these are dropped before any widget is asked.
     "hubs.junk_suffixes": [

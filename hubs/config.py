@@ -40,6 +40,7 @@ class HubsConfig:
     badges_url: str = "https://badges.fedoraproject.org"
     bodhi_url: str = "https://bodhi.fedoraproject.org"
     pagure_url: str = "https://pagure.io"
+    fedocal_url: str = "https://calendar.fedoraproject.org"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -98,7 +99,7 @@ class HubsConfig:
             junk = ()
         urls = {}
         for key, default in (("badges_url", cls.badges_url), ("bodhi_url", cls.bodhi_url),
-                             ("pagure_url", cls.pagure_url)):
+                             ("pagure_url", cls.pagure_url), ("fedocal_url", cls.fedocal_url)):
             value = get(f"hubs.services.{key}", str, default).rstrip("/")
             if not value.startswith(("http://", "https://")):
                 errors.append(f"hubs.services.{key}: must be an http(s) URL")

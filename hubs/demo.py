@@ -25,7 +25,12 @@ DESIGN_ABOUT = (
     "mailing list. We tag newcomer-friendly tickets with `newbie`."
 )
 
-TEAMS: list[dict[str, Any]] = [
+def teams(fedocal_url: str) -> list[dict[str, Any]]:
+    """The demo team hubs (their calendars live under ``fedocal_url``)."""
+    def calendar(name):
+        return {"calendar": f"{fedocal_url.rstrip('/')}/ical/{name}/"}
+
+    return [
     {
         "name": "designteam",
         "summary": "Artwork, branding, badges and UX for the Fedora Project",
@@ -38,8 +43,10 @@ TEAMS: list[dict[str, Any]] = [
             ("left", "about", {"text": DESIGN_ABOUT}),
             ("left", "sticky", {"text": "**F42 wallpaper** submissions close on *Friday*. "
                                         "Vote for your favourites in the nuancier app."}),
-            ("left", "dummy", {"text": "Design tickets land here live (poke it with hubs.dummy.poke).",
+            ("left", "dummy", {"text": "A test widget: `hubs.dummy.poke` on the bus redraws it.",
                                "color": "purple", "topic": "hubs.dummy.poke"}),
+            ("left", "feed", {}),
+            ("left", "pagure", {"project": "design"}),
             ("right", "stats", {}),
             ("right", "rules", {
                 "links": [
@@ -49,6 +56,8 @@ TEAMS: list[dict[str, Any]] = [
                 ],
                 "schedule": "Every other Tuesday, 14:00 UTC in #fedora-design on Matrix",
             }),
+            ("right", "meetings", calendar("designteam")),
+            ("right", "cobwebs", {}),
         ],
     },
     {
@@ -64,6 +73,8 @@ TEAMS: list[dict[str, Any]] = [
                                        "builds, accounts, mirrors, the **fedmsg** bus and this very page."}),
             ("left", "sticky", {"text": "Freeze in effect until the release: changes to frozen hosts need "
                                         "**two +1s** on the freeze-break request."}),
+            ("left", "feed", {}),
+            ("left", "pagure", {"project": "fedora-infrastructure"}),
             ("right", "stats", {}),
             ("right", "rules", {
                 "links": [
@@ -72,6 +83,8 @@ TEAMS: list[dict[str, Any]] = [
                 ],
                 "schedule": "Thursdays 16:30 UTC in #fedora-meeting-1",
             }),
+            ("right", "meetings", calendar("infrastructure")),
+            ("right", "cobwebs", {}),
         ],
     },
     {
@@ -85,10 +98,12 @@ TEAMS: list[dict[str, Any]] = [
         "stargazers": [],
         "widgets": [
             ("left", "about", {"text": "The Marketing team has merged into the Mindshare committee."}),
+            ("left", "feed", {}),
             ("right", "stats", {}),
+            ("right", "cobwebs", {}),
         ],
     },
-]
+    ]
 
 PEOPLE = {
     "ralph": "Infrastructure, fedmsg and too many bots",
@@ -99,11 +114,7 @@ PEOPLE = {
 
 
 def personal_widgets(username: str) -> list[tuple[str, str, dict]]:
-    """The default widget set of a new personal hub."""
-    return [
-        ("left", "about", {"text": f"Hi, I'm **{username}**. This is my Fedora hub."}),
-        ("left", "dummy", {"text": f"{username}'s activity will show here.", "color": "green",
-                           "topic": f"hubs.dummy.{username}"}),
-        ("right", "sticky", {"text": "Things I'm working on this week."}),
-        ("right", "stats", {"show_stargazers": True}),
-    ]
+    """The demo personal hubs use the default set of a new personal hub."""
+    from hubs.defaults import person_widgets
+
+    return person_widgets(username)

@@ -24,10 +24,12 @@ from hubs.coalesce import Coalescer
 from hubs.config import HubsConfig
 from hubs.db.store import Store
 from hubs.hints import HintIndex, is_junk, message_keys, split_topic
+from hubs.http import ServiceError
 from hubs.models import COLUMNS, Hub, NotFound, Widget
 from hubs.render import make_environment
 from hubs.sse import Broadcaster
 from hubs.widgets.base import InvalidConfig, WidgetSpec
+from hubs.widgets.util import WidgetProblem
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class WidgetContext:
 
 def describe_error(error: BaseException, timeout: float) -> str:
     """A sentence for people, never a traceback."""
+    if isinstance(error, (ServiceError, WidgetProblem)):
+        return str(error)
     if isinstance(error, (defer.TimeoutError, defer.CancelledError)):
         return f"This widget took longer than {timeout:g} s to load its data."
     if isinstance(error, InvalidConfig):
@@ -148,6 +152,9 @@ class HubsEngine:
                         widget.idx, widget.hub, widget.plugin)
         self.widgets[widget.idx] = widget
         self.layouts.setdefault(widget.hub, []).append(widget.idx)
+        self._index(widget)
+
+    def _index(self, widget: Widget) -> None:
         self.index.add(widget)
         self._usernames_hinted = self._usernames_hinted or bool(self.index.keys_for(widget)[2])
 
@@ -433,7 +440,7 @@ class HubsEngine:
             self._add_widget(widget)
         else:
             self.widgets[idx] = widget
-            self.index.add(widget)
+            self._index(widget)
         if moved:
             self._sort_layout(widget.hub)
             self._layout_changed(widget.hub)
@@ -447,8 +454,7 @@ class HubsEngine:
         roles = await self.store.hub_roles(name)
         self.roles[name] = {role: list(names) for role, names in roles.items() if names}
         for idx in self.layouts.get(name, ()):
-            self.index.add(self.widgets[idx])
-            self._usernames_hinted = self._usernames_hinted or bool(self.index.keys_for(self.widgets[idx])[2])
+            self._index(self.widgets[idx])
 
     async def _on_hub_update(self, msg: Mapping[str, Any]) -> None:
         name = msg.get("hub") if isinstance(msg, Mapping) else None
@@ -495,7 +501,7 @@ class HubsEngine:
                 changed_configs.append(widget.idx)
             self.widgets[widget.idx] = widget
             self.layouts[name].append(widget.idx)
-            self.index.add(widget)
+            self._index(widget)
         self._sort_layout(name)
         after = (hub, [self.widgets[i].as_json() for i in self.layouts[name]])
         if before != after:

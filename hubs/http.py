@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from twisted.internet import defer
+from twisted.web._newclient import ResponseNeverReceived
 
 
 class ServiceError(RuntimeError):
@@ -53,6 +54,10 @@ class TreqClient:
             body = await body_d
         except (defer.TimeoutError, defer.CancelledError):
             raise ServiceError(f"{host} did not answer within {self._timeout:g} s.") from None
+        except ResponseNeverReceived as e:
+            if any(reason.check(defer.CancelledError) for reason in e.reasons):
+                raise ServiceError(f"{host} did not answer within {self._timeout:g} s.") from None
+            raise ServiceError(f"{host} closed the connection without answering.") from None
         except Exception as e:
             raise ServiceError(f"{host} could not be reached ({type(e).__name__}).") from None
         if response.code != 200:

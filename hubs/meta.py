@@ -20,8 +20,12 @@ class MessageMeta:
 
         self._meta = fedmsg.meta
         self._config = dict(config)
+        # What fedmsg.config.load_config derives; needed when handed a bare dict.
+        self._config.setdefault("topic_prefix", "org.fedoraproject")
+        self._config.setdefault("topic_prefix_re", self._config["topic_prefix"].replace(".", r"\.") + r"\.[^\W\d_]+")
         if load_processors:
             fedmsg.meta.make_processors(**self._config)
+            _quiet_fas_lookups(self._config)
         self._last: tuple[int, frozenset[str]] | None = None
 
     def _call(self, name: str, message: Mapping[str, Any], default: Any) -> Any:
@@ -54,3 +58,17 @@ class MessageMeta:
     def icon(self, message: Mapping[str, Any]) -> str:
         icon = self._call("msg2icon", message, "")
         return icon if isinstance(icon, str) and icon.startswith(("http://", "https://")) else ""
+
+
+def _quiet_fas_lookups(config: Mapping[str, Any]) -> None:
+    """Without FAS credentials, fedmsg_meta_fedora_infrastructure tries to rebuild its
+    email->username cache on every lookup and logs two warnings each time. Give it
+    a non-empty cache so it answers from it (unknown emails stay unresolved)."""
+    if config.get("fas_credentials") or config.get("fasjson"):
+        return
+    try:
+        from fedmsg_meta_fedora_infrastructure import fasshim
+    except ImportError:
+        return
+    if not fasshim._fas_cache:
+        fasshim._fas_cache = {"\0no-fas-configured": ""}

@@ -10,18 +10,41 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 import psycopg2
 from psycopg2.extras import Json
 
 from hubs import demo
 from hubs.db.migrate import migrate
+from hubs.recorder import stored_message
+from hubs.testing.messages import demo_stream
+from hubs.widgets import load_registry
 
 log = logging.getLogger("hubs.populate")
 
 
-def load_demo(dsn: str) -> int:
-    """Insert the demo users, hubs, roles and widgets that are missing; return hubs created."""
+def create_hub_rows(cur, name: str, summary: str, user_hub: bool, layout, archived: bool = False,
+                    left_width: int = 8) -> bool:
+    """Insert a hub and its widgets (configs validated and completed); False if it exists."""
+    registry = load_registry()
+    cur.execute(
+        "INSERT INTO hubs (name, summary, left_width, archived, user_hub) VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (name) DO NOTHING RETURNING name", (name, summary, left_width, archived, user_hub))
+    if cur.fetchone() is None:
+        return False
+    positions = {"left": 0, "right": 0}
+    for column, plugin, config in layout:
+        full = registry[plugin].validate(config)
+        cur.execute("INSERT INTO widgets (hub, plugin, col, position, config) VALUES (%s, %s, %s, %s, %s)",
+                    (name, plugin, column, positions[column], Json(full)))
+        positions[column] += 1
+    return True
+
+
+def load_demo(dsn: str, fedocal_url: str = "https://calendar.fedoraproject.org", messages: bool = True,
+              meta_config: dict | None = None) -> int:
+    """Insert the demo users, hubs, roles, widgets and (once) a few weeks of messages; return hubs created."""
     created = 0
     conn = psycopg2.connect(dsn)
     try:
@@ -29,47 +52,63 @@ def load_demo(dsn: str) -> int:
             for username, fullname in demo.USERS.items():
                 cur.execute("INSERT INTO users (username, fullname) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                             (username, fullname))
-            hubs = [dict(team, user_hub=False) for team in demo.TEAMS]
+            hubs = [dict(team, user_hub=False) for team in demo.teams(fedocal_url)]
             for username, summary in demo.PEOPLE.items():
-                hubs.append({"name": username, "summary": summary, "left_width": 8, "user_hub": True,
-                             "owners": [username], "members": [], "subscribers": [], "stargazers": [],
+                hubs.append({"name": username, "summary": summary, "user_hub": True, "owners": [username],
+                             "members": [], "subscribers": [], "stargazers": [],
                              "widgets": demo.personal_widgets(username)})
             for hub in hubs:
-                cur.execute(
-                    "INSERT INTO hubs (name, summary, left_width, archived, user_hub) VALUES (%s, %s, %s, %s, %s)"
-                    " ON CONFLICT (name) DO NOTHING RETURNING name",
-                    (hub["name"], hub["summary"], hub["left_width"], hub.get("archived", False), hub["user_hub"]))
-                if cur.fetchone() is None:
+                if not create_hub_rows(cur, hub["name"], hub["summary"], hub["user_hub"], hub["widgets"],
+                                       hub.get("archived", False), hub.get("left_width", 8)):
                     continue  # exists: leave what people changed alone
                 created += 1
                 for role in ("owner", "member", "subscriber", "stargazer"):
                     for username in hub[role + "s"]:
                         cur.execute("INSERT INTO roles (hub, username, role) VALUES (%s, %s, %s)"
                                     " ON CONFLICT DO NOTHING", (hub["name"], username, role))
-                positions = {"left": 0, "right": 0}
-                for column, plugin, config in hub["widgets"]:
-                    cur.execute("INSERT INTO widgets (hub, plugin, col, position, config) VALUES (%s, %s, %s, %s, %s)",
-                                (hub["name"], plugin, column, positions[column], Json(config)))
-                    positions[column] += 1
+            # Personal hubs are followed by a few people too.
+            for hub, username in [("ralph", "mizmo"), ("ralph", "nirik"), ("mizmo", "duffy"), ("mizmo", "ralph")]:
+                cur.execute("INSERT INTO roles (hub, username, role) VALUES (%s, %s, 'subscriber')"
+                            " ON CONFLICT DO NOTHING", (hub, username))
+            if messages:
+                cur.execute("SELECT count(*) FROM messages")
+                if cur.fetchone()[0] == 0:
+                    store_messages(cur, demo_stream(time.time()), meta_config or {})
     finally:
         conn.close()
     return created
+
+
+def store_messages(cur, envelopes, meta_config) -> int:
+    """Insert bus messages with fedmsg.meta's usernames and packages (bulk)."""
+    from psycopg2.extras import execute_values
+
+    from hubs.meta import MessageMeta
+
+    meta = MessageMeta(meta_config)
+    rows = []
+    for env in envelopes:
+        m = stored_message(env, meta.usernames(env), meta.packages(env), time.time())
+        rows.append((m.msg_id, m.topic, m.category, m.ts, list(m.usernames), list(m.packages), Json(m.body)))
+    execute_values(cur, "INSERT INTO messages (msg_id, topic, category, ts, usernames, packages, body) VALUES %s"
+                        " ON CONFLICT (msg_id) DO NOTHING", rows,
+                   template="(%s, %s, %s, to_timestamp(%s), %s, %s, %s)")
+    return len(rows)
 
 
 def reset(dsn: str) -> None:
     conn = psycopg2.connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS roles, widgets, hubs, users, schema_migrations CASCADE")
+            cur.execute("DROP TABLE IF EXISTS messages, roles, widgets, hubs, users, schema_migrations CASCADE")
     finally:
         conn.close()
 
 
-def default_dsn() -> str:
+def fedmsg_config() -> dict:
     import fedmsg.config
 
-    config = fedmsg.config.load_config([], None)
-    return config["hubs.db.dsn"]
+    return fedmsg.config.load_config([], None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,14 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset", action="store_true", help="drop every Hubs table first (destroys data)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    dsn = args.dsn or default_dsn()
+    config = fedmsg_config()
+    dsn = args.dsn or config["hubs.db.dsn"]
     try:
         if args.reset:
             reset(dsn)
         applied = migrate(dsn)
         log.info("schema: %s", f"applied {applied}" if applied else "up to date")
         if not args.no_demo:
-            log.info("demo data: %d hubs created", load_demo(dsn))
+            fedocal = config.get("hubs.services.fedocal_url", "https://calendar.fedoraproject.org")
+            log.info("demo data: %d hubs created", load_demo(dsn, fedocal, meta_config=config))
     except psycopg2.Error as e:
         print(f"populate: database error: {str(e).strip()}", file=sys.stderr)
         return 1

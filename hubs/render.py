@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,21 @@ def _json_script(value: Any) -> Markup:
     return Markup(text)
 
 
+def _datetime(epoch: float) -> str:
+    """An absolute UTC time, shown until the page script makes it relative."""
+    try:
+        return datetime.datetime.fromtimestamp(float(epoch), datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def _date(epoch: float) -> str:
+    try:
+        return datetime.datetime.fromtimestamp(float(epoch), datetime.UTC).strftime("%a %d %b %Y")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
 def make_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([
@@ -35,4 +51,6 @@ def make_environment() -> jinja2.Environment:
     )
     env.filters["markdown"] = render_markdown
     env.filters["json_script"] = _json_script
+    env.filters["datetime"] = _datetime
+    env.filters["date"] = _date
     return env

@@ -55,7 +55,7 @@ def _json(request, value: Any, status: int = 200) -> bytes:
 def _wants_json(request) -> bool:
     path = request.path.decode("utf-8", "replace")
     accept = (request.getHeader("accept") or "").lower()
-    return (path.endswith(("/json", "/config", "/events")) or path.startswith("/api/")
+    return (path.endswith(("/json", "/config", "/events", "/more")) or path.startswith("/api/")
             or path == "/healthz" or ("application/json" in accept and "text/html" not in accept))
 
 
@@ -262,6 +262,24 @@ class HubsWeb:
         if warm is not None:
             return warm
         return defer.ensureDeferred(self.engine.payload(hub, idx))
+
+    @app.route("/<hub>/<int:idx>/more", methods=["GET"])
+    async def widget_more(self, request, hub, idx):
+        """The next page of a paged widget (activity): {"html", "cursor"}."""
+        widget = self.engine.widget(hub, idx)
+        spec = self.engine.registry.get(widget.plugin)
+        if spec is None or spec.more is None:
+            raise NotFound(f"Widget {idx} has no further pages.")
+        cursor = (request.args.get(b"cursor") or [b""])[0].decode("utf-8", "replace")
+        if not cursor or len(cursor) > 100:
+            raise BadRequest("A 'cursor' from the previous page is required.")
+        try:
+            config = spec.validate(widget.config)
+            page = await spec.more(self.engine.ctx, widget, cursor, **config)
+        except ValueError as e:
+            raise BadRequest(f"Cannot page this widget: {e}.") from None
+        html = self.env.get_template(spec.more_template).render(**page)
+        return _json(request, {"html": html, "cursor": page.get("cursor")})
 
     @app.route("/<hub>/<int:idx>", methods=["GET"])
     async def widget_page(self, request, hub, idx):

@@ -93,13 +93,13 @@ def drop_database(admin_dsn: str, dsn: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_db(pg_admin_dsn):
-    """A database with the schema and the demo data (populate.py), for real hub processes."""
+def demo_db(pg_admin_dsn, canned_services_process):
+    """A database with the schema and the demo data (populate.py), team calendars on the canned services."""
     from hubs.populate import load_demo
 
     dsn = fresh_database(pg_admin_dsn, "hubs_demo")
     migrate(dsn)
-    load_demo(dsn)
+    load_demo(dsn, fedocal_url=canned_services_process)
     yield dsn
     drop_database(pg_admin_dsn, dsn)
 
@@ -171,3 +171,54 @@ def fake_cache():
 @pytest.fixture
 def fake_bus():
     return FakeBus()
+
+
+@pytest.fixture(scope="session")
+def canned_services():
+    """The canned Badges/Bodhi/Pagure/iCalendar server, in-process on a free port; yields its base URL."""
+    import pytest_twisted
+    from twisted.internet import defer, reactor
+    from twisted.web.server import Site
+
+    from hubs.testing.services import CannedServices
+
+    site = Site(CannedServices().app.resource())
+    site.log = lambda request: None
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")
+    yield f"http://127.0.0.1:{port.getHost().port}"
+    pytest_twisted.blockon(defer.maybeDeferred(port.stopListening))
+
+
+def services_config(base: str, **overrides) -> HubsConfig:
+    return make_config(**{"hubs.services.badges_url": base, "hubs.services.bodhi_url": base,
+                          "hubs.services.pagure_url": base, "hubs.services.timeout": 2.0, **overrides})
+
+
+@pytest.fixture(scope="session")
+def canned_services_process():
+    """The canned services as a separate process (for real hub processes); yields its base URL."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.hubproc import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "hubs.testing.services", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/user/ralph/json", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait()
+
+
+def services_settings(base: str) -> dict:
+    """fedmsg.d keys pointing every outside service at ``base``."""
+    return {f"hubs.services.{name}_url": base for name in ("badges", "bodhi", "pagure", "fedocal")}

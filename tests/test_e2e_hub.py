@@ -5,15 +5,17 @@ import signal
 
 import pytest
 
+from tests.conftest import services_settings
 from tests.hubproc import HubProcess
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory, demo_db, memcached_servers):
+def hub(tmp_path_factory, demo_db, memcached_servers, canned_services_process):
     servers = ",".join(f"{h}:{p}" for h, p in memcached_servers)
-    process = HubProcess(tmp_path_factory.mktemp("hub"), demo_db, servers)
+    process = HubProcess(tmp_path_factory.mktemp("hub"), demo_db, servers,
+                         extra=services_settings(canned_services_process))
     process.start()
     yield process
     process.stop()
@@ -25,7 +27,8 @@ def test_designteam_page_and_widget_json(hub):
     assert status == 200 and b"designteam" in body
     layout = json.loads(hub.get("/designteam/json")[1])
     widgets = layout["columns"]["left"] + layout["columns"]["right"]
-    assert {w["plugin"] for w in widgets} == {"about", "sticky", "dummy", "stats", "rules"}
+    assert {w["plugin"] for w in widgets} == {"about", "sticky", "dummy", "feed", "pagure", "stats", "rules",
+                                              "meetings", "cobwebs"}
     for w in widgets:
         status, body, _ = hub.get(w["url"])
         payload = json.loads(body)
@@ -33,6 +36,19 @@ def test_designteam_page_and_widget_json(hub):
     stats = next(w for w in widgets if w["plugin"] == "stats")
     payload = json.loads(hub.get(stats["url"])[1])
     assert {c["label"]: c["value"] for c in payload["data"]["counts"]}["Owners"] == 2
+    feed = next(w for w in widgets if w["plugin"] == "feed")
+    assert json.loads(hub.get(feed["url"])[1])["data"]["items"], "the demo messages feed the activity widget"
+
+
+def test_personal_hub_widgets_all_load(hub):
+    """A personal hub's default widgets, outside services included, all build."""
+    layout = json.loads(hub.get("/ralph/json")[1])
+    widgets = layout["columns"]["left"] + layout["columns"]["right"]
+    assert {"feed", "badges", "updates2stable", "subscriptions", "fedmsgstats", "fedmsgs", "avatar"} <= \
+        {w["plugin"] for w in widgets}
+    for w in widgets:
+        payload = json.loads(hub.get(w["url"])[1])
+        assert "error" not in payload, payload
 
 
 def test_healthz_sees_postgres_memcached_and_bus(hub):

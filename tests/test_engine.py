@@ -61,12 +61,18 @@ async def test_payload_carries_data_and_rendered_html(engine):
 
 @pytest.mark.parametrize("plugin", sorted(WIDGETS))
 @pytest_twisted.ensureDeferred
-async def test_every_widget_builds_from_its_defaults(plugin, config, fake_store, fake_cache, fake_bus, clock):
-    """Every registered widget builds JSON-able data and HTML with its default config."""
-    widget = fake_store.add_widget("designteam", plugin, "left", 9, {})
-    e = HubsEngine(config, fake_store, fake_cache, fake_bus, REGISTRY, clock)
+async def test_every_widget_builds_from_its_defaults(plugin, fake_store, fake_cache, fake_bus, canned_services):
+    """Every registered widget builds JSON-able data and HTML on a personal hub with its default config."""
+    from twisted.internet import reactor
+
+    from hubs.http import TreqClient
+    from tests.conftest import services_config
+
+    widget = fake_store.add_widget("ralph", plugin, "left", 9, {})
+    e = HubsEngine(services_config(canned_services), fake_store, fake_cache, fake_bus, REGISTRY, reactor,
+                   http=TreqClient(reactor, 2.0))
     await e.start()
-    payload = json.loads(await e.payload("designteam", widget.idx))
+    payload = json.loads(await e.payload("ralph", widget.idx))
     assert "error" not in payload, payload
     assert isinstance(payload["data"], dict) and payload["html"].strip()
 

@@ -7,17 +7,43 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
-from hubs.widgets import about, dummy, rules, stats, sticky
+from hubs.widgets import (
+    about,
+    avatar,
+    badges,
+    cobwebs,
+    dummy,
+    fedmsgs,
+    fedmsgstats,
+    feed,
+    meetings,
+    pagure,
+    rules,
+    stats,
+    sticky,
+    subscriptions,
+    updates2stable,
+)
 from hubs.widgets.base import WidgetSpec, contract_problems, make_spec
 
 WIDGETS_DIR = Path(__file__).parent
 
 WIDGETS: dict[str, ModuleType] = {
     "about": about,
+    "avatar": avatar,
+    "badges": badges,
+    "cobwebs": cobwebs,
     "dummy": dummy,
+    "fedmsgs": fedmsgs,
+    "fedmsgstats": fedmsgstats,
+    "feed": feed,
+    "meetings": meetings,
+    "pagure": pagure,
     "rules": rules,
     "stats": stats,
     "sticky": sticky,
+    "subscriptions": subscriptions,
+    "updates2stable": updates2stable,
 }
 
 

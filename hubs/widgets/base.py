@@ -110,6 +110,26 @@ def username(value: Any) -> str:
     return value.strip()
 
 
+def optional_username(value: Any) -> str:
+    """A Fedora account name, or empty for "the hub's own person"."""
+    if value == "" or value is None:
+        return ""
+    return username(value)
+
+
+def optional_url(value: Any) -> str:
+    if value == "" or value is None:
+        return ""
+    return url(value)
+
+
+def project_name(value: Any) -> str:
+    """A Pagure project path such as 'design' or 'fedora-infra/ansible'."""
+    if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$", value.strip()):
+        raise ValueError("must be a project name such as 'design' or 'fedora-infra/ansible'")
+    return value.strip()
+
+
 def url(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a URL")
@@ -186,6 +206,7 @@ class WidgetSpec:
     reads_messages: bool = False
     refresh: float | None = None
     more: Callable[..., Any] | None = None
+    more_template: str | None = None
 
     def validate(self, raw: Any) -> dict[str, Any]:
         return validate_config(self.arguments, raw)
@@ -250,6 +271,8 @@ def contract_problems(name: str, module: ModuleType, template_exists: Callable[[
     more = getattr(module, "more", None)
     if more is not None and (not callable(more) or len(inspect.signature(more).parameters) < 3):
         problems.append("'more' must accept (ctx, widget, cursor, **config)")
+    if more is not None and not template_exists(getattr(module, "more_template", "") or ""):
+        problems.append("'more' needs a 'more_template' beside the module")
     if not isinstance(module.template, str) or not template_exists(module.template):
         problems.append(f"template {getattr(module, 'template', None)!r} not found beside the module")
     return problems
@@ -284,4 +307,5 @@ def make_spec(name: str, module: ModuleType) -> WidgetSpec:
         reads_messages=bool(getattr(module, "READS_MESSAGES", False)),
         refresh=getattr(module, "REFRESH", None),
         more=getattr(module, "more", None),
+        more_template=getattr(module, "more_template", None),
     )

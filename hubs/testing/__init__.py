@@ -1,0 +1,1 @@
+"""Testing helpers shipped with Hubs (canned outside services, message fixtures)."""

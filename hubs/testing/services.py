@@ -1,0 +1,149 @@
+"""Canned Fedora services: Badges, Bodhi, Pagure and an iCalendar feed, shaped like the real APIs.
+
+The tests start it in-process; ``make run`` starts it as a process
+(``python -m hubs.testing.services --port 5099``) when ``HUBS_SERVICES`` is
+unset, so that an offline install still shows lively widgets. Answers are
+generated from the username / project, deterministically.
+
+Under ``/broken/`` every route answers 500; under ``/slow/`` nothing answers
+for a minute: both exist to test error frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import random
+
+from klein import Klein
+from twisted.internet import defer
+
+BADGES = [
+    ("Curious Penguin (Ask Fedora I)", "Asked a question on Ask Fedora"),
+    ("Bodhi Crazy Tester I", "Commented on an update in Bodhi"),
+    ("Junior Packager Tester I", "Tested an update"),
+    ("Speak Up!", "Took part in an IRC meeting"),
+    ("Let Me Introduce Myself", "Introduced yourself to a team"),
+    ("The Panda is In", "Logged into the Fedora Account System"),
+    ("Like a Rock", "Had an account for a year"),
+    ("Mugshot", "Set up an avatar on Libravatar"),
+    ("Origin", "Checked in a commit to dist-git"),
+    ("Crypto Panda", "Uploaded a GPG key"),
+    ("Paranoid Panda", "Added two-factor authentication"),
+    ("Involvement", "Joined a FAS group"),
+]
+TITLES = ["Add dark variant of the wallpaper", "Logo usage guidelines for spins", "Badge artwork: Flock 2026",
+          "Redesign the Get Fedora page", "Icons for the new installer", "Poster for the release party",
+          "Update the brand colour palette", "Banner for Fedora Magazine", "Sticker sheet for events"]
+PACKAGES = ["python-twisted", "fedmsg", "python-klein", "txpostgres", "python-pymemcache", "moksha"]
+
+
+def _rng(*parts: str) -> random.Random:
+    return random.Random(int(hashlib.sha256("/".join(parts).encode()).hexdigest()[:12], 16))
+
+
+class CannedServices:
+    app = Klein()
+
+    def __init__(self, now=None):
+        self.now = now or (lambda: datetime.datetime.now(datetime.UTC).timestamp())
+
+    def _json(self, request, value):
+        request.setHeader(b"content-type", b"application/json")
+        return json.dumps(value).encode()
+
+    @app.route("/broken/", branch=True)
+    def broken(self, request):
+        request.setResponseCode(500)
+        return b"Internal Server Error"
+
+    @app.route("/slow/", branch=True)
+    def slow(self, request):
+        from twisted.internet import reactor
+
+        d = defer.Deferred()
+        call = reactor.callLater(60, d.callback, b"too late")
+        d.addErrback(lambda f: call.cancel() if call.active() else None)
+        return d
+
+    @app.route("/user/<nick>/json")
+    def badges(self, request, nick):
+        rng = _rng("badges", nick)
+        earned = rng.sample(BADGES, rng.randint(3, len(BADGES)))
+        now = self.now()
+        assertions = [{
+            "id": name.lower().replace(" ", "-").replace("(", "").replace(")", ""),
+            "name": name, "description": description,
+            "image": f"https://badges.fedoraproject.org/pngs/{name.split()[0].lower()}.png",
+            "issued": now - rng.randint(1, 400) * 86400,
+        } for name, description in earned]
+        return self._json(request, {"user": nick, "percent_earned": round(100 * len(earned) / 420, 2),
+                                    "assertions": assertions})
+
+    @app.route("/updates/")
+    def updates(self, request):
+        user = request.args.get(b"user", [b""])[0].decode()
+        rng = _rng("bodhi", user)
+        updates = []
+        for n, package in enumerate(rng.sample(PACKAGES, 4)):
+            karma, stable = rng.randint(0, 4), 3
+            updates.append({
+                "alias": f"FEDORA-2026-{hashlib.sha1(f'{user}{n}'.encode()).hexdigest()[:10]}",
+                "title": f"{package}-{rng.randint(1, 9)}.{rng.randint(0, 20)}-1.fc43",
+                "karma": karma, "stable_karma": stable, "meets_testing_requirements": karma >= stable,
+                "status": "testing", "user": {"name": user}, "release": {"name": "F43"},
+            })
+        return self._json(request, {"updates": updates, "total": len(updates), "page": 1, "pages": 1,
+                                    "rows_per_page": 50})
+
+    @app.route("/api/0/<path:project>/issues")
+    def issues(self, request, project):
+        rng = _rng("pagure", project)
+        now = self.now()
+        issues = [{
+            "id": 600 - n * 7, "title": title, "status": "Open",
+            "user": {"name": rng.choice(["mizmo", "duffy", "ryanlerch", "jflory7"])},
+            "date_created": str(int(now - rng.randint(1, 90) * 86400)),
+            "tags": rng.sample(["newbie", "artwork", "badges", "web", "triaged"], rng.randint(0, 2)),
+        } for n, title in enumerate(rng.sample(TITLES, 7))]
+        return self._json(request, {"issues": issues, "total_issues": 23, "args": {"status": "Open"}})
+
+    @app.route("/ical/<name>/")
+    def calendar(self, request, name):
+        request.setHeader(b"content-type", b"text/calendar; charset=utf-8")
+        today = datetime.datetime.fromtimestamp(self.now(), datetime.UTC).replace(hour=0, minute=0, second=0,
+                                                                                  microsecond=0)
+        first = today + datetime.timedelta(days=(1 - today.weekday()) % 7, hours=14)
+        stamp = today.strftime("%Y%m%dT%H%M%SZ")
+        return "\r\n".join([
+            "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Hubs//canned fedocal//EN",
+            "BEGIN:VEVENT", f"UID:{name}-weekly@hubs", f"DTSTAMP:{stamp}",
+            f"DTSTART:{first.strftime('%Y%m%dT%H%M%SZ')}",
+            f"DTEND:{(first + datetime.timedelta(hours=1)).strftime('%Y%m%dT%H%M%SZ')}",
+            "RRULE:FREQ=WEEKLY;INTERVAL=2", f"SUMMARY:{name} team meeting", "LOCATION:#fedora-meeting on Matrix",
+            "END:VEVENT",
+            "BEGIN:VEVENT", f"UID:{name}-hackfest@hubs", f"DTSTAMP:{stamp}",
+            f"DTSTART;VALUE=DATE:{(today + datetime.timedelta(days=17)).strftime('%Y%m%d')}",
+            f"SUMMARY:{name} hackfest", "END:VEVENT",
+            "END:VCALENDAR", ""]).encode()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Serve canned Fedora service answers for Hubs.")
+    parser.add_argument("--port", type=int, default=5099)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    from twisted.internet import reactor
+    from twisted.web.server import Site
+
+    site = Site(CannedServices().app.resource())
+    site.log = lambda request: None
+    reactor.listenTCP(args.port, site, interface=args.host)
+    print(f"canned services on http://{args.host}:{args.port}/", flush=True)
+    reactor.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Avatar: a person's picture and name."""
+
+from hubs.widgets.base import Argument, Hints, optional_username
+from hubs.widgets.util import NeedsPerson, avatar_url, person_of
+
+title = "Avatar"
+template = "avatar.html"
+chrome = False
+
+ARGUMENTS = [
+    Argument("username", default="", validator=optional_username, kind="username",
+             help="Whose avatar. Empty: the person of this personal hub."),
+]
+
+HINTS = Hints(topics=frozenset({"hubs.user.update"}))
+
+
+async def data(ctx, widget, username):
+    person = person_of(ctx, widget)
+    if not person:
+        raise NeedsPerson()
+    user = await ctx.store.get_user(person)
+    return {"username": person, "fullname": user.fullname if user else "", "avatar": avatar_url(person, 160)}
+
+
+def should_invalidate(message, ctx, widget):
+    msg = message.get("msg") if isinstance(message.get("msg"), dict) else {}
+    return msg.get("username") == person_of(ctx, widget)

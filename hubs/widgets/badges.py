@@ -1,0 +1,51 @@
+"""Badges: a person's latest Fedora Badges (from the Badges service)."""
+
+from urllib.parse import quote
+
+from hubs.widgets.base import Argument, Hints, integer, optional_username
+from hubs.widgets.util import NeedsPerson, person_of
+
+title = "Badges"
+template = "badges.html"
+chrome = True
+
+ARGUMENTS = [
+    Argument("username", default="", validator=optional_username, kind="username",
+             help="Whose badges. Empty: the person of this personal hub."),
+    Argument("count", default=12, validator=integer(3, 48), kind="integer", help="How many badges to show."),
+]
+
+HINTS = Hints(usernames=lambda widget, ctx: [p for p in [person_of(ctx, widget)] if p],
+              categories=frozenset({"fedbadges"}))
+
+
+def _epoch(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+async def data(ctx, widget, username, count):
+    person = person_of(ctx, widget)
+    if not person:
+        raise NeedsPerson()
+    base = ctx.config.badges_url
+    answer = await ctx.http.get_json(f"{base}/user/{quote(person)}/json")
+    assertions = answer.get("assertions", []) if isinstance(answer, dict) else []
+    badges = []
+    for a in assertions:
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str):
+            continue
+        image = a.get("image") if isinstance(a.get("image"), str) else ""
+        badges.append({"name": a["name"], "description": str(a.get("description") or ""),
+                       "image": image if image.startswith(("http://", "https://")) else "",
+                       "issued": _epoch(a.get("issued")), "id": str(a.get("id") or "")})
+    badges.sort(key=lambda b: b["issued"], reverse=True)
+    return {"person": person, "badges": badges[:count], "total": len(badges),
+            "profile": f"{base}/user/{quote(person)}"}
+
+
+def should_invalidate(message, ctx, widget):
+    return message["topic"].endswith(".fedbadges.badge.award") and \
+        person_of(ctx, widget) in ctx.message_usernames(message)

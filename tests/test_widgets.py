@@ -1,0 +1,362 @@
+"""The widget catalogue: what invalidates each widget, their data, outside services, escaping."""
+
+import datetime
+import json
+import time
+
+import fedmsg.config
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+
+from hubs.engine import HubsEngine
+from hubs.http import TreqClient
+from hubs.meta import MessageMeta
+from hubs.models import Hub, User
+from hubs.recorder import stored_message
+from hubs.testing import messages as M
+from hubs.widgets import load_registry
+from hubs.widgets.cobwebs import idleness
+from hubs.widgets.fedmsgs import chart
+from hubs.widgets.meetings import upcoming
+from hubs.widgets.updates2stable import ready
+from tests.conftest import services_config
+
+REGISTRY = load_registry()
+META = MessageMeta(fedmsg.config.load_config([], None))
+NOW = time.time()
+
+
+@pytest.fixture
+def store(fake_store):
+    fake_store.add_hub(Hub("mizmo", "Máirín", 8, user_hub=True))
+    for name in ("ralph", "mizmo", "duffy"):
+        fake_store.users[name] = User(name, name.title())
+    fake_store.add_role("ralph", "mizmo", "subscriber")
+    fake_store.add_role("designteam", "ralph", "member")
+    return fake_store
+
+
+async def make_engine(store, base, timeout=2.0, **overrides):
+    e = HubsEngine(services_config(base, **overrides), store, __import__("hubs.cache").cache.FakeCache(),
+                   __import__("hubs.bus").bus.FakeBus(), REGISTRY, reactor, meta=META,
+                   http=TreqClient(reactor, timeout))
+    await e.start()
+    return e
+
+
+async def add(engine, store, hub, plugin, config):
+    widget = store.add_widget(hub, plugin, "left", 50 + len(store.widgets), REGISTRY[plugin].validate(config))
+    await engine.reload_hub(hub)
+    return widget
+
+
+async def payload(engine, widget):
+    return json.loads(await engine.payload(widget.hub, widget.idx))
+
+
+async def remember(store, *envelopes):
+    await store.add_messages([stored_message(e, META.usernames(e), META.packages(e), NOW) for e in envelopes])
+
+
+# ---------------------------------------------------------------- what invalidates what
+
+ROLE_DT = M.hubs_message("hubs.role.update", hub="designteam", username="ralph", role="member", action="add")
+ROLE_RALPH = M.hubs_message("hubs.role.update", hub="ralph", username="mizmo", role="subscriber", action="add")
+INVALIDATION = [
+    # (hub, plugin, config, message, expected)
+    ("designteam", "feed", {}, M.git_receive("mizmo", "inkscape", "Fix"), True),        # an owner
+    ("designteam", "feed", {}, M.badge_award("ralph", "Origin"), True),                  # a member
+    ("designteam", "feed", {}, M.git_receive("nirik", "ansible", "Fix"), False),        # not on the team
+    ("ralph", "feed", {}, M.git_receive("ralph", "fedmsg", "Fix"), True),                # the person
+    ("ralph", "feed", {}, M.git_receive("mizmo", "gimp", "Fix"), False),
+    ("designteam", "feed", {"username": "nirik"}, M.git_receive("nirik", "x", "y"), True),
+    ("ralph", "fedmsgstats", {}, M.build_state_change("ralph", "fedmsg", "1.0"), True),
+    ("ralph", "fedmsgstats", {}, ROLE_RALPH, True),
+    ("ralph", "fedmsgstats", {}, ROLE_DT, False),
+    ("ralph", "fedmsgstats", {}, M.git_receive("mizmo", "gimp", "Fix"), False),
+    ("ralph", "fedmsgs", {}, M.build_state_change("ralph", "fedmsg", "1.0"), True),
+    ("ralph", "fedmsgs", {}, M.build_state_change("mizmo", "gimp", "1.0"), False),
+    ("ralph", "subscriptions", {}, ROLE_DT, True),                                      # ralph's role changed
+    ("ralph", "subscriptions", {}, ROLE_RALPH, False),                                  # mizmo's role changed
+    ("ralph", "subscriptions", {}, M.git_receive("ralph", "fedmsg", "Fix"), False),
+    ("designteam", "cobwebs", {}, M.hubs_message("hubs.hub.update", hub="designteam"), True),
+    ("designteam", "cobwebs", {}, M.hubs_message("hubs.hub.update", hub="ralph"), False),
+    ("designteam", "cobwebs", {}, M.git_receive("duffy", "x", "y"), True),
+    ("designteam", "cobwebs", {}, M.git_receive("nirik", "x", "y"), False),
+    ("ralph", "avatar", {}, M.hubs_message("hubs.user.update", username="ralph"), True),
+    ("ralph", "avatar", {}, M.hubs_message("hubs.user.update", username="mizmo"), False),
+    ("ralph", "avatar", {}, M.git_receive("ralph", "x", "y"), False),
+    ("ralph", "badges", {}, M.badge_award("ralph", "Origin"), True),
+    ("ralph", "badges", {}, M.badge_award("mizmo", "Origin"), False),
+    ("ralph", "badges", {}, M.git_receive("ralph", "x", "y"), False),
+    ("ralph", "updates2stable", {}, M.bodhi_comment("mizmo", "ralph", "fedmsg-1-1", "FEDORA-1", "ok"), True),
+    ("ralph", "updates2stable", {}, M.bodhi_comment("mizmo", "duffy", "gimp-1-1", "FEDORA-2", "ok"), False),
+    ("ralph", "updates2stable", {}, M.badge_award("ralph", "Origin"), False),
+    ("designteam", "meetings", {"calendar": "https://x.example/ical/designteam/"},
+     M.fedocal_meeting_new("mizmo", "designteam", "Weekly"), True),
+    ("designteam", "meetings", {"calendar": "https://x.example/ical/designteam/"},
+     M.fedocal_meeting_new("nirik", "infrastructure", "Weekly"), False),
+    ("designteam", "pagure", {"project": "design"}, M.pagure_issue_new("duffy", "design", 7, "Logo"), True),
+    ("designteam", "pagure", {"project": "design"}, M.pagure_issue_new("duffy", "ansible", 7, "x"), False),
+    ("designteam", "stats", {}, ROLE_DT, True),
+    ("designteam", "stats", {}, ROLE_RALPH, False),
+    ("designteam", "rules", {}, ROLE_DT, True),
+    ("designteam", "rules", {}, ROLE_RALPH, False),
+    ("designteam", "about", {}, M.git_receive("mizmo", "x", "y"), False),
+    ("designteam", "sticky", {}, ROLE_DT, False),
+    ("designteam", "dummy", {"topic": "hubs.dummy.poke"}, M.hubs_message("hubs.dummy.poke"), True),
+    ("designteam", "dummy", {"topic": "hubs.dummy.poke"}, M.hubs_message("hubs.dummy.other"), False),
+]
+
+
+@pytest.mark.parametrize(("hub", "plugin", "config", "message", "expected"), INVALIDATION,
+                         ids=[f"{p}-{m['topic'].split('.', 3)[3]}-{e}" for _, p, _, m, e in INVALIDATION])
+@pytest_twisted.ensureDeferred
+async def test_what_invalidates_each_widget(store, canned_services, hub, plugin, config, message, expected):
+    """Through the hint index and should_invalidate, exactly the right messages touch each widget."""
+    engine = await make_engine(store, canned_services)
+    widget = await add(engine, store, hub, plugin, config)
+    assert (widget.idx in engine.decide(message)) is expected
+
+
+def test_every_widget_has_invalidation_cases():
+    """The table above covers every registered widget, with hits and misses."""
+    hits = {p for _, p, _, _, e in INVALIDATION if e}
+    misses = {p for _, p, _, _, e in INVALIDATION if not e}
+    assert misses == set(REGISTRY)
+    assert hits == set(REGISTRY) - {"about", "sticky"}
+
+
+# ---------------------------------------------------------------- data
+
+
+@pytest_twisted.ensureDeferred
+async def test_feed_shows_people_activity_newest_first_and_pages(store, canned_services):
+    """The feed lists the team's messages with human subtitles and links, and pages with "more"."""
+    await remember(store, *[M.git_receive("mizmo", "inkscape", f"Change {n}", ts=NOW - 1000 + n) for n in range(12)],
+                   M.git_receive("nirik", "ansible", "Not a team member", ts=NOW))
+    engine = await make_engine(store, canned_services)
+    widget = await add(engine, store, "designteam", "feed", {"rows": 5})
+    data = (await payload(engine, widget))["data"]
+    assert [i["subtitle"].split('"')[1] for i in data["items"]] == [f"Change {n}" for n in range(11, 6, -1)]
+    assert data["items"][0]["link"].startswith("https://") and data["cursor"]
+    page = await REGISTRY["feed"].more(engine.ctx, widget, data["cursor"], **widget.config)
+    assert [i["subtitle"].split('"')[1] for i in page["items"]] == [f"Change {n}" for n in range(6, 1, -1)]
+    last = await REGISTRY["feed"].more(engine.ctx, widget, page["cursor"], **widget.config)
+    assert len(last["items"]) == 2 and last["cursor"] is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_new_message_appears_in_the_feed_live(store, canned_services):
+    """A message from a member is stored, then the feed is rebuilt with it and pushed."""
+    from hubs.recorder import MessageRecorder
+
+    engine = await make_engine(store, canned_services)
+    engine.recorder = MessageRecorder(store, reactor)
+    widget = await add(engine, store, "designteam", "feed", {})
+    frames = []
+    engine.streams.add("designteam", type("L", (), {"send": lambda self, f, c: frames.append(f)})())
+    await engine.handle(M.pagure_issue_new("duffy", "design", 9, "Brand new ticket"))
+    pushed = [json.loads(f.split(b"data: ", 1)[1]) for f in frames]
+    feed = [p for p in pushed if p["idx"] == widget.idx]
+    assert feed and "Brand new ticket" in feed[-1]["data"]["items"][0]["subtitle"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_more_route(store, canned_services):
+    """GET /<hub>/<idx>/more returns the next page as HTML; bad cursors are 400."""
+    from treq.testing import StubTreq
+
+    from hubs.web import HubsWeb
+
+    await remember(store, *[M.git_receive("mizmo", "gimp", f"C{n}", ts=NOW - 100 + n) for n in range(8)])
+    engine = await make_engine(store, canned_services)
+    widget = await add(engine, store, "designteam", "feed", {"rows": 3})
+    cursor = (await payload(engine, widget))["data"]["cursor"]
+    http = StubTreq(HubsWeb(engine).resource())
+    response = await http.get(f"http://h/designteam/{widget.idx}/more", params={"cursor": cursor})
+    body = json.loads(await response.content())
+    assert response.code == 200 and body["html"].count("feed-item") == 3 and body["cursor"]
+    response = await http.get(f"http://h/designteam/{widget.idx}/more", params={"cursor": "nonsense"})
+    assert response.code == 400 and b"cursor" in await response.content()
+    response = await http.get("http://h/designteam/1/more", params={"cursor": cursor})
+    assert response.code == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_person_widgets(store, canned_services):
+    """Stats, subscriptions and avatar of a person come from the store."""
+    await remember(store, M.git_receive("ralph", "fedmsg", "a"), M.badge_award("ralph", "Origin"),
+                   M.git_receive("mizmo", "gimp", "b"))
+    engine = await make_engine(store, canned_services)
+    stats = await add(engine, store, "ralph", "fedmsgstats", {})
+    assert (await payload(engine, stats))["data"] == {"person": "ralph", "messages": 2, "subscribers": 1, "stars": 0}
+    subs = await add(engine, store, "ralph", "subscriptions", {})
+    groups = {g["label"]: g["hubs"] for g in (await payload(engine, subs))["data"]["groups"]}
+    assert groups["Member of"] == ["designteam"] and groups["Subscribed to"] == ["designteam"]
+    avatar = await add(engine, store, "ralph", "avatar", {})
+    data = (await payload(engine, avatar))["data"]
+    assert data["fullname"] == "Ralph" and data["avatar"].startswith("https://seccdn.libravatar.org/")
+
+
+@pytest_twisted.ensureDeferred
+async def test_person_widget_on_a_team_hub_explains_itself(store, canned_services):
+    """A personal widget with no username on a team hub shows what to set."""
+    engine = await make_engine(store, canned_services)
+    widget = await add(engine, store, "designteam", "badges", {})
+    assert "needs a 'username'" in (await payload(engine, widget))["error"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_cobwebs_counts_real_idleness(store, canned_services):
+    """Cobwebs shows days since the team's last message, not a random number."""
+    await remember(store, M.git_receive("duffy", "x", "y", ts=NOW - 20 * 86400 - 60),
+                   M.git_receive("nirik", "x", "newer but not on the team", ts=NOW))
+    engine = await make_engine(store, canned_services)
+    widget = await add(engine, store, "designteam", "cobwebs", {"dusty_after": 14})
+    data = (await payload(engine, widget))["data"]
+    assert (data["days"], data["level"], data["archived"]) == (20, "cobwebs", False)
+
+
+@pytest.mark.parametrize(("last", "dusty_after", "expected"), [
+    (None, 14, (None, "silent")), (NOW - 3600, 14, (0, "busy")), (NOW - 3 * 86400, 14, (3, "quiet")),
+    (NOW - 10 * 86400, 14, (10, "dusty")), (NOW - 30 * 86400, 14, (30, "cobwebs")),
+])
+def test_idleness(last, dusty_after, expected):
+    """Idleness levels from the last message time."""
+    assert idleness(last, NOW, dusty_after) == expected
+
+
+def test_chart_stacks_categories_per_day():
+    """The weekly chart stacks the top categories per day, scaled to the busiest day."""
+    days = ["2026-11-23", "2026-11-24"]
+    rows = [("2026-11-23", "git", 4), ("2026-11-23", "bodhi", 2), ("2026-11-24", "git", 1)]
+    c = chart(days, rows)
+    assert [leg["name"] for leg in c["legend"]] == ["git", "bodhi"] and c["total"] == 7
+    tallest = [b for b in c["bars"] if b["label"].startswith("2026-11-23")]
+    assert sum(b["h"] for b in tallest) == pytest.approx(c["height"] - 10, abs=0.2)
+    many = chart(days, [("2026-11-23", f"c{n}", 1) for n in range(8)])
+    assert [leg["name"] for leg in many["legend"]][-1] == "other" and len(many["legend"]) == 6
+
+
+@pytest_twisted.ensureDeferred
+async def test_fedmsgs_widget_draws_svg(store, canned_services):
+    """The activity chart is an inline SVG with one bar per day and category."""
+    await remember(store, M.git_receive("ralph", "a", "b", ts=NOW - 60), M.badge_award("ralph", "Origin", ts=NOW - 90))
+    engine = await make_engine(store, canned_services)
+    widget = await add(engine, store, "ralph", "fedmsgs", {})
+    p = await payload(engine, widget)
+    assert "<svg" in p["html"] and p["html"].count("<rect") == 2 and p["data"]["total"] == 2
+
+
+@pytest.mark.parametrize(("update", "expected"), [
+    ({"karma": 3, "stable_karma": 3}, True), ({"karma": 1, "stable_karma": 3}, False),
+    ({"karma": 0, "stable_karma": 3, "meets_testing_requirements": True}, True),
+    ({"karma": 5, "stable_karma": 0}, False), ({}, False),
+])
+def test_ready_for_stable(update, expected):
+    """An update may go to stable when it meets the testing requirements or reached its stable karma."""
+    assert ready(update) is expected
+
+
+ICS = """BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20261101T000000Z\r
+DTSTART:20261103T140000Z\r\nDTEND:20261103T150000Z\r\nRRULE:FREQ=WEEKLY\r\nSUMMARY:Weekly <b>sync</b>\r
+END:VEVENT\r\nBEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261001T100000Z\r\nSUMMARY:Past\r
+END:VEVENT\r\nEND:VCALENDAR\r\n"""
+
+
+def test_upcoming_expands_recurrences():
+    """Recurring meetings are expanded; past ones are left out."""
+    now = datetime.datetime(2026, 11, 20, tzinfo=datetime.UTC).timestamp()
+    meetings = upcoming(ICS, now, days=30, count=3)
+    starts = [datetime.datetime.fromtimestamp(m["start"], datetime.UTC).strftime("%m-%d") for m in meetings]
+    assert starts == ["11-24", "12-01", "12-08"] and meetings[0]["summary"] == "Weekly <b>sync</b>"
+
+
+@pytest.mark.parametrize(("hub", "plugin", "config", "check"), [
+    ("ralph", "badges", {}, lambda d: d["badges"] and d["badges"][0]["issued"] >= d["badges"][-1]["issued"]),
+    ("ralph", "updates2stable", {}, lambda d: all(u["url"].endswith(u["alias"]) for u in d["updates"])),
+    ("designteam", "pagure", {"project": "design"}, lambda d: d["issues"] and d["total"] == 23),
+    ("designteam", "meetings", {"calendar": "{base}/ical/designteam/"}, lambda d: len(d["meetings"]) == 4),
+])
+@pytest_twisted.ensureDeferred
+async def test_outside_services(store, canned_services, hub, plugin, config, check):
+    """Widgets read outside services through the async HTTP client (a local server shaped like the APIs)."""
+    engine = await make_engine(store, canned_services)
+    config = {k: v.format(base=canned_services) if isinstance(v, str) else v for k, v in config.items()}
+    p = await payload(engine, await add(engine, store, hub, plugin, config))
+    assert "error" not in p, p
+    assert check(p["data"])
+
+
+@pytest.mark.parametrize(("path", "fragment"), [
+    ("/broken", "answered HTTP 500"), ("/slow", "did not answer within 1 s"),
+    ("http://127.0.0.1:9", "could not be reached")])
+@pytest_twisted.ensureDeferred
+async def test_service_failures_show_in_the_widget_frame(store, canned_services, path, fragment):
+    """A failing or slow service gives a readable error in that widget only."""
+    base = path if path.startswith("http") else canned_services + path
+    engine = await make_engine(store, base, timeout=1.0)
+    badges = await add(engine, store, "ralph", "badges", {})
+    about = await add(engine, store, "ralph", "about", {})
+    failed = await payload(engine, badges)
+    assert fragment in failed["error"] and "widget-error" in failed["html"]
+    assert "error" not in await payload(engine, about)
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_calendar_is_a_readable_error(store, canned_services):
+    """A calendar URL that is not iCalendar says so."""
+    engine = await make_engine(store, canned_services)
+    widget = await add(engine, store, "designteam", "meetings", {"calendar": canned_services + "/user/x/json"})
+    assert "not iCalendar" in (await payload(engine, widget))["error"]
+
+
+# ---------------------------------------------------------------- escaping
+
+XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "javascript:alert(1)"]
+
+
+def _text_arguments():
+    for name, spec in sorted(REGISTRY.items()):
+        for argument in spec.arguments:
+            for attack in XSS:
+                try:
+                    argument.validator(attack)
+                except ValueError:
+                    continue
+                yield name, argument.name, attack
+
+
+@pytest.mark.parametrize(("plugin", "argument", "attack"), list(_text_arguments()))
+@pytest_twisted.ensureDeferred
+async def test_text_arguments_are_escaped(store, canned_services, plugin, argument, attack):
+    """Every text argument a widget accepts comes out escaped or sanitised."""
+    engine = await make_engine(store, canned_services)
+    widget = await add(engine, store, "ralph", plugin, {argument: attack})
+    html = (await payload(engine, widget))["html"].lower()
+    assert "<script" not in html and "<img src=x" not in html and 'href="javascript:' not in html
+
+
+@pytest_twisted.ensureDeferred
+async def test_message_text_is_escaped_in_the_feed(store, canned_services):
+    """Text that arrives in bus messages is escaped when shown."""
+    await remember(store, M.pagure_issue_new("duffy", "design", 5, '<script>alert("x")</script><img src=x onerror=y>'))
+    engine = await make_engine(store, canned_services)
+    p = await payload(engine, await add(engine, store, "designteam", "feed", {}))
+    assert "<script>" not in p["html"] and "&lt;script&gt;" in p["html"] and "<img src=x" not in p["html"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_service_text_is_escaped(store, canned_services, monkeypatch):
+    """Text from outside services (issue titles, badge names) is escaped too."""
+    engine = await make_engine(store, canned_services)
+
+    async def evil(url, params=None):
+        return {"issues": [{"id": 1, "title": "<script>x</script>", "user": {"name": "<b>u</b>"},
+                            "tags": ["<i>t</i>"], "date_created": "1"}], "total_issues": 1}
+
+    monkeypatch.setattr(engine.ctx.http, "get_json", evil)
+    p = await payload(engine, await add(engine, store, "designteam", "pagure", {"project": "design"}))
+    assert "<script>" not in p["html"] and "<b>u</b>" not in p["html"] and "&lt;i&gt;t&lt;/i&gt;" in p["html"]
