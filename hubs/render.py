@@ -33,7 +33,14 @@ def _datetime(epoch: float) -> str:
 
 def _date(epoch: float) -> str:
     try:
-        return datetime.datetime.fromtimestamp(float(epoch), datetime.UTC).strftime("%a %d %b %Y")
+        return datetime.datetime.fromtimestamp(float(epoch), datetime.UTC).strftime("%a %d %b")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def _clock(epoch: float) -> str:
+    try:
+        return datetime.datetime.fromtimestamp(float(epoch), datetime.UTC).strftime("%H:%M UTC")
     except (TypeError, ValueError, OverflowError, OSError):
         return ""
 
@@ -53,4 +60,5 @@ def make_environment() -> jinja2.Environment:
     env.filters["json_script"] = _json_script
     env.filters["datetime"] = _datetime
     env.filters["date"] = _date
+    env.filters["clock"] = _clock
     return env

@@ -106,6 +106,18 @@ ensure_private_memcached() {
   fi
 }
 
+start_canned_services() {
+  # Offline stand-ins for Badges, Bodhi, Pagure and Fedocal, so every widget has data.
+  local port="${HUBS_DEV_SERVICES_PORT:-5099}"
+  if ! (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+    say "starting canned Fedora services on 127.0.0.1:$port (set HUBS_SERVICES to use real ones)"
+    nohup "$VENV/bin/python" -m hubs.testing.services --port "$port" >"$DEV/services.log" 2>&1 &
+    echo $! >"$DEV/services.pid"
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+  fi
+  export HUBS_SERVICES="http://127.0.0.1:$port"
+}
+
 start_relay() {
   # fedmsg-relay lets `fedmsg-logger` (and any script) put messages on the bus.
   if [ -f "$DEV/relay.pid" ] && kill -0 "$(cat "$DEV/relay.pid")" 2>/dev/null; then return; fi
@@ -125,6 +137,7 @@ case "$cmd" in
     if [ -z "${HUBS_MEMCACHED:-}" ]; then
       ensure_private_memcached; export HUBS_MEMCACHED="127.0.0.1:$MC_PORT"
     fi
+    if [ -z "${HUBS_SERVICES:-}" ]; then start_canned_services; fi
     say "migrating and loading demo data"
     "$VENV/bin/python" populate.py
     start_relay
@@ -165,6 +178,7 @@ case "$cmd" in
     ;;
   stop)
     [ -f "$DEV/relay.pid" ] && kill "$(cat "$DEV/relay.pid")" 2>/dev/null || true
+    [ -f "$DEV/services.pid" ] && kill "$(cat "$DEV/services.pid")" 2>/dev/null || true
     [ -f "$DEV/memcached.pid" ] && kill "$(cat "$DEV/memcached.pid")" 2>/dev/null || true
     if bin="$(pg_bin)" && [ -f "$DEV/pg/PG_VERSION" ]; then pg_run "$bin/pg_ctl" -D "$DEV/pg" -m fast stop || true; fi
     ;;

@@ -20,7 +20,7 @@ ARGUMENTS = [
 HINTS = Hints(usernames=lambda widget, ctx: people_of(ctx, widget))
 
 PALETTE = ["#3c6eb4", "#51a2da", "#79db32", "#e59728", "#db3279", "#a0a0a0"]
-WIDTH, HEIGHT, TOP = 320, 120, 10
+WIDTH, HEIGHT, TOP = 560, 120, 10
 
 
 def chart(days, rows, top=5):

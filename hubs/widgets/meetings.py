@@ -42,7 +42,9 @@ def upcoming(text, now, days, count):
         if begin is None:
             continue
         end = event.get("DTEND")
+        all_day = not isinstance(begin.dt, datetime.datetime)
         meetings.append({
+            "all_day": all_day,
             "summary": str(event.get("SUMMARY") or "Meeting"),
             "start": _epoch(begin.dt),
             "end": _epoch(end.dt) if end is not None else None,
