@@ -49,12 +49,12 @@ def build_engine(n_widgets: int, usernames: list[str], meta: MessageMeta) -> Hub
         name = f"hub{h}"
         store.add_hub(Hub(name, user_hub=h % 2 == 0))
         for pos, (plugin, config) in enumerate(team_plugins):
-            store.add_widget(name, plugin, "left", pos, config)
+            store.add_widget_sync(name, plugin, "left", pos, config)
         if h % 2 == 0:
             user = usernames[h % len(usernames)] if rng.random() < 0.5 else f"user{h}"
-            store.add_widget(name, "userfeed", "right", 0, {"user": user})
+            store.add_widget_sync(name, "userfeed", "right", 0, {"user": user})
         else:
-            store.add_widget(name, "dummy", "right", 0, {"topic": f"hubs.dummy.{name}"})
+            store.add_widget_sync(name, "dummy", "right", 0, {"topic": f"hubs.dummy.{name}"})
     config = HubsConfig.from_fedmsg({"hubs.db.dsn": "x", "hubs.memcached.servers": "127.0.0.1:1"})
     engine = HubsEngine(config, store, FakeCache(), FakeBus(), registry, Clock(), meta=meta)
     defer.ensureDeferred(engine.start())  # the fake store answers at once

@@ -20,6 +20,7 @@ class Hub:
     archived: bool = False
     user_hub: bool = False
     version: int = 1
+    allow_join: bool = True
 
     @property
     def right_width(self) -> int:
@@ -33,6 +34,7 @@ class Hub:
             "right_width": self.right_width,
             "archived": self.archived,
             "user_hub": self.user_hub,
+            "allow_join": self.allow_join,
             "version": self.version,
         }
 
@@ -64,6 +66,14 @@ class NotFound(LookupError):
     """The hub or widget asked for does not exist."""
 
 
+class Conflict(RuntimeError):
+    """A write based on a stale version, or a name already taken; ``current`` is the state now."""
+
+    def __init__(self, message: str, current: Any = None):
+        super().__init__(message)
+        self.current = current
+
+
 @dataclass(frozen=True)
 class StoredMessage:
     """A bus message as the store keeps it (``ts`` in seconds since the epoch)."""
@@ -82,3 +92,5 @@ class StoredMessage:
 class User:
     username: str
     fullname: str = ""
+    email: str = ""
+    is_admin: bool = False

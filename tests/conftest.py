@@ -152,12 +152,12 @@ def fake_store():
     store = FakeStore()
     store.add_hub(Hub("designteam", "Design things", 8))
     store.add_hub(Hub("ralph", "Ralph's hub", 8, user_hub=True))
-    store.add_widget("designteam", "about", "left", 0, {"text": "We *design*."})
-    store.add_widget("designteam", "sticky", "left", 1, {"text": "Note <script>alert(1)</script>"})
-    store.add_widget("designteam", "dummy", "left", 2, {"topic": "hubs.dummy.poke"})
-    store.add_widget("designteam", "stats", "right", 0, {})
-    store.add_widget("designteam", "rules", "right", 1, {"schedule": "Tuesdays"})
-    store.add_widget("ralph", "about", "left", 0, {})
+    store.add_widget_sync("designteam", "about", "left", 0, {"text": "We *design*."})
+    store.add_widget_sync("designteam", "sticky", "left", 1, {"text": "Note <script>alert(1)</script>"})
+    store.add_widget_sync("designteam", "dummy", "left", 2, {"topic": "hubs.dummy.poke"})
+    store.add_widget_sync("designteam", "stats", "right", 0, {})
+    store.add_widget_sync("designteam", "rules", "right", 1, {"schedule": "Tuesdays"})
+    store.add_widget_sync("ralph", "about", "left", 0, {})
     for user, role in [("mizmo", "owner"), ("duffy", "owner"), ("ryanlerch", "member"), ("ralph", "subscriber")]:
         store.add_role("designteam", user, role)
     return store

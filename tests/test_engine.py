@@ -68,7 +68,7 @@ async def test_every_widget_builds_from_its_defaults(plugin, fake_store, fake_ca
     from hubs.http import TreqClient
     from tests.conftest import services_config
 
-    widget = fake_store.add_widget("ralph", plugin, "left", 9, {})
+    widget = fake_store.add_widget_sync("ralph", plugin, "left", 9, {})
     e = HubsEngine(services_config(canned_services), fake_store, fake_cache, fake_bus, REGISTRY, reactor,
                    http=TreqClient(reactor, 2.0))
     await e.start()
@@ -155,7 +155,7 @@ async def test_slow_widget_times_out(engine, fake_store, clock, monkeypatch):
 @pytest_twisted.ensureDeferred
 async def test_invalid_stored_config_is_an_error_frame(engine, fake_store):
     """A config that no longer validates shows as an error, naming the field."""
-    widget = fake_store.add_widget("designteam", "dummy", "left", 5, {"color": "pink"})
+    widget = fake_store.add_widget_sync("designteam", "dummy", "left", 5, {"color": "pink"})
     await engine.reload_hub("designteam")
     payload = json.loads(await engine.payload("designteam", widget.idx))
     assert "color" in payload["error"]
@@ -164,7 +164,7 @@ async def test_invalid_stored_config_is_an_error_frame(engine, fake_store):
 @pytest_twisted.ensureDeferred
 async def test_unknown_plugin_is_an_error_frame(engine, fake_store):
     """A widget whose plugin is not registered shows an error instead of breaking the hub."""
-    widget = fake_store.add_widget("designteam", "vanished", "left", 6, {})
+    widget = fake_store.add_widget_sync("designteam", "vanished", "left", 6, {})
     await engine.reload_hub("designteam")
     payload = json.loads(await engine.payload("designteam", widget.idx))
     assert "vanished" in payload["error"]
@@ -252,7 +252,7 @@ async def test_hub_update_pushes_a_layout_event(engine, fake_store):
     """A moved or added widget reaches viewers as a layout event."""
     listener = Recorder()
     engine.streams.add("designteam", listener)
-    fake_store.add_widget("designteam", "sticky", "right", 2, {"text": "new"})
+    fake_store.add_widget_sync("designteam", "sticky", "right", 2, {"text": "new"})
     await engine.handle(poke("hubs.hub.update", {"hub": "designteam"}, env="dev"))
     events = listener.events()
     layout = [p for e, p in events if e == "layout"]
@@ -293,8 +293,8 @@ async def test_username_hints_use_fedmsg_meta(config, fake_store, fake_cache, fa
         name="follow", module=None, title="Follow", arguments=(), template="about.html", chrome=True,
         hints=Hints(usernames=lambda w, ctx: [w.config["user"]]), data=lambda ctx, w: {"text": "x"},
         should_invalidate=lambda message, ctx, widget: True)
-    mizmo = fake_store.add_widget("ralph", "follow", "right", 0, {"user": "mizmo"})
-    fake_store.add_widget("ralph", "follow", "right", 1, {"user": "duffy"})
+    mizmo = fake_store.add_widget_sync("ralph", "follow", "right", 0, {"user": "mizmo"})
+    fake_store.add_widget_sync("ralph", "follow", "right", 1, {"user": "duffy"})
     e = HubsEngine(config, fake_store, fake_cache, fake_bus, registry, clock,
                    meta=MessageMeta(meta_config))
     await e.start()

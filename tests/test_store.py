@@ -36,10 +36,10 @@ def _seed_fake():
     store = FakeStore()
     store.add_hub(Hub("designteam", "Design", 8))
     store.add_hub(Hub("ralph", "Me", 7))
-    store.add_widget("designteam", "about", "left", 0, {"text": "a"})
-    store.add_widget("designteam", "sticky", "left", 1, LONG_CONFIG)
-    store.add_widget("designteam", "stats", "right", 0, {})
-    store.add_widget("ralph", "about", "left", 0, {})
+    store.add_widget_sync("designteam", "about", "left", 0, {"text": "a"})
+    store.add_widget_sync("designteam", "sticky", "left", 1, LONG_CONFIG)
+    store.add_widget_sync("designteam", "stats", "right", 0, {})
+    store.add_widget_sync("ralph", "about", "left", 0, {})
     for user, role in [("mizmo", "owner"), ("duffy", "owner"), ("ralph", "subscriber"), ("ralph", "stargazer")]:
         store.add_role("designteam", user, role)
     for name in ("mizmo", "ralph", "duffy"):
@@ -285,3 +285,97 @@ async def test_user_roles_and_users(store):
     assert roles == {"owner": [], "member": [], "subscriber": ["designteam"], "stargazer": ["designteam"]}
     assert (await store.get_user("mizmo")).username == "mizmo"
     assert await store.get_user("nobody") is None
+
+
+# ---------------------------------------------------------------- accounts and editing
+
+
+@pytest_twisted.ensureDeferred
+async def test_versions_guard_against_stale_edits(store):
+    """An edit based on an old version is refused with the current state, and nothing is written."""
+    from hubs.models import Conflict
+
+    _, widgets = await store.load_directory()
+    w = widgets[0]
+    _, new = await store.update_widget_config(w.idx, {"text": "b"}, expected_version=w.version)
+    with pytest.raises(Conflict) as info:
+        await store.update_widget_config(w.idx, {"text": "c"}, expected_version=w.version)
+    assert info.value.current.config == {"text": "b"} and info.value.current.version == new.version
+    hub, _ = await store.get_hub("ralph")
+    with pytest.raises(Conflict):
+        await store.update_hub("ralph", {"summary": "x"}, expected_version=hub.version + 5)
+    assert (await store.get_hub("ralph"))[0].summary == "Me"
+
+
+@pytest_twisted.ensureDeferred
+async def test_users_sessions_and_tokens(store):
+    """Users are created once; sessions and tokens are found by hash and can be revoked."""
+    user, created = await store.upsert_user("newbie", "New Bie", "n@example.org")
+    assert created and user.fullname == "New Bie" and not user.is_admin
+    user, created = await store.upsert_user("newbie", "New B.", "n@example.org")
+    assert not created and user.fullname == "New B."
+    await store.create_session(b"h" * 32, "newbie", "csrf-1", expires_at=__import__("time").time() + 60)
+    found, csrf = await store.get_session(b"h" * 32)
+    assert found.username == "newbie" and csrf == "csrf-1"
+    assert await store.get_session(b"x" * 32) is None
+    await store.create_session(b"old" + b"o" * 29, "newbie", "c", expires_at=1000)
+    assert await store.get_session(b"old" + b"o" * 29) is None
+    await store.delete_session(b"h" * 32)
+    assert await store.get_session(b"h" * 32) is None
+    await store.create_api_token(b"t" * 32, "newbie", "ci")
+    assert (await store.token_user(b"t" * 32)).username == "newbie"
+    assert await store.token_user(b"u" * 32) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_create_hub_with_its_widgets_and_owner(store):
+    """A new hub comes with its widgets and owners in one go; a taken name is a conflict."""
+    from hubs.models import Conflict
+
+    await store.upsert_user("newbie", "", "")
+    await store.create_hub(Hub("newteam", "A team"), [("left", "about", {"text": "hi"}), ("right", "stats", {}),
+                                                      ("left", "sticky", {"text": "n"})], ["newbie"])
+    hub, widgets = await store.get_hub("newteam")
+    assert hub.summary == "A team" and [(w.plugin, w.column, w.position) for w in widgets] == [
+        ("about", "left", 0), ("sticky", "left", 1), ("stats", "right", 0)]
+    assert (await store.hub_roles("newteam"))["owner"] == ["newbie"]
+    with pytest.raises(Conflict):
+        await store.create_hub(Hub("newteam"), [], [])
+
+
+@pytest_twisted.ensureDeferred
+async def test_add_move_remove_widgets_keep_positions_dense(store):
+    """Adding appends, moving reorders (across columns too), removing closes the gap; each bumps the hub."""
+    before, _ = await store.get_hub("designteam")
+    added = await store.add_widget("designteam", "dummy", "left", {"text": "x"})
+    assert (added.column, added.position) == ("left", 2)
+    await store.move_widget("designteam", added.idx, "left", 0)
+    _, widgets = await store.get_hub("designteam")
+    assert [(w.plugin, w.position) for w in widgets if w.column == "left"] == [("dummy", 0), ("about", 1),
+                                                                                ("sticky", 2)]
+    await store.move_widget("designteam", added.idx, "right", 99)
+    _, widgets = await store.get_hub("designteam")
+    assert [(w.plugin, w.position) for w in widgets if w.column == "left"] == [("about", 0), ("sticky", 1)]
+    assert [(w.plugin, w.position) for w in widgets if w.column == "right"] == [("stats", 0), ("dummy", 1)]
+    removed = await store.remove_widget("designteam", widgets[0].idx)
+    _, widgets = await store.get_hub("designteam")
+    assert removed.plugin == "about" and [(w.plugin, w.position) for w in widgets if w.column == "left"] == [
+        ("sticky", 0)]
+    after, _ = await store.get_hub("designteam")
+    assert after.version > before.version
+    with pytest.raises(NotFound):
+        await store.remove_widget("ralph", widgets[0].idx)  # not ralph's widget
+    with pytest.raises(ValueError):
+        await store.move_widget("designteam", widgets[0].idx, "middle", 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_set_role_reports_changes(store):
+    """Adding or removing a role says whether anything changed."""
+    assert await store.set_role("ralph", "mizmo", "subscriber", True) is True
+    assert await store.set_role("ralph", "mizmo", "subscriber", True) is False
+    assert (await store.hub_roles("ralph"))["subscriber"] == ["mizmo"]
+    assert await store.set_role("ralph", "mizmo", "subscriber", False) is True
+    assert await store.set_role("ralph", "mizmo", "subscriber", False) is False
+    with pytest.raises(ValueError):
+        await store.set_role("ralph", "mizmo", "king", True)

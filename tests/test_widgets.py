@@ -46,7 +46,7 @@ async def make_engine(store, base, timeout=2.0, **overrides):
 
 
 async def add(engine, store, hub, plugin, config):
-    widget = store.add_widget(hub, plugin, "left", 50 + len(store.widgets), REGISTRY[plugin].validate(config))
+    widget = store.add_widget_sync(hub, plugin, "left", 50 + len(store.widgets), REGISTRY[plugin].validate(config))
     await engine.reload_hub(hub)
     return widget
 

@@ -14,13 +14,15 @@ from typing import Any, Protocol
 
 import psycopg2
 from psycopg2.extras import Json
+from twisted.internet import defer
 from txpostgres import reconnection, txpostgres
 
-from hubs.models import ROLES, Hub, NotFound, StoredMessage, User, Widget
+from hubs.models import COLUMNS, ROLES, Conflict, Hub, NotFound, StoredMessage, User, Widget
 
 log = logging.getLogger(__name__)
 
-_HUB_COLUMNS = "name, summary, left_width, archived, user_hub, version"
+_HUB_COLUMNS = "name, summary, left_width, archived, user_hub, version, allow_join"
+_USER_COLUMNS = "username, fullname, email, is_admin"
 _WIDGET_COLUMNS = "id, hub, plugin, col, position, config, version"
 
 
@@ -44,11 +46,35 @@ class Store(Protocol):
 
     async def all_roles(self) -> list[tuple[str, str, str]]: ...
 
-    async def update_widget_config(self, idx: int, config: dict[str, Any]) -> tuple[Widget, Widget]: ...
+    async def update_widget_config(self, idx: int, config: dict[str, Any],
+                                   expected_version: int | None = None) -> tuple[Widget, Widget]: ...
 
-    async def update_hub(self, name: str, fields: dict[str, Any]) -> tuple[Hub, Hub]: ...
+    async def update_hub(self, name: str, fields: dict[str, Any],
+                         expected_version: int | None = None) -> tuple[Hub, Hub]: ...
 
     async def get_user(self, username: str) -> User | None: ...
+
+    async def upsert_user(self, username: str, fullname: str, email: str) -> tuple[User, bool]: ...
+
+    async def create_session(self, token_hash: bytes, username: str, csrf: str, expires_at: float) -> None: ...
+
+    async def get_session(self, token_hash: bytes) -> tuple[User, str] | None: ...
+
+    async def delete_session(self, token_hash: bytes) -> None: ...
+
+    async def create_api_token(self, token_hash: bytes, username: str, name: str) -> None: ...
+
+    async def token_user(self, token_hash: bytes) -> User | None: ...
+
+    async def create_hub(self, hub: Hub, layout: list, owners: list[str]) -> None: ...
+
+    async def add_widget(self, hub: str, plugin: str, column: str, config: dict[str, Any]) -> Widget: ...
+
+    async def remove_widget(self, hub: str, idx: int) -> Widget: ...
+
+    async def move_widget(self, hub: str, idx: int, column: str, position: int) -> Widget: ...
+
+    async def set_role(self, hub: str, username: str, role: str, present: bool) -> bool: ...
 
     async def user_roles(self, username: str) -> dict[str, list[str]]: ...
 
@@ -67,7 +93,12 @@ class Store(Protocol):
 
 
 def _hub(row: tuple) -> Hub:
-    return Hub(name=row[0], summary=row[1], left_width=row[2], archived=row[3], user_hub=row[4], version=row[5])
+    return Hub(name=row[0], summary=row[1], left_width=row[2], archived=row[3], user_hub=row[4], version=row[5],
+               allow_join=row[6])
+
+
+def _user(row: tuple) -> User:
+    return User(username=row[0], fullname=row[1], email=row[2], is_admin=row[3])
 
 
 _MESSAGE_COLUMNS = "id, msg_id, topic, category, extract(epoch FROM ts), usernames, packages, body"
@@ -86,7 +117,7 @@ def _widget(row: tuple) -> Widget:
     return Widget(idx=row[0], hub=row[1], plugin=row[2], column=row[3], position=row[4], config=row[5], version=row[6])
 
 
-HUB_FIELDS = {"summary": str, "left_width": int, "archived": bool}
+HUB_FIELDS = {"summary": str, "left_width": int, "archived": bool, "allow_join": bool}
 
 
 def _check_hub_fields(fields: dict[str, Any]) -> None:
@@ -98,6 +129,8 @@ def _check_hub_fields(fields: dict[str, Any]) -> None:
             raise ValueError(f"hub field {key!r} must be {kind.__name__}")
     if "left_width" in fields and not 3 <= fields["left_width"] <= 9:
         raise ValueError("left_width must be between 3 and 9")
+    if "summary" in fields and len(fields["summary"]) > 300:
+        raise ValueError("summary must be at most 300 characters")
 
 
 def _make_connection(reactor, cooperator):
@@ -172,48 +205,170 @@ class PostgresStore:
             roles[role].append(username)
         return roles
 
-    async def update_widget_config(self, idx: int, config: dict[str, Any]) -> tuple[Widget, Widget]:
-        def run(cursor):
-            d = cursor.execute(f"SELECT {_WIDGET_COLUMNS} FROM widgets WHERE id = %s FOR UPDATE", (idx,))
+    async def _tx(self, fn):
+        """Run ``async fn(cursor)`` in one transaction (rolled back if it raises)."""
+        return await self._interaction(lambda cursor: defer.ensureDeferred(fn(cursor)))
 
-            def got_old(cur):
-                row = cur.fetchone()
-                if row is None:
-                    raise NotFound(f"no widget {idx}")
-                old = _widget(row)
-                d2 = cur.execute(
-                    f"UPDATE widgets SET config = %s, version = version + 1 WHERE id = %s RETURNING {_WIDGET_COLUMNS}",
-                    (Json(config), idx),
-                )
-                return d2.addCallback(lambda c: (old, _widget(c.fetchone())))
+    async def update_widget_config(self, idx: int, config: dict[str, Any],
+                                   expected_version: int | None = None) -> tuple[Widget, Widget]:
+        async def run(cur):
+            await cur.execute(f"SELECT {_WIDGET_COLUMNS} FROM widgets WHERE id = %s FOR UPDATE", (idx,))
+            row = cur.fetchone()
+            if row is None:
+                raise NotFound(f"no widget {idx}")
+            old = _widget(row)
+            if expected_version is not None and expected_version != old.version:
+                raise Conflict(f"widget {idx} is at version {old.version}, not {expected_version}", old)
+            await cur.execute(f"UPDATE widgets SET config = %s, version = version + 1 WHERE id = %s"
+                              f" RETURNING {_WIDGET_COLUMNS}", (Json(config), idx))
+            return old, _widget(cur.fetchone())
 
-            return d.addCallback(got_old)
+        return await self._tx(run)
 
-        return await self._interaction(run)
-
-    async def update_hub(self, name: str, fields: dict[str, Any]) -> tuple[Hub, Hub]:
+    async def update_hub(self, name: str, fields: dict[str, Any],
+                         expected_version: int | None = None) -> tuple[Hub, Hub]:
         _check_hub_fields(fields)
 
-        def run(cursor):
-            d = cursor.execute(f"SELECT {_HUB_COLUMNS} FROM hubs WHERE name = %s FOR UPDATE", (name,))
+        async def run(cur):
+            await cur.execute(f"SELECT {_HUB_COLUMNS} FROM hubs WHERE name = %s FOR UPDATE", (name,))
+            row = cur.fetchone()
+            if row is None:
+                raise NotFound(f"no hub {name!r}")
+            old = _hub(row)
+            if expected_version is not None and expected_version != old.version:
+                raise Conflict(f"hub {name!r} is at version {old.version}, not {expected_version}", old)
+            if not fields:
+                return old, old
+            assignments = ", ".join(f"{key} = %s" for key in fields)  # keys checked above
+            await cur.execute(f"UPDATE hubs SET {assignments}, version = version + 1 WHERE name = %s"
+                              f" RETURNING {_HUB_COLUMNS}", (*fields.values(), name))
+            return old, _hub(cur.fetchone())
 
-            def got_old(cur):
-                row = cur.fetchone()
-                if row is None:
-                    raise NotFound(f"no hub {name!r}")
-                old = _hub(row)
-                if not fields:
-                    return (old, old)
-                assignments = ", ".join(f"{key} = %s" for key in fields)  # keys checked above
-                d2 = cur.execute(
-                    f"UPDATE hubs SET {assignments}, version = version + 1 WHERE name = %s RETURNING {_HUB_COLUMNS}",
-                    (*fields.values(), name),
-                )
-                return d2.addCallback(lambda c: (old, _hub(c.fetchone())))
+        return await self._tx(run)
 
-            return d.addCallback(got_old)
+    async def upsert_user(self, username: str, fullname: str, email: str) -> tuple[User, bool]:
+        rows = await self._query(
+            "INSERT INTO users (username, fullname, email) VALUES (%s, %s, %s) ON CONFLICT (username) DO UPDATE"
+            " SET fullname = EXCLUDED.fullname, email = EXCLUDED.email"
+            f" RETURNING {_USER_COLUMNS}, (xmax = 0)", (username, fullname, email))
+        return _user(rows[0]), bool(rows[0][4])
 
-        return await self._interaction(run)
+    async def create_session(self, token_hash: bytes, username: str, csrf: str, expires_at: float) -> None:
+        await self._query("INSERT INTO sessions (token_hash, username, csrf, expires_at)"
+                          " VALUES (%s, %s, %s, to_timestamp(%s)) RETURNING 1",
+                          (psycopg2.Binary(token_hash), username, csrf, expires_at))
+
+    async def get_session(self, token_hash: bytes) -> tuple[User, str] | None:
+        rows = await self._query(
+            f"SELECT {', '.join('u.' + c.strip() for c in _USER_COLUMNS.split(','))}, s.csrf FROM sessions s"
+            " JOIN users u USING (username) WHERE s.token_hash = %s AND s.expires_at > now()",
+            (psycopg2.Binary(token_hash),))
+        return (_user(rows[0]), rows[0][4]) if rows else None
+
+    async def delete_session(self, token_hash: bytes) -> None:
+        await self._query("DELETE FROM sessions WHERE token_hash = %s OR expires_at < now() RETURNING 1",
+                          (psycopg2.Binary(token_hash),))
+
+    async def create_api_token(self, token_hash: bytes, username: str, name: str) -> None:
+        await self._query("INSERT INTO api_tokens (token_hash, username, name) VALUES (%s, %s, %s) RETURNING 1",
+                          (psycopg2.Binary(token_hash), username, name))
+
+    async def token_user(self, token_hash: bytes) -> User | None:
+        rows = await self._query(
+            "UPDATE api_tokens t SET last_used_at = now() FROM users u WHERE t.token_hash = %s"
+            f" AND u.username = t.username RETURNING {', '.join('u.' + c.strip() for c in _USER_COLUMNS.split(','))}",
+            (psycopg2.Binary(token_hash),))
+        return _user(rows[0]) if rows else None
+
+    async def create_hub(self, hub: Hub, layout: list, owners: list[str]) -> None:
+        async def run(cur):
+            await cur.execute("INSERT INTO hubs (name, summary, left_width, archived, user_hub, allow_join)"
+                              " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING name",
+                              (hub.name, hub.summary, hub.left_width, hub.archived, hub.user_hub, hub.allow_join))
+            if cur.fetchone() is None:
+                raise Conflict(f"a hub called {hub.name!r} already exists")
+            positions = {c: 0 for c in COLUMNS}
+            for column, plugin, config in layout:
+                await cur.execute("INSERT INTO widgets (hub, plugin, col, position, config) VALUES (%s,%s,%s,%s,%s)",
+                                  (hub.name, plugin, column, positions[column], Json(config)))
+                positions[column] += 1
+            for owner in owners:
+                await cur.execute("INSERT INTO roles (hub, username, role) VALUES (%s, %s, 'owner')"
+                                  " ON CONFLICT DO NOTHING", (hub.name, owner))
+
+        await self._tx(run)
+
+    async def _column(self, cur, hub: str, column: str) -> list[int]:
+        await cur.execute("SELECT id FROM widgets WHERE hub = %s AND col = %s ORDER BY position, id FOR UPDATE",
+                          (hub, column))
+        return [r[0] for r in cur.fetchall()]
+
+    async def _renumber(self, cur, hub: str, column: str, ids: list[int]) -> None:
+        for position, wid in enumerate(ids):
+            await cur.execute("UPDATE widgets SET col = %s, position = %s WHERE id = %s", (column, position, wid))
+        await cur.execute("UPDATE hubs SET version = version + 1 WHERE name = %s", (hub,))
+
+    async def add_widget(self, hub: str, plugin: str, column: str, config: dict[str, Any]) -> Widget:
+        async def run(cur):
+            await cur.execute("SELECT 1 FROM hubs WHERE name = %s FOR UPDATE", (hub,))
+            if cur.fetchone() is None:
+                raise NotFound(f"no hub {hub!r}")
+            position = len(await self._column(cur, hub, column))
+            await cur.execute(f"INSERT INTO widgets (hub, plugin, col, position, config) VALUES (%s,%s,%s,%s,%s)"
+                              f" RETURNING {_WIDGET_COLUMNS}", (hub, plugin, column, position, Json(config)))
+            widget = _widget(cur.fetchone())
+            await cur.execute("UPDATE hubs SET version = version + 1 WHERE name = %s", (hub,))
+            return widget
+
+        return await self._tx(run)
+
+    async def remove_widget(self, hub: str, idx: int) -> Widget:
+        async def run(cur):
+            await cur.execute("SELECT 1 FROM hubs WHERE name = %s FOR UPDATE", (hub,))
+            await cur.execute(f"DELETE FROM widgets WHERE id = %s AND hub = %s RETURNING {_WIDGET_COLUMNS}", (idx, hub))
+            row = cur.fetchone()
+            if row is None:
+                raise NotFound(f"hub {hub!r} has no widget {idx}")
+            widget = _widget(row)
+            await self._renumber(cur, hub, widget.column, await self._column(cur, hub, widget.column))
+            return widget
+
+        return await self._tx(run)
+
+    async def move_widget(self, hub: str, idx: int, column: str, position: int) -> Widget:
+        if column not in COLUMNS:
+            raise ValueError(f"column must be one of {', '.join(COLUMNS)}")
+
+        async def run(cur):
+            await cur.execute("SELECT 1 FROM hubs WHERE name = %s FOR UPDATE", (hub,))
+            await cur.execute(f"SELECT {_WIDGET_COLUMNS} FROM widgets WHERE id = %s AND hub = %s", (idx, hub))
+            row = cur.fetchone()
+            if row is None:
+                raise NotFound(f"hub {hub!r} has no widget {idx}")
+            old = _widget(row)
+            source = [i for i in await self._column(cur, hub, old.column) if i != idx]
+            if old.column != column:
+                await self._renumber(cur, hub, old.column, source)
+                target = await self._column(cur, hub, column)
+            else:
+                target = source
+            target.insert(max(0, min(position, len(target))), idx)
+            await self._renumber(cur, hub, column, target)
+            await cur.execute(f"SELECT {_WIDGET_COLUMNS} FROM widgets WHERE id = %s", (idx,))
+            return _widget(cur.fetchone())
+
+        return await self._tx(run)
+
+    async def set_role(self, hub: str, username: str, role: str, present: bool) -> bool:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        if present:
+            rows = await self._query("INSERT INTO roles (hub, username, role) VALUES (%s, %s, %s)"
+                                     " ON CONFLICT DO NOTHING RETURNING 1", (hub, username, role))
+        else:
+            rows = await self._query("DELETE FROM roles WHERE hub = %s AND username = %s AND role = %s RETURNING 1",
+                                     (hub, username, role))
+        return bool(rows)
 
     async def all_roles(self) -> list[tuple[str, str, str]]:
         """Every (hub, username, role), for the in-process directory."""
@@ -221,8 +376,8 @@ class PostgresStore:
         return [(r[0], r[1], r[2]) for r in rows]
 
     async def get_user(self, username: str) -> User | None:
-        rows = await self._query("SELECT username, fullname FROM users WHERE username = %s", (username,))
-        return User(rows[0][0], rows[0][1]) if rows else None
+        rows = await self._query(f"SELECT {_USER_COLUMNS} FROM users WHERE username = %s", (username,))
+        return _user(rows[0]) if rows else None
 
     async def user_roles(self, username: str) -> dict[str, list[str]]:
         rows = await self._query("SELECT role, hub FROM roles WHERE username = %s ORDER BY role, hub", (username,))
@@ -309,6 +464,9 @@ class FakeStore:
         self.widgets: dict[int, Widget] = {}
         self.roles: set[tuple[str, str, str]] = set()
         self.users: dict[str, User] = {}
+        self.sessions: dict[bytes, tuple[str, str, float]] = {}
+        self.tokens: dict[bytes, tuple[str, str]] = {}
+        self.now = __import__("time").time
         self.messages: list[StoredMessage] = []
         self._next_message = 0
         self.fail: Exception | None = None
@@ -319,7 +477,8 @@ class FakeStore:
         self.hubs[hub.name] = hub
         return hub
 
-    def add_widget(self, hub: str, plugin: str, column: str, position: int, config: dict | None = None) -> Widget:
+    def add_widget_sync(self, hub: str, plugin: str, column: str, position: int,
+                        config: dict | None = None) -> Widget:
         widget = Widget(self._next_id, hub, plugin, column, position, dict(config or {}))
         self.widgets[widget.idx] = widget
         self._next_id += 1
@@ -364,27 +523,133 @@ class FakeStore:
             names.sort()
         return roles
 
-    async def update_widget_config(self, idx: int, config: dict[str, Any]) -> tuple[Widget, Widget]:
+    async def update_widget_config(self, idx: int, config: dict[str, Any],
+                                   expected_version: int | None = None) -> tuple[Widget, Widget]:
         self._check()
         if idx not in self.widgets:
             raise NotFound(f"no widget {idx}")
         old = self.widgets[idx]
+        if expected_version is not None and expected_version != old.version:
+            raise Conflict(f"widget {idx} is at version {old.version}, not {expected_version}", copy.deepcopy(old))
         new = Widget(old.idx, old.hub, old.plugin, old.column, old.position, copy.deepcopy(config), old.version + 1)
         self.widgets[idx] = new
         return copy.deepcopy(old), copy.deepcopy(new)
 
-    async def update_hub(self, name: str, fields: dict[str, Any]) -> tuple[Hub, Hub]:
+    async def update_hub(self, name: str, fields: dict[str, Any],
+                         expected_version: int | None = None) -> tuple[Hub, Hub]:
         self._check()
         _check_hub_fields(fields)
         if name not in self.hubs:
             raise NotFound(f"no hub {name!r}")
         old = self.hubs[name]
+        if expected_version is not None and expected_version != old.version:
+            raise Conflict(f"hub {name!r} is at version {old.version}, not {expected_version}", old)
         if not fields:
             return old, old
-        values = {**old.__dict__, **fields, "version": old.version + 1}
-        new = Hub(**values)
+        new = Hub(**{**old.__dict__, **fields, "version": old.version + 1})
         self.hubs[name] = new
         return old, new
+
+    async def upsert_user(self, username: str, fullname: str, email: str) -> tuple[User, bool]:
+        self._check()
+        created = username not in self.users
+        old = self.users.get(username, User(username))
+        self.users[username] = User(username, fullname, email, old.is_admin)
+        return self.users[username], created
+
+    async def create_session(self, token_hash: bytes, username: str, csrf: str, expires_at: float) -> None:
+        self._check()
+        self.sessions[bytes(token_hash)] = (username, csrf, expires_at)
+
+    async def get_session(self, token_hash: bytes) -> tuple[User, str] | None:
+        self._check()
+        found = self.sessions.get(bytes(token_hash))
+        if found is None or found[2] <= self.now() or found[0] not in self.users:
+            return None
+        return self.users[found[0]], found[1]
+
+    async def delete_session(self, token_hash: bytes) -> None:
+        self._check()
+        self.sessions.pop(bytes(token_hash), None)
+
+    async def create_api_token(self, token_hash: bytes, username: str, name: str) -> None:
+        self._check()
+        self.tokens[bytes(token_hash)] = (username, name)
+
+    async def token_user(self, token_hash: bytes) -> User | None:
+        self._check()
+        found = self.tokens.get(bytes(token_hash))
+        return self.users.get(found[0]) if found else None
+
+    async def create_hub(self, hub: Hub, layout: list, owners: list[str]) -> None:
+        self._check()
+        if hub.name in self.hubs:
+            raise Conflict(f"a hub called {hub.name!r} already exists")
+        self.hubs[hub.name] = hub
+        positions = {c: 0 for c in COLUMNS}
+        for column, plugin, config in layout:
+            self.add_widget_sync(hub.name, plugin, column, positions[column], config)
+            positions[column] += 1
+        for owner in owners:
+            self.roles.add((hub.name, owner, "owner"))
+
+    def _column(self, hub: str, column: str) -> list[Widget]:
+        return sorted((w for w in self.widgets.values() if w.hub == hub and w.column == column),
+                      key=lambda w: (w.position, w.idx))
+
+    def _renumber(self, hub: str, column: str, ids: list[int]) -> None:
+        for position, wid in enumerate(ids):
+            w = self.widgets[wid]
+            self.widgets[wid] = Widget(w.idx, w.hub, w.plugin, column, position, w.config, w.version)
+        self._bump(hub)
+
+    def _bump(self, hub: str) -> None:
+        old = self.hubs[hub]
+        self.hubs[hub] = Hub(**{**old.__dict__, "version": old.version + 1})
+
+    async def add_widget(self, hub: str, plugin: str, column: str, config: dict[str, Any]) -> Widget:
+        self._check()
+        if hub not in self.hubs:
+            raise NotFound(f"no hub {hub!r}")
+        widget = self.add_widget_sync(hub, plugin, column, len(self._column(hub, column)), config)
+        self._bump(hub)
+        return copy.deepcopy(widget)
+
+    async def remove_widget(self, hub: str, idx: int) -> Widget:
+        self._check()
+        widget = self.widgets.get(idx)
+        if widget is None or widget.hub != hub:
+            raise NotFound(f"hub {hub!r} has no widget {idx}")
+        del self.widgets[idx]
+        self._renumber(hub, widget.column, [w.idx for w in self._column(hub, widget.column)])
+        return widget
+
+    async def move_widget(self, hub: str, idx: int, column: str, position: int) -> Widget:
+        self._check()
+        if column not in COLUMNS:
+            raise ValueError(f"column must be one of {', '.join(COLUMNS)}")
+        old = self.widgets.get(idx)
+        if old is None or old.hub != hub:
+            raise NotFound(f"hub {hub!r} has no widget {idx}")
+        source = [w.idx for w in self._column(hub, old.column) if w.idx != idx]
+        if old.column != column:
+            self._renumber(hub, old.column, source)
+            target = [w.idx for w in self._column(hub, column)]
+        else:
+            target = source
+        target.insert(max(0, min(position, len(target))), idx)
+        self._renumber(hub, column, target)
+        return copy.deepcopy(self.widgets[idx])
+
+    async def set_role(self, hub: str, username: str, role: str, present: bool) -> bool:
+        self._check()
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        key = (hub, username, role)
+        if present == (key in self.roles):
+            return False
+        (self.roles.add if present else self.roles.discard)(key)
+        return True
 
     async def all_roles(self) -> list[tuple[str, str, str]]:
         self._check()
