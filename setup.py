@@ -34,6 +34,11 @@ setup(
         "bleach>=6.1,<7",
         "icalendar>=6,<8",
         "recurring-ical-events>=3,<4",
+        # OpenID Connect login: Authlib's OAuth2 client, joserfc for the ID token, signed login state
+        "authlib>=1.3,<2",
+        "joserfc>=1.0,<2",
+        "itsdangerous>=2.1,<3",
+        "requests>=2.31,<3",
         # usernames and packages of bus messages (needs libkrb5-dev to build gssapi)
         "fedmsg_meta_fedora_infrastructure>=0.31,<0.32",
     ],

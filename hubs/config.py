@@ -41,6 +41,15 @@ class HubsConfig:
     bodhi_url: str = "https://bodhi.fedoraproject.org"
     pagure_url: str = "https://pagure.io"
     fedocal_url: str = "https://calendar.fedoraproject.org"
+    oidc_issuer: str | None = None
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_uri: str = ""
+    session_secret: str = ""
+    session_days: float = 14.0
+    cookie_secure: bool = False
+    admins: tuple[str, ...] = ()
+    admin_token_user: str = "admin"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -111,6 +120,24 @@ class HubsConfig:
         services_timeout = get("hubs.services.timeout", float, 10.0)
         if services_timeout <= 0:
             errors.append("hubs.services.timeout: must be positive")
+        issuer = config.get("hubs.oidc.issuer") or None
+        oidc = {}
+        if issuer is not None:
+            if not str(issuer).startswith(("http://", "https://")):
+                errors.append("hubs.oidc.issuer: must be an http(s) URL")
+            for key in ("client_id", "client_secret"):
+                if not config.get(f"hubs.oidc.{key}"):
+                    errors.append(f"hubs.oidc.{key}: required when hubs.oidc.issuer is set")
+            oidc = {"oidc_issuer": str(issuer), "oidc_client_id": str(config.get("hubs.oidc.client_id") or ""),
+                    "oidc_client_secret": str(config.get("hubs.oidc.client_secret") or ""),
+                    "oidc_redirect_uri": str(config.get("hubs.oidc.redirect_uri") or "")}
+        secret = config.get("hubs.session_secret") or ""
+        if issuer is not None and len(str(secret)) < 32:
+            errors.append("hubs.session_secret: at least 32 characters are needed to sign login state")
+        admins = config.get("hubs.admins", ())
+        if isinstance(admins, str) or not all(isinstance(a, str) for a in admins):
+            errors.append("hubs.admins: must be a list of usernames")
+            admins = ()
         if errors:
             raise ConfigError("invalid Hubs configuration:\n  " + "\n  ".join(errors))
         return cls(
@@ -137,5 +164,11 @@ class HubsConfig:
             messages_prune_interval=max(1.0, get("hubs.messages.prune_interval", float, 300.0)),
             services_timeout=services_timeout,
             **urls,
+            **oidc,
+            session_secret=str(secret),
+            session_days=get("hubs.session_days", float, 14.0),
+            cookie_secure=bool(config.get("hubs.cookie_secure", False)),
+            admins=tuple(admins),
+            admin_token_user=get("hubs.admin_token_user", str, "admin"),
             raw=dict(config),
         )

@@ -25,7 +25,7 @@ from hubs.config import HubsConfig
 from hubs.db.store import Store
 from hubs.hints import HintIndex, is_junk, message_keys, split_topic
 from hubs.http import ServiceError
-from hubs.models import COLUMNS, Hub, NotFound, Widget
+from hubs.models import COLUMNS, Conflict, Hub, NotFound, Widget
 from hubs.render import make_environment
 from hubs.sse import Broadcaster
 from hubs.widgets.base import InvalidConfig, WidgetSpec
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 WIDGET_UPDATE = "hubs.widget.update"
 HUB_UPDATE = "hubs.hub.update"
 ROLE_UPDATE = "hubs.role.update"
+# Layout changes: the hub is re-read and its viewers get a layout event.
+LAYOUT_TOPICS = frozenset({HUB_UPDATE, "hubs.hub.create", "hubs.widget.add", "hubs.widget.remove",
+                           "hubs.widget.move"})
 
 
 def _dumps(value: Any) -> bytes:
@@ -392,7 +395,7 @@ class HubsEngine:
         work = []
         if short == WIDGET_UPDATE:
             work.append(defer.ensureDeferred(self._on_widget_update(envelope["msg"])))
-        elif short == HUB_UPDATE:
+        elif short in LAYOUT_TOPICS:
             work.append(defer.ensureDeferred(self._on_hub_update(envelope["msg"])))
         elif short == ROLE_UPDATE:
             work.append(defer.ensureDeferred(self._on_role_update(envelope["msg"])))
@@ -487,6 +490,9 @@ class HubsEngine:
             self._layout_changed(name)
             return
         before = (self.hubs.get(name), [self.widgets[i].as_json() for i in self.layouts.get(name, ())])
+        if name not in self.hubs:
+            roles = await self.store.hub_roles(name)
+            self.roles[name] = {role: list(names) for role, names in roles.items() if names}
         self.hubs[name] = hub
         fresh = {w.idx: w for w in widgets}
         for idx in list(self.layouts.get(name, ())):
@@ -511,25 +517,92 @@ class HubsEngine:
 
     # ------------------------------------------------------------------ writes
 
-    async def update_widget_config(self, hub: str, idx: int, raw: Any, actor: str) -> Widget:
+    async def update_widget_config(self, hub: str, idx: int, raw: Any, actor: str,
+                                   expected_version: int | None = None) -> Widget:
         """Validate, write in one transaction, announce on the bus."""
         widget = self.widget(hub, idx)
         spec = self.registry.get(widget.plugin)
         if spec is None:
             raise InvalidConfig({"plugin": f"unknown widget type {widget.plugin!r}"})
         config = spec.validate(raw)
-        old, new = await self.store.update_widget_config(idx, config)
+        old, new = await self.store.update_widget_config(idx, config, expected_version)
         message = {"hub": hub, "idx": idx, "plugin": new.plugin, "old": old.config, "new": new.config,
                    "version": new.version, "agent": actor}
         self._announce("widget.update", message, lambda: self._on_widget_update(message))
         return new
 
-    async def update_hub(self, name: str, fields: dict[str, Any], actor: str) -> Hub:
+    async def update_hub(self, name: str, fields: dict[str, Any], actor: str,
+                         expected_version: int | None = None) -> Hub:
         self.hub(name)
-        old, new = await self.store.update_hub(name, fields)
+        old, new = await self.store.update_hub(name, fields, expected_version)
         message = {"hub": name, "old": old.as_json(), "new": new.as_json(), "agent": actor}
         self._announce("hub.update", message, lambda: self.reload_hub(name))
         return new
+
+    async def add_widget(self, hub: str, plugin: str, column: str, raw: Any, actor: str) -> Widget:
+        self.hub(hub)
+        spec = self.registry.get(plugin)
+        if spec is None:
+            raise InvalidConfig({"plugin": f"there is no widget called {plugin!r}"})
+        if column not in COLUMNS:
+            raise InvalidConfig({"column": f"must be one of {', '.join(COLUMNS)}"})
+        widget = await self.store.add_widget(hub, plugin, column, spec.validate(raw or {}))
+        self._announce("widget.add", {"hub": hub, "idx": widget.idx, "plugin": plugin, "agent": actor},
+                       lambda: self.reload_hub(hub))
+        return widget
+
+    async def remove_widget(self, hub: str, idx: int, actor: str) -> Widget:
+        self.widget(hub, idx)
+        widget = await self.store.remove_widget(hub, idx)
+        self._announce("widget.remove", {"hub": hub, "idx": idx, "plugin": widget.plugin, "agent": actor},
+                       lambda: self.reload_hub(hub))
+        return widget
+
+    async def move_widget(self, hub: str, idx: int, column: Any, position: Any, actor: str) -> Widget:
+        self.widget(hub, idx)
+        errors = {}
+        if column not in COLUMNS:
+            errors["column"] = f"must be one of {', '.join(COLUMNS)}"
+        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+            errors["position"] = "must be a whole number from 0"
+        if errors:
+            raise InvalidConfig(errors)
+        widget = await self.store.move_widget(hub, idx, column, position)
+        self._announce("widget.move", {"hub": hub, "idx": idx, "column": widget.column,
+                                       "position": widget.position, "agent": actor},
+                       lambda: self.reload_hub(hub))
+        return widget
+
+    async def set_role(self, hub: str, username: str, role: str, present: bool, actor: str) -> bool:
+        self.hub(hub)
+        changed = await self.store.set_role(hub, username, role, present)
+        if changed:
+            message = {"hub": hub, "username": username, "role": role, "action": "add" if present else "remove",
+                       "agent": actor}
+            self._announce("role.update", message, lambda: self._on_role_update(message))
+        return changed
+
+    async def create_hub(self, hub: Hub, layout: list, owners: list[str], actor: str) -> Hub:
+        full = [(column, plugin, self.registry[plugin].validate(config)) for column, plugin, config in layout]
+        await self.store.create_hub(hub, full, owners)
+        self._announce("hub.create", {"hub": hub.name, "user_hub": hub.user_hub, "owners": owners, "agent": actor},
+                       lambda: self.reload_hub(hub.name))
+        return hub
+
+    async def sign_in(self, username: str, fullname: str, email: str):
+        """Record a login; a first login also creates the person's hub with the default widgets."""
+        from hubs.defaults import person_widgets
+
+        user, created = await self.store.upsert_user(username, fullname, email)
+        if username not in self.hubs:
+            try:
+                await self.create_hub(Hub(username, fullname or f"{username}'s hub", user_hub=True, allow_join=False),
+                                      person_widgets(username), [username], username)
+            except Conflict:
+                pass  # another process created it meanwhile
+        if created:
+            log.info("first login of %s", username)
+        return user
 
     def _announce(self, topic: str, message: dict[str, Any], fallback: Callable[[], Any]) -> None:
         try:

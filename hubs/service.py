@@ -49,7 +49,14 @@ class HubsService:
 def build(config: HubsConfig, store, cache: Cache, bus: Bus, clock, **engine_kw: Any) -> tuple[HubsEngine, HubsWeb]:
     registry = load_registry()
     engine = HubsEngine(config, store, cache, bus, registry, clock, **engine_kw)
-    return engine, HubsWeb(engine, clock)
+    oidc = None
+    if config.oidc_issuer:
+        from hubs.oidc import OIDCClient
+
+        redirect = config.oidc_redirect_uri or f"http://{config.web_host}:{config.web_port}/oidc/callback"
+        oidc = OIDCClient(config.oidc_issuer, config.oidc_client_id, config.oidc_client_secret, redirect,
+                          engine.ctx.http, config.session_secret)
+    return engine, HubsWeb(engine, clock, oidc)
 
 
 async def start(config: HubsConfig, store, cache: Cache, bus: Bus, reactor, listen: bool = True,

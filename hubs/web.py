@@ -20,13 +20,28 @@ from markupsafe import Markup
 from twisted.internet import defer, tcp
 from twisted.web.static import File
 
+from hubs.auth import (
+    ANONYMOUS,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Identity,
+    csrf_ok,
+    hash_secret,
+    new_secret,
+    permission,
+)
 from hubs.cache import CacheUnavailable
 from hubs.db.store import StoreUnavailable
+from hubs.defaults import team_widgets
 from hubs.engine import HubsEngine
-from hubs.models import NotFound
+from hubs.http import ServiceError
+from hubs.models import Conflict, Hub, NotFound
+from hubs.oidc import STATE_COOKIE, LoginFailed
+from hubs.oidc import USERNAME as USERNAME_RE
 from hubs.render import make_environment
 from hubs.sse import http_chunk, sse_frame
 from hubs.widgets.base import InvalidConfig
+from hubs.widgets.base import username as validate_username
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +61,17 @@ class Unauthorized(PermissionError):
     """No valid credentials for a write."""
 
 
+class Forbidden(PermissionError):
+    """Known visitor, not allowed (or no CSRF token)."""
+
+
+class Unavailable(RuntimeError):
+    """Something this request needs is not configured or not reachable."""
+
+
+RESERVED_NAMES = frozenset({"api", "static", "login", "logout", "oidc", "healthz", "widgets", "favicon.ico"})
+
+
 def _json(request, value: Any, status: int = 200) -> bytes:
     request.setResponseCode(status)
     request.setHeader(b"content-type", b"application/json; charset=utf-8")
@@ -55,7 +81,9 @@ def _json(request, value: Any, status: int = 200) -> bytes:
 def _wants_json(request) -> bool:
     path = request.path.decode("utf-8", "replace")
     accept = (request.getHeader("accept") or "").lower()
-    return (path.endswith(("/json", "/config", "/events", "/more")) or path.startswith("/api/")
+    if request.method not in (b"GET", b"HEAD"):
+        return True  # writes come from scripts and the page's fetch(): JSON errors
+    return (path.endswith(("/json", "/events", "/more")) or path.startswith("/api/")
             or path == "/healthz" or ("application/json" in accept and "text/html" not in accept))
 
 
@@ -127,8 +155,9 @@ class HubsWeb:
 
     app = Klein()
 
-    def __init__(self, engine: HubsEngine, clock=None):
+    def __init__(self, engine: HubsEngine, clock=None, oidc=None):
         self.engine = engine
+        self.oidc = oidc
         self.clock = clock if clock is not None else engine.clock
         self.env = make_environment()
         self.started = time.time()
@@ -154,6 +183,24 @@ class HubsWeb:
     def _unauthorized(self, request, failure):
         request.setHeader(b"www-authenticate", b'Bearer realm="hubs"')
         return self._error(request, 401, "Unauthorized", str(failure.value))
+
+    @app.handle_errors(Forbidden)
+    def _forbidden(self, request, failure):
+        return self._error(request, 403, "Forbidden", str(failure.value))
+
+    @app.handle_errors(Conflict)
+    def _conflict(self, request, failure):
+        current = failure.value.current
+        body: dict[str, Any] = {"error": str(failure.value)}
+        if current is not None and hasattr(current, "as_json"):
+            body["current"] = current.as_json()
+            if hasattr(current, "config"):
+                body["current"]["config"] = current.config
+        return _json(request, body, 409)
+
+    @app.handle_errors(Unavailable)
+    def _not_configured(self, request, failure):
+        return self._error(request, 503, "Unavailable", str(failure.value))
 
     @app.handle_errors(StoreUnavailable)
     def _unavailable(self, request, failure):
@@ -344,17 +391,128 @@ class HubsWeb:
         listener.request.write(hello())
         listener.release()
 
-    # ------------------------------------------------------------------ writes
+    # ------------------------------------------------------------------ identity
 
-    def _actor(self, request) -> str:
-        token = self.engine.config.admin_token
-        if token is None:
-            raise Unauthorized("Writes are disabled: no hubs.admin_token is configured.")
+    async def identity(self, request) -> Identity:
+        """Who is asking: a bearer token (API token, or the development admin token), else the session."""
         header = (request.getHeader("authorization") or "").strip()
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            raise Unauthorized("A valid 'Authorization: Bearer <token>' header is required.")
-        return "admin"
+        if header:
+            scheme, _, value = header.partition(" ")
+            value = value.strip()
+            if scheme.lower() != "bearer" or not value:
+                raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+            token = self.engine.config.admin_token
+            if token is not None and hmac.compare_digest(value.encode(), token.encode()):
+                return Identity(self.engine.config.admin_token_user, is_admin=True, via="admin-token")
+            user = await self.engine.store.token_user(hash_secret(value))
+            if user is None:
+                raise Unauthorized("This API token is not valid (revoked, or never issued).")
+            return Identity(user.username, user.is_admin or user.username in self.engine.config.admins, "token")
+        cookie = request.getCookie(SESSION_COOKIE)
+        if cookie:
+            found = await self.engine.store.get_session(hash_secret(cookie.decode("utf-8", "replace")))
+            if found is not None:
+                user, csrf = found
+                return Identity(user.username, user.is_admin or user.username in self.engine.config.admins,
+                                "session", csrf)
+        return ANONYMOUS
+
+    async def _allowed(self, request, action: str, hub: str | None) -> Identity:
+        """The identity, if it may do ``action`` on ``hub`` (else 401/403 with the reason)."""
+        who = await self.identity(request)
+        if who.signed_in and request.method != b"GET" and not csrf_ok(who, request.getHeader(CSRF_HEADER)):
+            raise Forbidden("This request lacks the page's CSRF token; reload the page and try again.")
+        roles: frozenset[str] = frozenset()
+        if hub is not None and who.signed_in:
+            roles = frozenset(role for role, names in self.engine.roles.get(hub, {}).items() if who.username in names)
+        decision = permission(action, who, roles, self.engine.hubs.get(hub) if hub else None)
+        if not decision.allowed:
+            if decision.status == 401:
+                raise Unauthorized(decision.reason)
+            if decision.status == 409:
+                raise Conflict(decision.reason)
+            raise Forbidden(decision.reason)
+        return who
+
+    @app.route("/api/me", methods=["GET"])
+    async def me(self, request):
+        """Who the page's visitor is, and what they may do on ``?hub=``."""
+        request.setHeader(b"cache-control", b"no-store")
+        who = await self.identity(request)
+        hub = (request.args.get(b"hub") or [b""])[0].decode("utf-8", "replace")
+        body: dict[str, Any] = {"username": who.username, "is_admin": who.is_admin, "via": who.via,
+                                "login": self.oidc is not None}
+        if who.via == "session":
+            body["csrf"] = who.csrf
+        if hub in self.engine.hubs:
+            roles = sorted(role for role, names in self.engine.roles.get(hub, {}).items() if who.username in names)
+            hub_record = self.engine.hubs[hub]
+            body["hub"] = {"name": hub, "roles": roles,
+                           "can_edit": permission("edit_hub", who, frozenset(roles), hub_record).allowed,
+                           "can_join": permission("join", who, frozenset(roles), hub_record).allowed,
+                           "version": hub_record.version}
+        return _json(request, body)
+
+    # ------------------------------------------------------------------ login
+
+    @app.route("/login", methods=["GET"])
+    async def login(self, request):
+        if self.oidc is None:
+            raise Unavailable("Logging in is not configured on this Hubs (see hubs.oidc.* in the README).")
+        next_path = (request.args.get(b"next") or [b"/"])[0].decode("utf-8", "replace")
+        try:
+            url, state = await self.oidc.start(next_path)
+        except (ServiceError, LoginFailed) as e:
+            raise Unavailable(f"The login provider cannot be reached: {e}") from None
+        request.addCookie(STATE_COOKIE, state.encode(), path=b"/oidc", httpOnly=True, max_age=600,
+                          sameSite="lax", secure=self.engine.config.cookie_secure)
+        request.redirect(url.encode())
+        return b""
+
+    @app.route("/oidc/callback", methods=["GET"])
+    async def oidc_callback(self, request):
+        if self.oidc is None:
+            raise NotFound("Logging in is not configured.")
+        args = {k.decode(): v[0].decode("utf-8", "replace") for k, v in request.args.items()}
+        if "error" in args:
+            raise BadRequest(f"The login provider said: {args.get('error_description') or args['error']}.")
+        try:
+            login = self.oidc.read_state((request.getCookie(STATE_COOKIE) or b"").decode(), args.get("state"))
+            claims = await self.oidc.finish(args.get("code", ""), login)
+        except LoginFailed as e:
+            raise BadRequest(str(e)) from None
+        except ServiceError as e:
+            raise Unavailable(f"The login provider cannot be reached: {e}") from None
+        user = await self.engine.sign_in(claims["username"], str(claims.get("name") or ""),
+                                         str(claims.get("email") or ""))
+        token, csrf = new_secret(), new_secret(16)
+        days = self.engine.config.session_days
+        await self.engine.store.create_session(hash_secret(token), user.username, csrf, time.time() + days * 86400)
+        request.addCookie(SESSION_COOKIE, token.encode(), path=b"/", httpOnly=True, max_age=int(days * 86400),
+                          sameSite="lax", secure=self.engine.config.cookie_secure)
+        request.addCookie(STATE_COOKIE, b"", path=b"/oidc", max_age=0)
+        request.redirect(login.next.encode())
+        return b""
+
+    @app.route("/logout", methods=["POST"])
+    async def logout(self, request):
+        who = await self.identity(request)
+        if who.via == "session":
+            if not csrf_ok(who, request.getHeader(CSRF_HEADER) or self._form_csrf(request)):
+                raise Forbidden("This request lacks the page's CSRF token; reload the page and try again.")
+            await self.engine.store.delete_session(hash_secret(request.getCookie(SESSION_COOKIE).decode()))
+        request.addCookie(SESSION_COOKIE, b"", path=b"/", max_age=0, httpOnly=True, sameSite="lax")
+        if _wants_json(request) or request.getHeader(CSRF_HEADER):
+            return _json(request, {"ok": True})
+        request.redirect(b"/")
+        return b""
+
+    @staticmethod
+    def _form_csrf(request) -> str | None:
+        value = request.args.get(b"csrf")
+        return value[0].decode("utf-8", "replace") if value else None
+
+    # ------------------------------------------------------------------ writes
 
     @staticmethod
     def _body(request) -> Any:
@@ -369,23 +527,129 @@ class HubsWeb:
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRequest(f"The body is not valid JSON ({e}).") from None
 
+    @staticmethod
+    def _version(body: dict) -> int | None:
+        version = body.get("version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise InvalidConfig({"version": "must be the whole-number version you edited"})
+        return version
+
     @app.route("/<hub>/<int:idx>/config", methods=["POST"])
     async def widget_config(self, request, hub, idx):
-        actor = self._actor(request)
+        """Body: ``{"config": {...}, "version": N}`` (or, for scripts, the config object alone)."""
         self.engine.widget(hub, idx)
+        who = await self._allowed(request, "edit_widget", hub)
         body = self._body(request)
-        widget = await self.engine.update_widget_config(hub, idx, body, actor)
+        version = None
+        if isinstance(body, dict) and isinstance(body.get("config"), dict) and set(body) <= {"config", "version"}:
+            version = self._version(body)
+            body = body["config"]
+        widget = await self.engine.update_widget_config(hub, idx, body, who.username, version)
         return _json(request, {"ok": True, "widget": widget.as_json(), "config": widget.config})
 
     @app.route("/<hub>/config", methods=["POST"])
     async def hub_config(self, request, hub):
-        actor = self._actor(request)
+        """Body: hub fields (``summary``, ``left_width``, ``allow_join``; ``archived`` for admins) and ``version``."""
         self.engine.hub(hub)
         body = self._body(request)
         if not isinstance(body, dict):
             raise BadRequest("The body must be a JSON object.")
+        fields = {k: v for k, v in body.items() if k != "version"}
+        who = await self._allowed(request, "archive_hub" if "archived" in fields else "edit_hub", hub)
         try:
-            new = await self.engine.update_hub(hub, body, actor)
+            new = await self.engine.update_hub(hub, fields, who.username, self._version(body))
+        except InvalidConfig:
+            raise
         except ValueError as e:
             raise InvalidConfig({"hub": str(e)}) from None
         return _json(request, {"ok": True, "hub": new.as_json()})
+
+    @app.route("/<hub>/widgets", methods=["POST"])
+    async def add_widget(self, request, hub):
+        """Body: ``{"plugin": ..., "column": "left"|"right", "config": {...}}`` → 201."""
+        self.engine.hub(hub)
+        who = await self._allowed(request, "add_widget", hub)
+        body = self._body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("plugin"), str):
+            raise InvalidConfig({"plugin": "name the widget to add"})
+        widget = await self.engine.add_widget(hub, body["plugin"], body.get("column", "left"),
+                                              body.get("config") or {}, who.username)
+        return _json(request, {"ok": True, "widget": widget.as_json()}, 201)
+
+    @app.route("/<hub>/<int:idx>/move", methods=["POST"])
+    async def move_widget(self, request, hub, idx):
+        """Body: ``{"column": "left"|"right", "position": N}``."""
+        self.engine.widget(hub, idx)
+        who = await self._allowed(request, "move_widget", hub)
+        body = self._body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be a JSON object.")
+        widget = await self.engine.move_widget(hub, idx, body.get("column"), body.get("position"), who.username)
+        return _json(request, {"ok": True, "widget": widget.as_json()})
+
+    @app.route("/<hub>/<int:idx>/delete", methods=["POST"])
+    async def remove_widget(self, request, hub, idx):
+        self.engine.widget(hub, idx)
+        who = await self._allowed(request, "remove_widget", hub)
+        widget = await self.engine.remove_widget(hub, idx, who.username)
+        return _json(request, {"ok": True, "widget": widget.as_json()})
+
+    ROLE_ACTIONS = {"subscribe": ("subscriber", True), "unsubscribe": ("subscriber", False),
+                    "star": ("stargazer", True), "unstar": ("stargazer", False),
+                    "join": ("member", True), "leave": ("member", False)}
+
+    @app.route("/api/hub/<hub>/<action>", methods=["POST"])
+    async def hub_action(self, request, hub, action):
+        """The signed-in visitor subscribes, unsubscribes, stars, unstars, joins or leaves a hub."""
+        self.engine.hub(hub)
+        if action not in self.ROLE_ACTIONS:
+            raise NotFound(f"There is no hub action called {action!r}.")
+        who = await self._allowed(request, action, hub)
+        role, present = self.ROLE_ACTIONS[action]
+        changed = await self.engine.set_role(hub, who.username, role, present, who.username)
+        return _json(request, {"ok": True, "changed": changed, "role": role, "present": present})
+
+    @app.route("/api/hub/<hub>/owners", methods=["POST"])
+    async def hub_owners(self, request, hub):
+        """Site admins make or unmake owners: ``{"username": ..., "owner": true|false}``."""
+        self.engine.hub(hub)
+        who = await self._allowed(request, "set_owner", hub)
+        body = self._body(request)
+        try:
+            username = validate_username(body.get("username") if isinstance(body, dict) else None)
+        except ValueError as e:
+            raise InvalidConfig({"username": str(e)}) from None
+        present = body.get("owner", True)
+        if not isinstance(present, bool):
+            raise InvalidConfig({"owner": "must be true or false"})
+        if await self.engine.store.get_user(username) is None:
+            raise InvalidConfig({"username": f"{username!r} has never logged in to Hubs"})
+        changed = await self.engine.set_role(hub, username, "owner", present, who.username)
+        return _json(request, {"ok": True, "changed": changed})
+
+    @app.route("/api/hubs", methods=["POST"])
+    async def create_hub(self, request):
+        """Site admins create team hubs: ``{"name": ..., "summary": ..., "owners": [...]}`` → 201."""
+        who = await self._allowed(request, "create_hub", None)
+        body = self._body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be a JSON object.")
+        errors = {}
+        name = body.get("name")
+        if not isinstance(name, str) or not USERNAME_RE.match(name) or name in RESERVED_NAMES:
+            errors["name"] = "must be lowercase letters, digits, - _ . and not a reserved word"
+        summary = body.get("summary", "")
+        if not isinstance(summary, str) or len(summary) > 300:
+            errors["summary"] = "must be text of at most 300 characters"
+        owners = body.get("owners", [])
+        if not isinstance(owners, list) or not all(isinstance(o, str) and USERNAME_RE.match(o) for o in owners):
+            errors["owners"] = "must be a list of usernames"
+        if errors:
+            raise InvalidConfig(errors)
+        for owner in owners:
+            if await self.engine.store.get_user(owner) is None:
+                raise InvalidConfig({"owners": f"{owner!r} has never logged in to Hubs"})
+        hub = Hub(name, summary, user_hub=False)
+        await self.engine.create_hub(hub, team_widgets(name, self.engine.config.fedocal_url, summary), owners,
+                                     who.username)
+        return _json(request, {"ok": True, "hub": hub.as_json()}, 201)
