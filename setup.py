@@ -56,6 +56,7 @@ setup(
         ],
         "console_scripts": [
             "hubs-populate = hubs.populate:main",
+            "hubs-token = hubs.tokens:main",
         ],
     },
 )

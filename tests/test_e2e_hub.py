@@ -141,3 +141,30 @@ def test_unreachable_database_stops_the_start(tmp_path, memcached_servers):
     with pytest.raises(RuntimeError) as info:
         process.start(timeout=20)
     assert "could not start" in str(info.value) and process.proc.returncode == 1
+
+
+def test_api_token_cli_and_bearer_auth(hub, demo_db):
+    """hubs-token creates a token (stored hashed) that scripts use as that user; revoked, it stops working."""
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "hubs.tokens", "--dsn", demo_db]
+    token = subprocess.run(run + ["create", "mizmo", "--name", "e2e"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert token.startswith("hubs_")
+    layout = json.loads(hub.get("/designteam/json")[1])
+    sticky = next(w for w in layout["columns"]["left"] if w["plugin"] == "sticky")
+    status, body = hub.post_json(f"/designteam/{sticky['idx']}/config", {"text": "By token"}, token=token)
+    assert status == 200, body
+    listed = subprocess.run(run + ["list", "mizmo"], capture_output=True, text=True, check=True).stdout
+    token_id = int(listed.split("\t")[0])
+    assert "e2e" in listed and token not in listed
+    subprocess.run(run + ["revoke", str(token_id)], check=True)
+    status, body = hub.post_json(f"/designteam/{sticky['idx']}/config", {"text": "Again"}, token=token)
+    assert status == 401
+    status, _ = hub.post_json(f"/designteam/{sticky['idx']}/config", {"text": "x"},
+                              token=subprocess.run(run + ["create", "ralph"], capture_output=True, text=True,
+                                                   check=True).stdout.strip())
+    assert status == 403  # ralph does not own the Design Team hub
+    missing = subprocess.run(run + ["create", "ghost"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "log in" in missing.stderr
