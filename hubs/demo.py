@@ -43,7 +43,7 @@ def teams(fedocal_url: str) -> list[dict[str, Any]]:
             ("left", "about", {"text": DESIGN_ABOUT}),
             ("left", "sticky", {"text": "**F42 wallpaper** submissions close on *Friday*. "
                                         "Vote for your favourites in the nuancier app."}),
-            ("left", "dummy", {"text": "A test widget: `hubs.dummy.poke` on the bus redraws it.",
+            ("left", "dummy", {"text": "A test widget: a hubs.dummy.poke message on the bus redraws it.",
                                "color": "purple", "topic": "hubs.dummy.poke"}),
             ("left", "feed", {}),
             ("left", "pagure", {"project": "design"}),

@@ -310,6 +310,16 @@ class HubsWeb:
             return warm
         return defer.ensureDeferred(self.engine.payload(hub, idx))
 
+    @app.route("/<hub>/<int:idx>/config", methods=["GET"])
+    def widget_config_get(self, request, hub, idx):
+        """A widget's configuration, version and declared arguments (for the edit form)."""
+        widget = self.engine.widget(hub, idx)
+        spec = self.engine.registry.get(widget.plugin)
+        request.setHeader(b"cache-control", b"no-store")
+        return _json(request, {"idx": idx, "plugin": widget.plugin, "title": spec.title if spec else widget.plugin,
+                               "config": widget.config, "version": widget.version,
+                               "arguments": [a.as_json() for a in spec.arguments] if spec else []})
+
     @app.route("/<hub>/<int:idx>/more", methods=["GET"])
     async def widget_more(self, request, hub, idx):
         """The next page of a paged widget (activity): {"html", "cursor"}."""

@@ -22,10 +22,25 @@
 
   function frame(idx) { return document.getElementById("widget-" + idx); }
 
+  // Pictures from other sites (avatars, badge art, service icons) may not load:
+  // then the initial drawn underneath shows instead of a broken image.
   function fixAvatars(root) {
-    var imgs = root.querySelectorAll(".avatar img");
+    var imgs = root.querySelectorAll(".avatar img, .feed-icon img, .badges img");
     for (var i = 0; i < imgs.length; i++) {
-      imgs[i].addEventListener("error", function () { this.remove(); });
+      if (imgs[i].complete && imgs[i].naturalWidth === 0 && imgs[i].src) { fallback(imgs[i]); continue; }
+      imgs[i].addEventListener("error", function () { fallback(this); });
+    }
+  }
+
+  function fallback(img) {
+    var parent = img.parentNode;
+    if (parent && parent.closest && parent.closest(".badges")) {
+      var letter = document.createElement("span");
+      letter.className = "badge-fallback";
+      letter.textContent = (img.getAttribute("alt") || "?").charAt(0);
+      parent.replaceChild(letter, img);
+    } else {
+      img.remove();
     }
   }
 
@@ -35,7 +50,8 @@
     for (var i = 0; i < times.length; i++) {
       var ago = Math.max(0, Math.round(now - parseFloat(times[i].getAttribute("data-epoch"))));
       var text = ago < 10 ? "just now" : ago < 60 ? ago + " s ago" : ago < 3600 ? Math.floor(ago / 60) + " min ago"
-        : ago < 86400 ? Math.floor(ago / 3600) + " h ago" : Math.floor(ago / 86400) + " days ago";
+        : ago < 86400 ? Math.floor(ago / 3600) + " h ago"
+        : Math.floor(ago / 86400) === 1 ? "yesterday" : Math.floor(ago / 86400) + " days ago";
       times[i].textContent = text;
       times[i].title = new Date(parseFloat(times[i].getAttribute("data-epoch")) * 1000).toLocaleString();
     }
@@ -55,6 +71,7 @@
     el.setAttribute("data-version", String(payload.version));
     fixAvatars(el);
     relativeTimes(el);
+    el.dispatchEvent(new CustomEvent("hubs:drawn", { bubbles: true, detail: payload }));
     if (highlight) {
       el.classList.add("changed");
       setTimeout(function () { el.classList.remove("changed"); }, 900);
@@ -144,7 +161,36 @@
       var idx = frames[i].getAttribute("data-idx");
       if (!keep[idx]) { frames[i].remove(); delete drawn[idx]; }
     }
+    var summary = document.querySelector(".hub-header .muted");
+    if (summary) summary.textContent = layout.hub.summary;
+    document.dispatchEvent(new CustomEvent("hubs:layout", { detail: layout }));
   }
+
+  // "More" in paged widgets (activity): fetch the next page and append it.
+  main.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest(".feed-more");
+    if (!button) return;
+    var frame = button.closest(".widget");
+    var list = frame.querySelector(".feed");
+    button.disabled = true;
+    button.textContent = "Loading…";
+    fetch("/" + encodeURIComponent(hub) + "/" + frame.getAttribute("data-idx") + "/more?cursor=" +
+          encodeURIComponent(button.getAttribute("data-cursor")), { headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (page) {
+        list.insertAdjacentHTML("beforeend", page.html);
+        fixAvatars(list);
+        relativeTimes(list);
+        if (page.cursor) {
+          button.setAttribute("data-cursor", page.cursor);
+          button.disabled = false;
+          button.textContent = "More";
+        } else {
+          button.remove();
+        }
+      })
+      .catch(function () { button.disabled = false; button.textContent = "More (try again)"; });
+  });
 
   function connect() {
     var url = "/" + encodeURIComponent(hub) + "/events";
