@@ -600,8 +600,7 @@ class HubsEngine:
                                       person_widgets(username), [username], username)
             except Conflict:
                 pass  # another process created it meanwhile
-        if created:
-            log.info("first login of %s", username)
+        log.info("%slogin of %s", "first " if created else "", username)
         return user
 
     def _announce(self, topic: str, message: dict[str, Any], fallback: Callable[[], Any]) -> None:

@@ -13,10 +13,15 @@ from urllib.parse import urlsplit
 
 from twisted.internet import defer
 from twisted.web._newclient import ResponseNeverReceived
+from twisted.web.client import _HTTP11ClientFactory
 
 
 class ServiceError(RuntimeError):
     """An outside service failed; the message is safe to show."""
+
+
+class _QuietFactory(_HTTP11ClientFactory):
+    noisy = False
 
 
 class HttpClient(Protocol):
@@ -40,6 +45,7 @@ class TreqClient:
         self._headers = {"User-Agent": [user_agent]}
         pool = HTTPConnectionPool(reactor, persistent=True)
         pool.maxPersistentPerHost = 4
+        pool._factory = _QuietFactory  # no "Starting factory" log line per connection
         self._treq = HTTPClient(Agent(reactor, pool=pool, connectTimeout=timeout))
 
     async def _get(self, url: str, params: dict[str, Any] | None, accept: str) -> bytes:

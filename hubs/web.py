@@ -474,7 +474,7 @@ class HubsWeb:
             url, state = await self.oidc.start(next_path)
         except (ServiceError, LoginFailed) as e:
             raise Unavailable(f"The login provider cannot be reached: {e}") from None
-        request.addCookie(STATE_COOKIE, state.encode(), path=b"/oidc", httpOnly=True, max_age=600,
+        request.addCookie(STATE_COOKIE, state.encode(), path=b"/oidc", httpOnly=True, max_age=b"600",
                           sameSite="lax", secure=self.engine.config.cookie_secure)
         request.redirect(url.encode())
         return b""
@@ -498,9 +498,9 @@ class HubsWeb:
         token, csrf = new_secret(), new_secret(16)
         days = self.engine.config.session_days
         await self.engine.store.create_session(hash_secret(token), user.username, csrf, time.time() + days * 86400)
-        request.addCookie(SESSION_COOKIE, token.encode(), path=b"/", httpOnly=True, max_age=int(days * 86400),
+        request.addCookie(SESSION_COOKIE, token.encode(), path=b"/", httpOnly=True, max_age=str(int(days * 86400)),
                           sameSite="lax", secure=self.engine.config.cookie_secure)
-        request.addCookie(STATE_COOKIE, b"", path=b"/oidc", max_age=0)
+        request.addCookie(STATE_COOKIE, b"", path=b"/oidc", max_age=b"0")
         request.redirect(login.next.encode())
         return b""
 
@@ -511,7 +511,7 @@ class HubsWeb:
             if not csrf_ok(who, request.getHeader(CSRF_HEADER) or self._form_csrf(request)):
                 raise Forbidden("This request lacks the page's CSRF token; reload the page and try again.")
             await self.engine.store.delete_session(hash_secret(request.getCookie(SESSION_COOKIE).decode()))
-        request.addCookie(SESSION_COOKIE, b"", path=b"/", max_age=0, httpOnly=True, sameSite="lax")
+        request.addCookie(SESSION_COOKIE, b"", path=b"/", max_age=b"0", httpOnly=True, sameSite="lax")
         if _wants_json(request) or request.getHeader(CSRF_HEADER):
             return _json(request, {"ok": True})
         request.redirect(b"/")

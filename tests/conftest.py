@@ -222,3 +222,38 @@ def canned_services_process():
 def services_settings(base: str) -> dict:
     """fedmsg.d keys pointing every outside service at ``base``."""
     return {f"hubs.services.{name}_url": base for name in ("badges", "bodhi", "pagure", "fedocal")}
+
+
+OIDC_DIR = __import__("pathlib").Path(__file__).parent / "oidc"
+
+
+class OIDCProvider:
+    """The local OpenID Connect provider (node-oidc-provider) the login tests use."""
+
+    client_id = "hubs"
+    client_secret = "hubs-test-client-secret-0123456789"
+
+    def __init__(self, port: int, redirect_uri: str):
+        import shutil
+        import subprocess
+
+        node = shutil.which("node")
+        if node is None or not (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
+            need_service("the test OIDC provider", "needs node and `npm ci --prefix tests/oidc` (make test does it)")
+        self.issuer = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([node, str(OIDC_DIR / "provider.mjs"), str(port), redirect_uri,
+                                      self.client_secret], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in self.proc.stdout:
+            if line.startswith("ready"):
+                break
+        else:
+            raise RuntimeError("the OIDC provider did not start")
+
+    def settings(self) -> dict:
+        return {"hubs.oidc.issuer": self.issuer, "hubs.oidc.client_id": self.client_id,
+                "hubs.oidc.client_secret": self.client_secret,
+                "hubs.session_secret": "test-session-secret-0123456789-abcdef"}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()

@@ -154,6 +154,11 @@ case "$cmd" in
       ensure_private_memcached; export HUBS_TEST_MEMCACHED="127.0.0.1:$MC_PORT"
     fi
     command -v chromium >/dev/null || apt_install chromium
+    if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+      command -v npm >/dev/null || apt_install nodejs npm
+      say "installing the local OpenID Connect provider the login tests use (npm)"
+      npm ci --prefix tests/oidc --no-audit --no-fund >/dev/null
+    fi
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   setup)

@@ -86,7 +86,7 @@
     if (me.username) {
       ACTIONS.forEach(function (a) {
         var has = me.hub.roles.indexOf(a[0]) >= 0;
-        if (a[0] === "member" && !has && !me.hub.can_join) return;
+        if (a[0] === "member" && !has && (!me.hub.can_join || me.hub.roles.indexOf("owner") >= 0)) return;
         box.appendChild(el("button", { type: "button", class: has ? "toggle on" : "toggle", "aria-pressed": String(has),
                                        text: has ? a[4] : a[3], onclick: function () {
           api("POST", "/api/hub/" + encodeURIComponent(hub) + "/" + (has ? a[2] : a[1])).then(function (r) {
