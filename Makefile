@@ -1,5 +1,5 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run test services stop lint bench-http bench-push bench-decide
+.PHONY: run test services stop lint bench-http bench-push bench-decide bench-store
 run:
 	tools/dev.sh run
 test:
@@ -16,3 +16,5 @@ bench-push:
 	tools/dev.sh bench push
 bench-decide:
 	tools/dev.sh bench decide
+bench-store:
+	tools/dev.sh bench store

@@ -55,8 +55,24 @@ config = {
         "faf.report.threshold1",
         "github.status",
     ],
-    # Bearer token that allows writes until logins exist. Unset: writes are refused.
+    # OpenID Connect login (Fedora accounts use OIDC). Unset issuer: nobody can log in,
+    # the site is read-only except for API tokens (hubs-token).
+    "hubs.oidc.issuer": os.environ.get("HUBS_OIDC_ISSUER") or None,
+    "hubs.oidc.client_id": os.environ.get("HUBS_OIDC_CLIENT_ID", ""),
+    "hubs.oidc.client_secret": os.environ.get("HUBS_OIDC_CLIENT_SECRET", ""),
+    # Where the provider sends people back (default: http://<web host>:<port>/oidc/callback).
+    "hubs.oidc.redirect_uri": os.environ.get("HUBS_OIDC_REDIRECT_URI", ""),
+    # Signs the short-lived login state; at least 32 characters when login is on.
+    "hubs.session_secret": os.environ.get("HUBS_SESSION_SECRET", ""),
+    "hubs.session_days": 14,
+    # Set True behind HTTPS so cookies are only sent over it.
+    "hubs.cookie_secure": False,
+    # Site admins: may create team hubs, archive hubs and make owners.
+    "hubs.admins": [a for a in os.environ.get("HUBS_ADMINS", "").split(",") if a],
+    # Development only: a bearer token that acts as a site admin named hubs.admin_token_user.
+    # Unset (the default), it does not exist. Scripts should use `hubs-token` instead.
     "hubs.admin_token": os.environ.get("HUBS_ADMIN_TOKEN") or None,
+    "hubs.admin_token_user": "admin",
     # consume() runs in the reactor thread: every Twisted call stays there.
     "moksha.blocking_mode": True,
 }

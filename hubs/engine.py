@@ -348,6 +348,18 @@ class HubsEngine:
         body = self.env.get_template("widget_error.html").render(error=error)
         return self.env.get_template("chrome.html").render(widget=widget, spec=spec, body=body, chrome=True)
 
+    def refresh_due(self) -> list[int]:
+        """Rebuild served widgets whose data ages with time (``REFRESH``); returns their ids."""
+        now_ms = self.now() * 1000
+        due = []
+        for idx, state in list(self.state.items()):
+            widget = self.widgets.get(idx)
+            spec = self.registry.get(widget.plugin) if widget else None
+            if spec is not None and spec.refresh and now_ms - state.version >= spec.refresh * 1000:
+                due.append(idx)
+                self.rebuild(idx)
+        return due
+
     def snapshot(self, hub: str) -> list[bytes]:
         """Current payloads of a hub's widgets that this process holds."""
         return [self.state[i].payload for i in self.layouts.get(hub, ()) if i in self.state]

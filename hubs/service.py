@@ -32,11 +32,14 @@ class HubsService:
     web: HubsWeb
     port: Any = None
     keepalive: task.LoopingCall | None = None
+    refresher: task.LoopingCall | None = None
     pruner: Pruner | None = None
 
     def stop(self) -> defer.Deferred:
         if self.keepalive is not None and self.keepalive.running:
             self.keepalive.stop()
+        if self.refresher is not None and self.refresher.running:
+            self.refresher.stop()
         if self.pruner is not None:
             self.pruner.stop()
         d = defer.maybeDeferred(self.port.stopListening) if self.port is not None else defer.succeed(None)
@@ -77,6 +80,10 @@ async def start(config: HubsConfig, store, cache: Cache, bus: Bus, reactor, list
     loop.clock = reactor
     loop.start(config.sse_keepalive, now=False).addErrback(lambda f: log.error("keep-alive loop died: %s", f))
     service.keepalive = loop
+    refresher = task.LoopingCall(engine.refresh_due)
+    refresher.clock = reactor
+    refresher.start(60, now=False).addErrback(lambda f: log.error("refresh loop died: %s", f))
+    service.refresher = refresher
     if listen:
         from twisted.web.server import Site
 

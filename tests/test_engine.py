@@ -299,3 +299,19 @@ async def test_username_hints_use_fedmsg_meta(config, fake_store, fake_cache, fa
                    meta=MessageMeta(meta_config))
     await e.start()
     assert e.decide(BADGE_AWARD) == [mizmo.idx]
+
+
+@pytest_twisted.ensureDeferred
+async def test_widgets_that_age_are_refreshed(config, fake_store, fake_cache, fake_bus, clock):
+    """Widgets declaring REFRESH are rebuilt once their data is that old (and only served ones)."""
+    now = [1000.0]
+    widget = fake_store.add_widget_sync("designteam", "cobwebs", "right", 5, {})
+    e = HubsEngine(config, fake_store, fake_cache, fake_bus, REGISTRY, clock, now=lambda: now[0])
+    await e.start()
+    assert e.refresh_due() == []  # nothing served yet
+    first = json.loads(await e.payload("designteam", widget.idx))
+    now[0] += REGISTRY["cobwebs"].refresh - 1
+    assert e.refresh_due() == []
+    now[0] += 2
+    assert e.refresh_due() == [widget.idx]
+    assert json.loads(await e.payload("designteam", widget.idx))["version"] > first["version"]

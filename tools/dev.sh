@@ -118,6 +118,32 @@ start_canned_services() {
   export HUBS_SERVICES="http://127.0.0.1:$port"
 }
 
+ensure_oidc_provider_installed() {
+  if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+    command -v npm >/dev/null || apt_install nodejs npm
+    say "installing the local OpenID Connect provider (npm, tests/oidc)"
+    npm ci --prefix tests/oidc --no-audit --no-fund >/dev/null
+  fi
+}
+
+start_dev_login() {
+  # A real OIDC provider (node-oidc-provider) whose login form takes any account name:
+  # for trying login and editing locally. HUBS_DEV_LOGIN=0 or HUBS_OIDC_ISSUER turn it off.
+  local port="${HUBS_DEV_OIDC_PORT:-5098}" web_port="${HUBS_WEB_PORT:-5000}"
+  ensure_oidc_provider_installed
+  if ! (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+    say "starting the development login provider on 127.0.0.1:$port (any account name logs in)"
+    nohup node tests/oidc/provider.mjs "$port" "http://127.0.0.1:$web_port/oidc/callback" \
+      dev-client-secret-0123456789abcdef >"$DEV/oidc.log" 2>&1 &
+    echo $! >"$DEV/oidc.pid"
+    for _ in $(seq 50); do grep -q ready "$DEV/oidc.log" 2>/dev/null && break; sleep 0.1; done
+  fi
+  export HUBS_OIDC_ISSUER="http://127.0.0.1:$port" HUBS_OIDC_CLIENT_ID=hubs
+  export HUBS_OIDC_CLIENT_SECRET=dev-client-secret-0123456789abcdef
+  export HUBS_SESSION_SECRET="${HUBS_SESSION_SECRET:-dev-session-secret-not-for-production-use}"
+  export HUBS_ADMINS="${HUBS_ADMINS:-ralph}"
+}
+
 start_relay() {
   # fedmsg-relay lets `fedmsg-logger` (and any script) put messages on the bus.
   if [ -f "$DEV/relay.pid" ] && kill -0 "$(cat "$DEV/relay.pid")" 2>/dev/null; then return; fi
@@ -138,6 +164,7 @@ case "$cmd" in
       ensure_private_memcached; export HUBS_MEMCACHED="127.0.0.1:$MC_PORT"
     fi
     if [ -z "${HUBS_SERVICES:-}" ]; then start_canned_services; fi
+    if [ -z "${HUBS_OIDC_ISSUER:-}" ] && [ "${HUBS_DEV_LOGIN:-1}" != 0 ]; then start_dev_login; fi
     say "migrating and loading demo data"
     "$VENV/bin/python" populate.py
     start_relay
@@ -154,11 +181,7 @@ case "$cmd" in
       ensure_private_memcached; export HUBS_TEST_MEMCACHED="127.0.0.1:$MC_PORT"
     fi
     command -v chromium >/dev/null || apt_install chromium
-    if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
-      command -v npm >/dev/null || apt_install nodejs npm
-      say "installing the local OpenID Connect provider the login tests use (npm)"
-      npm ci --prefix tests/oidc --no-audit --no-fund >/dev/null
-    fi
+    ensure_oidc_provider_installed
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   setup)
@@ -184,6 +207,7 @@ case "$cmd" in
   stop)
     [ -f "$DEV/relay.pid" ] && kill "$(cat "$DEV/relay.pid")" 2>/dev/null || true
     [ -f "$DEV/services.pid" ] && kill "$(cat "$DEV/services.pid")" 2>/dev/null || true
+    [ -f "$DEV/oidc.pid" ] && kill "$(cat "$DEV/oidc.pid")" 2>/dev/null || true
     [ -f "$DEV/memcached.pid" ] && kill "$(cat "$DEV/memcached.pid")" 2>/dev/null || true
     if bin="$(pg_bin)" && [ -f "$DEV/pg/PG_VERSION" ]; then pg_run "$bin/pg_ctl" -D "$DEV/pg" -m fast stop || true; fi
     ;;
