@@ -49,7 +49,7 @@ def main() -> None:
         import fedmsg
         import fedmsg.config
 
-        config = fedmsg.config.load_config([], None)
+        config = fedmsg.config.load_config([], None, invalidate_cache=True)  # the scratch hub's, not a cached one
         config.update(name="test.sender", active=False)
         fedmsg.init(**config)
         time.sleep(1.0)  # let the hub connect to our endpoint

@@ -44,6 +44,9 @@ config = {
     # Base of the teams' iCalendar feeds (<base>/ical/<team>/), used for new team hubs.
     "hubs.services.fedocal_url": os.environ.get("HUBS_SERVICES", "https://calendar.fedoraproject.org"),
     "hubs.services.timeout": 10.0,
+    # URLs typed into widgets (calendars) may only reach public addresses, unless this is
+    # on (development and tests, where the canned services run on 127.0.0.1).
+    "hubs.services.allow_private_urls": os.environ.get("HUBS_ALLOW_PRIVATE_URLS", "") == "1",
     # Topics ending with one of these are dropped before any widget is asked.
     "hubs.junk_suffixes": [
         "buildsys.task.state.change",
@@ -75,6 +78,8 @@ config = {
     "hubs.admin_token_user": "admin",
     # consume() runs in the reactor thread: every Twisted call stays there.
     "moksha.blocking_mode": True,
+    # Threads for the few blocking jobs (calendar parsing, the OIDC token exchange, DNS checks).
+    "moksha.threadpool_size": 8,
 }
 
 # fedmsg-hub would pin the open-files limit to 4096 (hard limit included) before

@@ -85,4 +85,6 @@ def csrf_ok(who: Identity, header: str | None) -> bool:
     """Cookie-authenticated writes must echo the session's CSRF token; token auth needs none."""
     if who.via != "session":
         return True
-    return bool(header) and who.csrf is not None and secrets.compare_digest(header, who.csrf)
+    if not header or who.csrf is None or not header.isascii():
+        return False
+    return secrets.compare_digest(header, who.csrf)

@@ -37,6 +37,7 @@ class HubsConfig:
     messages_max_rows: int = 1_000_000
     messages_prune_interval: float = 300.0
     services_timeout: float = 10.0
+    allow_private_urls: bool = False
     badges_url: str = "https://badges.fedoraproject.org"
     bodhi_url: str = "https://bodhi.fedoraproject.org"
     pagure_url: str = "https://pagure.io"
@@ -163,6 +164,7 @@ class HubsConfig:
             messages_max_rows=max_rows,
             messages_prune_interval=max(1.0, get("hubs.messages.prune_interval", float, 300.0)),
             services_timeout=services_timeout,
+            allow_private_urls=bool(config.get("hubs.services.allow_private_urls", False)),
             **urls,
             **oidc,
             session_secret=str(secret),

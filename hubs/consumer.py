@@ -127,7 +127,8 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         await store.start()
         cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix)
         self.service = await start(self.settings, store, cache, self.bus, self.reactor, meta=self.meta,
-                                   http=TreqClient(self.reactor, self.settings.services_timeout))
+                                   http=TreqClient(self.reactor, self.settings.services_timeout,
+                                                   allow_private=self.settings.allow_private_urls))
         # Everything loaded so far (moksha, fedmsg.meta's processors, the directory) lives
         # for the whole process: keep it out of the cyclic GC's full collections.
         gc.collect()

@@ -52,6 +52,10 @@ def next_version(previous: int, now: float) -> int:
     return max(previous + 1, int(now * 1000))
 
 
+class AccountTaken(PermissionError):
+    """A login presents an account name already tied to another identity."""
+
+
 @dataclass(frozen=True)
 class WidgetState:
     """The latest payload of one widget, ready to send as bytes."""
@@ -125,7 +129,9 @@ class HubsEngine:
         self.streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay)
         self.stats = {"messages": 0, "dropped": 0, "candidates": 0, "rebuilds": 0, "failures": 0}
         self._builds = Coalescer()
+        self._reloads = Coalescer()
         self._retries: dict[int, Any] = {}
+        self._failing: set[int] = set()  # widgets whose latest build failed
         self._pages: dict[str, bytes] = {}
         self._keys: dict[int, tuple[Widget, str]] = {}
         self._layout_json: dict[str, bytes] = {}
@@ -274,9 +280,19 @@ class HubsEngine:
         else:
             self._cache_call("delete", key)
         payload, failed = await self._compute(widget)
-        if not failed:
-            self._cache_call("set", key, payload)
         self.stats["rebuilds"] += 1
+        if failed:
+            self._failing.add(idx)
+            self._schedule_retry(idx)
+            previous = self.state.get(idx)
+            if fresh and previous is not None and previous.key == key and not previous.failed:
+                # Keep showing the last good data (an outside service blinked); try again later.
+                self.stats["failures"] += 1
+                self._cache_call("set", key, previous.payload)
+                return previous
+        else:
+            self._failing.discard(idx)
+            self._cache_call("set", key, payload)
         return self._install(widget, key, payload, failed=failed, push=fresh)
 
     def _cache_call(self, method: str, *args: Any) -> Any:
@@ -299,7 +315,6 @@ class HubsEngine:
         self.state[widget.idx] = state
         if failed:
             self.stats["failures"] += 1
-            self._schedule_retry(widget.idx)
         if push:
             self.streams.publish(widget.hub, "widget", payload)
         return state
@@ -310,7 +325,7 @@ class HubsEngine:
 
         def retry():
             self._retries.pop(idx, None)
-            if idx in self.state and self.state[idx].failed:
+            if idx in self._failing and idx in self.widgets:
                 self.rebuild(idx)
 
         self._retries[idx] = self.clock.callLater(self.config.widget_retry, retry)
@@ -431,45 +446,23 @@ class HubsEngine:
         return results
 
     async def _on_widget_update(self, msg: Mapping[str, Any]) -> None:
+        """A widget's config changed: re-read its hub (which drops the old data and rebuilds)."""
         idx = msg.get("idx") if isinstance(msg, Mapping) else None
         if not isinstance(idx, int) or isinstance(idx, bool):
             log.warning("dropping %s without a widget idx: %r", WIDGET_UPDATE, msg)
             return
-        try:
-            widget = await self.store.get_widget(idx)
-        except NotFound:
-            await self.reload_hub(msg.get("hub"))
-            return
-        old = self.widgets.get(idx)
-        if old is not None and old.version > widget.version:
-            return  # an older message arriving late
-        if old is not None and old.config != widget.config:
-            self._cache_call("delete", self.key_of(old))
-        if isinstance(msg.get("old"), dict):
-            self._cache_call("delete", self.key_of(widget, msg["old"]))
-        moved = old is None or (old.column, old.position, old.hub) != (widget.column, widget.position, widget.hub)
-        if old is not None and old.hub != widget.hub:
-            self._drop_widget(idx)
-            old = None
-        if old is None:
-            self._add_widget(widget)
-        else:
-            self.widgets[idx] = widget
-            self._index(widget)
-        if moved:
-            self._sort_layout(widget.hub)
-            self._layout_changed(widget.hub)
-        await self.rebuild(idx)
+        hub = msg.get("hub")
+        if not isinstance(hub, str):
+            widget = self.widgets.get(idx)
+            hub = widget.hub if widget else None
+        if isinstance(hub, str):
+            await self.reload_hub(hub)
 
     async def _on_role_update(self, msg: Mapping[str, Any]) -> None:
         """Someone's role on a hub changed: refresh that hub's people and re-index its widgets."""
         name = msg.get("hub") if isinstance(msg, Mapping) else None
-        if not isinstance(name, str) or name not in self.hubs:
-            return
-        roles = await self.store.hub_roles(name)
-        self.roles[name] = {role: list(names) for role, names in roles.items() if names}
-        for idx in self.layouts.get(name, ()):
-            self._index(self.widgets[idx])
+        if isinstance(name, str) and name in self.hubs:
+            await self.reload_hub(name)
 
     async def _on_hub_update(self, msg: Mapping[str, Any]) -> None:
         name = msg.get("hub") if isinstance(msg, Mapping) else None
@@ -489,9 +482,16 @@ class HubsEngine:
             self.layouts[widget.hub].remove(idx)
 
     async def reload_hub(self, name: Any) -> None:
-        """Re-read one hub and its widgets; push the layout if it changed."""
+        """Re-read one hub, its widgets and its people; push what changed.
+
+        Reloads of one hub run one at a time (a change during a reload causes
+        exactly one more), so an older read never lands after a newer one.
+        """
         if not isinstance(name, str):
             return
+        await self._reloads.run(name, lambda: self._reload_hub(name), fresh=True)
+
+    async def _reload_hub(self, name: str) -> None:
         try:
             hub, widgets = await self.store.get_hub(name)
         except NotFound:
@@ -501,10 +501,9 @@ class HubsEngine:
             self.layouts.pop(name, None)
             self._layout_changed(name)
             return
+        roles = await self.store.hub_roles(name)
         before = (self.hubs.get(name), [self.widgets[i].as_json() for i in self.layouts.get(name, ())])
-        if name not in self.hubs:
-            roles = await self.store.hub_roles(name)
-            self.roles[name] = {role: list(names) for role, names in roles.items() if names}
+        self.roles[name] = {role: list(names) for role, names in roles.items() if names}
         self.hubs[name] = hub
         fresh = {w.idx: w for w in widgets}
         for idx in list(self.layouts.get(name, ())):
@@ -540,7 +539,7 @@ class HubsEngine:
         old, new = await self.store.update_widget_config(idx, config, expected_version)
         message = {"hub": hub, "idx": idx, "plugin": new.plugin, "old": old.config, "new": new.config,
                    "version": new.version, "agent": actor}
-        self._announce("widget.update", message, lambda: self._on_widget_update(message))
+        self._announce("widget.update", message, hub)
         return new
 
     async def update_hub(self, name: str, fields: dict[str, Any], actor: str,
@@ -548,7 +547,7 @@ class HubsEngine:
         self.hub(name)
         old, new = await self.store.update_hub(name, fields, expected_version)
         message = {"hub": name, "old": old.as_json(), "new": new.as_json(), "agent": actor}
-        self._announce("hub.update", message, lambda: self.reload_hub(name))
+        self._announce("hub.update", message, name)
         return new
 
     async def add_widget(self, hub: str, plugin: str, column: str, raw: Any, actor: str) -> Widget:
@@ -559,15 +558,13 @@ class HubsEngine:
         if column not in COLUMNS:
             raise InvalidConfig({"column": f"must be one of {', '.join(COLUMNS)}"})
         widget = await self.store.add_widget(hub, plugin, column, spec.validate(raw or {}))
-        self._announce("widget.add", {"hub": hub, "idx": widget.idx, "plugin": plugin, "agent": actor},
-                       lambda: self.reload_hub(hub))
+        self._announce("widget.add", {"hub": hub, "idx": widget.idx, "plugin": plugin, "agent": actor}, hub)
         return widget
 
     async def remove_widget(self, hub: str, idx: int, actor: str) -> Widget:
         self.widget(hub, idx)
         widget = await self.store.remove_widget(hub, idx)
-        self._announce("widget.remove", {"hub": hub, "idx": idx, "plugin": widget.plugin, "agent": actor},
-                       lambda: self.reload_hub(hub))
+        self._announce("widget.remove", {"hub": hub, "idx": idx, "plugin": widget.plugin, "agent": actor}, hub)
         return widget
 
     async def move_widget(self, hub: str, idx: int, column: Any, position: Any, actor: str) -> Widget:
@@ -581,8 +578,7 @@ class HubsEngine:
             raise InvalidConfig(errors)
         widget = await self.store.move_widget(hub, idx, column, position)
         self._announce("widget.move", {"hub": hub, "idx": idx, "column": widget.column,
-                                       "position": widget.position, "agent": actor},
-                       lambda: self.reload_hub(hub))
+                                       "position": widget.position, "agent": actor}, hub)
         return widget
 
     async def set_role(self, hub: str, username: str, role: str, present: bool, actor: str) -> bool:
@@ -591,21 +587,27 @@ class HubsEngine:
         if changed:
             message = {"hub": hub, "username": username, "role": role, "action": "add" if present else "remove",
                        "agent": actor}
-            self._announce("role.update", message, lambda: self._on_role_update(message))
+            self._announce("role.update", message, hub)
         return changed
 
     async def create_hub(self, hub: Hub, layout: list, owners: list[str], actor: str) -> Hub:
         full = [(column, plugin, self.registry[plugin].validate(config)) for column, plugin, config in layout]
         await self.store.create_hub(hub, full, owners)
         self._announce("hub.create", {"hub": hub.name, "user_hub": hub.user_hub, "owners": owners, "agent": actor},
-                       lambda: self.reload_hub(hub.name))
+                       hub.name)
         return hub
 
-    async def sign_in(self, username: str, fullname: str, email: str):
-        """Record a login; a first login also creates the person's hub with the default widgets."""
+    async def sign_in(self, username: str, fullname: str, email: str, subject: str | None = None):
+        """Record a login; a first login also creates the person's hub with the default widgets.
+
+        ``subject`` (issuer + sub) ties the account to the identity that first used it: a
+        different identity presenting the same account name is refused (AccountTaken).
+        """
         from hubs.defaults import person_widgets
 
         user, created = await self.store.upsert_user(username, fullname, email)
+        if subject is not None and not await self.store.bind_subject(username, subject):
+            raise AccountTaken(f"The account name {username!r} belongs to another identity.")
         if username not in self.hubs:
             try:
                 await self.create_hub(Hub(username, fullname or f"{username}'s hub", user_hub=True, allow_join=False),
@@ -615,11 +617,17 @@ class HubsEngine:
         log.info("%slogin of %s", "first " if created else "", username)
         return user
 
-    def _announce(self, topic: str, message: dict[str, Any], fallback: Callable[[], Any]) -> None:
+    def _announce(self, topic: str, message: dict[str, Any], hub: str) -> None:
+        """Publish a committed change on the bus, and apply it here at once.
+
+        Every process (this one included) applies it when the message arrives;
+        applying it locally too means this process is right even if the bus
+        is slow or down (fedmsg does not always say when a send is lost), and
+        a repeat finds nothing left to change.
+        """
         try:
             self.bus.publish(topic, message)
         except Exception:
-            # The write is committed; apply it here at least, so this process is right.
-            log.exception("could not publish hubs.%s; applying the change locally only", topic)
-            d = defer.ensureDeferred(fallback())
-            d.addErrback(lambda f: log.error("local apply of hubs.%s failed: %s", topic, f.getTraceback()))
+            log.exception("could not publish hubs.%s; other processes will not see it until they reload", topic)
+        d = defer.ensureDeferred(self.reload_hub(hub))
+        d.addErrback(lambda f: log.error("applying hubs.%s locally failed: %s", topic, f.getTraceback()))

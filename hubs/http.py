@@ -7,13 +7,23 @@ can read, which the widget's error frame shows.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from twisted.internet import defer
 from twisted.web._newclient import ResponseNeverReceived
 from twisted.web.client import _HTTP11ClientFactory
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 class ServiceError(RuntimeError):
@@ -27,7 +37,17 @@ class _QuietFactory(_HTTP11ClientFactory):
 class HttpClient(Protocol):
     async def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any: ...
 
-    async def get_text(self, url: str, params: dict[str, Any] | None = None) -> str: ...
+    async def get_text(self, url: str, params: dict[str, Any] | None = None, *, untrusted: bool = False,
+                       max_bytes: int | None = None) -> str: ...
+
+
+def is_public_address(address: str) -> bool:
+    """True for addresses on the internet; False for loopback, private, link-local and the like (pure)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_global and not ip.is_multicast
 
 
 MAX_RESPONSE = 5 * 1024 * 1024
@@ -36,23 +56,44 @@ MAX_RESPONSE = 5 * 1024 * 1024
 class TreqClient:
     """treq with a per-request timeout, a size limit and readable errors."""
 
-    def __init__(self, reactor, timeout: float = 10.0, user_agent: str = "Hubs (fedmsg dashboards)"):
+    def __init__(self, reactor, timeout: float = 10.0, user_agent: str = "Hubs (fedmsg dashboards)",
+                 allow_private: bool = False):
         from treq.client import HTTPClient
         from twisted.web.client import Agent, HTTPConnectionPool
 
         self._reactor = reactor
         self._timeout = timeout
+        self.allow_private = allow_private
         self._headers = {"User-Agent": [user_agent]}
         pool = HTTPConnectionPool(reactor, persistent=True)
         pool.maxPersistentPerHost = 4
         pool._factory = _QuietFactory  # no "Starting factory" log line per connection
         self._treq = HTTPClient(Agent(reactor, pool=pool, connectTimeout=timeout))
 
-    async def _get(self, url: str, params: dict[str, Any] | None, accept: str) -> bytes:
+    async def _check_public(self, url: str) -> None:
+        """A URL someone typed into a widget may not point Hubs at its own network (SSRF)."""
+        host = urlsplit(url).hostname or ""
+        try:
+            addresses = [host] if _is_ip(host) else [
+                info[4][0] for info in await self._resolve(host)]
+        except Exception:
+            raise ServiceError(f"{host} could not be found.") from None
+        if not addresses or not all(is_public_address(a) for a in addresses):
+            raise ServiceError(f"{host} is not a public address; Hubs only fetches public URLs for widgets.")
+
+    async def _resolve(self, host: str):
+        from twisted.internet import threads
+
+        return await threads.deferToThread(socket.getaddrinfo, host, None, 0, socket.SOCK_STREAM)
+
+    async def _get(self, url: str, params: dict[str, Any] | None, accept: str, untrusted: bool = False,
+                   max_bytes: int = 0) -> bytes:
         host = urlsplit(url).netloc or url
         headers = dict(self._headers, Accept=[accept])
+        if untrusted and not self.allow_private:
+            await self._check_public(url)
         try:
-            d = self._treq.get(url, params=params, headers=headers)
+            d = self._treq.get(url, params=params, headers=headers, allow_redirects=not untrusted)
             d.addTimeout(self._timeout, self._reactor)
             response = await d
             body_d = response.content()
@@ -68,8 +109,9 @@ class TreqClient:
             raise ServiceError(f"{host} could not be reached ({type(e).__name__}).") from None
         if response.code != 200:
             raise ServiceError(f"{host} answered HTTP {response.code}.")
-        if len(body) > MAX_RESPONSE:
-            raise ServiceError(f"{host} sent more than {MAX_RESPONSE // 1024 // 1024} MiB.")
+        limit = max_bytes or MAX_RESPONSE
+        if len(body) > limit:
+            raise ServiceError(f"{host} sent more than {limit // 1024} KiB.")
         return body
 
     async def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
@@ -79,6 +121,8 @@ class TreqClient:
         except ValueError:
             raise ServiceError(f"{urlsplit(url).netloc} sent something that is not JSON.") from None
 
-    async def get_text(self, url: str, params: dict[str, Any] | None = None) -> str:
-        body = await self._get(url, params, "text/calendar, text/plain, */*")
+    async def get_text(self, url: str, params: dict[str, Any] | None = None, *, untrusted: bool = False,
+                       max_bytes: int | None = None) -> str:
+        """``untrusted``: the URL comes from a widget's config — public addresses only, no redirects."""
+        body = await self._get(url, params, "text/calendar, text/plain, */*", untrusted, max_bytes or 0)
         return body.decode("utf-8", "replace")

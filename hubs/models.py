@@ -58,7 +58,6 @@ class Widget:
             "plugin": self.plugin,
             "column": self.column,
             "position": self.position,
-            "version": self.version,
         }
 
 

@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.integrations.requests_client import OAuth2Session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -42,7 +43,10 @@ class LoginState:
 
 def safe_next(value: str | None) -> str:
     """Only local paths are followed after login (no open redirects)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    if not value or len(value) > 500 or any(ord(c) < 33 or ord(c) == 127 or c == "\\" for c in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
         return "/"
     return value
 

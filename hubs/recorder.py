@@ -16,14 +16,29 @@ from typing import Any
 
 from twisted.internet import defer, task
 
+from hubs.db.store import StoreUnavailable
 from hubs.hints import split_topic
 from hubs.models import StoredMessage
 
 log = logging.getLogger(__name__)
 
 
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold NUL characters: drop them, everywhere."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
+
+
 def stored_message(envelope: Mapping[str, Any], usernames, packages, now: float) -> StoredMessage:
     """The row for one (validated) envelope (pure)."""
+    envelope = _no_nul(dict(envelope))
+    usernames = [_no_nul(u) for u in usernames if isinstance(u, str)]
+    packages = [_no_nul(p) for p in packages if isinstance(p, str)]
     _, category = split_topic(envelope["topic"])
     ts = envelope.get("timestamp")
     if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not 0 < ts < now + 86400:
@@ -84,6 +99,17 @@ class MessageRecorder:
             self._timer.cancel()
         self._timer = self.clock.callLater(delay, self._write)
 
+    async def _one_by_one(self, batch) -> None:
+        for _, message in batch:
+            try:
+                self.stored += await self.store.add_messages([message])
+            except StoreUnavailable:
+                self.pending.insert(0, (_, message))
+            except Exception as e:
+                self.dropped += 1
+                log.warning("dropping message %s on %s that the store refuses: %s", message.msg_id[:80],
+                            message.topic[:120], e)
+
     def _write(self) -> None:
         self._timer = None
         if not self.pending:
@@ -95,13 +121,20 @@ class MessageRecorder:
         d.addBoth(self._written, batch)
 
     def _written(self, result, batch) -> None:
-        self._writing = False
         last = batch[-1][0]
         if isinstance(result, int):
             self.stored += result
-        else:
+        elif result.check(StoreUnavailable):
             log.warning("could not store %d messages (%s); will retry", len(batch), result.getErrorMessage())
             self.pending[:0] = batch
+        else:
+            # Something in the batch itself is refused: store the others one by one, drop the bad ones.
+            log.warning("a batch of %d messages was refused (%s); storing them one by one",
+                        len(batch), result.getErrorMessage())
+            d = defer.ensureDeferred(self._one_by_one(batch))
+            d.addBoth(lambda _: self._written(0, batch[-1:]))
+            return
+        self._writing = False
         self.attempted = max(self.attempted, last)
         ready = [w for target, w in self._waiters if target <= self.attempted]
         self._waiters = [(t, w) for t, w in self._waiters if t > self.attempted]

@@ -49,7 +49,7 @@ def parse_event_id(value: str | None) -> tuple[str, int] | None:
     if not value:
         return None
     boot, sep, seq = value.strip().rpartition("-")
-    if not sep or not boot or not seq.isdigit():
+    if not sep or not boot or not seq.isascii() or not seq.isdigit() or len(seq) > 18:
         return None
     return boot, int(seq)
 

@@ -33,7 +33,7 @@ from hubs.auth import (
 from hubs.cache import CacheUnavailable
 from hubs.db.store import StoreUnavailable
 from hubs.defaults import team_widgets
-from hubs.engine import HubsEngine
+from hubs.engine import AccountTaken, HubsEngine
 from hubs.http import ServiceError
 from hubs.models import Conflict, Hub, NotFound
 from hubs.oidc import STATE_COOKIE, LoginFailed
@@ -195,7 +195,7 @@ class HubsWeb:
         if current is not None and hasattr(current, "as_json"):
             body["current"] = current.as_json()
             if hasattr(current, "config"):
-                body["current"]["config"] = current.config
+                body["current"].update(config=current.config, version=current.version)
         return _json(request, body, 409)
 
     @app.handle_errors(Unavailable)
@@ -371,12 +371,6 @@ class HubsWeb:
         if plan.kind == "replay":
             for frame in streams.replay.since(hub, plan.after):
                 request.write(frame)
-        if plan.kind == "snapshot":
-            listener.hold()
-            d = defer.ensureDeferred(self._snapshot(hub, listener, hello))
-            d.addErrback(lambda f: log.error("snapshot for %s failed: %s", hub, f.getTraceback()))
-        else:
-            request.write(hello())
         streams.add(hub, listener)
 
         def cleanup(_):
@@ -385,15 +379,33 @@ class HubsWeb:
             return None
 
         request.notifyFinish().addBoth(cleanup)
+        if plan.kind == "snapshot":
+            listener.hold()
+            d = defer.ensureDeferred(self._snapshot(hub, listener, hello))
+            d.addErrback(lambda f: log.error("snapshot for %s failed: %s", hub, f.getTraceback()))
+        else:
+            request.write(hello())
         # Never fires: Klein cancels it when the client goes away.
         return defer.Deferred(lambda d: None)
 
     async def _snapshot(self, hub: str, listener: StreamListener, hello) -> None:
-        current = self.engine.streams.current_id()
-        frames = [sse_frame(self.engine.layout_json(hub), event="layout", event_id=current)]
-        for widget in self.engine.hub_widgets(hub):
-            payload = await self.engine.payload(hub, widget.idx)
-            frames.append(sse_frame(payload, event="widget", event_id=current))
+        """Layout and every widget, then the live events held meanwhile. Never leaves the stream on hold."""
+        try:
+            current = self.engine.streams.current_id()
+            frames = [sse_frame(self.engine.layout_json(hub), event="layout", event_id=current)]
+            for widget in self.engine.hub_widgets(hub):
+                try:
+                    payload = await self.engine.payload(hub, widget.idx)
+                except NotFound:
+                    continue  # removed while the snapshot was built: the layout event says so
+                frames.append(sse_frame(payload, event="widget", event_id=current))
+        except Exception:
+            log.exception("snapshot of %s failed; closing the stream so that the page reconnects", hub)
+            listener.closed = True
+            transport = getattr(listener.request.channel, "transport", None)
+            if transport is not None:
+                transport.abortConnection()  # the browser sees the stream drop and reconnects
+            return
         if listener.closed:
             return
         for frame in frames:
@@ -475,7 +487,7 @@ class HubsWeb:
         except (ServiceError, LoginFailed) as e:
             raise Unavailable(f"The login provider cannot be reached: {e}") from None
         request.addCookie(STATE_COOKIE, state.encode(), path=b"/oidc", httpOnly=True, max_age=b"600",
-                          sameSite="lax", secure=self.engine.config.cookie_secure)
+                          sameSite="lax", secure=self._secure_cookies())
         request.redirect(url.encode())
         return b""
 
@@ -493,13 +505,17 @@ class HubsWeb:
             raise BadRequest(str(e)) from None
         except ServiceError as e:
             raise Unavailable(f"The login provider cannot be reached: {e}") from None
-        user = await self.engine.sign_in(claims["username"], str(claims.get("name") or ""),
-                                         str(claims.get("email") or ""))
+        subject = f"{self.oidc.issuer} {claims.get('sub')}"
+        try:
+            user = await self.engine.sign_in(claims["username"], str(claims.get("name") or ""),
+                                             str(claims.get("email") or ""), subject)
+        except AccountTaken as e:
+            raise Forbidden(str(e)) from None
         token, csrf = new_secret(), new_secret(16)
         days = self.engine.config.session_days
         await self.engine.store.create_session(hash_secret(token), user.username, csrf, time.time() + days * 86400)
         request.addCookie(SESSION_COOKIE, token.encode(), path=b"/", httpOnly=True, max_age=str(int(days * 86400)),
-                          sameSite="lax", secure=self.engine.config.cookie_secure)
+                          sameSite="lax", secure=self._secure_cookies())
         request.addCookie(STATE_COOKIE, b"", path=b"/oidc", max_age=b"0")
         request.redirect(login.next.encode())
         return b""
@@ -516,6 +532,11 @@ class HubsWeb:
             return _json(request, {"ok": True})
         request.redirect(b"/")
         return b""
+
+    def _secure_cookies(self) -> bool:
+        """Cookies only over HTTPS when configured so, or when the site is reached over https."""
+        config = self.engine.config
+        return bool(config.cookie_secure or config.oidc_redirect_uri.startswith("https://"))
 
     @staticmethod
     def _form_csrf(request) -> str | None:

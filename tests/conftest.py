@@ -191,7 +191,8 @@ def canned_services():
 
 def services_config(base: str, **overrides) -> HubsConfig:
     return make_config(**{"hubs.services.badges_url": base, "hubs.services.bodhi_url": base,
-                          "hubs.services.pagure_url": base, "hubs.services.timeout": 2.0, **overrides})
+                          "hubs.services.pagure_url": base, "hubs.services.timeout": 2.0,
+                          "hubs.services.allow_private_urls": True, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -221,7 +222,8 @@ def canned_services_process():
 
 def services_settings(base: str) -> dict:
     """fedmsg.d keys pointing every outside service at ``base``."""
-    return {f"hubs.services.{name}_url": base for name in ("badges", "bodhi", "pagure", "fedocal")}
+    return {**{f"hubs.services.{name}_url": base for name in ("badges", "bodhi", "pagure", "fedocal")},
+            "hubs.services.allow_private_urls": True}
 
 
 OIDC_DIR = __import__("pathlib").Path(__file__).parent / "oidc"

@@ -77,6 +77,7 @@ class HubProcess:
             "hubs.admin_token": self.admin_token,
             "hubs.sse.retry_ms": 500,
             "moksha.blocking_mode": True,
+            "moksha.threadpool_size": 8,
             "logging": {
                 "version": 1,
                 "disable_existing_loggers": False,

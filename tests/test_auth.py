@@ -71,3 +71,21 @@ def test_join_only_where_the_hub_allows(hub, status):
 def test_csrf(who, header, ok):
     """Session writes must carry the session's CSRF token; bearer tokens need none."""
     assert csrf_ok(who, header) is ok
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("/designteam", "/designteam"), ("/designteam?x=1#y", "/designteam?x=1#y"), (None, "/"), ("", "/"),
+    ("https://evil.example/", "/"), ("//evil.example", "/"), ("/\\evil.example", "/"), ("/\t/evil.example", "/"),
+    ("/%09/evil.example", "/%09/evil.example"), (" /x", "/"), ("javascript:alert(1)", "/"),
+    ("/x\r\nSet-Cookie: a", "/"),
+])
+def test_login_only_returns_to_local_paths(value, expected):
+    """After login people go back to a path on this site, never elsewhere."""
+    from hubs.oidc import safe_next
+
+    assert safe_next(value) == expected
+
+
+def test_non_ascii_csrf_header_is_refused_not_a_crash():
+    """A CSRF header with odd characters is simply wrong."""
+    assert csrf_ok(USER, "c²") is False

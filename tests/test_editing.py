@@ -214,3 +214,13 @@ async def test_admin_token_is_an_explicit_development_opt_in(http, store):
     response, body = await call(http, "POST", "/designteam/config", {"summary": "by token"},
                                 {"Authorization": "Bearer s3cret-token-for-tests", "Content-Type": "application/json"})
     assert response.code == 200 and store.hubs["designteam"].summary == "by token"
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_account_name_cannot_be_taken_over(engine, store):
+    """A second identity presenting an existing account name is refused."""
+    from hubs.engine import AccountTaken
+
+    await engine.sign_in("newcomer", "", "", subject="https://id.example 1")
+    with pytest.raises(AccountTaken):
+        await engine.sign_in("newcomer", "", "", subject="https://id.example 2")

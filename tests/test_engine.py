@@ -70,7 +70,7 @@ async def test_every_widget_builds_from_its_defaults(plugin, fake_store, fake_ca
 
     widget = fake_store.add_widget_sync("ralph", plugin, "left", 9, {})
     e = HubsEngine(services_config(canned_services), fake_store, fake_cache, fake_bus, REGISTRY, reactor,
-                   http=TreqClient(reactor, 2.0))
+                   http=TreqClient(reactor, 2.0, allow_private=True))
     await e.start()
     payload = json.loads(await e.payload("ralph", widget.idx))
     assert "error" not in payload, payload
@@ -315,3 +315,44 @@ async def test_widgets_that_age_are_refreshed(config, fake_store, fake_cache, fa
     now[0] += 2
     assert e.refresh_due() == [widget.idx]
     assert json.loads(await e.payload("designteam", widget.idx))["version"] > first["version"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_rebuild_keeps_the_last_good_data(engine, fake_store, clock):
+    """When a rebuild fails, viewers keep the last good payload (no error pushed) until a retry succeeds."""
+    good = await engine.payload("designteam", 4)
+    await engine.payload("designteam", 5)  # rules also reads roles
+    listener = Recorder()
+    engine.streams.add("designteam", listener)
+    fake_store.fail = RuntimeError("database blinked")
+    await engine.handle(poke("hubs.role.update", {"hub": "designteam"}, env="dev"))
+    assert listener.frames == [] and await engine.payload("designteam", 4) == good
+    fake_store.fail = None
+    clock.advance(engine.config.widget_retry)
+    pushed = [p for e, p in listener.events() if e == "widget"]
+    assert sorted(p["idx"] for p in pushed) == [4, 5] and not any("error" in p for p in pushed)
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_reloads_never_apply_out_of_order(engine, fake_store, monkeypatch):
+    """A reload that reads the database while a change lands is followed by one more; the newest state wins."""
+    gate = defer.Deferred()
+    real = fake_store.get_hub
+    calls = []
+
+    async def slow_get_hub(name):
+        calls.append(name)
+        result = await real(name)
+        if len(calls) == 1:
+            await gate  # the first read is slow: a newer change lands meanwhile
+        return result
+
+    monkeypatch.setattr(fake_store, "get_hub", slow_get_hub)
+    first = defer.ensureDeferred(engine.reload_hub("designteam"))
+    await fake_store.update_widget_config(2, {"text": "newest"})
+    second = defer.ensureDeferred(engine.reload_hub("designteam"))
+    third = defer.ensureDeferred(engine.reload_hub("designteam"))
+    gate.callback(None)
+    await defer.gatherResults([first, second, third])
+    assert len(calls) == 2  # one reload, then exactly one more
+    assert engine.widgets[2].config == {"text": "newest"}

@@ -194,3 +194,39 @@ async def test_a_thousand_streams_leave_nothing_behind(port, engine, how):
     growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
     assert engine.streams.listener_count() == 0
     assert growth < 256 * 1024, f"memory grew by {growth} bytes over 1,000 streams"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_snapshot_closes_the_stream(port, engine, monkeypatch):
+    """If the catch-up snapshot cannot be built, the stream ends (the browser reconnects) instead of hanging."""
+    def broken(hub):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine, "layout_json", broken)
+    from twisted.internet.error import ConnectionLost
+
+    try:
+        client = await open_stream(reactor, port, "/designteam/events", last_event_id="old-3")
+        await client.closed_d
+        assert [e["event"] for e in client.events] == []
+    except ConnectionLost:
+        pass  # dropped before any byte: the browser reconnects just the same
+    await until(lambda: engine.streams.listener_count() == 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_widgets_removed_during_a_snapshot_are_skipped(port, engine, fake_store, monkeypatch):
+    """A widget that disappears while the snapshot is built is left out; the stream goes live."""
+    real = engine.payload
+
+    async def vanishing(hub, idx):
+        if idx == 2:
+            from hubs.models import NotFound
+            raise NotFound("gone")
+        return await real(hub, idx)
+
+    monkeypatch.setattr(engine, "payload", vanishing)
+    client = await open_stream(reactor, port, "/designteam/events", last_event_id="old-3")
+    events = await client.wait_events(6)
+    assert [e["event"] for e in events] == ["layout"] + ["widget"] * 4 + ["hello"]
+    client.transport.loseConnection()

@@ -105,3 +105,33 @@ async def test_pruner_runs_on_its_clock():
     await defer.succeed(None)
     assert pruner.last_deleted == 6 and len(store.messages) == 4
     pruner.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_the_store_refuses_does_not_block_the_others():
+    """One bad message in a batch is dropped (counted); the rest of the batch is stored."""
+    store, clock = FakeStore(), Clock()
+    real = store.add_messages
+
+    async def picky(batch):
+        if any(m.msg_id == "id3" for m in batch):
+            raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+        return await real(batch)
+
+    store.add_messages = picky
+    rec = MessageRecorder(store, clock, batch_size=10, delay=0.2)
+    for n in range(1, 6):
+        rec.record(env(n), (), ())
+    flushed = rec.flush()
+    clock.advance(0)
+    await flushed
+    assert sorted(m.msg_id for m in store.messages) == ["id1", "id2", "id4", "id5"] and rec.dropped == 1
+    rec.record(env(6), (), ())
+    clock.advance(0.2)
+    assert len(store.messages) == 5  # the recorder keeps going
+
+
+def test_nul_characters_are_removed():
+    """NUL characters, which PostgreSQL refuses, are dropped from every field."""
+    m = stored_message(env(1, msg={"a\x00": ["b\x00c"]}, msg_id="x\x00y"), ["ra\x00lph"], [], now=5000.0)
+    assert m.body["msg"] == {"a": ["bc"]} and m.msg_id == "xy" and m.usernames == ("ralph",)

@@ -120,3 +120,9 @@ def test_listeners_removed_during_publish_are_safe():
     assert b.listener_count("a") == 1
     b.remove("a", next(iter(b._listeners["a"])))
     assert b.listener_count() == 0 and "a" not in b._listeners
+
+
+@pytest.mark.parametrize("value", ["x-²", "x-1²", "x-" + "9" * 40])
+def test_odd_event_ids_are_unknown(value):
+    """Ids with non-ASCII digits or absurd lengths are unknown (a snapshot), not a crash."""
+    assert parse_event_id(value) is None

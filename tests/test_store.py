@@ -379,3 +379,14 @@ async def test_set_role_reports_changes(store):
     assert await store.set_role("ralph", "mizmo", "subscriber", False) is False
     with pytest.raises(ValueError):
         await store.set_role("ralph", "mizmo", "king", True)
+
+
+@pytest_twisted.ensureDeferred
+async def test_accounts_are_tied_to_one_identity(store):
+    """The first identity to log into an account name keeps it; another one is refused."""
+    await store.upsert_user("newbie", "", "")
+    await store.upsert_user("other", "", "")
+    assert await store.bind_subject("newbie", "https://id.example sub-1") is True
+    assert await store.bind_subject("newbie", "https://id.example sub-1") is True
+    assert await store.bind_subject("newbie", "https://id.example sub-2") is False
+    assert await store.bind_subject("other", "https://id.example sub-1") is False

@@ -37,10 +37,10 @@ def store(fake_store):
     return fake_store
 
 
-async def make_engine(store, base, timeout=2.0, **overrides):
+async def make_engine(store, base, timeout=2.0, allow_private=True, **overrides):
     e = HubsEngine(services_config(base, **overrides), store, __import__("hubs.cache").cache.FakeCache(),
                    __import__("hubs.bus").bus.FakeBus(), REGISTRY, reactor, meta=META,
-                   http=TreqClient(reactor, timeout))
+                   http=TreqClient(reactor, timeout, allow_private=allow_private))
     await e.start()
     return e
 
@@ -178,8 +178,9 @@ async def test_more_route(store, canned_services):
     response = await http.get(f"http://h/designteam/{widget.idx}/more", params={"cursor": cursor})
     body = json.loads(await response.content())
     assert response.code == 200 and body["html"].count("feed-item") == 3 and body["cursor"]
-    response = await http.get(f"http://h/designteam/{widget.idx}/more", params={"cursor": "nonsense"})
-    assert response.code == 400 and b"cursor" in await response.content()
+    for bad in ("nonsense", "nan:1", "inf:2", "1e300:3", "5:-1"):
+        response = await http.get(f"http://h/designteam/{widget.idx}/more", params={"cursor": bad})
+        assert response.code == 400 and b"cursor" in await response.content()
     response = await http.get("http://h/designteam/1/more", params={"cursor": cursor})
     assert response.code == 404
 
@@ -360,3 +361,31 @@ async def test_service_text_is_escaped(store, canned_services, monkeypatch):
     monkeypatch.setattr(engine.ctx.http, "get_json", evil)
     p = await payload(engine, await add(engine, store, "designteam", "pagure", {"project": "design"}))
     assert "<script>" not in p["html"] and "<b>u</b>" not in p["html"] and "&lt;i&gt;t&lt;/i&gt;" in p["html"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1/cal.ics", "http://10.1.2.3/cal.ics", "http://169.254.169.254/",
+                                 "http://[::1]/cal.ics", "http://localhost/cal.ics"])
+@pytest_twisted.ensureDeferred
+async def test_calendar_urls_may_not_reach_private_addresses(store, canned_services, url):
+    """A URL typed into a widget cannot make Hubs fetch from its own network (SSRF)."""
+    engine = await make_engine(store, canned_services, allow_private=False)
+    widget = await add(engine, store, "designteam", "meetings", {"calendar": url})
+    assert "not a public address" in (await payload(engine, widget))["error"]
+
+
+def test_meetings_skip_sub_daily_repeats_and_huge_calendars():
+    """Repeats by the hour or faster are left out (they would take ages); huge calendars are refused."""
+    from hubs.widgets.meetings import MAX_EVENTS
+    from hubs.widgets.util import WidgetProblem
+
+    now = datetime.datetime(2026, 11, 20, tzinfo=datetime.UTC).timestamp()
+    flood = ICS.replace("RRULE:FREQ=WEEKLY", "RRULE:FREQ=SECONDLY").replace("DTSTART:20261103", "DTSTART:20200103")
+    started = time.perf_counter()
+    assert upcoming(flood, now, days=30, count=3) == []
+    assert time.perf_counter() - started < 1.0
+    event = ("BEGIN:VEVENT\r\nUID:{n}\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261201T100000Z\r\n"
+             "SUMMARY:x\r\nEND:VEVENT\r\n")
+    huge = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n" + "".join(
+        event.format(n=n) for n in range(MAX_EVENTS + 1)) + "END:VCALENDAR\r\n"
+    with pytest.raises(WidgetProblem):
+        upcoming(huge, now, days=30, count=3)

@@ -115,7 +115,7 @@ start_canned_services() {
     echo $! >"$DEV/services.pid"
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
   fi
-  export HUBS_SERVICES="http://127.0.0.1:$port"
+  export HUBS_SERVICES="http://127.0.0.1:$port" HUBS_ALLOW_PRIVATE_URLS=1
 }
 
 ensure_oidc_provider_installed() {

@@ -56,6 +56,8 @@ class Store(Protocol):
 
     async def upsert_user(self, username: str, fullname: str, email: str) -> tuple[User, bool]: ...
 
+    async def bind_subject(self, username: str, subject: str) -> bool: ...
+
     async def create_session(self, token_hash: bytes, username: str, csrf: str, expires_at: float) -> None: ...
 
     async def get_session(self, token_hash: bytes) -> tuple[User, str] | None: ...
@@ -252,6 +254,16 @@ class PostgresStore:
             " SET fullname = EXCLUDED.fullname, email = EXCLUDED.email"
             f" RETURNING {_USER_COLUMNS}, (xmax = 0)", (username, fullname, email))
         return _user(rows[0]), bool(rows[0][4])
+
+    async def bind_subject(self, username: str, subject: str) -> bool:
+        """Tie an account to the identity that logs into it; False if another identity holds it."""
+        try:
+            rows = await self._query(
+                "UPDATE users SET oidc_subject = %s WHERE username = %s"
+                " AND (oidc_subject IS NULL OR oidc_subject = %s) RETURNING 1", (subject, username, subject))
+        except psycopg2.IntegrityError:
+            return False  # that identity is already tied to another account
+        return bool(rows)
 
     async def create_session(self, token_hash: bytes, username: str, csrf: str, expires_at: float) -> None:
         await self._query("INSERT INTO sessions (token_hash, username, csrf, expires_at)"
@@ -466,6 +478,7 @@ class FakeStore:
         self.users: dict[str, User] = {}
         self.sessions: dict[bytes, tuple[str, str, float]] = {}
         self.tokens: dict[bytes, tuple[str, str]] = {}
+        self.subjects: dict[str, str] = {}
         self.now = __import__("time").time
         self.messages: list[StoredMessage] = []
         self._next_message = 0
@@ -556,6 +569,15 @@ class FakeStore:
         old = self.users.get(username, User(username))
         self.users[username] = User(username, fullname, email, old.is_admin)
         return self.users[username], created
+
+    async def bind_subject(self, username: str, subject: str) -> bool:
+        self._check()
+        if username not in self.users or any(u != username and s == subject for u, s in self.subjects.items()):
+            return False
+        if self.subjects.get(username, subject) != subject:
+            return False
+        self.subjects[username] = subject
+        return True
 
     async def create_session(self, token_hash: bytes, username: str, csrf: str, expires_at: float) -> None:
         self._check()

@@ -20,7 +20,7 @@
     return node;
   }
 
-  function api(method, url, body) {
+  function api(method, url, body, retried) {
     var headers = { "Accept": "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (me && me.csrf) headers["X-CSRF-Token"] = me.csrf;
@@ -29,6 +29,12 @@
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (data) {
           data.status = r.status;
+          // Logged in again in another tab: the session (and its CSRF token) changed. Re-read it, retry once.
+          if (r.status === 403 && !retried && method !== "GET" && /CSRF/.test(data.error || "")) {
+            return fetch("/api/me" + (hub ? "?hub=" + encodeURIComponent(hub) : ""), { credentials: "same-origin" })
+              .then(function (m) { return m.json(); })
+              .then(function (fresh) { me = fresh; return api(method, url, body, true); });
+          }
           return data;
         });
       });
@@ -219,6 +225,7 @@
                       el("button", { type: "submit", class: "primary", text: submitText }),
                     ])]));
     var d = el("dialog", { class: "editor" }, [form]);
+    d.addEventListener("close", function () { d.remove(); });  // Escape closes it too
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       form.querySelectorAll(".field-error").forEach(function (n) { n.textContent = ""; });
@@ -292,7 +299,17 @@
         var body = { version: h.version };
         args.forEach(function (a) { body[a.name] = readField(form.querySelector('[name="' + a.name + '"]')); });
         api("POST", "/" + hub + "/config", body).then(function (r) {
-          if (r.status === 200) { done(); toast("Saved.", "ok"); } else showErrors(r);
+          if (r.status === 200) { done(); toast("Saved.", "ok"); return; }
+          if (r.status === 409 && r.current) {
+            h = r.current;
+            args.forEach(function (a) {
+              var input = form.querySelector('[name="' + a.name + '"]');
+              if (input.type === "checkbox") input.checked = !!h[a.name]; else input.value = h[a.name];
+            });
+            showErrors({ error: "Someone else changed these settings meanwhile: theirs are shown now. Save again to replace them." });
+            return;
+          }
+          showErrors(r);
         });
       });
     });

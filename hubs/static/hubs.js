@@ -91,6 +91,7 @@
     button.textContent = "Try again";
     button.addEventListener("click", function () { load(idx); });
     box.appendChild(button);
+    el.dispatchEvent(new CustomEvent("hubs:drawn", { bubbles: true }));
   }
 
   function load(idx) {

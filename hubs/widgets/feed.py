@@ -4,6 +4,8 @@ Reads the hub's own message store (no outside service). New messages appear
 live; "More" pages back through older ones.
 """
 
+import math
+
 from hubs.widgets.base import Argument, Hints, integer, optional_username
 from hubs.widgets.util import message_item, people_of
 
@@ -32,9 +34,12 @@ def _cursor(messages, rows):
 def parse_cursor(cursor):
     try:
         ts, _, idx = str(cursor).partition(":")
-        return float(ts), int(idx)
+        ts, idx = float(ts), int(idx)
     except ValueError:
         raise ValueError("bad cursor") from None
+    if not math.isfinite(ts) or not 0 <= ts < 1e11 or idx < 0:
+        raise ValueError("bad cursor")
+    return ts, idx
 
 
 async def data(ctx, widget, username, rows):

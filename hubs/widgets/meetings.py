@@ -4,6 +4,7 @@ import datetime
 
 import icalendar
 import recurring_ical_events
+from twisted.internet import threads
 
 from hubs.widgets.base import Argument, Hints, integer, optional_url
 from hubs.widgets.util import WidgetProblem
@@ -31,9 +32,27 @@ def _epoch(value):
     return datetime.datetime.combine(value, datetime.time(), datetime.UTC).timestamp()
 
 
+MAX_CALENDAR_BYTES = 2 * 1024 * 1024
+MAX_EVENTS = 5000
+TOO_FREQUENT = {"SECONDLY", "MINUTELY", "HOURLY"}
+
+
 def upcoming(text, now, days, count):
-    """The next ``count`` occurrences within ``days`` of ``now`` in an iCalendar document (pure)."""
+    """The next ``count`` occurrences within ``days`` of ``now`` in an iCalendar document (pure).
+
+    Meetings repeat daily at most: events repeating by the hour, minute or
+    second (which would take ages to expand) are left out, and so is any
+    calendar with more than MAX_EVENTS events.
+    """
     calendar = icalendar.Calendar.from_ical(text)
+    events = calendar.walk("VEVENT")
+    if len(events) > MAX_EVENTS:
+        raise WidgetProblem(f"The calendar feed has more than {MAX_EVENTS} events.")
+    for event in events:
+        rule = event.get("RRULE")
+        frequency = (rule.get("FREQ") or [""])[0] if rule is not None else ""
+        if str(frequency).upper() in TOO_FREQUENT:
+            calendar.subcomponents.remove(event)
     start = datetime.datetime.fromtimestamp(now, datetime.UTC)
     events = recurring_ical_events.of(calendar).between(start, start + datetime.timedelta(days=days))
     meetings = []
@@ -57,9 +76,12 @@ def upcoming(text, now, days, count):
 async def data(ctx, widget, calendar, count, days):
     if not calendar:
         return {"configured": False, "meetings": []}
-    text = await ctx.http.get_text(calendar)
+    text = await ctx.http.get_text(calendar, untrusted=True, max_bytes=MAX_CALENDAR_BYTES)
     try:
-        meetings = upcoming(text, ctx.now(), days, count)
+        # Parsing and expanding recurrences is CPU work: keep it off the reactor thread.
+        meetings = await threads.deferToThread(upcoming, text, ctx.now(), days, count)
+    except WidgetProblem:
+        raise
     except ValueError:
         raise WidgetProblem("The calendar feed could not be read: it is not iCalendar.") from None
     return {"configured": True, "meetings": meetings}
