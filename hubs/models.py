@@ -21,6 +21,7 @@ class Hub:
     user_hub: bool = False
     version: int = 1
     allow_join: bool = True
+    avatar: str = ""
 
     @property
     def right_width(self) -> int:
@@ -35,6 +36,7 @@ class Hub:
             "archived": self.archived,
             "user_hub": self.user_hub,
             "allow_join": self.allow_join,
+            "avatar": self.avatar,
             "version": self.version,
         }
 

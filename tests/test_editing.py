@@ -224,3 +224,16 @@ async def test_an_account_name_cannot_be_taken_over(engine, store):
     await engine.sign_in("newcomer", "", "", subject="https://id.example 1")
     with pytest.raises(AccountTaken):
         await engine.sign_in("newcomer", "", "", subject="https://id.example 2")
+
+
+@pytest.mark.parametrize(("avatar", "status"), [
+    ("https://example.org/team.png", 200), ("", 200), ("http://example.org/a.png", 400),
+    ('https://x.example/"onerror="alert(1)', 400), ("javascript:alert(1)", 400),
+])
+@pytest_twisted.ensureDeferred
+async def test_owners_set_the_hub_picture(http, engine, avatar, status):
+    """Owners set the hub's picture to an https URL (or none); anything else is refused."""
+    response, body = await call(http, "POST", "/designteam/config", {"avatar": avatar}, token_headers("owner"))
+    assert response.code == status, body
+    if status == 200:
+        assert json.loads(engine.layout_json("designteam"))["hub"]["avatar"] == avatar

@@ -21,7 +21,7 @@ from hubs.models import COLUMNS, ROLES, Conflict, Hub, NotFound, StoredMessage, 
 
 log = logging.getLogger(__name__)
 
-_HUB_COLUMNS = "name, summary, left_width, archived, user_hub, version, allow_join"
+_HUB_COLUMNS = "name, summary, left_width, archived, user_hub, version, allow_join, avatar"
 _USER_COLUMNS = "username, fullname, email, is_admin"
 _WIDGET_COLUMNS = "id, hub, plugin, col, position, config, version"
 
@@ -96,7 +96,7 @@ class Store(Protocol):
 
 def _hub(row: tuple) -> Hub:
     return Hub(name=row[0], summary=row[1], left_width=row[2], archived=row[3], user_hub=row[4], version=row[5],
-               allow_join=row[6])
+               allow_join=row[6], avatar=row[7])
 
 
 def _user(row: tuple) -> User:
@@ -119,7 +119,7 @@ def _widget(row: tuple) -> Widget:
     return Widget(idx=row[0], hub=row[1], plugin=row[2], column=row[3], position=row[4], config=row[5], version=row[6])
 
 
-HUB_FIELDS = {"summary": str, "left_width": int, "archived": bool, "allow_join": bool}
+HUB_FIELDS = {"summary": str, "left_width": int, "archived": bool, "allow_join": bool, "avatar": str}
 
 
 def _check_hub_fields(fields: dict[str, Any]) -> None:
@@ -133,6 +133,10 @@ def _check_hub_fields(fields: dict[str, Any]) -> None:
         raise ValueError("left_width must be between 3 and 9")
     if "summary" in fields and len(fields["summary"]) > 300:
         raise ValueError("summary must be at most 300 characters")
+    if "avatar" in fields and fields["avatar"] and (
+            not fields["avatar"].startswith("https://") or len(fields["avatar"]) > 500 or
+            any(c.isspace() or c in "\"'<>" for c in fields["avatar"])):
+        raise ValueError("avatar must be an https:// URL of a picture, or empty")
 
 
 def _make_connection(reactor, cooperator):

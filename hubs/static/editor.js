@@ -293,6 +293,8 @@
         { name: "summary", label: "Summary", help: "One line about this hub.", kind: "text" },
         { name: "left_width", label: "Left column width", help: "Out of 12 (3 to 9).", kind: "integer" },
         { name: "allow_join", label: "People may join by themselves", help: "Team hubs only.", kind: "boolean" },
+        { name: "avatar", label: "Picture", help: "An https:// URL of the hub's picture; empty shows its initial.",
+          kind: "text" },
       ];
       dialog("Hub settings", args.map(function (a) { return fieldFor(a, h[a.name]); }), "Save",
              function (form, showErrors, done) {

@@ -164,6 +164,17 @@
     }
     var summary = document.querySelector(".hub-header .muted");
     if (summary) summary.textContent = layout.hub.summary;
+    var avatar = document.querySelector(".hub-avatar");
+    if (avatar) {
+      var img = avatar.querySelector("img");
+      if (layout.hub.avatar) {
+        if (!img) { img = document.createElement("img"); img.alt = ""; avatar.appendChild(img); }
+        if (img.getAttribute("src") !== layout.hub.avatar) img.setAttribute("src", layout.hub.avatar);
+        img.onerror = function () { this.remove(); };
+      } else if (img) {
+        img.remove();
+      }
+    }
     document.dispatchEvent(new CustomEvent("hubs:layout", { detail: layout }));
   }
 
