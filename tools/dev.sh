@@ -106,6 +106,17 @@ ensure_private_memcached() {
   fi
 }
 
+ensure_test_services() {
+  # Tests and benchmarks: existing servers if named, else the private ones.
+  if [ -z "${HUBS_TEST_DSN:-}" ]; then
+    ensure_private_postgres
+    export HUBS_TEST_DSN="host=127.0.0.1 port=$PG_PORT user=hubs dbname=postgres"
+  fi
+  if [ -z "${HUBS_TEST_MEMCACHED:-}" ]; then
+    ensure_private_memcached; export HUBS_TEST_MEMCACHED="127.0.0.1:$MC_PORT"
+  fi
+}
+
 start_canned_services() {
   # Offline stand-ins for Badges, Bodhi, Pagure and Fedocal, so every widget has data.
   local port="${HUBS_DEV_SERVICES_PORT:-5099}"
@@ -173,13 +184,7 @@ case "$cmd" in
     ;;
   test)
     ensure_venv
-    if [ -z "${HUBS_TEST_DSN:-}" ]; then
-      ensure_private_postgres
-      export HUBS_TEST_DSN="host=127.0.0.1 port=$PG_PORT user=hubs dbname=postgres"
-    fi
-    if [ -z "${HUBS_TEST_MEMCACHED:-}" ]; then
-      ensure_private_memcached; export HUBS_TEST_MEMCACHED="127.0.0.1:$MC_PORT"
-    fi
+    ensure_test_services
     command -v chromium >/dev/null || apt_install chromium
     ensure_oidc_provider_installed
     exec "$VENV/bin/python" -m pytest "$@"
@@ -189,13 +194,7 @@ case "$cmd" in
     ;;
   bench)
     ensure_venv
-    if [ -z "${HUBS_TEST_DSN:-}" ]; then
-      ensure_private_postgres
-      export HUBS_TEST_DSN="host=127.0.0.1 port=$PG_PORT user=hubs dbname=postgres"
-    fi
-    if [ -z "${HUBS_TEST_MEMCACHED:-}" ]; then
-      ensure_private_memcached; export HUBS_TEST_MEMCACHED="127.0.0.1:$MC_PORT"
-    fi
+    ensure_test_services
     command -v wrk >/dev/null || apt_install wrk
     script="${1:?usage: tools/dev.sh bench NAME [args]}"; shift
     exec "$VENV/bin/python" "bench/$script.py" "$@"
