@@ -207,7 +207,8 @@ case "$cmd" in
     [ -f "$DEV/relay.pid" ] && kill "$(cat "$DEV/relay.pid")" 2>/dev/null || true
     [ -f "$DEV/services.pid" ] && kill "$(cat "$DEV/services.pid")" 2>/dev/null || true
     [ -f "$DEV/oidc.pid" ] && kill "$(cat "$DEV/oidc.pid")" 2>/dev/null || true
-    [ -f "$DEV/memcached.pid" ] && kill "$(cat "$DEV/memcached.pid")" 2>/dev/null || true
+    # memcached drops to 'nobody' before writing its pid file, so find it by its port.
+    pkill -f "memcached -d .*-p $MC_PORT " 2>/dev/null || true
     if bin="$(pg_bin)" && [ -f "$DEV/pg/PG_VERSION" ]; then pg_run "$bin/pg_ctl" -D "$DEV/pg" -m fast stop || true; fi
     ;;
   *) die "unknown command $cmd (run, test, bench, setup, services, stop)";;
