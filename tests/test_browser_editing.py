@@ -26,7 +26,8 @@ def setup(tmp_path_factory, demo_db, memcached_servers, canned_services_process)
         need_service("Chromium", f"{CHROMIUM} is missing (make test installs it)")
     provider_port = free_port()
     servers = ",".join(f"{h}:{p}" for h, p in memcached_servers)
-    settings = {**services_settings(canned_services_process), "hubs.oidc.issuer": f"http://127.0.0.1:{provider_port}"}
+    settings = {**services_settings(canned_services_process), "hubs.oidc.issuer": f"http://127.0.0.1:{provider_port}",
+                "hubs.admins": ["boss"]}
     hub = HubProcess(tmp_path_factory.mktemp("edit-hub"), demo_db, servers, extra=settings)
     provider = OIDCProvider(provider_port, hub.url + "/oidc/callback")
     hub.extra.update(provider.settings())
@@ -153,3 +154,22 @@ def test_logout(setup):
     page = log_in(browser, hub, "duffy")
     page.locator("#account button", has_text="Log out").click()
     expect(page.get_by_role("link", name="Log in")).to_have_count(1)
+
+
+def test_site_admin_creates_a_team_hub_from_the_list(setup):
+    """A site admin creates a team hub from the list of hubs and lands on it, owning nothing but able to edit."""
+    hub, browser = setup
+    page = log_in(browser, hub, "boss")
+    page.goto(hub.url + "/")
+    page.locator("#new-hub").click()
+    dialog = page.locator("dialog.editor")
+    dialog.locator("input[name=name]").fill("Bad Name")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog.locator('.field-error[data-for="name"]')).to_contain_text("lowercase")
+    dialog.locator("input[name=name]").fill("websites")
+    dialog.locator("input[name=summary]").fill("The websites team")
+    dialog.locator("button[type=submit]").click()
+    page.wait_for_url(hub.url + "/websites")
+    expect(page.locator(".hub-header h1")).to_contain_text("websites")
+    expect(page.locator(".widget")).not_to_have_count(0)
+    expect(page.locator("#edit-toggle")).to_have_count(1)  # admins may edit any hub

@@ -54,6 +54,7 @@
     return api("GET", "/api/me" + (hub ? "?hub=" + encodeURIComponent(hub) : "")).then(function (data) {
       me = data;
       drawAccount();
+      drawAdminTools();
       drawHubActions();
       decorateAll();
     });
@@ -82,6 +83,31 @@
   var ACTIONS = [["subscriber", "subscribe", "unsubscribe", "Subscribe", "Subscribed"],
                  ["stargazer", "star", "unstar", "Star", "Starred"],
                  ["member", "join", "leave", "Join", "Member"]];
+
+  // Site admins: create team hubs from the list of hubs.
+  function drawAdminTools() {
+    var intro = document.querySelector(".directory .intro");
+    var old = document.getElementById("new-hub");
+    if (old) old.remove();
+    if (!intro || !me.is_admin) return;
+    intro.appendChild(el("button", { type: "button", id: "new-hub", class: "primary", text: "New team hub",
+                                     onclick: function () {
+      var args = [
+        { name: "name", label: "Name", help: "Lowercase letters, digits, - _ . — it becomes the address.", kind: "text" },
+        { name: "summary", label: "Summary", help: "One line about the team.", kind: "text" },
+        { name: "owners", label: "Owners", help: "Account names, separated by commas (they must have logged in once).",
+          kind: "text" },
+      ];
+      dialog("New team hub", args.map(function (a) { return fieldFor(a, ""); }), "Create", function (form, showErrors) {
+        var body = {};
+        args.forEach(function (a) { body[a.name] = readField(form.querySelector('[name="' + a.name + '"]')); });
+        body.owners = body.owners.split(",").map(function (o) { return o.trim(); }).filter(Boolean);
+        api("POST", "/api/hubs", body).then(function (r) {
+          if (r.status === 201) location.href = "/" + r.hub.name; else showErrors(r);
+        });
+      });
+    } }));
+  }
 
   function drawHubActions() {
     var header = document.querySelector(".hub-header");
@@ -296,10 +322,26 @@
         { name: "avatar", label: "Picture", help: "An https:// URL of the hub's picture; empty shows its initial.",
           kind: "text" },
       ];
-      dialog("Hub settings", args.map(function (a) { return fieldFor(a, h[a.name]); }), "Save",
-             function (form, showErrors, done) {
+      if (me.is_admin) {
+        args.push({ name: "archived", label: "Archived", help: "Kept for the record; nobody looks after it.",
+                    kind: "boolean" });
+      }
+      var fields = args.map(function (a) { return fieldFor(a, h[a.name]); });
+      if (me.is_admin) {
+        fields.push(fieldFor({ name: "new_owner", label: "Add an owner",
+                               help: "An account name (they must have logged in once).", kind: "text" }, ""));
+      }
+      dialog("Hub settings", fields, "Save", function (form, showErrors, done) {
         var body = { version: h.version };
         args.forEach(function (a) { body[a.name] = readField(form.querySelector('[name="' + a.name + '"]')); });
+        var owner = form.querySelector('[name="new_owner"]');
+        if (owner && owner.value.trim()) {
+          api("POST", "/api/hub/" + encodeURIComponent(hub) + "/owners", { username: owner.value.trim(), owner: true })
+            .then(function (r) {
+              if (r.status !== 200) toast("Owner not added: " + ((r.fields || {}).username || r.error), "bad");
+              else toast("Owner added.", "ok");
+            });
+        }
         api("POST", "/" + hub + "/config", body).then(function (r) {
           if (r.status === 200) { done(); toast("Saved.", "ok"); return; }
           if (r.status === 409 && r.current) {
