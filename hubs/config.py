@@ -29,6 +29,7 @@ class HubsConfig:
     sse_keepalive: float = 15.0
     sse_retry_ms: int = 2000
     sse_replay: int = 1024
+    sse_replay_bytes: int = 32 * 1024 * 1024
     junk_suffixes: tuple[str, ...] = ()
     admin_token: str | None = None
     access_log: bool = False
@@ -156,6 +157,7 @@ class HubsConfig:
             sse_keepalive=keepalive,
             sse_retry_ms=get("hubs.sse.retry_ms", int, 2000),
             sse_replay=replay,
+            sse_replay_bytes=max(1024 * 1024, get("hubs.sse.replay_bytes", int, 32 * 1024 * 1024)),
             junk_suffixes=tuple(junk),
             admin_token=token,
             access_log=bool(config.get("hubs.web.access_log", False)),

@@ -126,7 +126,7 @@ class HubsEngine:
         self.layouts: dict[str, list[int]] = {}
         self.state: dict[int, WidgetState] = {}
         self.index = HintIndex(registry, self.ctx)
-        self.streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay)
+        self.streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes)
         self.stats = {"messages": 0, "dropped": 0, "candidates": 0, "rebuilds": 0, "failures": 0}
         self._builds = Coalescer()
         self._reloads = Coalescer()

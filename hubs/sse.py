@@ -87,28 +87,47 @@ def replay_plan(last_event_id: str | None, boot: str, newest: int, evicted: int)
 
 
 class ReplayBuffer:
-    """The last N frames of each hub, with their sequence numbers."""
+    """The last N frames of each hub, with their sequence numbers, within a total byte budget.
 
-    def __init__(self, size: int):
+    With many hubs the budget, not N, is what bounds memory: the oldest frames
+    of all hubs go first. Whatever is dropped is remembered per hub as
+    ``evicted``, so a client that missed it gets a snapshot instead.
+    """
+
+    def __init__(self, size: int, max_bytes: int = 32 * 1024 * 1024):
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._frames: dict[str, deque[tuple[int, bytes]]] = {}
         self._evicted: dict[str, int] = {}
+        self._order: deque[str] = deque()  # hubs in the order their frames were appended
 
     def append(self, hub: str, seq: int, frame: bytes) -> None:
         frames = self._frames.setdefault(hub, deque())
         if len(frames) >= self.size:
-            old_seq, _ = frames.popleft()
-            self._evicted[hub] = old_seq
+            self._drop_oldest(hub)
         frames.append((seq, frame))
+        self._order.append(hub)
+        self.bytes += len(frame)
+        while self.bytes > self.max_bytes and self._order:
+            self._drop_oldest(self._order[0])
+
+    def _drop_oldest(self, hub: str) -> None:
+        frames = self._frames.get(hub)
+        if not frames:
+            return
+        seq, frame = frames.popleft()
+        self._evicted[hub] = seq
+        self.bytes -= len(frame)
+        self._order.remove(hub) if self._order[0] != hub else self._order.popleft()
+        if not frames:
+            del self._frames[hub]
 
     def evicted(self, hub: str) -> int:
         return self._evicted.get(hub, 0)
 
     def since(self, hub: str, after: int) -> list[bytes]:
         return [frame for seq, frame in self._frames.get(hub, ()) if seq > after]
-
-    def forget(self, hub: str) -> None:
-        self._frames.pop(hub, None)
 
 
 def http_chunk(data: bytes) -> bytes:
@@ -124,10 +143,10 @@ class Listener(Protocol):
 class Broadcaster:
     """Open streams by hub; every event gets the next sequence number."""
 
-    def __init__(self, boot: str, replay_size: int):
+    def __init__(self, boot: str, replay_size: int, replay_bytes: int = 32 * 1024 * 1024):
         self.boot = boot
         self.seq = 0
-        self.replay = ReplayBuffer(replay_size)
+        self.replay = ReplayBuffer(replay_size, replay_bytes)
         self._listeners: dict[str, set[Listener]] = {}
         # Duration and size of the latest fan-out (reported by /healthz).
         self.last_fanout = (0, 0.0)

@@ -126,3 +126,15 @@ def test_listeners_removed_during_publish_are_safe():
 def test_odd_event_ids_are_unknown(value):
     """Ids with non-ASCII digits or absurd lengths are unknown (a snapshot), not a crash."""
     assert parse_event_id(value) is None
+
+
+def test_replay_buffer_stays_within_its_byte_budget():
+    """Across many hubs, the oldest frames go first once the budget is reached; the loss is remembered."""
+    buf = ReplayBuffer(size=100, max_bytes=1000)
+    for seq in range(1, 101):
+        buf.append(f"hub{seq % 10}", seq, b"x" * 100)
+    assert buf.bytes <= 1000
+    assert buf.since("hub0", 0) == [b"x" * 100]  # only seq 100 is left for hub0
+    assert buf.evicted("hub0") == 90 and buf.evicted("hub1") == 81
+    assert replay_plan("b-75", "b", 100, buf.evicted("hub1")).kind == "snapshot"  # 81 was missed and is gone
+    assert replay_plan("b-85", "b", 100, buf.evicted("hub1")).kind == "replay"  # only 91 was missed: kept
