@@ -16,10 +16,12 @@ config = {
     # One log line per request (off by default: it costs throughput).
     "hubs.web.access_log": os.environ.get("HUBS_ACCESS_LOG", "") == "1",
     # libpq connection string of the configuration database.
-    "hubs.db.dsn": os.environ.get("HUBS_DB_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=hubs"),
+    # The default is the private cluster `make run` starts (.dev/pg), so that the
+    # commands (populate.py, hubs-token) reach the same database from any terminal.
+    "hubs.db.dsn": os.environ.get("HUBS_DB_DSN", "host=127.0.0.1 port=54329 user=hubs dbname=hubs"),
     "hubs.db.pool_size": 4,
     # memcached servers, "host:port" comma separated (a HashClient spreads keys).
-    "hubs.memcached.servers": os.environ.get("HUBS_MEMCACHED", "127.0.0.1:11211"),
+    "hubs.memcached.servers": os.environ.get("HUBS_MEMCACHED", "127.0.0.1:11219"),
     # Prefix of every key: keeps deployments that share memcached apart.
     "hubs.memcached.prefix": "",
     # fedmsg endpoint name the hub publishes hubs.* messages from (see base.py).
