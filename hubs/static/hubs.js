@@ -164,6 +164,16 @@
     }
     var summary = document.querySelector(".hub-header .muted");
     if (summary) summary.textContent = layout.hub.summary;
+    var notice = document.getElementById("archived-notice");
+    if (layout.hub.archived && !notice) {
+      notice = document.createElement("p");
+      notice.id = "archived-notice";
+      notice.className = "notice";
+      notice.textContent = "This hub is archived: it is kept for reference and nobody tends it any more.";
+      main.parentNode.insertBefore(notice, main);
+    } else if (!layout.hub.archived && notice) {
+      notice.remove();
+    }
     var avatar = document.querySelector(".hub-avatar");
     if (avatar) {
       var img = avatar.querySelector("img");
