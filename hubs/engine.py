@@ -539,7 +539,7 @@ class HubsEngine:
         old, new = await self.store.update_widget_config(idx, config, expected_version)
         message = {"hub": hub, "idx": idx, "plugin": new.plugin, "old": old.config, "new": new.config,
                    "version": new.version, "agent": actor}
-        self._announce("widget.update", message, hub)
+        await self._announce("widget.update", message, hub)
         return new
 
     async def update_hub(self, name: str, fields: dict[str, Any], actor: str,
@@ -547,7 +547,7 @@ class HubsEngine:
         self.hub(name)
         old, new = await self.store.update_hub(name, fields, expected_version)
         message = {"hub": name, "old": old.as_json(), "new": new.as_json(), "agent": actor}
-        self._announce("hub.update", message, name)
+        await self._announce("hub.update", message, name)
         return new
 
     async def add_widget(self, hub: str, plugin: str, column: str, raw: Any, actor: str) -> Widget:
@@ -558,13 +558,13 @@ class HubsEngine:
         if column not in COLUMNS:
             raise InvalidConfig({"column": f"must be one of {', '.join(COLUMNS)}"})
         widget = await self.store.add_widget(hub, plugin, column, spec.validate(raw or {}))
-        self._announce("widget.add", {"hub": hub, "idx": widget.idx, "plugin": plugin, "agent": actor}, hub)
+        await self._announce("widget.add", {"hub": hub, "idx": widget.idx, "plugin": plugin, "agent": actor}, hub)
         return widget
 
     async def remove_widget(self, hub: str, idx: int, actor: str) -> Widget:
         self.widget(hub, idx)
         widget = await self.store.remove_widget(hub, idx)
-        self._announce("widget.remove", {"hub": hub, "idx": idx, "plugin": widget.plugin, "agent": actor}, hub)
+        await self._announce("widget.remove", {"hub": hub, "idx": idx, "plugin": widget.plugin, "agent": actor}, hub)
         return widget
 
     async def move_widget(self, hub: str, idx: int, column: Any, position: Any, actor: str) -> Widget:
@@ -577,7 +577,7 @@ class HubsEngine:
         if errors:
             raise InvalidConfig(errors)
         widget = await self.store.move_widget(hub, idx, column, position)
-        self._announce("widget.move", {"hub": hub, "idx": idx, "column": widget.column,
+        await self._announce("widget.move", {"hub": hub, "idx": idx, "column": widget.column,
                                        "position": widget.position, "agent": actor}, hub)
         return widget
 
@@ -587,13 +587,13 @@ class HubsEngine:
         if changed:
             message = {"hub": hub, "username": username, "role": role, "action": "add" if present else "remove",
                        "agent": actor}
-            self._announce("role.update", message, hub)
+            await self._announce("role.update", message, hub)
         return changed
 
     async def create_hub(self, hub: Hub, layout: list, owners: list[str], actor: str) -> Hub:
         full = [(column, plugin, self.registry[plugin].validate(config)) for column, plugin, config in layout]
         await self.store.create_hub(hub, full, owners)
-        self._announce("hub.create", {"hub": hub.name, "user_hub": hub.user_hub, "owners": owners, "agent": actor},
+        await self._announce("hub.create", {"hub": hub.name, "user_hub": hub.user_hub, "owners": owners, "agent": actor},
                        hub.name)
         return hub
 
@@ -617,7 +617,7 @@ class HubsEngine:
         log.info("%slogin of %s", "first " if created else "", username)
         return user
 
-    def _announce(self, topic: str, message: dict[str, Any], hub: str) -> None:
+    async def _announce(self, topic: str, message: dict[str, Any], hub: str) -> None:
         """Publish a committed change on the bus, and apply it here at once.
 
         Every process (this one included) applies it when the message arrives;
@@ -629,5 +629,8 @@ class HubsEngine:
             self.bus.publish(topic, message)
         except Exception:
             log.exception("could not publish hubs.%s; other processes will not see it until they reload", topic)
-        d = defer.ensureDeferred(self.reload_hub(hub))
-        d.addErrback(lambda f: log.error("applying hubs.%s locally failed: %s", topic, f.getTraceback()))
+        try:
+            # Awaited, so that the writer reads its own write (its next /api/me, the layout).
+            await self.reload_hub(hub)
+        except Exception:
+            log.exception("applying hubs.%s locally failed", topic)

@@ -67,6 +67,14 @@ class NotFound(LookupError):
     """The hub or widget asked for does not exist."""
 
 
+class FieldErrors(ValueError):
+    """Bad values, by field name (each message says what is wrong)."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{k} {v}" for k, v in sorted(self.errors.items())))
+
+
 class Conflict(RuntimeError):
     """A write based on a stale version, or a name already taken; ``current`` is the state now."""
 

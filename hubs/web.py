@@ -35,7 +35,7 @@ from hubs.db.store import StoreUnavailable
 from hubs.defaults import team_widgets
 from hubs.engine import AccountTaken, HubsEngine
 from hubs.http import ServiceError
-from hubs.models import Conflict, Hub, NotFound
+from hubs.models import Conflict, FieldErrors, Hub, NotFound
 from hubs.oidc import STATE_COOKIE, LoginFailed
 from hubs.oidc import USERNAME as USERNAME_RE
 from hubs.render import make_environment
@@ -341,9 +341,11 @@ class HubsWeb:
     @app.route("/<hub>/<int:idx>", methods=["GET"])
     async def widget_page(self, request, hub, idx):
         payload = json.loads(await self.engine.payload(hub, idx))
+        spec = self.engine.registry.get(payload["plugin"])
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return self.env.get_template("widget_page.html").render(
-            hub=self.engine.hub(hub), payload=payload, html=Markup(payload["html"])).encode("utf-8")
+            hub=self.engine.hub(hub), payload=payload, html=Markup(payload["html"]),
+            title=spec.title if spec else payload["plugin"]).encode("utf-8")
 
     # ------------------------------------------------------------------ events
 
@@ -589,10 +591,8 @@ class HubsWeb:
         who = await self._allowed(request, "archive_hub" if "archived" in fields else "edit_hub", hub)
         try:
             new = await self.engine.update_hub(hub, fields, who.username, self._version(body))
-        except InvalidConfig:
-            raise
-        except ValueError as e:
-            raise InvalidConfig({"hub": str(e)}) from None
+        except FieldErrors as e:
+            raise InvalidConfig(e.errors) from None
         return _json(request, {"ok": True, "hub": new.as_json()})
 
     @app.route("/<hub>/widgets", methods=["POST"])

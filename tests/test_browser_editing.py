@@ -88,9 +88,10 @@ def test_owner_edits_live_and_anonymous_viewer_sees_each_change(setup):
     dummy = widget_idx(hub, "dummy")
     owner.locator(f"#widget-{dummy} .edit-bar button", has_text="Settings").click()
     dialog = owner.locator("dialog.editor")
-    dialog.locator("input[name=color]").fill("pink")
+    expect(dialog.locator("select[name=color] option")).to_have_count(5)  # choices are offered as a list
+    dialog.locator("input[name=topic]").fill("not a topic")
     dialog.locator("button[type=submit]").click()
-    expect(dialog.locator('.field-error[data-for="color"]')).to_contain_text("must be one of")
+    expect(dialog.locator('.field-error[data-for="topic"]')).to_contain_text("short topic")
     dialog.locator("button", has_text="Cancel").click()
 
     # Add a widget to the right column: it appears in the viewer's page and loads.
@@ -98,8 +99,15 @@ def test_owner_edits_live_and_anonymous_viewer_sees_each_change(setup):
     owner.locator("[data-column=right] .add-widget").click()
     dialog = owner.locator("dialog.editor")
     dialog.locator("select[name=plugin]").select_option("sticky")
+    expect(dialog.locator(".help").first).to_contain_text("note")  # the catalogue describes each widget
     dialog.locator("button[type=submit]").click()
+    # The new widget's settings open at once; set its text there.
+    settings = owner.locator("dialog.editor", has_text="Sticky note settings")
+    settings.locator("textarea[name=text]").fill("Fresh note")
+    settings.locator("button[type=submit]").click()
+    expect(owner.locator("dialog.editor")).to_have_count(0)
     expect(viewer.locator("[data-column=right] .widget")).to_have_count(before + 1)
+    expect(viewer.locator("[data-column=right] .widget").last).to_contain_text("Fresh note")
     added = viewer.locator("[data-column=right] .widget").last
     expect(added).not_to_have_class("widget loading")
     new_idx = added.get_attribute("data-idx")

@@ -17,7 +17,7 @@ from psycopg2.extras import Json
 from twisted.internet import defer
 from txpostgres import reconnection, txpostgres
 
-from hubs.models import COLUMNS, ROLES, Conflict, Hub, NotFound, StoredMessage, User, Widget
+from hubs.models import COLUMNS, ROLES, Conflict, FieldErrors, Hub, NotFound, StoredMessage, User, Widget
 
 log = logging.getLogger(__name__)
 
@@ -123,20 +123,25 @@ HUB_FIELDS = {"summary": str, "left_width": int, "archived": bool, "allow_join":
 
 
 def _check_hub_fields(fields: dict[str, Any]) -> None:
+    """Refuse unknown or bad hub fields, all at once (FieldErrors names each field)."""
+    errors = {}
     for key, value in fields.items():
         kind = HUB_FIELDS.get(key)
         if kind is None:
-            raise ValueError(f"unknown hub field {key!r}")
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"hub field {key!r} must be {kind.__name__}")
-    if "left_width" in fields and not 3 <= fields["left_width"] <= 9:
-        raise ValueError("left_width must be between 3 and 9")
-    if "summary" in fields and len(fields["summary"]) > 300:
-        raise ValueError("summary must be at most 300 characters")
-    if "avatar" in fields and fields["avatar"] and (
-            not fields["avatar"].startswith("https://") or len(fields["avatar"]) > 500 or
-            any(c.isspace() or c in "\"'<>" for c in fields["avatar"])):
-        raise ValueError("avatar must be an https:// URL of a picture, or empty")
+            errors[key] = "is not a hub setting"
+        elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            errors[key] = {"int": "must be a whole number", "bool": "must be true or false"}.get(
+                kind.__name__, "must be text")
+    if "left_width" not in errors and "left_width" in fields and not 3 <= fields["left_width"] <= 9:
+        errors["left_width"] = "must be between 3 and 9 (of 12)"
+    if "summary" not in errors and "summary" in fields and len(fields["summary"]) > 300:
+        errors["summary"] = "must be at most 300 characters"
+    avatar = fields.get("avatar")
+    if "avatar" not in errors and avatar and (
+            not avatar.startswith("https://") or len(avatar) > 500 or any(c.isspace() or c in "\"'<>" for c in avatar)):
+        errors["avatar"] = "must be an https:// URL of a picture, or empty"
+    if errors:
+        raise FieldErrors(errors)
 
 
 def _make_connection(reactor, cooperator):

@@ -115,7 +115,8 @@
     var old = document.getElementById("hub-actions");
     if (old) old.remove();
     var box = el("div", { id: "hub-actions", class: "hub-actions" });
-    if (me.username) {
+    var ownHub = me.username === hub && me.hub.roles.indexOf("owner") >= 0;
+    if (me.username && !ownHub) {
       ACTIONS.forEach(function (a) {
         var has = me.hub.roles.indexOf(a[0]) >= 0;
         if (a[0] === "member" && !has && (!me.hub.can_join || me.hub.roles.indexOf("owner") >= 0)) return;
@@ -168,6 +169,10 @@
     if (bar) bar.remove();
     if (!canEdit()) return;
     var idx = frame.getAttribute("data-idx");
+    var siblings = Array.prototype.slice.call(frame.parentNode.querySelectorAll(".widget"));
+    var place = siblings.indexOf(frame);
+    var heading = frame.querySelector(".panel-heading h2, .placeholder-title");
+    var name = heading ? heading.textContent.trim() : "this widget";
     function move(dcol, dpos) {
       var column = frame.parentNode.getAttribute("data-column");
       var siblings = Array.prototype.slice.call(frame.parentNode.querySelectorAll(".widget"));
@@ -180,20 +185,26 @@
     bar = el("div", { class: "edit-bar", role: "toolbar", "aria-label": "Edit this widget" }, [
       el("button", { type: "button", title: "Settings", "aria-label": "Settings", text: "✎ Settings",
                      onclick: function () { editWidget(idx); } }),
-      el("button", { type: "button", title: "Move up", "aria-label": "Move up", text: "↑",
-                     onclick: function () { move(false, -1); } }),
-      el("button", { type: "button", title: "Move down", "aria-label": "Move down", text: "↓",
-                     onclick: function () { move(false, 1); } }),
+      disabledIf(place === 0, el("button", { type: "button", title: "Move up", "aria-label": "Move up", text: "↑",
+                                             onclick: function () { move(false, -1); } })),
+      disabledIf(place === siblings.length - 1, el("button", { type: "button", title: "Move down",
+                                                               "aria-label": "Move down", text: "↓",
+                                                               onclick: function () { move(false, 1); } })),
       el("button", { type: "button", title: "Move to the other column", "aria-label": "Move to the other column",
                      text: "⇄", onclick: function () { move(true, 0); } }),
       el("button", { type: "button", class: "danger", title: "Remove", "aria-label": "Remove", text: "Remove",
                      onclick: function () {
-                       if (confirm("Remove this widget from the hub? Its settings are lost.")) {
+                       if (confirm("Remove \u201c" + name + "\u201d from this hub? Its settings are lost.")) {
                          api("POST", "/" + hub + "/" + idx + "/delete").then(report);
                        }
                      } }),
     ]);
     frame.insertBefore(bar, frame.firstChild);
+  }
+
+  function disabledIf(condition, button) {
+    if (condition) button.disabled = true;
+    return button;
   }
 
   function report(r) {
@@ -205,8 +216,13 @@
     var id = "f-" + arg.name;
     var input;
     if (arg.kind === "textarea") {
-      input = el("textarea", { id: id, name: arg.name, rows: "6" });
+      input = el("textarea", { id: id, name: arg.name, rows: "8" });
       input.value = value == null ? "" : value;
+    } else if (arg.choices && arg.choices.length) {
+      input = el("select", { id: id, name: arg.name }, arg.choices.map(function (c) {
+        return el("option", { value: c, text: c });
+      }));
+      input.value = value == null ? arg.choices[0] : value;
     } else if (arg.kind === "boolean") {
       input = el("input", { id: id, name: arg.name, type: "checkbox" });
       input.checked = !!value;
@@ -214,7 +230,8 @@
       input = el("input", { id: id, name: arg.name, type: "number" });
       input.value = value == null ? "" : value;
     } else if (arg.kind === "links") {
-      input = el("textarea", { id: id, name: arg.name, rows: "4", placeholder: "Title | https://…" });
+      input = el("textarea", { id: id, name: arg.name, rows: String(Math.max(4, (value || []).length + 2)),
+                               placeholder: "Mailing list | https://lists.example.org/…" });
       input.value = (value || []).map(function (l) { return l.title + " | " + l.url; }).join("\n");
     } else {
       input = el("input", { id: id, name: arg.name, type: "text" });
@@ -268,6 +285,8 @@
     });
     document.body.appendChild(d);
     d.showModal();
+    // Long texts open at their beginning, not scrolled to the caret at their end.
+    d.querySelectorAll("textarea").forEach(function (t) { t.setSelectionRange(0, 0); t.scrollTop = 0; });
     return d;
   }
 
@@ -301,14 +320,22 @@
       catalogue = c.widgets; return catalogue;
     })).then(function (widgets) {
       var select = el("select", { id: "f-plugin", name: "plugin" }, widgets.map(function (w) {
-        return el("option", { value: w.name, text: w.title + " (" + w.name + ")" });
+        return el("option", { value: w.name, text: w.title });
       }));
+      var about = el("small", { class: "help" });
+      function describe() {
+        var w = widgets.filter(function (x) { return x.name === select.value; })[0];
+        about.textContent = w ? w.description : "";
+      }
+      select.addEventListener("change", describe);
+      describe();
       dialog("Add a widget", [el("div", { class: "field" }, [el("label", { for: "f-plugin", text: "Widget" }), select,
-        el("small", { class: "field-error", "data-for": "plugin", role: "alert" })])], "Add", function (form, showErrors, done) {
-        api("POST", "/" + hub + "/widgets", { plugin: select.value, column: column }).then(function (r) {
-          if (r.status === 201) { done(); toast("Added — open its settings to configure it.", "ok"); } else showErrors(r);
+        about, el("small", { class: "field-error", "data-for": "plugin", role: "alert" })])], "Add",
+        function (form, showErrors, done) {
+          api("POST", "/" + hub + "/widgets", { plugin: select.value, column: column }).then(function (r) {
+            if (r.status === 201) { done(); editWidget(r.widget.idx); } else showErrors(r);
+          });
         });
-      });
     });
   }
 
@@ -318,16 +345,19 @@
       var args = [
         { name: "summary", label: "Summary", help: "One line about this hub.", kind: "text" },
         { name: "left_width", label: "Left column width", help: "Out of 12 (3 to 9).", kind: "integer" },
-        { name: "allow_join", label: "People may join by themselves", help: "Team hubs only.", kind: "boolean" },
         { name: "avatar", label: "Picture", help: "An https:// URL of the hub's picture; empty shows its initial.",
           kind: "text" },
       ];
+      if (!h.user_hub) {
+        args.push({ name: "allow_join", label: "People may join by themselves", help: "They become members.",
+                    kind: "boolean" });
+      }
       if (me.is_admin) {
         args.push({ name: "archived", label: "Archived", help: "Kept for the record; nobody looks after it.",
                     kind: "boolean" });
       }
       var fields = args.map(function (a) { return fieldFor(a, h[a.name]); });
-      if (me.is_admin) {
+      if (me.is_admin && !h.user_hub) {
         fields.push(fieldFor({ name: "new_owner", label: "Add an owner",
                                help: "An account name (they must have logged in once).", kind: "text" }, ""));
       }

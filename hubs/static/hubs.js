@@ -4,7 +4,12 @@
 (function () {
   "use strict";
   var main = document.getElementById("hub");
-  if (!main) return;
+  if (!main) {
+    // A widget on its own (pop-out): only pictures and times need the page's help.
+    var popout = document.querySelector(".popout");
+    if (popout) { fixAvatars(popout); relativeTimes(popout); }
+    return;
+  }
   var hub = main.getAttribute("data-hub");
   var drawn = {};          // idx -> version drawn
   var fetching = {};       // idx -> true while its JSON is being fetched

@@ -38,10 +38,11 @@ class Argument:
     validator: Validator
     help: str
     label: str = ""
-    kind: str = "text"  # text, textarea, integer, boolean, links, username
+    kind: str = "text"  # text, textarea, integer, boolean, links, username, choice
+    choices: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "default": self.default, "help": self.help,
+        return {"name": self.name, "default": self.default, "help": self.help, "choices": list(self.choices),
                 "label": self.label or self.name.replace("_", " ").capitalize(), "kind": self.kind}
 
 
@@ -211,8 +212,15 @@ class WidgetSpec:
     def validate(self, raw: Any) -> dict[str, Any]:
         return validate_config(self.arguments, raw)
 
+    @property
+    def description(self) -> str:
+        """The first line of the widget module's docstring."""
+        doc = (getattr(self.module, "__doc__", None) or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "title": self.title, "arguments": [a.as_json() for a in self.arguments]}
+        return {"name": self.name, "title": self.title, "description": self.description,
+                "arguments": [a.as_json() for a in self.arguments]}
 
 
 def contract_problems(name: str, module: ModuleType, template_exists: Callable[[str], bool]) -> list[str]:

@@ -31,7 +31,7 @@ def _topic(value):
 ARGUMENTS = [
     Argument("text", default="Hello from a dummy widget.", validator=text(500),
              help="Text shown in the box."),
-    Argument("color", default="blue", validator=_color, help="Box colour: " + ", ".join(COLORS)),
+    Argument("color", default="blue", validator=_color, help="Colour of the box.", kind="choice", choices=COLORS),
     Argument("topic", default="", validator=_topic,
              help="Short topic that redraws this widget (empty: none)."),
 ]

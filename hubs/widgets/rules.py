@@ -9,7 +9,7 @@ chrome = True
 
 ARGUMENTS = [
     Argument("links", default=[], validator=links(20), kind="links",
-             help="Useful links: a list of {title, url} (mailing list, wiki, tracker...)."),
+             help="Useful links (mailing list, wiki, tracker…), one per line as: Title | https://…"),
     Argument("schedule", default="", validator=text(500), kind="text",
              help="When and where the team meets, e.g. 'Tuesdays 15:00 UTC in #fedora-design'."),
     Argument("show_owners", default=True, validator=boolean, kind="boolean",
