@@ -593,8 +593,8 @@ class HubsEngine:
     async def create_hub(self, hub: Hub, layout: list, owners: list[str], actor: str) -> Hub:
         full = [(column, plugin, self.registry[plugin].validate(config)) for column, plugin, config in layout]
         await self.store.create_hub(hub, full, owners)
-        await self._announce("hub.create", {"hub": hub.name, "user_hub": hub.user_hub, "owners": owners, "agent": actor},
-                       hub.name)
+        message = {"hub": hub.name, "user_hub": hub.user_hub, "owners": owners, "agent": actor}
+        await self._announce("hub.create", message, hub.name)
         return hub
 
     async def sign_in(self, username: str, fullname: str, email: str, subject: str | None = None):
