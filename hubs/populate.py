@@ -96,11 +96,15 @@ def store_messages(cur, envelopes, meta_config) -> int:
     return len(rows)
 
 
+# Every table the migrations create (tests check this list against the schema).
+HUBS_TABLES = ("api_tokens", "sessions", "messages", "roles", "widgets", "hubs", "users", "schema_migrations")
+
+
 def reset(dsn: str) -> None:
     conn = psycopg2.connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS messages, roles, widgets, hubs, users, schema_migrations CASCADE")
+            cur.execute("DROP TABLE IF EXISTS " + ", ".join(HUBS_TABLES) + " CASCADE")
     finally:
         conn.close()
 

@@ -390,3 +390,30 @@ async def test_accounts_are_tied_to_one_identity(store):
     assert await store.bind_subject("newbie", "https://id.example sub-1") is True
     assert await store.bind_subject("newbie", "https://id.example sub-2") is False
     assert await store.bind_subject("other", "https://id.example sub-1") is False
+
+
+def test_populate_resets_and_reloads_the_demo(pg_admin_dsn, canned_services_process):
+    """populate.py --reset drops every Hubs table (the list matches the schema) and loads the demo again."""
+    from hubs.populate import HUBS_TABLES, main
+    from tests.conftest import drop_database, fresh_database
+
+    dsn = fresh_database(pg_admin_dsn, "hubs_populate")
+    try:
+        assert main(["--dsn", dsn]) == 0
+        conn = psycopg2.connect(dsn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            assert {r[0] for r in cur.fetchall()} == set(HUBS_TABLES)
+        conn.close()
+        assert main(["--dsn", dsn]) == 0  # idempotent
+        assert main(["--dsn", dsn, "--reset"]) == 0
+        conn = psycopg2.connect(dsn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM hubs")
+            hubs = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM messages")
+            messages = cur.fetchone()[0]
+        conn.close()
+        assert hubs == 7 and messages > 100
+    finally:
+        drop_database(pg_admin_dsn, dsn)
