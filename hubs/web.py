@@ -113,6 +113,9 @@ class StreamListener:
         if getattr(self.request, "chunked", False) and isinstance(transport, tcp.Connection):
             self._transport = transport
             self._socket_send = transport.socket.send
+            # Events that follow each other closely (one message redrawing three widgets) must not
+            # wait for the client's delayed ACK of the first (Nagle): send each at once.
+            transport.setTcpNoDelay(True)
 
     def write(self, data: bytes) -> None:
         self.send(data, http_chunk(data))

@@ -230,3 +230,13 @@ async def test_widgets_removed_during_a_snapshot_are_skipped(port, engine, fake_
     events = await client.wait_events(6)
     assert [e["event"] for e in events] == ["layout"] + ["widget"] * 4 + ["hello"]
     client.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_streams_send_without_nagle_delay(port, engine):
+    """Event streams turn Nagle off, so back-to-back events are not held for the client's ACK."""
+    client = await open_stream(reactor, port, "/designteam/events")
+    await client.wait_events(1)
+    (listener,) = list(engine.streams._listeners["designteam"])
+    assert listener._transport.getTcpNoDelay()
+    client.transport.loseConnection()
