@@ -33,13 +33,23 @@ from hubs.widgets.util import WidgetProblem
 
 log = logging.getLogger(__name__)
 
-# Short topics Hubs itself publishes about configuration changes.
-WIDGET_UPDATE = "hubs.widget.update"
-HUB_UPDATE = "hubs.hub.update"
-ROLE_UPDATE = "hubs.role.update"
-# Layout changes: the hub is re-read and its viewers get a layout event.
-LAYOUT_TOPICS = frozenset({HUB_UPDATE, "hubs.hub.create", "hubs.widget.add", "hubs.widget.remove",
-                           "hubs.widget.move"})
+# Short topics Hubs itself publishes about its configuration. Each names a hub, which every
+# process re-reads (widgets, layout, people) and whose changes it pushes to that hub's viewers.
+CHANGE_TOPICS = frozenset({"hubs.widget.update", "hubs.widget.add", "hubs.widget.remove", "hubs.widget.move",
+                           "hubs.hub.update", "hubs.hub.create", "hubs.role.update"})
+
+
+def changed_hub(short_topic: str, msg: Any, hub_of_widget: Callable[[int], str | None]) -> str | None:
+    """The hub a Hubs change message asks to re-read; None if it is not one or names none (pure)."""
+    if short_topic not in CHANGE_TOPICS or not isinstance(msg, Mapping):
+        return None
+    hub = msg.get("hub")
+    if isinstance(hub, str) and hub:
+        return hub
+    idx = msg.get("idx")
+    if isinstance(idx, int) and not isinstance(idx, bool):
+        return hub_of_widget(idx)
+    return None
 
 
 def _dumps(value: Any) -> bytes:
@@ -172,6 +182,12 @@ class HubsEngine:
 
     def hubs_get(self, name: str) -> Hub | None:
         return self.hubs.get(name)
+
+    def roles_of(self, hub: str, username: str | None) -> frozenset[str]:
+        """The roles ``username`` holds on ``hub``, from the in-process directory."""
+        if username is None:
+            return frozenset()
+        return frozenset(role for role, names in self.roles.get(hub, {}).items() if username in names)
 
     def people(self, hub: str, roles: Iterable[str] = ("owner", "member")) -> list[str]:
         """Usernames with any of ``roles`` on ``hub``, from the in-process directory."""
@@ -375,20 +391,19 @@ class HubsEngine:
                 self.rebuild(idx)
         return due
 
-    def snapshot(self, hub: str) -> list[bytes]:
-        """Current payloads of a hub's widgets that this process holds."""
-        return [self.state[i].payload for i in self.layouts.get(hub, ()) if i in self.state]
-
     # ------------------------------------------------------------------ messages
 
     def decide(self, envelope: Mapping[str, Any], usernames: Iterable[str] | None = None) -> list[int]:
-        """Which widgets this message invalidates (hint index, then should_invalidate)."""
-        topic = envelope["topic"]
-        if is_junk(topic, self.config.junk_suffixes):
+        """Which widgets this message invalidates (junk filter, hint index, then should_invalidate)."""
+        if is_junk(envelope["topic"], self.config.junk_suffixes):
             self.stats["dropped"] += 1
             return []
         if usernames is None:
             usernames = self.ctx.message_usernames(envelope) if self._usernames_hinted else ()
+        return self._hits(envelope, usernames)
+
+    def _hits(self, envelope: Mapping[str, Any], usernames: Iterable[str]) -> list[int]:
+        topic = envelope["topic"]
         candidates = self.index.candidates(message_keys(envelope, usernames))
         self.stats["candidates"] += len(candidates)
         hits = []
@@ -420,13 +435,13 @@ class HubsEngine:
             self.recorder.record(envelope, usernames, packages)
         short, _ = split_topic(envelope["topic"])
         work = []
-        if short == WIDGET_UPDATE:
-            work.append(defer.ensureDeferred(self._on_widget_update(envelope["msg"])))
-        elif short in LAYOUT_TOPICS:
-            work.append(defer.ensureDeferred(self._on_hub_update(envelope["msg"])))
-        elif short == ROLE_UPDATE:
-            work.append(defer.ensureDeferred(self._on_role_update(envelope["msg"])))
-        hits = self.decide(envelope, usernames)
+        if short in CHANGE_TOPICS:
+            hub = changed_hub(short, envelope["msg"], self._hub_of_widget)
+            if hub is None:
+                log.warning("dropping %s that names no known hub or widget: %r", short, envelope["msg"])
+            else:
+                work.append(defer.ensureDeferred(self.reload_hub(hub)))
+        hits = self._hits(envelope, usernames)  # junk was filtered above
         if hits:
             work.append(self._rebuild_after_store(hits))
         d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
@@ -445,31 +460,9 @@ class HubsEngine:
                 log.error("handling message %s failed: %s", msg_id, value.getTraceback())
         return results
 
-    async def _on_widget_update(self, msg: Mapping[str, Any]) -> None:
-        """A widget's config changed: re-read its hub (which drops the old data and rebuilds)."""
-        idx = msg.get("idx") if isinstance(msg, Mapping) else None
-        if not isinstance(idx, int) or isinstance(idx, bool):
-            log.warning("dropping %s without a widget idx: %r", WIDGET_UPDATE, msg)
-            return
-        hub = msg.get("hub")
-        if not isinstance(hub, str):
-            widget = self.widgets.get(idx)
-            hub = widget.hub if widget else None
-        if isinstance(hub, str):
-            await self.reload_hub(hub)
-
-    async def _on_role_update(self, msg: Mapping[str, Any]) -> None:
-        """Someone's role on a hub changed: refresh that hub's people and re-index its widgets."""
-        name = msg.get("hub") if isinstance(msg, Mapping) else None
-        if isinstance(name, str) and name in self.hubs:
-            await self.reload_hub(name)
-
-    async def _on_hub_update(self, msg: Mapping[str, Any]) -> None:
-        name = msg.get("hub") if isinstance(msg, Mapping) else None
-        if not isinstance(name, str):
-            log.warning("dropping %s without a hub name: %r", HUB_UPDATE, msg)
-            return
-        await self.reload_hub(name)
+    def _hub_of_widget(self, idx: int) -> str | None:
+        widget = self.widgets.get(idx)
+        return widget.hub if widget else None
 
     def _drop_widget(self, idx: int) -> None:
         widget = self.widgets.pop(idx, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -196,8 +196,3 @@ class Broadcaster:
                 listener.send(frame, chunk)
             except Exception:
                 log.exception("an SSE listener failed to write")
-
-
-def snapshot_frames(payloads: Iterable[bytes], event_id: str, render: Callable[..., bytes] = sse_frame) -> list[bytes]:
-    """Frames that bring a client fully up to date (all carry the current id)."""
-    return [render(payload, event="widget", event_id=event_id) for payload in payloads]

@@ -434,24 +434,24 @@ class HubsWeb:
             user = await self.engine.store.token_user(hash_secret(value))
             if user is None:
                 raise Unauthorized("This API token is not valid (revoked, or never issued).")
-            return Identity(user.username, user.is_admin or user.username in self.engine.config.admins, "token")
+            return Identity(user.username, self._is_admin(user), "token")
         cookie = request.getCookie(SESSION_COOKIE)
         if cookie:
             found = await self.engine.store.get_session(hash_secret(cookie.decode("utf-8", "replace")))
             if found is not None:
                 user, csrf = found
-                return Identity(user.username, user.is_admin or user.username in self.engine.config.admins,
-                                "session", csrf)
+                return Identity(user.username, self._is_admin(user), "session", csrf)
         return ANONYMOUS
+
+    def _is_admin(self, user) -> bool:
+        return user.is_admin or user.username in self.engine.config.admins
 
     async def _allowed(self, request, action: str, hub: str | None) -> Identity:
         """The identity, if it may do ``action`` on ``hub`` (else 401/403 with the reason)."""
         who = await self.identity(request)
         if who.signed_in and request.method != b"GET" and not csrf_ok(who, request.getHeader(CSRF_HEADER)):
             raise Forbidden("This request lacks the page's CSRF token; reload the page and try again.")
-        roles: frozenset[str] = frozenset()
-        if hub is not None and who.signed_in:
-            roles = frozenset(role for role, names in self.engine.roles.get(hub, {}).items() if who.username in names)
+        roles = self.engine.roles_of(hub, who.username) if hub is not None else frozenset()
         decision = permission(action, who, roles, self.engine.hubs.get(hub) if hub else None)
         if not decision.allowed:
             if decision.status == 401:
@@ -472,11 +472,11 @@ class HubsWeb:
         if who.via == "session":
             body["csrf"] = who.csrf
         if hub in self.engine.hubs:
-            roles = sorted(role for role, names in self.engine.roles.get(hub, {}).items() if who.username in names)
+            roles = self.engine.roles_of(hub, who.username)
             hub_record = self.engine.hubs[hub]
-            body["hub"] = {"name": hub, "roles": roles,
-                           "can_edit": permission("edit_hub", who, frozenset(roles), hub_record).allowed,
-                           "can_join": permission("join", who, frozenset(roles), hub_record).allowed,
+            body["hub"] = {"name": hub, "roles": sorted(roles),
+                           "can_edit": permission("edit_hub", who, roles, hub_record).allowed,
+                           "can_join": permission("join", who, roles, hub_record).allowed,
                            "version": hub_record.version}
         return _json(request, body)
 

@@ -109,7 +109,7 @@ def test_malformed_bus_messages_are_dropped_and_the_hub_lives_on(hub):
     assert hub.get("/healthz")[0] == 200
     log = hub.log()
     for fragment in ("body is not a JSON object", "no topic", "fewer than four parts", "300", "malformed frame",
-                     "without a widget idx"):
+                     "names no known hub or widget"):
         assert fragment in log, fragment
     assert "Traceback" not in log
 

@@ -356,3 +356,23 @@ async def test_hub_reloads_never_apply_out_of_order(engine, fake_store, monkeypa
     await defer.gatherResults([first, second, third])
     assert len(calls) == 2  # one reload, then exactly one more
     assert engine.widgets[2].config == {"text": "newest"}
+
+
+@pytest.mark.parametrize(("short", "msg", "expected"), [
+    ("hubs.widget.update", {"hub": "designteam", "idx": 2}, "designteam"),
+    ("hubs.widget.update", {"idx": 2}, "designteam"),          # found through the widget
+    ("hubs.widget.update", {"idx": 99}, None),                 # unknown widget
+    ("hubs.widget.update", {"idx": "2"}, None),
+    ("hubs.widget.update", {"idx": True}, None),
+    ("hubs.role.update", {"hub": "ralph", "username": "x"}, "ralph"),
+    ("hubs.hub.create", {"hub": "websites"}, "websites"),
+    ("hubs.widget.move", {"hub": ""}, None),
+    ("hubs.hub.update", "not an object", None),
+    ("hubs.dummy.poke", {"hub": "designteam"}, None),          # not a change message
+    ("badges.badge.award", {"hub": "designteam"}, None),
+])
+def test_changed_hub(short, msg, expected):
+    """Which hub a Hubs change message asks every process to re-read."""
+    from hubs.engine import changed_hub
+
+    assert changed_hub(short, msg, {2: "designteam"}.get) == expected
