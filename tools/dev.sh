@@ -209,6 +209,7 @@ case "$cmd" in
     [ -f "$DEV/oidc.pid" ] && kill "$(cat "$DEV/oidc.pid")" 2>/dev/null || true
     # memcached drops to 'nobody' before writing its pid file, so find it by its port.
     pkill -f "memcached -d .*-p $MC_PORT " 2>/dev/null || true
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$MC_PORT") 2>/dev/null || break; sleep 0.1; done
     if bin="$(pg_bin)" && [ -f "$DEV/pg/PG_VERSION" ]; then pg_run "$bin/pg_ctl" -D "$DEV/pg" -m fast stop || true; fi
     ;;
   *) die "unknown command $cmd (run, test, bench, setup, services, stop)";;
