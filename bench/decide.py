@@ -24,7 +24,7 @@ from twisted.internet.task import Clock
 from hubs.bus import FakeBus
 from hubs.cache import FakeCache
 from hubs.config import HubsConfig
-from hubs.db.store import FakeStore
+from hubs.testing.store import FakeStore
 from hubs.engine import HubsEngine
 from hubs.meta import MessageMeta
 from hubs.models import Hub

@@ -13,7 +13,7 @@ from hubs.bus import FakeBus
 from hubs.cache import FakeCache
 from hubs.config import HubsConfig
 from hubs.db.migrate import migrate
-from hubs.db.store import FakeStore
+from hubs.testing.store import FakeStore
 from hubs.models import Hub
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

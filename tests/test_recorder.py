@@ -4,7 +4,8 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from hubs.db.store import FakeStore, StoreUnavailable
+from hubs.db.store import StoreUnavailable
+from hubs.testing.store import FakeStore
 from hubs.recorder import MessageRecorder, Pruner, stored_message
 
 
