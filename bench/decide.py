@@ -2,7 +2,7 @@
 
     make bench-decide     (or: tools/dev.sh bench decide [--widgets 1000 100000])
 
-Runs the engine's decision path (junk filter, fedmsg.meta usernames, hint
+Runs the message handler's decision (``MessageHandler.decide``: junk filter, fedmsg.meta usernames, hint
 index, should_invalidate) over the 500-odd real example messages shipped with
 fedmsg_meta_fedora_infrastructure. Besides the registered widgets, each
 personal hub gets a widget hinted by its owner's username (as the activity
@@ -24,10 +24,11 @@ from twisted.internet.task import Clock
 from hubs.bus import FakeBus
 from hubs.cache import FakeCache
 from hubs.config import HubsConfig
-from hubs.testing.store import FakeStore
-from hubs.engine import HubsEngine
 from hubs.meta import MessageMeta
 from hubs.models import Hub
+from hubs.service import Hubs
+from hubs.testing.harness import make_hubs
+from hubs.testing.store import FakeStore
 from hubs.widgets import load_registry
 from hubs.widgets.base import Hints, WidgetSpec
 
@@ -38,7 +39,7 @@ def user_widget_spec() -> WidgetSpec:
                       data=lambda ctx, w: {}, should_invalidate=lambda message, ctx, widget: True)
 
 
-def build_engine(n_widgets: int, usernames: list[str], meta: MessageMeta) -> HubsEngine:
+def build_hubs(n_widgets: int, usernames: list[str], meta: MessageMeta) -> Hubs:
     registry = dict(load_registry())
     registry["userfeed"] = user_widget_spec()
     store = FakeStore()
@@ -56,9 +57,9 @@ def build_engine(n_widgets: int, usernames: list[str], meta: MessageMeta) -> Hub
         else:
             store.add_widget_sync(name, "dummy", "right", 0, {"topic": f"hubs.dummy.{name}"})
     config = HubsConfig.from_fedmsg({"hubs.db.dsn": "x", "hubs.memcached.servers": "127.0.0.1:1"})
-    engine = HubsEngine(config, store, FakeCache(), FakeBus(), registry, Clock(), meta=meta)
-    defer.ensureDeferred(engine.start())  # the fake store answers at once
-    return engine
+    # The fake store answers at once, so the Deferred has fired when this returns.
+    d = defer.ensureDeferred(make_hubs(config, store, FakeCache(), FakeBus(), Clock(), registry=registry, meta=meta))
+    return d.result
 
 
 def main() -> None:
@@ -73,18 +74,19 @@ def main() -> None:
     print(f"{len(messages)} example messages, {len(usernames)} distinct usernames, {args.passes} passes\n")
     rates = {}
     for n in args.widgets:
-        engine = build_engine(n, usernames, meta)
+        hubs = build_hubs(n, usernames, meta)
         hits = candidates = 0
         start = time.perf_counter()
         for _ in range(args.passes):
             for message in messages:
-                before = engine.stats["candidates"]
-                hits += len(engine.decide(message))
-                candidates += engine.stats["candidates"] - before
+                before = hubs.handler.stats["candidates"]
+                hits += len(hubs.handler.decide(message).hits)
+                candidates += hubs.handler.stats["candidates"] - before
         elapsed = time.perf_counter() - start
         total = args.passes * len(messages)
         rates[n] = total / elapsed
-        print(f"{len(engine.widgets):>7} widgets: {rates[n]:8.0f} msgs/s  ({elapsed / total * 1e6:6.1f} us each; "
+        size = len(hubs.directory.widgets)
+        print(f"{size:>7} widgets: {rates[n]:8.0f} msgs/s  ({elapsed / total * 1e6:6.1f} us each; "
               f"{candidates / total:.2f} candidates and {hits / total:.2f} hits per message)")
     if len(rates) >= 2:
         lo, hi = min(rates.values()), max(rates.values())

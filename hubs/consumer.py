@@ -202,7 +202,7 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         if self.service is None:
             log.debug("not started yet; ignoring %s", message.get("topic"))
             return
-        d = self.service.engine.handle(message["body"])
+        d = self.service.hubs.handler.handle(message["body"])
         d.addErrback(lambda f: log.error("handling %s failed: %s", message.get("topic"), f.getTraceback()))
 
     def stop(self):

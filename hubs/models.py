@@ -1,4 +1,4 @@
-"""Plain records shared by the store, the engine and the web layer."""
+"""Plain records shared by the store, the directory and the web layer."""
 
 from __future__ import annotations
 

@@ -2,16 +2,15 @@
 
 ``record()`` only queues; a batch is written when it is full or after a short
 delay, as one multi-row INSERT. ``flush()`` returns once everything queued so
-far is stored — the engine awaits it before rebuilding a widget that reads
+far is stored — the message handler awaits it before rebuilding a widget that reads
 the store, so an activity feed always includes the message that redrew it.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.internet import defer, task
@@ -54,14 +53,13 @@ class MessageRecorder:
     """Batches messages into the store. Sequence numbers track what has been tried."""
 
     def __init__(self, store, clock, *, batch_size: int = 500, delay: float = 0.2, max_pending: int = 20000,
-                 retry: float = 1.0, now: Callable[[], float] = time.time):
+                 retry: float = 1.0):
         self.store = store
         self.clock = clock
         self.batch_size = batch_size
         self.delay = delay
         self.max_pending = max_pending
         self.retry = retry
-        self.now = now
         self.pending: list[tuple[int, StoredMessage]] = []
         self.recorded = 0     # sequence number of the last message recorded
         self.attempted = 0    # every message up to this one has been written or tried
@@ -73,7 +71,7 @@ class MessageRecorder:
 
     def record(self, envelope: Mapping[str, Any], usernames, packages) -> None:
         self.recorded += 1
-        self.pending.append((self.recorded, stored_message(envelope, usernames, packages, self.now())))
+        self.pending.append((self.recorded, stored_message(envelope, usernames, packages, self.clock.seconds())))
         if len(self.pending) > self.max_pending:
             excess = len(self.pending) - self.max_pending
             del self.pending[:excess]
@@ -149,9 +147,8 @@ class MessageRecorder:
 class Pruner:
     """Deletes old messages in the background (age and row-count limits)."""
 
-    def __init__(self, store, clock, max_age_days: float, max_rows: int, interval: float = 300.0,
-                 now: Callable[[], float] = time.time):
-        self.store, self.max_age, self.max_rows, self.now = store, max_age_days * 86400, max_rows, now
+    def __init__(self, store, clock, max_age_days: float, max_rows: int, interval: float = 300.0):
+        self.store, self.clock, self.max_age, self.max_rows = store, clock, max_age_days * 86400, max_rows
         self.loop = task.LoopingCall(self.prune)
         self.loop.clock = clock
         self.interval = interval
@@ -166,7 +163,7 @@ class Pruner:
 
     async def _prune(self) -> None:
         try:
-            self.last_deleted = await self.store.prune_messages(self.now() - self.max_age, self.max_rows)
+            self.last_deleted = await self.store.prune_messages(self.clock.seconds() - self.max_age, self.max_rows)
             if self.last_deleted:
                 log.info("pruned %d old messages", self.last_deleted)
         except Exception as e:

@@ -1,19 +1,34 @@
-"""Wiring: build the engine and the web site from the config, start, stop."""
+"""Wiring: build a whole Hubs from its config and adapters, start it, stop it.
+
+``build`` is the one place that knows which object needs which: the directory
+(hubs, widgets, people), widget states (payloads, builds, pushes), the message
+handler (bus messages), the editor (writes), accounts (who is asking) and the
+broadcaster (open streams). Tests build the same thing through
+``hubs.testing.harness``.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer, task
 
+from hubs.accounts import Accounts
 from hubs.bus import Bus
 from hubs.cache import Cache
 from hubs.config import HubsConfig
+from hubs.context import WidgetContext
 from hubs.db.migrate import latest_version
-from hubs.engine import HubsEngine
+from hubs.db.store import Store
+from hubs.directory import Directory, HubChange
+from hubs.editor import Editor
+from hubs.handler import MessageHandler
 from hubs.recorder import MessageRecorder, Pruner
+from hubs.sse import Broadcaster, Event
+from hubs.states import WidgetStates
 from hubs.web import HubsWeb
 from hubs.widgets import load_registry
 
@@ -25,69 +40,105 @@ class SchemaOutOfDate(RuntimeError):
 
 
 @dataclass
-class HubsService:
-    """A running Hubs: engine, web site, listening port, keep-alive loop."""
+class Hubs:
+    """The parts of one Hubs process, each with one job."""
 
-    engine: HubsEngine
-    web: HubsWeb
-    port: Any = None
-    keepalive: task.LoopingCall | None = None
-    refresher: task.LoopingCall | None = None
-    pruner: Pruner | None = None
-
-    def stop(self) -> defer.Deferred:
-        if self.keepalive is not None and self.keepalive.running:
-            self.keepalive.stop()
-        if self.refresher is not None and self.refresher.running:
-            self.refresher.stop()
-        if self.pruner is not None:
-            self.pruner.stop()
-        d = defer.maybeDeferred(self.port.stopListening) if self.port is not None else defer.succeed(None)
-        close = getattr(self.engine.store, "close", None)
-        if close is not None:
-            d.addBoth(lambda _: close())
-        return d
+    config: HubsConfig
+    store: Store
+    cache: Cache
+    bus: Bus
+    clock: Any
+    directory: Directory
+    states: WidgetStates
+    handler: MessageHandler
+    editor: Editor
+    accounts: Accounts
+    streams: Broadcaster
+    ctx: WidgetContext
 
 
-def build(config: HubsConfig, store, cache: Cache, bus: Bus, clock, **engine_kw: Any) -> tuple[HubsEngine, HubsWeb]:
-    registry = load_registry()
-    engine = HubsEngine(config, store, cache, bus, registry, clock, **engine_kw)
-    oidc = None
+def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
+          recorder: Any = None, http: Any = None, registry: Any = None) -> Hubs:
+    """Wire the parts together (no I/O)."""
+    registry = load_registry() if registry is None else registry
+    streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes)
+    ctx = WidgetContext(store=store, config=config, clock=clock, http=http, meta=meta)
+    directory = Directory(store, registry, ctx)
+    ctx.people = directory.people
+    ctx.hub = directory.find_hub
+    states = WidgetStates(config, directory, cache, ctx, clock, streams.publish)
+    handler = MessageHandler(config, directory, states, ctx, clock, meta=meta, recorder=recorder)
+    editor = Editor(directory, bus)
+    accounts = Accounts(config, directory, editor, clock)
+
+    def push_layout(change: HubChange) -> None:
+        if change.layout_changed and change.hub is not None:
+            streams.publish(change.name, Event.LAYOUT, directory.layout_json(change.name))
+
+    directory.on_change(states.hub_changed)
+    directory.on_change(push_layout)
+    return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx)
+
+
+def make_web(hubs: Hubs) -> HubsWeb:
+    """The web site over a Hubs (with a login client when OIDC is configured)."""
+    config, oidc = hubs.config, None
     if config.oidc_issuer:
         from hubs.oidc import OIDCClient
 
         redirect = config.oidc_redirect_uri or f"http://{config.web_host}:{config.web_port}/oidc/callback"
         oidc = OIDCClient(config.oidc_issuer, config.oidc_client_id, config.oidc_client_secret, redirect,
-                          engine.ctx.http, config.session_secret)
-    return engine, HubsWeb(engine, clock, oidc)
+                          hubs.ctx.http, config.session_secret)
+    return HubsWeb(hubs, oidc)
 
 
-async def start(config: HubsConfig, store, cache: Cache, bus: Bus, reactor, listen: bool = True,
-                **engine_kw: Any) -> HubsService:
-    """Load the directory, open the web port and start keep-alives."""
-    if hasattr(store, "schema_version"):
-        have, want = await store.schema_version(), latest_version()
-        if have < want:
-            raise SchemaOutOfDate(f"database schema is at version {have}, this Hubs needs {want}: run populate.py")
-    recorder = engine_kw.pop("recorder", None) or MessageRecorder(store, reactor)
-    engine, web = build(config, store, cache, bus, reactor, recorder=recorder, **engine_kw)
-    await engine.start()
-    service = HubsService(engine, web)
+@dataclass
+class HubsService:
+    """A running Hubs: its parts, web site, listening port and loops."""
+
+    hubs: Hubs
+    web: HubsWeb
+    port: Any = None
+    loops: tuple[task.LoopingCall, ...] = ()
+    pruner: Pruner | None = None
+
+    def stop(self) -> defer.Deferred:
+        for loop in self.loops:
+            if loop.running:
+                loop.stop()
+        if self.pruner is not None:
+            self.pruner.stop()
+        d = defer.maybeDeferred(self.port.stopListening) if self.port is not None else defer.succeed(None)
+        d.addBoth(lambda _: self.hubs.store.close())
+        return d
+
+
+def _loop(fn, interval: float, clock, name: str) -> task.LoopingCall:
+    loop = task.LoopingCall(fn)
+    loop.clock = clock
+    loop.start(interval, now=False).addErrback(lambda f: log.error("%s loop died: %s", name, f))
+    return loop
+
+
+async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus, reactor, listen: bool = True,
+                **parts: Any) -> HubsService:
+    """Check the schema, load the directory, start the loops and open the web port."""
+    have, want = await store.schema_version(), latest_version()
+    if have < want:
+        raise SchemaOutOfDate(f"database schema is at version {have}, this Hubs needs {want}: run populate.py")
+    parts.setdefault("recorder", MessageRecorder(store, reactor))
+    hubs = build(config, store, cache, bus, reactor, **parts)
+    await hubs.directory.load()
+    service = HubsService(hubs, make_web(hubs))
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval)
     service.pruner.start()
-    loop = task.LoopingCall(engine.streams.keepalive)
-    loop.clock = reactor
-    loop.start(config.sse_keepalive, now=False).addErrback(lambda f: log.error("keep-alive loop died: %s", f))
-    service.keepalive = loop
-    refresher = task.LoopingCall(engine.refresh_due)
-    refresher.clock = reactor
-    refresher.start(60, now=False).addErrback(lambda f: log.error("refresh loop died: %s", f))
-    service.refresher = refresher
+    service.loops = (_loop(hubs.streams.keepalive, config.sse_keepalive, reactor, "keep-alive"),
+                     _loop(hubs.states.refresh_due, 60, reactor, "refresh"))
     if listen:
         from twisted.web.server import Site
 
-        site = Site(web.resource())
+        site = Site(service.web.resource())
         site.displayTracebacks = False
         site.noisy = False
         if not config.access_log:

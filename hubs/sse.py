@@ -1,21 +1,35 @@
-"""Server-sent events: frame rendering, the replay buffer and the broadcaster.
+"""Server-sent events: frames, the replay buffer, the broadcaster and the streams themselves.
 
 The pure parts (``sse_frame``, ``parse_event_id``, ``replay_plan``) decide;
-``Broadcaster`` only keeps listeners and writes bytes to them.
+``Broadcaster`` keeps listeners and sends each event's bytes to them;
+``StreamListener`` is one open response, whose bytes go to the socket through
+``SocketWriter``; ``serve_stream`` opens a stream (headers, replay or snapshot,
+hello) so that the web route is a few lines.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from twisted.internet import defer, tcp
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE = b": keepalive\n\n"
+
+
+class Event:
+    """The event types a hub's stream carries (the page listens for the same names)."""
+
+    HELLO = "hello"  # first event of a stream (and after a snapshot): the id to resume from
+    LAYOUT = "layout"  # the hub's layout and settings (``/<hub>/json``)
+    WIDGET = "widget"  # one widget's payload (``/<hub>/<idx>/json``)
 
 
 def sse_frame(data: bytes | str, event: str | None = None, event_id: str | None = None,
@@ -156,6 +170,9 @@ class Broadcaster:
             return len(self._listeners.get(hub, ()))
         return sum(len(ls) for ls in self._listeners.values())
 
+    def listeners(self, hub: str) -> list[Listener]:
+        return list(self._listeners.get(hub, ()))
+
     def current_id(self) -> str:
         return format_event_id(self.boot, self.seq)
 
@@ -196,3 +213,168 @@ class Broadcaster:
                 listener.send(frame, chunk)
             except Exception:
                 log.exception("an SSE listener failed to write")
+
+
+class SocketWriter:
+    """Sends an HTTP/1.1 chunk straight to a TCP connection's socket when Twisted has nothing queued.
+
+    One ``send`` instead of Request.write, a buffered write, an epoll
+    registration and a second pass of the reactor: 4x faster fan-out to
+    thousands of streams. Whatever the socket does not take is queued with
+    Twisted as usual, so order is kept. It relies on three private attributes
+    of ``twisted.internet.abstract.FileDescriptor`` (``_tempDataBuffer``,
+    ``dataBuffer``, ``offset``): ``tests/test_sse.py`` fails if they change.
+    """
+
+    __slots__ = ("transport", "_send")
+
+    def __init__(self, transport: tcp.Connection):
+        self.transport = transport
+        self._send = transport.socket.send
+        # Events that follow each other closely (one message redrawing three widgets) must not
+        # wait for the client's delayed ACK of the first (Nagle): send each at once.
+        transport.setTcpNoDelay(True)
+
+    @classmethod
+    def for_request(cls, request) -> SocketWriter | None:
+        """A writer for a chunked response on a plain TCP connection; None otherwise (TLS, HTTP/2, tests)."""
+        transport = getattr(request.channel, "transport", None)
+        if getattr(request, "chunked", False) and isinstance(transport, tcp.Connection):
+            return cls(transport)
+        return None
+
+    def idle(self) -> bool:
+        """Has Twisted nothing queued for this connection?"""
+        t = self.transport
+        return not t._tempDataBuffer and t.offset == len(t.dataBuffer)
+
+    def write(self, chunk: bytes) -> None:
+        t = self.transport
+        if t.disconnecting or not t.connected:
+            return
+        if self.idle():
+            try:
+                sent = self._send(chunk)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # Twisted's own write will find the dead connection and clean up
+            if sent == len(chunk):
+                return
+            chunk = chunk[sent:]
+        t.write(chunk)
+
+
+class StreamListener:
+    """One open EventSource response; frames can be held while a snapshot is built."""
+
+    __slots__ = ("request", "held", "closed", "writer")
+
+    def __init__(self, request):
+        self.request = request
+        self.held: list[bytes] | None = None
+        self.closed = False
+        self.writer: SocketWriter | None = None
+
+    def enable_direct_writes(self) -> None:
+        """Call after the headers are written."""
+        self.writer = SocketWriter.for_request(self.request)
+
+    def write(self, frame: bytes) -> None:
+        """Write a frame now (replay, snapshot, hello), bypassing any hold."""
+        if not self.closed:
+            self.request.write(frame)
+
+    def send(self, frame: bytes, chunk: bytes) -> None:
+        if self.closed:
+            return
+        if self.held is not None:
+            self.held.append(frame)
+        elif self.writer is None:
+            self.request.write(frame)
+        else:
+            self.writer.write(chunk)
+
+    def hold(self) -> None:
+        self.held = []
+
+    def release(self) -> None:
+        held, self.held = self.held or [], None
+        for frame in held:
+            self.send(frame, http_chunk(frame))
+
+    def abort(self) -> None:
+        """Drop the connection: the browser sees the stream end and reconnects."""
+        self.closed = True
+        transport = getattr(self.request.channel, "transport", None)
+        if transport is not None:
+            transport.abortConnection()
+
+
+Snapshot = Callable[[str], Awaitable[list[tuple[str, bytes]]]]
+
+
+def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapshot: Snapshot) -> defer.Deferred:
+    """Answer ``GET /<hub>/events``: headers, retry advice, then replay or snapshot, hello and live events.
+
+    ``snapshot(hub)`` gives every (event, data) a client that cannot be replayed
+    needs (the layout, then each widget). Live events that arrive while it is
+    built are held and sent after it. Returns a Deferred that never fires: Klein
+    cancels it when the client goes away; clean-up runs on every kind of end.
+    """
+    request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
+    request.setHeader(b"cache-control", b"no-cache")
+    request.setHeader(b"x-accel-buffering", b"no")
+    plan = streams.plan(hub, last_event_id(request))
+    listener = StreamListener(request)
+    request.write(b"retry: %d\n\n" % retry_ms)
+    listener.enable_direct_writes()
+
+    def hello() -> bytes:
+        data = json.dumps({"hub": hub, "boot": streams.boot, "plan": plan.kind}).encode()
+        return sse_frame(data, event=Event.HELLO, event_id=streams.current_id())
+
+    if plan.kind == "replay":
+        for frame in streams.replay.since(hub, plan.after):
+            listener.write(frame)
+    streams.add(hub, listener)
+
+    def cleanup(_: Any) -> None:
+        listener.closed = True
+        streams.remove(hub, listener)
+
+    request.notifyFinish().addBoth(cleanup)
+    if plan.kind == "snapshot":
+        listener.hold()
+        d = defer.ensureDeferred(_send_snapshot(hub, listener, streams, snapshot, hello))
+        d.addErrback(lambda f: log.error("snapshot for %s failed: %s", hub, f.getTraceback()))
+    else:
+        listener.write(hello())
+    return defer.Deferred(lambda d: None)
+
+
+def last_event_id(request) -> str | None:
+    """The id the client resumes from: the Last-Event-ID header, or ``?last_id=`` (manual reconnects)."""
+    value = request.getHeader("last-event-id")
+    if value is None:
+        arg = request.args.get(b"last_id")
+        value = arg[0].decode("utf-8", "replace") if arg else None
+    return value
+
+
+async def _send_snapshot(hub: str, listener: StreamListener, streams: Broadcaster, snapshot: Snapshot,
+                         hello: Callable[[], bytes]) -> None:
+    """Every event the snapshot names, then hello, then what was held. Never leaves the stream on hold."""
+    try:
+        current = streams.current_id()
+        frames = [sse_frame(data, event=event, event_id=current) for event, data in await snapshot(hub)]
+    except Exception:
+        log.exception("snapshot of %s failed; closing the stream so that the page reconnects", hub)
+        listener.abort()
+        return
+    if listener.closed:
+        return
+    for frame in frames:
+        listener.write(frame)
+    listener.write(hello())
+    listener.release()

@@ -14,7 +14,6 @@ from hubs.cache import FakeCache
 from hubs.config import HubsConfig
 from hubs.db.migrate import migrate
 from hubs.testing.store import FakeStore
-from hubs.models import Hub
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -143,23 +142,22 @@ def config():
 
 @pytest.fixture
 def clock():
-    return Clock()
+    """The one clock of a unit test's Hubs, at 1000 s (versions start at 1,000,000 ms)."""
+    c = Clock()
+    c.advance(1000)
+    return c
 
 
 @pytest.fixture
-def fake_store():
-    """A small hub in the fake store: designteam with five widgets."""
-    store = FakeStore()
-    store.add_hub(Hub("designteam", "Design things", 8))
-    store.add_hub(Hub("ralph", "Ralph's hub", 8, user_hub=True))
-    store.add_widget_sync("designteam", "about", "left", 0, {"text": "We *design*."})
-    store.add_widget_sync("designteam", "sticky", "left", 1, {"text": "Note <script>alert(1)</script>"})
-    store.add_widget_sync("designteam", "dummy", "left", 2, {"topic": "hubs.dummy.poke"})
-    store.add_widget_sync("designteam", "stats", "right", 0, {})
-    store.add_widget_sync("designteam", "rules", "right", 1, {"schedule": "Tuesdays"})
-    store.add_widget_sync("ralph", "about", "left", 0, {})
-    for user, role in [("mizmo", "owner"), ("duffy", "owner"), ("ryanlerch", "member"), ("ralph", "subscriber")]:
-        store.add_role("designteam", user, role)
+def fake_store(clock):
+    """A small hub in the fake store: designteam with five widgets (seeded through the store's methods)."""
+    import pytest_twisted
+    from twisted.internet import defer
+
+    from hubs.testing.harness import seed_small
+
+    store = FakeStore(clock)
+    pytest_twisted.blockon(defer.ensureDeferred(seed_small(store)))
     return store
 
 
@@ -259,3 +257,14 @@ class OIDCProvider:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait()
+
+
+@pytest.fixture
+def hubs(config, fake_store, fake_cache, fake_bus, clock):
+    """A whole Hubs on fakes, wired as in production (``hubs.testing.harness``)."""
+    import pytest_twisted
+    from twisted.internet import defer
+
+    from hubs.testing.harness import make_hubs
+
+    return pytest_twisted.blockon(defer.ensureDeferred(make_hubs(config, fake_store, fake_cache, fake_bus, clock)))

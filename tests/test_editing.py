@@ -1,45 +1,35 @@
 """Writes over HTTP: who may do what, CSRF, API tokens, version conflicts, and each edit's effect."""
 
 import json
-import time
 
 import pytest
 import pytest_twisted
 from treq.testing import StubTreq
 from twisted.internet import defer
 
+from hubs.accounts import AccountTaken
 from hubs.auth import hash_secret
-from hubs.engine import HubsEngine
 from hubs.models import User
-from hubs.web import HubsWeb
-from hubs.widgets import load_registry
+from hubs.testing.harness import make_site
 
 PEOPLE = {"anonymous": None, "nobody": "nobody", "subscriber": "ralph", "member": "ryanlerch",
           "owner": "mizmo", "admin": "boss"}
 
 
 @pytest.fixture
-def store(fake_store):
+def store(fake_store, clock):
     for name in ("nobody", "ralph", "ryanlerch", "mizmo", "duffy"):
         fake_store.users[name] = User(name, name.title())
     fake_store.users["boss"] = User("boss", "The Boss", is_admin=True)
     for name in fake_store.users:
         fake_store.tokens[hash_secret(f"token-of-{name}")] = (name, "tests")
-        fake_store.sessions[hash_secret(f"cookie-of-{name}")] = (name, f"csrf-of-{name}", time.time() + 3600)
+        fake_store.sessions[hash_secret(f"cookie-of-{name}")] = (name, f"csrf-of-{name}", clock.seconds() + 3600)
     return fake_store
 
 
 @pytest.fixture
-def engine(config, store, fake_cache, fake_bus, clock):
-    e = HubsEngine(config, store, fake_cache, fake_bus, load_registry(), clock)
-    fake_bus.deliver = e.handle
-    pytest_twisted.blockon(defer.ensureDeferred(e.start()))
-    return e
-
-
-@pytest.fixture
-def http(engine, clock):
-    return StubTreq(HubsWeb(engine, clock).resource())
+def http(store, hubs):
+    return StubTreq(make_site(hubs).resource())
 
 
 def token_headers(who):
@@ -109,16 +99,28 @@ async def test_session_writes_need_the_csrf_token(http, store):
 
 
 @pytest_twisted.ensureDeferred
-async def test_expired_or_unknown_sessions_are_anonymous(http, store):
+async def test_expired_or_unknown_sessions_are_anonymous(http, store, clock):
     """An expired or forged session cookie counts for nothing."""
-    store.sessions[hash_secret("cookie-of-mizmo")] = ("mizmo", "csrf-of-mizmo", time.time() - 1)
+    store.sessions[hash_secret("cookie-of-mizmo")] = ("mizmo", "csrf-of-mizmo", clock.seconds() - 1)
     for cookie in ("cookie-of-mizmo", "forged"):
         response, _ = await http.get("http://hubs.test/api/me", cookies={"hubs_session": cookie}), None
         assert json.loads(await response.content())["username"] is None
 
 
 @pytest_twisted.ensureDeferred
-async def test_api_me(http, engine):
+async def test_sessions_end_when_the_one_clock_says_so(http, hubs, clock):
+    """A session started through Accounts expires when the injected clock passes its age, not the wall clock."""
+    session = await hubs.accounts.start_session("mizmo")
+    cookies = {"hubs_session": session.token}
+    response = await http.get("http://hubs.test/api/me", cookies=cookies)
+    assert json.loads(await response.content())["username"] == "mizmo"
+    clock.advance(session.max_age + 1)
+    response = await http.get("http://hubs.test/api/me", cookies=cookies)
+    assert json.loads(await response.content())["username"] is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_api_me(http, hubs):
     """/api/me tells the page who is there and what they may do on this hub."""
     response = await http.get("http://hubs.test/api/me?hub=designteam", cookies={"hubs_session": "cookie-of-mizmo"})
     me = json.loads(await response.content())
@@ -128,7 +130,7 @@ async def test_api_me(http, engine):
                                                                                   "Bearer token-of-ralph"})
     me = json.loads(await response.content())
     assert me["hub"]["can_edit"] is False and "csrf" not in me and me["hub"]["roles"] == ["subscriber"]
-    response = await StubTreq(HubsWeb(engine).resource()).get("http://hubs.test/api/me")
+    response = await StubTreq(make_site(hubs).resource()).get("http://hubs.test/api/me")
     assert json.loads(await response.content()) == {"username": None, "is_admin": False, "via": "anonymous",
                                                     "login": False}
 
@@ -149,19 +151,19 @@ async def test_stale_edit_gets_409_and_the_current_state(http, store, fake_bus):
 
 
 @pytest_twisted.ensureDeferred
-async def test_add_move_remove_reach_the_layout(http, engine):
+async def test_add_move_remove_reach_the_layout(http, hubs):
     """Layout edits change the served layout (through the bus message, as for every viewer)."""
     response, body = await call(http, "POST", "/designteam/widgets", {"plugin": "dummy", "column": "left",
                                                                       "config": {"text": "new"}},
                                 token_headers("owner"))
     idx = json.loads(body)["widget"]["idx"]
     await defer.succeed(None)
-    assert idx in engine.layouts["designteam"]
+    assert idx in [w.idx for w in hubs.directory.hub_widgets("designteam")]
     await call(http, "POST", f"/designteam/{idx}/move", {"column": "right", "position": 0}, token_headers("owner"))
-    layout = json.loads(engine.layout_json("designteam"))
+    layout = json.loads(hubs.directory.layout_json("designteam"))
     assert [w["idx"] for w in layout["columns"]["right"]][0] == idx
     await call(http, "POST", f"/designteam/{idx}/delete", None, token_headers("owner"))
-    assert idx not in engine.layouts["designteam"]
+    assert idx not in [w.idx for w in hubs.directory.hub_widgets("designteam")]
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [
@@ -185,27 +187,27 @@ async def test_bad_writes_name_the_field(http, store, fake_bus, path, body, fiel
 
 
 @pytest_twisted.ensureDeferred
-async def test_create_hub_gives_the_default_widgets(http, engine):
+async def test_create_hub_gives_the_default_widgets(http, hubs):
     """A new team hub starts with the team widget set and its owners."""
     response, _ = await call(http, "POST", "/api/hubs", {"name": "websites", "summary": "Web", "owners": ["nobody"]},
                              token_headers("admin"))
     assert response.code == 201
-    assert {w.plugin for w in engine.hub_widgets("websites")} >= {"about", "feed", "stats", "rules", "meetings"}
-    assert engine.people("websites", ("owner",)) == ["nobody"]
+    assert {w.plugin for w in hubs.directory.hub_widgets("websites")} >= {"about", "feed", "stats", "rules", "meetings"}
+    assert hubs.directory.people("websites", ("owner",)) == ["nobody"]
     response, _ = await call(http, "POST", "/api/hubs", {"name": "websites"}, token_headers("admin"))
     assert response.code == 409
 
 
 @pytest_twisted.ensureDeferred
-async def test_first_sign_in_creates_a_personal_hub(engine, store):
+async def test_first_sign_in_creates_a_personal_hub(hubs, store):
     """The first login of someone creates their user and their hub with the default widgets."""
-    await engine.sign_in("newcomer", "New Comer", "n@example.org")
+    await hubs.accounts.sign_in("newcomer", "New Comer", "n@example.org")
     await defer.succeed(None)
     assert store.users["newcomer"].fullname == "New Comer"
-    assert engine.hubs["newcomer"].user_hub and engine.people("newcomer", ("owner",)) == ["newcomer"]
-    assert {w.plugin for w in engine.hub_widgets("newcomer")} >= {"feed", "badges", "avatar"}
-    await engine.sign_in("newcomer", "New Comer", "n@example.org")  # second login: nothing new
-    assert engine.people("newcomer", ("owner",)) == ["newcomer"]
+    assert hubs.directory.hubs["newcomer"].user_hub and hubs.directory.people("newcomer", ("owner",)) == ["newcomer"]
+    assert {w.plugin for w in hubs.directory.hub_widgets("newcomer")} >= {"feed", "badges", "avatar"}
+    await hubs.accounts.sign_in("newcomer", "New Comer", "n@example.org")  # second login: nothing new
+    assert hubs.directory.people("newcomer", ("owner",)) == ["newcomer"]
 
 
 @pytest_twisted.ensureDeferred
@@ -217,13 +219,11 @@ async def test_admin_token_is_an_explicit_development_opt_in(http, store):
 
 
 @pytest_twisted.ensureDeferred
-async def test_an_account_name_cannot_be_taken_over(engine, store):
+async def test_an_account_name_cannot_be_taken_over(hubs, store):
     """A second identity presenting an existing account name is refused."""
-    from hubs.engine import AccountTaken
-
-    await engine.sign_in("newcomer", "", "", subject="https://id.example 1")
+    await hubs.accounts.sign_in("newcomer", "", "", subject="https://id.example 1")
     with pytest.raises(AccountTaken):
-        await engine.sign_in("newcomer", "", "", subject="https://id.example 2")
+        await hubs.accounts.sign_in("newcomer", "", "", subject="https://id.example 2")
 
 
 @pytest.mark.parametrize(("avatar", "status"), [
@@ -231,9 +231,9 @@ async def test_an_account_name_cannot_be_taken_over(engine, store):
     ('https://x.example/"onerror="alert(1)', 400), ("javascript:alert(1)", 400),
 ])
 @pytest_twisted.ensureDeferred
-async def test_owners_set_the_hub_picture(http, engine, avatar, status):
+async def test_owners_set_the_hub_picture(http, hubs, avatar, status):
     """Owners set the hub's picture to an https URL (or none); anything else is refused."""
     response, body = await call(http, "POST", "/designteam/config", {"avatar": avatar}, token_headers("owner"))
     assert response.code == status, body
     if status == 200:
-        assert json.loads(engine.layout_json("designteam"))["hub"]["avatar"] == avatar
+        assert json.loads(hubs.directory.layout_json("designteam"))["hub"]["avatar"] == avatar

@@ -1,4 +1,4 @@
-"""The engine with fakes: builds, cache, failures, timeouts, rebuild and push, config edits."""
+"""A whole Hubs on fakes: builds, cache, failures, timeouts, decisions, rebuild and push, config edits."""
 
 import json
 
@@ -7,8 +7,10 @@ import pytest_twisted
 from twisted.internet import defer
 
 from hubs.cache import CacheUnavailable
-from hubs.engine import HubsEngine, next_version
+from hubs.handler import changed_hub
 from hubs.models import NotFound
+from hubs.states import next_version
+from hubs.testing.harness import make_hubs
 from hubs.widgets import WIDGETS, load_registry
 from hubs.widgets.base import InvalidConfig
 
@@ -30,14 +32,6 @@ class Recorder:
         return out
 
 
-@pytest.fixture
-def engine(config, fake_store, fake_cache, fake_bus, clock):
-    e = HubsEngine(config, fake_store, fake_cache, fake_bus, REGISTRY, clock, now=lambda: 1000.0)
-    fake_bus.deliver = e.handle  # like the real hub, which hears its own messages
-    pytest_twisted.blockon(defer.ensureDeferred(e.start()))
-    return e
-
-
 def poke(topic="hubs.dummy.poke", msg=None, env="prod"):
     return {"topic": f"org.fedoraproject.{env}.{topic}", "msg": msg or {}, "msg_id": "m1", "timestamp": 1}
 
@@ -50,9 +44,9 @@ def test_versions_always_grow():
 
 
 @pytest_twisted.ensureDeferred
-async def test_payload_carries_data_and_rendered_html(engine):
+async def test_payload_carries_data_and_rendered_html(hubs):
     """The payload names the widget and carries data plus escaped, sanitised HTML."""
-    payload = json.loads(await engine.payload("designteam", 2))
+    payload = json.loads(await hubs.states.payload("designteam", 2))
     assert {k: payload[k] for k in ("hub", "idx", "plugin")} == {"hub": "designteam", "idx": 2, "plugin": "sticky"}
     assert payload["data"] == {"text": "Note <script>alert(1)</script>"}
     assert "<script" not in payload["html"] and "Sticky note" in payload["html"]
@@ -69,76 +63,74 @@ async def test_every_widget_builds_from_its_defaults(plugin, fake_store, fake_ca
     from tests.conftest import services_config
 
     widget = fake_store.add_widget_sync("ralph", plugin, "left", 9, {})
-    e = HubsEngine(services_config(canned_services), fake_store, fake_cache, fake_bus, REGISTRY, reactor,
-                   http=TreqClient(reactor, 2.0, allow_private=True))
-    await e.start()
-    payload = json.loads(await e.payload("ralph", widget.idx))
+    e = await make_hubs(services_config(canned_services), fake_store, fake_cache, fake_bus, reactor,
+                        http=TreqClient(reactor, 2.0, allow_private=True))
+    payload = json.loads(await e.states.payload("ralph", widget.idx))
     assert "error" not in payload, payload
     assert isinstance(payload["data"], dict) and payload["html"].strip()
 
 
 @pytest_twisted.ensureDeferred
-async def test_warm_payload_touches_neither_store_nor_cache(engine, fake_store, fake_cache):
+async def test_warm_payload_touches_neither_store_nor_cache(hubs, fake_store, fake_cache):
     """Once built, a payload is served from process state even if both backends are down."""
-    first = await engine.payload("designteam", 4)
+    first = await hubs.states.payload("designteam", 4)
     fake_store.fail = RuntimeError("store must not be called")
     fake_cache.fail = RuntimeError("cache must not be called")
-    assert await engine.payload("designteam", 4) is first
+    assert await hubs.states.payload("designteam", 4) is first
 
 
 @pytest_twisted.ensureDeferred
-async def test_cold_process_reads_memcached_before_building(engine, config, fake_store, fake_cache, fake_bus, clock):
+async def test_cold_process_reads_memcached_before_building(hubs, config, fake_store, fake_cache, fake_bus, clock):
     """A second process finds the data in memcached and does not call data()."""
-    built = await engine.payload("designteam", 4)
-    other = HubsEngine(config, fake_store, fake_cache, fake_bus, REGISTRY, clock)
-    await other.start()
+    built = await hubs.states.payload("designteam", 4)
+    other = await make_hubs(config, fake_store, fake_cache, fake_bus, clock, hear_own_messages=False)
     fake_store.fail = RuntimeError("data() would read the store")
-    assert await other.payload("designteam", 4) == built
+    assert await other.states.payload("designteam", 4) == built
 
 
 @pytest_twisted.ensureDeferred
-async def test_memcached_down_still_serves(engine, fake_cache):
+async def test_memcached_down_still_serves(hubs, fake_cache):
     """With memcached down, widgets are built and served from process state."""
     fake_cache.fail = CacheUnavailable("down")
-    payload = json.loads(await engine.payload("designteam", 1))
+    payload = json.loads(await hubs.states.payload("designteam", 1))
     assert "error" not in payload
 
 
 @pytest_twisted.ensureDeferred
-async def test_unknown_hub_or_widget_is_not_found(engine):
+async def test_unknown_hub_or_widget_is_not_found(hubs):
     """Unknown hubs, unknown widgets and widgets of another hub are NotFound."""
     for hub, idx in [("nope", 1), ("designteam", 99), ("ralph", 1)]:
         with pytest.raises(NotFound):
-            await engine.payload(hub, idx)
+            await hubs.states.payload(hub, idx)
 
 
 @pytest_twisted.ensureDeferred
-async def test_failing_widget_shows_an_error_in_its_own_frame(engine, fake_store, fake_cache):
+async def test_failing_widget_shows_an_error_in_its_own_frame(hubs, fake_store, fake_cache):
     """data() raising gives an error payload (not cached); other widgets are fine."""
     fake_store.fail = RuntimeError("database exploded")
-    payload = json.loads(await engine.payload("designteam", 4))  # stats reads the store
+    payload = json.loads(await hubs.states.payload("designteam", 4))  # stats reads the store
     assert payload["error"] == "This widget could not load its data."
     assert "database exploded" not in payload["html"] and "widget-error" in payload["html"]
     assert not any(":4:stats:" in k for k in fake_cache.data)
-    ok = json.loads(await engine.payload("designteam", 1))
+    ok = json.loads(await hubs.states.payload("designteam", 1))
     assert "error" not in ok
 
 
 @pytest_twisted.ensureDeferred
-async def test_failed_widget_is_retried_later(engine, fake_store, clock):
+async def test_failed_widget_is_retried_later(hubs, fake_store, clock):
     """A failed widget is rebuilt after hubs.widget.retry seconds and pushed."""
     fake_store.fail = RuntimeError("down")
-    await engine.payload("designteam", 4)
+    await hubs.states.payload("designteam", 4)
     fake_store.fail = None
     listener = Recorder()
-    engine.streams.add("designteam", listener)
-    clock.advance(engine.config.widget_retry)
+    hubs.streams.add("designteam", listener)
+    clock.advance(hubs.config.widget_retry)
     (event, payload), = listener.events()
     assert event == "widget" and payload["idx"] == 4 and "error" not in payload
 
 
 @pytest_twisted.ensureDeferred
-async def test_slow_widget_times_out(engine, fake_store, clock, monkeypatch):
+async def test_slow_widget_times_out(hubs, fake_store, clock, monkeypatch):
     """An async data() slower than hubs.widget.timeout becomes an error payload."""
     never = defer.Deferred()
 
@@ -146,43 +138,43 @@ async def test_slow_widget_times_out(engine, fake_store, clock, monkeypatch):
         return await never
 
     monkeypatch.setattr(fake_store, "hub_roles", hub_roles)
-    d = defer.ensureDeferred(engine.payload("designteam", 4))
-    clock.advance(engine.config.widget_timeout + 0.1)
+    d = defer.ensureDeferred(hubs.states.payload("designteam", 4))
+    clock.advance(hubs.config.widget_timeout + 0.1)
     payload = json.loads(await d)
     assert "took longer than 5 s" in payload["error"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_invalid_stored_config_is_an_error_frame(engine, fake_store):
+async def test_invalid_stored_config_is_an_error_frame(hubs, fake_store):
     """A config that no longer validates shows as an error, naming the field."""
     widget = fake_store.add_widget_sync("designteam", "dummy", "left", 5, {"color": "pink"})
-    await engine.reload_hub("designteam")
-    payload = json.loads(await engine.payload("designteam", widget.idx))
+    await hubs.directory.reload_hub("designteam")
+    payload = json.loads(await hubs.states.payload("designteam", widget.idx))
     assert "color" in payload["error"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_unknown_plugin_is_an_error_frame(engine, fake_store):
+async def test_unknown_plugin_is_an_error_frame(hubs, fake_store):
     """A widget whose plugin is not registered shows an error instead of breaking the hub."""
     widget = fake_store.add_widget_sync("designteam", "vanished", "left", 6, {})
-    await engine.reload_hub("designteam")
-    payload = json.loads(await engine.payload("designteam", widget.idx))
+    await hubs.directory.reload_hub("designteam")
+    payload = json.loads(await hubs.states.payload("designteam", widget.idx))
     assert "vanished" in payload["error"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_message_rebuilds_and_pushes_only_affected_widgets(engine):
+async def test_message_rebuilds_and_pushes_only_affected_widgets(hubs):
     """A matching message pushes a newer payload of that widget, to that hub's listeners only."""
-    before = json.loads(await engine.payload("designteam", 3))
+    before = json.loads(await hubs.states.payload("designteam", 3))
     team, other = Recorder(), Recorder()
-    engine.streams.add("designteam", team)
-    engine.streams.add("ralph", other)
-    await engine.handle(poke())
+    hubs.streams.add("designteam", team)
+    hubs.streams.add("ralph", other)
+    await hubs.handler.handle(poke())
     (event, payload), = team.events()
     assert event == "widget" and payload["idx"] == 3 and payload["version"] > before["version"]
     assert other.frames == []
     raw = team.frames[0].split(b"\ndata: ", 1)[1].rstrip(b"\n")
-    assert await engine.payload("designteam", 3) == raw  # the event is the JSON endpoint's bytes
+    assert await hubs.states.payload("designteam", 3) == raw  # the event is the JSON endpoint's bytes
 
 
 @pytest.mark.parametrize("message", [
@@ -191,31 +183,31 @@ async def test_message_rebuilds_and_pushes_only_affected_widgets(engine):
     poke("hubs.role.update", {"hub": "ralph"}),  # stats of another hub
 ])
 @pytest_twisted.ensureDeferred
-async def test_unrelated_messages_push_nothing(engine, message):
+async def test_unrelated_messages_push_nothing(hubs, message):
     """Messages that do not concern a widget, and junk topics, rebuild nothing."""
     listener = Recorder()
-    engine.streams.add("designteam", listener)
-    await engine.handle(message)
+    hubs.streams.add("designteam", listener)
+    await hubs.handler.handle(message)
     assert listener.frames == []
 
 
 @pytest_twisted.ensureDeferred
-async def test_should_invalidate_that_raises_is_contained(engine, monkeypatch):
+async def test_should_invalidate_that_raises_is_contained(hubs, monkeypatch):
     """A widget whose should_invalidate raises is skipped; others still react."""
-    spec = engine.registry["stats"]
+    spec = hubs.directory.registry["stats"]
     broken = type(spec)(**{**spec.__dict__, "should_invalidate": lambda m, c, w: 1 / 0})
-    monkeypatch.setitem(engine.registry, "stats", broken)
-    assert engine.decide(poke("hubs.role.update", {"hub": "designteam"})) == [5]
+    monkeypatch.setitem(hubs.directory.registry, "stats", broken)
+    assert hubs.handler.decide(poke("hubs.role.update", {"hub": "designteam"})).hits == (5,)
 
 
 @pytest_twisted.ensureDeferred
-async def test_config_edit_round_trip(engine, fake_store, fake_bus, fake_cache):
+async def test_config_edit_round_trip(hubs, fake_store, fake_bus, fake_cache):
     """POSTed config: validated, stored, announced, old cache dropped, new payload pushed."""
-    await engine.payload("designteam", 2)
-    old_key = engine.key_of(engine.widgets[2])
+    await hubs.states.payload("designteam", 2)
+    old_key = hubs.states.key_of(hubs.directory.widgets[2])
     listener = Recorder()
-    engine.streams.add("designteam", listener)
-    await engine.update_widget_config("designteam", 2, {"text": "**New** note"}, "admin")
+    hubs.streams.add("designteam", listener)
+    await hubs.editor.update_widget_config("designteam", 2, {"text": "**New** note"}, "admin")
     (sent,) = fake_bus.sent
     assert sent["topic"] == "org.fedoraproject.dev.hubs.widget.update"
     assert sent["msg"]["old"] == {"text": "Note <script>alert(1)</script>"}
@@ -229,42 +221,42 @@ async def test_config_edit_round_trip(engine, fake_store, fake_bus, fake_cache):
 
 
 @pytest_twisted.ensureDeferred
-async def test_invalid_edit_writes_nothing(engine, fake_store, fake_bus):
+async def test_invalid_edit_writes_nothing(hubs, fake_store, fake_bus):
     """A config that fails validation is refused before any write or message."""
     with pytest.raises(InvalidConfig):
-        await engine.update_widget_config("designteam", 3, {"color": "pink", "bogus": 1}, "admin")
+        await hubs.editor.update_widget_config("designteam", 3, {"color": "pink", "bogus": 1}, "admin")
     assert fake_bus.sent == [] and fake_store.widgets[3].config == {"topic": "hubs.dummy.poke"}
 
 
 @pytest_twisted.ensureDeferred
-async def test_edit_applies_locally_when_the_bus_fails(engine, fake_bus):
+async def test_edit_applies_locally_when_the_bus_fails(hubs, fake_bus):
     """If publishing fails after the write, this process still shows the new config."""
     fake_bus.fail = OSError("zmq down")
     listener = Recorder()
-    engine.streams.add("designteam", listener)
-    await engine.update_widget_config("designteam", 1, {"text": "fallback"}, "admin")
+    hubs.streams.add("designteam", listener)
+    await hubs.editor.update_widget_config("designteam", 1, {"text": "fallback"}, "admin")
     (event, payload), = listener.events()
     assert payload["data"] == {"text": "fallback"}
 
 
 @pytest_twisted.ensureDeferred
-async def test_hub_update_pushes_a_layout_event(engine, fake_store):
+async def test_hub_update_pushes_a_layout_event(hubs, fake_store):
     """A moved or added widget reaches viewers as a layout event."""
     listener = Recorder()
-    engine.streams.add("designteam", listener)
+    hubs.streams.add("designteam", listener)
     fake_store.add_widget_sync("designteam", "sticky", "right", 2, {"text": "new"})
-    await engine.handle(poke("hubs.hub.update", {"hub": "designteam"}, env="dev"))
+    await hubs.handler.handle(poke("hubs.hub.update", {"hub": "designteam"}, env="dev"))
     events = listener.events()
     layout = [p for e, p in events if e == "layout"]
     assert layout and [w["plugin"] for w in layout[0]["columns"]["right"]] == ["stats", "rules", "sticky"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_hub_settings_change_layout(engine, fake_bus):
+async def test_hub_settings_change_layout(hubs, fake_bus):
     """Changing a hub's column widths updates its layout and pushes it."""
     listener = Recorder()
-    engine.streams.add("designteam", listener)
-    await engine.update_hub("designteam", {"left_width": 6}, "admin")
+    hubs.streams.add("designteam", listener)
+    await hubs.editor.update_hub("designteam", {"left_width": 6}, "admin")
     for _ in range(3):
         await defer.succeed(None)
     layouts = [p for e, p in listener.events() if e == "layout"]
@@ -295,46 +287,43 @@ async def test_username_hints_use_fedmsg_meta(config, fake_store, fake_cache, fa
         should_invalidate=lambda message, ctx, widget: True)
     mizmo = fake_store.add_widget_sync("ralph", "follow", "right", 0, {"user": "mizmo"})
     fake_store.add_widget_sync("ralph", "follow", "right", 1, {"user": "duffy"})
-    e = HubsEngine(config, fake_store, fake_cache, fake_bus, registry, clock,
-                   meta=MessageMeta(meta_config))
-    await e.start()
-    assert e.decide(BADGE_AWARD) == [mizmo.idx]
+    e = await make_hubs(config, fake_store, fake_cache, fake_bus, clock, registry=registry,
+                        meta=MessageMeta(meta_config))
+    assert e.handler.decide(BADGE_AWARD).hits == (mizmo.idx,)
 
 
 @pytest_twisted.ensureDeferred
 async def test_widgets_that_age_are_refreshed(config, fake_store, fake_cache, fake_bus, clock):
     """Widgets declaring REFRESH are rebuilt once their data is that old (and only served ones)."""
-    now = [1000.0]
     widget = fake_store.add_widget_sync("designteam", "cobwebs", "right", 5, {})
-    e = HubsEngine(config, fake_store, fake_cache, fake_bus, REGISTRY, clock, now=lambda: now[0])
-    await e.start()
-    assert e.refresh_due() == []  # nothing served yet
-    first = json.loads(await e.payload("designteam", widget.idx))
-    now[0] += REGISTRY["cobwebs"].refresh - 1
-    assert e.refresh_due() == []
-    now[0] += 2
-    assert e.refresh_due() == [widget.idx]
-    assert json.loads(await e.payload("designteam", widget.idx))["version"] > first["version"]
+    e = await make_hubs(config, fake_store, fake_cache, fake_bus, clock)
+    assert e.states.refresh_due() == []  # nothing served yet
+    first = json.loads(await e.states.payload("designteam", widget.idx))
+    clock.advance(REGISTRY["cobwebs"].refresh - 1)
+    assert e.states.refresh_due() == []
+    clock.advance(2)
+    assert e.states.refresh_due() == [widget.idx]
+    assert json.loads(await e.states.payload("designteam", widget.idx))["version"] > first["version"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_failed_rebuild_keeps_the_last_good_data(engine, fake_store, clock):
+async def test_a_failed_rebuild_keeps_the_last_good_data(hubs, fake_store, clock):
     """When a rebuild fails, viewers keep the last good payload (no error pushed) until a retry succeeds."""
-    good = await engine.payload("designteam", 4)
-    await engine.payload("designteam", 5)  # rules also reads roles
+    good = await hubs.states.payload("designteam", 4)
+    await hubs.states.payload("designteam", 5)  # rules also reads roles
     listener = Recorder()
-    engine.streams.add("designteam", listener)
+    hubs.streams.add("designteam", listener)
     fake_store.fail = RuntimeError("database blinked")
-    await engine.handle(poke("hubs.role.update", {"hub": "designteam"}, env="dev"))
-    assert listener.frames == [] and await engine.payload("designteam", 4) == good
+    await hubs.handler.handle(poke("hubs.role.update", {"hub": "designteam"}, env="dev"))
+    assert listener.frames == [] and await hubs.states.payload("designteam", 4) == good
     fake_store.fail = None
-    clock.advance(engine.config.widget_retry)
+    clock.advance(hubs.config.widget_retry)
     pushed = [p for e, p in listener.events() if e == "widget"]
     assert sorted(p["idx"] for p in pushed) == [4, 5] and not any("error" in p for p in pushed)
 
 
 @pytest_twisted.ensureDeferred
-async def test_hub_reloads_never_apply_out_of_order(engine, fake_store, monkeypatch):
+async def test_hub_reloads_never_apply_out_of_order(hubs, fake_store, monkeypatch):
     """A reload that reads the database while a change lands is followed by one more; the newest state wins."""
     gate = defer.Deferred()
     real = fake_store.get_hub
@@ -348,14 +337,14 @@ async def test_hub_reloads_never_apply_out_of_order(engine, fake_store, monkeypa
         return result
 
     monkeypatch.setattr(fake_store, "get_hub", slow_get_hub)
-    first = defer.ensureDeferred(engine.reload_hub("designteam"))
+    first = defer.ensureDeferred(hubs.directory.reload_hub("designteam"))
     await fake_store.update_widget_config(2, {"text": "newest"})
-    second = defer.ensureDeferred(engine.reload_hub("designteam"))
-    third = defer.ensureDeferred(engine.reload_hub("designteam"))
+    second = defer.ensureDeferred(hubs.directory.reload_hub("designteam"))
+    third = defer.ensureDeferred(hubs.directory.reload_hub("designteam"))
     gate.callback(None)
     await defer.gatherResults([first, second, third])
     assert len(calls) == 2  # one reload, then exactly one more
-    assert engine.widgets[2].config == {"text": "newest"}
+    assert hubs.directory.widgets[2].config == {"text": "newest"}
 
 
 @pytest.mark.parametrize(("short", "msg", "expected"), [
@@ -373,6 +362,4 @@ async def test_hub_reloads_never_apply_out_of_order(engine, fake_store, monkeypa
 ])
 def test_changed_hub(short, msg, expected):
     """Which hub a Hubs change message asks every process to re-read."""
-    from hubs.engine import changed_hub
-
     assert changed_hub(short, msg, {2: "designteam"}.get) == expected

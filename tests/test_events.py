@@ -9,9 +9,7 @@ import pytest_twisted
 from twisted.internet import defer, reactor, task
 from twisted.web.server import Site
 
-from hubs.engine import HubsEngine
-from hubs.web import HubsWeb
-from hubs.widgets import load_registry
+from hubs.testing.harness import make_hubs, make_site
 from tests.sseclient import open_stream
 
 
@@ -20,16 +18,14 @@ def poke():
 
 
 @pytest.fixture
-def engine(config, fake_store, fake_cache, fake_bus):
-    e = HubsEngine(config, fake_store, fake_cache, fake_bus, load_registry(), reactor)
-    fake_bus.deliver = e.handle
-    pytest_twisted.blockon(defer.ensureDeferred(e.start()))
-    return e
+def hubs(config, fake_store, fake_cache, fake_bus):
+    """A Hubs on fakes whose clock is the real reactor (these streams are real TCP)."""
+    return pytest_twisted.blockon(defer.ensureDeferred(make_hubs(config, fake_store, fake_cache, fake_bus, reactor)))
 
 
 @pytest.fixture
-def port(engine):
-    site = Site(HubsWeb(engine, reactor).resource())
+def port(hubs):
+    site = Site(make_site(hubs).resource())
     site.log = lambda request: None
     listening = reactor.listenTCP(0, site, interface="127.0.0.1")
     yield listening.getHost().port
@@ -49,7 +45,7 @@ async def until(predicate, timeout=5.0):
 
 
 @pytest_twisted.ensureDeferred
-async def test_stream_headers_and_hello(port, engine):
+async def test_stream_headers_and_hello(port, hubs):
     """The stream is text/event-stream, not cached or buffered, with retry advice and an id."""
     client = await open_stream(reactor, port, "/designteam/events")
     (hello,) = await client.wait_events(1)
@@ -57,8 +53,8 @@ async def test_stream_headers_and_hello(port, engine):
     assert client.headers["content-type"].startswith("text/event-stream")
     assert client.headers["cache-control"] == "no-cache"
     assert client.headers["x-accel-buffering"] == "no"
-    assert client.retry == engine.config.sse_retry_ms
-    assert hello["event"] == "hello" and hello["id"] == engine.streams.current_id()
+    assert client.retry == hubs.config.sse_retry_ms
+    assert hello["event"] == "hello" and hello["id"] == hubs.streams.current_id()
     client.transport.loseConnection()
 
 
@@ -71,27 +67,27 @@ async def test_unknown_hub_stream_is_404(port):
 
 
 @pytest_twisted.ensureDeferred
-async def test_event_carries_the_json_endpoint_payload(port, engine):
+async def test_event_carries_the_json_endpoint_payload(port, hubs):
     """A bus message reaches the stream with exactly the bytes of GET /<hub>/<idx>/json."""
     client = await open_stream(reactor, port, "/designteam/events")
     await client.wait_events(1)
-    await engine.handle(poke())
+    await hubs.handler.handle(poke())
     _, event = await client.wait_events(2)
     assert event["event"] == "widget"
-    assert event["data"].encode() == await engine.payload("designteam", 3)
-    assert event["id"] == engine.streams.current_id()
+    assert event["data"].encode() == await hubs.states.payload("designteam", 3)
+    assert event["id"] == hubs.streams.current_id()
     client.transport.loseConnection()
 
 
 @pytest_twisted.ensureDeferred
-async def test_reconnect_replays_missed_events_in_order(port, engine):
+async def test_reconnect_replays_missed_events_in_order(port, hubs):
     """A client coming back with Last-Event-ID gets what it missed, in order, once."""
     client = await open_stream(reactor, port, "/designteam/events")
     (hello,) = await client.wait_events(1)
     client.transport.loseConnection()
     await client.closed_d
     for _ in range(3):
-        await engine.handle(poke())
+        await hubs.handler.handle(poke())
     again = await open_stream(reactor, port, "/designteam/events", last_event_id=hello["id"])
     events = await again.wait_events(4)
     assert [e["event"] for e in events] == ["widget", "widget", "widget", "hello"]
@@ -104,7 +100,7 @@ async def test_reconnect_replays_missed_events_in_order(port, engine):
 
 @pytest.mark.parametrize("last_id", ["someotherboot-12", "garbage"])
 @pytest_twisted.ensureDeferred
-async def test_unknown_or_old_id_gets_a_snapshot(port, engine, last_id):
+async def test_unknown_or_old_id_gets_a_snapshot(port, hubs, last_id):
     """After a restart (unknown id) the client gets the layout and every widget."""
     client = await open_stream(reactor, port, "/designteam/events", last_event_id=last_id)
     events = await client.wait_events(7)
@@ -114,7 +110,7 @@ async def test_unknown_or_old_id_gets_a_snapshot(port, engine, last_id):
 
 
 @pytest_twisted.ensureDeferred
-async def test_events_during_a_snapshot_are_not_lost(port, engine, fake_store, monkeypatch):
+async def test_events_during_a_snapshot_are_not_lost(port, hubs, fake_store, monkeypatch):
     """Events published while a snapshot is being built arrive after it, none lost."""
     gate = defer.Deferred()
     real_roles = fake_store.hub_roles
@@ -126,7 +122,7 @@ async def test_events_during_a_snapshot_are_not_lost(port, engine, fake_store, m
     monkeypatch.setattr(fake_store, "hub_roles", slow_roles)
     client = await open_stream(reactor, port, "/designteam/events", last_event_id="old-1")
     await settle()
-    await engine.handle(poke())          # the dummy widget changes mid-snapshot
+    await hubs.handler.handle(poke())          # the dummy widget changes mid-snapshot
     gate.callback(None)
     events = await client.wait_events(8)
     dummy = [json.loads(e["data"])["version"] for e in events if e["event"] == "widget"
@@ -136,11 +132,11 @@ async def test_events_during_a_snapshot_are_not_lost(port, engine, fake_store, m
 
 
 @pytest_twisted.ensureDeferred
-async def test_keepalive_comments(port, engine):
+async def test_keepalive_comments(port, hubs):
     """Idle streams get keep-alive comments."""
     client = await open_stream(reactor, port, "/designteam/events")
     await client.wait_events(1)
-    engine.streams.keepalive()
+    hubs.streams.keepalive()
     await until(lambda: "keepalive" in client.comments)
     client.transport.loseConnection()
 
@@ -155,7 +151,7 @@ async def test_service_schedules_keepalives_at_most_every_15s(config, fake_store
     clock = Clock()
     service = await start(config, fake_store, fake_cache, fake_bus, clock, listen=False)
     sent = []
-    service.engine.streams.add("designteam", type("L", (), {"send": lambda self, frame, chunk: sent.append(frame)})())
+    service.hubs.streams.add("designteam", type("L", (), {"send": lambda self, frame, chunk: sent.append(frame)})())
     clock.advance(config.sse_keepalive - 0.01)
     assert sent == []
     clock.advance(0.02)
@@ -165,21 +161,21 @@ async def test_service_schedules_keepalives_at_most_every_15s(config, fake_store
 
 @pytest.mark.parametrize("how", ["close", "abort"])
 @pytest_twisted.ensureDeferred
-async def test_a_thousand_streams_leave_nothing_behind(port, engine, how):
+async def test_a_thousand_streams_leave_nothing_behind(port, hubs, how):
     """After 1,000 streams open and close (cleanly or abruptly), listeners and memory are back."""
     async def cycle(n):
         clients = []
         for _ in range(n):
             clients.append(await open_stream(reactor, port, "/designteam/events"))
         await defer.gatherResults([c.wait_events(1) for c in clients])
-        assert engine.streams.listener_count("designteam") == n
+        assert hubs.streams.listener_count("designteam") == n
         for c in clients:
             if how == "close":
                 c.transport.loseConnection()
             else:
                 c.transport.abortConnection()
         await defer.gatherResults([c.closed_d for c in clients])
-        await until(lambda: engine.streams.listener_count() == 0)
+        await until(lambda: hubs.streams.listener_count() == 0)
 
     await cycle(100)  # warm up allocator and caches
     gc.collect()
@@ -192,17 +188,17 @@ async def test_a_thousand_streams_leave_nothing_behind(port, engine, how):
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
-    assert engine.streams.listener_count() == 0
+    assert hubs.streams.listener_count() == 0
     assert growth < 256 * 1024, f"memory grew by {growth} bytes over 1,000 streams"
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_failed_snapshot_closes_the_stream(port, engine, monkeypatch):
+async def test_a_failed_snapshot_closes_the_stream(port, hubs, monkeypatch):
     """If the catch-up snapshot cannot be built, the stream ends (the browser reconnects) instead of hanging."""
     def broken(hub):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(engine, "layout_json", broken)
+    monkeypatch.setattr(hubs.directory, "layout_json", broken)
     from twisted.internet.error import ConnectionLost
 
     try:
@@ -211,13 +207,13 @@ async def test_a_failed_snapshot_closes_the_stream(port, engine, monkeypatch):
         assert [e["event"] for e in client.events] == []
     except ConnectionLost:
         pass  # dropped before any byte: the browser reconnects just the same
-    await until(lambda: engine.streams.listener_count() == 0)
+    await until(lambda: hubs.streams.listener_count() == 0)
 
 
 @pytest_twisted.ensureDeferred
-async def test_widgets_removed_during_a_snapshot_are_skipped(port, engine, fake_store, monkeypatch):
+async def test_widgets_removed_during_a_snapshot_are_skipped(port, hubs, fake_store, monkeypatch):
     """A widget that disappears while the snapshot is built is left out; the stream goes live."""
-    real = engine.payload
+    real = hubs.states.payload
 
     async def vanishing(hub, idx):
         if idx == 2:
@@ -225,7 +221,7 @@ async def test_widgets_removed_during_a_snapshot_are_skipped(port, engine, fake_
             raise NotFound("gone")
         return await real(hub, idx)
 
-    monkeypatch.setattr(engine, "payload", vanishing)
+    monkeypatch.setattr(hubs.states, "payload", vanishing)
     client = await open_stream(reactor, port, "/designteam/events", last_event_id="old-3")
     events = await client.wait_events(6)
     assert [e["event"] for e in events] == ["layout"] + ["widget"] * 4 + ["hello"]
@@ -233,10 +229,10 @@ async def test_widgets_removed_during_a_snapshot_are_skipped(port, engine, fake_
 
 
 @pytest_twisted.ensureDeferred
-async def test_streams_send_without_nagle_delay(port, engine):
+async def test_streams_send_without_nagle_delay(port, hubs):
     """Event streams turn Nagle off, so back-to-back events are not held for the client's ACK."""
     client = await open_stream(reactor, port, "/designteam/events")
     await client.wait_events(1)
-    (listener,) = list(engine.streams._listeners["designteam"])
-    assert listener._transport.getTcpNoDelay()
+    (listener,) = hubs.streams.listeners("designteam")
+    assert listener.writer.transport.getTcpNoDelay()
     client.transport.loseConnection()

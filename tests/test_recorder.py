@@ -5,8 +5,8 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from hubs.db.store import StoreUnavailable
-from hubs.testing.store import FakeStore
 from hubs.recorder import MessageRecorder, Pruner, stored_message
+from hubs.testing.store import FakeStore
 
 
 def env(n, **extra):
@@ -101,7 +101,8 @@ async def test_pruner_runs_on_its_clock():
 
     store, clock = FakeStore(), Clock()
     await store.add_messages([_msg(i, i * 86400, ["ralph"]) for i in range(1, 11)])
-    pruner = Pruner(store, clock, max_age_days=3, max_rows=100, interval=60, now=lambda: 10 * 86400.0)
+    clock.advance(10 * 86400.0)
+    pruner = Pruner(store, clock, max_age_days=3, max_rows=100, interval=60)
     pruner.start()
     await defer.succeed(None)
     assert pruner.last_deleted == 6 and len(store.messages) == 4

@@ -7,8 +7,8 @@ from psycopg2.extras import Json
 from twisted.internet import defer
 
 from hubs.db.store import PostgresStore, StoreUnavailable
-from hubs.testing.store import FakeStore
 from hubs.models import Hub, NotFound, User
+from hubs.testing.store import FakeStore
 
 LONG_CONFIG = {"text": "x" * 100_000, "nested": {"list": list(range(1000))}}
 

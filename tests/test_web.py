@@ -1,4 +1,4 @@
-"""HTTP routes through treq's StubTreq, with the engine on fakes."""
+"""HTTP routes through treq's StubTreq, with a whole Hubs on fakes."""
 
 import json
 
@@ -7,25 +7,15 @@ import pytest_twisted
 from treq.testing import StubTreq
 from twisted.internet import defer
 
-from hubs.engine import HubsEngine
-from hubs.web import HubsWeb
-from hubs.widgets import load_registry
+from hubs.testing.harness import make_hubs, make_site
 
 TOKEN = "s3cret-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
 
 @pytest.fixture
-def engine(config, fake_store, fake_cache, fake_bus, clock):
-    e = HubsEngine(config, fake_store, fake_cache, fake_bus, load_registry(), clock)
-    fake_bus.deliver = e.handle
-    pytest_twisted.blockon(defer.ensureDeferred(e.start()))
-    return e
-
-
-@pytest.fixture
-def http(engine, clock):
-    return StubTreq(HubsWeb(engine, clock).resource())
+def http(hubs):
+    return StubTreq(make_site(hubs).resource())
 
 
 async def get(http, path, **kw):
@@ -71,11 +61,11 @@ async def test_layout_json(http):
 
 
 @pytest_twisted.ensureDeferred
-async def test_widget_json_is_the_payload(http, engine):
-    """GET /<hub>/<idx>/json answers the payload bytes the engine holds."""
+async def test_widget_json_is_the_payload(http, hubs):
+    """GET /<hub>/<idx>/json answers the payload bytes the widget states hold."""
     response, body = await get(http, "/designteam/1/json")
     assert response.code == 200
-    assert body == await engine.payload("designteam", 1)
+    assert body == await hubs.states.payload("designteam", 1)
     assert json.loads(body)["plugin"] == "about"
 
 
@@ -129,12 +119,12 @@ async def test_healthz_reports_each_dependency(http, fake_store, fake_cache):
 
 
 @pytest_twisted.ensureDeferred
-async def test_internal_errors_are_generic(http, engine, monkeypatch):
+async def test_internal_errors_are_generic(http, hubs, monkeypatch):
     """An unexpected exception is a 500 with no traceback or exception text."""
     def boom(name):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(engine, "layout_json", boom)
+    monkeypatch.setattr(hubs.directory, "layout_json", boom)
     response, body = await get(http, "/designteam/json")
     assert response.code == 500
     assert b"secret" not in body and b"Traceback" not in body and b"went wrong" in body
@@ -173,10 +163,8 @@ async def test_writes_are_refused_when_no_token_is_configured(config, fake_store
     """With no hubs.admin_token configured, that token means nothing: 401."""
     from tests.conftest import make_config
 
-    e = HubsEngine(make_config(**{"hubs.admin_token": None}), fake_store, fake_cache, fake_bus,
-                   load_registry(), clock)
-    await e.start()
-    http = StubTreq(HubsWeb(e, clock).resource())
+    e = await make_hubs(make_config(**{"hubs.admin_token": None}), fake_store, fake_cache, fake_bus, clock)
+    http = StubTreq(make_site(e).resource())
     response, body = await post(http, "/designteam/2/config", {"text": "x"})
     assert response.code == 401 and b"not valid" in body
 

@@ -9,12 +9,12 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from hubs.engine import HubsEngine
 from hubs.http import TreqClient
 from hubs.meta import MessageMeta
 from hubs.models import Hub, User
 from hubs.recorder import stored_message
 from hubs.testing import messages as M
+from hubs.testing.harness import make_hubs, make_site
 from hubs.widgets import load_registry
 from hubs.widgets.cobwebs import idleness
 from hubs.widgets.fedmsgs import chart
@@ -37,22 +37,23 @@ def store(fake_store):
     return fake_store
 
 
-async def make_engine(store, base, timeout=2.0, allow_private=True, **overrides):
-    e = HubsEngine(services_config(base, **overrides), store, __import__("hubs.cache").cache.FakeCache(),
-                   __import__("hubs.bus").bus.FakeBus(), REGISTRY, reactor, meta=META,
-                   http=TreqClient(reactor, timeout, allow_private=allow_private))
-    await e.start()
-    return e
+async def widget_hubs(store, base, timeout=2.0, allow_private=True, recorder=None, **overrides):
+    """A Hubs on the fake store with the real fedmsg.meta, the reactor's clock and the canned services."""
+    from hubs.bus import FakeBus
+    from hubs.cache import FakeCache
+
+    return await make_hubs(services_config(base, **overrides), store, FakeCache(), FakeBus(), reactor, meta=META,
+                           recorder=recorder, http=TreqClient(reactor, timeout, allow_private=allow_private))
 
 
-async def add(engine, store, hub, plugin, config):
+async def add(hubs, store, hub, plugin, config):
     widget = store.add_widget_sync(hub, plugin, "left", 50 + len(store.widgets), REGISTRY[plugin].validate(config))
-    await engine.reload_hub(hub)
+    await hubs.directory.reload_hub(hub)
     return widget
 
 
-async def payload(engine, widget):
-    return json.loads(await engine.payload(widget.hub, widget.idx))
+async def payload(hubs, widget):
+    return json.loads(await hubs.states.payload(widget.hub, widget.idx))
 
 
 async def remember(store, *envelopes):
@@ -115,9 +116,9 @@ INVALIDATION = [
 @pytest_twisted.ensureDeferred
 async def test_what_invalidates_each_widget(store, canned_services, hub, plugin, config, message, expected):
     """Through the hint index and should_invalidate, exactly the right messages touch each widget."""
-    engine = await make_engine(store, canned_services)
-    widget = await add(engine, store, hub, plugin, config)
-    assert (widget.idx in engine.decide(message)) is expected
+    hubs = await widget_hubs(store, canned_services)
+    widget = await add(hubs, store, hub, plugin, config)
+    assert (widget.idx in hubs.handler.decide(message).hits) is expected
 
 
 def test_every_widget_has_invalidation_cases():
@@ -136,14 +137,14 @@ async def test_feed_shows_people_activity_newest_first_and_pages(store, canned_s
     """The feed lists the team's messages with human subtitles and links, and pages with "more"."""
     await remember(store, *[M.git_receive("mizmo", "inkscape", f"Change {n}", ts=NOW - 1000 + n) for n in range(12)],
                    M.git_receive("nirik", "ansible", "Not a team member", ts=NOW))
-    engine = await make_engine(store, canned_services)
-    widget = await add(engine, store, "designteam", "feed", {"rows": 5})
-    data = (await payload(engine, widget))["data"]
+    hubs = await widget_hubs(store, canned_services)
+    widget = await add(hubs, store, "designteam", "feed", {"rows": 5})
+    data = (await payload(hubs, widget))["data"]
     assert [i["subtitle"].split('"')[1] for i in data["items"]] == [f"Change {n}" for n in range(11, 6, -1)]
     assert data["items"][0]["link"].startswith("https://") and data["cursor"]
-    page = await REGISTRY["feed"].more(engine.ctx, widget, data["cursor"], **widget.config)
+    page = await REGISTRY["feed"].more(hubs.ctx, widget, data["cursor"], **widget.config)
     assert [i["subtitle"].split('"')[1] for i in page["items"]] == [f"Change {n}" for n in range(6, 1, -1)]
-    last = await REGISTRY["feed"].more(engine.ctx, widget, page["cursor"], **widget.config)
+    last = await REGISTRY["feed"].more(hubs.ctx, widget, page["cursor"], **widget.config)
     assert len(last["items"]) == 2 and last["cursor"] is None
 
 
@@ -152,12 +153,11 @@ async def test_new_message_appears_in_the_feed_live(store, canned_services):
     """A message from a member is stored, then the feed is rebuilt with it and pushed."""
     from hubs.recorder import MessageRecorder
 
-    engine = await make_engine(store, canned_services)
-    engine.recorder = MessageRecorder(store, reactor)
-    widget = await add(engine, store, "designteam", "feed", {})
+    hubs = await widget_hubs(store, canned_services, recorder=MessageRecorder(store, reactor))
+    widget = await add(hubs, store, "designteam", "feed", {})
     frames = []
-    engine.streams.add("designteam", type("L", (), {"send": lambda self, f, c: frames.append(f)})())
-    await engine.handle(M.pagure_issue_new("duffy", "design", 9, "Brand new ticket"))
+    hubs.streams.add("designteam", type("L", (), {"send": lambda self, f, c: frames.append(f)})())
+    await hubs.handler.handle(M.pagure_issue_new("duffy", "design", 9, "Brand new ticket"))
     pushed = [json.loads(f.split(b"data: ", 1)[1]) for f in frames]
     feed = [p for p in pushed if p["idx"] == widget.idx]
     assert feed and "Brand new ticket" in feed[-1]["data"]["items"][0]["subtitle"]
@@ -168,13 +168,11 @@ async def test_more_route(store, canned_services):
     """GET /<hub>/<idx>/more returns the next page as HTML; bad cursors are 400."""
     from treq.testing import StubTreq
 
-    from hubs.web import HubsWeb
-
     await remember(store, *[M.git_receive("mizmo", "gimp", f"C{n}", ts=NOW - 100 + n) for n in range(8)])
-    engine = await make_engine(store, canned_services)
-    widget = await add(engine, store, "designteam", "feed", {"rows": 3})
-    cursor = (await payload(engine, widget))["data"]["cursor"]
-    http = StubTreq(HubsWeb(engine).resource())
+    hubs = await widget_hubs(store, canned_services)
+    widget = await add(hubs, store, "designteam", "feed", {"rows": 3})
+    cursor = (await payload(hubs, widget))["data"]["cursor"]
+    http = StubTreq(make_site(hubs).resource())
     response = await http.get(f"http://h/designteam/{widget.idx}/more", params={"cursor": cursor})
     body = json.loads(await response.content())
     assert response.code == 200 and body["html"].count("feed-item") == 3 and body["cursor"]
@@ -190,23 +188,23 @@ async def test_person_widgets(store, canned_services):
     """Stats, subscriptions and avatar of a person come from the store."""
     await remember(store, M.git_receive("ralph", "fedmsg", "a"), M.badge_award("ralph", "Origin"),
                    M.git_receive("mizmo", "gimp", "b"))
-    engine = await make_engine(store, canned_services)
-    stats = await add(engine, store, "ralph", "fedmsgstats", {})
-    assert (await payload(engine, stats))["data"] == {"person": "ralph", "messages": 2, "subscribers": 1, "stars": 0}
-    subs = await add(engine, store, "ralph", "subscriptions", {})
-    groups = {g["label"]: g["hubs"] for g in (await payload(engine, subs))["data"]["groups"]}
+    hubs = await widget_hubs(store, canned_services)
+    stats = await add(hubs, store, "ralph", "fedmsgstats", {})
+    assert (await payload(hubs, stats))["data"] == {"person": "ralph", "messages": 2, "subscribers": 1, "stars": 0}
+    subs = await add(hubs, store, "ralph", "subscriptions", {})
+    groups = {g["label"]: g["hubs"] for g in (await payload(hubs, subs))["data"]["groups"]}
     assert groups["Member of"] == ["designteam"] and groups["Subscribed to"] == ["designteam"]
-    avatar = await add(engine, store, "ralph", "avatar", {})
-    data = (await payload(engine, avatar))["data"]
+    avatar = await add(hubs, store, "ralph", "avatar", {})
+    data = (await payload(hubs, avatar))["data"]
     assert data["fullname"] == "Ralph" and data["avatar"].startswith("https://seccdn.libravatar.org/")
 
 
 @pytest_twisted.ensureDeferred
 async def test_person_widget_on_a_team_hub_explains_itself(store, canned_services):
     """A personal widget with no username on a team hub shows what to set."""
-    engine = await make_engine(store, canned_services)
-    widget = await add(engine, store, "designteam", "badges", {})
-    assert "needs a 'username'" in (await payload(engine, widget))["error"]
+    hubs = await widget_hubs(store, canned_services)
+    widget = await add(hubs, store, "designteam", "badges", {})
+    assert "needs a 'username'" in (await payload(hubs, widget))["error"]
 
 
 @pytest_twisted.ensureDeferred
@@ -214,9 +212,9 @@ async def test_cobwebs_counts_real_idleness(store, canned_services):
     """Cobwebs shows days since the team's last message, not a random number."""
     await remember(store, M.git_receive("duffy", "x", "y", ts=NOW - 20 * 86400 - 60),
                    M.git_receive("nirik", "x", "newer but not on the team", ts=NOW))
-    engine = await make_engine(store, canned_services)
-    widget = await add(engine, store, "designteam", "cobwebs", {"dusty_after": 14})
-    data = (await payload(engine, widget))["data"]
+    hubs = await widget_hubs(store, canned_services)
+    widget = await add(hubs, store, "designteam", "cobwebs", {"dusty_after": 14})
+    data = (await payload(hubs, widget))["data"]
     assert (data["days"], data["level"], data["archived"]) == (20, "cobwebs", False)
 
 
@@ -245,9 +243,9 @@ def test_chart_stacks_categories_per_day():
 async def test_fedmsgs_widget_draws_svg(store, canned_services):
     """The activity chart is an inline SVG with one bar per day and category."""
     await remember(store, M.git_receive("ralph", "a", "b", ts=NOW - 60), M.badge_award("ralph", "Origin", ts=NOW - 90))
-    engine = await make_engine(store, canned_services)
-    widget = await add(engine, store, "ralph", "fedmsgs", {})
-    p = await payload(engine, widget)
+    hubs = await widget_hubs(store, canned_services)
+    widget = await add(hubs, store, "ralph", "fedmsgs", {})
+    p = await payload(hubs, widget)
     assert "<svg" in p["html"] and p["html"].count("<rect") == 2 and p["data"]["total"] == 2
 
 
@@ -284,9 +282,9 @@ def test_upcoming_expands_recurrences():
 @pytest_twisted.ensureDeferred
 async def test_outside_services(store, canned_services, hub, plugin, config, check):
     """Widgets read outside services through the async HTTP client (a local server shaped like the APIs)."""
-    engine = await make_engine(store, canned_services)
+    hubs = await widget_hubs(store, canned_services)
     config = {k: v.format(base=canned_services) if isinstance(v, str) else v for k, v in config.items()}
-    p = await payload(engine, await add(engine, store, hub, plugin, config))
+    p = await payload(hubs, await add(hubs, store, hub, plugin, config))
     assert "error" not in p, p
     assert check(p["data"])
 
@@ -298,20 +296,20 @@ async def test_outside_services(store, canned_services, hub, plugin, config, che
 async def test_service_failures_show_in_the_widget_frame(store, canned_services, path, fragment):
     """A failing or slow service gives a readable error in that widget only."""
     base = path if path.startswith("http") else canned_services + path
-    engine = await make_engine(store, base, timeout=1.0)
-    badges = await add(engine, store, "ralph", "badges", {})
-    about = await add(engine, store, "ralph", "about", {})
-    failed = await payload(engine, badges)
+    hubs = await widget_hubs(store, base, timeout=1.0)
+    badges = await add(hubs, store, "ralph", "badges", {})
+    about = await add(hubs, store, "ralph", "about", {})
+    failed = await payload(hubs, badges)
     assert fragment in failed["error"] and "widget-error" in failed["html"]
-    assert "error" not in await payload(engine, about)
+    assert "error" not in await payload(hubs, about)
 
 
 @pytest_twisted.ensureDeferred
 async def test_bad_calendar_is_a_readable_error(store, canned_services):
     """A calendar URL that is not iCalendar says so."""
-    engine = await make_engine(store, canned_services)
-    widget = await add(engine, store, "designteam", "meetings", {"calendar": canned_services + "/user/x/json"})
-    assert "not iCalendar" in (await payload(engine, widget))["error"]
+    hubs = await widget_hubs(store, canned_services)
+    widget = await add(hubs, store, "designteam", "meetings", {"calendar": canned_services + "/user/x/json"})
+    assert "not iCalendar" in (await payload(hubs, widget))["error"]
 
 
 # ---------------------------------------------------------------- escaping
@@ -334,9 +332,9 @@ def _text_arguments():
 @pytest_twisted.ensureDeferred
 async def test_text_arguments_are_escaped(store, canned_services, plugin, argument, attack):
     """Every text argument a widget accepts comes out escaped or sanitised."""
-    engine = await make_engine(store, canned_services)
-    widget = await add(engine, store, "ralph", plugin, {argument: attack})
-    html = (await payload(engine, widget))["html"].lower()
+    hubs = await widget_hubs(store, canned_services)
+    widget = await add(hubs, store, "ralph", plugin, {argument: attack})
+    html = (await payload(hubs, widget))["html"].lower()
     assert "<script" not in html and "<img src=x" not in html and 'href="javascript:' not in html
 
 
@@ -344,22 +342,22 @@ async def test_text_arguments_are_escaped(store, canned_services, plugin, argume
 async def test_message_text_is_escaped_in_the_feed(store, canned_services):
     """Text that arrives in bus messages is escaped when shown."""
     await remember(store, M.pagure_issue_new("duffy", "design", 5, '<script>alert("x")</script><img src=x onerror=y>'))
-    engine = await make_engine(store, canned_services)
-    p = await payload(engine, await add(engine, store, "designteam", "feed", {}))
+    hubs = await widget_hubs(store, canned_services)
+    p = await payload(hubs, await add(hubs, store, "designteam", "feed", {}))
     assert "<script>" not in p["html"] and "&lt;script&gt;" in p["html"] and "<img src=x" not in p["html"]
 
 
 @pytest_twisted.ensureDeferred
 async def test_service_text_is_escaped(store, canned_services, monkeypatch):
     """Text from outside services (issue titles, badge names) is escaped too."""
-    engine = await make_engine(store, canned_services)
+    hubs = await widget_hubs(store, canned_services)
 
     async def evil(url, params=None):
         return {"issues": [{"id": 1, "title": "<script>x</script>", "user": {"name": "<b>u</b>"},
                             "tags": ["<i>t</i>"], "date_created": "1"}], "total_issues": 1}
 
-    monkeypatch.setattr(engine.ctx.http, "get_json", evil)
-    p = await payload(engine, await add(engine, store, "designteam", "pagure", {"project": "design"}))
+    monkeypatch.setattr(hubs.ctx.http, "get_json", evil)
+    p = await payload(hubs, await add(hubs, store, "designteam", "pagure", {"project": "design"}))
     assert "<script>" not in p["html"] and "<b>u</b>" not in p["html"] and "&lt;i&gt;t&lt;/i&gt;" in p["html"]
 
 
@@ -368,9 +366,9 @@ async def test_service_text_is_escaped(store, canned_services, monkeypatch):
 @pytest_twisted.ensureDeferred
 async def test_calendar_urls_may_not_reach_private_addresses(store, canned_services, url):
     """A URL typed into a widget cannot make Hubs fetch from its own network (SSRF)."""
-    engine = await make_engine(store, canned_services, allow_private=False)
-    widget = await add(engine, store, "designteam", "meetings", {"calendar": url})
-    assert "not a public address" in (await payload(engine, widget))["error"]
+    hubs = await widget_hubs(store, canned_services, allow_private=False)
+    widget = await add(hubs, store, "designteam", "meetings", {"calendar": url})
+    assert "not a public address" in (await payload(hubs, widget))["error"]
 
 
 def test_meetings_skip_sub_daily_repeats_and_huge_calendars():

@@ -1,0 +1,34 @@
+"""What a widget's ``data()``, hints and ``should_invalidate`` may use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hubs.config import HubsConfig
+from hubs.db.store import Store
+from hubs.models import Hub
+
+
+@dataclass
+class WidgetContext:
+    """``store`` (async queries), ``config`` (settings), ``http`` (async client for
+    outside services), ``meta`` (fedmsg.meta about a message: usernames,
+    subtitle, link, icon), ``people(hub, roles)`` and ``hub(name)`` (from the
+    in-process directory, no I/O) and ``clock`` (the reactor's: ``now()``).
+    """
+
+    store: Store
+    config: HubsConfig
+    clock: Any
+    http: Any = None
+    meta: Any = None
+    people: Callable[..., list[str]] = lambda hub, roles=("owner", "member"): []
+    hub: Callable[[str], Hub | None] = lambda name: None
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    def message_usernames(self, message: Mapping[str, Any]) -> frozenset[str]:
+        return self.meta.usernames(message) if self.meta is not None else frozenset()

@@ -1,0 +1,223 @@
+"""The directory: every hub, widget and person this process serves, in memory.
+
+It is filled from the store at start and re-read one hub at a time when a Hubs
+change message (or a local write) says that hub changed. Readers (the web
+layer, decisions, widget builds) never wait on PostgreSQL. Whoever must react
+to a change (widget states, the layout event) subscribes with ``on_change``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubs.coalesce import Coalescer
+from hubs.db.store import Store
+from hubs.hints import HintIndex
+from hubs.models import COLUMNS, Hub, NotFound, Widget
+from hubs.widgets.base import WidgetSpec
+
+log = logging.getLogger(__name__)
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON: the one serialisation of payloads and layouts."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class HubChange:
+    """What one re-read of a hub changed (``hub`` is None when the hub is gone)."""
+
+    name: str
+    hub: Hub | None
+    layout_changed: bool
+    dropped: tuple[int, ...] = ()
+    reconfigured: tuple[Widget, ...] = field(default=())  # the *old* records of widgets whose config changed
+
+
+def diff_hub(name: str, before: tuple[Hub | None, Mapping[int, Widget]], hub: Hub | None,
+             widgets: Iterable[Widget]) -> HubChange:
+    """Compare a hub before and after a re-read (pure)."""
+    old_hub, old_widgets = before
+    fresh = {w.idx: w for w in widgets}
+    dropped = tuple(idx for idx in old_widgets if idx not in fresh)
+    reconfigured = tuple(old for idx, old in old_widgets.items()
+                         if idx in fresh and fresh[idx].config != old.config)
+    layout_changed = (old_hub != hub
+                      or [w.as_json() for w in old_widgets.values()] != [w.as_json() for w in fresh.values()])
+    return HubChange(name, hub, layout_changed, dropped, reconfigured)
+
+
+class Directory:
+    """Hubs, their widgets in layout order, people's roles, and the hint index over the widgets."""
+
+    def __init__(self, store: Store, registry: Mapping[str, WidgetSpec], ctx: Any = None):
+        self.store = store
+        self.registry = registry
+        self.ctx = ctx
+        self.hubs: dict[str, Hub] = {}
+        self.widgets: dict[int, Widget] = {}
+        self._layouts: dict[str, list[int]] = {}
+        self._roles: dict[str, dict[str, list[str]]] = {}
+        self._generation: dict[str, int] = {}
+        self._layout_json: dict[str, bytes] = {}
+        self.index = HintIndex(registry, ctx)
+        self.usernames_hinted = False  # does any widget ask for messages by username?
+        self._listeners: list[Callable[[HubChange], None]] = []
+        self._reloads = Coalescer()
+
+    def on_change(self, listener: Callable[[HubChange], None]) -> None:
+        """Call ``listener`` with every HubChange, in the order listeners were added."""
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------------ loading
+
+    async def load(self) -> None:
+        """Read every hub, widget and role from the store."""
+        hubs, widgets = await self.store.load_directory()
+        roles: dict[str, dict[str, list[str]]] = {}
+        for hub, username, role in await self.store.all_roles():
+            roles.setdefault(hub, {}).setdefault(role, []).append(username)
+        self._roles = roles
+        self.hubs = {h.name: h for h in hubs}
+        self.widgets = {}
+        self._layouts = {h.name: [] for h in hubs}
+        self._layout_json.clear()
+        self.index = HintIndex(self.registry, self.ctx)
+        self.usernames_hinted = False
+        for widget in widgets:
+            if widget.plugin not in self.registry:
+                log.warning("widget %d on %s uses unknown plugin %r; shown as failed",
+                            widget.idx, widget.hub, widget.plugin)
+            self._put(widget)
+        for name in self._layouts:
+            self._sort_layout(name)
+        log.info("serving %d hubs and %d widgets", len(self.hubs), len(self.widgets))
+
+    async def reload_hub(self, name: Any) -> None:
+        """Re-read one hub, its widgets and its people, and tell the listeners what changed.
+
+        Reloads of one hub run one at a time (a change during a reload causes
+        exactly one more), so an older read never lands after a newer one.
+        """
+        if not isinstance(name, str):
+            return
+        await self._reloads.run(name, lambda: self._reload_hub(name), fresh=True)
+
+    async def _reload_hub(self, name: str) -> None:
+        before = (self.hubs.get(name), {i: self.widgets[i] for i in self._layouts.get(name, ())})
+        try:
+            hub, widgets = await self.store.get_hub(name)
+        except NotFound:
+            change = diff_hub(name, before, None, ())
+            for idx in change.dropped:
+                self._drop(idx)
+            self.hubs.pop(name, None)
+            self._layouts.pop(name, None)
+            self._roles.pop(name, None)
+        else:
+            roles = await self.store.hub_roles(name)
+            change = diff_hub(name, before, hub, widgets)
+            self._roles[name] = {role: list(names) for role, names in roles.items() if names}
+            self.hubs[name] = hub
+            for idx in change.dropped:
+                self._drop(idx)
+            self._layouts[name] = []
+            for widget in widgets:
+                self._put(widget)
+            self._sort_layout(name)
+        if change.layout_changed:
+            self._generation[name] = self._generation.get(name, 0) + 1
+            self._generation[""] = self._generation.get("", 0) + 1  # the list of hubs
+            self._layout_json.pop(name, None)
+        for listener in self._listeners:
+            try:
+                listener(change)
+            except Exception:
+                log.exception("reacting to a change of hub %s failed", name)
+
+    def _put(self, widget: Widget) -> None:
+        self.widgets[widget.idx] = widget
+        self._layouts.setdefault(widget.hub, []).append(widget.idx)
+        self.index.add(widget)
+        self.usernames_hinted = self.usernames_hinted or bool(self.index.keys_for(widget)[2])
+
+    def _drop(self, idx: int) -> None:
+        widget = self.widgets.pop(idx, None)
+        self.index.remove(idx)
+        if widget is not None and idx in self._layouts.get(widget.hub, ()):
+            self._layouts[widget.hub].remove(idx)
+
+    def _sort_layout(self, hub: str) -> None:
+        self._layouts[hub].sort(key=lambda i: (COLUMNS.index(self.widgets[i].column), self.widgets[i].position, i))
+
+    # ------------------------------------------------------------------ lookups (no I/O)
+
+    def generation(self, name: str = "") -> int:
+        """Grows whenever the hub's layout or settings change ("" = the list of hubs): a cache validator."""
+        return self._generation.get(name, 0)
+
+    def find_hub(self, name: str) -> Hub | None:
+        return self.hubs.get(name)
+
+    def all_hubs(self) -> list[Hub]:
+        return sorted(self.hubs.values(), key=lambda h: h.name)
+
+    def hub(self, name: str) -> Hub:
+        hub = self.hubs.get(name)
+        if hub is None:
+            raise NotFound(f"There is no hub called {name!r}.")
+        return hub
+
+    def widget(self, hub: str, idx: int) -> Widget:
+        self.hub(hub)
+        widget = self.widgets.get(idx)
+        if widget is None or widget.hub != hub:
+            raise NotFound(f"Hub {hub!r} has no widget {idx}.")
+        return widget
+
+    def hub_widgets(self, name: str) -> list[Widget]:
+        self.hub(name)
+        return [self.widgets[i] for i in self._layouts.get(name, ())]
+
+    def widget_count(self, name: str) -> int:
+        return len(self._layouts.get(name, ()))
+
+    def hub_of_widget(self, idx: int) -> str | None:
+        widget = self.widgets.get(idx)
+        return widget.hub if widget else None
+
+    def spec(self, widget: Widget) -> WidgetSpec | None:
+        return self.registry.get(widget.plugin)
+
+    def roles_of(self, hub: str, username: str | None) -> frozenset[str]:
+        """The roles ``username`` holds on ``hub``."""
+        if username is None:
+            return frozenset()
+        return frozenset(role for role, names in self._roles.get(hub, {}).items() if username in names)
+
+    def people(self, hub: str, roles: Iterable[str] = ("owner", "member")) -> list[str]:
+        """Usernames with any of ``roles`` on ``hub``."""
+        by_role = self._roles.get(hub, {})
+        return sorted({name for role in roles for name in by_role.get(role, ())})
+
+    def layout(self, name: str) -> dict[str, Any]:
+        hub = self.hub(name)
+        columns: dict[str, list[dict[str, Any]]] = {c: [] for c in COLUMNS}
+        for widget in self.hub_widgets(name):
+            spec = self.registry.get(widget.plugin)
+            entry = widget.as_json()
+            entry["title"] = spec.title if spec else widget.plugin
+            entry["url"] = f"/{name}/{widget.idx}/json"
+            columns[widget.column].append(entry)
+        return {"hub": hub.as_json(), "columns": columns}
+
+    def layout_json(self, name: str) -> bytes:
+        cached = self._layout_json.get(name)
+        if cached is None:
+            cached = self._layout_json[name] = dumps(self.layout(name))
+        return cached

@@ -1,0 +1,134 @@
+"""Bus messages: one decision per message, then the work it calls for.
+
+``decide`` is the only place that says what a message means to Hubs (junk? a
+change of a hub's configuration? which widgets does it invalidate?). ``handle``
+runs it, stores the message, re-reads a changed hub and rebuilds the widgets
+hit. Tests and ``bench/decide.py`` exercise the same ``decide``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+
+from hubs.config import HubsConfig
+from hubs.directory import Directory
+from hubs.hints import is_junk, message_keys, split_topic
+
+log = logging.getLogger(__name__)
+
+# Short topics Hubs itself publishes about its configuration. Each names a hub, which every
+# process re-reads (widgets, layout, people) and whose changes it pushes to that hub's viewers.
+CHANGE_TOPICS = frozenset({"hubs.widget.update", "hubs.widget.add", "hubs.widget.remove", "hubs.widget.move",
+                           "hubs.hub.update", "hubs.hub.create", "hubs.role.update"})
+
+
+def changed_hub(short_topic: str, msg: Any, hub_of_widget: Callable[[int], str | None]) -> str | None:
+    """The hub a Hubs change message asks to re-read; None if it is not one or names none (pure)."""
+    if short_topic not in CHANGE_TOPICS or not isinstance(msg, Mapping):
+        return None
+    hub = msg.get("hub")
+    if isinstance(hub, str) and hub:
+        return hub
+    idx = msg.get("idx")
+    if isinstance(idx, int) and not isinstance(idx, bool):
+        return hub_of_widget(idx)
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one bus message asks of this process."""
+
+    junk: bool = False
+    reload_hub: str | None = None  # a Hubs change message: re-read this hub
+    hits: tuple[int, ...] = ()  # widgets to rebuild
+    unknown_change: bool = False  # a Hubs change message naming no known hub
+    usernames: frozenset[str] = frozenset()  # the people it is about (when anyone needs them)
+
+
+class MessageHandler:
+    """Decides and handles bus messages (called in the reactor thread)."""
+
+    def __init__(self, config: HubsConfig, directory: Directory, states, ctx: Any, clock, *,
+                 meta: Any = None, recorder: Any = None):
+        self.config = config
+        self.directory = directory
+        self.states = states
+        self.ctx = ctx
+        self.clock = clock
+        self.meta = meta
+        self.recorder = recorder
+        self.stats = {"messages": 0, "dropped": 0, "candidates": 0}
+        self.last_message_at: float | None = None
+
+    def usernames(self, message: Mapping[str, Any]) -> frozenset[str]:
+        """The message's people, computed only when a widget or the message store needs them."""
+        if self.meta is None or not (self.recorder is not None or self.directory.usernames_hinted):
+            return frozenset()
+        return self.meta.usernames(message)
+
+    def decide(self, message: Mapping[str, Any], usernames: Iterable[str] | None = None) -> Decision:
+        """Junk filter, Hubs change messages, hint index, then each candidate's ``should_invalidate``."""
+        topic = message["topic"]
+        if is_junk(topic, self.config.junk_suffixes):
+            return Decision(junk=True)
+        usernames = self.usernames(message) if usernames is None else frozenset(usernames)
+        short, _ = split_topic(topic)
+        reload_hub = changed_hub(short, message.get("msg"), self.directory.hub_of_widget)
+        unknown = short in CHANGE_TOPICS and reload_hub is None
+        candidates = self.directory.index.candidates(message_keys(message, usernames))
+        self.stats["candidates"] += len(candidates)
+        hits = []
+        for idx in sorted(candidates):
+            widget = self.directory.widgets.get(idx)
+            spec = self.directory.spec(widget) if widget else None
+            if spec is None:
+                continue
+            try:
+                if spec.should_invalidate(message, self.ctx, widget):
+                    hits.append(idx)
+            except Exception:
+                log.exception("should_invalidate of widget %d (%s) raised; ignoring it for %s",
+                              idx, widget.plugin, topic)
+        return Decision(reload_hub=reload_hub, hits=tuple(hits), unknown_change=unknown, usernames=usernames)
+
+    def handle(self, message: Mapping[str, Any]) -> defer.Deferred:
+        """React to one (validated) bus message: decide, store it, re-read a changed hub, rebuild what it hits."""
+        self.stats["messages"] += 1
+        self.last_message_at = self.clock.seconds()
+        decision = self.decide(message)
+        if decision.junk:
+            self.stats["dropped"] += 1
+            return defer.succeed([])
+        if self.recorder is not None:
+            packages = self.meta.packages(message) if self.meta is not None else ()
+            self.recorder.record(message, decision.usernames, packages)
+        work = []
+        if decision.unknown_change:
+            log.warning("dropping %s that names no known hub or widget: %r", message["topic"], message.get("msg"))
+        if decision.reload_hub is not None:
+            work.append(defer.ensureDeferred(self.directory.reload_hub(decision.reload_hub)))
+        if decision.hits:
+            work.append(self._rebuild_after_store(decision.hits))
+        d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
+        return d.addCallback(self._log_failures, message.get("msg_id"))
+
+    def _rebuild_after_store(self, hits: Iterable[int]) -> defer.Deferred:
+        """Widgets that read stored messages are rebuilt once this message is stored."""
+        widgets = [self.directory.widgets[i] for i in hits if i in self.directory.widgets]
+        reads = any(getattr(self.directory.spec(w), "reads_messages", False) for w in widgets)
+        first = self.recorder.flush() if (reads and self.recorder is not None) else defer.succeed(None)
+        return first.addCallback(
+            lambda _: defer.DeferredList([self.states.rebuild(w.idx) for w in widgets], consumeErrors=True))
+
+    @staticmethod
+    def _log_failures(results, msg_id):
+        for ok, value in results:
+            if not ok:
+                log.error("handling message %s failed: %s", msg_id, value.getTraceback())
+        return results
