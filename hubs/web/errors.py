@@ -1,0 +1,89 @@
+"""Errors in one place: domain errors become 4xx with a clear body; anything else a logged, generic 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer
+
+from hubs.db.store import StoreUnavailable
+from hubs.models import Conflict, NotFound
+from hubs.widgets.base import InvalidConfig
+
+if TYPE_CHECKING:
+    pass
+
+from hubs.web.common import (
+    BadRequest,
+    Forbidden,
+    Unauthorized,
+    Unavailable,
+    _json,
+    _wants_json,
+    app,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ErrorRoutes:
+    """How every failure is answered (JSON for scripts and the page's fetch(), HTML for people)."""
+
+    @app.handle_errors(NotFound)
+    def _not_found(self, request, failure):
+        return self._error(request, 404, "Not found", str(failure.value))
+
+    @app.handle_errors(InvalidConfig)
+    def _invalid(self, request, failure):
+        return _json(request, {"error": "invalid configuration", "fields": failure.value.errors}, 400)
+
+    @app.handle_errors(BadRequest)
+    def _bad(self, request, failure):
+        return self._error(request, failure.value.status, "Bad request", str(failure.value))
+
+    @app.handle_errors(Unauthorized)
+    def _unauthorized(self, request, failure):
+        request.setHeader(b"www-authenticate", b'Bearer realm="hubs"')
+        return self._error(request, 401, "Unauthorized", str(failure.value))
+
+    @app.handle_errors(Forbidden)
+    def _forbidden(self, request, failure):
+        return self._error(request, 403, "Forbidden", str(failure.value))
+
+    @app.handle_errors(Conflict)
+    def _conflict(self, request, failure):
+        current = failure.value.current
+        body: dict[str, Any] = {"error": str(failure.value)}
+        if current is not None and hasattr(current, "as_json"):
+            body["current"] = current.as_json()
+            if hasattr(current, "config"):
+                body["current"].update(config=current.config, version=current.version)
+        return _json(request, body, 409)
+
+    @app.handle_errors(Unavailable)
+    def _not_configured(self, request, failure):
+        return self._error(request, 503, "Unavailable", str(failure.value))
+
+    @app.handle_errors(StoreUnavailable)
+    def _unavailable(self, request, failure):
+        log.warning("database unavailable: %s", failure.value)
+        request.setHeader(b"retry-after", b"2")
+        return self._error(request, 503, "Service unavailable", "The database is unreachable; try again shortly.")
+
+    @app.handle_errors(defer.CancelledError)
+    def _cancelled(self, request, failure):
+        return b""  # the client went away
+
+    @app.handle_errors(Exception)
+    def _crash(self, request, failure):
+        log.error("error serving %s %s: %s", request.method.decode(), request.uri.decode("utf-8", "replace"),
+                  failure.getTraceback())
+        return self._error(request, 500, "Internal error", "Something went wrong on our side; it has been logged.")
+
+    def _error(self, request, status: int, title: str, message: str) -> bytes:
+        if _wants_json(request):
+            return _json(request, {"error": message}, status)
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return self.env.get_template("error.html").render(title=title, message=message, status=status).encode()

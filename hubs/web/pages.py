@@ -1,0 +1,179 @@
+"""Reading routes: pages, layouts, widget JSON, the event stream, health and the widget catalogue."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
+from twisted.internet import defer
+from twisted.web.static import File
+
+from hubs.cache import CacheUnavailable
+from hubs.models import NotFound
+from hubs.sse import Event, serve_stream
+
+if TYPE_CHECKING:
+    pass
+
+from hubs.web.common import (
+    STATIC_DIR,
+    BadRequest,
+    _json,
+    app,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PageRoutes:
+    """Everything a viewer reads, answered from in-process state."""
+
+    def _page(self, name: str, render) -> bytes:
+        """A rendered page, re-rendered only when the directory says its hub changed."""
+        generation = self.directory.generation(name)
+        cached = self._pages.get(name)
+        if cached is None or cached[0] != generation:
+            cached = self._pages[name] = (generation, render())
+        return cached[1]
+
+    @app.route("/", methods=["GET", "HEAD"])
+    def index(self, request):
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return self._page("", self._render_index)
+
+    def _render_index(self) -> bytes:
+        hubs = self.directory.all_hubs()
+        teams = [h for h in hubs if not h.user_hub and not h.archived]
+        people = [h for h in hubs if h.user_hub and not h.archived]
+        archived = [h for h in hubs if h.archived]
+        counts = {h.name: self.directory.widget_count(h.name) for h in hubs}
+        return self.env.get_template("index.html").render(
+            teams=teams, people=people, archived=archived, counts=counts).encode("utf-8")
+
+    @app.route("/static/", branch=True)
+    def static(self, request):
+        return File(str(STATIC_DIR))
+
+    @app.route("/healthz", methods=["GET"])
+    async def healthz(self, request):
+        checks: dict[str, Any] = {}
+        start = time.perf_counter()
+        try:
+            await defer.ensureDeferred(self.hubs.store.ping()).addTimeout(2, self.clock)
+            checks["postgres"] = {"ok": True, "ms": round((time.perf_counter() - start) * 1000, 2)}
+        except Exception as e:
+            checks["postgres"] = {"ok": False, "error": type(e).__name__}
+        start = time.perf_counter()
+        try:
+            self.hubs.cache.ping()
+            checks["memcached"] = {"ok": True, "ms": round((time.perf_counter() - start) * 1000, 2)}
+        except CacheUnavailable as e:
+            checks["memcached"] = {"ok": False, "error": str(e)}
+        handler, now = self.hubs.handler, self.clock.seconds()
+        last = handler.last_message_at
+        checks["bus"] = {"ok": bool(self.hubs.bus.healthy()), "messages": handler.stats["messages"],
+                         "last_message_age_s": None if last is None else round(now - last, 1)}
+        ok = all(c["ok"] for c in checks.values())
+        fanout_streams, fanout_ms = self.streams.last_fanout
+        body = {"ok": ok, **checks, "streams": self.streams.listener_count(),
+                "last_fanout": {"streams": fanout_streams, "ms": round(fanout_ms, 2)},
+                "hubs": len(self.directory.hubs), "widgets": len(self.directory.widgets),
+                "uptime_s": round(now - self.started, 1)}
+        return _json(request, body, 200 if ok else 503)
+
+    @app.route("/api/widgets", methods=["GET"])
+    def catalogue(self, request):
+        return _json(request, {"widgets": [spec.as_json() for spec in self.registry.values()]})
+
+    @app.route("/widgets/<plugin>/source", methods=["GET"])
+    def widget_source(self, request, plugin):
+        spec = self.registry.get(plugin)
+        if spec is None or not spec.source_file:
+            raise NotFound(f"There is no widget called {plugin!r}.")
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        return inspect.getsource(spec.module).encode("utf-8")
+
+    @app.route("/<hub>", methods=["GET", "HEAD"])
+    def hub_page(self, request, hub):
+        self.directory.hub(hub)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return self._page(hub, lambda: self._render_hub(hub))
+
+    def _render_hub(self, name: str) -> bytes:
+        layout = self.directory.layout(name)
+        return self.env.get_template("hub.html").render(
+            hub=self.directory.hub(name), layout=layout, columns=layout["columns"],
+            sse_retry=self.config.sse_retry_ms).encode("utf-8")
+
+    @app.route("/<hub>/json", methods=["GET"])
+    def hub_json(self, request, hub):
+        request.setHeader(b"content-type", b"application/json; charset=utf-8")
+        return self.directory.layout_json(hub)
+
+    @app.route("/<hub>/<int:idx>/json", methods=["GET"])
+    def widget_json(self, request, hub, idx):
+        request.setHeader(b"content-type", b"application/json; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-cache")
+        warm = self.states.warm_payload(hub, idx)  # the common case: no coroutine, no I/O
+        if warm is not None:
+            return warm
+        return defer.ensureDeferred(self.states.payload(hub, idx))
+
+    @app.route("/<hub>/<int:idx>/config", methods=["GET"])
+    def widget_config_get(self, request, hub, idx):
+        """A widget's configuration, version and declared arguments (for the edit form)."""
+        widget = self.directory.widget(hub, idx)
+        spec = self.registry.get(widget.plugin)
+        request.setHeader(b"cache-control", b"no-store")
+        return _json(request, {"idx": idx, "plugin": widget.plugin, "title": spec.title if spec else widget.plugin,
+                               "config": widget.config, "version": widget.version,
+                               "arguments": [a.as_json() for a in spec.arguments] if spec else []})
+
+    @app.route("/<hub>/<int:idx>/more", methods=["GET"])
+    async def widget_more(self, request, hub, idx):
+        """The next page of a paged widget (activity): {"html", "cursor"}."""
+        widget = self.directory.widget(hub, idx)
+        spec = self.registry.get(widget.plugin)
+        if spec is None or spec.more is None:
+            raise NotFound(f"Widget {idx} has no further pages.")
+        cursor = (request.args.get(b"cursor") or [b""])[0].decode("utf-8", "replace")
+        if not cursor or len(cursor) > 100:
+            raise BadRequest("A 'cursor' from the previous page is required.")
+        try:
+            config = spec.validate(widget.config)
+            page = await spec.more(self.hubs.ctx, widget, cursor, **config)
+        except ValueError as e:
+            raise BadRequest(f"Cannot page this widget: {e}.") from None
+        html = self.env.get_template(spec.more_template).render(**page)
+        return _json(request, {"html": html, "cursor": page.get("cursor")})
+
+    @app.route("/<hub>/<int:idx>", methods=["GET"])
+    async def widget_page(self, request, hub, idx):
+        payload = json.loads(await self.states.payload(hub, idx))
+        spec = self.registry.get(payload["plugin"])
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return self.env.get_template("widget_page.html").render(
+            hub=self.directory.hub(hub), payload=payload, html=Markup(payload["html"]),
+            title=spec.title if spec else payload["plugin"]).encode("utf-8")
+
+    # ------------------------------------------------------------------ events
+
+    @app.route("/<hub>/events", methods=["GET"])
+    def events(self, request, hub):
+        self.directory.hub(hub)
+        return serve_stream(request, hub, self.streams, self.config.sse_retry_ms, self._snapshot)
+
+    async def _snapshot(self, hub: str) -> list[tuple[str, bytes]]:
+        """What a client that cannot be replayed needs: the layout, then every widget."""
+        events = [(Event.LAYOUT, self.directory.layout_json(hub))]
+        for widget in self.directory.hub_widgets(hub):
+            try:
+                events.append((Event.WIDGET, await self.states.payload(hub, widget.idx)))
+            except NotFound:
+                continue  # removed while the snapshot was built: the layout event says so
+        return events
