@@ -1,8 +1,9 @@
-"""SSE frames, event ids and the replay/snapshot decision."""
+"""SSE frames, event ids, the replay/snapshot decision and the socket writer."""
 
 import pytest
+import pytest_twisted
 
-from hubs.sse import Broadcaster, ReplayBuffer, parse_event_id, replay_plan, sse_frame
+from hubs.sse import Broadcaster, ReplayBuffer, SocketWriter, parse_event_id, replay_plan, sse_frame
 
 FRAMES = [
     # (data, event, id, retry, expected bytes)
@@ -138,3 +139,47 @@ def test_replay_buffer_stays_within_its_byte_budget():
     assert buf.evicted("hub0") == 90 and buf.evicted("hub1") == 81
     assert replay_plan("b-75", "b", 100, buf.evicted("hub1")).kind == "snapshot"  # 81 was missed and is gone
     assert replay_plan("b-85", "b", 100, buf.evicted("hub1")).kind == "replay"  # only 91 was missed: kept
+
+
+@pytest_twisted.ensureDeferred
+async def test_socket_writer_keeps_order_through_twisteds_own_buffers():
+    """The direct-socket path reads FileDescriptor's private buffers: if Twisted renames or changes them,
+    the writer's idle check or the order of the bytes breaks here first."""
+    from twisted.internet import abstract, defer, protocol, reactor, tcp
+
+    assert abstract.FileDescriptor.dataBuffer == b"" and abstract.FileDescriptor.offset == 0
+    received, done = [], defer.Deferred()
+    total = 64 * 1024 * 40 + 6 * 3
+
+    class Sink(protocol.Protocol):
+        def dataReceived(self, data):
+            received.append(data)
+            if sum(map(len, received)) >= total and not done.called:
+                done.callback(b"".join(received))
+
+    server_side = defer.Deferred()
+
+    class Source(protocol.Protocol):
+        def connectionMade(self):
+            server_side.callback(self.transport)
+
+    factory = protocol.ServerFactory.forProtocol(Source)
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    client = await protocol.ClientCreator(reactor, Sink).connectTCP("127.0.0.1", port.getHost().port)
+    try:
+        transport = await server_side
+        assert isinstance(transport, tcp.Connection)
+        writer = SocketWriter(transport)
+        assert isinstance(transport._tempDataBuffer, list) and writer.idle()
+        writer.write(b"first-")  # idle: straight to the socket
+        assert writer.idle()
+        transport.write(b"x" * (64 * 1024 * 40))  # queued by Twisted, not yet flushed
+        assert not writer.idle()
+        writer.write(b"second")  # must queue behind Twisted's bytes
+        writer.write(b"third-")
+        data = await done
+        assert data.startswith(b"first-") and data.endswith(b"secondthird-") and len(data) == total
+        assert transport.getTcpNoDelay()
+    finally:
+        client.transport.loseConnection()
+        await port.stopListening()

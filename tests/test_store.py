@@ -1,51 +1,34 @@
 """One suite for the store: runs against the fake and against real PostgreSQL."""
 
+import inspect
+
 import psycopg2
 import pytest
 import pytest_twisted
-from psycopg2.extras import Json
 from twisted.internet import defer
 
-from hubs.db.store import PostgresStore, StoreUnavailable
-from hubs.models import Hub, NotFound, User
+from hubs.db.store import PostgresStore, Store, StoreUnavailable
+from hubs.models import Hub, NotFound
 from hubs.testing.store import FakeStore
 
 LONG_CONFIG = {"text": "x" * 100_000, "nested": {"list": list(range(1000))}}
 
 
-def _seed_postgres(dsn):
-    conn = psycopg2.connect(dsn)
-    with conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO users (username) VALUES ('mizmo'), ('ralph'), ('duffy')")
-        cur.execute("INSERT INTO hubs (name, summary, left_width) VALUES ('designteam', 'Design', 8),"
-                    " ('ralph', 'Me', 7)")
-        for hub, plugin, col, pos, config in [
-            ("designteam", "about", "left", 0, {"text": "a"}),
-            ("designteam", "sticky", "left", 1, LONG_CONFIG),
-            ("designteam", "stats", "right", 0, {}),
-            ("ralph", "about", "left", 0, {}),
-        ]:
-            cur.execute("INSERT INTO widgets (hub, plugin, col, position, config) VALUES (%s,%s,%s,%s,%s)",
-                        (hub, plugin, col, pos, Json(config)))
-        cur.executemany("INSERT INTO roles (hub, username, role) VALUES (%s, %s, %s)", [
-            ("designteam", "mizmo", "owner"), ("designteam", "duffy", "owner"),
-            ("designteam", "ralph", "subscriber"), ("designteam", "ralph", "stargazer")])
-    conn.close()
+async def _seed(store):
+    """The same data in either backend, written through the store's own methods."""
+    for name in ("mizmo", "ralph", "duffy"):
+        await store.upsert_user(name, "", "")
+    await store.create_hub(Hub("designteam", "Design", 8), [("left", "about", {"text": "a"}),
+                                                             ("left", "sticky", LONG_CONFIG),
+                                                             ("right", "stats", {})], ["mizmo", "duffy"])
+    await store.create_hub(Hub("ralph", "Me", 7), [("left", "about", {})], [])
+    await store.set_role("designteam", "ralph", "subscriber", True)
+    await store.set_role("designteam", "ralph", "stargazer", True)
+    return store
 
 
 def _seed_fake():
-    store = FakeStore()
-    store.add_hub(Hub("designteam", "Design", 8))
-    store.add_hub(Hub("ralph", "Me", 7))
-    store.add_widget_sync("designteam", "about", "left", 0, {"text": "a"})
-    store.add_widget_sync("designteam", "sticky", "left", 1, LONG_CONFIG)
-    store.add_widget_sync("designteam", "stats", "right", 0, {})
-    store.add_widget_sync("ralph", "about", "left", 0, {})
-    for user, role in [("mizmo", "owner"), ("duffy", "owner"), ("ralph", "subscriber"), ("ralph", "stargazer")]:
-        store.add_role("designteam", user, role)
-    for name in ("mizmo", "ralph", "duffy"):
-        store.users[name] = User(name)
-    return store
+    return pytest_twisted.blockon(defer.ensureDeferred(_seed(FakeStore())))
 
 
 @pytest.fixture(params=["fake", "postgres"])
@@ -54,9 +37,9 @@ def store(request):
         yield _seed_fake()
         return
     dsn = request.getfixturevalue("empty_db")
-    _seed_postgres(dsn)
     real = PostgresStore(dsn, size=2)
     pytest_twisted.blockon(defer.ensureDeferred(real.start()))
+    pytest_twisted.blockon(defer.ensureDeferred(_seed(real)))
     yield real
     real.close()
 
@@ -124,10 +107,24 @@ async def test_update_hub(store):
     assert hub.summary == "New" and len(widgets) == 1
 
 
+def _signature(cls, name):
+    return inspect.signature(getattr(cls, name))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in vars(Store) if not n.startswith("_")))
+@pytest.mark.parametrize("backend", [PostgresStore, FakeStore])
+def test_backends_implement_the_store_protocol(backend, name):
+    """Every method of the Store protocol exists on both backends with the same parameters and kind."""
+    expected, actual = getattr(Store, name), getattr(backend, name, None)
+    assert actual is not None, f"{backend.__name__} lacks {name}"
+    assert list(_signature(backend, name).parameters) == list(_signature(Store, name).parameters)
+    assert inspect.iscoroutinefunction(actual) == inspect.iscoroutinefunction(expected), name
+
+
 @pytest_twisted.ensureDeferred
 async def test_fake_can_be_told_to_fail():
     """The fake fails on demand, to test error paths."""
-    store = _seed_fake()
+    store = await _seed(FakeStore())
     store.fail = StoreUnavailable("down")
     with pytest.raises(StoreUnavailable):
         await store.load_directory()
@@ -138,9 +135,9 @@ async def test_postgres_reconnects_after_its_connections_are_killed(empty_db):
     """After the server drops our connections, a query fails, then the store recovers."""
     from twisted.internet import reactor, task
 
-    _seed_postgres(empty_db)
     store = PostgresStore(empty_db, size=1)
     await store.start()
+    await _seed(store)
     try:
         await store.ping()
         admin = psycopg2.connect(empty_db)
