@@ -11,6 +11,8 @@ config = {
     # Where the web site listens.
     "hubs.web.host": os.environ.get("HUBS_WEB_HOST", "127.0.0.1"),
     "hubs.web.port": int(os.environ.get("HUBS_WEB_PORT", "5000")),
+    # Seconds a request may take to send its request line, headers and body (slow clients get 408).
+    "hubs.web.request_timeout": 10.0,
     # Each open page holds one socket; fedmsg-hub caps open files at 4096, Hubs raises it to this.
     "hubs.web.max_open_files": 65536,
     # One log line per request (off by default: it costs throughput).

@@ -33,6 +33,7 @@ class HubsConfig:
     junk_suffixes: tuple[str, ...] = ()
     admin_token: str | None = None
     access_log: bool = False
+    request_timeout: float = 10.0
     max_open_files: int = 65536
     messages_max_age_days: float = 30.0
     messages_max_rows: int = 1_000_000
@@ -161,6 +162,7 @@ class HubsConfig:
             junk_suffixes=tuple(junk),
             admin_token=token,
             access_log=bool(config.get("hubs.web.access_log", False)),
+            request_timeout=get("hubs.web.request_timeout", float, 10.0),
             max_open_files=max(1024, get("hubs.web.max_open_files", int, 65536)),
             messages_max_age_days=max_age,
             messages_max_rows=max_rows,

@@ -18,6 +18,7 @@ from twisted.internet import defer
 from hubs.config import HubsConfig
 from hubs.directory import Directory
 from hubs.hints import is_junk, message_keys, split_topic
+from hubs.oidc import USERNAME as HUB_NAME
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def changed_hub(short_topic: str, msg: Any, hub_of_widget: Callable[[int], str |
         return None
     hub = msg.get("hub")
     if isinstance(hub, str) and hub:
-        return hub
+        return hub if HUB_NAME.match(hub) else None  # a forged name (NUL, spaces) never reaches the database
     idx = msg.get("idx")
     if isinstance(idx, int) and not isinstance(idx, bool):
         return hub_of_widget(idx)

@@ -314,18 +314,20 @@ class StreamListener:
 Snapshot = Callable[[str], Awaitable[list[tuple[str, bytes]]]]
 
 
-def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapshot: Snapshot) -> defer.Deferred:
+def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapshot: Snapshot,
+                 last_id: str | None) -> defer.Deferred:
     """Answer ``GET /<hub>/events``: headers, retry advice, then replay or snapshot, hello and live events.
 
     ``snapshot(hub)`` gives every (event, data) a client that cannot be replayed
     needs (the layout, then each widget). Live events that arrive while it is
     built are held and sent after it. Returns a Deferred that never fires: Klein
     cancels it when the client goes away; clean-up runs on every kind of end.
+    ``last_id`` is the event id the client resumes from (Last-Event-ID), if any.
     """
     request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
     request.setHeader(b"cache-control", b"no-cache")
     request.setHeader(b"x-accel-buffering", b"no")
-    plan = streams.plan(hub, last_event_id(request))
+    plan = streams.plan(hub, last_id)
     listener = StreamListener(request)
     request.write(b"retry: %d\n\n" % retry_ms)
     listener.enable_direct_writes()
@@ -351,15 +353,6 @@ def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapsho
     else:
         listener.write(hello())
     return defer.Deferred(lambda d: None)
-
-
-def last_event_id(request) -> str | None:
-    """The id the client resumes from: the Last-Event-ID header, or ``?last_id=`` (manual reconnects)."""
-    value = request.getHeader("last-event-id")
-    if value is None:
-        arg = request.args.get(b"last_id")
-        value = arg[0].decode("utf-8", "replace") if arg else None
-    return value
 
 
 async def _send_snapshot(hub: str, listener: StreamListener, streams: Broadcaster, snapshot: Snapshot,

@@ -356,6 +356,8 @@ async def test_hub_reloads_never_apply_out_of_order(hubs, fake_store, monkeypatc
     ("hubs.role.update", {"hub": "ralph", "username": "x"}, "ralph"),
     ("hubs.hub.create", {"hub": "websites"}, "websites"),
     ("hubs.widget.move", {"hub": ""}, None),
+    ("hubs.widget.update", {"hub": "design\x00team"}, None),  # forged: never a query
+    ("hubs.hub.update", {"hub": "Not A Hub Name"}, None),
     ("hubs.hub.update", "not an object", None),
     ("hubs.dummy.poke", {"hub": "designteam"}, None),          # not a change message
     ("badges.badge.award", {"hub": "designteam"}, None),

@@ -216,3 +216,53 @@ async def test_catalogue_lists_widget_arguments(http):
     widgets = {w["name"]: w for w in json.loads(body)["widgets"]}
     assert {"about", "dummy", "rules", "stats", "sticky"} <= set(widgets)
     assert widgets["sticky"]["arguments"][0]["help"]
+
+
+OWNER_JSON = {"Authorization": "Bearer s3cret-token-for-tests", "Content-Type": "application/json"}
+BAD_REQUESTS = [
+    # (method, path, headers, body, status, Allow)
+    ("GET", "/a/b", {}, None, 404, None),
+    ("GET", "/api/nope", {}, None, 404, None),
+    ("POST", "/designteam/abc/config", OWNER_JSON, b"{}", 404, None),
+    ("PUT", "/designteam/2/config", OWNER_JSON, b"{}", 405, "GET, HEAD, POST"),
+    ("GET", "/api/hubs", {}, None, 405, "POST"),
+    ("POST", "/healthz", OWNER_JSON, b"{}", 405, "GET, HEAD"),
+    ("GET", "/widgets/../config/source", {}, None, 404, None),
+    ("GET", "/static/", {}, None, 404, None),
+    ("POST", "/designteam/2/config", {**OWNER_JSON, "Authorization": b"Bearer \xe9"}, b"{}", 400, None),
+    ("POST", "/designteam/2/config", OWNER_JSON, b"[" * 2000 + b"]" * 2000, 400, None),
+    ("POST", "/designteam/2/config", OWNER_JSON, b'{"text": "a\\u0000b"}', 400, None),
+    ("POST", "/designteam/2/config", OWNER_JSON, b'{"config": {"text": "a\\ud800b"}}', 400, None),
+    ("POST", "/designteam/config", OWNER_JSON, b'{"summary": "\\u0000"}', 400, None),
+    ("POST", "/designteam/widgets", OWNER_JSON, b'{"plugin": "sticky", "config": {"text\\u0000": "x"}}', 400, None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "body", "status", "allow"), BAD_REQUESTS,
+                         ids=[f"{m} {p} {s}" for m, p, _, _, s, _ in BAD_REQUESTS])
+@pytest_twisted.ensureDeferred
+async def test_bad_requests_are_4xx_never_500(http, fake_store, caplog, method, path, headers, body, status, allow):
+    """Unknown URLs, wrong methods, undecodable headers, deep JSON and NUL/surrogates get a 4xx, no traceback."""
+    before = {i: w.config for i, w in fake_store.widgets.items()}
+    response = await http.request(method, "http://hubs.test" + path, headers=headers, data=body)
+    answer = await response.content()
+    assert response.code == status, answer
+    assert response.headers.getRawHeaders("allow") == ([allow] if allow else None)
+    assert "Traceback" not in caplog.text
+    assert {i: w.config for i, w in fake_store.widgets.items()} == before  # nothing half-written
+    if status == 400 and b"fields" in answer:
+        assert set(json.loads(answer)["fields"]) <= {"text", "summary", "text\x00"}
+
+
+@pytest.mark.parametrize(("value", "where"), [
+    ({"a": "ok", "b": ["x", "y\x00"]}, "b[1]"),
+    ({"config": {"text": "\ud83d"}}, "config.text"),
+    ({"k\x00": 1}, "k\x00"),
+    ("\udfff", "body"),
+    ({"a": "fine 🙂", "n": 1, "l": [None, True]}, None),
+])
+def test_bad_text_names_the_field(value, where):
+    """NUL and unpaired surrogates are found wherever they hide, by field path; proper text passes."""
+    from hubs.web.common import bad_text
+
+    assert bad_text(value) == where

@@ -50,9 +50,50 @@ def _json(request, value: Any, status: int = 200) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
 
+def header(request, name: str) -> str | None:
+    """A request header as text; one that is not valid UTF-8 is a 400 naming it."""
+    raw = request.requestHeaders.getRawHeaders(name.encode("ascii"))
+    if not raw:
+        return None
+    try:
+        return raw[-1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"The {name} header is not valid UTF-8.") from None
+
+
+def query_arg(request, name: str) -> str | None:
+    """A query-string argument as text (undecodable bytes replaced: it is only compared, never stored)."""
+    values = request.args.get(name.encode("ascii"))
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+def bad_text(value: Any, path: str = "") -> str | None:
+    """The field path of the first string (or key) holding NUL or an unpaired surrogate, else None (pure).
+
+    PostgreSQL refuses both in text and jsonb; finding them first turns a 500 into a 400 naming the field.
+    """
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
+            return path or "body"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = bad_text(key, where) if isinstance(key, str) else None
+            found = found or bad_text(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = bad_text(item, f"{path}[{i}]" if path else f"[{i}]")
+            if found:
+                return found
+    return None
+
+
 def _wants_json(request) -> bool:
     path = request.path.decode("utf-8", "replace")
-    accept = (request.getHeader("accept") or "").lower()
+    accept = (request.requestHeaders.getRawHeaders(b"accept") or [b""])[-1].decode("utf-8", "replace").lower()
     if request.method not in (b"GET", b"HEAD"):
         return True  # writes come from scripts and the page's fetch(): JSON errors
     return (path.endswith(("/json", "/events", "/more")) or path.startswith("/api/")

@@ -21,6 +21,8 @@ from hubs.web.common import (
     BadRequest,
     _json,
     app,
+    bad_text,
+    header,
 )
 
 log = logging.getLogger(__name__)
@@ -31,16 +33,23 @@ class EditRoutes:
 
     @staticmethod
     def _body(request) -> Any:
-        content_type = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
+        content_type = (header(request, "content-type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise BadRequest("Send the body as application/json.", 415)
         raw = request.content.read(MAX_BODY + 1)
         if len(raw) > MAX_BODY:
             raise BadRequest(f"The body is larger than {MAX_BODY // 1024} KiB.", 413)
         try:
-            return json.loads(raw)
+            body = json.loads(raw)
+        except RecursionError:
+            raise BadRequest("The body is nested too deeply.") from None
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRequest(f"The body is not valid JSON ({e}).") from None
+        field = bad_text(body)
+        if field is not None:
+            field = field.removeprefix("config.")
+            raise InvalidConfig({field: "must not contain NUL characters or unpaired surrogates"})
+        return body
 
     @staticmethod
     def _version(body: dict) -> int | None:

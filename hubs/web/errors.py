@@ -6,6 +6,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import NotFound as NoRoute
 
 from hubs.db.store import StoreUnavailable
 from hubs.models import Conflict, NotFound
@@ -29,6 +31,18 @@ log = logging.getLogger(__name__)
 
 class ErrorRoutes:
     """How every failure is answered (JSON for scripts and the page's fetch(), HTML for people)."""
+
+    @app.handle_errors(NoRoute)
+    def _no_route(self, request, failure):
+        return self._error(request, 404, "Not found", "There is no such page here.")
+
+    @app.handle_errors(MethodNotAllowed)
+    def _wrong_method(self, request, failure):
+        allowed = sorted(failure.value.valid_methods or ())
+        request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
+        method = request.method.decode("ascii", "replace")
+        return self._error(request, 405, "Method not allowed",
+                           f"{method} is not allowed here; use {' or '.join(allowed)}.")
 
     @app.handle_errors(NotFound)
     def _not_found(self, request, failure):

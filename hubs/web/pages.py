@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 from twisted.internet import defer
+from twisted.web.resource import NoResource
 from twisted.web.static import File
 
 from hubs.cache import CacheUnavailable
@@ -24,9 +25,18 @@ from hubs.web.common import (
     BadRequest,
     _json,
     app,
+    header,
+    query_arg,
 )
 
 log = logging.getLogger(__name__)
+
+
+class StaticFiles(File):
+    """The page's scripts and styles; a folder is not listed."""
+
+    def directoryListing(self):
+        return NoResource("Not found.")
 
 
 class PageRoutes:
@@ -56,7 +66,7 @@ class PageRoutes:
 
     @app.route("/static/", branch=True)
     def static(self, request):
-        return File(str(STATIC_DIR))
+        return StaticFiles(str(STATIC_DIR))
 
     @app.route("/healthz", methods=["GET"])
     async def healthz(self, request):
@@ -166,7 +176,9 @@ class PageRoutes:
     @app.route("/<hub>/events", methods=["GET"])
     def events(self, request, hub):
         self.directory.hub(hub)
-        return serve_stream(request, hub, self.streams, self.config.sse_retry_ms, self._snapshot)
+        # Manual reconnects from the page pass the id in the query string.
+        last_id = header(request, "last-event-id") or query_arg(request, "last_id")
+        return serve_stream(request, hub, self.streams, self.config.sse_retry_ms, self._snapshot, last_id)
 
     async def _snapshot(self, hub: str) -> list[tuple[str, bytes]]:
         """What a client that cannot be replayed needs: the layout, then every widget."""

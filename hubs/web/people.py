@@ -22,6 +22,7 @@ from hubs.web.common import (
     _json,
     _wants_json,
     app,
+    header,
 )
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class PeopleRoutes:
         """Who is asking (401 for bad credentials)."""
         cookie = request.getCookie(SESSION_COOKIE)
         try:
-            return await self.accounts.identify(request.getHeader("authorization"),
+            return await self.accounts.identify(header(request, "authorization"),
                                                 cookie.decode("utf-8", "replace") if cookie else None)
         except BadCredentials as e:
             raise Unauthorized(str(e)) from None
@@ -42,7 +43,7 @@ class PeopleRoutes:
     async def _allowed(self, request, action: str, hub: str | None) -> Identity:
         """The identity, if it may do ``action`` on ``hub`` (else 401/403 with the reason)."""
         who = await self.identity(request)
-        if who.signed_in and request.method != b"GET" and not csrf_ok(who, request.getHeader(CSRF_HEADER)):
+        if who.signed_in and request.method != b"GET" and not csrf_ok(who, header(request, CSRF_HEADER)):
             raise Forbidden("This request lacks the page's CSRF token; reload the page and try again.")
         roles = self.directory.roles_of(hub, who.username) if hub is not None else frozenset()
         decision = permission(action, who, roles, self.directory.find_hub(hub) if hub else None)
@@ -120,11 +121,11 @@ class PeopleRoutes:
     async def logout(self, request):
         who = await self.identity(request)
         if who.via == "session":
-            if not csrf_ok(who, request.getHeader(CSRF_HEADER) or self._form_csrf(request)):
+            if not csrf_ok(who, header(request, CSRF_HEADER) or self._form_csrf(request)):
                 raise Forbidden("This request lacks the page's CSRF token; reload the page and try again.")
             await self.accounts.end_session(request.getCookie(SESSION_COOKIE).decode("utf-8", "replace"))
         request.addCookie(SESSION_COOKIE, b"", path=b"/", max_age=b"0", httpOnly=True, sameSite="lax")
-        if _wants_json(request) or request.getHeader(CSRF_HEADER):
+        if _wants_json(request) or header(request, CSRF_HEADER):
             return _json(request, {"ok": True})
         request.redirect(b"/")
         return b""

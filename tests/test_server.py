@@ -1,0 +1,141 @@
+"""The HTTP server's own limits over real TCP: body size, unauthenticated writes, slow clients."""
+
+import io
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.task import Clock
+
+from hubs.testing.harness import make_site
+from hubs.web.common import MAX_BODY
+from hubs.web.server import HubsRequest, early_refusal
+from hubs.web.server import make_site as make_server_site
+
+TOKEN = b"Authorization: Bearer s3cret-token-for-tests\r\n"
+
+
+@pytest.mark.parametrize(("method", "path", "length", "credentials", "expected"), [
+    (b"POST", b"/designteam/2/config", 2**30, True, 413),
+    (b"POST", b"/designteam/2/config", MAX_BODY + 1, True, 413),
+    (b"POST", b"/designteam/2/config", 10, False, 401),
+    (b"POST", b"/designteam/2/config", None, False, 401),   # chunked, no credentials
+    (b"POST", b"/designteam/2/config", 0, False, None),     # no body to avoid: the route answers
+    (b"POST", b"/designteam/2/config", 10, True, None),
+    (b"POST", b"/logout", 10, False, None),
+    (b"GET", b"/designteam", 0, False, None),
+    (b"GET", b"/designteam", MAX_BODY * 2, False, 413),
+])
+def test_early_refusal(method, path, length, credentials, expected):
+    """Bodies over the limit and unauthenticated writes with a body are refused from the headers alone."""
+    refusal = early_refusal(method, path, length, credentials)
+    assert (refusal[0] if refusal else None) == expected
+
+
+class Raw(protocol.Protocol):
+    def __init__(self):
+        self.data = b""
+        self.closed = defer.Deferred()
+        self.got = defer.Deferred()
+
+    def dataReceived(self, data):
+        self.data += data
+        if not self.got.called:
+            self.got.callback(None)
+
+    def connectionLost(self, reason):
+        self.closed.callback(self.data)
+
+
+@pytest.fixture
+def deadline_clock():
+    return Clock()
+
+
+@pytest.fixture
+def port(hubs, deadline_clock):
+    site = make_server_site(make_site(hubs).resource(), deadline=10.0, reactor=deadline_clock)
+    listening = reactor.listenTCP(0, site, interface="127.0.0.1")
+    yield listening.getHost().port
+    pytest_twisted.blockon(defer.maybeDeferred(listening.stopListening))
+
+
+async def connect(port):
+    return await protocol.ClientCreator(reactor, Raw).connectTCP("127.0.0.1", port)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_huge_declared_body_is_refused_before_it_is_sent(port):
+    """Content-Length over the limit: 413 at once, the connection closed, nothing read or spooled."""
+    client = await connect(port)
+    client.transport.write(b"POST /designteam/2/config HTTP/1.1\r\nHost: h\r\n" + TOKEN +
+                           b"Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n")
+    answer = await client.closed
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"larger than 64 KiB" in answer
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unauthenticated_write_is_refused_before_its_body(port, fake_store):
+    """No credentials: 401 as soon as the headers are in; the body is never read and nothing changes."""
+    client = await connect(port)
+    client.transport.write(b"POST /designteam/2/config HTTP/1.1\r\nHost: h\r\n"
+                           b"Content-Type: application/json\r\nContent-Length: 50000\r\n\r\n")
+    answer = await client.closed
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"www-authenticate: bearer" in answer.lower()
+    assert fake_store.widgets[2].config == {"text": "Note <script>alert(1)</script>"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_chunked_body_is_cut_at_the_limit(port, fake_store):
+    """Without Content-Length, reading stops at the limit with a 413."""
+    client = await connect(port)
+    client.transport.write(b"POST /designteam/2/config HTTP/1.1\r\nHost: h\r\n" + TOKEN +
+                           b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"x" * 8192
+    for _ in range(MAX_BODY // len(chunk) + 2):
+        client.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    answer = await client.closed
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert fake_store.widgets[2].config == {"text": "Note <script>alert(1)</script>"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_slow_client_is_cut_off_at_the_deadline(port, deadline_clock):
+    """A request line and headers trickling in are given one deadline, then a 408 and the door."""
+    client = await connect(port)
+    client.transport.write(b"GET /designteam HTTP/1.1\r\n")
+    await reactor_turns()
+    client.transport.write(b"Host: h\r\n")
+    await reactor_turns()
+    deadline_clock.advance(10.5)
+    answer = await client.closed
+    assert answer.startswith(b"HTTP/1.1 408 ")
+
+
+@pytest_twisted.ensureDeferred
+async def test_open_event_streams_outlive_the_deadline(port, deadline_clock):
+    """Once a request is complete, the deadline no longer applies: an EventSource stream stays open."""
+    client = await connect(port)
+    client.transport.write(b"GET /designteam/events HTTP/1.1\r\nHost: h\r\n\r\n")
+    await client.got
+    deadline_clock.advance(100)
+    await reactor_turns()
+    assert not client.closed.called and b"200 OK" in client.data
+    client.transport.loseConnection()
+    await client.closed
+
+
+def test_bodies_are_never_spooled_to_disk():
+    """The request keeps its (bounded) body in memory, whatever the declared length."""
+    from twisted.web.test.requesthelper import DummyChannel
+
+    request = HubsRequest(DummyChannel())
+    request.gotLength(10**9)
+    assert isinstance(request.content, io.BytesIO)
+
+
+async def reactor_turns(n=5):
+    for _ in range(n):
+        d = defer.Deferred()
+        reactor.callLater(0.01, d.callback, None)
+        await d
