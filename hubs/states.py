@@ -77,6 +77,8 @@ class WidgetStates:
         self._retries: dict[int, Any] = {}
         self._failing: set[int] = set()  # widgets whose latest build failed
         self._keys: dict[int, tuple[Widget, str]] = {}
+        self._good: dict[int, tuple[str, bytes]] = {}  # last good payload by widget: (cache key, bytes)
+        self._stale_since: dict[int, float] = {}  # when refreshing a widget with good data first failed
 
     # ------------------------------------------------------------------ reading
 
@@ -144,6 +146,8 @@ class WidgetStates:
 
     def _forget(self, idx: int) -> None:
         self._state.pop(idx, None)
+        self._good.pop(idx, None)
+        self._stale_since.pop(idx, None)
         self._keys.pop(idx, None)
         self._failing.discard(idx)
         retry = self._retries.pop(idx, None)
@@ -158,6 +162,8 @@ class WidgetStates:
         if not fresh:
             cached = self._cache_call("get", key)
             if cached is not None:
+                if "stale" not in json.loads(cached):
+                    self._good[idx] = (key, cached)
                 return self._install(widget, key, cached, failed=False, push=False)
         else:
             self._cache_call("delete", key)
@@ -166,16 +172,27 @@ class WidgetStates:
         if failed:
             self._failing.add(idx)
             self._schedule_retry(idx)
-            previous = self._state.get(idx)
-            if fresh and previous is not None and previous.key == key and not previous.failed:
-                # Keep showing the last good data (an outside service blinked); try again later.
+            good = self._good.get(idx)
+            if fresh and good is not None and good[0] == key:
+                # Keep showing the last good data (an outside service blinked), saying so; try again later.
                 self.stats["failures"] += 1
-                self._cache_call("set", key, previous.payload)
-                return previous
+                since = self._stale_since.setdefault(idx, self.clock.seconds())
+                payload = self._stale(good[1], since, json.loads(payload)["error"], json.loads(payload)["version"])
+                self._cache_call("set", key, payload)
+                return self._install(widget, key, payload, failed=False, push=True)
         else:
             self._failing.discard(idx)
+            self._good[idx] = (key, payload)
+            self._stale_since.pop(idx, None)
             self._cache_call("set", key, payload)
         return self._install(widget, key, payload, failed=failed, push=fresh)
+
+    def _stale(self, good: bytes, since: float, error: str, version: int) -> bytes:
+        """The last good payload, newer, with a notice that it could not be refreshed since ``since``."""
+        payload = json.loads(good)
+        notice = self.env.get_template("widget_stale.html").render(since=since, error=error)
+        payload.update(version=version, stale={"since": since, "error": error}, html=notice + payload["html"])
+        return dumps(payload)
 
     def _cache_call(self, method: str, *args: Any) -> Any:
         try:

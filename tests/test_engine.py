@@ -308,18 +308,29 @@ async def test_widgets_that_age_are_refreshed(config, fake_store, fake_cache, fa
 
 @pytest_twisted.ensureDeferred
 async def test_a_failed_rebuild_keeps_the_last_good_data(hubs, fake_store, clock):
-    """When a rebuild fails, viewers keep the last good payload (no error pushed) until a retry succeeds."""
-    good = await hubs.states.payload("designteam", 4)
+    """When a rebuild fails, viewers keep the last good data with a notice saying since when; a retry clears it."""
+    good = json.loads(await hubs.states.payload("designteam", 4))
     await hubs.states.payload("designteam", 5)  # rules also reads roles
     listener = Recorder()
     hubs.streams.add("designteam", listener)
     fake_store.fail = RuntimeError("database blinked")
+    failed_at = clock.seconds()
     await hubs.handler.handle(poke("hubs.role.update", {"hub": "designteam"}, env="dev"))
-    assert listener.frames == [] and await hubs.states.payload("designteam", 4) == good
+    stale = {p["idx"]: p for e, p in listener.events() if e == "widget"}
+    assert sorted(stale) == [4, 5]
+    shown = json.loads(await hubs.states.payload("designteam", 4))
+    assert shown == stale[4] and shown["data"] == good["data"] and shown["version"] > good["version"]
+    assert shown["stale"] == {"since": failed_at, "error": "This widget could not load its data."}
+    assert "Not up to date" in shown["html"] and good["html"] in shown["html"] and "error" not in shown
+    clock.advance(10)
+    await hubs.handler.handle(poke("hubs.role.update", {"hub": "designteam"}, env="dev"))
+    again = json.loads(await hubs.states.payload("designteam", 4))
+    assert again["stale"]["since"] == failed_at and again["html"].count("Not up to date") == 1
     fake_store.fail = None
+    listener.frames.clear()
     clock.advance(hubs.config.widget_retry)
     pushed = [p for e, p in listener.events() if e == "widget"]
-    assert sorted(p["idx"] for p in pushed) == [4, 5] and not any("error" in p for p in pushed)
+    assert sorted(p["idx"] for p in pushed) == [4, 5] and not any("error" in p or "stale" in p for p in pushed)
 
 
 @pytest_twisted.ensureDeferred
