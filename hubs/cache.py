@@ -106,15 +106,22 @@ class MemcachedCache:
 
 
 class FakeCache:
-    """A dict with memcached's semantics; ``fail`` makes every call raise."""
+    """A dict with memcached's semantics (expiry read from ``clock``); ``fail`` makes every call raise."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Any = None) -> None:
         self.data: dict[str, bytes] = {}
         self.fail: Exception | None = None
+        self.clock = clock
+        self._expires: dict[str, float] = {}
 
     def _check(self) -> None:
         if self.fail is not None:
             raise self.fail
+        if self._expires:
+            now = self.clock.seconds()
+            for key in [k for k, at in self._expires.items() if at <= now]:
+                self.data.pop(key, None)
+                del self._expires[key]
 
     def get(self, key: str) -> bytes | None:
         self._check()
@@ -123,17 +130,21 @@ class FakeCache:
     def set(self, key: str, value: bytes) -> None:
         self._check()
         self.data[key] = bytes(value)
+        self._expires.pop(key, None)
 
     def add(self, key: str, value: bytes, expire: int = 0) -> bool:
         self._check()
         if key in self.data:
             return False
         self.data[key] = bytes(value)
+        if expire and self.clock is not None:
+            self._expires[key] = self.clock.seconds() + expire
         return True
 
     def delete(self, key: str) -> None:
         self._check()
         self.data.pop(key, None)
+        self._expires.pop(key, None)
 
     def ping(self) -> None:
         self._check()

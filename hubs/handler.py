@@ -115,17 +115,21 @@ class MessageHandler:
         if decision.reload_hub is not None:
             work.append(defer.ensureDeferred(self.directory.reload_hub(decision.reload_hub)))
         if decision.hits:
-            work.append(self._rebuild_after_store(decision.hits))
+            msg_id = message.get("msg_id")
+            work.append(self._rebuild_after_store(decision.hits, msg_id if isinstance(msg_id, str) else None))
         d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
         return d.addCallback(self._log_failures, message.get("msg_id"))
 
-    def _rebuild_after_store(self, hits: Iterable[int]) -> defer.Deferred:
-        """Widgets that read stored messages are rebuilt once this message is stored."""
+    def _rebuild_after_store(self, hits: Iterable[int], cause: str | None) -> defer.Deferred:
+        """Widgets that read stored messages are rebuilt once this message is stored.
+
+        ``cause`` (the message id) lets the processes of a fleet share one build per widget.
+        """
         widgets = [self.directory.widgets[i] for i in hits if i in self.directory.widgets]
         reads = any(getattr(self.directory.spec(w), "reads_messages", False) for w in widgets)
         first = self.recorder.flush() if (reads and self.recorder is not None) else defer.succeed(None)
         return first.addCallback(
-            lambda _: defer.DeferredList([self.states.rebuild(w.idx) for w in widgets], consumeErrors=True))
+            lambda _: defer.DeferredList([self.states.rebuild(w.idx, cause) for w in widgets], consumeErrors=True))
 
     @staticmethod
     def _log_failures(results, msg_id):

@@ -26,6 +26,7 @@ from hubs.db.store import Store
 from hubs.directory import Directory, HubChange
 from hubs.editor import Editor
 from hubs.handler import MessageHandler
+from hubs.lease import Leases
 from hubs.recorder import MessageRecorder, Pruner
 from hubs.sse import Broadcaster, Event
 from hubs.states import WidgetStates
@@ -66,7 +67,8 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     directory = Directory(store, registry, ctx)
     ctx.people = directory.people
     ctx.hub = directory.find_hub
-    states = WidgetStates(config, directory, cache, ctx, clock, streams.publish)
+    leases = Leases(cache, clock, streams.boot, ttl=config.widget_timeout + 2)
+    states = WidgetStates(config, directory, cache, ctx, clock, streams.publish, leases)
     handler = MessageHandler(config, directory, states, ctx, clock, meta=meta, recorder=recorder)
     editor = Editor(directory, bus)
     accounts = Accounts(config, directory, editor, clock)

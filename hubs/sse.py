@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from twisted.internet import defer, tcp
 
@@ -54,26 +54,44 @@ def sse_frame(data: bytes | str, event: str | None = None, event_id: str | None 
     return b"".join(parts)
 
 
-def format_event_id(boot: str, seq: int) -> str:
-    return f"{boot}-{seq}"
+class EventId(NamedTuple):
+    """``<boot>-<seq>-v<mark>``: the process that sent it, its sequence number there, and the newest
+    widget version (fleet-wide, ms) that stream had carried for the hub — which any process understands."""
+
+    boot: str
+    seq: int
+    mark: int = 0
 
 
-def parse_event_id(value: str | None) -> tuple[str, int] | None:
-    """``"<boot>-<seq>"`` → (boot, seq); anything else → None."""
+def format_event_id(boot: str, seq: int, mark: int = 0) -> str:
+    return f"{boot}-{seq}-v{mark}"
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def parse_event_id(value: str | None) -> EventId | None:
+    """``"<boot>-<seq>-v<mark>"`` (or the older ``"<boot>-<seq>"``) → EventId; anything else → None (pure)."""
     if not value:
         return None
-    boot, sep, seq = value.strip().rpartition("-")
-    if not sep or not boot or not seq.isascii() or not seq.isdigit() or len(seq) > 18:
+    rest, mark = value.strip(), 0
+    head, sep, tail = rest.rpartition("-v")
+    if sep and _number(tail) is not None:
+        rest, mark = head, _number(tail)
+    boot, sep, seq = rest.rpartition("-")
+    if not sep or not boot or _number(seq) is None:
         return None
-    return boot, int(seq)
+    return EventId(boot, _number(seq), mark)
 
 
 @dataclass(frozen=True)
 class ReplayPlan:
     """What a (re)connecting client gets before live events."""
 
-    kind: str  # "none", "replay" or "snapshot"
+    kind: str  # "none", "replay", "missed" or "snapshot"
     after: int = 0  # for "replay": send buffered events with seq > after
+    since: int = 0  # for "missed": send widgets whose version may be newer than this (ms)
 
 
 def replay_plan(last_event_id: str | None, boot: str, newest: int, evicted: int) -> ReplayPlan:
@@ -82,22 +100,21 @@ def replay_plan(last_event_id: str | None, boot: str, newest: int, evicted: int)
     ``newest`` is the last sequence number issued, ``evicted`` the highest
     sequence number of this hub's events already dropped from the buffer.
     A fresh client (no id) loads widgets itself; an id from this process whose
-    missed events are all still buffered gets them replayed; anything else
-    (another boot, too old, malformed, from the future) gets a snapshot.
+    missed events are all still buffered gets them replayed. An id this
+    process cannot replay (another process of the fleet, a restart, evicted)
+    but that carries a version mark gets the layout and the widgets newer than
+    the mark ("missed"); anything else (malformed, no mark) gets a snapshot.
     """
     if last_event_id is None or last_event_id == "":
         return ReplayPlan("none")
     parsed = parse_event_id(last_event_id)
-    if parsed is None or parsed[0] != boot:
+    if parsed is None:
         return ReplayPlan("snapshot")
-    seq = parsed[1]
-    if seq > newest:
-        return ReplayPlan("snapshot")
-    if seq < evicted:
-        return ReplayPlan("snapshot")
-    if seq == newest:
+    if parsed.boot != boot or parsed.seq > newest or parsed.seq < evicted:
+        return ReplayPlan("missed", since=parsed.mark) if parsed.mark > 0 else ReplayPlan("snapshot")
+    if parsed.seq == newest:
         return ReplayPlan("none")
-    return ReplayPlan("replay", after=seq)
+    return ReplayPlan("replay", after=parsed.seq)
 
 
 class ReplayBuffer:
@@ -162,6 +179,7 @@ class Broadcaster:
         self.seq = 0
         self.replay = ReplayBuffer(replay_size, replay_bytes)
         self._listeners: dict[str, set[Listener]] = {}
+        self._marks: dict[str, int] = {}  # per hub: the newest widget version published
         # Duration and size of the latest fan-out (reported by /healthz).
         self.last_fanout = (0, 0.0)
 
@@ -173,8 +191,9 @@ class Broadcaster:
     def listeners(self, hub: str) -> list[Listener]:
         return list(self._listeners.get(hub, ()))
 
-    def current_id(self) -> str:
-        return format_event_id(self.boot, self.seq)
+    def current_id(self, hub: str) -> str:
+        """The id a client of ``hub`` resumes from after what it has now."""
+        return format_event_id(self.boot, self.seq, self._marks.get(hub, 0))
 
     def add(self, hub: str, listener: Listener) -> None:
         self._listeners.setdefault(hub, set()).add(listener)
@@ -186,10 +205,12 @@ class Broadcaster:
             if not listeners:
                 del self._listeners[hub]
 
-    def publish(self, hub: str, event: str, data: bytes) -> bytes:
-        """Number, buffer and send one event to every listener of ``hub``."""
+    def publish(self, hub: str, event: str, data: bytes, version: int | None = None) -> bytes:
+        """Number, buffer and send one event to every listener of ``hub`` (``version``: a widget payload's)."""
         self.seq += 1
-        frame = sse_frame(data, event=event, event_id=format_event_id(self.boot, self.seq))
+        if version is not None and version > self._marks.get(hub, 0):
+            self._marks[hub] = version
+        frame = sse_frame(data, event=event, event_id=self.current_id(hub))
         self.replay.append(hub, self.seq, frame)
         listeners = self._listeners.get(hub, ())
         start = time.perf_counter()
@@ -311,15 +332,17 @@ class StreamListener:
             transport.abortConnection()
 
 
-Snapshot = Callable[[str], Awaitable[list[tuple[str, bytes]]]]
+# snapshot(hub, since): the layout and every widget (since=None), or only those that may be newer than ``since``.
+Snapshot = Callable[[str, int | None], Awaitable[list[tuple[str, bytes]]]]
 
 
 def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapshot: Snapshot,
                  last_id: str | None) -> defer.Deferred:
     """Answer ``GET /<hub>/events``: headers, retry advice, then replay or snapshot, hello and live events.
 
-    ``snapshot(hub)`` gives every (event, data) a client that cannot be replayed
-    needs (the layout, then each widget). Live events that arrive while it is
+    ``snapshot(hub, since)`` gives every (event, data) a client that cannot be
+    replayed needs (the layout, then each widget, or each widget newer than
+    ``since`` for a client coming from another process of the fleet). Live events that arrive while it is
     built are held and sent after it. Returns a Deferred that never fires: Klein
     cancels it when the client goes away; clean-up runs on every kind of end.
     ``last_id`` is the event id the client resumes from (Last-Event-ID), if any.
@@ -334,7 +357,7 @@ def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapsho
 
     def hello() -> bytes:
         data = json.dumps({"hub": hub, "boot": streams.boot, "plan": plan.kind}).encode()
-        return sse_frame(data, event=Event.HELLO, event_id=streams.current_id())
+        return sse_frame(data, event=Event.HELLO, event_id=streams.current_id(hub))
 
     if plan.kind == "replay":
         for frame in streams.replay.since(hub, plan.after):
@@ -346,21 +369,23 @@ def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapsho
         streams.remove(hub, listener)
 
     request.notifyFinish().addBoth(cleanup)
-    if plan.kind == "snapshot":
+    if plan.kind in ("snapshot", "missed"):
         listener.hold()
-        d = defer.ensureDeferred(_send_snapshot(hub, listener, streams, snapshot, hello))
+        since = plan.since if plan.kind == "missed" else None
+        d = defer.ensureDeferred(_send_snapshot(hub, since, listener, streams, snapshot, hello))
         d.addErrback(lambda f: log.error("snapshot for %s failed: %s", hub, f.getTraceback()))
     else:
         listener.write(hello())
     return defer.Deferred(lambda d: None)
 
 
-async def _send_snapshot(hub: str, listener: StreamListener, streams: Broadcaster, snapshot: Snapshot,
-                         hello: Callable[[], bytes]) -> None:
+async def _send_snapshot(hub: str, since: int | None, listener: StreamListener, streams: Broadcaster,
+                         snapshot: Snapshot, hello: Callable[[], bytes]) -> None:
     """Every event the snapshot names, then hello, then what was held. Never leaves the stream on hold."""
     try:
-        current = streams.current_id()
-        frames = [sse_frame(data, event=event, event_id=current) for event, data in await snapshot(hub)]
+        events = await snapshot(hub, since)
+        current = streams.current_id(hub)
+        frames = [sse_frame(data, event=event, event_id=current) for event, data in events]
     except Exception:
         log.exception("snapshot of %s failed; closing the stream so that the page reconnects", hub)
         listener.abort()

@@ -17,11 +17,12 @@ from typing import Any
 
 from twisted.internet import defer
 
-from hubs.cache import Cache, CacheUnavailable, cache_key
+from hubs.cache import KEY_PREFIX, Cache, CacheUnavailable, cache_key
 from hubs.coalesce import Coalescer
 from hubs.config import HubsConfig
 from hubs.directory import Directory, HubChange, dumps
 from hubs.http import ServiceError
+from hubs.lease import Leases
 from hubs.models import NotFound, Widget
 from hubs.render import make_environment
 from hubs.sse import Event
@@ -35,6 +36,11 @@ def next_version(previous: int, now: float) -> int:
     """Payload versions grow with time (ms) so they keep growing across restarts
     and processes, and always by at least one."""
     return max(previous + 1, int(now * 1000))
+
+
+def version_key(idx: int) -> str:
+    """Where memcached keeps the newest payload version of a widget, whatever its config (fleet-wide)."""
+    return f"{KEY_PREFIX}:version:{int(idx)}"
 
 
 def describe_error(error: BaseException, timeout: float) -> str:
@@ -63,15 +69,17 @@ class WidgetState:
 class WidgetStates:
     """Payloads by widget id: read, build, install, push, retry, refresh."""
 
-    def __init__(self, config: HubsConfig, directory: Directory, cache: Cache, ctx: Any, clock, publish):
+    def __init__(self, config: HubsConfig, directory: Directory, cache: Cache, ctx: Any, clock, publish,
+                 leases: Leases | None = None):
         self.config = config
+        self.leases = leases  # one build per invalidation across processes (None: this process alone)
         self.directory = directory
         self.cache = cache
         self.ctx = ctx
         self.clock = clock
         self.publish = publish  # publish(hub, event, payload): the broadcaster's
         self.env = make_environment()
-        self.stats = {"rebuilds": 0, "failures": 0}
+        self.stats = {"rebuilds": 0, "failures": 0, "data_calls": 0, "from_other_process": 0}
         self._state: dict[int, WidgetState] = {}
         self._builds = Coalescer()
         self._retries: dict[int, Any] = {}
@@ -108,17 +116,26 @@ class WidgetStates:
         state = self._state.get(idx)
         if state is not None and state.key == self.key_of(widget):
             return state.payload
-        state = await self._builds.run(self.key_of(widget), lambda: self._build(idx, fresh=False))
+        state = await self._builds.run(self.key_of(widget), lambda: self._build(idx, fresh=False, cause="cold"))
         return state.payload
+
+    def build_stats(self) -> dict[str, int]:
+        """Counts since start: data() calls here, builds taken from another process, leases (for /healthz)."""
+        leases = self.leases.stats if self.leases is not None else {}
+        return {**self.stats, **{f"leases_{k}": v for k, v in leases.items()}}
 
     # ------------------------------------------------------------------ rebuilding
 
-    def rebuild(self, idx: int) -> defer.Deferred:
-        """Drop, rebuild, store and push one widget (coalesced per cache key)."""
+    def rebuild(self, idx: int, cause: str | None = None) -> defer.Deferred:
+        """Drop, rebuild, store and push one widget (coalesced per cache key).
+
+        ``cause`` names the invalidation (a bus message id, ...): every process
+        of a fleet that rebuilds for the same cause shares one ``data()`` call.
+        """
         widget = self.directory.widgets.get(idx)
         if widget is None:
             return defer.succeed(None)
-        d = self._builds.run(self.key_of(widget), lambda: self._build(idx, fresh=True), fresh=True)
+        d = self._builds.run(self.key_of(widget), lambda: self._build(idx, fresh=True, cause=cause), fresh=True)
         d.addErrback(lambda f: log.error("rebuild of widget %d failed: %s", idx, f.getTraceback()))
         return d
 
@@ -130,7 +147,7 @@ class WidgetStates:
             self._cache_call("delete", cache_key(old.idx, old.plugin, old.config,
                                                  getattr(self.directory.spec(old), "code_hash", "")))
         for old in change.reconfigured:
-            self.rebuild(old.idx)
+            self.rebuild(old.idx, cause="config")  # the new config's key: its first build
 
     def refresh_due(self) -> list[int]:
         """Rebuild served widgets whose data ages with time (``REFRESH``); returns their ids."""
@@ -141,7 +158,7 @@ class WidgetStates:
             spec = self.directory.spec(widget) if widget else None
             if spec is not None and spec.refresh and now_ms - state.version >= spec.refresh * 1000:
                 due.append(idx)
-                self.rebuild(idx)
+                self.rebuild(idx, cause=f"refresh:{int(now_ms // (spec.refresh * 1000))}")
         return due
 
     def _forget(self, idx: int) -> None:
@@ -154,7 +171,7 @@ class WidgetStates:
         if retry is not None and retry.active():
             retry.cancel()
 
-    async def _build(self, idx: int, fresh: bool) -> WidgetState:
+    async def _build(self, idx: int, fresh: bool, cause: str | None = None) -> WidgetState:
         widget = self.directory.widgets.get(idx)
         if widget is None:
             raise NotFound(f"widget {idx} is gone")
@@ -162,10 +179,26 @@ class WidgetStates:
         if not fresh:
             cached = self._cache_call("get", key)
             if cached is not None:
-                if "stale" not in json.loads(cached):
-                    self._good[idx] = (key, cached)
-                return self._install(widget, key, cached, failed=False, push=False)
-        else:
+                return self._from_cache(widget, key, cached, push=False)
+        if cause is not None and self.leases is not None:
+            built_elsewhere = await self.leases.acquire(key, cause)
+            if built_elsewhere is not None:
+                self.stats["from_other_process"] += 1
+                return self._from_cache(widget, key, built_elsewhere, push=fresh)
+            try:
+                return await self._build_here(widget, key, fresh)
+            finally:
+                self.leases.done(key, cause)
+        return await self._build_here(widget, key, fresh)
+
+    def _from_cache(self, widget: Widget, key: str, payload: bytes, push: bool) -> WidgetState:
+        if "stale" not in json.loads(payload):
+            self._good[widget.idx] = (key, payload)
+        return self._install(widget, key, payload, failed=False, push=push)
+
+    async def _build_here(self, widget: Widget, key: str, fresh: bool) -> WidgetState:
+        idx = widget.idx
+        if fresh:
             self._cache_call("delete", key)
         payload, failed = await self._compute(widget)
         self.stats["rebuilds"] += 1
@@ -209,13 +242,13 @@ class WidgetStates:
         version = int(json.loads(payload).get("version", 0))
         state = WidgetState(key, payload, version, failed)
         previous = self._state.get(widget.idx)
-        if previous is not None and previous.key == key and previous.version > version:
-            return previous  # never go back to older data
+        if previous is not None and previous.key == key and previous.version >= version:
+            return previous  # never go back to older data (nor send the same twice)
         self._state[widget.idx] = state
         if failed:
             self.stats["failures"] += 1
         if push:
-            self.publish(widget.hub, Event.WIDGET, payload)
+            self.publish(widget.hub, Event.WIDGET, payload, version)
         return state
 
     def _schedule_retry(self, idx: int) -> None:
@@ -225,20 +258,23 @@ class WidgetStates:
         def retry():
             self._retries.pop(idx, None)
             if idx in self._failing and idx in self.directory.widgets:
-                self.rebuild(idx)
+                self.rebuild(idx, cause=f"retry:{int(self.clock.seconds() // self.config.widget_retry)}")
 
         self._retries[idx] = self.clock.callLater(self.config.widget_retry, retry)
 
     async def _compute(self, widget: Widget) -> tuple[bytes, bool]:
         spec = self.directory.spec(widget)
         previous = self._state.get(widget.idx)
-        version = next_version(previous.version if previous else 0, self.clock.seconds())
+        floor = self._cache_call("get", version_key(widget.idx))  # the fleet's newest version of this widget
+        version = next_version(max(previous.version if previous else 0, int(floor or 0)), self.clock.seconds())
+        self._cache_call("set", version_key(widget.idx), b"%d" % version)
         base = {"hub": widget.hub, "idx": widget.idx, "plugin": widget.plugin, "version": version}
         if spec is None:
             error = f"This widget uses {widget.plugin!r}, which this Hubs does not know."
             return dumps({**base, "data": None, "error": error, "html": self._error_html(widget, None, error)}), True
         try:
             config = spec.validate(widget.config)
+            self.stats["data_calls"] += 1
             result = spec.data(self.ctx, widget, **config)
             if inspect.isawaitable(result):
                 d = defer.ensureDeferred(result)

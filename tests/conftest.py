@@ -162,8 +162,8 @@ def fake_store(clock):
 
 
 @pytest.fixture
-def fake_cache():
-    return FakeCache()
+def fake_cache(clock):
+    return FakeCache(clock)
 
 
 @pytest.fixture

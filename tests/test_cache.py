@@ -1,20 +1,29 @@
 """One suite for the cache: runs against the fake and against real memcached."""
 
+import time
 import uuid
 
 import pytest
+from twisted.internet.task import Clock
 
 from hubs.cache import CacheUnavailable, FakeCache, MemcachedCache
 
 
 @pytest.fixture(params=["fake", "memcached"])
-def cache(request):
+def cache_and_time(request):
+    """The cache, and how to let time pass for it (the fake's clock; real seconds for memcached)."""
     if request.param == "fake":
-        yield FakeCache()
+        clock = Clock()
+        yield FakeCache(clock), clock.advance
         return
     real = MemcachedCache(request.getfixturevalue("memcached_servers"))
-    yield real
+    yield real, time.sleep
     real.close()
+
+
+@pytest.fixture
+def cache(cache_and_time):
+    return cache_and_time[0]
 
 
 @pytest.fixture
@@ -37,6 +46,16 @@ def test_add_is_a_lease(cache, key):
     assert cache.add(key, b"1", 5) is True
     assert cache.add(key, b"2", 5) is False
     assert cache.get(key) == b"1"
+
+
+def test_an_expiring_lease_frees_the_key(cache_and_time, key):
+    """A lease added with an expiry disappears after it (a dead holder's lease is taken over); set keeps."""
+    cache, let_time_pass = cache_and_time
+    assert cache.add(key, b"holder", 1) is True
+    cache.set(key + ":kept", b"v")
+    let_time_pass(2.1)
+    assert cache.get(key) is None and cache.add(key, b"next", 1) is True
+    assert cache.get(key + ":kept") == b"v"
 
 
 def test_large_values(cache, key):

@@ -3,18 +3,21 @@
 import gc
 import json
 import tracemalloc
+import uuid
 
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
 from twisted.web.server import Site
 
+from hubs.sse import parse_event_id
 from hubs.testing.harness import make_hubs, make_site
 from tests.sseclient import open_stream
 
 
 def poke():
-    return {"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "x", "timestamp": 1}
+    """A new bus message each time (every real message has its own id)."""
+    return {"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": uuid.uuid4().hex, "timestamp": 1}
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ async def test_stream_headers_and_hello(port, hubs):
     assert client.headers["cache-control"] == "no-cache"
     assert client.headers["x-accel-buffering"] == "no"
     assert client.retry == hubs.config.sse_retry_ms
-    assert hello["event"] == "hello" and hello["id"] == hubs.streams.current_id()
+    assert hello["event"] == "hello" and hello["id"] == hubs.streams.current_id("designteam")
     client.transport.loseConnection()
 
 
@@ -75,7 +78,7 @@ async def test_event_carries_the_json_endpoint_payload(port, hubs):
     _, event = await client.wait_events(2)
     assert event["event"] == "widget"
     assert event["data"].encode() == await hubs.states.payload("designteam", 3)
-    assert event["id"] == hubs.streams.current_id()
+    assert event["id"] == hubs.streams.current_id("designteam")
     client.transport.loseConnection()
 
 
@@ -93,7 +96,7 @@ async def test_reconnect_replays_missed_events_in_order(port, hubs):
     assert [e["event"] for e in events] == ["widget", "widget", "widget", "hello"]
     versions = [json.loads(e["data"])["version"] for e in events[:3]]
     assert versions == sorted(versions) and len(set(versions)) == 3
-    seqs = [int(e["id"].rsplit("-", 1)[1]) for e in events]
+    seqs = [parse_event_id(e["id"]).seq for e in events]
     assert seqs == sorted(seqs)
     again.transport.loseConnection()
 

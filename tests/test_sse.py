@@ -30,11 +30,13 @@ def test_sse_frame_refuses_newlines_in_fields(event, event_id):
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ("abc-12", ("abc", 12)), ("a-b-3", ("a-b", 3)), ("abc", None), ("abc-", None), ("-3", None),
-    ("abc-x", None), ("", None), (None, None), (" abc-4 ", ("abc", 4)),
+    ("abc-12", ("abc", 12, 0)), ("a-b-3", ("a-b", 3, 0)), ("abc", None), ("abc-", None), ("-3", None),
+    ("abc-x", None), ("", None), (None, None), (" abc-4 ", ("abc", 4, 0)),
+    ("abc-12-v1700000000123", ("abc", 12, 1700000000123)), ("abc-12-v", None), ("abc-12-vx", None),
+    ("abc-v5", None), ("-v5", None), ("abc-12-v" + "9" * 19, None), ("abc-1-v2-v3", None),
 ])
 def test_parse_event_id(value, expected):
-    """Ids are '<boot>-<seq>'; anything else is unknown."""
+    """Ids are '<boot>-<seq>-v<mark>' (or the older '<boot>-<seq>'); anything else is unknown."""
     assert parse_event_id(value) == expected
 
 
@@ -50,16 +52,23 @@ PLANS = [
     ("old-7", "b", 10, 0, "snapshot", 0), # another boot (restart)
     ("b-11", "b", 10, 0, "snapshot", 0),  # from the future
     ("garbage", "b", 10, 0, "snapshot", 0),
+    ("other-3-v5000", "b", 10, 0, "missed", 5000),  # another process of the fleet: what it missed since v5000
+    ("b-6-v5000", "b", 10, 7, "missed", 5000),      # evicted here, but the mark says what it has
+    ("b-11-v5000", "b", 10, 0, "missed", 5000),     # this boot, from the future: only the mark is trusted
+    ("other-3-v0", "b", 10, 0, "snapshot", 0),      # a mark of nothing: everything
+    ("b-7-v5000", "b", 10, 0, "replay", 7),         # replay when it can
 ]
 
 
 @pytest.mark.parametrize(("last", "boot", "newest", "evicted", "kind", "after"), PLANS)
 def test_replay_plan(last, boot, newest, evicted, kind, after):
-    """Nothing is missed: replay only when every missed event is still buffered."""
+    """Nothing is missed: replay only when every missed event is still buffered, else what the mark allows."""
     plan = replay_plan(last, boot, newest, evicted)
     assert plan.kind == kind
     if kind == "replay":
         assert plan.after == after
+    if kind == "missed":
+        assert plan.since == after
 
 
 def test_replay_buffer_keeps_the_last_n_per_hub():
@@ -91,10 +100,13 @@ def test_broadcaster_sends_to_the_hub_listeners_only():
     b.add("a", a1)
     b.add("a", a2)
     b.add("other", other)
-    b.publish("a", "widget", b"{}")
-    assert a1.frames == a2.frames == [b"id: boot-1\nevent: widget\ndata: {}\n\n"]
+    b.publish("a", "widget", b"{}", version=1234)
+    assert a1.frames == a2.frames == [b"id: boot-1-v1234\nevent: widget\ndata: {}\n\n"]
     assert other.frames == []
     assert b.plan("a", "boot-0").kind == "replay"
+    b.publish("a", "layout", b"{}")
+    b.publish("other", "widget", b"{}", version=99)
+    assert b.current_id("a") == "boot-3-v1234" and b.current_id("other") == "boot-3-v99"
 
 
 def test_a_failing_listener_does_not_stop_the_others():

@@ -266,3 +266,21 @@ def test_bad_text_names_the_field(value, where):
     from hubs.web.common import bad_text
 
     assert bad_text(value) == where
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_from_another_process_gets_only_what_it_missed(hubs, clock):
+    """A stream resumed with another process's id gets the layout and the widgets newer than its mark."""
+    site = make_site(hubs)
+    for widget in hubs.directory.hub_widgets("designteam"):
+        await hubs.states.payload("designteam", widget.idx)
+    clock.advance(60)
+    mark = int(clock.seconds() * 1000)
+    await hubs.handler.handle({"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "p1",
+                               "timestamp": 1})
+    missed = await site._snapshot("designteam", mark - 1)
+    assert [e for e, _ in missed] == ["layout", "widget"] and json.loads(missed[1][1])["idx"] == 3
+    everything = await site._snapshot("designteam", None)
+    assert [e for e, _ in everything] == ["layout"] + ["widget"] * 5
+    plan = hubs.streams.plan("designteam", f"anotherprocess-12-v{mark - 1}")
+    assert (plan.kind, plan.since) == ("missed", mark - 1)

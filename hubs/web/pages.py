@@ -92,6 +92,7 @@ class PageRoutes:
         body = {"ok": ok, **checks, "streams": self.streams.listener_count(),
                 "last_fanout": {"streams": fanout_streams, "ms": round(fanout_ms, 2)},
                 "hubs": len(self.directory.hubs), "widgets": len(self.directory.widgets),
+                "builds": self.states.build_stats(), "boot": self.streams.boot,
                 "uptime_s": round(now - self.started, 1)}
         return _json(request, body, 200 if ok else 503)
 
@@ -180,12 +181,17 @@ class PageRoutes:
         last_id = header(request, "last-event-id") or query_arg(request, "last_id")
         return serve_stream(request, hub, self.streams, self.config.sse_retry_ms, self._snapshot, last_id)
 
-    async def _snapshot(self, hub: str) -> list[tuple[str, bytes]]:
-        """What a client that cannot be replayed needs: the layout, then every widget."""
+    async def _snapshot(self, hub: str, since: int | None) -> list[tuple[str, bytes]]:
+        """What a client that cannot be replayed needs: the layout, then every widget — or, for a client
+        that says which versions it has seen (coming from another process), the widgets that may be newer."""
         events = [(Event.LAYOUT, self.directory.layout_json(hub))]
+        # A build's version is taken when it starts; it may reach viewers up to a build timeout later.
+        floor = None if since is None else since - int((self.config.widget_timeout + 1) * 1000)
         for widget in self.directory.hub_widgets(hub):
             try:
-                events.append((Event.WIDGET, await self.states.payload(hub, widget.idx)))
+                payload = await self.states.payload(hub, widget.idx)
             except NotFound:
                 continue  # removed while the snapshot was built: the layout event says so
+            if floor is None or json.loads(payload).get("version", 0) > floor:
+                events.append((Event.WIDGET, payload))
         return events

@@ -1,0 +1,134 @@
+"""One data() per invalidation across processes: two whole Hubs sharing one store and one cache."""
+
+import json
+import uuid
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer
+from twisted.internet.task import Clock
+
+from hubs.bus import FakeBus
+from hubs.lease import Leases, lease_keys
+from hubs.testing.harness import make_hubs
+
+
+class Recorder:
+    def __init__(self):
+        self.payloads = []
+
+    def send(self, frame, chunk):
+        data = frame.decode().split("\ndata: ", 1)[1].strip()
+        self.payloads.append(json.loads(data))
+
+
+def poke():
+    return {"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": uuid.uuid4().hex, "timestamp": 1}
+
+
+@pytest.fixture
+def fleet(config, fake_store, fake_cache, clock):
+    """Two processes (each its own bus end, directory and streams) over the same store, cache and clock."""
+    return [pytest_twisted.blockon(defer.ensureDeferred(make_hubs(config, fake_store, fake_cache, FakeBus(), clock)))
+            for _ in range(2)]
+
+
+@pytest.mark.parametrize(("key", "cause_a", "cause_b", "same"), [
+    ("k", "m1", "m1", True),
+    ("k", "m1", "m2", False),
+    ("k", "config", "config", True),
+    ("k", "m1\x00", "m1", False),
+])
+def test_lease_keys(key, cause_a, cause_b, same):
+    """A lease is named by the cache key and the cause of the invalidation, nothing else."""
+    assert (lease_keys(key, cause_a) == lease_keys(key, cause_b)) is same
+    lease, done = lease_keys(key, cause_a)
+    assert lease.startswith(key + ":lease:") and done.startswith(key + ":done:") and len(lease) < 250
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_data_call_per_message_across_processes(fleet):
+    """Both processes hear the message; one calls data(), both push the same payload to their viewers."""
+    a, b = fleet
+    await a.states.payload("designteam", 3)
+    await b.states.payload("designteam", 3)
+    calls = [h.states.stats["data_calls"] for h in fleet]
+    viewers = [Recorder(), Recorder()]
+    for hubs, viewer in zip(fleet, viewers, strict=True):
+        hubs.streams.add("designteam", viewer)
+    message = poke()
+    await defer.gatherResults([defer.ensureDeferred(a.handler.handle(message)),
+                               defer.ensureDeferred(b.handler.handle(message))])
+    assert sum(h.states.stats["data_calls"] for h in fleet) - sum(calls) == 1
+    assert viewers[0].payloads == viewers[1].payloads and len(viewers[0].payloads) == 1
+    assert sum(h.states.stats["from_other_process"] for h in fleet) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_dead_holders_lease_is_taken_over(fleet, fake_cache, clock):
+    """If the process holding the lease dies before finishing, another builds once the lease expires."""
+    a, _ = fleet
+    widget = a.directory.widgets[3]
+    message = poke()
+    lease, _ = lease_keys(a.states.key_of(widget), message["msg_id"])
+    fake_cache.add(lease, b"a-process-that-died", a.states.leases.ttl)
+    before = a.states.stats["data_calls"]
+    d = defer.ensureDeferred(a.handler.handle(message))
+    for _ in range(int(a.states.leases.ttl / 0.005) + 400):
+        if d.called:
+            break
+        clock.advance(0.005)
+    await d
+    assert a.states.stats["data_calls"] == before + 1 and a.states.leases.stats["taken_over"] >= 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_edit_is_built_once_for_the_fleet(fleet):
+    """An owner's edit through one process: the other re-reads the hub and takes the built payload."""
+    a, b = fleet
+    await b.states.payload("designteam", 2)
+    viewer = Recorder()
+    b.streams.add("designteam", viewer)
+    before = [h.states.stats["data_calls"] for h in fleet]
+    await a.editor.update_widget_config("designteam", 2, {"text": "from process a"}, "mizmo")
+    await b.directory.reload_hub("designteam")  # what b does when hubs.widget.update reaches it
+    for _ in range(3):
+        await defer.succeed(None)
+    after = [h.states.stats["data_calls"] for h in fleet]
+    assert after[0] - before[0] == 1 and after[1] == before[1]
+    assert viewer.payloads and viewer.payloads[-1]["data"] == {"text": "from process a"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_versions_follow_the_fleet_not_the_local_clock(config, fake_store, fake_cache, clock):
+    """A process whose clock is behind still builds a version newer than the fleet's newest."""
+    ahead = await make_hubs(config, fake_store, fake_cache, FakeBus(), clock)
+    behind_clock = Clock()
+    behind_clock.advance(clock.seconds() - 3600)  # an hour late
+    behind = await make_hubs(config, fake_store, fake_cache, FakeBus(), behind_clock)
+    first = json.loads(await ahead.states.payload("designteam", 3))
+    await behind.handler.handle(poke())
+    second = json.loads(await behind.states.payload("designteam", 3))
+    assert second["version"] > first["version"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_memcached_each_process_builds_for_itself(fleet, fake_cache):
+    """With memcached down there is nothing to coordinate on: every process still rebuilds and pushes."""
+    from hubs.cache import CacheUnavailable
+
+    for hubs in fleet:
+        await hubs.states.payload("designteam", 3)
+    fake_cache.fail = CacheUnavailable("down")
+    viewers = [Recorder(), Recorder()]
+    for hubs, viewer in zip(fleet, viewers, strict=True):
+        hubs.streams.add("designteam", viewer)
+    message = poke()
+    for hubs in fleet:
+        await hubs.handler.handle(message)
+    assert all(len(v.payloads) == 1 for v in viewers)
+
+
+def test_leases_round_up_to_whole_seconds():
+    """memcached expiries are whole seconds: a lease never expires before the build could time out."""
+    assert Leases(None, Clock(), "x", ttl=7.2).ttl == 8 and Leases(None, Clock(), "x", ttl=0.1).ttl == 1
