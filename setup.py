@@ -41,6 +41,8 @@ setup(
         "requests>=2.31,<3",
         # usernames and packages of bus messages (needs libkrb5-dev to build gssapi)
         "fedmsg_meta_fedora_infrastructure>=0.31,<0.32",
+        # GET /metrics
+        "prometheus_client>=0.20,<1",
     ],
     extras_require={
         "test": [

@@ -108,6 +108,7 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
                         _original(*parts)
                     except (ValueError, UnicodeDecodeError) as e:
                         log.warning("dropping a malformed frame from %s: %s", _endpoint, str(e)[:200])
+                        self._count("malformed")
 
                 guarded.hubs_guarded = True
                 factory.gotMessage = guarded
@@ -165,19 +166,32 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
 
     # ------------------------------------------------------------------ messages
 
+    def _count(self, outcome: str) -> None:
+        if self.service is not None:
+            self.service.hubs.metrics.messages.labels("fedmsg", outcome).inc()
+
     def _consume_json(self, message):
         body = getattr(message, "body", None)
         if isinstance(body, (str, bytes)) and len(body) > MAX_MESSAGE_BYTES:
             log.warning("dropping a %d-byte message on %s (limit %d)", len(body),
                         str(getattr(message, "topic", "?"))[:120], MAX_MESSAGE_BYTES)
+            self._count("malformed")
             return False
         try:
             return super()._consume_json(message)
         except Exception:
             log.exception("dropping a message that could not be decoded")
+            self._count("malformed")
             return False
 
     def validate(self, message):
+        try:
+            self._validate(message)
+        except RuntimeWarning:
+            self._count("malformed")  # moksha logs the reason in one line and drops it
+            raise
+
+    def _validate(self, message):
         body = message.get("body") if isinstance(message, Mapping) else getattr(message, "body", None)
         if not isinstance(body, Mapping):
             # moksha leaves a body that is not JSON as a string; fedmsg would wrap it.
@@ -201,7 +215,7 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
     def consume(self, message):
         if self.service is None:
             log.debug("not started yet; ignoring %s", message.get("topic"))
-            return
+            return  # nothing to count into yet
         d = self.service.hubs.handler.handle(message["body"])
         d.addErrback(lambda f: log.error("handling %s failed: %s", message.get("topic"), f.getTraceback()))
 

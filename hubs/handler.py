@@ -9,6 +9,7 @@ hit. Tests and ``bench/decide.py`` exercise the same ``decide``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from twisted.internet import defer
 from hubs.config import HubsConfig
 from hubs.directory import Directory
 from hubs.hints import is_junk, message_keys, split_topic
+from hubs.metrics import Metrics
 from hubs.oidc import USERNAME as HUB_NAME
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ class MessageHandler:
     """Decides and handles bus messages (called in the reactor thread)."""
 
     def __init__(self, config: HubsConfig, directory: Directory, states, ctx: Any, clock, *,
-                 meta: Any = None, recorder: Any = None):
+                 meta: Any = None, recorder: Any = None, metrics: Metrics | None = None):
         self.config = config
         self.directory = directory
         self.states = states
@@ -64,6 +66,7 @@ class MessageHandler:
         self.clock = clock
         self.meta = meta
         self.recorder = recorder
+        self.metrics = metrics or Metrics()
         self.stats = {"messages": 0, "dropped": 0, "candidates": 0}
         self.last_message_at: float | None = None
 
@@ -98,14 +101,18 @@ class MessageHandler:
                               idx, widget.plugin, topic)
         return Decision(reload_hub=reload_hub, hits=tuple(hits), unknown_change=unknown, usernames=usernames)
 
-    def handle(self, message: Mapping[str, Any]) -> defer.Deferred:
+    def handle(self, message: Mapping[str, Any], source: str = "fedmsg") -> defer.Deferred:
         """React to one (validated) bus message: decide, store it, re-read a changed hub, rebuild what it hits."""
         self.stats["messages"] += 1
         self.last_message_at = self.clock.seconds()
+        started = time.perf_counter()
         decision = self.decide(message)
+        self.metrics.decision.observe(time.perf_counter() - started)
         if decision.junk:
             self.stats["dropped"] += 1
+            self.metrics.messages.labels(source, "junk").inc()
             return defer.succeed([])
+        self.metrics.messages.labels(source, "handled").inc()
         if self.recorder is not None:
             packages = self.meta.packages(message) if self.meta is not None else ()
             self.recorder.record(message, decision.usernames, packages)

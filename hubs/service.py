@@ -27,6 +27,7 @@ from hubs.directory import Directory, HubChange
 from hubs.editor import Editor
 from hubs.handler import MessageHandler
 from hubs.lease import Leases
+from hubs.metrics import Metrics
 from hubs.recorder import MessageRecorder, Pruner
 from hubs.sse import Broadcaster, Event
 from hubs.states import WidgetStates
@@ -56,20 +57,23 @@ class Hubs:
     accounts: Accounts
     streams: Broadcaster
     ctx: WidgetContext
+    metrics: Metrics
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
           recorder: Any = None, http: Any = None, registry: Any = None) -> Hubs:
     """Wire the parts together (no I/O)."""
     registry = load_registry() if registry is None else registry
-    streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes)
+    metrics = Metrics()
+    streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes, metrics)
+    metrics.open_streams.set_function(streams.listener_count)
     ctx = WidgetContext(store=store, config=config, clock=clock, http=http, meta=meta)
     directory = Directory(store, registry, ctx)
     ctx.people = directory.people
     ctx.hub = directory.find_hub
     leases = Leases(cache, clock, streams.boot, ttl=config.widget_timeout + 2)
-    states = WidgetStates(config, directory, cache, ctx, clock, streams.publish, leases)
-    handler = MessageHandler(config, directory, states, ctx, clock, meta=meta, recorder=recorder)
+    states = WidgetStates(config, directory, cache, ctx, clock, streams.publish, leases, metrics)
+    handler = MessageHandler(config, directory, states, ctx, clock, meta=meta, recorder=recorder, metrics=metrics)
     editor = Editor(directory, bus)
     accounts = Accounts(config, directory, editor, clock)
 
@@ -79,7 +83,8 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
 
     directory.on_change(states.hub_changed)
     directory.on_change(push_layout)
-    return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx)
+    return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
+                metrics)
 
 
 def make_web(hubs: Hubs) -> HubsWeb:
@@ -140,7 +145,8 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus, reacto
     if listen:
         from hubs.web.server import make_site
 
-        site = make_site(service.web.resource(), access_log=config.access_log, deadline=config.request_timeout)
+        site = make_site(service.web.resource(), access_log=config.access_log, deadline=config.request_timeout,
+                         metrics=hubs.metrics)
         service.port = reactor.listenTCP(config.web_port, site, interface=config.web_host, backlog=1024)
         log.info("Hubs web site on http://%s:%d/", config.web_host, service.port.getHost().port)
     return service

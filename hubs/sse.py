@@ -174,8 +174,9 @@ class Listener(Protocol):
 class Broadcaster:
     """Open streams by hub; every event gets the next sequence number."""
 
-    def __init__(self, boot: str, replay_size: int, replay_bytes: int = 32 * 1024 * 1024):
+    def __init__(self, boot: str, replay_size: int, replay_bytes: int = 32 * 1024 * 1024, metrics: Any = None):
         self.boot = boot
+        self.metrics = metrics  # hubs.metrics.Metrics, if anyone counts
         self.seq = 0
         self.replay = ReplayBuffer(replay_size, replay_bytes)
         self._listeners: dict[str, set[Listener]] = {}
@@ -215,11 +216,17 @@ class Broadcaster:
         listeners = self._listeners.get(hub, ())
         start = time.perf_counter()
         self._send(listeners, frame)
-        self.last_fanout = (len(listeners), (time.perf_counter() - start) * 1000)
+        elapsed = time.perf_counter() - start
+        self.last_fanout = (len(listeners), elapsed * 1000)
+        if self.metrics is not None:
+            self.metrics.fanout.observe(elapsed)
         return frame
 
     def plan(self, hub: str, last_event_id: str | None) -> ReplayPlan:
-        return replay_plan(last_event_id, self.boot, self.seq, self.replay.evicted(hub))
+        plan = replay_plan(last_event_id, self.boot, self.seq, self.replay.evicted(hub))
+        if self.metrics is not None:
+            self.metrics.resumes.labels(plan.kind).inc()
+        return plan
 
     def keepalive(self) -> None:
         for listeners in list(self._listeners.values()):

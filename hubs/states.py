@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,11 @@ from twisted.internet import defer
 from hubs.cache import KEY_PREFIX, Cache, CacheUnavailable, cache_key
 from hubs.coalesce import Coalescer
 from hubs.config import HubsConfig
+from hubs.db.store import StoreUnavailable
 from hubs.directory import Directory, HubChange, dumps
 from hubs.http import ServiceError
 from hubs.lease import Leases
+from hubs.metrics import Metrics
 from hubs.models import NotFound, Widget
 from hubs.render import make_environment
 from hubs.sse import Event
@@ -70,8 +73,9 @@ class WidgetStates:
     """Payloads by widget id: read, build, install, push, retry, refresh."""
 
     def __init__(self, config: HubsConfig, directory: Directory, cache: Cache, ctx: Any, clock, publish,
-                 leases: Leases | None = None):
+                 leases: Leases | None = None, metrics: Metrics | None = None):
         self.config = config
+        self.metrics = metrics or Metrics()
         self.leases = leases  # one build per invalidation across processes (None: this process alone)
         self.directory = directory
         self.cache = cache
@@ -184,6 +188,7 @@ class WidgetStates:
             built_elsewhere = await self.leases.acquire(key, cause)
             if built_elsewhere is not None:
                 self.stats["from_other_process"] += 1
+                self.metrics.rebuilds.labels(widget.plugin, "from_other_process").inc()
                 return self._from_cache(widget, key, built_elsewhere, push=fresh)
             try:
                 return await self._build_here(widget, key, fresh)
@@ -209,11 +214,14 @@ class WidgetStates:
             if fresh and good is not None and good[0] == key:
                 # Keep showing the last good data (an outside service blinked), saying so; try again later.
                 self.stats["failures"] += 1
+                self.metrics.rebuilds.labels(widget.plugin, "stale").inc()
                 since = self._stale_since.setdefault(idx, self.clock.seconds())
                 payload = self._stale(good[1], since, json.loads(payload)["error"], json.loads(payload)["version"])
                 self._cache_call("set", key, payload)
                 return self._install(widget, key, payload, failed=False, push=True)
+            self.metrics.rebuilds.labels(widget.plugin, "failed").inc()
         else:
+            self.metrics.rebuilds.labels(widget.plugin, "ok").inc()
             self._failing.discard(idx)
             self._good[idx] = (key, payload)
             self._stale_since.pop(idx, None)
@@ -229,10 +237,14 @@ class WidgetStates:
 
     def _cache_call(self, method: str, *args: Any) -> Any:
         try:
-            return getattr(self.cache, method)(*args)
+            result = getattr(self.cache, method)(*args)
         except CacheUnavailable as e:
             log.warning("memcached unavailable (%s); serving from process state", e)
+            self.metrics.cache.labels("error").inc()
             return None
+        if method == "get":
+            self.metrics.cache.labels("miss" if result is None else "hit").inc()
+        return result
 
     def _install(self, widget: Widget, key: str, payload: bytes, failed: bool, push: bool) -> WidgetState:
         current = self.directory.widgets.get(widget.idx)
@@ -275,11 +287,17 @@ class WidgetStates:
         try:
             config = spec.validate(widget.config)
             self.stats["data_calls"] += 1
-            result = spec.data(self.ctx, widget, **config)
-            if inspect.isawaitable(result):
-                d = defer.ensureDeferred(result)
-                d.addTimeout(self.config.widget_timeout, self.clock)
-                result = await d
+            started = time.perf_counter()
+            try:
+                result = spec.data(self.ctx, widget, **config)
+                if inspect.isawaitable(result):
+                    d = defer.ensureDeferred(result)
+                    d.addTimeout(self.config.widget_timeout, self.clock)
+                    result = await d
+            except Exception:
+                self.metrics.data.labels(widget.plugin, "failed").observe(time.perf_counter() - started)
+                raise
+            self.metrics.data.labels(widget.plugin, "ok").observe(time.perf_counter() - started)
             data = json.loads(dumps(result))
             if not isinstance(data, dict):
                 raise TypeError("widget data must be a JSON object")
@@ -288,6 +306,8 @@ class WidgetStates:
             return dumps({**base, "data": data, "html": html}), False
         except Exception as e:
             log.exception("widget %d (%s on %s) failed to build", widget.idx, widget.plugin, widget.hub)
+            if isinstance(e, StoreUnavailable):
+                self.metrics.database_errors.inc()
             error = describe_error(e, self.config.widget_timeout)
             return dumps({**base, "data": None, "error": error, "html": self._error_html(widget, spec, error)}), True
 

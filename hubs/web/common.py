@@ -41,7 +41,8 @@ class Unavailable(RuntimeError):
     """Something this request needs is not configured or not reachable."""
 
 
-RESERVED_NAMES = frozenset({"api", "static", "login", "logout", "oidc", "healthz", "widgets", "favicon.ico"})
+RESERVED_NAMES = frozenset({"api", "static", "login", "logout", "oidc", "healthz", "metrics", "widgets",
+                            "favicon.ico"})
 
 
 def _json(request, value: Any, status: int = 200) -> bytes:

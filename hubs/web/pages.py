@@ -77,6 +77,7 @@ class PageRoutes:
             checks["postgres"] = {"ok": True, "ms": round((time.perf_counter() - start) * 1000, 2)}
         except Exception as e:
             checks["postgres"] = {"ok": False, "error": type(e).__name__}
+            self.hubs.metrics.database_errors.inc()
         start = time.perf_counter()
         try:
             self.hubs.cache.ping()
@@ -95,6 +96,13 @@ class PageRoutes:
                 "builds": self.states.build_stats(), "boot": self.streams.boot,
                 "uptime_s": round(now - self.started, 1)}
         return _json(request, body, 200 if ok else 503)
+
+    @app.route("/metrics", methods=["GET"])
+    def metrics(self, request):
+        """Prometheus text format (scrape it; see the README's "Operating it")."""
+        request.setHeader(b"content-type", self.hubs.metrics.content_type.encode("ascii"))
+        request.setHeader(b"cache-control", b"no-store")
+        return self.hubs.metrics.exposition()
 
     @app.route("/api/widgets", methods=["GET"])
     def catalogue(self, request):

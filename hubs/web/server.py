@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
+from klein.interfaces import IKleinRequest
 from twisted.web import http, server
 
 from hubs.auth import SESSION_COOKIE
@@ -35,7 +37,21 @@ def early_refusal(method: bytes, path: bytes, length: int | None, has_credential
 
 
 class HubsRequest(server.Request):
-    """A request whose body is kept in memory and cut at the limit."""
+    """A request whose body is kept in memory and cut at the limit, counted by route template when done."""
+
+    started = 0.0
+
+    def process(self):
+        self.started = time.perf_counter()
+        super().process()
+
+    def finish(self):
+        metrics = getattr(self.site, "metrics", None) if self.site is not None else None
+        if metrics is not None and not self.finished and not self._disconnected:
+            route = route_template(self)
+            metrics.http.labels(route, method_label(self.method), str(self.code)).inc()
+            metrics.http_seconds.labels(route).observe(time.perf_counter() - self.started)
+        return super().finish()
 
     def gotLength(self, length):
         self.content = io.BytesIO()  # at most MAX_BODY bytes ever reach it: no temporary files
@@ -109,9 +125,33 @@ class HubsChannel(http.HTTPChannel):
         self.transport.loseConnection()
 
 
-def make_site(resource, *, access_log: bool = False, deadline: float = 10.0, reactor=None) -> server.Site:
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: bytes) -> str:
+    """A method as a label value: the standard ones, else "other" (labels stay few)."""
+    text = method.decode("ascii", "replace").upper()
+    return text if text in METHODS else "other"
+
+
+def route_template(request) -> str:
+    """The Klein route a request matched (``/<hub>/<int:idx>/json``), "unmatched" or "none" (labels stay few)."""
+    try:
+        mapper = IKleinRequest(request).mapper
+    except (TypeError, AttributeError):
+        return "none"
+    try:
+        rule, _ = mapper.match(return_rule=True)
+    except Exception:
+        return "unmatched"
+    return rule.rule
+
+
+def make_site(resource, *, access_log: bool = False, deadline: float = 10.0, reactor=None,
+              metrics=None) -> server.Site:
     """The Site Hubs listens with: limits above, no tracebacks, quiet logs unless asked."""
     site = server.Site(resource, requestFactory=HubsRequest, reactor=reactor)
+    site.metrics = metrics
     site.protocol = lambda: _channel(deadline)
     site.displayTracebacks = False
     site.noisy = False
