@@ -50,6 +50,7 @@ setup(
             "pytest-twisted>=1.14,<2",
             "playwright>=1.40,<2",
             "ruff>=0.6",
+            "hypothesis>=6.100,<7",
         ],
     },
     entry_points={

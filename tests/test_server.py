@@ -15,20 +15,27 @@ from hubs.web.server import make_site as make_server_site
 TOKEN = b"Authorization: Bearer s3cret-token-for-tests\r\n"
 
 
-@pytest.mark.parametrize(("method", "path", "length", "credentials", "expected"), [
-    (b"POST", b"/designteam/2/config", 2**30, True, 413),
-    (b"POST", b"/designteam/2/config", MAX_BODY + 1, True, 413),
-    (b"POST", b"/designteam/2/config", 10, False, 401),
-    (b"POST", b"/designteam/2/config", None, False, 401),   # chunked, no credentials
-    (b"POST", b"/designteam/2/config", 0, False, None),     # no body to avoid: the route answers
-    (b"POST", b"/designteam/2/config", 10, True, None),
-    (b"POST", b"/logout", 10, False, None),
-    (b"GET", b"/designteam", 0, False, None),
-    (b"GET", b"/designteam", MAX_BODY * 2, False, 413),
-])
-def test_early_refusal(method, path, length, credentials, expected):
-    """Bodies over the limit and unauthenticated writes with a body are refused from the headers alone."""
-    refusal = early_refusal(method, path, length, credentials)
+JSON = b"application/json"
+REFUSALS = [
+    # (method, path, Content-Length, credentials?, Content-Type, expected status or None to go on)
+    (b"POST", b"/designteam/2/config", 2**30, True, JSON, 413),
+    (b"POST", b"/designteam/2/config", MAX_BODY + 1, True, JSON, 413),
+    (b"POST", b"/designteam/2/config", 10, False, JSON, 401),
+    (b"POST", b"/designteam/2/config", None, False, JSON, 401),   # chunked, no credentials
+    (b"POST", b"/designteam/2/config", 0, False, JSON, None),     # no body to avoid: the route answers
+    (b"POST", b"/designteam/2/config", 10, True, JSON, None),
+    (b"POST", b"/logout", 10, False, None, None),
+    (b"GET", b"/designteam", 0, False, None, None),
+    (b"GET", b"/designteam", MAX_BODY * 2, False, None, 413),
+    (b"POST", b"/designteam/config", 2, True, b"\x85\x01", 400),   # Twisted cannot parse it: refused first
+    (b"POST", b"/designteam/config", 2, True, b"application/json; charset=utf-8", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "length", "credentials", "content_type", "expected"), REFUSALS)
+def test_early_refusal(method, path, length, credentials, content_type, expected):
+    """Bodies over the limit, unauthenticated writes with a body and unreadable Content-Types are refused early."""
+    refusal = early_refusal(method, path, length, credentials, content_type=content_type)
     assert (refusal[0] if refusal else None) == expected
 
 

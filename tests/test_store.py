@@ -415,3 +415,14 @@ def test_populate_resets_and_reloads_the_demo(pg_admin_dsn, canned_services_proc
         assert hubs == 7 and messages > 100
     finally:
         drop_database(pg_admin_dsn, dsn)
+
+
+@pytest_twisted.ensureDeferred
+async def test_roles_need_a_known_person(store):
+    """Giving a role to someone who never logged in is a Conflict on both backends, and writes nothing."""
+    from hubs.models import Conflict
+
+    with pytest.raises(Conflict):
+        await store.set_role("designteam", "nobody-ever", "subscriber", True)
+    assert "nobody-ever" not in {u for _, u, _ in await store.all_roles()}
+    assert await store.set_role("designteam", "nobody-ever", "subscriber", False) is False

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import psycopg2
+import psycopg2.errors
 from psycopg2.extras import Json
 from twisted.internet import defer
 from txpostgres import reconnection, txpostgres
@@ -391,8 +392,11 @@ class PostgresStore:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
         if present:
-            rows = await self._query("INSERT INTO roles (hub, username, role) VALUES (%s, %s, %s)"
-                                     " ON CONFLICT DO NOTHING RETURNING 1", (hub, username, role))
+            try:
+                rows = await self._query("INSERT INTO roles (hub, username, role) VALUES (%s, %s, %s)"
+                                         " ON CONFLICT DO NOTHING RETURNING 1", (hub, username, role))
+            except psycopg2.errors.ForeignKeyViolation:
+                raise Conflict(f"{username!r} has never logged in to Hubs (or the hub is gone).") from None
         else:
             rows = await self._query("DELETE FROM roles WHERE hub = %s AND username = %s AND role = %s RETURNING 1",
                                      (hub, username, role))

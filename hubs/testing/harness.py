@@ -25,6 +25,8 @@ DESIGNTEAM_LAYOUT = [
 
 async def seed_small(store: Any) -> None:
     """designteam (owners mizmo and duffy, member ryanlerch, subscriber ralph) and ralph's own hub."""
+    for name in ("mizmo", "duffy", "ryanlerch", "ralph"):
+        await store.upsert_user(name, "", "")
     await store.create_hub(Hub("designteam", "Design things", 8), DESIGNTEAM_LAYOUT, ["mizmo", "duffy"])
     await store.create_hub(Hub("ralph", "Ralph's hub", 8, user_hub=True), [("left", "about", {})], [])
     await store.set_role("designteam", "ryanlerch", "member", True)

@@ -225,6 +225,8 @@ class FakeStore:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
         key = (hub, username, role)
+        if present and (username not in self.users or hub not in self.hubs):
+            raise Conflict(f"{username!r} has never logged in to Hubs (or the hub is gone).")
         if present == (key in self.roles):
             return False
         (self.roles.add if present else self.roles.discard)(key)

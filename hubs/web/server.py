@@ -25,8 +25,10 @@ OPEN_WRITES = frozenset({b"/logout"})  # POSTs that make sense without credentia
 
 
 def early_refusal(method: bytes, path: bytes, length: int | None, has_credentials: bool,
-                  max_body: int = MAX_BODY) -> tuple[int, str] | None:
+                  max_body: int = MAX_BODY, content_type: bytes | None = None) -> tuple[int, str] | None:
     """(status, message) to answer before reading the body, or None to go on (pure)."""
+    if content_type is not None and not all(0x20 <= c < 0x7F for c in content_type):
+        return 400, "The Content-Type header is not valid."  # Twisted's own parsing would fail on it
     if length is not None and length > max_body:
         return 413, f"The body is larger than {max_body // 1024} KiB."
     has_body = length is None or length > 0
@@ -86,7 +88,9 @@ class HubsChannel(http.HTTPChannel):
         headers = request.requestHeaders
         has_credentials = bool(headers.getRawHeaders(b"authorization")) or SESSION_COOKIE + b"=" in (
             b";".join(headers.getRawHeaders(b"cookie") or ()))
-        refusal = early_refusal(self._command, self._path, self.length, has_credentials)
+        content_type = headers.getRawHeaders(b"content-type")
+        refusal = early_refusal(self._command, self._path, self.length, has_credentials,
+                                content_type=content_type[-1] if content_type else None)
         if refusal is not None:
             self.refuse(*refusal)
             return
