@@ -16,8 +16,20 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 
+class HubsKlein(Klein):
+    """Klein that notes on each request the route template it matched (a metrics label, found for free)."""
+
+    _templates: dict[str, str] | None = None
+
+    def execute_endpoint(self, endpoint: str, request, *args: Any, **kwargs: Any):
+        if self._templates is None:
+            self._templates = {rule.endpoint: rule.rule for rule in self.url_map.iter_rules()}
+        request.route = self._templates.get(endpoint, "unmatched")
+        return super().execute_endpoint(endpoint, request, *args, **kwargs)
+
+
 # Every route of HubsWeb and its parts is registered on this one app.
-app = Klein()
+app = HubsKlein()
 MAX_BODY = 64 * 1024
 
 

@@ -15,7 +15,6 @@ import io
 import json
 import time
 
-from klein.interfaces import IKleinRequest
 from twisted.web import http, server
 
 from hubs.auth import SESSION_COOKIE
@@ -75,13 +74,12 @@ class HubsChannel(http.HTTPChannel):
     _refused = False
 
     def dataReceived(self, data):
-        if not self._refused:
-            super().dataReceived(data)
-
-    def lineReceived(self, line):
-        if self._deadline_call is None and not self._refused:
+        if self._refused:
+            return
+        if self._deadline_call is None and not self._handlingRequest:
+            # The first byte of a request (even half a request line) starts its clock.
             self._deadline_call = self.callLater(self.deadline, self._too_slow)
-        super().lineReceived(line)
+        super().dataReceived(data)
 
     def allHeadersReceived(self):
         request = self.requests[-1]
@@ -120,6 +118,9 @@ class HubsChannel(http.HTTPChannel):
             return
         self._refused = True
         self._cancel_deadline()
+        metrics = getattr(getattr(self, "site", None), "metrics", None)
+        if metrics is not None:
+            metrics.http.labels("refused by the server", method_label(getattr(self, "_command", None) or b""), str(status)).inc()
         body = json.dumps({"error": message}).encode()
         extra = b'www-authenticate: Bearer realm="hubs"\r\n' if status == 401 else b""
         reason = http.RESPONSES.get(status, b"Error")
@@ -139,16 +140,8 @@ def method_label(method: bytes) -> str:
 
 
 def route_template(request) -> str:
-    """The Klein route a request matched (``/<hub>/<int:idx>/json``), "unmatched" or "none" (labels stay few)."""
-    try:
-        mapper = IKleinRequest(request).mapper
-    except (TypeError, AttributeError):
-        return "none"
-    try:
-        rule, _ = mapper.match(return_rule=True)
-    except Exception:
-        return "unmatched"
-    return rule.rule
+    """The Klein route a request matched (``/<hub>/<int:idx>/json``) or "unmatched" (labels stay few)."""
+    return getattr(request, "route", "unmatched")
 
 
 def make_site(resource, *, access_log: bool = False, deadline: float = 10.0, reactor=None,
