@@ -120,7 +120,8 @@ class HubsChannel(http.HTTPChannel):
         self._cancel_deadline()
         metrics = getattr(getattr(self, "site", None), "metrics", None)
         if metrics is not None:
-            metrics.http.labels("refused by the server", method_label(getattr(self, "_command", None) or b""), str(status)).inc()
+            method = method_label(getattr(self, "_command", None) or b"")
+            metrics.http.labels("refused by the server", method, str(status)).inc()
         body = json.dumps({"error": message}).encode()
         extra = b'www-authenticate: Bearer realm="hubs"\r\n' if status == 401 else b""
         reason = http.RESPONSES.get(status, b"Error")
