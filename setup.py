@@ -43,6 +43,17 @@ setup(
         "fedmsg_meta_fedora_infrastructure>=0.31,<0.32",
         # GET /metrics
         "prometheus_client>=0.20,<1",
+        # Fedora Messaging (AMQP): the library's Twisted consumer and publisher
+        "fedora-messaging>=3.9,<4",
+        # Schema classes of the services Hubs' widgets show: usernames, packages, summary, url, icon
+        "tahrir-messages>=2.0,<3",  # badges
+        "bodhi-messages>=26,<27",
+        "pagure-messages>=1.3,<2",
+        "koji-fedoramessaging-messages>=1.3,<2",  # buildsys.*
+        "meetbot-messages>=1.0,<2",
+        "fedocal-messages>=1.6,<2",
+        "noggin-messages>=1.1,<2",  # fas.* (accounts)
+        "discourse2fedmsg-messages>=1.1,<2",
     ],
     extras_require={
         "test": [
@@ -56,6 +67,16 @@ setup(
     entry_points={
         "moksha.consumer": [
             "hubs_consumer = hubs.consumer:HubsConsumer",
+        ],
+        # Hubs' own change messages, so `fedora-messaging consume` and others understand them
+        "fedora.messages": [
+            "hubs.widget.update.v1 = hubs.schemas:WidgetUpdateV1",
+            "hubs.widget.add.v1 = hubs.schemas:WidgetAddV1",
+            "hubs.widget.remove.v1 = hubs.schemas:WidgetRemoveV1",
+            "hubs.widget.move.v1 = hubs.schemas:WidgetMoveV1",
+            "hubs.hub.update.v1 = hubs.schemas:HubUpdateV1",
+            "hubs.hub.create.v1 = hubs.schemas:HubCreateV1",
+            "hubs.role.update.v1 = hubs.schemas:RoleUpdateV1",
         ],
         "console_scripts": [
             "hubs-populate = hubs.populate:main",

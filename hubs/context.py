@@ -8,6 +8,7 @@ from typing import Any
 
 from hubs.config import HubsConfig
 from hubs.db.store import Store
+from hubs.message import BusMessage
 from hubs.models import Hub
 
 
@@ -30,5 +31,8 @@ class WidgetContext:
     def now(self) -> float:
         return self.clock.seconds()
 
-    def message_usernames(self, message: Mapping[str, Any]) -> frozenset[str]:
+    def message_usernames(self, message: BusMessage | Mapping[str, Any]) -> frozenset[str]:
+        """The people a message is about (a BusMessage carries them; an envelope asks fedmsg.meta)."""
+        if isinstance(message, BusMessage):
+            return message.usernames
         return self.meta.usernames(message) if self.meta is not None else frozenset()

@@ -19,6 +19,7 @@ from twisted.internet import defer
 from hubs.config import HubsConfig
 from hubs.directory import Directory
 from hubs.hints import is_junk, message_keys, split_topic
+from hubs.message import BusMessage, as_bus_message, topic_of
 from hubs.metrics import Metrics
 from hubs.oidc import USERNAME as HUB_NAME
 
@@ -52,6 +53,7 @@ class Decision:
     hits: tuple[int, ...] = ()  # widgets to rebuild
     unknown_change: bool = False  # a Hubs change message naming no known hub
     usernames: frozenset[str] = frozenset()  # the people it is about (when anyone needs them)
+    message: BusMessage | None = None  # the message as Hubs reads it (None for junk)
 
 
 class MessageHandler:
@@ -70,20 +72,21 @@ class MessageHandler:
         self.stats = {"messages": 0, "dropped": 0, "candidates": 0}
         self.last_message_at: float | None = None
 
-    def usernames(self, message: Mapping[str, Any]) -> frozenset[str]:
-        """The message's people, computed only when a widget or the message store needs them."""
-        if self.meta is None or not (self.recorder is not None or self.directory.usernames_hinted):
-            return frozenset()
-        return self.meta.usernames(message)
+    def decide(self, message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None) -> Decision:
+        """Junk filter, Hubs change messages, hint index, then each candidate's ``should_invalidate``.
 
-    def decide(self, message: Mapping[str, Any], usernames: Iterable[str] | None = None) -> Decision:
-        """Junk filter, Hubs change messages, hint index, then each candidate's ``should_invalidate``."""
-        topic = message["topic"]
+        ``message`` is a BusMessage, or a fedmsg envelope turned into one here (after the
+        junk filter, so junk never costs a fedmsg.meta lookup).
+        """
+        topic = topic_of(message)
         if is_junk(topic, self.config.junk_suffixes):
             return Decision(junk=True)
-        usernames = self.usernames(message) if usernames is None else frozenset(usernames)
+        message = as_bus_message(message, self.meta)
+        if usernames is not None:
+            message = message.with_usernames(usernames)
+        usernames = message.usernames
         short, _ = split_topic(topic)
-        reload_hub = changed_hub(short, message.get("msg"), self.directory.hub_of_widget)
+        reload_hub = changed_hub(short, message.body, self.directory.hub_of_widget)
         unknown = short in CHANGE_TOPICS and reload_hub is None
         candidates = self.directory.index.candidates(message_keys(message, usernames))
         self.stats["candidates"] += len(candidates)
@@ -99,10 +102,15 @@ class MessageHandler:
             except Exception:
                 log.exception("should_invalidate of widget %d (%s) raised; ignoring it for %s",
                               idx, widget.plugin, topic)
-        return Decision(reload_hub=reload_hub, hits=tuple(hits), unknown_change=unknown, usernames=usernames)
+        return Decision(reload_hub=reload_hub, hits=tuple(hits), unknown_change=unknown, usernames=usernames,
+                        message=message)
 
-    def handle(self, message: Mapping[str, Any], source: str = "fedmsg") -> defer.Deferred:
-        """React to one (validated) bus message: decide, store it, re-read a changed hub, rebuild what it hits."""
+    def handle(self, message: BusMessage | Mapping[str, Any], source: str | None = None) -> defer.Deferred:
+        """React to one (validated) bus message: decide, store it, re-read a changed hub, rebuild what it hits.
+
+        ``source`` labels the metrics; a BusMessage says its own (a bare envelope is fedmsg's).
+        """
+        source = source or (message.source if isinstance(message, BusMessage) else "fedmsg")
         self.stats["messages"] += 1
         self.last_message_at = self.clock.seconds()
         started = time.perf_counter()
@@ -113,19 +121,18 @@ class MessageHandler:
             self.metrics.messages.labels(source, "junk").inc()
             return defer.succeed([])
         self.metrics.messages.labels(source, "handled").inc()
+        message = decision.message
         if self.recorder is not None:
-            packages = self.meta.packages(message) if self.meta is not None else ()
-            self.recorder.record(message, decision.usernames, packages)
+            self.recorder.record(message)
         work = []
         if decision.unknown_change:
-            log.warning("dropping %s that names no known hub or widget: %r", message["topic"], message.get("msg"))
+            log.warning("dropping %s that names no known hub or widget: %r", message.topic, message.body)
         if decision.reload_hub is not None:
             work.append(defer.ensureDeferred(self.directory.reload_hub(decision.reload_hub)))
         if decision.hits:
-            msg_id = message.get("msg_id")
-            work.append(self._rebuild_after_store(decision.hits, msg_id if isinstance(msg_id, str) else None))
+            work.append(self._rebuild_after_store(decision.hits, message.id or None))
         d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
-        return d.addCallback(self._log_failures, message.get("msg_id"))
+        return d.addCallback(self._log_failures, message.id)
 
     def _rebuild_after_store(self, hits: Iterable[int], cause: str | None) -> defer.Deferred:
         """Widgets that read stored messages are rebuilt once this message is stored.

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hubs.message import BusMessage
 from hubs.models import Widget
 from hubs.widgets.base import WidgetSpec
 
@@ -89,6 +90,10 @@ class HintIndex:
         return found
 
 
-def message_keys(message: Mapping[str, Any], usernames: Iterable[str]) -> MessageKeys:
+def message_keys(message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None) -> MessageKeys:
+    """A message's index keys: from a BusMessage (its own usernames unless named), or a bare envelope."""
+    if isinstance(message, BusMessage):
+        short, category = split_topic(message.topic)
+        return MessageKeys(short, category, message.usernames if usernames is None else frozenset(usernames))
     short, category = split_topic(message.get("topic", ""))
-    return MessageKeys(short, category, frozenset(usernames))
+    return MessageKeys(short, category, frozenset(usernames or ()))

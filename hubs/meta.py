@@ -55,6 +55,11 @@ class MessageMeta:
         link = self._call("msg2link", message, "")
         return link if isinstance(link, str) and link.startswith(("http://", "https://")) else ""
 
+    def agent(self, message: Mapping[str, Any]) -> str:
+        """Who did it, as fedmsg.meta says (its processors, else the first of its usernames)."""
+        agent = self._call("msg2agent", message, "")
+        return agent if isinstance(agent, str) else ""
+
     def icon(self, message: Mapping[str, Any]) -> str:
         icon = self._call("msg2icon", message, "")
         return icon if isinstance(icon, str) and icon.startswith(("http://", "https://")) else ""

@@ -95,6 +95,13 @@ class StoredMessage:
     packages: tuple[str, ...]
     body: dict[str, Any]
     id: int = 0
+    # What the message means, fixed when it arrived (fedmsg.meta or its schema class);
+    # empty in rows stored before migration 0006, which the feed explains from ``body``.
+    summary: str = ""
+    link: str = ""
+    icon: str = ""
+    agent: str = ""
+    source: str = "fedmsg"
 
 
 @dataclass(frozen=True)

@@ -80,19 +80,21 @@ def load_demo(dsn: str, fedocal_url: str = "https://calendar.fedoraproject.org",
 
 
 def store_messages(cur, envelopes, meta_config) -> int:
-    """Insert bus messages with fedmsg.meta's usernames and packages (bulk)."""
+    """Insert bus messages with their meaning from fedmsg.meta (bulk)."""
     from psycopg2.extras import execute_values
 
+    from hubs.message import from_fedmsg
     from hubs.meta import MessageMeta
 
     meta = MessageMeta(meta_config)
     rows = []
     for env in envelopes:
-        m = stored_message(env, meta.usernames(env), meta.packages(env), time.time())
-        rows.append((m.msg_id, m.topic, m.category, m.ts, list(m.usernames), list(m.packages), Json(m.body)))
-    execute_values(cur, "INSERT INTO messages (msg_id, topic, category, ts, usernames, packages, body) VALUES %s"
-                        " ON CONFLICT (msg_id) DO NOTHING", rows,
-                   template="(%s, %s, %s, to_timestamp(%s), %s, %s, %s)")
+        m = stored_message(from_fedmsg(env, meta), now=time.time())
+        rows.append((m.msg_id, m.topic, m.category, m.ts, list(m.usernames), list(m.packages), Json(m.body),
+                     m.summary, m.link, m.icon, m.agent, m.source))
+    execute_values(cur, "INSERT INTO messages (msg_id, topic, category, ts, usernames, packages, body,"
+                        " summary, link, icon, agent, source) VALUES %s ON CONFLICT (msg_id) DO NOTHING", rows,
+                   template="(%s, %s, %s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s)")
     return len(rows)
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet import defer, task
 
 from hubs.db.store import StoreUnavailable
 from hubs.hints import split_topic
+from hubs.message import BusMessage, from_fedmsg
 from hubs.models import StoredMessage
 
 log = logging.getLogger(__name__)
@@ -33,20 +35,27 @@ def _no_nul(value: Any) -> Any:
     return value
 
 
-def stored_message(envelope: Mapping[str, Any], usernames, packages, now: float) -> StoredMessage:
-    """The row for one (validated) envelope (pure)."""
-    envelope = _no_nul(dict(envelope))
-    usernames = [_no_nul(u) for u in usernames if isinstance(u, str)]
-    packages = [_no_nul(p) for p in packages if isinstance(p, str)]
-    _, category = split_topic(envelope["topic"])
-    ts = envelope.get("timestamp")
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not 0 < ts < now + 86400:
+def stored_message(message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None,
+                   packages: Iterable[str] | None = None, now: float = 0.0) -> StoredMessage:
+    """The row for one (validated) message (pure).
+
+    ``message`` is a BusMessage; a bare fedmsg envelope (tests, benchmarks) is read as one
+    with no meaning. ``usernames``/``packages``, when given, replace the message's own.
+    """
+    if not isinstance(message, BusMessage):
+        message = replace(from_fedmsg(message), summary="")  # no meaning known: the feed asks fedmsg.meta
+    usernames = [_no_nul(u) for u in (message.usernames if usernames is None else usernames) if isinstance(u, str)]
+    packages = [_no_nul(p) for p in (message.packages if packages is None else packages) if isinstance(p, str)]
+    _, category = split_topic(message.topic)
+    ts = message.time
+    if not 0 < ts < now + 86400:
         ts = now
-    msg_id = envelope.get("msg_id")
-    if not isinstance(msg_id, str) or not msg_id or len(msg_id) > 200:
-        msg_id = f"hubs-{uuid.uuid4()}"
-    return StoredMessage(msg_id=msg_id, topic=envelope["topic"], category=category, ts=float(ts),
-                         usernames=tuple(sorted(usernames)), packages=tuple(sorted(packages)), body=dict(envelope))
+    msg_id = _no_nul(message.id) or f"hubs-{uuid.uuid4()}"
+    return StoredMessage(msg_id=msg_id, topic=_no_nul(message.topic), category=_no_nul(category), ts=float(ts),
+                         usernames=tuple(sorted(set(usernames))), packages=tuple(sorted(set(packages))),
+                         body=_no_nul(message.envelope()), summary=_no_nul(message.summary),
+                         link=_no_nul(message.link), icon=_no_nul(message.icon), agent=_no_nul(message.agent),
+                         source=message.source)
 
 
 class MessageRecorder:
@@ -69,9 +78,11 @@ class MessageRecorder:
         self._writing = False
         self._waiters: list[tuple[int, defer.Deferred]] = []
 
-    def record(self, envelope: Mapping[str, Any], usernames, packages) -> None:
+    def record(self, message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None,
+               packages: Iterable[str] | None = None) -> None:
+        """Queue one message (a BusMessage; see ``stored_message`` for the other arguments)."""
         self.recorded += 1
-        self.pending.append((self.recorded, stored_message(envelope, usernames, packages, self.clock.seconds())))
+        self.pending.append((self.recorded, stored_message(message, usernames, packages, self.clock.seconds())))
         if len(self.pending) > self.max_pending:
             excess = len(self.pending) - self.max_pending
             del self.pending[:excess]

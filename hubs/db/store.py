@@ -111,12 +111,14 @@ def _user(row: tuple) -> User:
     return User(username=row[0], fullname=row[1], email=row[2], is_admin=row[3])
 
 
-_MESSAGE_COLUMNS = "id, msg_id, topic, category, extract(epoch FROM ts), usernames, packages, body"
+_MESSAGE_COLUMNS = ("id, msg_id, topic, category, extract(epoch FROM ts), usernames, packages, body,"
+                    " summary, link, icon, agent, source")
 
 
 def _message(row: tuple) -> StoredMessage:
     return StoredMessage(id=row[0], msg_id=row[1], topic=row[2], category=row[3], ts=float(row[4]),
-                         usernames=tuple(row[5]), packages=tuple(row[6]), body=row[7])
+                         usernames=tuple(row[5]), packages=tuple(row[6]), body=row[7], summary=row[8],
+                         link=row[9], icon=row[10], agent=row[11], source=row[12])
 
 
 def _day(ts: float) -> str:
@@ -422,12 +424,14 @@ class PostgresStore:
         """Insert many messages in one statement; already-stored msg_ids are skipped."""
         if not messages:
             return 0
-        values = ", ".join(["(%s, %s, %s, to_timestamp(%s), %s, %s, %s)"] * len(messages))
+        values = ", ".join(["(%s, %s, %s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s)"] * len(messages))
         params: list[Any] = []
         for m in messages:
-            params += [m.msg_id, m.topic, m.category, m.ts, list(m.usernames), list(m.packages), Json(m.body)]
+            params += [m.msg_id, m.topic, m.category, m.ts, list(m.usernames), list(m.packages), Json(m.body),
+                       m.summary, m.link, m.icon, m.agent, m.source]
         rows = await self._query(
-            "INSERT INTO messages (msg_id, topic, category, ts, usernames, packages, body) VALUES "
+            "INSERT INTO messages (msg_id, topic, category, ts, usernames, packages, body,"
+            " summary, link, icon, agent, source) VALUES "
             + values + " ON CONFLICT (msg_id) DO NOTHING RETURNING id", tuple(params))
         return len(rows)
 

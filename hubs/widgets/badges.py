@@ -15,8 +15,11 @@ ARGUMENTS = [
     Argument("count", default=12, validator=integer(3, 48), kind="integer", help="How many badges to show."),
 ]
 
+# Awards arrive as "fedbadges.badge.award" (fedmsg era) and "badges.badge.award" (Fedora Messaging, tahrir).
+AWARD_TOPICS = frozenset({"fedbadges.badge.award", "badges.badge.award"})
+
 HINTS = Hints(usernames=lambda widget, ctx: [p for p in [person_of(ctx, widget)] if p],
-              categories=frozenset({"fedbadges"}))
+              categories=frozenset({"fedbadges", "badges"}))
 
 
 def _epoch(value):
@@ -47,5 +50,4 @@ async def data(ctx, widget, username, count):
 
 
 def should_invalidate(message, ctx, widget):
-    return message["topic"].endswith(".fedbadges.badge.award") and \
-        person_of(ctx, widget) in ctx.message_usernames(message)
+    return message.topic.split(".", 3)[-1] in AWARD_TOPICS and person_of(ctx, widget) in message.usernames

@@ -45,6 +45,6 @@ async def data(ctx, widget, dusty_after):
 
 
 def should_invalidate(message, ctx, widget):
-    if message["topic"].endswith(".hubs.hub.update"):
+    if message.topic.endswith(".hubs.hub.update"):
         return message_hub(message) == widget.hub
-    return bool(ctx.message_usernames(message) & set(people_of(ctx, widget)))
+    return bool(message.usernames & set(people_of(ctx, widget)))

@@ -45,4 +45,4 @@ def data(ctx, widget, text, color, topic):
 
 def should_invalidate(message, ctx, widget):
     topic = widget.config.get("topic")
-    return bool(topic) and message["topic"].endswith("." + topic)
+    return bool(topic) and message.topic.endswith("." + topic)

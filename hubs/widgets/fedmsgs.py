@@ -67,4 +67,4 @@ async def data(ctx, widget, username, days):
 
 
 def should_invalidate(message, ctx, widget):
-    return bool(ctx.message_usernames(message) & set(people_of(ctx, widget)))
+    return bool(message.usernames & set(people_of(ctx, widget)))

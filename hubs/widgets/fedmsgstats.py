@@ -29,6 +29,6 @@ async def data(ctx, widget, username):
 
 def should_invalidate(message, ctx, widget):
     person = person_of(ctx, widget)
-    if message["topic"].endswith(".hubs.role.update"):
+    if message.topic.endswith(".hubs.role.update"):
         return message_hub(message) == person
-    return person in ctx.message_usernames(message)
+    return person in message.usernames

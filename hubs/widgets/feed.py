@@ -56,4 +56,4 @@ async def more(ctx, widget, cursor, username, rows):
 
 
 def should_invalidate(message, ctx, widget):
-    return bool(ctx.message_usernames(message) & set(people_of(ctx, widget)))
+    return bool(message.usernames & set(people_of(ctx, widget)))

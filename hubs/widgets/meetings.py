@@ -88,7 +88,7 @@ async def data(ctx, widget, calendar, count, days):
 
 
 def should_invalidate(message, ctx, widget):
-    msg = message.get("msg") if isinstance(message.get("msg"), dict) else {}
+    msg = message.body
     calendar = msg.get("calendar") if isinstance(msg.get("calendar"), dict) else {}
     name = calendar.get("calendar_name")
     url = widget.config.get("calendar") or ""

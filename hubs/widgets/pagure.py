@@ -44,7 +44,7 @@ async def data(ctx, widget, project, count):
 
 
 def should_invalidate(message, ctx, widget):
-    msg = message.get("msg") if isinstance(message.get("msg"), dict) else {}
+    msg = message.body
     project = msg.get("project") if isinstance(msg.get("project"), dict) else {}
     name = project.get("fullname") or project.get("name")
-    return ".issue." in message["topic"] and name == widget.config.get("project", "design")
+    return ".issue." in message.topic and name == widget.config.get("project", "design")

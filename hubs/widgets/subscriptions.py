@@ -26,5 +26,5 @@ async def data(ctx, widget, username):
 
 
 def should_invalidate(message, ctx, widget):
-    msg = message.get("msg") if isinstance(message.get("msg"), dict) else {}
+    msg = message.body
     return msg.get("username") == person_of(ctx, widget)

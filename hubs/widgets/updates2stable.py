@@ -44,4 +44,4 @@ async def data(ctx, widget, username):
 
 
 def should_invalidate(message, ctx, widget):
-    return message["topic"].split(".")[3] == "bodhi" and person_of(ctx, widget) in ctx.message_usernames(message)
+    return message.topic.split(".")[3] == "bodhi" and person_of(ctx, widget) in message.usernames

@@ -13,11 +13,15 @@ def avatar_url(username: str, size: int = 64) -> str:
     return f"https://seccdn.libravatar.org/avatar/{digest}?" + urlencode({"s": size, "d": "retro"})
 
 
-def message_hub(message: dict[str, Any]) -> str | None:
-    """The hub a hubs.* bus message is about, if any."""
-    msg = message.get("msg") if isinstance(message, dict) else None
-    hub = msg.get("hub") if isinstance(msg, dict) else None
+def message_hub(message) -> str | None:
+    """The hub a hubs.* bus message (a BusMessage) is about, if any."""
+    hub = message.body.get("hub")
     return hub if isinstance(hub, str) else None
+
+
+def message_body(message) -> dict[str, Any]:
+    """A BusMessage's body (the fedmsg ``msg`` or the AMQP body)."""
+    return message.body if isinstance(message.body, dict) else dict(message.body)
 
 
 def person_of(ctx, widget) -> str:
@@ -36,13 +40,22 @@ def people_of(ctx, widget) -> list[str]:
 
 
 def message_item(ctx, stored) -> dict[str, Any]:
-    """One stored bus message as a feed entry (human subtitle, link, icon)."""
-    body = stored.body
-    meta = ctx.meta
+    """One stored bus message as a feed entry (human subtitle, link, icon).
+
+    The meaning stored with the message (from fedmsg.meta or the schema class) is used;
+    rows stored before it was kept are explained by fedmsg.meta now.
+    """
+    if stored.summary:
+        subtitle, link, icon = stored.summary, stored.link, stored.icon
+    elif ctx.meta is not None:
+        body = stored.body
+        subtitle, link, icon = ctx.meta.subtitle(body), ctx.meta.link(body), ctx.meta.icon(body)
+    else:
+        subtitle, link, icon = stored.topic, "", ""
     return {
-        "subtitle": meta.subtitle(body) if meta is not None else stored.topic,
-        "link": meta.link(body) if meta is not None else "",
-        "icon": meta.icon(body) if meta is not None else "",
+        "subtitle": subtitle,
+        "link": link,
+        "icon": icon,
         "ts": stored.ts,
         "category": stored.category,
         "usernames": list(stored.usernames),

@@ -1,0 +1,241 @@
+"""One bus message, whichever bus it came from: the value everything behind the edge reads.
+
+fedmsg (ZeroMQ, through moksha) and Fedora Messaging (AMQP, through
+fedora-messaging) deliver different shapes. At the edge each becomes one
+immutable ``BusMessage``: topic, id, time, body, usernames, packages, agent,
+a one-line summary, a link, an icon and the source. Its meaning comes from
+fedmsg.meta (``hubs.meta.MessageMeta``) for fedmsg messages and from the
+installed schema classes for AMQP messages. The hint index, the decisions,
+the widgets and the message store read only this value.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_TOPIC_LENGTH = 255
+MAX_ID_LENGTH = 200
+MAX_SUMMARY_LENGTH = 500
+MAX_LINK_LENGTH = 2000
+SOURCES = ("fedmsg", "amqp")
+
+
+@dataclass(frozen=True)
+class BusMessage:
+    """A bus message as Hubs understands it (treat ``body`` as read-only)."""
+
+    topic: str
+    id: str
+    time: float
+    body: Mapping[str, Any] = field(default_factory=dict)
+    usernames: frozenset[str] = frozenset()
+    packages: frozenset[str] = frozenset()
+    agent: str = ""
+    summary: str = ""
+    link: str = ""
+    icon: str = ""
+    source: str = "fedmsg"
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.id, self.topic))
+
+    def with_usernames(self, usernames) -> BusMessage:
+        """The same message about other people (tests and benchmarks name them)."""
+        return replace(self, usernames=frozenset(u for u in usernames if isinstance(u, str)))
+
+    def envelope(self) -> dict[str, Any]:
+        """The fedmsg-shaped dict the message store keeps as the message's body."""
+        return {"topic": self.topic, "msg": dict(self.body), "msg_id": self.id, "timestamp": self.time,
+                "username": self.agent, "source": self.source}
+
+
+# ---------------------------------------------------------------- validation (pure)
+
+
+def topic_problem(topic: Any) -> str | None:
+    """Why a topic cannot be used (Hubs reads ``<prefix>.<env>.<category>.<...>``), or None."""
+    if not isinstance(topic, str) or not topic:
+        return "no topic"
+    if len(topic) > MAX_TOPIC_LENGTH:
+        return "topic too long"
+    if topic.count(".") < 3:
+        return f"topic {topic[:80]!r} has fewer than four parts"
+    return None
+
+
+def envelope_problem(envelope: Any) -> str | None:
+    """Why a fedmsg envelope cannot be handled, or None if it can (pure)."""
+    if not isinstance(envelope, Mapping):
+        return "body is not an object"
+    problem = topic_problem(envelope.get("topic"))
+    if problem:
+        return problem
+    if "msg" not in envelope:
+        return "no msg"
+    return None
+
+
+def amqp_problem(topic: Any, body: Any, message_id: Any) -> str | None:
+    """Why an AMQP message cannot be handled, or None if it can (pure)."""
+    problem = topic_problem(topic)
+    if problem:
+        return problem
+    if not isinstance(body, Mapping):
+        return "body is not an object"
+    if message_id is not None and (not isinstance(message_id, str) or len(message_id) > MAX_ID_LENGTH):
+        return "bad message id"
+    return None
+
+
+# ---------------------------------------------------------------- shared cleaning (pure)
+
+
+def _names(values: Any) -> frozenset[str]:
+    if isinstance(values, str) or not hasattr(values, "__iter__"):
+        return frozenset()
+    return frozenset(v for v in values if isinstance(v, str) and v)
+
+
+def _web(value: Any) -> str:
+    """An http(s) URL, or empty."""
+    if isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) <= MAX_LINK_LENGTH:
+        return value
+    return ""
+
+
+def _line(value: Any) -> str:
+    """One line of text, bounded."""
+    if not isinstance(value, str):
+        return ""
+    line = " ".join(value.split())
+    return line if len(line) <= MAX_SUMMARY_LENGTH else line[: MAX_SUMMARY_LENGTH - 1] + "…"
+
+
+def _time(value: Any) -> float:
+    """Seconds since the epoch; 0.0 if unknown (the store uses the time it was seen instead)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0.0
+    return float(value) if value > 0 else 0.0
+
+
+def _id(value: Any) -> str:
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH else ""
+
+
+# ---------------------------------------------------------------- fedmsg
+
+
+def from_fedmsg(envelope: Mapping[str, Any], meta: Any = None) -> BusMessage:
+    """A fedmsg envelope (already checked with ``envelope_problem``), its meaning from fedmsg.meta.
+
+    ``meta`` is a ``hubs.meta.MessageMeta`` (None: no meaning, e.g. in tests that name the people).
+    """
+    msg = envelope.get("msg")
+    body = msg if isinstance(msg, Mapping) else {}
+    topic = envelope["topic"]
+    if meta is None:
+        usernames: frozenset[str] = frozenset()
+        packages: frozenset[str] = frozenset()
+        summary, link, icon = topic, "", ""
+        agent = _fedmsg_agent(envelope, usernames)
+    else:
+        usernames, packages = meta.usernames(envelope), meta.packages(envelope)
+        summary, link, icon = meta.subtitle(envelope), meta.link(envelope), meta.icon(envelope)
+        agent = meta.agent(envelope) if hasattr(meta, "agent") else ""
+        agent = agent or _fedmsg_agent(envelope, usernames)
+    return BusMessage(topic=topic, id=_id(envelope.get("msg_id")), time=_time(envelope.get("timestamp")),
+                      body=body, usernames=_names(usernames), packages=_names(packages), agent=agent,
+                      summary=_line(summary) or topic, link=_web(link), icon=_web(icon), source="fedmsg")
+
+
+def _fedmsg_agent(envelope: Mapping[str, Any], usernames: frozenset[str]) -> str:
+    """Who did it, as fedmsg.meta guesses when a processor does not say: ``msg.agent``, else
+    the only person the message is about (the envelope's ``username`` is the sending system user)."""
+    msg = envelope.get("msg")
+    agent = msg.get("agent") if isinstance(msg, Mapping) else None
+    if isinstance(agent, str) and agent:
+        return agent
+    return next(iter(usernames)) if len(usernames) == 1 else ""
+
+
+# ---------------------------------------------------------------- Fedora Messaging (AMQP)
+
+
+def _sent_at(message: Any) -> float:
+    """The ``sent-at`` header fedora-messaging stamps on every message, in epoch seconds (0.0 if absent)."""
+    headers = getattr(getattr(message, "_properties", None), "headers", None) or {}
+    sent = headers.get("sent-at") if isinstance(headers, Mapping) else None
+    if not isinstance(sent, str):
+        return 0.0
+    try:
+        when = datetime.datetime.fromisoformat(sent)
+    except ValueError:
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp()
+
+
+def from_amqp(message: Any) -> BusMessage:
+    """A ``fedora_messaging.message.Message`` (checked with ``amqp_problem``), its meaning from its schema class.
+
+    Every property of the class is read under a guard: one that raises (a schema
+    class with a bug, a body the class did not expect) gives an empty value, and
+    the message gets one log line naming all that failed.
+    """
+    failed: list[str] = []
+
+    def read(name: str, default: Any) -> Any:
+        try:
+            value = getattr(message, name)
+            return value() if callable(value) else value
+        except Exception as e:  # schema classes are other people's code
+            failed.append(f"{name} ({type(e).__name__})")
+            return default
+
+    def text() -> str:
+        try:
+            return str(message)
+        except Exception as e:
+            failed.append(f"str ({type(e).__name__})")
+            return ""
+
+    from fedora_messaging.message import Message
+
+    topic = message.topic
+    summary = read("summary", "")
+    if (not isinstance(summary, str) or not summary or summary == topic) and type(message).__str__ is not \
+            Message.__str__:
+        first = text().strip().splitlines()  # a class that only says what happened through str()
+        summary = first[0] if first else topic
+    value = BusMessage(topic=topic, id=_id(read("id", "")), time=_sent_at(message), body=message.body,
+                       usernames=_names(read("usernames", ())), packages=_names(read("packages", ())),
+                       agent=_line(read("agent_name", "") or ""), summary=_line(summary) or topic,
+                       link=_web(read("url", "")), icon=_web(read("app_icon", "")), source="amqp")
+    if failed:
+        log.warning("schema class %s failed on %s (%s): %s", type(message).__name__, topic[:120],
+                    value.id[:80] or "no id", ", ".join(failed))
+    return value
+
+
+def as_bus_message(message: Any, meta: Any = None) -> BusMessage:
+    """``message`` itself if it is a BusMessage, else the BusMessage of a fedmsg envelope."""
+    if isinstance(message, BusMessage):
+        return message
+    return from_fedmsg(message, meta)
+
+
+def topic_of(message: Any) -> str:
+    """The topic of a BusMessage or of a fedmsg envelope (for cheap checks before building one)."""
+    if isinstance(message, BusMessage):
+        return message.topic
+    return message["topic"]
+
+
+Deliver = Callable[[BusMessage], Any]
