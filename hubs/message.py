@@ -147,11 +147,18 @@ def from_fedmsg(envelope: Mapping[str, Any], meta: Any = None) -> BusMessage:
     else:
         usernames, packages = meta.usernames(envelope), meta.packages(envelope)
         summary, link, icon = meta.subtitle(envelope), meta.link(envelope), meta.icon(envelope)
-        agent = meta.agent(envelope) if hasattr(meta, "agent") else ""
+        # The message's own ``agent`` first (fedmsg.meta's processors sometimes name the update's owner).
+        agent = _msg_agent(envelope) or (meta.agent(envelope) if hasattr(meta, "agent") else "")
         agent = agent or _fedmsg_agent(envelope, usernames)
     return BusMessage(topic=topic, id=_id(envelope.get("msg_id")), time=_time(envelope.get("timestamp")),
                       body=body, usernames=_names(usernames), packages=_names(packages), agent=agent,
                       summary=_line(summary) or topic, link=_web(link), icon=_web(icon), source="fedmsg")
+
+
+def _msg_agent(envelope: Mapping[str, Any]) -> str:
+    msg = envelope.get("msg")
+    agent = msg.get("agent") if isinstance(msg, Mapping) else None
+    return agent if isinstance(agent, str) else ""
 
 
 def _fedmsg_agent(envelope: Mapping[str, Any], usernames: frozenset[str]) -> str:
@@ -214,14 +221,25 @@ def from_amqp(message: Any) -> BusMessage:
             Message.__str__:
         first = text().strip().splitlines()  # a class that only says what happened through str()
         summary = first[0] if first else topic
+    agent = _line(read("agent_name", "") or "")
+    # The person who did it is someone the message is about, even when a class forgets to say so.
+    usernames = _names(read("usernames", ())) | ({agent} if agent else frozenset())
     value = BusMessage(topic=topic, id=_id(read("id", "")), time=_sent_at(message), body=message.body,
-                       usernames=_names(read("usernames", ())), packages=_names(read("packages", ())),
-                       agent=_line(read("agent_name", "") or ""), summary=_line(summary) or topic,
-                       link=_web(read("url", "")), icon=_web(read("app_icon", "")), source="amqp")
+                       usernames=usernames, packages=_names(read("packages", ())), agent=agent,
+                       summary=_line(summary) or topic, link=_web(read("url", "")),
+                       icon=_web(read("app_icon", "")), source="amqp")
     if failed:
-        log.warning("schema class %s failed on %s (%s): %s", type(message).__name__, topic[:120],
-                    value.id[:80] or "no id", ", ".join(failed))
+        key = (type(message).__name__, tuple(failed))
+        # The same bug in the same class would otherwise log once per message: warn once, then debug.
+        level = logging.DEBUG if key in _WARNED else logging.WARNING
+        if len(_WARNED) < 1000:
+            _WARNED.add(key)
+        log.log(level, "schema class %s failed on %s (%s): %s", type(message).__name__, topic[:120],
+                value.id[:80] or "no id", ", ".join(failed))
     return value
+
+
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def as_bus_message(message: Any, meta: Any = None) -> BusMessage:
