@@ -80,6 +80,27 @@ config = {
     # Unset (the default), it does not exist. Scripts should use `hubs-token` instead.
     "hubs.admin_token": os.environ.get("HUBS_ADMIN_TOKEN") or None,
     "hubs.admin_token_user": "admin",
+    # Fedora Messaging (AMQP), beside fedmsg. Unset URL (the default): off. For Fedora's public broker:
+    # amqps://rabbitmq.fedoraproject.org/%2Fpublic_pubsub with the TLS files below (see the README).
+    "hubs.amqp.url": os.environ.get("HUBS_AMQP_URL") or None,
+    # What the queue is bound to: fedora-messaging's bindings format.
+    "hubs.amqp.bindings": [{"exchange": "amq.topic", "routing_keys": ["#"]}],
+    # Empty: a fresh exclusive, auto-deleted queue per process, named with a UUID (Fedora's public broker
+    # requires UUID names). A name: a durable queue that keeps messages while Hubs is down.
+    "hubs.amqp.queue": os.environ.get("HUBS_AMQP_QUEUE", ""),
+    # Messages the broker sends ahead of the acknowledgements.
+    "hubs.amqp.prefetch": 10,
+    # TLS for amqps:// (the CA and, for x509 login, the client certificate and key).
+    "hubs.amqp.tls.ca_cert": os.environ.get("HUBS_AMQP_CA_CERT") or None,
+    "hubs.amqp.tls.certfile": os.environ.get("HUBS_AMQP_CERTFILE") or None,
+    "hubs.amqp.tls.keyfile": os.environ.get("HUBS_AMQP_KEYFILE") or None,
+    # Publish Hubs' own change messages on AMQP too (when the URL is set), on this exchange.
+    "hubs.amqp.publish": True,
+    "hubs.amqp.publish_exchange": "amq.topic",
+    # Seconds a message may take to be taken by Hubs before it is acknowledged anyway.
+    "hubs.amqp.handle_timeout": 30.0,
+    # How many recent message ids are remembered, so a message bridged onto both buses is handled once.
+    "hubs.seen_ids": 10000,
     # consume() runs in the reactor thread: every Twisted call stays there.
     "moksha.blocking_mode": True,
     # Threads for the few blocking jobs (calendar parsing, the OIDC token exchange, DNS checks).

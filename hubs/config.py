@@ -53,6 +53,18 @@ class HubsConfig:
     cookie_secure: bool = False
     admins: tuple[str, ...] = ()
     admin_token_user: str = "admin"
+    # Fedora Messaging (AMQP): off unless amqp_url is set.
+    amqp_url: str | None = None
+    amqp_bindings: tuple[dict[str, Any], ...] = ({"exchange": "amq.topic", "routing_keys": ["#"]},)
+    amqp_queue: str = ""
+    amqp_prefetch: int = 10
+    amqp_ca_cert: str | None = None
+    amqp_certfile: str | None = None
+    amqp_keyfile: str | None = None
+    amqp_publish: bool = True
+    amqp_publish_exchange: str = "amq.topic"
+    amqp_handle_timeout: float = 30.0
+    seen_ids: int = 10_000
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -141,6 +153,10 @@ class HubsConfig:
         if isinstance(admins, str) or not all(isinstance(a, str) for a in admins):
             errors.append("hubs.admins: must be a list of usernames")
             admins = ()
+        amqp = _amqp_settings(config, errors, get)
+        seen_ids = get("hubs.seen_ids", int, 10_000)
+        if seen_ids < 1:
+            errors.append("hubs.seen_ids: must be at least 1")
         if errors:
             raise ConfigError("invalid Hubs configuration:\n  " + "\n  ".join(errors))
         return cls(
@@ -176,5 +192,60 @@ class HubsConfig:
             cookie_secure=bool(config.get("hubs.cookie_secure", False)),
             admins=tuple(admins),
             admin_token_user=get("hubs.admin_token_user", str, "admin"),
+            **amqp,
+            seen_ids=seen_ids,
             raw=dict(config),
         )
+
+    def amqp_settings(self):
+        """The AMQP source's settings, or None when ``hubs.amqp.url`` is unset (AMQP off)."""
+        if not self.amqp_url:
+            return None
+        from hubs.amqp import AmqpSettings
+
+        return AmqpSettings(url=self.amqp_url, bindings=self.amqp_bindings, queue=self.amqp_queue,
+                            prefetch=self.amqp_prefetch, ca_cert=self.amqp_ca_cert, certfile=self.amqp_certfile,
+                            keyfile=self.amqp_keyfile, publish_exchange=self.amqp_publish_exchange,
+                            handle_timeout=self.amqp_handle_timeout)
+
+
+def _amqp_settings(config: Mapping[str, Any], errors: list[str], get) -> dict[str, Any]:
+    """The ``hubs.amqp.*`` keys, checked (problems appended to ``errors``)."""
+    url = config.get("hubs.amqp.url") or None
+    if url is None:
+        return {}
+    url = str(url)
+    if not url.startswith(("amqp://", "amqps://")):
+        errors.append("hubs.amqp.url: must be an amqp:// or amqps:// URL")
+    bindings = config.get("hubs.amqp.bindings") or [{"exchange": "amq.topic", "routing_keys": ["#"]}]
+    if isinstance(bindings, Mapping):
+        bindings = [bindings]
+    clean = []
+    for n, b in enumerate(bindings if isinstance(bindings, (list, tuple)) else [None], start=1):
+        keys = b.get("routing_keys") if isinstance(b, Mapping) else None
+        if not isinstance(b, Mapping) or not isinstance(b.get("exchange", "amq.topic"), str) \
+                or not isinstance(keys, (list, tuple)) or not keys or not all(isinstance(k, str) for k in keys):
+            errors.append(f"hubs.amqp.bindings: binding {n} must be {{'exchange': str, 'routing_keys': [str, ...]}}")
+            continue
+        clean.append({"exchange": b.get("exchange", "amq.topic"), "routing_keys": list(keys)})
+    queue = get("hubs.amqp.queue", str, "")
+    if len(queue) > 255:
+        errors.append("hubs.amqp.queue: at most 255 characters")
+    prefetch = get("hubs.amqp.prefetch", int, 10)
+    if not 1 <= prefetch <= 65535:
+        errors.append("hubs.amqp.prefetch: must be between 1 and 65535")
+    tls = {}
+    for key in ("ca_cert", "certfile", "keyfile"):
+        value = config.get(f"hubs.amqp.tls.{key}") or None
+        tls[f"amqp_{key}"] = str(value) if value else None
+    if bool(tls["amqp_certfile"]) != bool(tls["amqp_keyfile"]):
+        errors.append("hubs.amqp.tls.certfile and hubs.amqp.tls.keyfile go together")
+    if (tls["amqp_certfile"] or tls["amqp_ca_cert"]) and not url.startswith("amqps://"):
+        errors.append("hubs.amqp.tls.*: TLS files need an amqps:// URL")
+    timeout = get("hubs.amqp.handle_timeout", float, 30.0)
+    if timeout <= 0:
+        errors.append("hubs.amqp.handle_timeout: must be positive")
+    return {"amqp_url": url, "amqp_bindings": tuple(clean), "amqp_queue": queue, "amqp_prefetch": prefetch,
+            "amqp_publish": bool(config.get("hubs.amqp.publish", True)),
+            "amqp_publish_exchange": get("hubs.amqp.publish_exchange", str, "amq.topic"),
+            "amqp_handle_timeout": timeout, **tls}

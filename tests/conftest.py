@@ -268,3 +268,100 @@ def hubs(config, fake_store, fake_cache, fake_bus, clock):
     from hubs.testing.harness import make_hubs
 
     return pytest_twisted.blockon(defer.ensureDeferred(make_hubs(config, fake_store, fake_cache, fake_bus, clock)))
+
+
+# ---------------------------------------------------------------- RabbitMQ (Fedora Messaging)
+
+AMQP_DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def _amqp_reachable(url: str) -> bool:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def amqp_url():
+    """The test broker: HUBS_TEST_AMQP_URL, else the machine's RabbitMQ (required under CI=true)."""
+    url = os.environ.get("HUBS_TEST_AMQP_URL") or AMQP_DEFAULT_URL
+    if not _amqp_reachable(url):
+        need_service("RabbitMQ", f"nothing answers at {url} (set HUBS_TEST_AMQP_URL or start rabbitmq-server)")
+    return url
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of our own (Debian's rabbitmq-server), so a test may stop and start it."""
+
+    def __init__(self, port: int):
+        import shutil
+        import tempfile
+
+        self.port = port
+        self.node = f"hubstest{port}@localhost"
+        self.url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+        if shutil.which("rabbitmq-server") is None or shutil.which("rabbitmqctl") is None:
+            need_service("rabbitmq-server", "Debian's rabbitmq-server package is not installed")
+        self.dir = tempfile.mkdtemp(prefix="hubs-rabbitmq-")
+        with open(f"{self.dir}/rabbitmq.conf", "w") as f:
+            f.write(f"listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n")
+        with open(f"{self.dir}/enabled_plugins", "w") as f:
+            f.write("[].\n")
+        if os.getuid() == 0:
+            shutil.chown(self.dir, "rabbitmq", "rabbitmq")
+            for name in ("rabbitmq.conf", "enabled_plugins"):
+                shutil.chown(f"{self.dir}/{name}", "rabbitmq", "rabbitmq")
+        self.env = dict(os.environ, RABBITMQ_NODENAME=self.node, RABBITMQ_DIST_PORT=str(port + 20000),
+                        RABBITMQ_CONFIG_FILE=f"{self.dir}/rabbitmq.conf", RABBITMQ_MNESIA_BASE=f"{self.dir}/mnesia",
+                        RABBITMQ_LOG_BASE=f"{self.dir}/log",
+                        RABBITMQ_ENABLED_PLUGINS_FILE=f"{self.dir}/enabled_plugins",
+                        RABBITMQ_PID_FILE=f"{self.dir}/pid")
+        self.proc = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        import subprocess
+        import time
+
+        if _amqp_reachable(self.url):
+            need_service("a private RabbitMQ node", f"port {self.port} is taken (HUBS_TEST_PRIVATE_AMQP_PORT)")
+        self.proc = subprocess.Popen(["rabbitmq-server"], env=self.env, cwd=self.dir, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not _amqp_reachable(self.url):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                need_service("a private RabbitMQ node", f"rabbitmq-server did not start (see {self.dir}/log)")
+            time.sleep(0.2)
+
+    def ctl(self, *args: str) -> None:
+        import subprocess
+
+        subprocess.run(["rabbitmqctl", "-n", self.node, *args], env=self.env, check=True, timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        import shutil
+        import subprocess
+
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.ctl("shutdown")
+            except (subprocess.SubprocessError, OSError):
+                os.killpg(self.proc.pid, 15)
+            self.proc.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def private_rabbitmq():
+    """A RabbitMQ node only this test session uses (it may be stopped and started: nobody else notices)."""
+    broker = PrivateRabbitMQ(int(os.environ.get("HUBS_TEST_PRIVATE_AMQP_PORT", "5679")))
+    broker.start()
+    yield broker
+    broker.stop()

@@ -118,7 +118,7 @@ ENVELOPES = [
     ({"topic": "", "msg": {}}, "no topic"),
     ({"topic": 7, "msg": {}}, "no topic"),
     ({"topic": "a." * 200, "msg": {}}, "topic too long"),
-    ({"topic": "org.fedoraproject.prod", "msg": {}}, "topic 'org.fedoraproject.prod' has fewer than four parts"),
+    ({"topic": "org.fedoraproject.prod", "msg": {}}, "topic has fewer than four parts"),
     ({"topic": "org.fedoraproject.prod.a.b"}, "no msg"),
 ]
 
@@ -134,7 +134,7 @@ AMQP_PROBLEMS = [
     ("org.fedoraproject.prod.badges.badge.award", {"a": 1}, "id-1", None),
     ("org.fedoraproject.prod.badges.badge.award", {"a": 1}, None, None),
     ("", {}, "id", "no topic"),
-    ("badges.badge.award", {}, "id", "topic 'badges.badge.award' has fewer than four parts"),
+    ("badges.badge.award", {}, "id", "topic has fewer than four parts"),
     ("x." * 200, {}, "id", "topic too long"),
     ("org.fedoraproject.prod.a.b", ["list"], "id", "body is not an object"),
     ("org.fedoraproject.prod.a.b", {}, "i" * 201, "bad message id"),
