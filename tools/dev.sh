@@ -11,6 +11,8 @@
 # Services: HUBS_DB_DSN / HUBS_MEMCACHED (run) and HUBS_TEST_DSN / HUBS_TEST_MEMCACHED
 # (test) point at existing servers. When unset, a private PostgreSQL cluster
 # (.dev/pg, port 54329) and a private memcached (port 11219) are started.
+# RabbitMQ (tests): HUBS_TEST_AMQP_URL, else the one on 127.0.0.1:5672, else a private
+# node (.dev/rabbitmq, port 56729). Under CI=true, tests fail when no broker answers.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +21,7 @@ VENV="$ROOT/.venv"
 PY="${PYTHON:-python3.11}"
 PG_PORT="${HUBS_DEV_PG_PORT:-54329}"
 MC_PORT="${HUBS_DEV_MC_PORT:-11219}"
+AMQP_PORT="${HUBS_DEV_AMQP_PORT:-56729}"
 cd "$ROOT"
 mkdir -p "$DEV"
 
@@ -106,6 +109,33 @@ ensure_private_memcached() {
   fi
 }
 
+ensure_private_rabbitmq() {
+  # A RabbitMQ node of our own (Debian's rabbitmq-server) on $AMQP_PORT, data in .dev/rabbitmq.
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  local dir="$DEV/rabbitmq" node="hubsdev@localhost"
+  if ! (exec 3<>/dev/tcp/127.0.0.1/"$AMQP_PORT") 2>/dev/null; then
+    say "starting a private RabbitMQ on 127.0.0.1:$AMQP_PORT"
+    mkdir -p "$dir"
+    printf 'listeners.tcp.local = 127.0.0.1:%s\nloopback_users = none\n' "$AMQP_PORT" >"$dir/rabbitmq.conf"
+    echo '[].' >"$dir/enabled_plugins"
+    [ "$(id -u)" = 0 ] && chown -R rabbitmq:rabbitmq "$dir"
+    RABBITMQ_NODENAME="$node" RABBITMQ_DIST_PORT=$((AMQP_PORT + 1000)) RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
+      RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" \
+      RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_PID_FILE="$dir/pid" \
+      nohup rabbitmq-server >"$DEV/rabbitmq.log" 2>&1 &
+    for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/"$AMQP_PORT") 2>/dev/null && return 0; sleep 0.2; done
+    die "RabbitMQ did not start (see $DEV/rabbitmq.log and $dir/log)"
+  fi
+}
+
+ensure_test_amqp() {
+  # HUBS_TEST_AMQP_URL if set; else the machine's RabbitMQ on 5672; else a private one.
+  [ -n "${HUBS_TEST_AMQP_URL:-}" ] && return 0
+  if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then return 0; fi
+  ensure_private_rabbitmq
+  export HUBS_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2F"
+}
+
 ensure_test_services() {
   # Tests and benchmarks: existing servers if named, else the private ones.
   if [ -z "${HUBS_TEST_DSN:-}" ]; then
@@ -185,6 +215,7 @@ case "$cmd" in
   test)
     ensure_venv
     ensure_test_services
+    ensure_test_amqp
     command -v chromium >/dev/null || apt_install chromium
     ensure_oidc_provider_installed
     exec "$VENV/bin/python" -m pytest "$@"
@@ -210,6 +241,9 @@ case "$cmd" in
     # memcached drops to 'nobody' before writing its pid file, so find it by its port.
     pkill -f "memcached -d .*-p $MC_PORT " 2>/dev/null || true
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$MC_PORT") 2>/dev/null || break; sleep 0.1; done
+    if [ -d "$DEV/rabbitmq" ] && (exec 3<>/dev/tcp/127.0.0.1/"$AMQP_PORT") 2>/dev/null; then
+      rabbitmqctl -n hubsdev@localhost shutdown >/dev/null 2>&1 || true
+    fi
     if bin="$(pg_bin)" && [ -f "$DEV/pg/PG_VERSION" ]; then pg_run "$bin/pg_ctl" -D "$DEV/pg" -m fast stop || true; fi
     ;;
   *) die "unknown command $cmd (run, test, bench, setup, services, stop)";;
