@@ -101,6 +101,9 @@ config = {
     "hubs.amqp.handle_timeout": 30.0,
     # How many recent message ids are remembered, so a message bridged onto both buses is handled once.
     "hubs.seen_ids": 10000,
+    # Development: a realistic bus message every this many seconds, so hubs move (0: off).
+    # `make run` sets HUBS_DEMO_FEED=1 unless you set HUBS_DEMO_FEED=0.
+    "hubs.demo_feed.interval": 4.0 if os.environ.get("HUBS_DEMO_FEED", "0") != "0" else 0.0,
     # consume() runs in the reactor thread: every Twisted call stays there.
     "moksha.blocking_mode": True,
     # Threads for the few blocking jobs (calendar parsing, the OIDC token exchange, DNS checks).

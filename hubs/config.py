@@ -65,6 +65,7 @@ class HubsConfig:
     amqp_publish_exchange: str = "amq.topic"
     amqp_handle_timeout: float = 30.0
     seen_ids: int = 10_000
+    demo_feed_interval: float = 0.0  # 0: off
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -157,6 +158,9 @@ class HubsConfig:
         seen_ids = get("hubs.seen_ids", int, 10_000)
         if seen_ids < 1:
             errors.append("hubs.seen_ids: must be at least 1")
+        demo_interval = get("hubs.demo_feed.interval", float, 0.0)
+        if demo_interval != 0 and not 0.5 <= demo_interval <= 3600:
+            errors.append("hubs.demo_feed.interval: 0 (off) or between 0.5 and 3600 seconds")
         if errors:
             raise ConfigError("invalid Hubs configuration:\n  " + "\n  ".join(errors))
         return cls(
@@ -194,6 +198,7 @@ class HubsConfig:
             admin_token_user=get("hubs.admin_token_user", str, "admin"),
             **amqp,
             seen_ids=seen_ids,
+            demo_feed_interval=demo_interval,
             raw=dict(config),
         )
 

@@ -137,6 +137,8 @@ CONFIGS = [
     ({"hubs.amqp.url": "amqps://h/%2Fpublic_pubsub", "hubs.amqp.tls.certfile": "/c.pem",
       "hubs.amqp.tls.keyfile": "/k.pem", "hubs.amqp.tls.ca_cert": "/ca.pem"}, None),
     ({"hubs.seen_ids": 0}, "hubs.seen_ids"),
+    ({"hubs.demo_feed.interval": 4.0}, None),
+    ({"hubs.demo_feed.interval": 0.1}, "hubs.demo_feed.interval"),
 ]
 
 

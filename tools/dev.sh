@@ -206,6 +206,7 @@ case "$cmd" in
     fi
     if [ -z "${HUBS_SERVICES:-}" ]; then start_canned_services; fi
     if [ -z "${HUBS_OIDC_ISSUER:-}" ] && [ "${HUBS_DEV_LOGIN:-1}" != 0 ]; then start_dev_login; fi
+    export HUBS_DEMO_FEED="${HUBS_DEMO_FEED:-1}"  # a realistic bus message every few seconds (0: off)
     say "migrating and loading demo data"
     "$VENV/bin/python" populate.py
     start_relay
