@@ -148,10 +148,11 @@ def from_fedmsg(envelope: Mapping[str, Any], meta: Any = None) -> BusMessage:
         summary, link, icon = topic, "", ""
         agent = _fedmsg_agent(envelope, usernames)
     else:
-        usernames, packages = meta.usernames(envelope), meta.packages(envelope)
-        summary, link, icon = meta.subtitle(envelope), meta.link(envelope), meta.icon(envelope)
+        said = meta.describe(envelope)  # one processor lookup for all six answers
+        usernames, packages = _names(said["usernames"]), _names(said["packages"])
+        summary, link, icon = said["subtitle"] or topic, said["link"], said["icon"]
         # The message's own ``agent`` first (fedmsg.meta's processors sometimes name the update's owner).
-        agent = _msg_agent(envelope) or (meta.agent(envelope) if hasattr(meta, "agent") else "")
+        agent = _msg_agent(envelope) or (said["agent"] if isinstance(said["agent"], str) else "")
         agent = agent or _fedmsg_agent(envelope, usernames)
     return BusMessage(topic=topic, id=_id(envelope.get("msg_id")), time=_time(envelope.get("timestamp")),
                       body=body, usernames=_names(usernames), packages=_names(packages), agent=agent,
