@@ -394,3 +394,33 @@ class MultiBus:
 
     def healthy(self) -> bool:
         return all(bus.healthy() for bus in self.buses)
+
+
+@dataclass
+class AmqpEdge:
+    """What a Hubs process runs for Fedora Messaging: the source, and the bus Hubs should publish on."""
+
+    source: AmqpSource | None
+    bus: Any  # the Bus to hand to hubs.service (fedmsg alone, AMQP alone, or both through MultiBus)
+
+
+def amqp_edge(config: Any, reactor: Any, deliver: Callable[[BusMessage], Any], *, fedmsg_bus: Any = None,
+              seen: SeenIds | None = None) -> AmqpEdge:
+    """Build (not start) the AMQP source and the publishing bus from a ``HubsConfig``.
+
+    AMQP off (no ``hubs.amqp.url``): no source, and ``fedmsg_bus`` as it is. On:
+    a source sharing one connection with an ``AmqpBus`` (when ``hubs.amqp.publish``),
+    which joins ``fedmsg_bus`` in a ``MultiBus`` when there is one.
+    """
+    settings = config.amqp_settings()
+    if settings is None:
+        if fedmsg_bus is None:
+            raise ValueError("no bus: configure fedmsg or hubs.amqp.url")
+        return AmqpEdge(None, fedmsg_bus)
+    source = AmqpSource(settings, reactor, deliver, seen=seen)
+    buses = [b for b in (fedmsg_bus,) if b is not None]
+    if config.amqp_publish:
+        buses.append(AmqpBus(source.connection, config.topic_prefix, config.environment))
+    if not buses:
+        raise ValueError("no bus to publish on: set hubs.amqp.publish or configure fedmsg")
+    return AmqpEdge(source, buses[0] if len(buses) == 1 else MultiBus(buses))

@@ -26,6 +26,7 @@ from hubs.bus import FakeBus
 from hubs.config import ConfigError
 from hubs.dedupe import SeenIds
 from hubs.testing import schema_messages as S
+from tests.conftest import make_config
 
 TIMEOUT = 20.0
 
@@ -372,3 +373,21 @@ async def test_broker_restart_fresh_queue_resumes(private_rabbitmq, rounds):
     await pub.factory.publish(message, "amq.topic")
     await wait_until(lambda: r.received, what="a message after the restart")
     assert r.received[0].id == message.id and json.dumps(r.received[0].body)
+
+
+@pytest.mark.parametrize(("keys", "with_fedmsg", "source", "bus"), [
+    ({}, True, False, "FakeBus"),
+    ({"hubs.amqp.url": "amqp://guest:guest@127.0.0.1:1/%2F"}, True, True, "MultiBus"),
+    ({"hubs.amqp.url": "amqp://guest:guest@127.0.0.1:1/%2F"}, False, True, "AmqpBus"),
+    ({"hubs.amqp.url": "amqp://guest:guest@127.0.0.1:1/%2F", "hubs.amqp.publish": False}, True, True, "FakeBus"),
+])
+def test_amqp_edge_wiring(keys, with_fedmsg, source, bus):
+    """fedmsg alone, AMQP alone, or both: the right source and the right bus to publish on."""
+    from hubs.amqp import amqp_edge
+
+    config = make_config(**keys)
+    edge = amqp_edge(config, reactor, lambda m: None, fedmsg_bus=FakeBus() if with_fedmsg else None,
+                     seen=SeenIds(10))
+    assert (edge.source is not None) == source and type(edge.bus).__name__ == bus
+    if edge.source is not None:
+        assert edge.source.seen is not None and edge.source.settings.queue == ""
