@@ -162,6 +162,10 @@ class _ValidationCounter(logging.Filter):
 CONSUMER_LOGGER = "fedora_messaging.twisted.consumer"
 
 
+class ShuttingDown(Exception):
+    """Hubs is stopping before it finished taking a message: the message goes back to its queue."""
+
+
 class AmqpSource:
     """Consumes one broker and hands each usable message, as a BusMessage, to ``deliver``.
 
@@ -191,6 +195,7 @@ class AmqpSource:
         self._counter = _ValidationCounter(self._count_invalid)
         self._retry = None
         self._stopping = False
+        self._waiting: set[defer.Deferred] = set()  # messages a worker thread waits on
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -240,6 +245,10 @@ class AmqpSource:
         logging.getLogger(CONSUMER_LOGGER).removeFilter(self._counter)
         if self._retry is not None and self._retry.active():
             self._retry.cancel()
+        # A worker thread waiting on a message must not outlive the reactor (it would hang the exit).
+        for done in list(self._waiting):
+            if not done.called:
+                done.errback(ShuttingDown())
         consumers, self.consumers = self.consumers, []
         d = self.connection.factory.cancel(consumers) if consumers else defer.succeed(None)
         d.addErrback(lambda f: log.warning("cancelling the AMQP consumer: %s", f.getErrorMessage()))
@@ -255,6 +264,10 @@ class AmqpSource:
             blockingCallFromThread(self.reactor, self._take, message)
         except Drop:
             raise
+        except ShuttingDown:
+            from fedora_messaging.exceptions import Nack
+
+            raise Nack() from None  # not handled: back to the queue for the next process (durable queue)
         except Exception as e:
             # Hubs failed on it: requeueing would fail again, forever.
             self.reactor.callFromThread(self._count_drop, "failed", message, f"{type(e).__name__}: {e}")
@@ -297,8 +310,14 @@ class AmqpSource:
             done.callback(None)
 
         timer = self.clock.callLater(self.settings.handle_timeout, too_slow)
+        self._waiting.add(done)
+        done.addBoth(self._forget_waiting, done)
         d.addBoth(fire)
         return done
+
+    def _forget_waiting(self, result, done):
+        self._waiting.discard(done)
+        return result
 
     def _count_drop(self, reason: str, message: Any, detail: str) -> None:
         self.dropped[reason] += 1

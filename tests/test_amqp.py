@@ -308,6 +308,33 @@ async def test_slow_handling_is_acknowledged_after_the_timeout(amqp_url, rounds)
 
 
 @pytest_twisted.ensureDeferred
+async def test_stopping_releases_a_message_in_progress_back_to_the_durable_queue(amqp_url, rounds):
+    """Stopping while Hubs holds a message frees the waiting thread; the message is requeued, not lost."""
+    r = Round(amqp_url, queue=f"hubs-test-{uuid.uuid4().hex[:8]}")
+    rounds.append(r)
+    first = r.source(lambda m: (r.received.append(m), defer.Deferred())[1])
+    await first.start()
+    message = r.retopic(S.badge_award("ralph", "Origin"))
+    await r.publisher().factory.publish(message, "amq.topic")
+    await wait_until(lambda: r.received, what="the message to be in progress")
+    await first.stop()
+    again: list = []
+    second = r.source(again.append)
+    await second.start()
+    await wait_until(lambda: again, what="the requeued message")
+    assert again[0].id == message.id and first.dropped == {}
+    await threads.deferToThread(_delete_queue, amqp_url, r.settings.queue)
+
+
+def _delete_queue(url: str, queue: str) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        connection.channel().queue_delete(queue)
+    finally:
+        connection.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_hubs_change_messages_round_trip(amqp_url, rounds):
     """AmqpBus publishes Hubs' change messages with Hubs' schema; a source hears them with their summary."""
     r = Round(amqp_url)
