@@ -1,5 +1,5 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run test services stop lint bench-http bench-push bench-decide bench-store
+.PHONY: run test services stop lint bench-http bench-push bench-decide bench-store bench-amqp
 run:
 	tools/dev.sh run
 test:
@@ -18,3 +18,5 @@ bench-decide:
 	tools/dev.sh bench decide
 bench-store:
 	tools/dev.sh bench store
+bench-amqp:
+	tools/dev.sh bench amqp_edge

@@ -418,3 +418,61 @@ def test_amqp_edge_wiring(keys, with_fedmsg, source, bus):
     assert (edge.source is not None) == source and type(edge.bus).__name__ == bus
     if edge.source is not None:
         assert edge.source.seen is not None and edge.source.settings.queue == ""
+
+
+def _original_validate(message):
+    """fedora-messaging's own Message.validate, whatever is installed."""
+    import jsonschema
+
+    for schema in (message.headers_schema, Message.headers_schema):
+        jsonschema.validate(message._headers, schema)
+    for schema in (message.body_schema, Message.body_schema):
+        jsonschema.validate(message.body, schema)
+
+
+def _bad(builder, mutate):
+    message = builder()
+    mutate(message.body)
+    return message
+
+
+VALIDATION_CASES = [
+    S.badge_award("ralph", "Origin"),
+    _bad(lambda: S.badge_award("ralph", "Origin"), lambda b: b["user"].update(username=7)),
+    _bad(lambda: S.badge_award("ralph", "Origin"), lambda b: b.pop("badge")),
+    _bad(lambda: S.bodhi_comment("a", "b", "n-1-1", "F-1", "x"), lambda b: b["comment"].update(karma="many")),
+    _bad(lambda: S.koji_build("ralph", "x", "1"), lambda b: b.update(new="done", owner=3)),
+    _bad(lambda: S.pagure_issue("a", "design", 1, "t"), lambda b: b["issue"].pop("title")),
+    S.hubs_change("hubs.widget.add", {"hub": "h", "idx": 1, "plugin": "p", "agent": "a"}),
+]
+
+
+@pytest.mark.parametrize("message", VALIDATION_CASES)
+def test_checked_schema_validation_raises_what_the_library_raises(message):
+    """Once-checked schemas accept and refuse exactly what jsonschema.validate does, with the same error."""
+    import jsonschema
+
+    from hubs.amqp import _validate_with_checked_schemas
+
+    def outcome(fn):
+        try:
+            fn(message)
+        except jsonschema.ValidationError as e:
+            return (type(e), e.message, list(e.path))
+        return None
+
+    assert outcome(_original_validate) == outcome(_validate_with_checked_schemas)
+
+
+def test_a_broken_schema_is_still_refused():
+    """A schema that is not a valid schema raises SchemaError, as with jsonschema.validate."""
+    import jsonschema
+
+    from hubs.amqp import _validate_with_checked_schemas
+
+    class BadSchema(Message):
+        body_schema = {"type": "object", "properties": {"x": {"type": "no-such-type"}}}
+
+    message = BadSchema(body={"x": 1}, topic="a.b.c.d", properties=pika.BasicProperties(headers={}))
+    with pytest.raises(jsonschema.SchemaError):
+        _validate_with_checked_schemas(message)

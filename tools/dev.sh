@@ -227,6 +227,7 @@ case "$cmd" in
   bench)
     ensure_venv
     ensure_test_services
+    ensure_test_amqp
     command -v wrk >/dev/null || apt_install wrk
     script="${1:?usage: tools/dev.sh bench NAME [args]}"; shift
     exec "$VENV/bin/python" "bench/$script.py" "$@"
