@@ -27,6 +27,7 @@ from hubs.config import ConfigError
 from hubs.dedupe import SeenIds
 from hubs.testing import schema_messages as S
 from tests.conftest import make_config
+from tests.test_widgets import store  # noqa: F401  (a fixture: the demo people and hubs)
 
 TIMEOUT = 20.0
 
@@ -476,3 +477,24 @@ def test_a_broken_schema_is_still_refused():
     message = BadSchema(body={"x": 1}, topic="a.b.c.d", properties=pika.BasicProperties(headers={}))
     with pytest.raises(jsonschema.SchemaError):
         _validate_with_checked_schemas(message)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_from_the_broker_redraws_the_right_widget(amqp_url, rounds, store,  # noqa: F811
+                                                                 canned_services):
+    """Broker → AmqpSource → MessageHandler.handle: ralph's badges widget is rebuilt, mizmo's is not."""
+    from tests.test_widgets import add, payload, widget_hubs
+
+    hubs = await widget_hubs(store, canned_services)
+    ralph = await add(hubs, store, "ralph", "badges", {})
+    mizmo = await add(hubs, store, "mizmo", "badges", {})
+    before = [(await payload(hubs, w))["version"] for w in (ralph, mizmo)]
+    r = Round(amqp_url)
+    rounds.append(r)
+    src = r.source(hubs.handler.handle)
+    await src.start()
+    await r.publisher().factory.publish(r.retopic(S.badge_award("ralph", "Origin")), "amq.topic")
+    await wait_until(lambda: src.messages == 1 and not src._waiting, what="the award to be handled")
+    after = [(await payload(hubs, w))["version"] for w in (ralph, mizmo)]
+    assert after[0] > before[0] and after[1] == before[1]
+    assert hubs.handler.stats["messages"] == 1 and src.dropped == {}
