@@ -74,6 +74,6 @@ async def test_amqp_publisher_reaches_a_source(amqp_url):
         for _ in range(3):
             feed._tick()
         await wait_until(lambda: len(r.received) == 3, what="three demo messages")
-        assert [m.topic.split(".")[4] for m in r.received] == ["badges", "bodhi", "pagure"]
+        assert sorted(m.topic.split(".")[4] for m in r.received) == ["badges", "bodhi", "pagure"]  # sent at once
     finally:
         await r.close()
