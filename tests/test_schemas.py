@@ -7,7 +7,7 @@ from fedora_messaging.message import get_class
 
 from hubs.bus import FakeBus
 from hubs.handler import CHANGE_TOPICS
-from hubs.models import Hub
+from hubs.models import Hub, User
 from hubs.schemas import CLASSES, schema_class
 from hubs.testing.harness import make_hubs
 from hubs.widgets import load_registry
@@ -15,6 +15,7 @@ from hubs.widgets import load_registry
 
 async def _published(config, fake_store, fake_cache, clock):
     """Drive the real Editor through every kind of change and keep what it publishes."""
+    fake_store.users["nirik"] = User("nirik", "Kevin Fenzi")  # roles go to people who have logged in
     bus = FakeBus()
     hubs = await make_hubs(config, fake_store, fake_cache, bus, clock)
     editor = hubs.editor
