@@ -103,6 +103,8 @@ config = {
     "hubs.seen_ids": 10000,
     # Development: a realistic bus message every this many seconds, so hubs move (0: off).
     # `make run` sets HUBS_DEMO_FEED=1 unless you set HUBS_DEMO_FEED=0.
+    # Listen to and publish on fedmsg (HUBS_FEDMSG=0: Fedora Messaging alone; needs hubs.amqp.url).
+    "hubs.fedmsg.enabled": os.environ.get("HUBS_FEDMSG", "1") != "0",
     "hubs.demo_feed.interval": 4.0 if os.environ.get("HUBS_DEMO_FEED", "0") != "0" else 0.0,
     # consume() runs in the reactor thread: every Twisted call stays there.
     "moksha.blocking_mode": True,

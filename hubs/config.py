@@ -65,6 +65,7 @@ class HubsConfig:
     amqp_publish_exchange: str = "amq.topic"
     amqp_handle_timeout: float = 30.0
     seen_ids: int = 10_000
+    fedmsg_enabled: bool = True  # listen to and publish on fedmsg (off: Fedora Messaging alone)
     demo_feed_interval: float = 0.0  # 0: off
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -161,6 +162,9 @@ class HubsConfig:
         demo_interval = get("hubs.demo_feed.interval", float, 0.0)
         if demo_interval != 0 and not 0.5 <= demo_interval <= 3600:
             errors.append("hubs.demo_feed.interval: 0 (off) or between 0.5 and 3600 seconds")
+        fedmsg_enabled = bool(config.get("hubs.fedmsg.enabled", True))
+        if not fedmsg_enabled and not amqp.get("amqp_url"):
+            errors.append("hubs.fedmsg.enabled: with fedmsg off, set hubs.amqp.url (Hubs needs a bus)")
         if errors:
             raise ConfigError("invalid Hubs configuration:\n  " + "\n  ".join(errors))
         return cls(
@@ -198,6 +202,7 @@ class HubsConfig:
             admin_token_user=get("hubs.admin_token_user", str, "admin"),
             **amqp,
             seen_ids=seen_ids,
+            fedmsg_enabled=fedmsg_enabled,
             demo_feed_interval=demo_interval,
             raw=dict(config),
         )

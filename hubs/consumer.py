@@ -82,11 +82,13 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         raise_open_files_limit(self.settings.max_open_files)
         globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
         # Publishing: on this (the reactor's) thread, from our own endpoint.
-        fedmsg_config = dict(hub.config)
-        fedmsg_config.update(name=self.settings.publish_name, active=False, cert_prefix="hubs")
-        fedmsg.init(**fedmsg_config)
+        self.bus = None  # fedmsg off: Fedora Messaging alone (hubs.amqp.url)
+        if self.settings.fedmsg_enabled:
+            fedmsg_config = dict(hub.config)
+            fedmsg_config.update(name=self.settings.publish_name, active=False, cert_prefix="hubs")
+            fedmsg.init(**fedmsg_config)
+            self.bus = FedmsgBus(self.settings.publish_name)
         self.meta = MessageMeta(hub.config)  # loads fedmsg.meta's processors (~0.2 s)
-        self.bus = FedmsgBus(self.settings.publish_name)
         self._guard_subscribers()
         reactor.callWhenRunning(self._start)
         reactor.addSystemEventTrigger("after", "shutdown", self._exit_status)
@@ -216,6 +218,8 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         if self.service is None:
             log.debug("not started yet; ignoring %s", message.get("topic"))
             return  # nothing to count into yet
+        if self.bus is None:
+            return  # fedmsg is off: moksha still subscribes, Hubs does not listen
         d = self.service.hubs.handler.handle(message["body"])
         d.addErrback(lambda f: log.error("handling %s failed: %s", message.get("topic"), f.getTraceback()))
 

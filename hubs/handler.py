@@ -17,9 +17,10 @@ from typing import Any
 from twisted.internet import defer
 
 from hubs.config import HubsConfig
+from hubs.dedupe import SeenIds
 from hubs.directory import Directory
 from hubs.hints import is_junk, message_keys, split_topic
-from hubs.message import BusMessage, as_bus_message, topic_of
+from hubs.message import BusMessage, as_bus_message, id_of, topic_of
 from hubs.metrics import Metrics
 from hubs.oidc import USERNAME as HUB_NAME
 
@@ -60,7 +61,8 @@ class MessageHandler:
     """Decides and handles bus messages (called in the reactor thread)."""
 
     def __init__(self, config: HubsConfig, directory: Directory, states, ctx: Any, clock, *,
-                 meta: Any = None, recorder: Any = None, metrics: Metrics | None = None):
+                 meta: Any = None, recorder: Any = None, metrics: Metrics | None = None,
+                 seen: SeenIds | None = None):
         self.config = config
         self.directory = directory
         self.states = states
@@ -69,7 +71,8 @@ class MessageHandler:
         self.meta = meta
         self.recorder = recorder
         self.metrics = metrics or Metrics()
-        self.stats = {"messages": 0, "dropped": 0, "candidates": 0}
+        self.seen = seen  # ids seen lately, whichever bus they came from
+        self.stats = {"messages": 0, "dropped": 0, "duplicates": 0, "candidates": 0}
         self.last_message_at: float | None = None
 
     def decide(self, message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None) -> Decision:
@@ -113,6 +116,11 @@ class MessageHandler:
         source = source or (message.source if isinstance(message, BusMessage) else "fedmsg")
         self.stats["messages"] += 1
         self.last_message_at = self.clock.seconds()
+        if self.seen is not None and not self.seen.first_time(id_of(message)):
+            # Bridged onto both buses during the migration (same id): handled and stored once.
+            self.stats["duplicates"] += 1
+            self.metrics.messages.labels(source, "duplicate").inc()
+            return defer.succeed([])
         started = time.perf_counter()
         decision = self.decide(message)
         self.metrics.decision.observe(time.perf_counter() - started)

@@ -253,6 +253,14 @@ def as_bus_message(message: Any, meta: Any = None) -> BusMessage:
     return from_fedmsg(message, meta)
 
 
+def id_of(message: Any) -> str:
+    """The id of a BusMessage or of a fedmsg envelope ("" when it has none usable)."""
+    if isinstance(message, BusMessage):
+        return message.id
+    value = message.get("msg_id") if isinstance(message, Mapping) else None
+    return value if isinstance(value, str) else ""
+
+
 def topic_of(message: Any) -> str:
     """The topic of a BusMessage or of a fedmsg envelope (for cheap checks before building one)."""
     if isinstance(message, BusMessage):

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer, task
 
 from hubs.accounts import Accounts
-from hubs.bus import Bus
+from hubs.amqp import amqp_edge
+from hubs.bus import Bus, FedmsgBus
 from hubs.cache import Cache
 from hubs.config import HubsConfig
 from hubs.context import WidgetContext
 from hubs.db.migrate import latest_version
 from hubs.db.store import Store
+from hubs.dedupe import SeenIds
 from hubs.directory import Directory, HubChange
 from hubs.editor import Editor
 from hubs.handler import MessageHandler
@@ -58,10 +60,11 @@ class Hubs:
     streams: Broadcaster
     ctx: WidgetContext
     metrics: Metrics
+    sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
-          recorder: Any = None, http: Any = None, registry: Any = None) -> Hubs:
+          recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None) -> Hubs:
     """Wire the parts together (no I/O)."""
     registry = load_registry() if registry is None else registry
     metrics = Metrics()
@@ -73,7 +76,8 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     ctx.hub = directory.find_hub
     leases = Leases(cache, clock, streams.boot, ttl=config.widget_timeout + 2)
     states = WidgetStates(config, directory, cache, ctx, clock, streams.publish, leases, metrics)
-    handler = MessageHandler(config, directory, states, ctx, clock, meta=meta, recorder=recorder, metrics=metrics)
+    handler = MessageHandler(config, directory, states, ctx, clock, meta=meta, recorder=recorder, metrics=metrics,
+                             seen=SeenIds(config.seen_ids) if seen is None else seen)
     editor = Editor(directory, bus)
     accounts = Accounts(config, directory, editor, clock)
 
@@ -108,6 +112,8 @@ class HubsService:
     port: Any = None
     loops: tuple[task.LoopingCall, ...] = ()
     pruner: Pruner | None = None
+    amqp: Any = None  # hubs.amqp.AmqpSource when hubs.amqp.url is set
+    demo_feed: Any = None
 
     def stop(self) -> defer.Deferred:
         for loop in self.loops:
@@ -115,9 +121,27 @@ class HubsService:
                 loop.stop()
         if self.pruner is not None:
             self.pruner.stop()
+        if self.demo_feed is not None:
+            self.demo_feed.stop()
         d = defer.maybeDeferred(self.port.stopListening) if self.port is not None else defer.succeed(None)
+        if self.amqp is not None:
+            d.addBoth(lambda _: self.amqp.stop())
         d.addBoth(lambda _: self.hubs.store.close())
         return d
+
+
+def _demo_feed(config: HubsConfig, reactor, amqp_source: Any, fedmsg_bus: Any, handler: MessageHandler):
+    """Development: a realistic message every few seconds, on the bus Hubs listens to."""
+    from hubs.demo_feed import DemoFeed, amqp_publisher, direct_publisher, fedmsg_publisher
+
+    if amqp_source is not None:
+        publish = amqp_publisher(amqp_source.connection, config.topic_prefix, config.environment)
+    elif isinstance(fedmsg_bus, FedmsgBus):
+        publish = fedmsg_publisher()
+    else:
+        publish = direct_publisher(handler.handle, config.topic_prefix, config.environment)
+    log.info("demo feed: a message every %g s (HUBS_DEMO_FEED=0 turns it off)", config.demo_feed_interval)
+    return DemoFeed(reactor, publish, config.demo_feed_interval)
 
 
 def _loop(fn, interval: float, clock, name: str) -> task.LoopingCall:
@@ -127,16 +151,30 @@ def _loop(fn, interval: float, clock, name: str) -> task.LoopingCall:
     return loop
 
 
-async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus, reactor, listen: bool = True,
+async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None, reactor, listen: bool = True,
                 **parts: Any) -> HubsService:
-    """Check the schema, load the directory, start the loops and open the web port."""
+    """Check the schema, load the directory, start the loops, Fedora Messaging and the web port.
+
+    ``bus`` is fedmsg's (None with fedmsg off); with ``hubs.amqp.url`` set, Hubs also
+    consumes that broker and publishes its change messages on both.
+    """
     have, want = await store.schema_version(), latest_version()
     if have < want:
         raise SchemaOutOfDate(f"database schema is at version {have}, this Hubs needs {want}: run populate.py")
     parts.setdefault("recorder", MessageRecorder(store, reactor))
-    hubs = build(config, store, cache, bus, reactor, **parts)
+    handlers: list[MessageHandler] = []  # the source exists before the handler it delivers to
+    edge = amqp_edge(config, reactor, lambda message: handlers[0].handle(message), fedmsg_bus=bus)
+    hubs = build(config, store, cache, edge.bus, reactor, **parts)
+    handlers.append(hubs.handler)
     await hubs.directory.load()
-    service = HubsService(hubs, make_web(hubs))
+    service = HubsService(hubs, make_web(hubs), amqp=edge.source)
+    hubs.sources["amqp"] = edge.source
+    if edge.source is not None:
+        # Not awaited: a broker that is down is retried in the background while the site serves.
+        edge.source.start().addErrback(lambda f: log.error("Fedora Messaging: %s", f.getErrorMessage()))
+    if config.demo_feed_interval:
+        service.demo_feed = _demo_feed(config, reactor, edge.source, bus, hubs.handler)
+        service.demo_feed.start()
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval)
     service.pruner.start()

@@ -87,7 +87,12 @@ class PageRoutes:
         handler, now = self.hubs.handler, self.clock.seconds()
         last = handler.last_message_at
         checks["bus"] = {"ok": bool(self.hubs.bus.healthy()), "messages": handler.stats["messages"],
+                         "duplicates": handler.stats["duplicates"],
                          "last_message_age_s": None if last is None else round(now - last, 1)}
+        for name, source in self.hubs.sources.items():
+            if source is not None:
+                report = source.health()
+                checks[name] = {"ok": bool(report.get("connected")), **report}
         ok = all(c["ok"] for c in checks.values())
         fanout_streams, fanout_ms = self.streams.last_fanout
         body = {"ok": ok, **checks, "streams": self.streams.listener_count(),

@@ -1,0 +1,128 @@
+"""End to end with Fedora Messaging: a real fedmsg-hub process consuming a real RabbitMQ, beside fedmsg or alone."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import psycopg2
+import pytest
+
+from tests.conftest import services_settings
+from tests.hubproc import HubProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def settings(amqp_url, environment, **extra):
+    return {"environment": environment, "hubs.amqp.url": amqp_url,
+            "hubs.amqp.bindings": [{"exchange": "amq.topic", "routing_keys": [f"org.fedoraproject.{environment}.#"]}],
+            **extra}
+
+
+def api_publish(amqp_url, environment, builder, message_id=None):
+    """Publish a schema message with fedora_messaging.api from another process (as a Fedora service does)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as conf:
+        conf.write(f'amqp_url = "{amqp_url}"\ntopic_prefix = "org.fedoraproject.{environment}"\n')
+    script = ("import sys\nfrom fedora_messaging import api\nfrom hubs.testing import schema_messages as S\n"
+              f"m = {builder}\nm.topic = m.topic.split('.', 3)[3]\n"
+              + (f"m.id = {message_id!r}\n" if message_id else "")
+              + "api.publish(m)\nprint(m.id)\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, FEDORA_MESSAGING_CONF=conf.name))
+    finally:
+        os.unlink(conf.name)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
+def wait_for(predicate, what, deadline=20.0):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def health(hub):
+    return json.loads(hub.get("/healthz")[1])
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory, demo_db, memcached_servers, canned_services_process, amqp_url):
+    """A hub hearing fedmsg and Fedora Messaging at once."""
+    environment = f"e2e{uuid.uuid4().hex[:8]}"
+    servers = ",".join(f"{h}:{p}" for h, p in memcached_servers)
+    process = HubProcess(tmp_path_factory.mktemp("amqp"), demo_db, servers,
+                         extra={**services_settings(canned_services_process), **settings(amqp_url, environment)})
+    process.start()
+    wait_for(lambda: health(process).get("amqp", {}).get("consuming"), "the AMQP consumer")
+    process.environment = environment
+    yield process
+    process.stop()
+
+
+def test_a_schema_message_redraws_the_right_widget(both, amqp_url):
+    """A badge award published with fedora_messaging.api redraws ralph's badges widget, and /healthz counts it."""
+    layout = json.loads(both.get("/ralph/json")[1])
+    badges = next(w for col in layout["columns"].values() for w in col if w["plugin"] == "badges")
+    stream = both.stream("ralph")
+    stream.next_event("hello")
+    api_publish(amqp_url, both.environment, "S.badge_award('ralph', 'Origin')")
+    redrawn = set()
+    while badges["idx"] not in redrawn:  # the feed and activity widgets about ralph redraw too
+        redrawn.add(json.loads(stream.next_event("widget", deadline=20)["data"])["idx"])
+    stream.close()
+    report = health(both)
+    assert report["amqp"]["ok"] and report["amqp"]["messages"] >= 1
+    assert report["amqp"]["last_message_age"] is not None and "guest:guest" not in report["amqp"]["url"]
+
+
+def test_a_message_bridged_onto_both_buses_is_handled_and_stored_once(both, amqp_url, demo_db):
+    """The same event (same id) arriving over fedmsg and over AMQP is stored once and counted as a duplicate."""
+    message_id = f"bridged-{uuid.uuid4()}"
+    before = health(both)["bus"]["duplicates"]
+    api_publish(amqp_url, both.environment, "S.badge_award('mizmo', 'Bridge')", message_id=message_id)
+    wait_for(lambda: stored(demo_db, message_id), "the AMQP copy to be stored")
+    envelope = {"topic": f"org.fedoraproject.{both.environment}.badges.badge.award", "msg_id": message_id,
+                "timestamp": time.time(), "i": 1, "username": "bridge",
+                "msg": {"user": {"username": "mizmo"}, "badge": {"name": "Bridge", "badge_id": "bridge"}}}
+    both.publish_raw([[envelope["topic"].encode(), json.dumps(envelope).encode()]])
+    wait_for(lambda: health(both)["bus"]["duplicates"] > before, "the fedmsg copy to be recognised")
+    assert stored(demo_db, message_id) == 1
+
+
+def stored(dsn, message_id):
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM messages WHERE msg_id = %s", (message_id,))
+        return cur.fetchone()[0]
+
+
+def test_amqp_alone_carries_hubs_own_changes(tmp_path_factory, demo_db, memcached_servers, canned_services_process,
+                                              amqp_url):
+    """With fedmsg off, an owner's edit goes out on AMQP only, comes back to the hub, and viewers see it."""
+    environment = f"e2e{uuid.uuid4().hex[:8]}"
+    servers = ",".join(f"{h}:{p}" for h, p in memcached_servers)
+    hub = HubProcess(tmp_path_factory.mktemp("amqp-alone"), demo_db, servers,
+                     extra={**services_settings(canned_services_process),
+                            **settings(amqp_url, environment, **{"hubs.fedmsg.enabled": False})})
+    hub.start()
+    try:
+        wait_for(lambda: health(hub).get("amqp", {}).get("consuming"), "the AMQP consumer")
+        before = health(hub)["amqp"]["messages"]
+        stream = hub.stream("designteam")
+        stream.next_event("hello")
+        status, _ = hub.post_json("/designteam/2/config", {"text": "over AMQP only"})
+        assert status == 200
+        event = stream.next_event("widget", deadline=20)
+        assert json.loads(event["data"])["data"]["text"] == "over AMQP only"
+        stream.close()
+        wait_for(lambda: health(hub)["amqp"]["messages"] > before, "hubs.widget.update back from the broker")
+    finally:
+        hub.stop()
