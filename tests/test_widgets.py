@@ -387,3 +387,33 @@ def test_meetings_skip_sub_daily_repeats_and_huge_calendars():
         event.format(n=n) for n in range(MAX_EVENTS + 1)) + "END:VCALENDAR\r\n"
     with pytest.raises(WidgetProblem):
         upcoming(huge, now, days=30, count=3)
+
+
+@pytest.mark.parametrize(("config", "hub", "argument", "expected"), [
+    ({"username": " ralph "}, "designteam", None, "ralph"),   # the stored value goes through the validator
+    ({"username": "ralph"}, "mizmo", None, "ralph"),
+    ({}, "mizmo", None, "mizmo"),                              # a personal hub's own person
+    ({}, "designteam", None, ""),                              # a team hub names nobody
+    ({"username": "Not A Name"}, "designteam", None, ""),     # invalid: nobody (data() shows the error)
+    ({"username": " ralph "}, "designteam", "duffy", "duffy"),  # data() passes its validated argument
+])
+def test_person_of(store, config, hub, argument, expected):
+    """Person widgets take their person from the one validated ``username`` argument, else the hub's person."""
+    from hubs.models import Widget
+    from hubs.widgets.util import person_of
+
+    class Ctx:
+        def hub(self, name):
+            return store.hubs.get(name)
+
+    assert person_of(Ctx(), Widget(99, hub, "badges", "left", 0, config), argument) == expected
+
+
+def test_person_widgets_share_one_argument_and_hint():
+    """Every widget with a ``username`` argument declares it the same way and is hinted by that person."""
+    person_widgets = [spec for spec in REGISTRY.values() if any(a.name == "username" for a in spec.arguments)]
+    assert len(person_widgets) >= 7
+    for spec in person_widgets:
+        argument = next(a for a in spec.arguments if a.name == "username")
+        assert (argument.default, argument.kind) == ("", "username") and argument.help.startswith("Whose ")
+        assert argument.validator(" ralph ") == "ralph"

@@ -1,22 +1,21 @@
 """Avatar: a person's picture and name."""
 
-from hubs.widgets.base import Argument, Hints, optional_username
-from hubs.widgets.util import NeedsPerson, avatar_url, person_of
+from hubs.widgets.base import Hints
+from hubs.widgets.util import NeedsPerson, avatar_url, person_argument, person_of
 
 title = "Avatar"
 template = "avatar.html"
 chrome = False
 
 ARGUMENTS = [
-    Argument("username", default="", validator=optional_username, kind="username",
-             help="Whose avatar. Empty: the person of this personal hub."),
+    person_argument("Whose avatar"),
 ]
 
 HINTS = Hints(topics=frozenset({"hubs.user.update"}))
 
 
 async def data(ctx, widget, username):
-    person = person_of(ctx, widget)
+    person = person_of(ctx, widget, username)
     if not person:
         raise NeedsPerson()
     user = await ctx.store.get_user(person)

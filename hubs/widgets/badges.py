@@ -2,24 +2,22 @@
 
 from urllib.parse import quote
 
-from hubs.widgets.base import Argument, Hints, integer, optional_username
-from hubs.widgets.util import NeedsPerson, person_of
+from hubs.widgets.base import Argument, integer
+from hubs.widgets.util import NeedsPerson, person_argument, person_hints, person_of
 
 title = "Badges"
 template = "badges.html"
 chrome = True
 
 ARGUMENTS = [
-    Argument("username", default="", validator=optional_username, kind="username",
-             help="Whose badges. Empty: the person of this personal hub."),
+    person_argument("Whose badges"),
     Argument("count", default=12, validator=integer(3, 48), kind="integer", help="How many badges to show."),
 ]
 
 # Awards arrive as "fedbadges.badge.award" (fedmsg era) and "badges.badge.award" (Fedora Messaging, tahrir).
 AWARD_TOPICS = frozenset({"fedbadges.badge.award", "badges.badge.award"})
 
-HINTS = Hints(usernames=lambda widget, ctx: [p for p in [person_of(ctx, widget)] if p],
-              categories=frozenset({"fedbadges", "badges"}))
+HINTS = person_hints(categories=frozenset({"fedbadges", "badges"}))
 
 
 def _epoch(value):
@@ -30,7 +28,7 @@ def _epoch(value):
 
 
 async def data(ctx, widget, username, count):
-    person = person_of(ctx, widget)
+    person = person_of(ctx, widget, username)
     if not person:
         raise NeedsPerson()
     base = ctx.config.badges_url

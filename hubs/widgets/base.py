@@ -59,7 +59,7 @@ class Hints:
 
     topics: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()
-    usernames: Callable[[Any], Iterable[str]] | None = None
+    usernames: Callable[[Any, Any], Iterable[str]] | None = None  # (widget, ctx) -> usernames
     widget_topics: Callable[[Any], Iterable[str]] | None = None
 
     @property

@@ -2,8 +2,8 @@
 
 import math
 
-from hubs.widgets.base import Argument, Hints, integer
-from hubs.widgets.util import message_hub, people_of
+from hubs.widgets.base import Argument, integer
+from hubs.widgets.util import message_hub, people_hints, people_of
 
 title = "Cobwebs"
 template = "cobwebs.html"
@@ -16,7 +16,7 @@ ARGUMENTS = [
              help="Days of silence after which the hub counts as gathering cobwebs."),
 ]
 
-HINTS = Hints(usernames=lambda widget, ctx: people_of(ctx, widget), topics=frozenset({"hubs.hub.update"}))
+HINTS = people_hints(topics=frozenset({"hubs.hub.update"}))
 
 
 def idleness(last, now, dusty_after):

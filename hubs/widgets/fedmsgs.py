@@ -2,8 +2,8 @@
 
 import datetime
 
-from hubs.widgets.base import Argument, Hints, integer, optional_username
-from hubs.widgets.util import people_of
+from hubs.widgets.base import Argument, integer
+from hubs.widgets.util import people_hints, people_of, person_argument
 
 title = "This week on the bus"
 template = "fedmsgs.html"
@@ -12,12 +12,11 @@ READS_MESSAGES = True
 REFRESH = 3600  # days roll over even when nobody does anything
 
 ARGUMENTS = [
-    Argument("username", default="", validator=optional_username, kind="username",
-             help="Whose activity. Empty: the person of a personal hub, or the team's owners and members."),
+    person_argument("Whose activity", team=True),
     Argument("days", default=7, validator=integer(7, 28), kind="integer", help="How many days to chart."),
 ]
 
-HINTS = Hints(usernames=lambda widget, ctx: people_of(ctx, widget))
+HINTS = people_hints()
 
 PALETTE = ["#3c6eb4", "#51a2da", "#79db32", "#e59728", "#db3279", "#a0a0a0"]
 WIDTH, HEIGHT, TOP = 560, 120, 10
@@ -61,7 +60,7 @@ async def data(ctx, widget, username, days):
     day_list = [(today - datetime.timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
     since = datetime.datetime.combine(today - datetime.timedelta(days=days - 1), datetime.time(),
                                       datetime.UTC).timestamp()
-    people = people_of(ctx, widget)
+    people = people_of(ctx, widget, username)
     rows = await ctx.store.activity_by_day(people, since)
     return {"days": days, **chart(day_list, rows)}
 

@@ -1,7 +1,6 @@
 """Bus stats of a person: messages they appear in, and how many follow their hub."""
 
-from hubs.widgets.base import Argument, Hints, optional_username
-from hubs.widgets.util import NeedsPerson, message_hub, person_of
+from hubs.widgets.util import NeedsPerson, message_hub, person_argument, person_hints, person_of
 
 title = "On the bus"
 template = "fedmsgstats.html"
@@ -9,16 +8,14 @@ chrome = False
 READS_MESSAGES = True
 
 ARGUMENTS = [
-    Argument("username", default="", validator=optional_username, kind="username",
-             help="Whose numbers. Empty: the person of this personal hub."),
+    person_argument("Whose numbers"),
 ]
 
-HINTS = Hints(usernames=lambda widget, ctx: [p for p in [person_of(ctx, widget)] if p],
-              topics=frozenset({"hubs.role.update"}))
+HINTS = person_hints(topics=frozenset({"hubs.role.update"}))
 
 
 async def data(ctx, widget, username):
-    person = person_of(ctx, widget)
+    person = person_of(ctx, widget, username)
     if not person:
         raise NeedsPerson()
     messages = await ctx.store.message_count(person)

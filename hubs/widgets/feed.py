@@ -6,8 +6,8 @@ live; "More" pages back through older ones.
 
 import math
 
-from hubs.widgets.base import Argument, Hints, integer, optional_username
-from hubs.widgets.util import message_item, people_of
+from hubs.widgets.base import Argument, integer
+from hubs.widgets.util import message_item, people_hints, people_of, person_argument
 
 title = "Activity"
 template = "feed.html"
@@ -16,12 +16,11 @@ chrome = True
 READS_MESSAGES = True
 
 ARGUMENTS = [
-    Argument("username", default="", validator=optional_username, kind="username",
-             help="Whose activity. Empty: the person of a personal hub, or the team's owners and members."),
+    person_argument("Whose activity", team=True),
     Argument("rows", default=8, validator=integer(3, 50), kind="integer", help="Messages shown per page."),
 ]
 
-HINTS = Hints(usernames=lambda widget, ctx: people_of(ctx, widget))
+HINTS = people_hints()
 
 
 def _cursor(messages, rows):
@@ -43,14 +42,14 @@ def parse_cursor(cursor):
 
 
 async def data(ctx, widget, username, rows):
-    people = people_of(ctx, widget)
+    people = people_of(ctx, widget, username)
     messages = await ctx.store.recent_messages(usernames=people, limit=rows + 1)
     return {"items": [message_item(ctx, m) for m in messages[:rows]], "cursor": _cursor(messages, rows),
             "people": people}
 
 
 async def more(ctx, widget, cursor, username, rows):
-    messages = await ctx.store.recent_messages(usernames=people_of(ctx, widget), limit=rows + 1,
+    messages = await ctx.store.recent_messages(usernames=people_of(ctx, widget, username), limit=rows + 1,
                                                before=parse_cursor(cursor))
     return {"items": [message_item(ctx, m) for m in messages[:rows]], "cursor": _cursor(messages, rows)}
 

@@ -1,22 +1,21 @@
 """The hubs a person owns, belongs to, follows and starred."""
 
-from hubs.widgets.base import Argument, Hints, optional_username
-from hubs.widgets.util import NeedsPerson, person_of
+from hubs.widgets.base import Hints
+from hubs.widgets.util import NeedsPerson, person_argument, person_of
 
 title = "Hubs"
 template = "subscriptions.html"
 chrome = True
 
 ARGUMENTS = [
-    Argument("username", default="", validator=optional_username, kind="username",
-             help="Whose hubs. Empty: the person of this personal hub."),
+    person_argument("Whose hubs"),
 ]
 
 HINTS = Hints(topics=frozenset({"hubs.role.update"}))
 
 
 async def data(ctx, widget, username):
-    person = person_of(ctx, widget)
+    person = person_of(ctx, widget, username)
     if not person:
         raise NeedsPerson()
     roles = await ctx.store.user_roles(person)

@@ -1,19 +1,16 @@
 """Updates ready for stable: a person's Bodhi updates in testing that may now be pushed."""
 
-from hubs.widgets.base import Argument, Hints, optional_username
-from hubs.widgets.util import NeedsPerson, person_of
+from hubs.widgets.util import NeedsPerson, person_argument, person_hints, person_of
 
 title = "Ready for stable"
 template = "updates2stable.html"
 chrome = True
 
 ARGUMENTS = [
-    Argument("username", default="", validator=optional_username, kind="username",
-             help="Whose updates. Empty: the person of this personal hub."),
+    person_argument("Whose updates"),
 ]
 
-HINTS = Hints(usernames=lambda widget, ctx: [p for p in [person_of(ctx, widget)] if p],
-              categories=frozenset({"bodhi"}))
+HINTS = person_hints(categories=frozenset({"bodhi"}))
 
 
 def ready(update):
@@ -25,7 +22,7 @@ def ready(update):
 
 
 async def data(ctx, widget, username):
-    person = person_of(ctx, widget)
+    person = person_of(ctx, widget, username)
     if not person:
         raise NeedsPerson()
     base = ctx.config.bodhi_url

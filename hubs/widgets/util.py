@@ -6,6 +6,8 @@ import hashlib
 from typing import Any
 from urllib.parse import urlencode
 
+from hubs.widgets.base import Argument, Hints, optional_username
+
 
 def avatar_url(username: str, size: int = 64) -> str:
     """Libravatar of a Fedora account (what Fedora's own apps show)."""
@@ -24,19 +26,45 @@ def message_body(message) -> dict[str, Any]:
     return message.body if isinstance(message.body, dict) else dict(message.body)
 
 
-def person_of(ctx, widget) -> str:
-    """The person a personal widget is about: its ``username`` argument, else the hub's own person."""
-    name = widget.config.get("username") or ""
-    if name:
-        return name
+def person_argument(whose: str, team: bool = False) -> Argument:
+    """The one ``username`` argument of person widgets ("Whose badges", "Whose activity"...)."""
+    empty = "the person of a personal hub, or the team's owners and members" if team else \
+        "the person of this personal hub"
+    return Argument("username", default="", validator=optional_username, kind="username",
+                    help=f"{whose}. Empty: {empty}.")
+
+
+def person_of(ctx, widget, username: str | None = None) -> str:
+    """The person a personal widget is about: its ``username`` argument (validated), else the hub's own person.
+
+    ``data()`` passes the validated argument it was given; hints and ``should_invalidate``, which get
+    no arguments, leave it out and the stored value goes through the same validator here.
+    """
+    if username is None:
+        try:
+            username = optional_username(widget.config.get("username", ""))
+        except ValueError:
+            username = ""  # an invalid stored value names nobody (data() shows the validation error)
+    if username:
+        return username
     hub = ctx.hub(widget.hub)
     return widget.hub if hub is not None and hub.user_hub else ""
 
 
-def people_of(ctx, widget) -> list[str]:
+def people_of(ctx, widget, username: str | None = None) -> list[str]:
     """Whose activity a widget follows: one person, or a team hub's owners and members."""
-    person = person_of(ctx, widget)
+    person = person_of(ctx, widget, username)
     return [person] if person else ctx.people(widget.hub, ("owner", "member"))
+
+
+def person_hints(**hints: Any) -> Hints:
+    """Hints of a widget about one person: messages about them (plus any topics or categories given)."""
+    return Hints(usernames=lambda widget, ctx: [p for p in [person_of(ctx, widget)] if p], **hints)
+
+
+def people_hints(**hints: Any) -> Hints:
+    """Hints of a widget about a person or a team: messages about any of them."""
+    return Hints(usernames=lambda widget, ctx: people_of(ctx, widget), **hints)
 
 
 def message_item(ctx, stored) -> dict[str, Any]:
