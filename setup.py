@@ -62,6 +62,9 @@ setup(
             "playwright>=1.40,<2",
             "ruff>=0.6",
             "hypothesis>=6.100,<7",
+            # the API contract: schemathesis runs against a live hub with hubs/web/openapi.py's document
+            "schemathesis>=4.3,<5",
+            "openapi-spec-validator>=0.7,<0.9",
         ],
     },
     entry_points={

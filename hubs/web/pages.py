@@ -28,6 +28,7 @@ from hubs.web.common import (
     header,
     query_arg,
 )
+from hubs.web.openapi import openapi_json
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class PageRoutes:
         return self.env.get_template("index.html").render(
             teams=teams, people=people, archived=archived, counts=counts).encode("utf-8")
 
-    @app.route("/static/", branch=True)
+    @app.route("/static/", branch=True, methods=["GET", "HEAD"])
     def static(self, request):
         return StaticFiles(str(STATIC_DIR))
 
@@ -112,6 +113,12 @@ class PageRoutes:
     @app.route("/api/widgets", methods=["GET"])
     def catalogue(self, request):
         return _json(request, {"widgets": [spec.as_json() for spec in self.registry.values()]})
+
+    @app.route("/api/openapi.json", methods=["GET"])
+    def openapi(self, request):
+        """The API contract (OpenAPI 3.1) of every route here."""
+        request.setHeader(b"content-type", b"application/json; charset=utf-8")
+        return openapi_json(tuple(sorted(self.registry)))
 
     @app.route("/widgets/<plugin>/source", methods=["GET"])
     def widget_source(self, request, plugin):
