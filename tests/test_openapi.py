@@ -106,3 +106,25 @@ def test_static_files_take_only_get_and_head():
     """The static branch declares its methods, so other methods get the app's 405 (not Twisted's 501)."""
     static = [r for r in HubsWeb.app.url_map.iter_rules() if r.rule.startswith("/static/")]
     assert len(static) == 2 and all(r.methods == {"GET", "HEAD"} for r in static)
+
+
+# ---------------------------------------------------------------- code fixed to keep to the document
+
+ADMIN = {"Authorization": "Bearer s3cret-token-for-tests", "Content-Type": "application/json"}  # make_config's
+
+
+@pytest.mark.parametrize(("value", "status"), [
+    (False, 400), (0, 400), ("", 400), ([], 400), ("x", 400), ([{"text": "x"}], 400),
+    (None, 201), ({}, 201), ({"text": "Hello"}, 201),
+])
+@pytest_twisted.ensureDeferred
+async def test_add_widget_config_must_be_an_object_or_null(hubs, value, status):
+    """A new widget's ``config`` is an object, null or absent; anything else is a 400 naming ``config``."""
+    http = StubTreq(make_site(hubs).resource())
+    body = json.dumps({"plugin": "sticky", "column": "right", "config": value}).encode()
+    response = await http.post("http://hubs.test/designteam/widgets", data=body, headers=ADMIN)
+    answer = json.loads(await response.content())
+    assert response.code == status, answer
+    if status == 400:
+        assert answer == {"error": "invalid configuration",
+                          "fields": {"config": "must be a JSON object (or left out for the defaults)"}}

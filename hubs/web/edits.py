@@ -94,8 +94,11 @@ class EditRoutes:
         body = self._body(request)
         if not isinstance(body, dict) or not isinstance(body.get("plugin"), str):
             raise InvalidConfig({"plugin": "name the widget to add"})
-        widget = await self.editor.add_widget(hub, body["plugin"], body.get("column", "left"),
-                                              body.get("config") or {}, who.username)
+        config = body.get("config")
+        if config is not None and not isinstance(config, dict):
+            raise InvalidConfig({"config": "must be a JSON object (or left out for the defaults)"})
+        widget = await self.editor.add_widget(hub, body["plugin"], body.get("column", "left"), config or {},
+                                              who.username)
         return _json(request, {"ok": True, "widget": widget.as_json()}, 201)
 
     @app.route("/<hub>/<int:idx>/move", methods=["POST"])
