@@ -38,6 +38,13 @@ def test_document_is_valid_openapi_3_1():
     assert errors == []
 
 
+def test_each_document_is_a_fresh_copy():
+    """Changing one document (a caller adding a server, say) leaves the next one as it was."""
+    first = openapi_document()
+    first["paths"]["/{hub}"]["parameters"][0]["schema"]["pattern"] = "changed"
+    assert openapi_document()["paths"]["/{hub}"]["parameters"][0]["schema"]["pattern"] != "changed"
+
+
 def test_every_route_is_documented():
     """A route of the Klein app that the document does not name fails here."""
     undocumented = route_operations(HubsWeb.app.url_map.iter_rules()) - documented_operations(openapi_document())

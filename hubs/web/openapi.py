@@ -14,6 +14,7 @@ client asks for ``application/json``.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Iterable
@@ -78,7 +79,7 @@ HUB_PARAM = {
 }
 IDX_PARAM = {
     "name": "idx", "in": "path", "required": True,
-    "description": "The widget's id (``idx`` in the layout).",
+    "description": "The widget's id (`idx` in the layout).",
     "schema": {"type": "integer", "minimum": 0},
     "examples": {"widget": {"value": 2}},
 }
@@ -293,8 +294,6 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             "security": READ_SECURITY,
             "parameters": [{"name": "csrf", "in": "query", "required": False, "schema": {"type": "string"}}],
             "responses": {"200": _ok("Logged out.", _obj({"ok": {"const": True}}, ["ok"])),
-                          "302": {"description": "Logged out (a form post): to the list of hubs.",
-                                  "headers": {"Location": {"required": True, "schema": {"type": "string"}}}},
                           **_errors(401, 403, 413, 503)},
         }},
     }
@@ -440,6 +439,9 @@ def _responses() -> dict[str, Any]:
                                     "leaving a hub one is not a member of.", "ConflictError"),
         "PayloadTooLarge": _error_response(f"The body is larger than {MAX_BODY // 1024} KiB."),
         "UnsupportedMediaType": _error_response("The body is not sent as application/json."),
+        "MethodNotAllowed": _error_response("The path exists but does not take this method (any path here).",
+                                            headers={"Allow": {"required": True, "schema": {"type": "string"},
+                                                               "description": "The methods it takes."}}),
         "Unavailable": _error_response("Something this request needs is down or not configured.",
                                        headers=retry_after),
         "UnavailablePage": _error_response("Something this request needs is down or not configured.", html=True,
@@ -450,7 +452,7 @@ def _responses() -> dict[str, Any]:
 def openapi_document(plugins: Iterable[str] = WIDGETS) -> dict[str, Any]:
     """The OpenAPI 3.1 document of Hubs' HTTP interface, for these widget plugins (a fresh dict each call)."""
     plugins = sorted(plugins)
-    return {
+    return copy.deepcopy({
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "Hubs",
@@ -481,7 +483,7 @@ def openapi_document(plugins: Iterable[str] = WIDGETS) -> dict[str, Any]:
                                               "the session cookie on every write."},
             },
         },
-    }
+    })  # a copy: the shared parameter objects above must not be changed through one document
 
 
 @lru_cache(maxsize=4)
