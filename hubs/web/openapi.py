@@ -102,7 +102,7 @@ def _write(summary: str, description: str, ok_status: int, ok: dict[str, Any], b
 
 
 BODY_ERRORS = (400, 401, 403, 404, 409, 413, 415, 503)
-NO_BODY_ERRORS = (401, 403, 404, 409, 413, 503)
+NO_BODY_ERRORS = (400, 401, 403, 404, 409, 413, 503)  # 400: a header that is not UTF-8
 
 
 def _paths(plugins: list[str]) -> dict[str, Any]:
@@ -136,6 +136,12 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             "summary": "PostgreSQL, memcached and bus status (for load balancers and people)",
             "responses": {"200": _ok("Everything Hubs needs is reachable.", _schema("Health")),
                           "503": _ok("Something Hubs needs is down (the body says what).", _schema("Health"))},
+        }},
+        "/metrics": {"get": {
+            "operationId": "metrics", "tags": ["operations"],
+            "summary": "Prometheus metrics (`hubs_*` series) in the text exposition format, for scraping",
+            "responses": {"200": {"description": "The metrics.",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
         }},
         "/api/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["operations"], "summary": "This document",
@@ -182,7 +188,7 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             ],
             "responses": {"200": {"description": "The stream (its schema describes each event).",
                                   "content": {"text/event-stream": {"schema": _schema("StreamEvent")}}},
-                          **_errors(404)},
+                          **_errors(400, 404)},
         }},
         "/{hub}/config": {"post": _write(
             "Change the hub's settings",
@@ -268,7 +274,7 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             "security": READ_SECURITY,
             "parameters": [{"name": "hub", "in": "query", "required": False, "schema": {"type": "string"},
                             "description": "A hub to report the visitor's roles and rights on."}],
-            "responses": {"200": _ok("The visitor.", _schema("Me")), **_errors(401, 503)},
+            "responses": {"200": _ok("The visitor.", _schema("Me")), **_errors(400, 401, 503)},
         }},
         "/login": {"get": {
             "operationId": "login", "tags": ["people"], "summary": "Start an OpenID Connect login",
@@ -294,7 +300,7 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             "security": READ_SECURITY,
             "parameters": [{"name": "csrf", "in": "query", "required": False, "schema": {"type": "string"}}],
             "responses": {"200": _ok("Logged out.", _obj({"ok": {"const": True}}, ["ok"])),
-                          **_errors(401, 403, 413, 503)},
+                          **_errors(400, 401, 403, 413, 503)},
         }},
     }
 
@@ -346,6 +352,9 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
             "data": {"type": ["object", "null"], "description": "The widget's data (null when it failed)."},
             "html": {"type": "string", "description": "The rendered panel."},
             "error": {"type": "string", "description": "Present when the widget could not load its data."},
+            "stale": _obj({"since": {"type": "number", "description": "When refreshing first failed (Unix time)."},
+                           "error": string}, ["since", "error"],
+                          description="Present when the data shown is the last good one: refreshing it fails."),
         }, ["hub", "idx", "plugin", "version", "data", "html"]),
         "Argument": _obj({"name": string, "default": {}, "help": string, "label": string,
                           "choices": {"type": "array", "items": string},
@@ -369,6 +378,10 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
             "bus": _obj({"ok": boolean, "messages": integer,
                          "last_message_age_s": {"type": ["number", "null"]}}, ["ok"]),
             "streams": integer, "hubs": integer, "widgets": integer, "uptime_s": {"type": "number"},
+            "boot": {"type": "string", "description": "This process's boot id (the prefix of its event ids)."},
+            "builds": {"type": "object", "additionalProperties": integer,
+                       "description": "Counts since start: data() calls, builds taken from another process, "
+                                      "leases."},
             "last_fanout": _obj({"streams": integer, "ms": {"type": "number"}}),
         }, ["ok", "postgres", "memcached", "bus"]),
         "Me": _obj({
@@ -442,6 +455,7 @@ def _responses() -> dict[str, Any]:
         "MethodNotAllowed": _error_response("The path exists but does not take this method (any path here).",
                                             headers={"Allow": {"required": True, "schema": {"type": "string"},
                                                                "description": "The methods it takes."}}),
+        "RequestTimeout": _error_response("The request took longer than the deadline to arrive (any path)."),
         "Unavailable": _error_response("Something this request needs is down or not configured.",
                                        headers=retry_after),
         "UnavailablePage": _error_response("Something this request needs is down or not configured.", html=True,
@@ -465,7 +479,10 @@ def openapi_document(plugins: Iterable[str] = WIDGETS) -> dict[str, Any]:
                 "`{\"error\": \"...\"}`; bad fields get 400 `{\"error\": \"invalid configuration\", "
                 "\"fields\": {...}}`; pages for people answer errors as HTML unless `Accept` asks for JSON. "
                 "A URL that names no route gets 404, a route asked with a method it does not take 405 with "
-                "`Allow`. Every `GET` also answers `HEAD`."),
+                "`Allow`. Every `GET` also answers `HEAD`. Before any route, the server itself refuses, with "
+                "a JSON `{\"error\"}` body, a request whose Content-Type is unreadable (400), that declares a "
+                f"body over {MAX_BODY // 1024} KiB (413), that writes with a body but no credentials (401), or "
+                "that takes longer than the request deadline to arrive (408)."),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
         "tags": [{"name": n} for n in ("pages", "hubs", "widgets", "editing", "people", "operations")],
