@@ -117,6 +117,16 @@ async def test_openapi_json_is_served(hubs):
     assert json.loads(body) == openapi_document(hubs.directory.registry)
 
 
+@pytest.mark.parametrize("path", ["/static", "/static/"])
+@pytest_twisted.ensureDeferred
+async def test_the_static_folder_itself_is_not_found(hubs, path):
+    """``/static`` (no slash) and ``/static/`` are 404: not a 500 from werkzeug's slash redirect, no listing."""
+    http = StubTreq(make_site(hubs).resource())
+    response = await http.get(f"http://hubs.test{path}")
+    await response.content()
+    assert response.code == 404
+
+
 def test_static_files_take_only_get_and_head():
     """The static branch declares its methods, so other methods get the app's 405 (not Twisted's 501)."""
     static = [r for r in HubsWeb.app.url_map.iter_rules() if r.rule.startswith("/static/")]

@@ -65,7 +65,7 @@ class PageRoutes:
         return self.env.get_template("index.html").render(
             teams=teams, people=people, archived=archived, counts=counts).encode("utf-8")
 
-    @app.route("/static/", branch=True, methods=["GET", "HEAD"])
+    @app.route("/static/", branch=True, methods=["GET", "HEAD"], strict_slashes=False)
     def static(self, request):
         return StaticFiles(str(STATIC_DIR))
 
