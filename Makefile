@@ -1,7 +1,10 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run test services stop lint bench-http bench-push bench-decide bench-store
+.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store
 run:
 	tools/dev.sh run
+# N hub processes behind HAProxy on port 5000: make fleet N=3
+fleet:
+	tools/dev.sh fleet $(N)
 test:
 	tools/dev.sh test
 services:

@@ -79,9 +79,10 @@ def widget(fleet, plugin: str) -> dict:
 
 
 def open_streams(fleet, ports: list[int]) -> list[BlockingStream]:
+    """Streams on the Design Team hub, each past its ``hello`` (whose id is kept, as a browser does)."""
     streams = [BlockingStream(port, "/designteam/events") for port in ports]
     for s in streams:
-        s.next_event("hello", EVENT_DEADLINE)
+        s.last_id = s.next_event("hello", EVENT_DEADLINE)["id"]
     return streams
 
 
@@ -180,7 +181,8 @@ def test_killed_process_viewers_reconnect_through_haproxy_to_the_latest_state(fl
     counts = [fleet.healthz(i)["streams"] for i in range(3)]
     victim = max(range(3), key=lambda i: counts[i])
     assert counts[victim] >= 1, counts
-    last_ids = {}
+    last_ids = {n: s.last_id for n, s in enumerate(streams)}
+    reconnected: set[int] = set()
     fleet.processes[victim].proc.send_signal(signal.SIGKILL)
     fleet.processes[victim].proc.wait(10)
     survivor = fleet.processes[(victim + 1) % 3]
@@ -195,15 +197,17 @@ def test_killed_process_viewers_reconnect_through_haproxy_to_the_latest_state(fl
                 try:
                     event = s.next_event(None, end - time.monotonic())
                 except (EOFError, OSError):
+                    reconnected.add(n)
                     s.close()
-                    s = BlockingStream(fleet.haproxy.port, "/designteam/events", last_ids.get(n))
+                    s = BlockingStream(fleet.haproxy.port, "/designteam/events", last_ids[n])
                     continue
-                last_ids[n] = event.get("id", last_ids.get(n))
+                last_ids[n] = event.get("id", last_ids[n])
                 if event["event"] == "widget":
                     payload = json.loads(event["data"])
                     if payload["idx"] == sticky["idx"] and payload["data"] == {"text": text}:
                         break
             s.close()
+        assert 1 <= len(reconnected) <= counts[victim], "only the killed process's viewers had to reconnect"
         fleet.haproxy.wait_status({f"hub{victim + 1}": "DOWN"})
     finally:
         fleet.processes[victim].start()
@@ -242,3 +246,21 @@ def test_one_memcached_down_pages_served_and_rebuilds_continue_then_it_is_used_a
         return status == 200 and int(down.stats()["cmd_set"]) > sets_before
     wait_for(stored_again, 30, "the restarted memcached server used again", interval=0.3)
     assert all(fleet.healthz(i)["memcached"]["ok"] for i in range(3))
+
+
+@pytest.mark.xfail(strict=True, reason="engine: /healthz answers 503 when any one memcached server is down, so "
+                   "HAProxy takes every process out; it should stay 200 (memcached degraded) while one answers")
+def test_one_memcached_down_pages_still_served_through_haproxy(fleet, memcacheds):
+    """One of two memcached servers down: HAProxy keeps every process in and the page is served through it."""
+    down = memcacheds[0]
+    down.stop()
+    try:
+        end = time.monotonic() + 4.0  # HAProxy would take a failing process out after 2 checks 1 s apart
+        while time.monotonic() < end:
+            with urllib.request.urlopen(fleet.haproxy.url + "/designteam", timeout=5) as r:
+                assert r.status == 200
+            time.sleep(0.2)
+        assert set(fleet.haproxy.server_status().values()) == {"UP"}
+    finally:
+        down.start()
+        fleet.haproxy.wait_status({f"hub{i}": "UP" for i in range(1, 4)})
