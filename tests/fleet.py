@@ -247,6 +247,10 @@ class PrivatePostgres:
             shutil.chown(self.workdir, "postgres")
         subprocess.run([*self.as_user, str(self.bin / "initdb"), "-D", str(self.data), "-U", "hubs",
                         "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"], check=True, capture_output=True)
+        # Trust the /24 it listens on (only the test's namespaces live there).
+        network = self.host.rsplit(".", 1)[0] + ".0/24"
+        with open(self.data / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {network} trust\n")
         subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
                         str(self.workdir / "pg.log"), "-w", "-t", "30", "-o",
                         f"-p {self.port} -k {self.workdir} -c listen_addresses={self.host} -c fsync=off", "start"],
@@ -255,3 +259,78 @@ class PrivatePostgres:
     def stop(self) -> None:
         subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
                        capture_output=True)
+
+
+class Namespaces:
+    """Network namespaces standing in for hosts: one LAN (a bridge), one namespace per hub "host".
+
+    All namespaces hang off a bridge inside a LAN namespace this class creates; the
+    machine itself gets one veth end with the ``.1`` address of a private /24 (where the
+    test's PostgreSQL, memcached and bus publisher listen). Hubs get ``.11``, ``.12``, ...
+    Nothing outside the namespaces created here is touched, and ``close`` deletes them
+    all (the veth ends go with them), whatever happened.
+    """
+
+    def __init__(self, hosts: int):
+        self.tag = uuid.uuid4().hex[:6]
+        self.lan = f"hubs-{self.tag}-lan"
+        self.names = [f"hubs-{self.tag}-h{i}" for i in range(1, hosts + 1)]
+        self.subnet = self._free_subnet()
+        self.host_address = f"{self.subnet}.1"
+        self.addresses = [f"{self.subnet}.{10 + i}" for i in range(1, hosts + 1)]
+        self.created: list[str] = []
+
+    @staticmethod
+    def _free_subnet() -> str:
+        used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True, check=True).stdout
+        for _ in range(100):
+            subnet = f"10.231.{uuid.uuid4().int % 250 + 1}"
+            if f" {subnet}." not in used:
+                return subnet
+        raise RuntimeError("no free 10.231.x.0/24 subnet")
+
+    @staticmethod
+    def ip(*args: str, netns: str | None = None) -> None:
+        command = ["ip", *(["-n", netns] if netns else []), *args]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)}: {result.stderr.strip()}")
+
+    def exec_prefix(self, i: int) -> list[str]:
+        return ["ip", "netns", "exec", self.names[i]]
+
+    def open(self) -> None:
+        ip = self.ip
+        for name in [self.lan, *self.names]:
+            ip("netns", "add", name)
+            self.created.append(name)
+            ip("link", "set", "lo", "up", netns=name)
+        ip("link", "add", "br0", "type", "bridge", netns=self.lan)
+        ip("link", "set", "br0", "up", netns=self.lan)
+        # The machine's end: a veth whose peer is a port of the bridge.
+        host_if = f"hv{self.tag}"
+        ip("link", "add", host_if, "type", "veth", "peer", "name", "up0", "netns", self.lan)
+        ip("addr", "add", f"{self.host_address}/24", "dev", host_if)
+        ip("link", "set", host_if, "up")
+        ip("link", "set", "up0", "master", "br0", "up", netns=self.lan)
+        for i, (name, address) in enumerate(zip(self.names, self.addresses, strict=True), 1):
+            ip("link", "add", "eth0", "netns", name, "type", "veth", "peer", "name", f"port{i}", "netns", self.lan)
+            ip("addr", "add", f"{address}/24", "dev", "eth0", netns=name)
+            ip("link", "set", "eth0", "up", netns=name)
+            ip("link", "set", f"port{i}", "master", "br0", "up", netns=self.lan)
+
+    def close(self) -> None:
+        for name in reversed(self.created):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        self.created.clear()
+
+    def __enter__(self) -> Namespaces:
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
