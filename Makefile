@@ -1,5 +1,5 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store
+.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-fleet
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -21,3 +21,5 @@ bench-decide:
 	tools/dev.sh bench decide
 bench-store:
 	tools/dev.sh bench store
+bench-fleet:
+	tools/dev.sh bench fleet

@@ -247,6 +247,7 @@ case "$cmd" in
     ensure_test_services
     command -v wrk >/dev/null || apt_install wrk
     script="${1:?usage: tools/dev.sh bench NAME [args]}"; shift
+    if [ "$script" = fleet ]; then haproxy_bin >/dev/null || apt_install haproxy; fi
     exec "$VENV/bin/python" "bench/$script.py" "$@"
     ;;
   services)
