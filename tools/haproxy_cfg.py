@@ -13,9 +13,9 @@ from pathlib import Path
 TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "haproxy.cfg.in"
 
 
-def default_maxconn() -> int:
-    """As many connections as this machine's open-files limit allows (two sockets each), at most 50,000."""
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+def default_maxconn(hard_limit: int | None = None) -> int:
+    """As many connections as an open-files limit allows (two sockets each, 200 spare), 100 to 50,000."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1] if hard_limit is None else hard_limit
     return 50_000 if hard == resource.RLIM_INFINITY else max(100, min(50_000, (hard - 200) // 2))
 
 
