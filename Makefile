@@ -1,7 +1,10 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run test services stop lint bench-http bench-push bench-decide bench-store bench-amqp
+.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet
 run:
 	tools/dev.sh run
+# N hub processes behind HAProxy on port 5000: make fleet N=3
+fleet:
+	tools/dev.sh fleet $(N)
 test:
 	tools/dev.sh test
 services:
@@ -20,3 +23,5 @@ bench-store:
 	tools/dev.sh bench store
 bench-amqp:
 	tools/dev.sh bench amqp_edge
+bench-fleet:
+	tools/dev.sh bench fleet

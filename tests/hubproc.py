@@ -29,16 +29,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def bus_endpoints(host: str, ports: list[int]) -> list[str]:
+    """A fedmsg endpoint list: each process binds the first free one and subscribes to all."""
+    return [f"tcp://{host}:{port}" for port in ports]
+
+
 class HubProcess:
+    """One ``fedmsg-hub`` with Hubs.
+
+    Alone by default (its own bus endpoint and sender). In a fleet (tests/fleet.py) the
+    processes get the same ``hub_endpoints`` list and ``sender`` endpoint, so every one
+    hears every other's ``hubs.*`` messages and the test's; ``host`` is the address the
+    web site listens on and is reached at, and ``prefix`` a command wrapping fedmsg-hub
+    (``ip netns exec NAME``) for processes on other "hosts".
+    """
+
     def __init__(self, workdir: Path, dsn: str, memcached: str, admin_token: str = "e2e-admin-token-123456",
-                 extra: dict | None = None):
+                 extra: dict | None = None, hub_endpoints: list[str] | None = None, sender: str | None = None,
+                 host: str = "127.0.0.1", web_port: int | None = None, prefix: list[str] | None = None,
+                 memcached_prefix: str | None = None):
         self.workdir = Path(workdir)
         self.dsn = dsn
         self.memcached = memcached
         self.admin_token = admin_token
-        self.web_port = free_port()
+        self.host = host
+        self.web_port = web_port or free_port()
         self.bus_port = free_port()
         self.sender_port = free_port()
+        self.hub_endpoints = hub_endpoints or bus_endpoints("127.0.0.1", [self.bus_port])
+        self.sender = sender or f"tcp://127.0.0.1:{self.sender_port}"
+        self.sender_port = int(self.sender.rsplit(":", 1)[1])
+        self.prefix = prefix or []
+        self.memcached_prefix = memcached_prefix or f"t{uuid.uuid4().hex[:8]}:"
         self.extra = extra or {}
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "hub.log"
@@ -46,7 +68,7 @@ class HubProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
+        return f"http://{self.host}:{self.web_port}"
 
     def _write_config(self) -> None:
         confdir = self.workdir / "fedmsg.d"
@@ -58,8 +80,8 @@ class HubProcess:
             "validate_signatures": False,
             "sign_messages": False,
             "endpoints": {
-                "hubs.hub": [f"tcp://127.0.0.1:{self.bus_port}"],
-                "test.sender": [f"tcp://127.0.0.1:{self.sender_port}"],
+                "hubs.hub": self.hub_endpoints,
+                "test.sender": [self.sender],
             },
             "high_water_mark": 0,
             "io_threads": 1,
@@ -68,11 +90,11 @@ class HubProcess:
             "zmq_reconnect_ivl": 100,
             "zmq_reconnect_ivl_max": 200,
             "hubs.consumer.enabled": True,
-            "hubs.web.host": "127.0.0.1",
+            "hubs.web.host": self.host,
             "hubs.web.port": self.web_port,
             "hubs.db.dsn": self.dsn,
             "hubs.memcached.servers": self.memcached,
-            "hubs.memcached.prefix": f"t{uuid.uuid4().hex[:8]}:",
+            "hubs.memcached.prefix": self.memcached_prefix,
             "hubs.publish_name": "hubs.hub",
             "hubs.admin_token": self.admin_token,
             "hubs.sse.retry_ms": 500,
@@ -97,7 +119,7 @@ class HubProcess:
     def start(self, timeout: float = 30.0) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(BIN / "fedmsg-hub")], cwd=self.workdir, env=env,
+        self.proc = subprocess.Popen([*self.prefix, str(BIN / "fedmsg-hub")], cwd=self.workdir, env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -175,7 +197,7 @@ class HubProcess:
             return e.code, e.read(), dict(e.headers)
 
     def stream(self, hub: str, last_event_id: str | None = None) -> BlockingStream:
-        return BlockingStream(self.web_port, f"/{hub}/events", last_event_id)
+        return BlockingStream(self.web_port, f"/{hub}/events", last_event_id, host=self.host)
 
     def post_json(self, path: str, body, token: str | None = None) -> tuple[int, bytes]:
         data = json.dumps(body).encode()
@@ -192,10 +214,11 @@ class HubProcess:
 class BlockingStream:
     """A blocking EventSource reader (http.client decodes the chunked body)."""
 
-    def __init__(self, port: int, path: str, last_event_id: str | None = None, timeout: float = 10.0):
+    def __init__(self, port: int, path: str, last_event_id: str | None = None, timeout: float = 10.0,
+                 host: str = "127.0.0.1"):
         import http.client
 
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
         headers = {"Accept": "text/event-stream"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id

@@ -2,6 +2,8 @@
 # Development helper behind `make run` and `make test`.
 #
 #   tools/dev.sh run       venv + services + schema + demo data, then fedmsg-hub (Ctrl-C stops it)
+#   tools/dev.sh fleet [N] the same services, N fedmsg-hub processes (ports 5001..500N) and
+#                          HAProxy on port 5000 in front of them (Ctrl-C stops all of it)
 #   tools/dev.sh test      venv + services, then pytest (extra arguments go to pytest)
 #   tools/dev.sh bench X   venv + services, then bench/X.py (see bench/README.md)
 #   tools/dev.sh setup     only create the venv and install Hubs into it
@@ -193,31 +195,81 @@ start_relay() {
   echo $! >"$DEV/relay.pid"
 }
 
+prepare_run() {
+  # Everything `run` and `fleet` need before the hub processes start.
+  if [ -z "${HUBS_DB_DSN:-}" ]; then
+    ensure_private_postgres; ensure_database hubs
+    export HUBS_DB_DSN="host=127.0.0.1 port=$PG_PORT user=hubs dbname=hubs"
+  fi
+  if [ -z "${HUBS_MEMCACHED:-}" ]; then
+    ensure_private_memcached; export HUBS_MEMCACHED="127.0.0.1:$MC_PORT"
+  fi
+  if [ -z "${HUBS_SERVICES:-}" ]; then start_canned_services; fi
+  if [ -z "${HUBS_OIDC_ISSUER:-}" ] && [ "${HUBS_DEV_LOGIN:-1}" != 0 ]; then start_dev_login; fi
+  say "migrating and loading demo data"
+  "$VENV/bin/python" populate.py
+  start_relay
+}
+
+haproxy_bin() { command -v haproxy || { [ -x /usr/sbin/haproxy ] && echo /usr/sbin/haproxy; }; }
+
+run_fleet() {
+  # N hub processes on ports LB+1..LB+N behind HAProxy on LB (HUBS_WEB_PORT, default 5000).
+  # They share PostgreSQL, memcached and the bus (fedmsg.d/base.py: each binds the first
+  # free hubs.hub endpoint and subscribes to all), and the session secret.
+  local n="$1" host="${HUBS_WEB_HOST:-127.0.0.1}" lb="${HUBS_WEB_PORT:-5000}" haproxy
+  haproxy="$(haproxy_bin)" || { apt_install haproxy; haproxy="$(haproxy_bin)"; } || die "haproxy not found"
+  [ "$n" -le "${HUBS_BUS_SLOTS:-8}" ] || die "fedmsg.d/base.py lists ${HUBS_BUS_SLOTS:-8} bus endpoints; raise HUBS_BUS_SLOTS"
+  export HUBS_WEB_PORT="$lb"  # the dev login sends people back through the balancer
+  prepare_run
+  export HUBS_OIDC_REDIRECT_URI="${HUBS_OIDC_REDIRECT_URI:-http://$host:$lb/oidc/callback}"
+  local pids=() servers=() i
+  # Background jobs of a script ignore Ctrl-C: stop them ourselves, on any exit.
+  stop_fleet() {
+    trap - INT TERM EXIT
+    say "stopping the fleet"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  }
+  trap stop_fleet EXIT
+  trap 'exit 130' INT TERM
+  for i in $(seq 1 "$n"); do
+    # One demo feed for the fleet (the first process), not one per process.
+    demo=0; [ "$i" = 1 ] && demo="${HUBS_DEMO_FEED:-1}"
+    HUBS_DEMO_FEED="$demo" HUBS_WEB_PORT=$((lb + i)) "$VENV/bin/fedmsg-hub" > >(sed -u "s/^/[hub$i] /") 2>&1 &
+    pids+=($!); servers+=("$host:$((lb + i))")
+  done
+  "$VENV/bin/python" tools/haproxy_cfg.py --bind "$host:$lb" "${servers[@]}" >"$DEV/haproxy.cfg"
+  "$haproxy" -c -q -f "$DEV/haproxy.cfg" || die "bad HAProxy configuration ($DEV/haproxy.cfg)"
+  "$haproxy" -db -f "$DEV/haproxy.cfg" > >(sed -u "s/^/[haproxy] /") 2>&1 &
+  pids+=($!)
+  say "Hubs on http://$host:$lb/designteam through HAProxy ($DEV/haproxy.cfg); processes on ${servers[*]}  (Ctrl-C stops all)"
+  # Stop everything when one of them dies: a fleet with a hole is not what was asked for.
+  wait -n "${pids[@]}" || true
+  say "a process of the fleet exited"
+}
+
 cmd="${1:-run}"; shift || true
 case "$cmd" in
   run)
     ensure_venv
-    if [ -z "${HUBS_DB_DSN:-}" ]; then
-      ensure_private_postgres; ensure_database hubs
-      export HUBS_DB_DSN="host=127.0.0.1 port=$PG_PORT user=hubs dbname=hubs"
-    fi
-    if [ -z "${HUBS_MEMCACHED:-}" ]; then
-      ensure_private_memcached; export HUBS_MEMCACHED="127.0.0.1:$MC_PORT"
-    fi
-    if [ -z "${HUBS_SERVICES:-}" ]; then start_canned_services; fi
-    if [ -z "${HUBS_OIDC_ISSUER:-}" ] && [ "${HUBS_DEV_LOGIN:-1}" != 0 ]; then start_dev_login; fi
+    prepare_run
     export HUBS_DEMO_FEED="${HUBS_DEMO_FEED:-1}"  # a realistic bus message every few seconds (0: off)
-    say "migrating and loading demo data"
-    "$VENV/bin/python" populate.py
-    start_relay
     say "Hubs on http://${HUBS_WEB_HOST:-127.0.0.1}:${HUBS_WEB_PORT:-5000}/designteam  (Ctrl-C stops it)"
     exec "$VENV/bin/fedmsg-hub" "$@"
+    ;;
+  fleet)
+    n="${1:-3}"
+    [[ "$n" =~ ^[1-9]$ ]] || die "usage: tools/dev.sh fleet [N]  (N = 1..9 hub processes)"
+    ensure_venv
+    run_fleet "$n"
     ;;
   test)
     ensure_venv
     ensure_test_services
     ensure_test_amqp
     command -v chromium >/dev/null || apt_install chromium
+    haproxy_bin >/dev/null || apt_install haproxy  # tests/test_fleet.py
     ensure_oidc_provider_installed
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
@@ -230,6 +282,7 @@ case "$cmd" in
     ensure_test_amqp
     command -v wrk >/dev/null || apt_install wrk
     script="${1:?usage: tools/dev.sh bench NAME [args]}"; shift
+    if [ "$script" = fleet ]; then haproxy_bin >/dev/null || apt_install haproxy; fi
     exec "$VENV/bin/python" "bench/$script.py" "$@"
     ;;
   services)
@@ -248,5 +301,5 @@ case "$cmd" in
     fi
     if bin="$(pg_bin)" && [ -f "$DEV/pg/PG_VERSION" ]; then pg_run "$bin/pg_ctl" -D "$DEV/pg" -m fast stop || true; fi
     ;;
-  *) die "unknown command $cmd (run, test, bench, setup, services, stop)";;
+  *) die "unknown command $cmd (run, fleet, test, bench, setup, services, stop)";;
 esac
