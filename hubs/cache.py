@@ -50,6 +50,8 @@ class Cache(Protocol):
 
     def ping(self) -> None: ...
 
+    def ping_each(self) -> dict[str, str | None]: ...
+
 
 class MemcachedCache:
     """pymemcache over one or more servers (a HashClient spreads the keys)."""
@@ -100,6 +102,17 @@ class MemcachedCache:
             except Exception as e:
                 raise CacheUnavailable(f"memcached {name}: {e}") from e
 
+    def ping_each(self) -> dict[str, str | None]:
+        """Each server by name: None if it answers, else what went wrong (for /healthz)."""
+        found: dict[str, str | None] = {}
+        for name, client in list(self._client.clients.items()):
+            try:
+                client.version()
+                found[name] = None
+            except Exception as e:
+                found[name] = str(e) or type(e).__name__
+        return found
+
     def close(self) -> None:
         for client in list(self._client.clients.values()):
             client.close()
@@ -148,6 +161,9 @@ class FakeCache:
 
     def ping(self) -> None:
         self._check()
+
+    def ping_each(self) -> dict[str, str | None]:
+        return {"fake": None if self.fail is None else str(self.fail)}
 
     def close(self) -> None:
         pass

@@ -252,8 +252,6 @@ def test_one_memcached_down_pages_served_and_rebuilds_continue_then_it_is_used_a
     assert all(fleet.healthz(i)["memcached"]["ok"] for i in range(3))
 
 
-@pytest.mark.xfail(strict=True, reason="engine: /healthz answers 503 when any one memcached server is down, so "
-                   "HAProxy takes every process out; it should stay 200 (memcached degraded) while one answers")
 def test_one_memcached_down_pages_still_served_through_haproxy(fleet, memcacheds):
     """One of two memcached servers down: HAProxy keeps every process in and the page is served through it."""
     down = memcacheds[0]

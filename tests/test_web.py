@@ -116,6 +116,19 @@ async def test_healthz_reports_each_dependency(http, fake_store, fake_cache):
     response, body = await get(http, "/healthz")
     report = json.loads(body)
     assert response.code == 503 and report["memcached"]["ok"] is False and report["postgres"]["ok"] is True
+    assert report["memcached"]["servers"] == {"fake": "memcached down"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_healthz_counts_what_this_process_needs_to_serve(http, hubs, fake_bus, monkeypatch):
+    """One memcached server of several down is 'degraded' (200); a bus that is down is reported, not a 503."""
+    monkeypatch.setattr(hubs.cache, "ping_each", lambda: {"a:11211": None, "b:11211": "Connection refused"})
+    fake_bus.fail = OSError("bus down")
+    response, body = await get(http, "/healthz")
+    report = json.loads(body)
+    assert response.code == 200 and report["ok"] is True
+    assert report["memcached"] == {**report["memcached"], "ok": True, "degraded": True}
+    assert report["bus"]["ok"] is False
 
 
 @pytest_twisted.ensureDeferred

@@ -374,9 +374,20 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
         "Health": _obj({
             "ok": boolean,
             "postgres": _obj({"ok": boolean, "ms": {"type": "number"}, "error": string}, ["ok"]),
-            "memcached": _obj({"ok": boolean, "ms": {"type": "number"}, "error": string}, ["ok"]),
-            "bus": _obj({"ok": boolean, "messages": integer,
+            "memcached": _obj({"ok": boolean, "ms": {"type": "number"},
+                               "degraded": {"type": "boolean", "description": "Some servers do not answer (ok: "
+                                                                             "at least one does)."},
+                               "servers": {"type": "object", "additionalProperties": {"type": ["string", "null"]},
+                                           "description": "Each server: null if it answers, else the error."}},
+                              ["ok"]),
+            "bus": _obj({"ok": boolean, "messages": integer, "duplicates": integer,
                          "last_message_age_s": {"type": ["number", "null"]}}, ["ok"]),
+            "amqp": _obj({"ok": boolean, "source": string, "url": string, "queue": string, "connected": boolean,
+                          "consuming": boolean, "messages": integer, "duplicates": integer, "slow": integer,
+                          "dropped": {"type": "object", "additionalProperties": integer},
+                          "last_message_age": {"type": ["number", "null"]}}, ["ok"],
+                         description="Fedora Messaging, when hubs.amqp.url is set (reported; a broker outage "
+                                     "affects every process alike)."),
             "streams": integer, "hubs": integer, "widgets": integer, "uptime_s": {"type": "number"},
             "boot": {"type": "string", "description": "This process's boot id (the prefix of its event ids)."},
             "builds": {"type": "object", "additionalProperties": integer,
