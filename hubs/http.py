@@ -41,13 +41,44 @@ class HttpClient(Protocol):
                        max_bytes: int | None = None) -> str: ...
 
 
+# IPv6 ranges that carry an IPv4 address inside (the IPv4 one is what gets reached).
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_SIXTOFOUR = ipaddress.ip_network("2002::/16")
+_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible ::a.b.c.d
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: mapped, compatible, NAT64, 6to4 or Teredo (pure)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client's address (the server's is public by definition)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in net for net in _NAT64) or (ip in _COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: str) -> bool:
-    """True for addresses on the internet; False for loopback, private, link-local and the like (pure)."""
+    """True for addresses on the internet; False for loopback, private, link-local and the like (pure).
+
+    An IPv6 address that carries an IPv4 one (``::ffff:127.0.0.1``, NAT64 ``64:ff9b::7f00:1``, 6to4, Teredo)
+    is judged by the IPv4 address it reaches too.
+    """
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(address.split("%", 1)[0] if "%" in address else address)
     except ValueError:
         return False
-    return ip.is_global and not ip.is_multicast
+    if "%" in address:
+        return False  # a zone index: link-local by nature
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        if inner is not None and (not inner.is_global or inner.is_multicast):
+            return False
+    return True
 
 
 MAX_RESPONSE = 5 * 1024 * 1024
