@@ -130,7 +130,8 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
 
         store = PostgresStore(self.settings.db_dsn, self.settings.db_pool_size, reactor=self.reactor)
         await store.start()
-        cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix)
+        cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix,
+                               reactor=self.reactor)
         self.service = await start(self.settings, store, cache, self.bus, self.reactor, meta=self.meta,
                                    http=TreqClient(self.reactor, self.settings.services_timeout,
                                                    allow_private=self.settings.allow_private_urls))
