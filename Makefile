@@ -1,5 +1,5 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet
+.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet bench-frozen-cache
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -25,3 +25,5 @@ bench-amqp:
 	tools/dev.sh bench amqp_edge
 bench-fleet:
 	tools/dev.sh bench fleet
+bench-frozen-cache:
+	tools/dev.sh bench frozen_cache
