@@ -1,5 +1,6 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet bench-frozen-cache
+.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
+        bench-frozen-cache bench-push-amqp
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -17,6 +18,8 @@ bench-http:
 	tools/dev.sh bench http_load
 bench-push:
 	tools/dev.sh bench push
+bench-push-amqp:
+	tools/dev.sh bench push_amqp
 bench-decide:
 	tools/dev.sh bench decide
 bench-store:
