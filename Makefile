@@ -13,7 +13,7 @@ services:
 stop:
 	tools/dev.sh stop
 lint:
-	.venv/bin/ruff check hubs tests bench populate.py
+	.venv/bin/ruff check hubs tests bench tools populate.py
 bench-http:
 	tools/dev.sh bench http_load
 bench-push:
