@@ -261,25 +261,36 @@ class TreqClient:
         log.info("Outside fetch failed ({n} in a row): {reason}", n=failures, reason=reason)
 
     async def _fetch(self, url: str, host: str, accept: str, untrusted: bool, limit: int) -> bytes:
-        """Headers and body together within ``timeout``; the body read only up to ``limit`` bytes."""
+        """Headers and body together within ``timeout``; the body read only up to ``limit`` bytes.
+
+        A cancellation from outside (the widget's own time limit) stays a cancellation: it is not the
+        service's failure and starts no back-off.
+        """
         attempt = defer.Deferred.fromCoroutine(self._attempt(url, accept, untrusted, limit))
-        attempt.addTimeout(self._timeout, self._clock)
+        expired = []
+        deadline = self._clock.callLater(self._timeout, lambda: (expired.append(True), attempt.cancel()))
+        too_slow = f"{host} did not answer within {self._timeout:g} s."
         try:
             return await attempt
-        except (defer.TimeoutError, defer.CancelledError):
-            raise ServiceError(f"{host} did not answer within {self._timeout:g} s.") from None
         except _TooBig:
             raise ServiceError(f"{host} sent more than {_size(limit)}; Hubs stopped reading there.") from None
-        except ResponseNeverReceived as e:
-            if any(reason.check(defer.CancelledError) for reason in e.reasons):
-                raise ServiceError(f"{host} did not answer within {self._timeout:g} s.") from None
-            raise ServiceError(f"{host} closed the connection without answering.") from None
-        except ResponseFailed:
-            raise ServiceError(f"{host} closed the connection before the whole answer arrived.") from None
         except ServiceError:
             raise
         except Exception as e:
+            if expired:
+                raise ServiceError(too_slow) from None
+            if isinstance(e, defer.CancelledError) or (
+                    isinstance(e, ResponseNeverReceived)
+                    and any(reason.check(defer.CancelledError) for reason in e.reasons)):
+                raise defer.CancelledError() from None
+            if isinstance(e, ResponseNeverReceived):
+                raise ServiceError(f"{host} closed the connection without answering.") from None
+            if isinstance(e, ResponseFailed):
+                raise ServiceError(f"{host} closed the connection before the whole answer arrived.") from None
             raise ServiceError(f"{host} could not be reached ({type(e).__name__}).") from None
+        finally:
+            if deadline.active():
+                deadline.cancel()
 
     async def _attempt(self, url: str, accept: str, untrusted: bool, limit: int) -> bytes:
         if untrusted and not self.allow_private:
