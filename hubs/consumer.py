@@ -134,7 +134,9 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
                                reactor=self.reactor)
         self.service = await start(self.settings, store, cache, self.bus, self.reactor, meta=self.meta,
                                    http=TreqClient(self.reactor, self.settings.services_timeout,
-                                                   allow_private=self.settings.allow_private_urls))
+                                                   allow_private=self.settings.allow_private_urls,
+                                                   backoff_base=self.settings.services_backoff_base,
+                                                   backoff_cap=self.settings.services_backoff_cap))
         # Everything loaded so far (moksha, fedmsg.meta's processors, the directory) lives
         # for the whole process: keep it out of the cyclic GC's full collections.
         gc.collect()
