@@ -30,6 +30,12 @@ class StoreUnavailable(RuntimeError):
     """The database cannot be reached right now."""
 
 
+def _unavailable(e: BaseException) -> str:
+    if isinstance(e, reconnection.ConnectionDead):
+        return "PostgreSQL is unreachable; reconnecting"
+    return str(e).strip() or type(e).__name__
+
+
 _UNAVAILABLE = (reconnection.ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
@@ -154,24 +160,181 @@ def _check_hub_fields(fields: dict[str, Any]) -> None:
         raise FieldErrors(errors)
 
 
-def _make_connection(reactor, cooperator):
-    # Each pooled connection gets its own detector: after a server restart the
-    # first query on it fails, then it reconnects in the background.
-    return txpostgres.Connection(reactor, cooperator, detector=reconnection.DeadConnectionDetector())
+def connection_is_dead(error: BaseException, closed: int) -> bool:
+    """Whether a failed query means its connection is gone (reconnect) or only the query failed (pure).
+
+    ``closed`` is psycopg2's ``connection.closed`` (0 open, 1 closed, 2 broken). A cancelled statement or a
+    serialization failure is an ``OperationalError`` too, on a connection that still works.
+    """
+    if closed:
+        return True
+    if isinstance(error, (reconnection.ConnectionDead, psycopg2.InterfaceError)):
+        return True
+    if isinstance(error, (psycopg2.errors.QueryCanceled, psycopg2.errors.SerializationFailure,
+                          psycopg2.errors.DeadlockDetected, psycopg2.errors.LockNotAvailable)):
+        return False
+    return isinstance(error, psycopg2.OperationalError)
+
+
+def reconnect_delay(attempt: int, first: float = 0.25, cap: float = 1.0) -> float:
+    """Seconds before reconnection attempt ``attempt`` (0: at once): short, because an outage ends at once (pure)."""
+    return 0.0 if attempt <= 0 else min(cap, first * 2.0 ** min(attempt - 1, 32))
+
+
+class _Connection(txpostgres.Connection):
+    """A pooled connection that reports its own death instead of raising into the reactor.
+
+    An idle connection watches its socket for NOTIFY; when the server goes away, txpostgres's
+    ``doRead`` raises, and Twisted logs that as a CRITICAL "Unhandled Error" traceback per connection.
+    """
+
+    on_lost = None  # set by the pool: called with the error, once
+
+    def doRead(self) -> None:
+        try:
+            super().doRead()
+        except psycopg2.Error as e:
+            self.reactor.removeReader(self)
+            if self.on_lost is not None:
+                self.on_lost(e)
 
 
 class _Pool(txpostgres.ConnectionPool):
-    connectionFactory = staticmethod(_make_connection)
+    """txpostgres's pool, recovering as one: the first dead connection takes the whole pool down.
+
+    While down, queries fail at once (``StoreUnavailable``) and one loop opens a complete set of new
+    connections; only when all of them are open does the pool come back, so after PostgreSQL restarts
+    the store goes from unavailable to available once (per-connection detectors each found the restart
+    on their own first query and retried on their own backoff: 4-6 s of 200/503 flapping).
+    """
+
+    def __init__(self, dsn: str, size: int, reactor):
+        self.reactor = reactor
+        self.generation = 0
+        self.down_since: float | None = None
+        self._recovering = False
+        self._closed = False
+        super().__init__(None, dsn, min=size)
+        for c in self.connections:
+            self._adopt(c)
+
+    @staticmethod
+    def connectionFactory(reactor, cooperator):
+        return _Connection(reactor, cooperator)
+
+    def _adopt(self, c: _Connection) -> None:
+        c.hubs_generation = self.generation
+        c.on_lost = lambda error, c=c: self._connection_lost(c, error)
+
+    def _connection_lost(self, c: _Connection, error: BaseException) -> None:
+        if getattr(c, "hubs_generation", None) == self.generation:
+            self.mark_down(error)
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def mark_down(self, error: BaseException) -> None:
+        """The database went away: one log line, fail fast, reconnect everything in one loop."""
+        if self.down or self._closed:
+            return
+        self.down_since = self.reactor.seconds()
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        log.warning("PostgreSQL is unreachable (%s); reconnecting", reason)
+        self._recover()
+
+    def _recover(self) -> None:
+        if self._recovering:
+            return
+        self._recovering = True
+        d = defer.ensureDeferred(self._recovery_loop())
+        d.addErrback(lambda f: log.error("PostgreSQL reconnection stopped: %s", f.getErrorMessage()))
+        d.addBoth(lambda _: setattr(self, "_recovering", False))
+
+    async def _recovery_loop(self) -> None:
+        from twisted.internet import task
+
+        attempt = 0
+        while self.down and not self._closed:
+            delay = reconnect_delay(attempt)
+            if delay:
+                await task.deferLater(self.reactor, delay, lambda: None)
+            attempt += 1
+            fresh = [self.connectionFactory(self.reactor, self.cooperator) for _ in range(self.min)]
+            results = await defer.DeferredList([c.connect(*self.connargs, **self.connkw) for c in fresh],
+                                               consumeErrors=True)
+            if self._closed or not all(ok for ok, _ in results):
+                for c, (ok, _) in zip(fresh, results, strict=False):
+                    if ok:
+                        _close_quietly(c)
+                log.debug("PostgreSQL reconnection attempt %d failed", attempt)
+                continue
+            old, self.connections = self.connections, set()
+            self.generation += 1
+            for c in fresh:
+                self._adopt(c)
+                self.connections.add(c)
+            for c in old:
+                _close_quietly(c)
+            log.warning("PostgreSQL is reachable again after %.1f s", self.reactor.seconds() - self.down_since)
+            self.down_since = None
+
+    def close(self) -> None:
+        self._closed = True
+        for c in self.connections:
+            _close_quietly(c)
+
+    def _run(self, method: str, *args, **kwargs):
+        if self.down:
+            return defer.fail(reconnection.ConnectionDead())
+        c = self.connections.pop()
+        d = getattr(c, method)(*args, **kwargs)
+        d.addErrback(self._failed, c)
+        return d.addBoth(self._put_back, c)
+
+    def _failed(self, failure, c):
+        if c.hubs_generation == self.generation and connection_is_dead(failure.value, _closed(c)):
+            self.mark_down(failure.value)
+        return failure
+
+    def _put_back(self, result, c):
+        if c.hubs_generation == self.generation:
+            self.connections.add(c)
+        else:
+            _close_quietly(c)  # from before a reconnection: its place is taken
+        return result
+
+    def _runQuery(self, *args, **kwargs):
+        return self._run("runQuery", *args, **kwargs)
+
+    def _runOperation(self, *args, **kwargs):
+        return self._run("runOperation", *args, **kwargs)
+
+    def _runInteraction(self, interaction, *args, **kwargs):
+        return self._run("runInteraction", interaction, *args, **kwargs)
+
+
+def _closed(c) -> int:
+    conn = getattr(c, "_connection", None)
+    return 1 if conn is None else conn.closed
+
+
+def _close_quietly(c) -> None:
+    try:
+        if getattr(c, "_connection", None) is not None:
+            c.close()
+    except Exception:  # already broken: nothing to release
+        log.debug("closing a dead PostgreSQL connection failed", exc_info=True)
 
 
 class PostgresStore:
     """The store on PostgreSQL through txpostgres (non-blocking, in the reactor)."""
 
     def __init__(self, dsn: str, size: int = 4, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
         self._dsn = dsn
-        self._pool = _Pool(None, dsn, min=size)
-        if reactor is not None:
-            self._pool.reactor = reactor
+        self._pool = _Pool(dsn, size, reactor)
 
     async def start(self) -> PostgresStore:
         await self._pool.start()
@@ -184,13 +347,13 @@ class PostgresStore:
         try:
             return await self._pool.runQuery(sql, params)
         except _UNAVAILABLE as e:
-            raise StoreUnavailable(str(e).strip() or type(e).__name__) from e
+            raise StoreUnavailable(_unavailable(e)) from e
 
     async def _interaction(self, fn, *args):
         try:
             return await self._pool.runInteraction(fn, *args)
         except _UNAVAILABLE as e:
-            raise StoreUnavailable(str(e).strip() or type(e).__name__) from e
+            raise StoreUnavailable(_unavailable(e)) from e
 
     async def ping(self) -> None:
         await self._query("SELECT 1")
