@@ -212,16 +212,32 @@ class MemcachedCache:
 
 
 class FakeCache:
-    """A dict with memcached's semantics (expiry read from ``clock``); ``fail`` makes every call raise."""
+    """A dict with memcached's semantics (expiry read from ``clock``); ``fail`` makes every call raise.
 
-    def __init__(self, clock: Any = None) -> None:
+    With ``probe_interval`` it models MemcachedCache's breaker for one server: the first failure
+    takes it off the ring (``trips``), later calls fail fast without reaching it until ``probe_interval``
+    has passed on ``clock`` and it answers again.
+    """
+
+    def __init__(self, clock: Any = None, probe_interval: float | None = None) -> None:
         self.data: dict[str, bytes] = {}
         self.fail: Exception | None = None
         self.clock = clock
+        self.probe_interval = probe_interval
+        self.trips = 0
+        self._down_since: float | None = None
         self._expires: dict[str, float] = {}
 
     def _check(self) -> None:
+        if self._down_since is not None:
+            if self.fail is None and self.clock.seconds() - self._down_since >= self.probe_interval:
+                self._down_since = None  # the probe found it answering: back on the ring
+            else:
+                raise CacheUnavailable("memcached fake: no server answers (fake down)")
         if self.fail is not None:
+            if self.probe_interval is not None:
+                self._down_since = self.clock.seconds()
+                self.trips += 1
             raise self.fail
         if self._expires:
             now = self.clock.seconds()
@@ -256,6 +272,8 @@ class FakeCache:
         self._check()
 
     def ping_each(self) -> dict[str, str | None]:
+        if self._down_since is not None:
+            return {"fake": "not answering (taken off the ring; probed in the background)"}
         return {"fake": None if self.fail is None else str(self.fail)}
 
     def close(self) -> None:
