@@ -77,7 +77,7 @@ class MemcachedCache:
     after it failed.
     """
 
-    def __init__(self, servers: Iterable[tuple[str, int]], timeout: float = 0.25, prefix: str = "",
+    def __init__(self, servers: Iterable[tuple[str, int]], timeout: float = 0.1, prefix: str = "",
                  reactor: Any = None, probe_interval: float = 1.0):
         self._timeout = timeout
         self._prefix = prefix.encode("ascii")
