@@ -506,3 +506,36 @@ async def test_postgres_edits_are_one_statement(empty_db):
         assert calls == ["runQuery", "runQuery"]
     finally:
         real.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_token_use_is_written_at_most_once_a_minute(empty_db):
+    """A token's last use is recorded on first use and again once a minute old; requests between write nothing."""
+    real = PostgresStore(empty_db, size=2)
+    await real.start()
+    conn = psycopg2.connect(empty_db)
+    conn.autocommit = True
+
+    def last_used():
+        with conn.cursor() as cur:
+            cur.execute("SELECT last_used_at, xmin::text FROM api_tokens")
+            return cur.fetchone()
+
+    try:
+        await real.upsert_user("bot", "", "")
+        await real.create_api_token(b"t" * 32, "bot", "ci")
+        assert last_used()[0] is None
+        assert (await real.token_user(b"t" * 32)).username == "bot"
+        first = last_used()
+        assert first[0] is not None
+        for _ in range(3):
+            assert (await real.token_user(b"t" * 32)).username == "bot"
+        assert last_used() == first  # same row version: nothing was written
+        with conn.cursor() as cur:
+            cur.execute("UPDATE api_tokens SET last_used_at = now() - interval '2 minutes'")
+        await real.token_user(b"t" * 32)
+        assert last_used()[0] > first[0]
+        assert await real.token_user(b"u" * 32) is None
+    finally:
+        conn.close()
+        real.close()

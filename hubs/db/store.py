@@ -327,10 +327,17 @@ class PostgresStore:
                           (psycopg2.Binary(token_hash), username, name))
 
     async def token_user(self, token_hash: bytes) -> User | None:
+        """The token's user; ``last_used_at`` is written at most once a minute.
+
+        Most requests write nothing, so they wait for no WAL flush (a durable commit
+        costs ~0.3 ms at the median and milliseconds at the tail on a shared disk).
+        """
         rows = await self._query(
-            "UPDATE api_tokens t SET last_used_at = now() FROM users u WHERE t.token_hash = %s"
-            f" AND u.username = t.username RETURNING {', '.join('u.' + c.strip() for c in _USER_COLUMNS.split(','))}",
-            (psycopg2.Binary(token_hash),))
+            "WITH touched AS (UPDATE api_tokens SET last_used_at = now() WHERE token_hash = %(h)s"
+            "   AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') RETURNING 1)"
+            f" SELECT {', '.join('u.' + c.strip() for c in _USER_COLUMNS.split(','))}"
+            " FROM api_tokens t JOIN users u ON u.username = t.username WHERE t.token_hash = %(h)s",
+            {"h": psycopg2.Binary(token_hash)})
         return _user(rows[0]) if rows else None
 
     async def create_hub(self, hub: Hub, layout: list, owners: list[str]) -> None:
