@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import bleach
 import bleach.linkifier
 import markdown
@@ -41,7 +43,19 @@ _cleaner = bleach.Cleaner(
 _linker = bleach.linkifier.Linker(callbacks=[_link_attrs])
 
 
+_local = threading.local()
+
+
+def _markdown() -> markdown.Markdown:
+    """One Markdown converter per thread, reset before each use (building one costs more than converting)."""
+    converter = getattr(_local, "converter", None)
+    if converter is None:
+        converter = _local.converter = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists"],
+                                                         output_format="html")
+    return converter.reset()
+
+
 def render_markdown(text: str) -> Markup:
     """Markdown to safe HTML: no scripts, handlers, styles or odd URL schemes."""
-    html = markdown.markdown(text or "", extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    html = _markdown().convert(text or "")
     return Markup(_linker.linkify(_cleaner.clean(html)))

@@ -29,3 +29,23 @@ def test_markdown_is_rendered_and_sanitised(source, present, absent):
         assert present in html
     if absent:
         assert absent not in html.lower()
+
+
+def test_each_text_is_rendered_on_its_own():
+    """The reused converter forgets everything between texts: a link defined in one never resolves in the next."""
+    first = str(render_markdown("[home]: https://example.org/\n\nsee [home]"))
+    assert 'href="https://example.org/"' in first
+    second = str(render_markdown("see [home]"))
+    assert "href" not in second and "see [home]" in second
+
+
+def test_rendering_in_another_thread_gives_the_same_html():
+    """Each thread has its own converter, with the same output."""
+    import threading
+
+    source = "| a | b |\n|---|---|\n| *1* | 2 |\n\n```\ncode\n```"
+    out = []
+    thread = threading.Thread(target=lambda: out.append(str(render_markdown(source))))
+    thread.start()
+    thread.join()
+    assert out == [str(render_markdown(source))] and "<table>" in out[0]
