@@ -88,6 +88,24 @@ class StreamWatcher(threading.Thread):
             return self.seen[text]
 
 
+def db_counters(dsn: str) -> dict:
+    """Transactions committed in the hub's database, and reads of its hubs table (each hub re-read does one)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_stat_clear_snapshot()")
+            cur.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            commits = cur.fetchone()[0]
+            cur.execute("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables"
+                        " WHERE relname = 'hubs'")
+            hub_reads = cur.fetchone()[0]
+        return {"commits": commits, "hub_reads": hub_reads}
+    finally:
+        conn.close()
+
+
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None,
             headers: dict | None = None) -> tuple[int, bytes]:
     conn.request(method, path, body=body, headers=headers or {})
@@ -121,7 +139,11 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         to_viewer, post, gets, conflicts = [], [], [], 0
         run = uuid.uuid4().hex[:6]
+        counted = None
         for i in range(args.warmup + args.edits):
+            if i == args.warmup:
+                time.sleep(1.5)  # PostgreSQL publishes its counters about once a second
+                counted = db_counters(hub.dsn)
             text = f"Edit {run} number {i} **bold**"
             body = json.dumps({"config": {"text": text}, "version": version}).encode()
             t0 = time.perf_counter()
@@ -142,7 +164,9 @@ def main() -> None:
                 status, _ = request(reader, "GET", f"/designteam/{idx}/json")
                 gets.append((time.perf_counter() - g0) * 1000)
                 assert status == 200
-        time.sleep(0.5)  # let the hub's own bus messages come back before counting events
+        time.sleep(1.5)  # the hub's own bus messages come back; PostgreSQL publishes its counters
+        after = db_counters(hub.dsn)
+        per_edit = {k: (after[k] - counted[k] - 1) / args.edits for k in after}  # -1: the counting query
         extra = watcher.events - (args.warmup + args.edits)
         health = json.loads(hub.get("/healthz")[1])
         writer.close()
@@ -155,7 +179,9 @@ def main() -> None:
     print(row("edit -> viewer (stream)", to_viewer))
     print(row("POST answered", post))
     print(row("plain GET widget JSON", gets))
-    print(f"\nwidget events beyond one per edit: {extra}; 409s: {conflicts}; "
+    print(f"\nper edit (edit, its bus echo, the stored message, the GETs): {per_edit['commits']:.2f} transactions,"
+          f" {per_edit['hub_reads']:.2f} reads of the hubs table (hub re-reads)")
+    print(f"widget events beyond one per edit: {extra}; 409s: {conflicts}; "
           f"hub rebuilds: {health.get('builds', {}).get('rebuilds', '?')}")
 
 
