@@ -106,6 +106,31 @@ def db_counters(dsn: str) -> dict:
         conn.close()
 
 
+def commit_cost(dsn: str, n: int = 100) -> list[float]:
+    """How long one durable commit (a one-row UPDATE, its WAL flushed) takes on this database now, in ms.
+
+    The edit's floor: an acknowledged edit waits for one such flush. On a shared disk it
+    moves between ~0.3 ms and several ms with the neighbours' I/O, so it is printed beside.
+    """
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe (id int PRIMARY KEY, n int)")
+            cur.execute("INSERT INTO bench_commit_probe VALUES (1, 0) ON CONFLICT DO NOTHING")
+            times = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                cur.execute("UPDATE bench_commit_probe SET n = n + 1 WHERE id = 1")
+                times.append((time.perf_counter() - t0) * 1000)
+            cur.execute("DROP TABLE bench_commit_probe")
+        return times
+    finally:
+        conn.close()
+
+
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None,
             headers: dict | None = None) -> tuple[int, bytes]:
     conn.request(method, path, body=body, headers=headers or {})
@@ -166,6 +191,7 @@ def main() -> None:
                 assert status == 200
         time.sleep(1.5)  # the hub's own bus messages come back; PostgreSQL publishes its counters
         after = db_counters(hub.dsn)
+        commits = commit_cost(hub.dsn)
         per_edit = {k: (after[k] - counted[k] - 1) / args.edits for k in after}  # -1: the counting query
         extra = watcher.events - (args.warmup + args.edits)
         health = json.loads(hub.get("/healthz")[1])
@@ -179,6 +205,7 @@ def main() -> None:
     print(row("edit -> viewer (stream)", to_viewer))
     print(row("POST answered", post))
     print(row("plain GET widget JSON", gets))
+    print(row("a durable commit (psycopg2)", commits))
     print(f"\nper edit (edit, its bus echo, the stored message, the GETs): {per_edit['commits']:.2f} transactions,"
           f" {per_edit['hub_reads']:.2f} reads of the hubs table (hub re-reads)")
     print(f"widget events beyond one per edit: {extra}; 409s: {conflicts}; "
