@@ -1,7 +1,6 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
 .PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
         bench-frozen-cache bench-push-amqp
-.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet bench-frozen-cache bench-edit
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -31,5 +30,6 @@ bench-fleet:
 	tools/dev.sh bench fleet
 bench-frozen-cache:
 	tools/dev.sh bench frozen_cache
+.PHONY: bench-edit
 bench-edit:
 	tools/dev.sh bench edit
