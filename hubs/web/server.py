@@ -139,6 +139,9 @@ class HubsChannel(http.HTTPChannel):
         super().dataReceived(data)
 
     def allHeadersReceived(self):
+        if self.length == 0 and self._command in (b"GET", b"HEAD"):
+            super().allHeadersReceived()  # the common case: nothing to refuse before the route
+            return
         request = self.requests[-1]
         headers = request.requestHeaders
         has_credentials = bool(headers.getRawHeaders(b"authorization")) or SESSION_COOKIE + b"=" in (
