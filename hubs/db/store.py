@@ -14,7 +14,8 @@ from typing import Any, Protocol
 import psycopg2
 import psycopg2.errors
 from psycopg2.extras import Json
-from twisted.internet import defer
+from twisted.internet import defer, task
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from txpostgres import reconnection, txpostgres
 
 from hubs.models import COLUMNS, ROLES, Conflict, FieldErrors, Hub, NotFound, StoredMessage, User, Widget
@@ -30,7 +31,8 @@ class StoreUnavailable(RuntimeError):
     """The database cannot be reached right now."""
 
 
-_UNAVAILABLE = (reconnection.ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError)
+_UNAVAILABLE = (reconnection.ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError,
+                txpostgres.RollbackFailed, ConnectionDone, ConnectionLost)
 
 
 class Store(Protocol):
@@ -154,43 +156,272 @@ def _check_hub_fields(fields: dict[str, Any]) -> None:
         raise FieldErrors(errors)
 
 
-def _make_connection(reactor, cooperator):
-    # Each pooled connection gets its own detector: after a server restart the
-    # first query on it fails, then it reconnects in the background.
-    return txpostgres.Connection(reactor, cooperator, detector=reconnection.DeadConnectionDetector())
+# --------------------------------------------------------------------------- connections
+#
+# Why not txpostgres's own reconnection: with a DeadConnectionDetector per pooled
+# connection, each connection found the restart on its own (an idle one when the
+# server closed it, which txpostgres let reach the reactor as a CRITICAL "Unhandled
+# Error" traceback), then retried on its own back-off (1.7 s, 4.9 s, 10 s, with
+# jitter). After the server came back, some connections answered and others still
+# said ConnectionDead until their next attempt: calls and /healthz flapped between
+# 200 and 503 for seconds. Here the pool goes down as one (one log line), answers
+# StoreUnavailable at once while it is down, reopens every connection together, and
+# is up again only when all of them answer.
+
+_LOST_PGCODES = frozenset({"57P01", "57P02", "57P03"})  # admin shutdown, crash shutdown, cannot connect now
+
+
+def connection_lost(error: BaseException, closed: int = 0) -> bool:
+    """Whether a failure means the server or the connection is gone (not just this statement).
+
+    ``closed`` is psycopg2's flag of the connection the statement ran on (non-zero once
+    libpq saw it break). Deadlocks, serialization failures, cancelled statements and
+    constraint violations leave the connection usable: they must not take the pool down.
+    """
+    if closed:
+        return True
+    if isinstance(error, (reconnection.ConnectionDead, txpostgres.RollbackFailed, psycopg2.InterfaceError,
+                          ConnectionDone, ConnectionLost)):
+        return True
+    if isinstance(error, psycopg2.OperationalError):
+        code = error.pgcode
+        return code is None or code.startswith("08") or code in _LOST_PGCODES  # None: libpq's own (socket) errors
+    return False
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
+def _describe(error: BaseException) -> str:
+    """One line for StoreUnavailable: libpq's messages span lines; a failed ROLLBACK wraps the cause."""
+    if isinstance(error, txpostgres.RollbackFailed):
+        error = error.originalFailure.value
+    return _first_line(error)
+
+
+class _Connection(txpostgres.Connection):
+    """A pooled connection that tells its pool when the server drops it, and never logs a traceback."""
+
+    def __init__(self, reactor, cooperator, on_lost):
+        super().__init__(reactor, cooperator)
+        self._on_lost = on_lost
+
+    def is_open(self) -> bool:
+        return self._connection is not None and not self._connection.closed
+
+    def doRead(self):
+        # An idle connection is always a reader (for NOTIFY). When the server closes it,
+        # psycopg2's poll() raises here with nobody waiting; txpostgres lets that reach the
+        # reactor, which logs it as a CRITICAL "Unhandled Error" traceback. Returned instead,
+        # the reactor drops the descriptor quietly (and calls connectionLost) and the pool hears.
+        try:
+            return super().doRead()
+        except Exception as e:
+            self._on_lost(e)
+            return e
+
+    def doWrite(self):
+        try:
+            return super().doWrite()
+        except Exception as e:
+            self._on_lost(e)
+            return e
+
+    def close(self):
+        if self._connection is not None:
+            super().close()
+
+    def _runInteraction(self, interaction, *args, **kwargs):
+        # txpostgres's own, less its log.err of a failed ROLLBACK (a CRITICAL "Unhandled Error"
+        # traceback each time a transaction is cut by an outage): the RollbackFailed it returns
+        # already says it, and the pool reports the outage once.
+        cursor = self.cursor()
+        d = cursor.execute("begin")
+        d.addCallback(interaction, *args, **kwargs)
+
+        def commit(result):
+            return cursor.execute("commit").addCallback(lambda _: result)
+
+        def rollback(failure):
+            d = defer.maybeDeferred(cursor.execute, "rollback")
+            d.addCallbacks(lambda _: failure, lambda _: defer.fail(txpostgres.RollbackFailed(self, failure)))
+            return d
+
+        return d.addCallback(commit).addErrback(rollback)
+
+
+def _make_connection(reactor, cooperator, on_lost):
+    return _Connection(reactor, cooperator, on_lost)
 
 
 class _Pool(txpostgres.ConnectionPool):
-    connectionFactory = staticmethod(_make_connection)
+    """txpostgres's pool, down and up as one.
+
+    While down, every call fails at once with ConnectionDead (no queueing behind dead
+    connections); one recovery loop waits for the calls in flight, reopens (or checks
+    with ``SELECT 1``) every connection, retries after ``delays`` (first, doubling up to
+    the second), and reports up only once all of them answer, so the first success
+    after an outage is not followed by failures from connections still dead.
+    """
+
+    def __init__(self, dsn: str, size: int, reactor=None, delays: tuple[float, float] = (0.1, 1.0)):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.min = size
+        self.delays = delays
+        self.down_since: float | None = None
+        self.reason = ""
+        self.outages = 0
+        self._closed = False
+        self._recovery: defer.Deferred | None = None
+        self._sleeping: defer.Deferred | None = None
+        super().__init__(None, dsn)
+        self.all = list(self.connections)
+
+    def connectionFactory(self, reactor, cooperator):  # called by ConnectionPool.__init__
+        return _make_connection(reactor, cooperator, self.lost)
+
+    async def start(self) -> None:
+        results = await defer.DeferredList([c.connect(*self.connargs, **self.connkw) for c in self.all],
+                                           consumeErrors=True)
+        failures = [f for ok, f in results if not ok]
+        if failures:
+            for c in self.all:
+                c.close()
+            raise failures[0].value
+
+    def close(self) -> None:
+        self._closed = True
+        if self._sleeping is not None:
+            self._sleeping.cancel()  # no-op once it has fired
+        for c in self.all:
+            c.close()
+
+    def unavailable(self) -> str | None:
+        """Why the pool is down (None when it is up)."""
+        if self.down_since is None:
+            return None
+        return f"PostgreSQL unavailable for {self.reactor.seconds() - self.down_since:.1f} s: {self.reason}"
+
+    def lost(self, error: BaseException) -> None:
+        """A connection found the server gone: take the pool down and start recovering (once)."""
+        if self._closed or self.down_since is not None:
+            return
+        self.down_since = self.reactor.seconds()
+        self.reason = _describe(error)
+        self.outages += 1
+        log.warning("PostgreSQL unavailable (%s); answering StoreUnavailable until all %d connections are back",
+                    self.reason, len(self.all))
+        self._recovery = defer.ensureDeferred(self._recover())
+        self._recovery.addErrback(self._recovery_failed)
+
+    def _recovery_failed(self, failure) -> None:
+        if not self._closed:  # closing interrupts it on purpose
+            log.error("PostgreSQL recovery stopped: %s", failure.getErrorMessage())
+
+    def _sleep(self, seconds: float) -> defer.Deferred:
+        self._sleeping = task.deferLater(self.reactor, seconds, lambda: None)
+        return self._sleeping
+
+    async def _recover(self) -> None:
+        await self._sleep(0)  # not from inside the reactor's doRead or a failing call's errback
+        for _ in self.all:  # wait for the calls in flight: nothing else runs on a connection being reopened
+            await self._semaphore.acquire()
+        attempts, delay = 0, self.delays[0]
+        try:
+            while not self._closed:
+                attempts += 1
+                results = await defer.DeferredList([defer.ensureDeferred(self._reopen(c)) for c in self.all],
+                                                   consumeErrors=True)
+                failures = [f for ok, f in results if not ok]
+                if not failures:
+                    break
+                log.debug("PostgreSQL still unavailable (attempt %d): %s", attempts, _describe(failures[0].value))
+                await self._sleep(delay)
+                delay = min(delay * 2, self.delays[1])
+            if self._closed:
+                return
+            took = self.reactor.seconds() - self.down_since
+            self.down_since = None
+            log.info("PostgreSQL is back after %.1f s: all %d connections answer (%d attempts)",
+                     took, len(self.all), attempts)
+        finally:
+            for _ in self.all:
+                self._semaphore.release()
+
+    async def _reopen(self, connection: _Connection) -> None:
+        if connection.is_open():
+            try:
+                await connection.runQuery("SELECT 1")
+                return
+            except Exception:
+                pass  # it did not survive the outage: reopen it
+        connection.close()
+        await connection.connect(*self.connargs, **self.connkw)
+
+    def _run(self, method: str, *args, **kwargs) -> defer.Deferred:
+        # Called with a semaphore token held, so a connection is free.
+        if self.down_since is not None:
+            return defer.fail(reconnection.ConnectionDead(self.unavailable()))
+        connection = self.connections.pop()
+        d = getattr(connection, method)(*args, **kwargs)
+
+        def check(failure):
+            if connection_lost(failure.value, closed=not connection.is_open()):
+                self.lost(failure.value)
+            return failure
+
+        d.addErrback(check)
+        return d.addBoth(self._putBackAndPassthrough, connection)
+
+    def _runQuery(self, *args, **kwargs):
+        return self._run("runQuery", *args, **kwargs)
+
+    def _runOperation(self, *args, **kwargs):
+        return self._run("runOperation", *args, **kwargs)
+
+    def _runInteraction(self, interaction, *args, **kwargs):
+        return self._run("runInteraction", interaction, *args, **kwargs)
 
 
 class PostgresStore:
     """The store on PostgreSQL through txpostgres (non-blocking, in the reactor)."""
 
-    def __init__(self, dsn: str, size: int = 4, reactor=None):
+    def __init__(self, dsn: str, size: int = 4, reactor=None, retry: tuple[float, float] = (0.1, 1.0)):
+        """``retry``: seconds before the first reconnection attempt after an outage, and the most between two."""
         self._dsn = dsn
-        self._pool = _Pool(None, dsn, min=size)
-        if reactor is not None:
-            self._pool.reactor = reactor
+        self._pool = _Pool(dsn, size, reactor, retry)
 
     async def start(self) -> PostgresStore:
-        await self._pool.start()
+        try:
+            await self._pool.start()
+        except _UNAVAILABLE as e:
+            raise StoreUnavailable(_describe(e)) from e
         return self
 
     def close(self) -> None:
         self._pool.close()
 
     async def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        down = self._pool.unavailable()
+        if down:
+            raise StoreUnavailable(down)  # at once: nothing waits on a dead connection
         try:
             return await self._pool.runQuery(sql, params)
         except _UNAVAILABLE as e:
-            raise StoreUnavailable(str(e).strip() or type(e).__name__) from e
+            raise StoreUnavailable(_describe(e)) from e
 
     async def _interaction(self, fn, *args):
+        down = self._pool.unavailable()
+        if down:
+            raise StoreUnavailable(down)
         try:
             return await self._pool.runInteraction(fn, *args)
         except _UNAVAILABLE as e:
-            raise StoreUnavailable(str(e).strip() or type(e).__name__) from e
+            raise StoreUnavailable(_describe(e)) from e
 
     async def ping(self) -> None:
         await self._query("SELECT 1")

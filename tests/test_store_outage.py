@@ -1,0 +1,308 @@
+"""PostgresStore while PostgreSQL stops and comes back (a private cluster the test stops and starts).
+
+Never the machine's shared server: each run initdb's its own cluster on a free port
+(tests/pgcluster.py) and stops and starts only that one.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import psycopg2.errors
+import pytest
+import pytest_twisted
+from twisted.internet import defer, error, task, threads
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from txpostgres import reconnection, txpostgres
+
+from hubs.db.migrate import migrate
+from hubs.db.store import PostgresStore, StoreUnavailable, connection_lost
+from hubs.models import Hub
+from tests.conftest import need_service
+from tests.pgcluster import PostgresCluster
+
+APP = "hubs-outage-test"
+
+
+def _pg_error(cls, pgcode: str):
+    """An error as the server would send it: psycopg2 sets pgcode only on errors it received."""
+    return type(f"{cls.__name__}{pgcode}", (cls,), {"pgcode": pgcode})("x")
+
+
+@pytest.mark.parametrize("error, closed, lost", [
+    (psycopg2.OperationalError("server closed the connection unexpectedly"), 0, True),  # libpq: no pgcode
+    (_pg_error(psycopg2.OperationalError, "57P01"), 0, True),   # admin_shutdown (pg_ctl stop -m fast)
+    (_pg_error(psycopg2.OperationalError, "57P02"), 0, True),   # crash_shutdown
+    (_pg_error(psycopg2.OperationalError, "57P03"), 0, True),   # cannot_connect_now (starting up)
+    (_pg_error(psycopg2.OperationalError, "08006"), 0, True),   # connection_failure
+    (_pg_error(psycopg2.OperationalError, "40P01"), 0, False),  # deadlock: this statement only
+    (_pg_error(psycopg2.OperationalError, "40001"), 0, False),  # serialization failure
+    (_pg_error(psycopg2.OperationalError, "57014"), 0, False),  # query cancelled / statement timeout
+    (_pg_error(psycopg2.OperationalError, "55P03"), 0, False),  # lock not available
+    (_pg_error(psycopg2.OperationalError, "40P01"), 2, True),   # ... unless the connection broke with it
+    (psycopg2.InterfaceError("connection already closed"), 0, True),
+    (reconnection.ConnectionDead(), 0, True),
+    (txpostgres.RollbackFailed(None, None), 0, True),
+    (error.ConnectionDone(), 0, True),
+    (error.ConnectionLost(), 0, True),
+    (psycopg2.IntegrityError("duplicate key"), 0, False),
+    (psycopg2.DataError("invalid input"), 0, False),
+    (ValueError("bad"), 0, False),
+])
+def test_connection_lost_decision(error, closed, lost):
+    """Only a gone server or broken connection takes the pool down; a failed statement does not."""
+    assert connection_lost(error, closed) is lost
+
+
+# --------------------------------------------------------------------------- a real server
+
+
+@pytest.fixture(scope="module")
+def private_cluster():
+    # Not under pytest's tmp_path: its root is private to us, and the server runs as ``postgres``.
+    try:
+        cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="hubs-pg-outage-")))
+        cluster.init()
+        cluster.start()
+    except (FileNotFoundError, RuntimeError) as e:
+        need_service("a private PostgreSQL cluster", str(e))
+    migrate(cluster.dsn)
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def cluster(private_cluster):
+    """The private cluster, running at the start of each test."""
+    if not private_cluster.running():
+        private_cluster.start()
+    return private_cluster
+
+
+def _dsn(cluster) -> str:
+    return f"{cluster.dsn} application_name={APP}"
+
+
+def _our_backends(cluster) -> int:
+    conn = psycopg2.connect(cluster.dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (APP,))
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+class LogCapture(logging.Handler):
+    """Python log records at INFO and above, and Twisted log events at warn and above (where txpostgres writes)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        text = record.getMessage()
+        if record.exc_info:
+            text += " Traceback " + str(record.exc_info[1])
+        self.lines.append(f"{record.levelname} {record.name}: {text}")
+
+    def twisted(self, event):
+        if event.get("log_level", LogLevel.info) >= LogLevel.warn:
+            text = formatEvent(event)
+            if event.get("log_failure") is not None:
+                text += " " + event["log_failure"].getTraceback()
+            self.lines.append(f"twisted {event['log_level'].name}: {text}")
+
+    def since(self, mark: int) -> list[str]:
+        gc.collect()  # a failing Deferred nobody observed is reported when it is collected
+        return self.lines[mark:]
+
+
+@pytest.fixture
+def logs():
+    capture = LogCapture()
+    root = logging.getLogger()
+    old_level = root.level
+    root.setLevel(logging.INFO)
+    root.addHandler(capture)
+    globalLogPublisher.addObserver(capture.twisted)
+    yield capture
+    globalLogPublisher.removeObserver(capture.twisted)
+    root.removeHandler(capture)
+    root.setLevel(old_level)
+
+
+@dataclass
+class Call:
+    started: float
+    ok: bool
+    seconds: float
+    error: str
+
+
+class Load:
+    """Every 20 ms, four calls at once: a ping (as /healthz), an upsert, a hub update in a transaction, a ping."""
+
+    def __init__(self, store, reactor, hub: str):
+        self.store, self.reactor, self.hub = store, reactor, hub
+        self.calls: list[Call] = []
+        self.loop = task.LoopingCall(self._tick)
+        self.loop.clock = reactor
+
+    async def _one(self, i: int) -> None:
+        began = time.monotonic()
+        try:
+            if i == 1:
+                await self.store.upsert_user("outage", "", "")
+            elif i == 2:
+                await self.store.update_hub(self.hub, {"summary": f"{began:.3f}"})
+            else:
+                await self.store.ping()
+            self.calls.append(Call(began, True, time.monotonic() - began, ""))
+        except Exception as e:
+            self.calls.append(Call(began, False, time.monotonic() - began, type(e).__name__))
+
+    def _tick(self) -> None:
+        for i in range(4):
+            defer.ensureDeferred(self._one(i))
+
+    def start(self) -> None:
+        self.loop.start(0.02)
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+
+def _sleep(reactor, seconds: float):
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+@pytest_twisted.ensureDeferred
+async def test_outage_fails_fast_logs_once_and_recovers_once(cluster, logs, mode):
+    """Down: every call fails fast with StoreUnavailable, one log line; back: all 4 connections, no flapping."""
+    from twisted.internet import reactor
+
+    store = PostgresStore(_dsn(cluster), size=4, reactor=reactor)
+    await store.start()
+    hub = f"outage-{mode}"
+    await store.create_hub(Hub(hub, "", 8), [], [])
+    load = Load(store, reactor, hub)
+    mark = len(logs.lines)
+    load.start()
+    try:
+        await _sleep(reactor, 0.5)
+        assert load.calls and all(c.ok for c in load.calls), [c for c in load.calls if not c.ok][:3]
+
+        await threads.deferToThread(cluster.stop, mode)
+        down_at = time.monotonic()
+        await _sleep(reactor, 1.0)
+        down_lines = logs.since(mark)
+        await threads.deferToThread(cluster.start)
+        back_at = time.monotonic()
+
+        first_ok = None
+        for _ in range(100):  # 10 s at most
+            await _sleep(reactor, 0.1)
+            first_ok = next((c.started for c in load.calls if c.started >= back_at and c.ok), None)
+            if first_ok is not None:
+                break
+        assert first_ok is not None, "the store did not recover within 10 s of the server accepting connections"
+        await _sleep(reactor, 3.0)
+    finally:
+        load.stop()
+    await _sleep(reactor, 0.2)
+    try:
+        while_down = [c for c in load.calls if down_at + 0.05 <= c.started < back_at]
+        assert len(while_down) > 100
+        assert {c.error for c in while_down} == {"StoreUnavailable"}, [c for c in while_down if c.ok][:3]
+        assert max(c.seconds for c in while_down) < 0.05  # answered at once, not after a timeout
+        after = [c for c in load.calls if c.started > first_ok]
+        assert len(after) > 400
+        assert [c for c in after if not c.ok] == []  # the first success is followed by no failure
+        assert await threads.deferToThread(_our_backends, cluster) == 4  # every pooled connection is back
+
+        assert len(down_lines) == 1 and down_lines[0].startswith("WARNING hubs.db.store: PostgreSQL unavailable")
+        lines = logs.since(mark)
+        assert len(lines) == 2, lines
+        assert lines[1].startswith("INFO hubs.db.store: PostgreSQL is back after")
+        assert not any("Traceback" in line or "Unhandled" in line for line in lines)
+    finally:
+        store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_transaction_cut_by_shutdown_is_unavailable_without_traceback(cluster, logs):
+    """A transaction in flight when the server stops fails with StoreUnavailable; the log has one line, no traceback."""
+    from twisted.internet import reactor
+
+    store = PostgresStore(_dsn(cluster), size=2, reactor=reactor)
+    await store.start()
+    mark = len(logs.lines)
+    try:
+        async def slow(cursor):
+            await cursor.execute("SELECT pg_sleep(30)")
+
+        running = defer.ensureDeferred(store._tx(slow))
+        await _sleep(reactor, 0.3)
+        await threads.deferToThread(cluster.stop, "fast")
+        with pytest.raises(StoreUnavailable):
+            await running
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        await threads.deferToThread(cluster.start)
+        for _ in range(100):
+            await _sleep(reactor, 0.1)
+            try:
+                await store.ping()
+                break
+            except StoreUnavailable:
+                continue
+        else:
+            pytest.fail("the store did not recover within 10 s")
+        lines = logs.since(mark)
+        assert [line.split(":")[0] for line in lines] == ["WARNING hubs.db.store", "INFO hubs.db.store"], lines
+        assert not any("Traceback" in line or "Unhandled" in line for line in lines)
+    finally:
+        store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_start_against_a_stopped_server_is_unavailable(cluster, logs):
+    """Starting while the server is down fails at once with StoreUnavailable and leaves nothing behind."""
+    from twisted.internet import reactor
+
+    await threads.deferToThread(cluster.stop, "fast")
+    mark = len(logs.lines)
+    store = PostgresStore(_dsn(cluster), size=4, reactor=reactor)
+    began = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await store.start()
+    assert time.monotonic() - began < 1
+    store.close()
+    assert logs.since(mark) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_close_during_an_outage_stops_reconnecting(cluster, logs):
+    """A store closed while the server is down opens no connection when the server comes back."""
+    from twisted.internet import reactor
+
+    store = PostgresStore(_dsn(cluster), size=4, reactor=reactor, retry=(0.05, 0.1))
+    await store.start()
+    await threads.deferToThread(cluster.stop, "fast")
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    await _sleep(reactor, 0.3)  # a few reconnection attempts
+    store.close()
+    mark = len(logs.lines)
+    await threads.deferToThread(cluster.start)
+    await _sleep(reactor, 1.0)
+    assert await threads.deferToThread(_our_backends, cluster) == 0
+    assert logs.since(mark) == []
