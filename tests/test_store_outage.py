@@ -19,10 +19,11 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, error, task, threads
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 from txpostgres import reconnection, txpostgres
 
 from hubs.db.migrate import migrate
-from hubs.db.store import PostgresStore, StoreUnavailable, connection_lost
+from hubs.db.store import PostgresStore, StoreUnavailable, _Pool, connection_lost
 from hubs.models import Hub
 from tests.conftest import need_service
 from tests.pgcluster import PostgresCluster
@@ -306,3 +307,134 @@ async def test_close_during_an_outage_stops_reconnecting(cluster, logs):
     await _sleep(reactor, 1.0)
     assert await threads.deferToThread(_our_backends, cluster) == 0
     assert logs.since(mark) == []
+
+
+# --------------------------------------------------------------------------- the pool on a fake server
+
+
+class FakeServer:
+    """A PostgreSQL stand-in that holds state: up or down, how many connections it takes, each connect attempt."""
+
+    def __init__(self, clock, capacity: int = 100):
+        self.clock, self.capacity, self.up = clock, capacity, True
+        self.connections: list[FakeConnection] = []
+        self.attempts: list[float] = []
+
+    def open_count(self) -> int:
+        return sum(c.open for c in self.connections)
+
+    def stop(self) -> None:
+        """Every open connection is closed by the server, as pg_ctl stop does (the idle ones hear it)."""
+        self.up = False
+        for c in self.connections:
+            if c.open:
+                c.open = False
+                c.on_lost(psycopg2.OperationalError("server closed the connection unexpectedly"))
+
+
+class FakeConnection:
+    """What _Pool uses of a txpostgres connection, against a FakeServer."""
+
+    def __init__(self, server: FakeServer, on_lost):
+        self.server, self.on_lost, self.open = server, on_lost, False
+        server.connections.append(self)
+
+    def is_open(self) -> bool:
+        return self.open
+
+    def connect(self, *args, **kwargs):
+        self.server.attempts.append(self.server.clock.seconds())
+        if not self.server.up:
+            return defer.fail(psycopg2.OperationalError("Connection refused"))
+        if self.server.open_count() >= self.server.capacity:
+            return defer.fail(_pg_error(psycopg2.OperationalError, "53300"))  # too many connections
+        self.open = True
+        return defer.succeed(self)
+
+    def close(self) -> None:
+        self.open = False
+
+    def runQuery(self, *args, **kwargs):
+        if not self.open:
+            return defer.fail(psycopg2.InterfaceError("connection already closed"))
+        return defer.succeed([(1,)])
+
+    def runInteraction(self, interaction, *args, **kwargs):
+        return self.runQuery()
+
+
+class FakeServerPool(_Pool):
+    def __init__(self, server: FakeServer, size: int):
+        self.server = server
+        super().__init__("dbname=fake", size, server.clock, (0.1, 1.0))
+
+    def connectionFactory(self, reactor, cooperator):
+        return FakeConnection(self.server, self.lost)
+
+
+def _started_pool(capacity: int = 100, size: int = 4):
+    clock = task.Clock()
+    server = FakeServer(clock, capacity)
+    pool = FakeServerPool(server, size)
+    assert _outcome(defer.ensureDeferred(pool.start())) == "ok"  # the fake answers synchronously
+    return clock, server, pool
+
+
+def _run_until(clock, end: float) -> None:
+    """Fire the clock's calls one at a time, at their exact times, up to ``end``."""
+    while clock.getDelayedCalls():
+        due = min(c.getTime() for c in clock.getDelayedCalls())
+        if due > end:
+            break
+        clock.advance(max(0.0, due - clock.seconds()))
+    clock.advance(max(0.0, end - clock.seconds()))
+
+
+def _outcome(d) -> str:
+    results: list = []
+    d.addBoth(results.append)
+    assert results, "a call waited instead of answering at once"
+    return "ok" if not isinstance(results[0], Failure) else results[0].type.__name__
+
+
+def test_pool_goes_down_once_and_retries_on_its_schedule(caplog):
+    """Four connections lost: one warning, calls fail at once, every connection retried together at 0, .1, .3, .7..."""
+    caplog.set_level(logging.DEBUG, logger="hubs.db.store")
+    clock, server, pool = _started_pool()
+    server.attempts.clear()
+    server.stop()
+    assert pool.unavailable() is not None
+    assert [_outcome(pool.runQuery("SELECT 1")) for _ in range(10)] == ["ConnectionDead"] * 10
+    _run_until(clock, 3.0)
+    times = sorted(set(server.attempts))
+    assert times == pytest.approx([0, 0.1, 0.3, 0.7, 1.5, 2.5])
+    assert all(server.attempts.count(t) == 4 for t in set(server.attempts))  # all four at once
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.INFO] == ["WARNING"]
+
+
+def test_pool_is_up_only_when_every_connection_answers(caplog):
+    """Three of four reopened is still down; the fourth brings it up (one info line) without reopening the others."""
+    caplog.set_level(logging.INFO, logger="hubs.db.store")
+    clock, server, pool = _started_pool(size=4)
+    server.stop()
+    server.up, server.capacity = True, 3
+    _run_until(clock, 1.0)
+    assert server.open_count() == 3 and pool.unavailable() is not None
+    assert _outcome(pool.runQuery("SELECT 1")) == "ConnectionDead"
+    attempts = len(server.attempts)
+    server.capacity = 4
+    _run_until(clock, 2.5)
+    assert pool.unavailable() is None
+    assert len(server.attempts) == attempts + 1  # only the missing connection was opened again
+    assert [_outcome(pool.runQuery("SELECT 1")) for _ in range(8)] == ["ok"] * 8
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+
+
+def test_a_failed_statement_does_not_take_the_pool_down():
+    """A deadlock on an open connection is the caller's error, not an outage."""
+    clock, server, pool = _started_pool()
+    connection = server.connections[0]
+    connection.runQuery = lambda *a, **k: defer.fail(_pg_error(psycopg2.OperationalError, "40P01"))
+    outcomes = {_outcome(pool.runQuery("SELECT 1")) for _ in range(8)}
+    assert "OperationalError40P01" in outcomes
+    assert pool.unavailable() is None

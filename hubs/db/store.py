@@ -274,7 +274,6 @@ class _Pool(txpostgres.ConnectionPool):
         self.delays = delays
         self.down_since: float | None = None
         self.reason = ""
-        self.outages = 0
         self._closed = False
         self._recovery: defer.Deferred | None = None
         self._sleeping: defer.Deferred | None = None
@@ -312,7 +311,6 @@ class _Pool(txpostgres.ConnectionPool):
             return
         self.down_since = self.reactor.seconds()
         self.reason = _describe(error)
-        self.outages += 1
         log.warning("PostgreSQL unavailable (%s); answering StoreUnavailable until all %d connections are back",
                     self.reason, len(self.all))
         self._recovery = defer.ensureDeferred(self._recover())
@@ -362,8 +360,24 @@ class _Pool(txpostgres.ConnectionPool):
         connection.close()
         await connection.connect(*self.connargs, **self.connkw)
 
+    def runQuery(self, *args, **kwargs):
+        return self._down() or super().runQuery(*args, **kwargs)
+
+    def runOperation(self, *args, **kwargs):
+        return self._down() or super().runOperation(*args, **kwargs)
+
+    def runInteraction(self, interaction, *args, **kwargs):
+        return self._down() or super().runInteraction(interaction, *args, **kwargs)
+
+    def _down(self) -> defer.Deferred | None:
+        # At once while down: nothing queues for a connection the recovery holds.
+        if self.down_since is None:
+            return None
+        return defer.fail(reconnection.ConnectionDead(self.unavailable()))
+
     def _run(self, method: str, *args, **kwargs) -> defer.Deferred:
-        # Called with a semaphore token held, so a connection is free.
+        # Called with a semaphore token held, so a connection is free; the pool may have gone
+        # down while this call waited for it.
         if self.down_since is not None:
             return defer.fail(reconnection.ConnectionDead(self.unavailable()))
         connection = self.connections.pop()
@@ -406,18 +420,12 @@ class PostgresStore:
         self._pool.close()
 
     async def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        down = self._pool.unavailable()
-        if down:
-            raise StoreUnavailable(down)  # at once: nothing waits on a dead connection
         try:
             return await self._pool.runQuery(sql, params)
         except _UNAVAILABLE as e:
             raise StoreUnavailable(_describe(e)) from e
 
     async def _interaction(self, fn, *args):
-        down = self._pool.unavailable()
-        if down:
-            raise StoreUnavailable(down)
         try:
             return await self._pool.runInteraction(fn, *args)
         except _UNAVAILABLE as e:
