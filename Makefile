@@ -1,5 +1,6 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet
+.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
+        bench-frozen-cache bench-push-amqp
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -12,11 +13,13 @@ services:
 stop:
 	tools/dev.sh stop
 lint:
-	.venv/bin/ruff check hubs tests bench populate.py
+	.venv/bin/ruff check hubs tests bench tools populate.py
 bench-http:
 	tools/dev.sh bench http_load
 bench-push:
 	tools/dev.sh bench push
+bench-push-amqp:
+	tools/dev.sh bench push_amqp
 bench-decide:
 	tools/dev.sh bench decide
 bench-store:
@@ -25,3 +28,5 @@ bench-amqp:
 	tools/dev.sh bench amqp_edge
 bench-fleet:
 	tools/dev.sh bench fleet
+bench-frozen-cache:
+	tools/dev.sh bench frozen_cache

@@ -48,6 +48,9 @@ config = {
     # Base of the teams' iCalendar feeds (<base>/ical/<team>/), used for new team hubs.
     "hubs.services.fedocal_url": os.environ.get("HUBS_SERVICES", "https://calendar.fedoraproject.org"),
     "hubs.services.timeout": 10.0,
+    # After a failed fetch, seconds before that URL is tried again (doubling up to the cap).
+    "hubs.services.backoff_base": 30.0,
+    "hubs.services.backoff_cap": 1800.0,
     # URLs typed into widgets (calendars) may only reach public addresses, unless this is
     # on (development and tests, where the canned services run on 127.0.0.1).
     "hubs.services.allow_private_urls": os.environ.get("HUBS_ALLOW_PRIVATE_URLS", "") == "1",

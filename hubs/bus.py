@@ -42,6 +42,38 @@ class FedmsgBus:
         return getattr(getattr(fedmsg, "__local"), "__context", None) is not None
 
 
+def init_fedmsg_publisher(config: dict[str, Any], name: str) -> str:
+    """``fedmsg.init`` for publishing from ``name``'s endpoints, binding exactly the address listed.
+
+    fedmsg itself binds ``tcp://*:<port>`` (every interface) for the first free port of the
+    list. Here each endpoint is bound as written, in order: the first that is this host's
+    and free is ours (an endpoint list shared by several hosts names each host's address).
+    Call on the reactor thread (fedmsg contexts are per thread). Returns the endpoint bound.
+    """
+    import fedmsg
+    import zmq
+    from fedmsg.utils import set_high_water_mark, set_tcp_keepalive
+
+    config = dict(config, name=name, active=False, mute=True)  # mute: fedmsg binds nothing itself
+    fedmsg.init(**config)
+    context = getattr(getattr(fedmsg, "__local"), "__context")
+    endpoints = config.get("endpoints", {}).get(name)
+    endpoints = [endpoints] if isinstance(endpoints, str) else list(endpoints or ())
+    publisher = context.context.socket(zmq.PUB)
+    set_high_water_mark(publisher, config)
+    set_tcp_keepalive(publisher, config)
+    for endpoint in endpoints:
+        try:
+            publisher.bind(endpoint)
+        except zmq.ZMQError:
+            continue  # taken by another process, or another host's address
+        context.publisher = publisher
+        log.info("publishing hubs.* messages from %s", endpoint)
+        return endpoint
+    publisher.close()
+    raise OSError(f"no free endpoint of this host among endpoints[{name!r}]: {', '.join(endpoints) or 'none'}")
+
+
 class FakeBus:
     """Records messages; ``deliver`` (if set) receives each full envelope, like a
     hub that hears its own messages back."""

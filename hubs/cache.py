@@ -1,21 +1,27 @@
 """Built widget data in memcached: the key function and the cache adapters.
 
-memcached is reached on loopback with short timeouts, so the blocking
-pymemcache calls are cheap enough to make from the reactor thread (about
-30-100 us each). Values are the widget payload as JSON bytes. Nothing expires:
-data changes only when a message or a config edit says so.
+memcached is reached with short timeouts, so the blocking pymemcache calls
+are cheap enough to make from the reactor thread (about 30-100 us each); a
+server that stalls is taken off the ring after one timeout (see
+MemcachedCache). Values are the widget payload as JSON bytes. Nothing
+expires: data changes only when a message or a config edit says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from pymemcache.client.hash import HashClient
+from pymemcache.client.base import Client
+from pymemcache.client.rendezvous import RendezvousHash
 
 KEY_PREFIX = "hubs:v1"
+
+log = logging.getLogger(__name__)
 
 
 def canonical_config(config: dict[str, Any]) -> bytes:
@@ -53,33 +59,116 @@ class Cache(Protocol):
     def ping_each(self) -> dict[str, str | None]: ...
 
 
+def server_name(host: str, port: int) -> str:
+    """How a server is named on the hash ring: the same in every process that lists it the same way."""
+    return f"{host}:{port}"
+
+
 class MemcachedCache:
-    """pymemcache over one or more servers (a HashClient spreads the keys)."""
+    """pymemcache over one or more servers, keys spread by rendezvous hashing, with a breaker per server.
 
-    def __init__(self, servers: Iterable[tuple[str, int]], timeout: float = 0.25, prefix: str = ""):
-        # ``prefix`` keeps deployments (or test runs) that share servers apart.
-        self._client = HashClient(
-            list(servers),
-            key_prefix=prefix.encode("ascii"),
-            connect_timeout=timeout,
-            timeout=timeout,
-            # Errors must be seen: a lost set would serve stale data later.
-            default_noreply=False,
-            ignore_exc=False,
-            retry_attempts=1,
-            dead_timeout=1,
-            use_pooling=False,
-        )
+    memcached is called from the reactor thread (tens of microseconds on a healthy
+    server). A server that fails or stalls (a frozen process answers nothing until
+    the timeout) is taken off the ring at once: its keys go to the other servers,
+    or — with none left — calls fail fast with CacheUnavailable instead of each
+    waiting for the timeout. A probe off the reactor thread (``reactor``'s thread
+    pool, every ``probe_interval`` s) puts it back when it answers again. Without a
+    reactor (scripts, tests), a server is tried again inline ``probe_interval`` s
+    after it failed.
+    """
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def __init__(self, servers: Iterable[tuple[str, int]], timeout: float = 0.1, prefix: str = "",
+                 reactor: Any = None, probe_interval: float = 1.0):
+        self._timeout = timeout
+        self._prefix = prefix.encode("ascii")
+        self._addresses = {server_name(h, p): (h, p) for h, p in servers}
+        self._clients = {name: self._new_client(address) for name, address in self._addresses.items()}
+        self._ring = RendezvousHash(list(self._clients))
+        self._down: dict[str, float] = {}  # server -> when it was taken off the ring
+        self._reactor = reactor
+        self._probe_interval = probe_interval
+        self._probing: set[str] = set()
+        self._probe_loop = None
+        self.trips = 0  # servers taken off the ring since start
+
+    def _new_client(self, address: tuple[str, int]) -> Client:
+        # Errors must be seen (default_noreply=False): a lost set would serve stale data later.
+        return Client(address, key_prefix=self._prefix, connect_timeout=self._timeout, timeout=self._timeout,
+                      default_noreply=False)
+
+    def _server_for(self, key: str) -> str:
+        if self._down and self._reactor is None:
+            self._retry_inline()
+        name = self._ring.get_node(key)
+        if name is None:
+            raise CacheUnavailable(f"memcached: no server answers ({', '.join(sorted(self._down))} down)")
+        return name
+
+    def _call(self, method: str, key: str, *args: Any) -> Any:
+        name = self._server_for(key)
         try:
-            return getattr(self._client, method)(*args)
-        except (OSError, TimeoutError) as e:
-            raise CacheUnavailable(f"memcached: {e}") from e
-        except Exception as e:  # pymemcache raises its own error classes too
-            if type(e).__module__.startswith("pymemcache"):
-                raise CacheUnavailable(f"memcached: {e}") from e
+            return getattr(self._clients[name], method)(key, *args)
+        except Exception as e:
+            if isinstance(e, (OSError, TimeoutError)) or type(e).__module__.startswith("pymemcache"):
+                self._trip(name, e)
+                raise CacheUnavailable(f"memcached {name}: {e or type(e).__name__}") from e
             raise
+
+    def _trip(self, name: str, error: BaseException) -> None:
+        """Take a failing server off the ring until a probe finds it answering."""
+        if name in self._down:
+            return
+        self._down[name] = time.monotonic()
+        self.trips += 1
+        self._ring.remove_node(name)
+        self._clients[name].close()
+        log.warning("memcached %s does not answer (%s); its keys go to the others until it does",
+                    name, error or type(error).__name__)
+        if self._reactor is not None and self._probe_loop is None:
+            from twisted.internet import task
+
+            self._probe_loop = task.LoopingCall(self._probe_down)
+            self._probe_loop.clock = self._reactor
+            self._probe_loop.start(self._probe_interval, now=False).addErrback(
+                lambda f: log.error("memcached probe loop died: %s", f.getErrorMessage()))
+
+    def _probe_down(self) -> None:
+        from twisted.internet import threads
+
+        for name in list(self._down):
+            if name in self._probing:
+                continue
+            self._probing.add(name)
+            d = threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), self._answers, name)
+            d.addCallback(lambda ok, name=name: self._restore(name) if ok else None)
+            d.addBoth(lambda _, name=name: self._probing.discard(name))
+        if not self._down and self._probe_loop is not None and self._probe_loop.running:
+            self._probe_loop.stop()
+            self._probe_loop = None
+
+    def _answers(self, name: str) -> bool:
+        """Does the server answer? (a thread: it may block for the timeout)"""
+        probe = self._new_client(self._addresses[name])
+        try:
+            probe.version()
+            return True
+        except Exception:
+            return False
+        finally:
+            probe.close()
+
+    def _restore(self, name: str) -> None:
+        if self._down.pop(name, None) is None:
+            return
+        self._clients[name] = self._new_client(self._addresses[name])
+        self._ring.add_node(name)
+        log.warning("memcached %s answers again; back on the ring", name)
+
+    def _retry_inline(self) -> None:
+        now = time.monotonic()
+        for name, since in list(self._down.items()):
+            if now - since >= self._probe_interval:
+                self._restore(name)
 
     def get(self, key: str) -> bytes | None:
         return self._call("get", key)
@@ -95,40 +184,60 @@ class MemcachedCache:
         self._call("delete", key, False)
 
     def ping(self) -> None:
-        """Ask every server for its version; raise if any does not answer."""
-        for name, client in list(self._client.clients.items()):
-            try:
-                client.version()
-            except Exception as e:
-                raise CacheUnavailable(f"memcached {name}: {e}") from e
+        """Raise unless at least one server answers (each one on the ring is asked)."""
+        status = self.ping_each()
+        if not any(error is None for error in status.values()):
+            raise CacheUnavailable("memcached: " + "; ".join(f"{n}: {e}" for n, e in sorted(status.items())))
 
     def ping_each(self) -> dict[str, str | None]:
-        """Each server by name: None if it answers, else what went wrong (for /healthz)."""
+        """Each server by name: None if it answers, else why not (a server off the ring is not asked)."""
         found: dict[str, str | None] = {}
-        for name, client in list(self._client.clients.items()):
+        for name, client in list(self._clients.items()):
+            if name in self._down:
+                found[name] = "not answering (taken off the ring; probed in the background)"
+                continue
             try:
                 client.version()
                 found[name] = None
             except Exception as e:
+                self._trip(name, e)
                 found[name] = str(e) or type(e).__name__
         return found
 
     def close(self) -> None:
-        for client in list(self._client.clients.values()):
+        if self._probe_loop is not None and self._probe_loop.running:
+            self._probe_loop.stop()
+        for client in self._clients.values():
             client.close()
 
 
 class FakeCache:
-    """A dict with memcached's semantics (expiry read from ``clock``); ``fail`` makes every call raise."""
+    """A dict with memcached's semantics (expiry read from ``clock``); ``fail`` makes every call raise.
 
-    def __init__(self, clock: Any = None) -> None:
+    With ``probe_interval`` it models MemcachedCache's breaker for one server: the first failure
+    takes it off the ring (``trips``), later calls fail fast without reaching it until ``probe_interval``
+    has passed on ``clock`` and it answers again.
+    """
+
+    def __init__(self, clock: Any = None, probe_interval: float | None = None) -> None:
         self.data: dict[str, bytes] = {}
         self.fail: Exception | None = None
         self.clock = clock
+        self.probe_interval = probe_interval
+        self.trips = 0
+        self._down_since: float | None = None
         self._expires: dict[str, float] = {}
 
     def _check(self) -> None:
+        if self._down_since is not None:
+            if self.fail is None and self.clock.seconds() - self._down_since >= self.probe_interval:
+                self._down_since = None  # the probe found it answering: back on the ring
+            else:
+                raise CacheUnavailable("memcached fake: no server answers (fake down)")
         if self.fail is not None:
+            if self.probe_interval is not None:
+                self._down_since = self.clock.seconds()
+                self.trips += 1
             raise self.fail
         if self._expires:
             now = self.clock.seconds()
@@ -163,6 +272,8 @@ class FakeCache:
         self._check()
 
     def ping_each(self) -> dict[str, str | None]:
+        if self._down_since is not None:
+            return {"fake": "not answering (taken off the ring; probed in the background)"}
         return {"fake": None if self.fail is None else str(self.fail)}
 
     def close(self) -> None:

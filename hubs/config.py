@@ -39,6 +39,8 @@ class HubsConfig:
     messages_max_rows: int = 1_000_000
     messages_prune_interval: float = 300.0
     services_timeout: float = 10.0
+    services_backoff_base: float = 30.0
+    services_backoff_cap: float = 1800.0
     allow_private_urls: bool = False
     badges_url: str = "https://badges.fedoraproject.org"
     bodhi_url: str = "https://bodhi.fedoraproject.org"
@@ -192,6 +194,8 @@ class HubsConfig:
             messages_max_rows=max_rows,
             messages_prune_interval=max(1.0, get("hubs.messages.prune_interval", float, 300.0)),
             services_timeout=services_timeout,
+            services_backoff_base=max(1.0, get("hubs.services.backoff_base", float, 30.0)),
+            services_backoff_cap=max(1.0, get("hubs.services.backoff_cap", float, 1800.0)),
             allow_private_urls=bool(config.get("hubs.services.allow_private_urls", False)),
             **urls,
             **oidc,

@@ -24,7 +24,7 @@ import fedmsg.consumers
 from twisted.internet import defer
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from hubs.bus import FedmsgBus
+from hubs.bus import FedmsgBus, init_fedmsg_publisher
 from hubs.cache import MemcachedCache
 from hubs.config import ConfigError, HubsConfig
 from hubs.db.store import PostgresStore
@@ -84,9 +84,11 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         # Publishing: on this (the reactor's) thread, from our own endpoint.
         self.bus = None  # fedmsg off: Fedora Messaging alone (hubs.amqp.url)
         if self.settings.fedmsg_enabled:
-            fedmsg_config = dict(hub.config)
-            fedmsg_config.update(name=self.settings.publish_name, active=False, cert_prefix="hubs")
-            fedmsg.init(**fedmsg_config)
+            try:
+                init_fedmsg_publisher(dict(hub.config, cert_prefix="hubs"), self.settings.publish_name)
+            except OSError as e:
+                log.critical("%s", e)
+                raise SystemExit(f"hubs: {e}") from None
             self.bus = FedmsgBus(self.settings.publish_name)
         self.meta = MessageMeta(hub.config)  # loads fedmsg.meta's processors (~0.2 s)
         self._guard_subscribers()
@@ -128,10 +130,13 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
 
         store = PostgresStore(self.settings.db_dsn, self.settings.db_pool_size, reactor=self.reactor)
         await store.start()
-        cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix)
+        cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix,
+                               reactor=self.reactor)
         self.service = await start(self.settings, store, cache, self.bus, self.reactor, meta=self.meta,
                                    http=TreqClient(self.reactor, self.settings.services_timeout,
-                                                   allow_private=self.settings.allow_private_urls))
+                                                   allow_private=self.settings.allow_private_urls,
+                                                   backoff_base=self.settings.services_backoff_base,
+                                                   backoff_cap=self.settings.services_backoff_cap))
         # Everything loaded so far (moksha, fedmsg.meta's processors, the directory) lives
         # for the whole process: keep it out of the cyclic GC's full collections.
         gc.collect()

@@ -8,6 +8,7 @@ both need them).
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ class MessageMeta:
         self._config.setdefault("topic_prefix_re", self._config["topic_prefix"].replace(".", r"\.") + r"\.[^\W\d_]+")
         if load_processors:
             fedmsg.meta.make_processors(**self._config)
+            quiet_fedmsg_meta()
             _quiet_fas_lookups(self._config)
         self._last: tuple[int, frozenset[str]] | None = None
 
@@ -91,6 +93,38 @@ class MessageMeta:
     def icon(self, message: Mapping[str, Any]) -> str:
         icon = self._call("msg2icon", message, "")
         return icon if isinstance(icon, str) and icon.startswith(("http://", "https://")) else ""
+
+
+class OneLinePerMessage(logging.Filter):
+    """fedmsg.meta logs a traceback each time a processor meets a message without a field it expects
+    (16 per feed rebuild for one such stored message). Keep one line per message id, once, no traceback."""
+
+    def __init__(self, remember: int = 4096):
+        super().__init__()
+        self.remember = remember
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or not isinstance(record.msg, str) or " failed on " not in record.msg:
+            return True
+        message_id = record.msg.rsplit(" failed on ", 1)[1]
+        if message_id in self._seen:
+            return False
+        self._seen[message_id] = None
+        if len(self._seen) > self.remember:
+            self._seen.popitem(last=False)
+        error = record.exc_info[1]
+        record.msg, record.args = "fedmsg.meta cannot read message %s (%s: %s); shown without its meaning", (
+            message_id, type(error).__name__, error)
+        record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_fedmsg_meta() -> None:
+    """Install ``OneLinePerMessage`` on fedmsg.meta's logger (once)."""
+    logger = logging.getLogger("fedmsg.meta")
+    if not any(isinstance(f, OneLinePerMessage) for f in logger.filters):
+        logger.addFilter(OneLinePerMessage())
 
 
 def _quiet_fas_lookups(config: Mapping[str, Any]) -> None:

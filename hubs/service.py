@@ -140,7 +140,6 @@ def _demo_feed(config: HubsConfig, reactor, amqp_source: Any, fedmsg_bus: Any, h
         publish = fedmsg_publisher()
     else:
         publish = direct_publisher(handler.handle, config.topic_prefix, config.environment)
-    log.info("demo feed: a message every %g s (HUBS_DEMO_FEED=0 turns it off)", config.demo_feed_interval)
     return DemoFeed(reactor, publish, config.demo_feed_interval)
 
 

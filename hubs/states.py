@@ -89,6 +89,7 @@ class WidgetStates:
         self._retries: dict[int, Any] = {}
         self._failing: set[int] = set()  # widgets whose latest build failed
         self._keys: dict[int, tuple[Widget, str]] = {}
+        self._cache_down = False  # the last cache call failed (for one log line per outage)
         self._good: dict[int, tuple[str, bytes]] = {}  # last good payload by widget: (cache key, bytes)
         self._stale_since: dict[int, float] = {}  # when refreshing a widget with good data first failed
 
@@ -239,9 +240,14 @@ class WidgetStates:
         try:
             result = getattr(self.cache, method)(*args)
         except CacheUnavailable as e:
-            log.warning("memcached unavailable (%s); serving from process state", e)
+            if not self._cache_down:  # one line per outage, not one per call
+                log.warning("memcached unavailable (%s); serving from process state", e)
+                self._cache_down = True
             self.metrics.cache.labels("error").inc()
             return None
+        if self._cache_down:
+            log.warning("memcached answers again")
+            self._cache_down = False
         if method == "get":
             self.metrics.cache.labels("miss" if result is None else "hit").inc()
         return result

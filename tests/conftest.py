@@ -365,3 +365,27 @@ def private_rabbitmq():
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL cluster only this test uses (it may be stopped and started: nobody else notices)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.fleet import PrivatePostgres
+
+    workdir = Path(tempfile.mkdtemp(prefix="hubs-pg-"))  # not under pytest's 0700 tree: initdb runs as postgres
+    try:
+        pg = PrivatePostgres(workdir, "127.0.0.1")
+    except FileNotFoundError as e:
+        shutil.rmtree(workdir, ignore_errors=True)
+        need_service("PostgreSQL server binaries", str(e))
+    pg.start()
+    try:
+        migrate(pg.admin_dsn)
+        yield pg
+    finally:
+        pg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

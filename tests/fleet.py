@@ -251,13 +251,18 @@ class PrivatePostgres:
         network = self.host.rsplit(".", 1)[0] + ".0/24"
         with open(self.data / "pg_hba.conf", "a") as hba:
             hba.write(f"host all all {network} trust\n")
+        self.run()
+
+    def run(self) -> None:
+        """Start the (already initialised) server; also how a test brings it back after ``stop``."""
         subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
                         str(self.workdir / "pg.log"), "-w", "-t", "30", "-o",
                         f"-p {self.port} -k {self.workdir} -c listen_addresses={self.host} -c fsync=off", "start"],
                        check=True, capture_output=True)
 
-    def stop(self) -> None:
-        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+    def stop(self, mode: str = "immediate") -> None:
+        """``mode`` as pg_ctl's: ``fast`` is what an operator's restart does (clients are told, then cut)."""
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
                        capture_output=True)
 
 

@@ -85,3 +85,59 @@ def test_fake_can_be_told_to_fail():
     cache.fail = CacheUnavailable("down")
     with pytest.raises(CacheUnavailable):
         cache.set("k", b"v")
+
+
+@pytest.fixture(params=["fake", "memcached"])
+def freezable(request):
+    """A one-server cache with its breaker, and how to freeze, thaw and let time pass for it."""
+    if request.param == "fake":
+        clock = Clock()
+        cache = FakeCache(clock, probe_interval=0.5)
+
+        def freeze():
+            cache.fail = CacheUnavailable("memcached fake: timed out")
+
+        def thaw():
+            cache.fail = None
+
+        yield cache, freeze, thaw, clock.advance
+        return
+    import os
+    import signal
+
+    from tests.conftest import need_service
+    from tests.fleet import Memcached
+
+    server = Memcached()
+    try:
+        server.start()
+    except FileNotFoundError as e:
+        need_service("memcached", str(e))
+    cache = MemcachedCache([(server.host, server.port)], timeout=0.25, probe_interval=0.5)
+    try:
+        pid = server.proc.pid
+        yield cache, lambda: os.kill(pid, signal.SIGSTOP), lambda: os.kill(pid, signal.SIGCONT), time.sleep
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+        cache.close()
+        server.stop()
+
+
+def test_a_frozen_server_costs_one_failure_then_calls_fail_fast_until_it_answers(freezable, key):
+    """Frozen: one call fails (after the timeout), the next fail at once, and it is back once it answers."""
+    cache, freeze, thaw, let_time_pass = freezable
+    cache.set(key, b"v")
+    freeze()
+    with pytest.raises(CacheUnavailable):
+        cache.get(key)
+    assert cache.trips == 1
+    started = time.perf_counter()
+    for _ in range(50):
+        with pytest.raises(CacheUnavailable):
+            cache.get(key)
+    assert time.perf_counter() - started < 0.1  # 50 calls: no timeout waited
+    assert cache.ping_each() != {name: None for name in cache.ping_each()}
+    thaw()
+    let_time_pass(0.6)
+    assert cache.get(key) == b"v"
+    assert cache.trips == 1

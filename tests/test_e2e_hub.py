@@ -168,3 +168,21 @@ def test_api_token_cli_and_bearer_auth(hub, demo_db):
     assert status == 403  # ralph does not own the Design Team hub
     missing = subprocess.run(run + ["create", "ghost"], capture_output=True, text=True)
     assert missing.returncode == 1 and "log in" in missing.stderr
+
+
+def listening_addresses(port):
+    """The local addresses of sockets listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, _, hexport = local.rpartition(":")
+                if state == "0A" and int(hexport, 16) == port:
+                    found.append(address)
+    return found
+
+
+def test_the_bus_publisher_binds_only_the_configured_address(hub):
+    """fedmsg would listen on every interface; Hubs binds the endpoint's own address (127.0.0.1) only."""
+    assert listening_addresses(hub.bus_port) == ["0100007F"]  # 127.0.0.1, and nothing on 0.0.0.0 or ::

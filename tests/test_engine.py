@@ -378,3 +378,18 @@ async def test_hub_reloads_never_apply_out_of_order(hubs, fake_store, monkeypatc
 def test_changed_hub(short, msg, expected):
     """Which hub a Hubs change message asks every process to re-read."""
     assert changed_hub(short, msg, {2: "designteam"}.get) == expected
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_memcached_outage_is_one_log_line(hubs, fake_cache, caplog):
+    """While memcached is down, rebuilds log the outage once (and its end once), not once per call."""
+    import logging
+
+    fake_cache.fail = CacheUnavailable("down")
+    with caplog.at_level(logging.WARNING, logger="hubs.states"):
+        for _ in range(5):
+            await hubs.handler.handle(poke())
+        fake_cache.fail = None
+        await hubs.handler.handle(poke())
+    lines = [r.getMessage() for r in caplog.records if r.name == "hubs.states"]
+    assert lines == ["memcached unavailable (down); serving from process state", "memcached answers again"]

@@ -17,48 +17,16 @@ import psycopg2
 import psycopg2.errors
 import pytest
 import pytest_twisted
-from twisted.internet import defer, error, task, threads
+from twisted.internet import defer, task, threads
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
-from twisted.python.failure import Failure
-from txpostgres import reconnection, txpostgres
 
 from hubs.db.migrate import migrate
-from hubs.db.store import PostgresStore, StoreUnavailable, _Pool, connection_lost
+from hubs.db.store import PostgresStore, StoreUnavailable
 from hubs.models import Hub
 from tests.conftest import need_service
 from tests.pgcluster import PostgresCluster
 
 APP = "hubs-outage-test"
-
-
-def _pg_error(cls, pgcode: str):
-    """An error as the server would send it: psycopg2 sets pgcode only on errors it received."""
-    return type(f"{cls.__name__}{pgcode}", (cls,), {"pgcode": pgcode})("x")
-
-
-@pytest.mark.parametrize("error, closed, lost", [
-    (psycopg2.OperationalError("server closed the connection unexpectedly"), 0, True),  # libpq: no pgcode
-    (_pg_error(psycopg2.OperationalError, "57P01"), 0, True),   # admin_shutdown (pg_ctl stop -m fast)
-    (_pg_error(psycopg2.OperationalError, "57P02"), 0, True),   # crash_shutdown
-    (_pg_error(psycopg2.OperationalError, "57P03"), 0, True),   # cannot_connect_now (starting up)
-    (_pg_error(psycopg2.OperationalError, "08006"), 0, True),   # connection_failure
-    (_pg_error(psycopg2.OperationalError, "40P01"), 0, False),  # deadlock: this statement only
-    (_pg_error(psycopg2.OperationalError, "40001"), 0, False),  # serialization failure
-    (_pg_error(psycopg2.OperationalError, "57014"), 0, False),  # query cancelled / statement timeout
-    (_pg_error(psycopg2.OperationalError, "55P03"), 0, False),  # lock not available
-    (_pg_error(psycopg2.OperationalError, "40P01"), 2, True),   # ... unless the connection broke with it
-    (psycopg2.InterfaceError("connection already closed"), 0, True),
-    (reconnection.ConnectionDead(), 0, True),
-    (txpostgres.RollbackFailed(None, None), 0, True),
-    (error.ConnectionDone(), 0, True),
-    (error.ConnectionLost(), 0, True),
-    (psycopg2.IntegrityError("duplicate key"), 0, False),
-    (psycopg2.DataError("invalid input"), 0, False),
-    (ValueError("bad"), 0, False),
-])
-def test_connection_lost_decision(error, closed, lost):
-    """Only a gone server or broken connection takes the pool down; a failed statement does not."""
-    assert connection_lost(error, closed) is lost
 
 
 # --------------------------------------------------------------------------- a real server
@@ -229,10 +197,11 @@ async def test_outage_fails_fast_logs_once_and_recovers_once(cluster, logs, mode
         assert [c for c in after if not c.ok] == []  # the first success is followed by no failure
         assert await threads.deferToThread(_our_backends, cluster) == 4  # every pooled connection is back
 
-        assert len(down_lines) == 1 and down_lines[0].startswith("WARNING hubs.db.store: PostgreSQL unavailable")
+        assert len(down_lines) == 1, down_lines
+        assert down_lines[0].startswith("WARNING hubs.db.store: PostgreSQL is unreachable")
         lines = logs.since(mark)
         assert len(lines) == 2, lines
-        assert lines[1].startswith("INFO hubs.db.store: PostgreSQL is back after")
+        assert lines[1].startswith("WARNING hubs.db.store: PostgreSQL is reachable again after")
         assert not any("Traceback" in line or "Unhandled" in line for line in lines)
     finally:
         store.close()
@@ -268,7 +237,7 @@ async def test_transaction_cut_by_shutdown_is_unavailable_without_traceback(clus
         else:
             pytest.fail("the store did not recover within 10 s")
         lines = logs.since(mark)
-        assert [line.split(":")[0] for line in lines] == ["WARNING hubs.db.store", "INFO hubs.db.store"], lines
+        assert [line.split(":")[0] for line in lines] == ["WARNING hubs.db.store", "WARNING hubs.db.store"], lines
         assert not any("Traceback" in line or "Unhandled" in line for line in lines)
     finally:
         store.close()
@@ -295,7 +264,7 @@ async def test_close_during_an_outage_stops_reconnecting(cluster, logs):
     """A store closed while the server is down opens no connection when the server comes back."""
     from twisted.internet import reactor
 
-    store = PostgresStore(_dsn(cluster), size=4, reactor=reactor, retry=(0.05, 0.1))
+    store = PostgresStore(_dsn(cluster), size=4, reactor=reactor)
     await store.start()
     await threads.deferToThread(cluster.stop, "fast")
     with pytest.raises(StoreUnavailable):
@@ -307,134 +276,3 @@ async def test_close_during_an_outage_stops_reconnecting(cluster, logs):
     await _sleep(reactor, 1.0)
     assert await threads.deferToThread(_our_backends, cluster) == 0
     assert logs.since(mark) == []
-
-
-# --------------------------------------------------------------------------- the pool on a fake server
-
-
-class FakeServer:
-    """A PostgreSQL stand-in that holds state: up or down, how many connections it takes, each connect attempt."""
-
-    def __init__(self, clock, capacity: int = 100):
-        self.clock, self.capacity, self.up = clock, capacity, True
-        self.connections: list[FakeConnection] = []
-        self.attempts: list[float] = []
-
-    def open_count(self) -> int:
-        return sum(c.open for c in self.connections)
-
-    def stop(self) -> None:
-        """Every open connection is closed by the server, as pg_ctl stop does (the idle ones hear it)."""
-        self.up = False
-        for c in self.connections:
-            if c.open:
-                c.open = False
-                c.on_lost(psycopg2.OperationalError("server closed the connection unexpectedly"))
-
-
-class FakeConnection:
-    """What _Pool uses of a txpostgres connection, against a FakeServer."""
-
-    def __init__(self, server: FakeServer, on_lost):
-        self.server, self.on_lost, self.open = server, on_lost, False
-        server.connections.append(self)
-
-    def is_open(self) -> bool:
-        return self.open
-
-    def connect(self, *args, **kwargs):
-        self.server.attempts.append(self.server.clock.seconds())
-        if not self.server.up:
-            return defer.fail(psycopg2.OperationalError("Connection refused"))
-        if self.server.open_count() >= self.server.capacity:
-            return defer.fail(_pg_error(psycopg2.OperationalError, "53300"))  # too many connections
-        self.open = True
-        return defer.succeed(self)
-
-    def close(self) -> None:
-        self.open = False
-
-    def runQuery(self, *args, **kwargs):
-        if not self.open:
-            return defer.fail(psycopg2.InterfaceError("connection already closed"))
-        return defer.succeed([(1,)])
-
-    def runInteraction(self, interaction, *args, **kwargs):
-        return self.runQuery()
-
-
-class FakeServerPool(_Pool):
-    def __init__(self, server: FakeServer, size: int):
-        self.server = server
-        super().__init__("dbname=fake", size, server.clock, (0.1, 1.0))
-
-    def connectionFactory(self, reactor, cooperator):
-        return FakeConnection(self.server, self.lost)
-
-
-def _started_pool(capacity: int = 100, size: int = 4):
-    clock = task.Clock()
-    server = FakeServer(clock, capacity)
-    pool = FakeServerPool(server, size)
-    assert _outcome(defer.ensureDeferred(pool.start())) == "ok"  # the fake answers synchronously
-    return clock, server, pool
-
-
-def _run_until(clock, end: float) -> None:
-    """Fire the clock's calls one at a time, at their exact times, up to ``end``."""
-    while clock.getDelayedCalls():
-        due = min(c.getTime() for c in clock.getDelayedCalls())
-        if due > end:
-            break
-        clock.advance(max(0.0, due - clock.seconds()))
-    clock.advance(max(0.0, end - clock.seconds()))
-
-
-def _outcome(d) -> str:
-    results: list = []
-    d.addBoth(results.append)
-    assert results, "a call waited instead of answering at once"
-    return "ok" if not isinstance(results[0], Failure) else results[0].type.__name__
-
-
-def test_pool_goes_down_once_and_retries_on_its_schedule(caplog):
-    """Four connections lost: one warning, calls fail at once, every connection retried together at 0, .1, .3, .7..."""
-    caplog.set_level(logging.DEBUG, logger="hubs.db.store")
-    clock, server, pool = _started_pool()
-    server.attempts.clear()
-    server.stop()
-    assert pool.unavailable() is not None
-    assert [_outcome(pool.runQuery("SELECT 1")) for _ in range(10)] == ["ConnectionDead"] * 10
-    _run_until(clock, 3.0)
-    times = sorted(set(server.attempts))
-    assert times == pytest.approx([0, 0.1, 0.3, 0.7, 1.5, 2.5])
-    assert all(server.attempts.count(t) == 4 for t in set(server.attempts))  # all four at once
-    assert [r.levelname for r in caplog.records if r.levelno >= logging.INFO] == ["WARNING"]
-
-
-def test_pool_is_up_only_when_every_connection_answers(caplog):
-    """Three of four reopened is still down; the fourth brings it up (one info line) without reopening the others."""
-    caplog.set_level(logging.INFO, logger="hubs.db.store")
-    clock, server, pool = _started_pool(size=4)
-    server.stop()
-    server.up, server.capacity = True, 3
-    _run_until(clock, 1.0)
-    assert server.open_count() == 3 and pool.unavailable() is not None
-    assert _outcome(pool.runQuery("SELECT 1")) == "ConnectionDead"
-    attempts = len(server.attempts)
-    server.capacity = 4
-    _run_until(clock, 2.5)
-    assert pool.unavailable() is None
-    assert len(server.attempts) == attempts + 1  # only the missing connection was opened again
-    assert [_outcome(pool.runQuery("SELECT 1")) for _ in range(8)] == ["ok"] * 8
-    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
-
-
-def test_a_failed_statement_does_not_take_the_pool_down():
-    """A deadlock on an open connection is the caller's error, not an outage."""
-    clock, server, pool = _started_pool()
-    connection = server.connections[0]
-    connection.runQuery = lambda *a, **k: defer.fail(_pg_error(psycopg2.OperationalError, "40P01"))
-    outcomes = {_outcome(pool.runQuery("SELECT 1")) for _ in range(8)}
-    assert "OperationalError40P01" in outcomes
-    assert pool.unavailable() is None

@@ -14,8 +14,7 @@ from typing import Any, Protocol
 import psycopg2
 import psycopg2.errors
 from psycopg2.extras import Json
-from twisted.internet import defer, task
-from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet import defer
 from txpostgres import reconnection, txpostgres
 
 from hubs.models import COLUMNS, ROLES, Conflict, FieldErrors, Hub, NotFound, StoredMessage, User, Widget
@@ -31,8 +30,17 @@ class StoreUnavailable(RuntimeError):
     """The database cannot be reached right now."""
 
 
+def _unavailable(e: BaseException) -> str:
+    if isinstance(e, reconnection.ConnectionDead):
+        return "PostgreSQL is unreachable; reconnecting"
+    if isinstance(e, txpostgres.RollbackFailed):  # a transaction cut by the outage: say what cut it
+        e = e.originalFailure.value
+    return str(e).strip() or type(e).__name__
+
+
+# RollbackFailed: a transaction whose connection died under it (a 503, not a 500).
 _UNAVAILABLE = (reconnection.ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError,
-                txpostgres.RollbackFailed, ConnectionDone, ConnectionLost)
+                txpostgres.RollbackFailed)
 
 
 class Store(Protocol):
@@ -156,87 +164,47 @@ def _check_hub_fields(fields: dict[str, Any]) -> None:
         raise FieldErrors(errors)
 
 
-# --------------------------------------------------------------------------- connections
-#
-# Why not txpostgres's own reconnection: with a DeadConnectionDetector per pooled
-# connection, each connection found the restart on its own (an idle one when the
-# server closed it, which txpostgres let reach the reactor as a CRITICAL "Unhandled
-# Error" traceback), then retried on its own back-off (1.7 s, 4.9 s, 10 s, with
-# jitter). After the server came back, some connections answered and others still
-# said ConnectionDead until their next attempt: calls and /healthz flapped between
-# 200 and 503 for seconds. Here the pool goes down as one (one log line), answers
-# StoreUnavailable at once while it is down, reopens every connection together, and
-# is up again only when all of them answer.
+def connection_is_dead(error: BaseException, closed: int) -> bool:
+    """Whether a failed query means its connection is gone (reconnect) or only the query failed (pure).
 
-_LOST_PGCODES = frozenset({"57P01", "57P02", "57P03"})  # admin shutdown, crash shutdown, cannot connect now
-
-
-def connection_lost(error: BaseException, closed: int = 0) -> bool:
-    """Whether a failure means the server or the connection is gone (not just this statement).
-
-    ``closed`` is psycopg2's flag of the connection the statement ran on (non-zero once
-    libpq saw it break). Deadlocks, serialization failures, cancelled statements and
-    constraint violations leave the connection usable: they must not take the pool down.
+    ``closed`` is psycopg2's ``connection.closed`` (0 open, 1 closed, 2 broken). A cancelled statement or a
+    serialization failure is an ``OperationalError`` too, on a connection that still works.
     """
     if closed:
         return True
-    if isinstance(error, (reconnection.ConnectionDead, txpostgres.RollbackFailed, psycopg2.InterfaceError,
-                          ConnectionDone, ConnectionLost)):
+    if isinstance(error, (reconnection.ConnectionDead, psycopg2.InterfaceError)):
         return True
-    if isinstance(error, psycopg2.OperationalError):
-        code = error.pgcode
-        return code is None or code.startswith("08") or code in _LOST_PGCODES  # None: libpq's own (socket) errors
-    return False
+    if isinstance(error, (psycopg2.errors.QueryCanceled, psycopg2.errors.SerializationFailure,
+                          psycopg2.errors.DeadlockDetected, psycopg2.errors.LockNotAvailable)):
+        return False
+    return isinstance(error, psycopg2.OperationalError)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0].strip() if text else type(error).__name__
-
-
-def _describe(error: BaseException) -> str:
-    """One line for StoreUnavailable: libpq's messages span lines; a failed ROLLBACK wraps the cause."""
-    if isinstance(error, txpostgres.RollbackFailed):
-        error = error.originalFailure.value
-    return _first_line(error)
+def reconnect_delay(attempt: int, first: float = 0.25, cap: float = 1.0) -> float:
+    """Seconds before reconnection attempt ``attempt`` (0: at once): short, because an outage ends at once (pure)."""
+    return 0.0 if attempt <= 0 else min(cap, first * 2.0 ** min(attempt - 1, 32))
 
 
 class _Connection(txpostgres.Connection):
-    """A pooled connection that tells its pool when the server drops it, and never logs a traceback."""
+    """A pooled connection that reports its own death instead of raising into the reactor.
 
-    def __init__(self, reactor, cooperator, on_lost):
-        super().__init__(reactor, cooperator)
-        self._on_lost = on_lost
+    An idle connection watches its socket for NOTIFY; when the server goes away, txpostgres's
+    ``doRead`` raises, and Twisted logs that as a CRITICAL "Unhandled Error" traceback per connection.
+    """
 
-    def is_open(self) -> bool:
-        return self._connection is not None and not self._connection.closed
+    on_lost = None  # set by the pool: called with the error, once
 
-    def doRead(self):
-        # An idle connection is always a reader (for NOTIFY). When the server closes it,
-        # psycopg2's poll() raises here with nobody waiting; txpostgres lets that reach the
-        # reactor, which logs it as a CRITICAL "Unhandled Error" traceback. Returned instead,
-        # the reactor drops the descriptor quietly (and calls connectionLost) and the pool hears.
+    def doRead(self) -> None:
         try:
-            return super().doRead()
-        except Exception as e:
-            self._on_lost(e)
-            return e
-
-    def doWrite(self):
-        try:
-            return super().doWrite()
-        except Exception as e:
-            self._on_lost(e)
-            return e
-
-    def close(self):
-        if self._connection is not None:
-            super().close()
+            super().doRead()
+        except psycopg2.Error as e:
+            self.reactor.removeReader(self)
+            if self.on_lost is not None:
+                self.on_lost(e)
 
     def _runInteraction(self, interaction, *args, **kwargs):
-        # txpostgres's own, less its log.err of a failed ROLLBACK (a CRITICAL "Unhandled Error"
-        # traceback each time a transaction is cut by an outage): the RollbackFailed it returns
-        # already says it, and the pool reports the outage once.
+        # txpostgres's own, less its log.err of a failed ROLLBACK: a transaction cut by an outage
+        # logged a CRITICAL "Unhandled Error" traceback; the RollbackFailed returned already says it.
         cursor = self.cursor()
         d = cursor.execute("begin")
         d.addCallback(interaction, *args, **kwargs)
@@ -252,144 +220,110 @@ class _Connection(txpostgres.Connection):
         return d.addCallback(commit).addErrback(rollback)
 
 
-def _make_connection(reactor, cooperator, on_lost):
-    return _Connection(reactor, cooperator, on_lost)
-
-
 class _Pool(txpostgres.ConnectionPool):
-    """txpostgres's pool, down and up as one.
+    """txpostgres's pool, recovering as one: the first dead connection takes the whole pool down.
 
-    While down, every call fails at once with ConnectionDead (no queueing behind dead
-    connections); one recovery loop waits for the calls in flight, reopens (or checks
-    with ``SELECT 1``) every connection, retries after ``delays`` (first, doubling up to
-    the second), and reports up only once all of them answer, so the first success
-    after an outage is not followed by failures from connections still dead.
+    While down, queries fail at once (``StoreUnavailable``) and one loop opens a complete set of new
+    connections; only when all of them are open does the pool come back, so after PostgreSQL restarts
+    the store goes from unavailable to available once (per-connection detectors each found the restart
+    on their own first query and retried on their own backoff: 4-6 s of 200/503 flapping).
     """
 
-    def __init__(self, dsn: str, size: int, reactor=None, delays: tuple[float, float] = (0.1, 1.0)):
-        if reactor is None:
-            from twisted.internet import reactor
+    def __init__(self, dsn: str, size: int, reactor):
         self.reactor = reactor
-        self.min = size
-        self.delays = delays
+        self.generation = 0
         self.down_since: float | None = None
-        self.reason = ""
+        self._recovering = False
         self._closed = False
-        self._recovery: defer.Deferred | None = None
-        self._sleeping: defer.Deferred | None = None
-        super().__init__(None, dsn)
-        self.all = list(self.connections)
+        super().__init__(None, dsn, min=size)
+        for c in self.connections:
+            self._adopt(c)
 
-    def connectionFactory(self, reactor, cooperator):  # called by ConnectionPool.__init__
-        return _make_connection(reactor, cooperator, self.lost)
+    @staticmethod
+    def connectionFactory(reactor, cooperator):
+        return _Connection(reactor, cooperator)
 
-    async def start(self) -> None:
-        results = await defer.DeferredList([c.connect(*self.connargs, **self.connkw) for c in self.all],
-                                           consumeErrors=True)
-        failures = [f for ok, f in results if not ok]
-        if failures:
-            for c in self.all:
-                c.close()
-            raise failures[0].value
+    def _adopt(self, c: _Connection) -> None:
+        c.hubs_generation = self.generation
+        c.on_lost = lambda error, c=c: self._connection_lost(c, error)
+
+    def _connection_lost(self, c: _Connection, error: BaseException) -> None:
+        if getattr(c, "hubs_generation", None) == self.generation:
+            self.mark_down(error)
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def mark_down(self, error: BaseException) -> None:
+        """The database went away: one log line, fail fast, reconnect everything in one loop."""
+        if self.down or self._closed:
+            return
+        self.down_since = self.reactor.seconds()
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        log.warning("PostgreSQL is unreachable (%s); reconnecting", reason)
+        self._recover()
+
+    def _recover(self) -> None:
+        if self._recovering:
+            return
+        self._recovering = True
+        d = defer.ensureDeferred(self._recovery_loop())
+        d.addErrback(lambda f: log.error("PostgreSQL reconnection stopped: %s", f.getErrorMessage()))
+        d.addBoth(lambda _: setattr(self, "_recovering", False))
+
+    async def _recovery_loop(self) -> None:
+        from twisted.internet import task
+
+        attempt = 0
+        while self.down and not self._closed:
+            delay = reconnect_delay(attempt)
+            if delay:
+                await task.deferLater(self.reactor, delay, lambda: None)
+            attempt += 1
+            fresh = [self.connectionFactory(self.reactor, self.cooperator) for _ in range(self.min)]
+            results = await defer.DeferredList([c.connect(*self.connargs, **self.connkw) for c in fresh],
+                                               consumeErrors=True)
+            if self._closed or not all(ok for ok, _ in results):
+                for c, (ok, _) in zip(fresh, results, strict=False):
+                    if ok:
+                        _close_quietly(c)
+                log.debug("PostgreSQL reconnection attempt %d failed", attempt)
+                continue
+            old, self.connections = self.connections, set()
+            self.generation += 1
+            for c in fresh:
+                self._adopt(c)
+                self.connections.add(c)
+            for c in old:
+                _close_quietly(c)
+            log.warning("PostgreSQL is reachable again after %.1f s", self.reactor.seconds() - self.down_since)
+            self.down_since = None
 
     def close(self) -> None:
         self._closed = True
-        if self._sleeping is not None:
-            self._sleeping.cancel()  # no-op once it has fired
-        for c in self.all:
-            c.close()
+        for c in self.connections:
+            _close_quietly(c)
 
-    def unavailable(self) -> str | None:
-        """Why the pool is down (None when it is up)."""
-        if self.down_since is None:
-            return None
-        return f"PostgreSQL unavailable for {self.reactor.seconds() - self.down_since:.1f} s: {self.reason}"
+    def _run(self, method: str, *args, **kwargs):
+        if self.down:
+            return defer.fail(reconnection.ConnectionDead())
+        c = self.connections.pop()
+        d = getattr(c, method)(*args, **kwargs)
+        d.addErrback(self._failed, c)
+        return d.addBoth(self._put_back, c)
 
-    def lost(self, error: BaseException) -> None:
-        """A connection found the server gone: take the pool down and start recovering (once)."""
-        if self._closed or self.down_since is not None:
-            return
-        self.down_since = self.reactor.seconds()
-        self.reason = _describe(error)
-        log.warning("PostgreSQL unavailable (%s); answering StoreUnavailable until all %d connections are back",
-                    self.reason, len(self.all))
-        self._recovery = defer.ensureDeferred(self._recover())
-        self._recovery.addErrback(self._recovery_failed)
+    def _failed(self, failure, c):
+        if c.hubs_generation == self.generation and connection_is_dead(failure.value, _closed(c)):
+            self.mark_down(failure.value)
+        return failure
 
-    def _recovery_failed(self, failure) -> None:
-        if not self._closed:  # closing interrupts it on purpose
-            log.error("PostgreSQL recovery stopped: %s", failure.getErrorMessage())
-
-    def _sleep(self, seconds: float) -> defer.Deferred:
-        self._sleeping = task.deferLater(self.reactor, seconds, lambda: None)
-        return self._sleeping
-
-    async def _recover(self) -> None:
-        await self._sleep(0)  # not from inside the reactor's doRead or a failing call's errback
-        for _ in self.all:  # wait for the calls in flight: nothing else runs on a connection being reopened
-            await self._semaphore.acquire()
-        attempts, delay = 0, self.delays[0]
-        try:
-            while not self._closed:
-                attempts += 1
-                results = await defer.DeferredList([defer.ensureDeferred(self._reopen(c)) for c in self.all],
-                                                   consumeErrors=True)
-                failures = [f for ok, f in results if not ok]
-                if not failures:
-                    break
-                log.debug("PostgreSQL still unavailable (attempt %d): %s", attempts, _describe(failures[0].value))
-                await self._sleep(delay)
-                delay = min(delay * 2, self.delays[1])
-            if self._closed:
-                return
-            took = self.reactor.seconds() - self.down_since
-            self.down_since = None
-            log.info("PostgreSQL is back after %.1f s: all %d connections answer (%d attempts)",
-                     took, len(self.all), attempts)
-        finally:
-            for _ in self.all:
-                self._semaphore.release()
-
-    async def _reopen(self, connection: _Connection) -> None:
-        if connection.is_open():
-            try:
-                await connection.runQuery("SELECT 1")
-                return
-            except Exception:
-                pass  # it did not survive the outage: reopen it
-        connection.close()
-        await connection.connect(*self.connargs, **self.connkw)
-
-    def runQuery(self, *args, **kwargs):
-        return self._down() or super().runQuery(*args, **kwargs)
-
-    def runOperation(self, *args, **kwargs):
-        return self._down() or super().runOperation(*args, **kwargs)
-
-    def runInteraction(self, interaction, *args, **kwargs):
-        return self._down() or super().runInteraction(interaction, *args, **kwargs)
-
-    def _down(self) -> defer.Deferred | None:
-        # At once while down: nothing queues for a connection the recovery holds.
-        if self.down_since is None:
-            return None
-        return defer.fail(reconnection.ConnectionDead(self.unavailable()))
-
-    def _run(self, method: str, *args, **kwargs) -> defer.Deferred:
-        # Called with a semaphore token held, so a connection is free; the pool may have gone
-        # down while this call waited for it.
-        if self.down_since is not None:
-            return defer.fail(reconnection.ConnectionDead(self.unavailable()))
-        connection = self.connections.pop()
-        d = getattr(connection, method)(*args, **kwargs)
-
-        def check(failure):
-            if connection_lost(failure.value, closed=not connection.is_open()):
-                self.lost(failure.value)
-            return failure
-
-        d.addErrback(check)
-        return d.addBoth(self._putBackAndPassthrough, connection)
+    def _put_back(self, result, c):
+        if c.hubs_generation == self.generation:
+            self.connections.add(c)
+        else:
+            _close_quietly(c)  # from before a reconnection: its place is taken
+        return result
 
     def _runQuery(self, *args, **kwargs):
         return self._run("runQuery", *args, **kwargs)
@@ -401,19 +335,37 @@ class _Pool(txpostgres.ConnectionPool):
         return self._run("runInteraction", interaction, *args, **kwargs)
 
 
+def _closed(c) -> int:
+    conn = getattr(c, "_connection", None)
+    return 1 if conn is None else conn.closed
+
+
+def _close_quietly(c) -> None:
+    try:
+        if getattr(c, "_connection", None) is not None:
+            c.close()
+    except Exception:  # already broken: nothing to release
+        log.debug("closing a dead PostgreSQL connection failed", exc_info=True)
+
+
 class PostgresStore:
     """The store on PostgreSQL through txpostgres (non-blocking, in the reactor)."""
 
-    def __init__(self, dsn: str, size: int = 4, reactor=None, retry: tuple[float, float] = (0.1, 1.0)):
-        """``retry``: seconds before the first reconnection attempt after an outage, and the most between two."""
+    def __init__(self, dsn: str, size: int = 4, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
         self._dsn = dsn
-        self._pool = _Pool(dsn, size, reactor, retry)
+        self._pool = _Pool(dsn, size, reactor)
 
     async def start(self) -> PostgresStore:
         try:
             await self._pool.start()
-        except _UNAVAILABLE as e:
-            raise StoreUnavailable(_describe(e)) from e
+        except defer.FirstError as e:  # one connection could not open: close the others, say why in one line
+            self._pool.close()
+            cause = e.subFailure.value
+            if isinstance(cause, _UNAVAILABLE):
+                raise StoreUnavailable(_unavailable(cause).splitlines()[0]) from cause
+            raise cause from None
         return self
 
     def close(self) -> None:
@@ -423,13 +375,13 @@ class PostgresStore:
         try:
             return await self._pool.runQuery(sql, params)
         except _UNAVAILABLE as e:
-            raise StoreUnavailable(_describe(e)) from e
+            raise StoreUnavailable(_unavailable(e)) from e
 
     async def _interaction(self, fn, *args):
         try:
             return await self._pool.runInteraction(fn, *args)
         except _UNAVAILABLE as e:
-            raise StoreUnavailable(_describe(e)) from e
+            raise StoreUnavailable(_unavailable(e)) from e
 
     async def ping(self) -> None:
         await self._query("SELECT 1")

@@ -47,11 +47,9 @@ class HubsRequest(server.Request):
         super().process()
 
     def finish(self):
-        metrics = getattr(self.site, "metrics", None) if self.site is not None else None
-        if metrics is not None and not self.finished and not self._disconnected:
-            route = route_template(self)
-            metrics.http.labels(route, method_label(self.method), str(self.code)).inc()
-            metrics.http_seconds.labels(route).observe(time.perf_counter() - self.started)
+        counter = getattr(self.site, "request_counter", None) if self.site is not None else None
+        if counter is not None and not self.finished and not self._disconnected:
+            counter.count(route_template(self), self.method, self.code, time.perf_counter() - self.started)
         return super().finish()
 
     def gotLength(self, length):
@@ -66,19 +64,78 @@ class HubsRequest(server.Request):
         self.content.write(data)
 
 
+class RequestCounter:
+    """Counts finished requests into the metrics, label children cached (no label lookup per request)."""
+
+    def __init__(self, metrics):
+        self.metrics = metrics
+        self._counters: dict[tuple[str, bytes, int], object] = {}
+        self._timers: dict[str, object] = {}
+
+    def count(self, route: str, method: bytes, status: int, seconds: float | None = None) -> None:
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = self._counters[(route, method, status)] = self.metrics.http.labels(
+                route, method_label(method), str(status))
+        counter.inc()
+        if seconds is not None:
+            timer = self._timers.get(route)
+            if timer is None:
+                timer = self._timers[route] = self.metrics.http_seconds.labels(route)
+            timer.observe(seconds)
+
+
+class Deadlines:
+    """One sweep a second over the open connections, instead of a timer per request.
+
+    A channel notes when a request's first byte came (``started``) and forgets it
+    when the body is complete; the sweep refuses those that are late with a 408.
+    """
+
+    def __init__(self, clock, deadline: float, interval: float = 1.0):
+        self.clock, self.deadline, self.interval = clock, deadline, interval
+        self.channels: set[HubsChannel] = set()
+        self._loop = None
+
+    def add(self, channel: HubsChannel) -> None:
+        self.channels.add(channel)
+        if self._loop is None:
+            from twisted.internet import task
+
+            self._loop = task.LoopingCall(self.sweep)
+            self._loop.clock = self.clock
+            self._loop.start(min(self.interval, self.deadline), now=False)
+
+    def discard(self, channel: HubsChannel) -> None:
+        self.channels.discard(channel)
+        if not self.channels and self._loop is not None and self._loop.running:
+            self._loop.stop()
+            self._loop = None
+
+    def sweep(self) -> None:
+        now = self.clock.seconds()
+        for channel in [c for c in self.channels if c.started is not None and now - c.started >= self.deadline]:
+            channel.too_slow()
+
+
 class HubsChannel(http.HTTPChannel):
     """An HTTP channel with early refusals and a deadline for each request's head and body."""
 
-    deadline = 10.0  # seconds from a request's first byte until its body is complete
-    _deadline_call = None
+    deadlines: Deadlines | None = None
+    started: float | None = None  # when the request being received began (None: none is)
     _refused = False
+
+    def connectionMade(self):
+        super().connectionMade()
+        if self.deadlines is not None:
+            self.deadlines.add(self)
 
     def dataReceived(self, data):
         if self._refused:
             return
-        if self._deadline_call is None and not self._handlingRequest:
+        if self.started is None and not self._handlingRequest and self.deadlines is not None:
             # The first byte of a request (even half a request line) starts its clock.
-            self._deadline_call = self.callLater(self.deadline, self._too_slow)
+            self.started = self.deadlines.clock.seconds()
         super().dataReceived(data)
 
     def allHeadersReceived(self):
@@ -101,16 +158,15 @@ class HubsChannel(http.HTTPChannel):
 
     def connectionLost(self, reason):
         self._cancel_deadline()
+        if self.deadlines is not None:
+            self.deadlines.discard(self)
         super().connectionLost(reason)
 
     def _cancel_deadline(self):
-        if self._deadline_call is not None and self._deadline_call.active():
-            self._deadline_call.cancel()
-        self._deadline_call = None
+        self.started = None
 
-    def _too_slow(self):
-        self._deadline_call = None
-        self.refuse(408, f"The request took longer than {self.deadline:g} s to arrive.")
+    def too_slow(self):
+        self.refuse(408, f"The request took longer than {self.deadlines.deadline:g} s to arrive.")
 
     def refuse(self, status: int, message: str) -> None:
         """Answer at once with a JSON error and close: nothing more of this request is read."""
@@ -118,10 +174,9 @@ class HubsChannel(http.HTTPChannel):
             return
         self._refused = True
         self._cancel_deadline()
-        metrics = getattr(getattr(self, "site", None), "metrics", None)
-        if metrics is not None:
-            method = method_label(getattr(self, "_command", None) or b"")
-            metrics.http.labels("refused by the server", method, str(status)).inc()
+        counter = getattr(getattr(self, "site", None), "request_counter", None)
+        if counter is not None:
+            counter.count("refused by the server", getattr(self, "_command", None) or b"", status)
         body = json.dumps({"error": message}).encode()
         extra = b'www-authenticate: Bearer realm="hubs"\r\n' if status == 401 else b""
         reason = http.RESPONSES.get(status, b"Error")
@@ -148,17 +203,21 @@ def route_template(request) -> str:
 def make_site(resource, *, access_log: bool = False, deadline: float = 10.0, reactor=None,
               metrics=None) -> server.Site:
     """The Site Hubs listens with: limits above, no tracebacks, quiet logs unless asked."""
+    if reactor is None:
+        from twisted.internet import reactor
     site = server.Site(resource, requestFactory=HubsRequest, reactor=reactor)
-    site.metrics = metrics
-    site.protocol = lambda: _channel(deadline)
+    site.request_counter = RequestCounter(metrics) if metrics is not None else None
+    deadlines = Deadlines(reactor, deadline)
+
+    def channel() -> HubsChannel:
+        made = HubsChannel()
+        made.deadlines = deadlines
+        return made
+
+    site.protocol = channel
+    site.deadlines = deadlines
     site.displayTracebacks = False
     site.noisy = False
     if not access_log:
         site.log = lambda request: None  # one log line per request costs ~15% of throughput
     return site
-
-
-def _channel(deadline: float) -> HubsChannel:
-    channel = HubsChannel()
-    channel.deadline = deadline
-    return channel
