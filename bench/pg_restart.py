@@ -2,7 +2,7 @@
 
     tools/dev.sh bench pg_restart [--down 2] [--after 8] [--concurrency 4]
 
-Starts a private PostgreSQL cluster (tests/pgcluster.py, never the machine's own server),
+Starts a private PostgreSQL cluster (tests/fleet.py PrivatePostgres, never the machine's own server),
 a PostgresStore with a pool of 4 connections on it, and a steady load (every 20 ms,
 ``--concurrency`` calls at once: ``ping()`` as /healthz does, an upsert, a hub update in a
 transaction). Then
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from hubs.db.migrate import migrate
 from hubs.db.store import PostgresStore
 from hubs.models import Hub
-from tests.pgcluster import PostgresCluster
+from tests.fleet import PrivatePostgres
 
 
 class LogTap(logging.Handler):
@@ -56,13 +57,12 @@ async def run(reactor, down: float, after: float, concurrency: int) -> None:
     logging.getLogger().setLevel(logging.INFO)
     globalLogPublisher.addObserver(tap.twisted)
     workdir = Path(tempfile.mkdtemp(prefix="hubs-pgrestart-"))
-    cluster = PostgresCluster(workdir)
-    await threads.deferToThread(cluster.init)
+    cluster = PrivatePostgres(workdir, "127.0.0.1")
     await threads.deferToThread(cluster.start)
     store = None
     try:
-        await threads.deferToThread(migrate, cluster.dsn)
-        store = PostgresStore(cluster.dsn, size=4, reactor=reactor)
+        await threads.deferToThread(migrate, cluster.admin_dsn)
+        store = PostgresStore(cluster.admin_dsn, size=4, reactor=reactor)
         await store.start()
         await store.create_hub(Hub("bench", "", 8), [], [])
         results: list[tuple[float, bool, float, str]] = []  # (started, ok, seconds, error type)
@@ -93,7 +93,7 @@ async def run(reactor, down: float, after: float, concurrency: int) -> None:
         await threads.deferToThread(cluster.stop, "fast")
         await task.deferLater(reactor, down, lambda: None)
         tap.lines.append("--- starting PostgreSQL")
-        await threads.deferToThread(cluster.start)
+        await threads.deferToThread(cluster.run)
         back_at = time.monotonic()
         await task.deferLater(reactor, after, lambda: None)
         load.stop()
@@ -104,7 +104,8 @@ async def run(reactor, down: float, after: float, concurrency: int) -> None:
         if store is not None:
             store.close()
         globalLogPublisher.removeObserver(tap.twisted)
-        await threads.deferToThread(cluster.destroy)
+        await threads.deferToThread(cluster.stop)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def report(results, lines, stopped_at: float, back_at: float, after: float) -> None:

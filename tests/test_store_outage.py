@@ -1,17 +1,15 @@
 """PostgresStore while PostgreSQL stops and comes back (a private cluster the test stops and starts).
 
-Never the machine's shared server: each run initdb's its own cluster on a free port
-(tests/pgcluster.py) and stops and starts only that one.
+Never the machine's shared server: each test initdb's its own cluster on a free port
+(the ``private_postgres`` fixture) and stops and starts only that one.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg2
 import psycopg2.errors
@@ -20,11 +18,8 @@ import pytest_twisted
 from twisted.internet import defer, task, threads
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
-from hubs.db.migrate import migrate
 from hubs.db.store import PostgresStore, StoreUnavailable
 from hubs.models import Hub
-from tests.conftest import need_service
-from tests.pgcluster import PostgresCluster
 
 APP = "hubs-outage-test"
 
@@ -32,34 +27,18 @@ APP = "hubs-outage-test"
 # --------------------------------------------------------------------------- a real server
 
 
-@pytest.fixture(scope="module")
-def private_cluster():
-    # Not under pytest's tmp_path: its root is private to us, and the server runs as ``postgres``.
-    try:
-        cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="hubs-pg-outage-")))
-        cluster.init()
-        cluster.start()
-    except (FileNotFoundError, RuntimeError) as e:
-        need_service("a private PostgreSQL cluster", str(e))
-    migrate(cluster.dsn)
-    yield cluster
-    cluster.destroy()
-
-
 @pytest.fixture
-def cluster(private_cluster):
-    """The private cluster, running at the start of each test."""
-    if not private_cluster.running():
-        private_cluster.start()
-    return private_cluster
+def cluster(private_postgres):
+    """A private cluster with the schema (tests/conftest.py): this test alone stops and starts it."""
+    return private_postgres
 
 
 def _dsn(cluster) -> str:
-    return f"{cluster.dsn} application_name={APP}"
+    return f"{cluster.admin_dsn} application_name={APP}"
 
 
 def _our_backends(cluster) -> int:
-    conn = psycopg2.connect(cluster.dsn)
+    conn = psycopg2.connect(cluster.admin_dsn)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (APP,))
@@ -173,7 +152,7 @@ async def test_outage_fails_fast_logs_once_and_recovers_once(cluster, logs, mode
         down_at = time.monotonic()
         await _sleep(reactor, 1.0)
         down_lines = logs.since(mark)
-        await threads.deferToThread(cluster.start)
+        await threads.deferToThread(cluster.run)
         back_at = time.monotonic()
 
         first_ok = None
@@ -226,7 +205,7 @@ async def test_transaction_cut_by_shutdown_is_unavailable_without_traceback(clus
             await running
         with pytest.raises(StoreUnavailable):
             await store.ping()
-        await threads.deferToThread(cluster.start)
+        await threads.deferToThread(cluster.run)
         for _ in range(100):
             await _sleep(reactor, 0.1)
             try:
@@ -272,7 +251,7 @@ async def test_close_during_an_outage_stops_reconnecting(cluster, logs):
     await _sleep(reactor, 0.3)  # a few reconnection attempts
     store.close()
     mark = len(logs.lines)
-    await threads.deferToThread(cluster.start)
+    await threads.deferToThread(cluster.run)
     await _sleep(reactor, 1.0)
     assert await threads.deferToThread(_our_backends, cluster) == 0
     assert logs.since(mark) == []

@@ -197,7 +197,7 @@ class _Connection(txpostgres.Connection):
     def doRead(self) -> None:
         try:
             super().doRead()
-        except psycopg2.Error as e:
+        except Exception as e:  # psycopg2's error, or (immediate stop) addReader of a socket psycopg2 closed: fd -1
             self.reactor.removeReader(self)
             if self.on_lost is not None:
                 self.on_lost(e)
