@@ -30,3 +30,6 @@ bench-fleet:
 	tools/dev.sh bench fleet
 bench-frozen-cache:
 	tools/dev.sh bench frozen_cache
+.PHONY: bench-edit
+bench-edit:
+	tools/dev.sh bench edit

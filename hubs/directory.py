@@ -52,6 +52,23 @@ def diff_hub(name: str, before: tuple[Hub | None, Mapping[int, Widget]], hub: Hu
     return HubChange(name, hub, layout_changed, dropped, reconfigured)
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def newest(held: Any, read: Any) -> Any:
+    """Of two records of one widget (or hub), the one to keep (pure).
+
+    A version grows only with a committed change of the record, and a record is
+    returned or read whole after that commit; so a record at a lower version than
+    the one held predates it entirely (a re-read that started before an edit this
+    process applied). Equal versions: the read, which is at least as recent.
+    """
+    if held is not None and held.version > read.version:
+        return held
+    return read
+
+
 class Directory:
     """Hubs, their widgets in layout order, people's roles, and the hint index over the widgets."""
 
@@ -109,10 +126,16 @@ class Directory:
         await self._reloads.run(name, lambda: self._reload_hub(name), fresh=True)
 
     async def _reload_hub(self, name: str) -> None:
-        before = (self.hubs.get(name), {i: self.widgets[i] for i in self._layouts.get(name, ())})
         try:
             hub, widgets = await self.store.get_hub(name)
         except NotFound:
+            hub, widgets, roles = None, [], {}
+        else:
+            roles = await self.store.hub_roles(name)
+        # Compared with what the directory holds *now*: an edit applied while the store was read
+        # (``apply_widget``, ``apply_hub``) is newer than that read, and is kept.
+        before = (self.hubs.get(name), {i: self.widgets[i] for i in self._layouts.get(name, ())})
+        if hub is None:
             change = diff_hub(name, before, None, ())
             for idx in change.dropped:
                 self._drop(idx)
@@ -120,7 +143,8 @@ class Directory:
             self._layouts.pop(name, None)
             self._roles.pop(name, None)
         else:
-            roles = await self.store.hub_roles(name)
+            hub = newest(before[0], hub)
+            widgets = [newest(before[1].get(w.idx), w) for w in widgets]
             change = diff_hub(name, before, hub, widgets)
             self._roles[name] = {role: list(names) for role, names in roles.items() if names}
             self.hubs[name] = hub
@@ -130,6 +154,68 @@ class Directory:
             for widget in widgets:
                 self._put(widget)
             self._sort_layout(name)
+        self._announce(change)
+
+    def apply_widget(self, new: Widget) -> bool:
+        """Install a widget record just committed by this process, without re-reading its hub.
+
+        The editor knows the new record (the store returned it), so this process is right at
+        once and its viewers get the rebuilt widget without waiting for the database or the bus.
+        True once the directory holds this version or a newer one (then nothing is done); False
+        when it cannot take it (a widget it does not know): the caller re-reads the hub instead.
+        """
+        current = self.widgets.get(new.idx)
+        if current is None or current.hub != new.hub:
+            return False
+        if current.version >= new.version:
+            return True
+        name = new.hub
+        before = (self.hubs.get(name), {i: self.widgets[i] for i in self._layouts.get(name, ())})
+        after = [new if w.idx == new.idx else w for w in before[1].values()]
+        change = diff_hub(name, before, before[0], after)
+        self.widgets[new.idx] = new
+        self.index.remove(new.idx)
+        self.index.add(new)
+        self.usernames_hinted = self.usernames_hinted or bool(self.index.keys_for(new)[2])
+        if change.layout_changed:
+            self._sort_layout(name)
+        self._announce(change)
+        return True
+
+    def apply_hub(self, new: Hub) -> bool:
+        """Install a hub record (its settings) just committed by this process (True/False as ``apply_widget``)."""
+        current = self.hubs.get(new.name)
+        if current is None:
+            return False
+        if current.version >= new.version:
+            return True
+        self.hubs[new.name] = new
+        self._announce(HubChange(new.name, new, layout_changed=current != new))
+        return True
+
+    def is_applied(self, short_topic: str, msg: Any) -> bool:
+        """Does the directory already hold the change this Hubs message announces? (pure given the directory)
+
+        True for a widget or hub edit whose version (carried in the message) this directory has
+        reached: the process that made the edit applied it already, and re-reading the hub would
+        change nothing. An edit made by another process, or any other change, is never applied here.
+        """
+        if not isinstance(msg, Mapping):
+            return False
+        if short_topic == "hubs.widget.update":
+            idx, version = msg.get("idx"), msg.get("version")
+            widget = self.widgets.get(idx) if _whole(idx) else None
+            return (widget is not None and _whole(version) and widget.hub == msg.get("hub", widget.hub)
+                    and widget.version >= version)
+        if short_topic == "hubs.hub.update":
+            new = msg.get("new")
+            hub = self.hubs.get(msg.get("hub")) if isinstance(msg.get("hub"), str) else None
+            version = new.get("version") if isinstance(new, Mapping) else None
+            return hub is not None and _whole(version) and hub.version >= version
+        return False
+
+    def _announce(self, change: HubChange) -> None:
+        name = change.name
         if change.layout_changed:
             self._generation[name] = self._generation.get(name, 0) + 1
             self._generation[""] = self._generation.get("", 0) + 1  # the list of hubs

@@ -9,6 +9,7 @@ directory at once. Permission checks happen before, in the web layer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from hubs.bus import Bus
@@ -48,7 +49,7 @@ class Editor:
         old, new = await self.store.update_widget_config(idx, config, expected_version)
         message = {"hub": hub, "idx": idx, "plugin": new.plugin, "old": old.config, "new": new.config,
                    "version": new.version, "agent": actor}
-        await self._announce("widget.update", message, hub)
+        await self._announce("widget.update", message, hub, lambda: self.directory.apply_widget(new))
         return new
 
     async def update_hub(self, name: str, fields: dict[str, Any], actor: str,
@@ -56,7 +57,7 @@ class Editor:
         self.directory.hub(name)
         old, new = await self.store.update_hub(name, fields, expected_version)
         message = {"hub": name, "old": old.as_json(), "new": new.as_json(), "agent": actor}
-        await self._announce("hub.update", message, name)
+        await self._announce("hub.update", message, name, lambda: self.directory.apply_hub(new))
         return new
 
     async def add_widget(self, hub: str, plugin: str, column: str, raw: Any, actor: str) -> Widget:
@@ -102,20 +103,33 @@ class Editor:
         await self._announce("hub.create", message, hub.name)
         return hub
 
-    async def _announce(self, topic: str, message: dict[str, Any], hub: str) -> None:
-        """Publish a committed change on the bus, and apply it here at once.
+    async def _announce(self, topic: str, message: dict[str, Any], hub: str,
+                        apply: Callable[[], bool] | None = None) -> None:
+        """Apply a committed change here at once, then publish it on the bus.
 
-        Every process (this one included) applies it when the message arrives;
-        applying it locally too means this process is right even if the bus
-        is slow or down (fedmsg does not always say when a send is lost), and
-        a repeat finds nothing left to change.
+        Every other process applies it when the message arrives. Applying it here
+        first means this process is right even if the bus is slow or down (fedmsg
+        does not always say when a send is lost), and its viewers see the change
+        without waiting for the bus. An edit whose new record the store returned
+        (``apply``) is installed as it is: no database read, and the widget's rebuild
+        is started, not awaited (a slow ``data()`` never holds the answer); when the message comes
+        back, the directory sees it holds that version already and re-reads
+        nothing. Other changes re-read the hub, awaited, so that the writer reads
+        its own write (its next /api/me, the layout).
         """
+        applied = False
+        if apply is not None:
+            try:
+                applied = apply()
+            except Exception:
+                log.exception("applying hubs.%s locally failed", topic)
         try:
             self.bus.publish(topic, message)
         except Exception:
             log.exception("could not publish hubs.%s; other processes will not see it until they reload", topic)
+        if applied:
+            return
         try:
-            # Awaited, so that the writer reads its own write (its next /api/me, the layout).
             await self.directory.reload_hub(hub)
         except Exception:
             log.exception("applying hubs.%s locally failed", topic)

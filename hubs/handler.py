@@ -91,6 +91,8 @@ class MessageHandler:
         short, _ = split_topic(topic)
         reload_hub = changed_hub(short, message.body, self.directory.hub_of_widget)
         unknown = short in CHANGE_TOPICS and reload_hub is None
+        if reload_hub is not None and self.directory.is_applied(short, message.body):
+            reload_hub = None  # this process's own edit, applied when it was made: nothing to re-read
         candidates = self.directory.index.candidates(message_keys(message, usernames))
         self.stats["candidates"] += len(candidates)
         hits = []

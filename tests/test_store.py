@@ -426,3 +426,116 @@ async def test_roles_need_a_known_person(store):
         await store.set_role("designteam", "nobody-ever", "subscriber", True)
     assert "nobody-ever" not in {u for _, u, _ in await store.all_roles()}
     assert await store.set_role("designteam", "nobody-ever", "subscriber", False) is False
+
+
+@pytest_twisted.ensureDeferred
+async def test_concurrent_edits_of_one_version_one_wins(store):
+    """Two edits sent at once from the same version: one is written, the other is a 409 showing the winner."""
+    from hubs.models import Conflict
+
+    _, widgets = await store.load_directory()
+    w = widgets[0]
+    results = await defer.DeferredList(
+        [defer.ensureDeferred(store.update_widget_config(w.idx, {"text": t}, expected_version=w.version))
+         for t in ("left", "right")], consumeErrors=True)
+    won = [value for ok, value in results if ok]
+    lost = [value.value for ok, value in results if not ok]
+    assert len(won) == 1 and len(lost) == 1 and isinstance(lost[0], Conflict)
+    (_, new), = won
+    assert lost[0].current == new and new.version == w.version + 1
+    assert await store.get_widget(w.idx) == new
+    hub, _ = await store.get_hub("ralph")
+    results = await defer.DeferredList(
+        [defer.ensureDeferred(store.update_hub("ralph", {"summary": s}, expected_version=hub.version))
+         for s in ("one", "two")], consumeErrors=True)
+    assert sorted(ok for ok, _ in results) == [False, True]
+    assert (await store.get_hub("ralph"))[0].version == hub.version + 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_edits_at_any_unknown_version_are_conflicts(store):
+    """Versions no row can have (0, negative, beyond SQL's integers) are 409s with the current state, never errors."""
+    from hubs.models import Conflict
+
+    _, widgets = await store.load_directory()
+    w = widgets[0]
+    for version in (0, -1, w.version + 1, 2**31, 2**80, -(2**70)):
+        with pytest.raises(Conflict) as info:
+            await store.update_widget_config(w.idx, {"text": "never"}, expected_version=version)
+        assert info.value.current == w
+        with pytest.raises(Conflict):
+            await store.update_hub("ralph", {"summary": "never"}, expected_version=version)
+    with pytest.raises(NotFound):
+        await store.update_widget_config(999, {"text": "x"}, expected_version=1)
+    assert await store.get_widget(w.idx) == w and (await store.get_hub("ralph"))[0].summary == "Me"
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_update_without_fields_only_checks_the_version(store):
+    """An empty hub update writes nothing: the hub back twice, or a 409 at a stale version."""
+    from hubs.models import Conflict
+
+    hub, _ = await store.get_hub("ralph")
+    assert await store.update_hub("ralph", {}, expected_version=hub.version) == (hub, hub)
+    with pytest.raises(Conflict):
+        await store.update_hub("ralph", {}, expected_version=hub.version + 1)
+    with pytest.raises(NotFound):
+        await store.update_hub("nope", {})
+
+
+@pytest_twisted.ensureDeferred
+async def test_postgres_edits_are_one_statement(empty_db):
+    """A widget or hub edit is one round trip to PostgreSQL (no BEGIN/SELECT/UPDATE/COMMIT transaction)."""
+    real = PostgresStore(empty_db, size=2)
+    await real.start()
+    try:
+        await _seed(real)
+        _, widgets = await real.load_directory()
+        hub, _ = await real.get_hub("ralph")
+        calls = []
+        for name in ("runQuery", "runOperation", "runInteraction"):
+            method = getattr(real._pool, name)
+
+            def counted(*args, _name=name, _method=method, **kwargs):
+                calls.append(_name)
+                return _method(*args, **kwargs)
+
+            setattr(real._pool, name, counted)
+        await real.update_widget_config(widgets[0].idx, {"text": "one"}, expected_version=widgets[0].version)
+        await real.update_hub("ralph", {"summary": "one", "left_width": 5}, expected_version=hub.version)
+        assert calls == ["runQuery", "runQuery"]
+    finally:
+        real.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_token_use_is_written_at_most_once_a_minute(empty_db):
+    """A token's last use is recorded on first use and again once a minute old; requests between write nothing."""
+    real = PostgresStore(empty_db, size=2)
+    await real.start()
+    conn = psycopg2.connect(empty_db)
+    conn.autocommit = True
+
+    def last_used():
+        with conn.cursor() as cur:
+            cur.execute("SELECT last_used_at, xmin::text FROM api_tokens")
+            return cur.fetchone()
+
+    try:
+        await real.upsert_user("bot", "", "")
+        await real.create_api_token(b"t" * 32, "bot", "ci")
+        assert last_used()[0] is None
+        assert (await real.token_user(b"t" * 32)).username == "bot"
+        first = last_used()
+        assert first[0] is not None
+        for _ in range(3):
+            assert (await real.token_user(b"t" * 32)).username == "bot"
+        assert last_used() == first  # same row version: nothing was written
+        with conn.cursor() as cur:
+            cur.execute("UPDATE api_tokens SET last_used_at = now() - interval '2 minutes'")
+        await real.token_user(b"t" * 32)
+        assert last_used()[0] > first[0]
+        assert await real.token_user(b"u" * 32) is None
+    finally:
+        conn.close()
+        real.close()

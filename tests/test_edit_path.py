@@ -1,0 +1,227 @@
+"""The edit path: an edit is applied from the committed record, its own bus message re-reads nothing,
+and everything the re-read path guaranteed still holds (order, other processes' edits, lost messages, 409s)."""
+
+import json
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer
+
+from hubs.models import Conflict, Hub, Widget
+
+DEV = "org.fedoraproject.dev"
+
+
+class Recorder:
+    """A stream listener that keeps every frame it is sent."""
+
+    def __init__(self):
+        self.frames = []
+
+    def send(self, frame, chunk):
+        self.frames.append(frame)
+
+    def events(self, kind=None):
+        out = []
+        for frame in self.frames:
+            fields = dict(line.split(": ", 1) for line in frame.decode().strip().split("\n"))
+            if kind is None or fields.get("event") == kind:
+                out.append((fields.get("event"), json.loads(fields["data"])))
+        return out
+
+
+def count_reads(store, monkeypatch):
+    """Count the store's hub re-reads (each starts with get_hub; widgets' data() may read roles themselves)."""
+    reads = []
+    for name in ("get_hub",):
+        real = getattr(store, name)
+
+        async def counted(hub, _name=name, _real=real):
+            reads.append((_name, hub))
+            return await _real(hub)
+
+        monkeypatch.setattr(store, name, counted)
+    return reads
+
+
+async def settle():
+    for _ in range(5):
+        await defer.succeed(None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_edit_is_applied_without_rereading_the_hub(hubs, fake_store, fake_bus, monkeypatch):
+    """An owner's edit installs the committed record and pushes it; neither the edit nor its bus echo re-reads."""
+    reads = count_reads(fake_store, monkeypatch)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    new = await hubs.editor.update_widget_config("designteam", 2, {"text": "fast"}, "mizmo")
+    await settle()
+    assert hubs.directory.widgets[2] == new and new.config == {"text": "fast"}
+    assert [p["data"] for _, p in listener.events("widget")] == [{"text": "fast"}]
+    assert len(fake_bus.sent) == 1 and fake_bus.sent[0]["msg"]["version"] == new.version  # heard back, too
+    assert reads == []
+
+
+@pytest.mark.parametrize(("topic", "msg", "applied"), [
+    ("hubs.widget.update", {"hub": "designteam", "idx": 2, "version": 1}, True),   # the version held
+    ("hubs.widget.update", {"hub": "designteam", "idx": 2, "version": 0}, True),   # older than held
+    ("hubs.widget.update", {"hub": "designteam", "idx": 2, "version": 2}, False),  # another process's edit
+    ("hubs.widget.update", {"idx": 2, "version": 1}, True),
+    ("hubs.widget.update", {"hub": "ralph", "idx": 2, "version": 1}, False),       # not that hub's widget
+    ("hubs.widget.update", {"hub": "designteam", "idx": 99, "version": 1}, False),
+    ("hubs.widget.update", {"hub": "designteam", "idx": 2}, False),                # no version: re-read
+    ("hubs.widget.update", {"hub": "designteam", "idx": 2, "version": True}, False),
+    ("hubs.widget.update", {"hub": "designteam", "idx": 2, "version": "1"}, False),
+    ("hubs.widget.update", {"hub": "designteam", "idx": [2], "version": 1}, False),
+    ("hubs.widget.update", "not an object", False),
+    ("hubs.hub.update", {"hub": "designteam", "new": {"version": 1}}, True),
+    ("hubs.hub.update", {"hub": "designteam", "new": {"version": 2}}, False),
+    ("hubs.hub.update", {"hub": "designteam", "new": "x"}, False),
+    ("hubs.hub.update", {"hub": "nope", "new": {"version": 1}}, False),
+    ("hubs.hub.update", {"hub": ["designteam"], "new": {"version": 1}}, False),
+    ("hubs.widget.move", {"hub": "designteam", "idx": 2, "version": 1}, False),    # moves always re-read
+    ("hubs.role.update", {"hub": "designteam"}, False),
+])
+def test_is_applied(hubs, topic, msg, applied):
+    """Which Hubs change messages the directory already holds (nothing to re-read)."""
+    assert hubs.directory.is_applied(topic, msg) is applied
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_edit_by_another_process_is_still_reread(hubs, fake_store, monkeypatch):
+    """A widget.update at a version this process has not seen re-reads the hub and pushes the new widget."""
+    await fake_store.update_widget_config(2, {"text": "from elsewhere"})  # another process's commit
+    reads = count_reads(fake_store, monkeypatch)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    message = {"topic": f"{DEV}.hubs.widget.update", "msg_id": "other-1", "timestamp": 1,
+               "msg": {"hub": "designteam", "idx": 2, "version": 2, "new": {"text": "from elsewhere"}}}
+    assert hubs.handler.decide(message).reload_hub == "designteam"
+    await hubs.handler.handle(message)
+    await settle()
+    assert ("get_hub", "designteam") in reads
+    assert hubs.directory.widgets[2].config == {"text": "from elsewhere"}
+    assert [p["data"] for _, p in listener.events("widget")] == [{"text": "from elsewhere"}]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_edit_applied_during_a_reread_is_not_undone(hubs, fake_store, monkeypatch):
+    """A re-read that read the store before an edit was applied lands after it: the edit stays, pushed once."""
+    gate = defer.Deferred()
+    real = fake_store.get_hub
+
+    async def slow_get_hub(name):
+        result = await real(name)
+        await gate  # read before the edit below commits; lands after it was applied
+        return result
+
+    monkeypatch.setattr(fake_store, "get_hub", slow_get_hub)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    reload = defer.ensureDeferred(hubs.directory.reload_hub("designteam"))
+    await settle()
+    new = await hubs.editor.update_widget_config("designteam", 2, {"text": "newest"}, "mizmo")
+    gate.callback(None)
+    await reload
+    await settle()
+    assert hubs.directory.widgets[2] == new
+    assert [p["data"] for _, p in listener.events("widget")] == [{"text": "newest"}]
+    assert listener.events("layout") == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_moved_widget_edited_before_the_reread_lands_keeps_both(hubs, fake_store, monkeypatch):
+    """The committed record carries position and config as of its commit; an older re-read changes neither."""
+    gate = defer.Deferred()
+    real = fake_store.get_hub
+
+    async def slow_get_hub(name):
+        result = await real(name)
+        await gate
+        return result
+
+    monkeypatch.setattr(fake_store, "get_hub", slow_get_hub)
+    reload = defer.ensureDeferred(hubs.directory.reload_hub("designteam"))
+    await settle()
+    await fake_store.move_widget("designteam", 2, "right", 0)  # another process moves it, after the read
+    new = await hubs.editor.update_widget_config("designteam", 2, {"text": "moved and edited"}, "mizmo")
+    assert (new.column, new.position) == ("right", 0)
+    assert [w.idx for w in hubs.directory.hub_widgets("designteam")][:3] == [1, 3, 2]  # applied, re-sorted
+    gate.callback(None)
+    await reload
+    assert hubs.directory.widgets[2] == new
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_lost_bus_message_leaves_the_editing_process_right(hubs, fake_bus, fake_store, monkeypatch):
+    """With the bus failing, the edit is still installed and pushed here, with no re-read."""
+    reads = count_reads(fake_store, monkeypatch)
+    fake_bus.fail = OSError("zmq down")
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    new = await hubs.editor.update_widget_config("designteam", 2, {"text": "no bus"}, "mizmo")
+    assert hubs.directory.widgets[2] == new and fake_bus.sent == [] and reads == []
+    assert [p["data"] for _, p in listener.events("widget")] == [{"text": "no bus"}]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stale_edit_changes_nothing_here(hubs, fake_bus, fake_store):
+    """A 409 applies nothing, announces nothing and pushes nothing."""
+    held = hubs.directory.widgets[2]
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    with pytest.raises(Conflict):
+        await hubs.editor.update_widget_config("designteam", 2, {"text": "late"}, "mizmo", expected_version=7)
+    assert hubs.directory.widgets[2] is held and fake_bus.sent == [] and listener.frames == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_widget_the_directory_lost_meanwhile_is_reread(hubs, fake_store, monkeypatch):
+    """If the directory cannot take the committed record (widget gone here), the edit falls back to a re-read."""
+    reads = count_reads(fake_store, monkeypatch)
+    real = fake_store.update_widget_config
+
+    async def update_and_forget(idx, config, expected_version=None):
+        result = await real(idx, config, expected_version)
+        hubs.directory._drop(idx)  # as if a re-read had just dropped it
+        return result
+
+    monkeypatch.setattr(fake_store, "update_widget_config", update_and_forget)
+    await hubs.editor.update_widget_config("designteam", 2, {"text": "back"}, "mizmo")
+    assert ("get_hub", "designteam") in reads and hubs.directory.widgets[2].config == {"text": "back"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_hub_edit_is_applied_and_its_echo_rereads_nothing(hubs, fake_store, monkeypatch):
+    """Hub settings are installed from the committed record: one layout event, no re-read."""
+    reads = count_reads(fake_store, monkeypatch)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    before = hubs.directory.generation("designteam")
+    new = await hubs.editor.update_hub("designteam", {"left_width": 6}, "mizmo")
+    await settle()
+    assert hubs.directory.hub("designteam") == new and hubs.directory.generation("designteam") == before + 1
+    layouts = listener.events("layout")
+    assert len(layouts) == 1 and layouts[0][1]["hub"]["left_width"] == 6
+    assert reads == []
+
+
+@pytest.mark.parametrize(("held", "read", "kept"), [
+    (None, 3, "read"),
+    (3, 3, "read"),   # same version: the read is at least as recent
+    (4, 3, "held"),   # the read predates an edit applied here
+    (2, 3, "read"),
+])
+def test_newest_record_wins(held, read, kept):
+    """Of a held record and a re-read one, the higher version is kept; ties go to the read."""
+    from hubs.directory import newest
+
+    def widget(version, tag):
+        return Widget(1, "h", "sticky", "left", 0, {"tag": tag}, version)
+
+    held_record = widget(held, "held") if held is not None else None
+    assert newest(held_record, widget(read, "read")).config["tag"] == kept
+    hub = Hub("h", version=read)
+    assert newest(Hub("h", "held", version=held) if held is not None else None, hub).summary == (
+        "held" if kept == "held" else "")
