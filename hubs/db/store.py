@@ -33,10 +33,14 @@ class StoreUnavailable(RuntimeError):
 def _unavailable(e: BaseException) -> str:
     if isinstance(e, reconnection.ConnectionDead):
         return "PostgreSQL is unreachable; reconnecting"
+    if isinstance(e, txpostgres.RollbackFailed):  # a transaction cut by the outage: say what cut it
+        e = e.originalFailure.value
     return str(e).strip() or type(e).__name__
 
 
-_UNAVAILABLE = (reconnection.ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError)
+# RollbackFailed: a transaction whose connection died under it (a 503, not a 500).
+_UNAVAILABLE = (reconnection.ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError,
+                txpostgres.RollbackFailed)
 
 
 class Store(Protocol):
@@ -210,10 +214,27 @@ class _Connection(txpostgres.Connection):
     def doRead(self) -> None:
         try:
             super().doRead()
-        except psycopg2.Error as e:
+        except Exception as e:  # psycopg2's error, or (immediate stop) addReader of a socket psycopg2 closed: fd -1
             self.reactor.removeReader(self)
             if self.on_lost is not None:
                 self.on_lost(e)
+
+    def _runInteraction(self, interaction, *args, **kwargs):
+        # txpostgres's own, less its log.err of a failed ROLLBACK: a transaction cut by an outage
+        # logged a CRITICAL "Unhandled Error" traceback; the RollbackFailed returned already says it.
+        cursor = self.cursor()
+        d = cursor.execute("begin")
+        d.addCallback(interaction, *args, **kwargs)
+
+        def commit(result):
+            return cursor.execute("commit").addCallback(lambda _: result)
+
+        def rollback(failure):
+            d = defer.maybeDeferred(cursor.execute, "rollback")
+            d.addCallbacks(lambda _: failure, lambda _: defer.fail(txpostgres.RollbackFailed(self, failure)))
+            return d
+
+        return d.addCallback(commit).addErrback(rollback)
 
 
 class _Pool(txpostgres.ConnectionPool):
@@ -354,7 +375,14 @@ class PostgresStore:
         self._pool = _Pool(dsn, size, reactor)
 
     async def start(self) -> PostgresStore:
-        await self._pool.start()
+        try:
+            await self._pool.start()
+        except defer.FirstError as e:  # one connection could not open: close the others, say why in one line
+            self._pool.close()
+            cause = e.subFailure.value
+            if isinstance(cause, _UNAVAILABLE):
+                raise StoreUnavailable(_unavailable(cause).splitlines()[0]) from cause
+            raise cause from None
         return self
 
     def close(self) -> None:
