@@ -1,6 +1,6 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
 .PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
-        bench-frozen-cache bench-push-amqp
+        bench-frozen-cache bench-push-amqp bench-pg-restart
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -33,3 +33,5 @@ bench-frozen-cache:
 .PHONY: bench-edit
 bench-edit:
 	tools/dev.sh bench edit
+bench-pg-restart:
+	tools/dev.sh bench pg_restart

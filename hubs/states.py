@@ -311,9 +311,11 @@ class WidgetStates:
             html = self._chrome(widget, spec, body)
             return dumps({**base, "data": data, "html": html}), False
         except Exception as e:
-            log.exception("widget %d (%s on %s) failed to build", widget.idx, widget.plugin, widget.hub)
-            if isinstance(e, StoreUnavailable):
+            if isinstance(e, StoreUnavailable):  # the store logs the outage once; no traceback per build
+                log.warning("widget %d (%s on %s) could not build: %s", widget.idx, widget.plugin, widget.hub, e)
                 self.metrics.database_errors.inc()
+            else:
+                log.exception("widget %d (%s on %s) failed to build", widget.idx, widget.plugin, widget.hub)
             error = describe_error(e, self.config.widget_timeout)
             return dumps({**base, "data": None, "error": error, "html": self._error_html(widget, spec, error)}), True
 

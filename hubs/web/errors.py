@@ -81,7 +81,7 @@ class ErrorRoutes:
 
     @app.handle_errors(StoreUnavailable)
     def _unavailable(self, request, failure):
-        log.warning("database unavailable: %s", failure.value)
+        log.debug("database unavailable: %s", failure.value)  # the store logs the outage once; counted below
         self.hubs.metrics.database_errors.inc()
         request.setHeader(b"retry-after", b"2")
         return self._error(request, 503, "Service unavailable", "The database is unreachable; try again shortly.")
