@@ -44,7 +44,7 @@ class _QuietFactory(_HTTP11ClientFactory):
 
 
 class HttpClient(Interface):
-    async def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any: ...
+    async def get_json(self, url: str, params: dict[str, Any] | None = None, *, backoff: bool = True) -> Any: ...
 
     async def get_text(self, url: str, params: dict[str, Any] | None = None, *, untrusted: bool = False,
                        max_bytes: int | None = None) -> str: ...
@@ -232,10 +232,15 @@ class TreqClient:
         return await threads.deferToThread(socket.getaddrinfo, host, None, 0, socket.SOCK_STREAM)
 
     async def _get(self, url: str, params: dict[str, Any] | None, accept: str, untrusted: bool = False,
-                   max_bytes: int = 0) -> bytes:
-        """One fetch under the back-off rule: fail fast while the URL's window is open, else try it."""
+                   max_bytes: int = 0, backoff: bool = True) -> bytes:
+        """One fetch under the back-off rule: fail fast while the URL's window is open, else try it.
+
+        ``backoff=False`` (a person is waiting: the login's provider) always tries, and remembers nothing.
+        """
         full = _with_params(url, params)
         host = urlsplit(url).netloc or url
+        if not backoff:
+            return await self._fetch(full, host, accept, untrusted, max_bytes or MAX_RESPONSE)
         now = self._clock.seconds()
         failing = self._failing.get(full)
         if failing is not None and now < failing.retry_at:
@@ -307,8 +312,8 @@ class TreqClient:
             raise ServiceError(f"{urlsplit(url).netloc} answered HTTP {response.code}.")
         return await body.finished
 
-    async def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
-        body = await self._get(url, params, "application/json")
+    async def get_json(self, url: str, params: dict[str, Any] | None = None, *, backoff: bool = True) -> Any:
+        body = await self._get(url, params, "application/json", backoff=backoff)
         try:
             return json.loads(body)
         except ValueError:

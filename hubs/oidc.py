@@ -66,7 +66,8 @@ class OIDCClient:
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None or time.time() - self._metadata_at > 3600:
-            meta = await self.http.get_json(f"{self.issuer}/.well-known/openid-configuration")
+            # No back-off: a person is waiting to log in, and one blip must not lock everyone out for 30 s.
+            meta = await self.http.get_json(f"{self.issuer}/.well-known/openid-configuration", backoff=False)
             if not isinstance(meta, dict) or meta.get("issuer", "").rstrip("/") != self.issuer:
                 raise LoginFailed("The login provider's configuration does not match its address.")
             self._metadata, self._metadata_at = meta, time.time()
@@ -103,7 +104,7 @@ class OIDCClient:
                                                 code_verifier=login.verifier, grant_type="authorization_code")
         except Exception as e:
             raise LoginFailed(f"The login provider refused the code ({type(e).__name__}).") from None
-        jwks = await self.http.get_json(meta["jwks_uri"])
+        jwks = await self.http.get_json(meta["jwks_uri"], backoff=False)
         try:
             decoded = jwt.decode(token["id_token"], KeySet.import_key_set(jwks))
             jwt.JWTClaimsRegistry(

@@ -262,6 +262,20 @@ async def test_failed_urls_back_off_and_recover(server):
 
 
 @pytest_twisted.ensureDeferred
+async def test_fetches_a_person_waits_on_never_back_off(server):
+    """backoff=False (the login's provider): every attempt really tries, and a failure holds nobody back after."""
+    resource, base = server
+    http = client(clock=Clock())
+    url = base + "/flaky"
+    for attempt in (1, 2, 3):
+        with pytest.raises(ServiceError, match="answered HTTP 500"):
+            await http.get_json(url, backoff=False)
+        assert resource.hits["/flaky"] == attempt
+    resource.failing = False
+    assert await http.get_json(url) == {"ok": True}  # no window was opened by those failures
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_timed_out_url_backs_off(server):
     """A fetch that ran out of time is not tried again at once: the next attempt fails fast, saying why."""
     resource, base = server
