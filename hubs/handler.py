@@ -53,7 +53,6 @@ class Decision:
     reload_hub: str | None = None  # a Hubs change message: re-read this hub
     hits: tuple[int, ...] = ()  # widgets to rebuild
     unknown_change: bool = False  # a Hubs change message naming no known hub
-    usernames: frozenset[str] = frozenset()  # the people it is about (when anyone needs them)
     message: BusMessage | None = None  # the message as Hubs reads it (None for junk)
 
 
@@ -87,13 +86,12 @@ class MessageHandler:
         message = as_bus_message(message, self.meta)
         if usernames is not None:
             message = message.with_usernames(usernames)
-        usernames = message.usernames
         short, _ = split_topic(topic)
         reload_hub = changed_hub(short, message.body, self.directory.hub_of_widget)
         unknown = short in CHANGE_TOPICS and reload_hub is None
         if reload_hub is not None and self.directory.is_applied(short, message.body):
             reload_hub = None  # this process's own edit, applied when it was made: nothing to re-read
-        candidates = self.directory.index.candidates(message_keys(message, usernames))
+        candidates = self.directory.index.candidates(message_keys(message, message.usernames))
         self.stats["candidates"] += len(candidates)
         hits = []
         for idx in sorted(candidates):
@@ -107,8 +105,7 @@ class MessageHandler:
             except Exception:
                 log.exception("should_invalidate of widget %d (%s) raised; ignoring it for %s",
                               idx, widget.plugin, topic)
-        return Decision(reload_hub=reload_hub, hits=tuple(hits), unknown_change=unknown, usernames=usernames,
-                        message=message)
+        return Decision(reload_hub=reload_hub, hits=tuple(hits), unknown_change=unknown, message=message)
 
     def handle(self, message: BusMessage | Mapping[str, Any], source: str | None = None) -> defer.Deferred:
         """React to one (validated) bus message: decide, store it, re-read a changed hub, rebuild what it hits.

@@ -85,6 +85,18 @@ def parse_event_id(value: str | None) -> EventId | None:
     return EventId(boot, _number(seq), mark)
 
 
+def may_have_missed(version: int | None, since: int | None, build_timeout: float) -> bool:
+    """Send this widget to a client resuming from version mark ``since``? (pure)
+
+    None (a snapshot) or an unknown version: yes. A build's version is taken when it
+    starts and may reach viewers up to a build timeout later, so anything newer than
+    the mark minus that (and a second's slack) may not have reached the client.
+    """
+    if since is None or version is None:
+        return True
+    return version > since - int((build_timeout + 1) * 1000)
+
+
 @dataclass(frozen=True)
 class ReplayPlan:
     """What a (re)connecting client gets before live events."""

@@ -100,10 +100,13 @@ class WidgetStates:
         memo = self._keys.get(widget.idx)
         if memo is not None and memo[0] is widget:
             return memo[1]
-        spec = self.directory.spec(widget)
-        key = cache_key(widget.idx, widget.plugin, widget.config, spec.code_hash if spec else "")
+        key = self._key(widget)
         self._keys[widget.idx] = (widget, key)
         return key
+
+    def _key(self, widget: Widget) -> str:
+        spec = self.directory.spec(widget)
+        return cache_key(widget.idx, widget.plugin, widget.config, spec.code_hash if spec else "")
 
     def warm_payload(self, hub: str, idx: int) -> bytes | None:
         """The payload if this process holds it for the widget's current config (no I/O)."""
@@ -114,6 +117,11 @@ class WidgetStates:
         if state is None or state.key != self.key_of(widget):
             return None
         return state.payload
+
+    def version(self, idx: int) -> int | None:
+        """The version of the payload this process holds for a widget (None: none yet)."""
+        state = self._state.get(idx)
+        return state.version if state is not None else None
 
     async def payload(self, hub: str, idx: int) -> bytes:
         """The widget's payload: process state, else memcached, else a build."""
@@ -149,8 +157,7 @@ class WidgetStates:
         for idx in change.dropped:
             self._forget(idx)
         for old in change.reconfigured:
-            self._cache_call("delete", cache_key(old.idx, old.plugin, old.config,
-                                                 getattr(self.directory.spec(old), "code_hash", "")))
+            self._cache_call("delete", self._key(old))  # the old config's data is never read again
         for old in change.reconfigured:
             self.rebuild(old.idx, cause="config")  # the new config's key: its first build
 

@@ -195,3 +195,18 @@ async def test_socket_writer_keeps_order_through_twisteds_own_buffers():
     finally:
         client.transport.loseConnection()
         await port.stopListening()
+
+
+@pytest.mark.parametrize(("version", "since", "timeout", "send"), [
+    (5_000, None, 10.0, True),          # a snapshot: everything
+    (None, 100_000, 10.0, True),        # version unknown: send
+    (100_001, 100_000, 10.0, True),     # newer than the mark
+    (90_000, 100_000, 10.0, True),      # older, but within a build timeout (+1 s) of the mark: may be missed
+    (89_000, 100_000, 10.0, False),     # older than the mark by more than a build could take: the client has it
+    (96_001, 100_000, 3.0, True), (95_999, 100_000, 3.0, False),
+])
+def test_may_have_missed(version, since, timeout, send):
+    """A client resuming from a version mark on another process gets the widgets it may not have seen."""
+    from hubs.sse import may_have_missed
+
+    assert may_have_missed(version, since, timeout) is send

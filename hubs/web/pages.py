@@ -14,7 +14,7 @@ from twisted.web.resource import NoResource
 from twisted.web.static import File
 
 from hubs.models import NotFound
-from hubs.sse import Event, serve_stream
+from hubs.sse import Event, may_have_missed, serve_stream
 
 if TYPE_CHECKING:
     pass
@@ -208,13 +208,11 @@ class PageRoutes:
         """What a client that cannot be replayed needs: the layout, then every widget — or, for a client
         that says which versions it has seen (coming from another process), the widgets that may be newer."""
         events = [(Event.LAYOUT, self.directory.layout_json(hub))]
-        # A build's version is taken when it starts; it may reach viewers up to a build timeout later.
-        floor = None if since is None else since - int((self.config.widget_timeout + 1) * 1000)
         for widget in self.directory.hub_widgets(hub):
             try:
                 payload = await self.states.payload(hub, widget.idx)
             except NotFound:
                 continue  # removed while the snapshot was built: the layout event says so
-            if floor is None or json.loads(payload).get("version", 0) > floor:
+            if may_have_missed(self.states.version(widget.idx), since, self.config.widget_timeout):
                 events.append((Event.WIDGET, payload))
         return events
