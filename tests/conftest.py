@@ -389,3 +389,16 @@ def private_postgres():
     finally:
         pg.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, demo_db, memcached_servers, canned_services_process):
+    """A real fedmsg-hub on the demo data with the canned services, one per test module (a module may override)."""
+    from tests.hubproc import HubProcess
+
+    servers = ",".join(f"{h}:{p}" for h, p in memcached_servers)
+    process = HubProcess(tmp_path_factory.mktemp("hub"), demo_db, servers,
+                         extra=services_settings(canned_services_process))
+    process.start()
+    yield process
+    process.stop()

@@ -5,20 +5,9 @@ import signal
 
 import pytest
 
-from tests.conftest import services_settings
 from tests.hubproc import HubProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory, demo_db, memcached_servers, canned_services_process):
-    servers = ",".join(f"{h}:{p}" for h, p in memcached_servers)
-    process = HubProcess(tmp_path_factory.mktemp("hub"), demo_db, servers,
-                         extra=services_settings(canned_services_process))
-    process.start()
-    yield process
-    process.stop()
 
 
 def test_designteam_page_and_widget_json(hub):

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import IN_CI, services_settings
-from tests.hubproc import HubProcess
+from tests.conftest import IN_CI
 
 pytestmark = pytest.mark.e2e
 
@@ -42,16 +41,6 @@ BODIES = st.one_of(
 HEADER_VALUES = st.one_of(st.binary(max_size=30).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
                           st.sampled_from([b"application/json", b"text/plain", b"application/json; charset=utf-8"]))
 AUTH = st.sampled_from([b"Bearer e2e-admin-token-123456", b"Bearer nope", b"Basic eA==", b"Bearer \xe9", b""])
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory, demo_db, memcached_servers, canned_services_process):
-    servers = ",".join(f"{h}:{p}" for h, p in memcached_servers)
-    process = HubProcess(tmp_path_factory.mktemp("fuzz"), demo_db, servers,
-                         extra=services_settings(canned_services_process))
-    process.start()
-    yield process
-    process.stop()
 
 
 @settings(max_examples=int(os.environ.get("HUBS_FUZZ_EXAMPLES", "1000")), deadline=None, derandomize=IN_CI,
