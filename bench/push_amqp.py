@@ -43,6 +43,8 @@ from pathlib import Path
 from common import machine, scratch_hub
 from push import pct
 
+from tests.fleet import wait_for
+
 AMQP_URL = os.environ.get("HUBS_TEST_AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
 SHORT_TOPIC = "hubs.dummy.poke"  # the Design Team's Dummy widget redraws on it (hubs/demo.py)
 
@@ -77,16 +79,6 @@ class AmqpPublisher:
 
     def close(self) -> None:
         self.connection.close()
-
-
-def wait_for(predicate, what: str, deadline: float = 30.0):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}")
 
 
 def one_round(swarm, n: int, publish) -> list[float]:
@@ -150,7 +142,7 @@ def main() -> None:
         config.update(name="test.sender", active=False)
         fedmsg.init(**config)
         health = lambda: json.loads(hub.get("/healthz")[1])  # noqa: E731
-        wait_for(lambda: health().get("amqp", {}).get("consuming"), "the hub's AMQP consumer")
+        wait_for(lambda: health().get("amqp", {}).get("consuming"), 30, "the hub's AMQP consumer")
         amqp = AmqpPublisher(AMQP_URL, topic)
         time.sleep(1.0)  # let the hub connect to our fedmsg endpoint
         buses = {

@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import services_settings
+from tests.fleet import wait_for
 from tests.hubproc import HubProcess
 
 pytestmark = pytest.mark.e2e
@@ -40,16 +41,6 @@ def api_publish(amqp_url, environment, builder, message_id=None):
     return out.stdout.strip()
 
 
-def wait_for(predicate, what, deadline=20.0):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def health(hub):
     return json.loads(hub.get("/healthz")[1])
 
@@ -62,7 +53,7 @@ def both(tmp_path_factory, demo_db, memcached_servers, canned_services_process, 
     process = HubProcess(tmp_path_factory.mktemp("amqp"), demo_db, servers,
                          extra={**services_settings(canned_services_process), **settings(amqp_url, environment)})
     process.start()
-    wait_for(lambda: health(process).get("amqp", {}).get("consuming"), "the AMQP consumer")
+    wait_for(lambda: health(process).get("amqp", {}).get("consuming"), 20, "the AMQP consumer")
     process.environment = environment
     yield process
     process.stop()
@@ -89,12 +80,12 @@ def test_a_message_bridged_onto_both_buses_is_handled_and_stored_once(both, amqp
     message_id = f"bridged-{uuid.uuid4()}"
     before = health(both)["bus"]["duplicates"]
     api_publish(amqp_url, both.environment, "S.badge_award('mizmo', 'Bridge')", message_id=message_id)
-    wait_for(lambda: stored(demo_db, message_id), "the AMQP copy to be stored")
+    wait_for(lambda: stored(demo_db, message_id), 20, "the AMQP copy to be stored")
     envelope = {"topic": f"org.fedoraproject.{both.environment}.badges.badge.award", "msg_id": message_id,
                 "timestamp": time.time(), "i": 1, "username": "bridge",
                 "msg": {"user": {"username": "mizmo"}, "badge": {"name": "Bridge", "badge_id": "bridge"}}}
     both.publish_raw([[envelope["topic"].encode(), json.dumps(envelope).encode()]])
-    wait_for(lambda: health(both)["bus"]["duplicates"] > before, "the fedmsg copy to be recognised")
+    wait_for(lambda: health(both)["bus"]["duplicates"] > before, 20, "the fedmsg copy to be recognised")
     assert stored(demo_db, message_id) == 1
 
 
@@ -114,7 +105,7 @@ def test_amqp_alone_carries_hubs_own_changes(tmp_path_factory, demo_db, memcache
                             **settings(amqp_url, environment, **{"hubs.fedmsg.enabled": False})})
     hub.start()
     try:
-        wait_for(lambda: health(hub).get("amqp", {}).get("consuming"), "the AMQP consumer")
+        wait_for(lambda: health(hub).get("amqp", {}).get("consuming"), 20, "the AMQP consumer")
         before = health(hub)["amqp"]["messages"]
         stream = hub.stream("designteam")
         stream.next_event("hello")
@@ -123,6 +114,6 @@ def test_amqp_alone_carries_hubs_own_changes(tmp_path_factory, demo_db, memcache
         event = stream.next_event("widget", deadline=20)
         assert json.loads(event["data"])["data"]["text"] == "over AMQP only"
         stream.close()
-        wait_for(lambda: health(hub)["amqp"]["messages"] > before, "hubs.widget.update back from the broker")
+        wait_for(lambda: health(hub)["amqp"]["messages"] > before, 20, "hubs.widget.update back from the broker")
     finally:
         hub.stop()
