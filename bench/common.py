@@ -51,6 +51,18 @@ def scratch_hub(extra: dict | None = None, populate=load_demo):
         drop_database(admin, dsn)
 
 
+def start_swarm(port: int, hub: str, n: int) -> subprocess.Popen:
+    """bench/sse_swarm.py holding ``n`` streams of ``hub`` on ``port`` (not yet waited for: see ``swarm_ready``)."""
+    return subprocess.Popen([sys.executable, str(Path(__file__).parent / "sse_swarm.py"), str(port), hub, str(n)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def swarm_ready(swarm: subprocess.Popen, n: int) -> None:
+    line = swarm.stdout.readline().strip()
+    if line != f"ready {n}":
+        raise RuntimeError(f"the stream swarm did not open {n} streams: {line!r}")
+
+
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 

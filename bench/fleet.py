@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine
+from common import machine, start_swarm, swarm_ready
 
 from hubs.db.migrate import migrate
 from hubs.populate import load_demo
@@ -47,12 +47,9 @@ def ask(swarm: subprocess.Popen, line: str) -> None:
 def push_rounds(fleet: Fleet, k: int, streams: int, rounds: int) -> dict:
     """Open ``streams`` spread over the first ``k`` processes; time ``rounds`` bus pokes."""
     share = [streams // k + (1 if i < streams % k else 0) for i in range(k)]
-    swarms = [subprocess.Popen([sys.executable, str(Path(__file__).parent / "sse_swarm.py"), str(p.web_port),
-                                "designteam", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-              for p, n in zip(fleet.processes, share, strict=False)]
+    swarms = [start_swarm(p.web_port, "designteam", n) for p, n in zip(fleet.processes, share, strict=False)]
     for swarm, n in zip(swarms, share, strict=True):
-        line = swarm.stdout.readline().strip()
-        assert line == f"ready {n}", line
+        swarm_ready(swarm, n)
     import fedmsg
 
     last, all_latencies, fanouts = [], [], [[] for _ in range(k)]

@@ -16,12 +16,10 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import machine, scratch_hub
+from common import machine, scratch_hub, start_swarm, swarm_ready
 
 
 def rss_kib(pid: int) -> int:
@@ -57,11 +55,8 @@ def main() -> None:
             gc.collect()
             hub.get("/designteam/3/json")
             base = rss_kib(hub.proc.pid)
-            swarm = subprocess.Popen([sys.executable, str(Path(__file__).parent / "sse_swarm.py"),
-                                      str(hub.web_port), "designteam", str(n)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            line = swarm.stdout.readline().strip()
-            assert line == f"ready {n}", line
+            swarm = start_swarm(hub.web_port, "designteam", n)
+            swarm_ready(swarm, n)
             time.sleep(1.0)
             per_stream = (rss_kib(hub.proc.pid) - base) * 1024 / n
             all_latencies, last, fanout = [], [], []

@@ -34,13 +34,10 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
-from common import machine, scratch_hub
+from common import machine, scratch_hub, start_swarm, swarm_ready
 from push import pct
 
 from tests.fleet import wait_for
@@ -156,11 +153,8 @@ def main() -> None:
         try:
             for n in args.streams:
                 hub.get("/designteam/3/json")
-                swarm = subprocess.Popen([sys.executable, str(Path(__file__).parent / "sse_swarm.py"),
-                                          str(hub.web_port), "designteam", str(n)],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                line = swarm.stdout.readline().strip()
-                assert line == f"ready {n}", line
+                swarm = start_swarm(hub.web_port, "designteam", n)
+                swarm_ready(swarm, n)
                 time.sleep(1.0)
                 results = {bus: {"all": [], "last": [], "fanout": []} for bus in buses}
                 for i in range(args.warmup + args.rounds):
