@@ -86,19 +86,20 @@ class RequestCounter:
 
 
 class Deadlines:
-    """One sweep a second over the open connections, instead of a timer per request.
+    """One sweep a second over the requests still arriving, instead of a timer per request.
 
-    A channel notes when a request's first byte came (``started``) and forgets it
-    when the body is complete; the sweep refuses those that are late with a 408.
+    A channel is in ``arriving`` from its request's first byte until the body is
+    complete (or the connection ends); the sweep refuses the late ones with a 408.
+    Open event streams are past that point, so they are never swept.
     """
 
     def __init__(self, clock, deadline: float, interval: float = 1.0):
         self.clock, self.deadline, self.interval = clock, deadline, interval
-        self.channels: set[HubsChannel] = set()
+        self.arriving: dict[HubsChannel, float] = {}
         self._loop = None
 
-    def add(self, channel: HubsChannel) -> None:
-        self.channels.add(channel)
+    def start(self, channel: HubsChannel) -> None:
+        self.arriving.setdefault(channel, self.clock.seconds())
         if self._loop is None:
             from twisted.internet import task
 
@@ -106,36 +107,31 @@ class Deadlines:
             self._loop.clock = self.clock
             self._loop.start(min(self.interval, self.deadline), now=False)
 
-    def discard(self, channel: HubsChannel) -> None:
-        self.channels.discard(channel)
-        if not self.channels and self._loop is not None and self._loop.running:
-            self._loop.stop()
-            self._loop = None
+    def done(self, channel: HubsChannel) -> None:
+        self.arriving.pop(channel, None)
 
     def sweep(self) -> None:
         now = self.clock.seconds()
-        for channel in [c for c in self.channels if c.started is not None and now - c.started >= self.deadline]:
+        for channel in [c for c, started in self.arriving.items() if now - started >= self.deadline]:
+            self.done(channel)
             channel.too_slow()
+        if not self.arriving and self._loop is not None and self._loop.running:
+            self._loop.stop()
+            self._loop = None
 
 
 class HubsChannel(http.HTTPChannel):
     """An HTTP channel with early refusals and a deadline for each request's head and body."""
 
     deadlines: Deadlines | None = None
-    started: float | None = None  # when the request being received began (None: none is)
     _refused = False
-
-    def connectionMade(self):
-        super().connectionMade()
-        if self.deadlines is not None:
-            self.deadlines.add(self)
 
     def dataReceived(self, data):
         if self._refused:
             return
-        if self.started is None and not self._handlingRequest and self.deadlines is not None:
+        if not self._handlingRequest and self.deadlines is not None:
             # The first byte of a request (even half a request line) starts its clock.
-            self.started = self.deadlines.clock.seconds()
+            self.deadlines.start(self)
         super().dataReceived(data)
 
     def allHeadersReceived(self):
@@ -161,12 +157,11 @@ class HubsChannel(http.HTTPChannel):
 
     def connectionLost(self, reason):
         self._cancel_deadline()
-        if self.deadlines is not None:
-            self.deadlines.discard(self)
         super().connectionLost(reason)
 
     def _cancel_deadline(self):
-        self.started = None
+        if self.deadlines is not None:
+            self.deadlines.done(self)
 
     def too_slow(self):
         self.refuse(408, f"The request took longer than {self.deadlines.deadline:g} s to arrive.")
