@@ -3,7 +3,7 @@
 
 import sys
 
-from hubs.populate import main
+from hubs.db.populate import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -73,17 +73,17 @@ setup(
         ],
         # Hubs' own change messages, so `fedora-messaging consume` and others understand them
         "fedora.messages": [
-            "hubs.widget.update.v1 = hubs.schemas:WidgetUpdateV1",
-            "hubs.widget.add.v1 = hubs.schemas:WidgetAddV1",
-            "hubs.widget.remove.v1 = hubs.schemas:WidgetRemoveV1",
-            "hubs.widget.move.v1 = hubs.schemas:WidgetMoveV1",
-            "hubs.hub.update.v1 = hubs.schemas:HubUpdateV1",
-            "hubs.hub.create.v1 = hubs.schemas:HubCreateV1",
-            "hubs.role.update.v1 = hubs.schemas:RoleUpdateV1",
+            "hubs.widget.update.v1 = hubs.bus.schemas:WidgetUpdateV1",
+            "hubs.widget.add.v1 = hubs.bus.schemas:WidgetAddV1",
+            "hubs.widget.remove.v1 = hubs.bus.schemas:WidgetRemoveV1",
+            "hubs.widget.move.v1 = hubs.bus.schemas:WidgetMoveV1",
+            "hubs.hub.update.v1 = hubs.bus.schemas:HubUpdateV1",
+            "hubs.hub.create.v1 = hubs.bus.schemas:HubCreateV1",
+            "hubs.role.update.v1 = hubs.bus.schemas:RoleUpdateV1",
         ],
         "console_scripts": [
-            "hubs-populate = hubs.populate:main",
-            "hubs-token = hubs.tokens:main",
+            "hubs-populate = hubs.db.populate:main",
+            "hubs-token = hubs.people.tokens:main",
         ],
     },
 )

@@ -22,10 +22,10 @@ import uuid
 import fedmsg.config
 from twisted.internet import defer, task
 
-from hubs.amqp import AmqpConnection, AmqpSettings, AmqpSource
-from hubs.demo_feed import demo_event
-from hubs.message import from_amqp, from_fedmsg
-from hubs.meta import MessageMeta
+from hubs.bus.amqp import AmqpConnection, AmqpSettings, AmqpSource
+from hubs.bus.message import from_amqp, from_fedmsg
+from hubs.bus.meta import MessageMeta
+from hubs.demo.feed import demo_event
 
 URL = os.environ.get("HUBS_TEST_AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
 

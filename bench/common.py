@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hubs.db.migrate import migrate  # noqa: E402
-from hubs.populate import load_demo  # noqa: E402
+from hubs.db.populate import load_demo  # noqa: E402
 from tests.conftest import drop_database, fresh_database  # noqa: E402
 from tests.hubproc import HubProcess  # noqa: E402
 

@@ -21,10 +21,10 @@ from corpus import fedora_messages
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from hubs.bus import FakeBus
-from hubs.cache import FakeCache
+from hubs.build.cache import FakeCache
+from hubs.bus.meta import MessageMeta
+from hubs.bus.publish import FakeBus
 from hubs.config import HubsConfig
-from hubs.meta import MessageMeta
 from hubs.models import Hub
 from hubs.service import Hubs
 from hubs.testing.harness import make_hubs

@@ -147,7 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# Edit benchmark — {time.strftime('%Y-%m-%d %H:%M')} — {machine()}\n")
     with scratch_hub() as hub:
-        token = subprocess.run([sys.executable, "-m", "hubs.tokens", "--dsn", hub.dsn, "create", "mizmo",
+        token = subprocess.run([sys.executable, "-m", "hubs.people.tokens", "--dsn", hub.dsn, "create", "mizmo",
                                 "--name", "bench"], capture_output=True, text=True, check=True).stdout.strip()
         layout = json.loads(hub.get("/designteam/json")[1])
         sticky = next(w for c in layout["columns"].values() for w in c if w["plugin"] == "sticky")

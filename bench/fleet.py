@@ -28,7 +28,7 @@ from pathlib import Path
 from common import machine, start_swarm, swarm_ready
 
 from hubs.db.migrate import migrate
-from hubs.populate import load_demo
+from hubs.db.populate import load_demo
 from tests.conftest import drop_database, fresh_database
 from tests.fleet import Fleet
 from tests.hubproc import BlockingStream
@@ -129,7 +129,7 @@ def main() -> None:
     try:
         migrate(dsn)
         load_demo(dsn)
-        token = subprocess.run([sys.executable, "-m", "hubs.tokens", "--dsn", dsn, "create", "mizmo"],
+        token = subprocess.run([sys.executable, "-m", "hubs.people.tokens", "--dsn", dsn, "create", "mizmo"],
                                capture_output=True, text=True, check=True).stdout.strip()
         with tempfile.TemporaryDirectory() as tmp, Fleet(Path(tmp), dsn, os.environ["HUBS_TEST_MEMCACHED"],
                                                          n=max(args.processes)) as fleet:

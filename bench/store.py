@@ -19,10 +19,10 @@ from common import machine
 from corpus import fedora_messages
 from twisted.internet import defer, task
 
+from hubs.bus.meta import MessageMeta
 from hubs.db.migrate import migrate
+from hubs.db.recorder import MessageRecorder, stored_message
 from hubs.db.store import PostgresStore
-from hubs.meta import MessageMeta
-from hubs.recorder import MessageRecorder, stored_message
 from tests.conftest import drop_database, fresh_database
 
 

@@ -24,13 +24,13 @@ import fedmsg.consumers
 from twisted.internet import defer
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from hubs.bus import FedmsgBus, init_fedmsg_publisher
-from hubs.cache import MemcachedCache
+from hubs.build.cache import MemcachedCache
+from hubs.bus.meta import MessageMeta
+from hubs.bus.publish import FedmsgBus, init_fedmsg_publisher
 from hubs.config import ConfigError, HubsConfig
 from hubs.db.store import PostgresStore
-from hubs.http import TreqClient
 from hubs.limits import raise_open_files_limit
-from hubs.meta import MessageMeta
+from hubs.services.http import TreqClient
 from hubs.widgets import RegistryError, load_registry
 
 log = logging.getLogger("hubs.consumer")

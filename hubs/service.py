@@ -16,24 +16,24 @@ from typing import Any
 
 from twisted.internet import defer, task
 
-from hubs.accounts import Accounts
-from hubs.amqp import amqp_edge
-from hubs.bus import Bus, FedmsgBus
-from hubs.cache import Cache
+from hubs.build.cache import Cache
+from hubs.build.context import WidgetContext
+from hubs.build.lease import Leases
+from hubs.build.states import WidgetStates
+from hubs.bus.amqp import amqp_edge
+from hubs.bus.dedupe import SeenIds
+from hubs.bus.publish import Bus, FedmsgBus
 from hubs.config import HubsConfig
-from hubs.context import WidgetContext
 from hubs.db.migrate import latest_version
+from hubs.db.recorder import MessageRecorder, Pruner
 from hubs.db.store import Store
-from hubs.dedupe import SeenIds
-from hubs.directory import Directory, HubChange
-from hubs.editor import Editor
-from hubs.handler import MessageHandler
-from hubs.lease import Leases
+from hubs.directory.directory import Directory, HubChange
+from hubs.directory.editor import Editor
+from hubs.dispatch.handler import MessageHandler
 from hubs.metrics import Metrics
-from hubs.recorder import MessageRecorder, Pruner
-from hubs.sse import Broadcaster, Event
-from hubs.states import WidgetStates
-from hubs.web import HubsWeb
+from hubs.people.accounts import Accounts
+from hubs.web.site import HubsWeb
+from hubs.web.sse import Broadcaster, Event
 from hubs.widgets import load_registry
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def make_web(hubs: Hubs) -> HubsWeb:
     """The web site over a Hubs (with a login client when OIDC is configured)."""
     config, oidc = hubs.config, None
     if config.oidc_issuer:
-        from hubs.oidc import OIDCClient
+        from hubs.people.oidc import OIDCClient
 
         redirect = config.oidc_redirect_uri or f"http://{config.web_host}:{config.web_port}/oidc/callback"
         oidc = OIDCClient(config.oidc_issuer, config.oidc_client_id, config.oidc_client_secret, redirect,
@@ -132,7 +132,7 @@ class HubsService:
 
 def _demo_feed(config: HubsConfig, reactor, amqp_source: Any, fedmsg_bus: Any, handler: MessageHandler):
     """Development: a realistic message every few seconds, on the bus Hubs listens to."""
-    from hubs.demo_feed import DemoFeed, amqp_publisher, direct_publisher, fedmsg_publisher
+    from hubs.demo.feed import DemoFeed, amqp_publisher, direct_publisher, fedmsg_publisher
 
     if amqp_source is not None:
         publish = amqp_publisher(amqp_source.connection, config.topic_prefix, config.environment)

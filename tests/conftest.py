@@ -9,8 +9,8 @@ import psycopg2
 import pytest
 from twisted.internet.task import Clock
 
-from hubs.bus import FakeBus
-from hubs.cache import FakeCache
+from hubs.build.cache import FakeCache
+from hubs.bus.publish import FakeBus
 from hubs.config import HubsConfig
 from hubs.db.migrate import migrate
 from hubs.testing.store import FakeStore
@@ -94,7 +94,7 @@ def drop_database(admin_dsn: str, dsn: str) -> None:
 @pytest.fixture(scope="module")
 def demo_db(pg_admin_dsn, canned_services_process):
     """A database with the schema and the demo data (populate.py), team calendars on the canned services."""
-    from hubs.populate import load_demo
+    from hubs.db.populate import load_demo
 
     dsn = fresh_database(pg_admin_dsn, "hubs_demo")
     migrate(dsn)
@@ -108,7 +108,7 @@ def memcached_servers():
     servers = os.environ.get("HUBS_TEST_MEMCACHED")
     if not servers:
         need_service("memcached", "set HUBS_TEST_MEMCACHED (make test does it)")
-    from hubs.cache import CacheUnavailable, MemcachedCache
+    from hubs.build.cache import CacheUnavailable, MemcachedCache
 
     parsed = [(h, int(p)) for h, _, p in (s.strip().rpartition(":") for s in servers.split(","))]
     cache = MemcachedCache(parsed)
@@ -178,7 +178,7 @@ def canned_services():
     from twisted.internet import defer, reactor
     from twisted.web.server import Site
 
-    from hubs.testing.services import CannedServices
+    from hubs.demo.services import CannedServices
 
     site = Site(CannedServices().app.resource())
     site.log = lambda request: None
@@ -204,7 +204,7 @@ def canned_services_process():
     from tests.hubproc import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hubs.testing.services", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "hubs.demo.services", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):

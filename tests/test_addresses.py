@@ -2,7 +2,7 @@
 
 import pytest
 
-from hubs.http import is_public_address
+from hubs.services.http import is_public_address
 
 ADDRESSES = [
     ("8.8.8.8", True),

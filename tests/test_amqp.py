@@ -21,11 +21,11 @@ from fedora_messaging.message import Message
 from twisted.internet import defer, reactor, task, threads
 from twisted.internet.task import Clock
 
-from hubs.amqp import AmqpBus, AmqpConnection, AmqpSettings, AmqpSource, MultiBus, redact
-from hubs.bus import FakeBus
+from hubs.bus.amqp import AmqpBus, AmqpConnection, AmqpSettings, AmqpSource, MultiBus, redact
+from hubs.bus.dedupe import SeenIds
+from hubs.bus.publish import FakeBus
 from hubs.config import ConfigError
-from hubs.dedupe import SeenIds
-from hubs.testing import schema_messages as S
+from hubs.demo import schema_messages as S
 from tests.conftest import make_config
 from tests.test_widgets import store  # noqa: F401  (a fixture: the demo people and hubs)
 
@@ -228,7 +228,7 @@ async def test_another_application_publishing_with_the_api(amqp_url, rounds):
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as conf:
         conf.write(f'amqp_url = "{amqp_url}"\ntopic_prefix = "{r.prefix}"\n')
     script = ("from fedora_messaging import api\n"
-              "from hubs.testing import schema_messages as S\n"
+              "from hubs.demo import schema_messages as S\n"
               "m = S.badge_award('ralph', 'Origin')\n"
               "m.topic = 'badges.badge.award'\n"
               "api.publish(m)\nprint(m.id)\n")
@@ -411,7 +411,7 @@ async def test_broker_restart_fresh_queue_resumes(private_rabbitmq, rounds):
 ])
 def test_amqp_edge_wiring(keys, with_fedmsg, source, bus):
     """fedmsg alone, AMQP alone, or both: the right source and the right bus to publish on."""
-    from hubs.amqp import amqp_edge
+    from hubs.bus.amqp import amqp_edge
 
     config = make_config(**keys)
     edge = amqp_edge(config, reactor, lambda m: None, fedmsg_bus=FakeBus() if with_fedmsg else None,
@@ -453,7 +453,7 @@ def test_checked_schema_validation_raises_what_the_library_raises(message):
     """Once-checked schemas accept and refuse exactly what jsonschema.validate does, with the same error."""
     import jsonschema
 
-    from hubs.amqp import _validate_with_checked_schemas
+    from hubs.bus.amqp import _validate_with_checked_schemas
 
     def outcome(fn):
         try:
@@ -469,7 +469,7 @@ def test_a_broken_schema_is_still_refused():
     """A schema that is not a valid schema raises SchemaError, as with jsonschema.validate."""
     import jsonschema
 
-    from hubs.amqp import _validate_with_checked_schemas
+    from hubs.bus.amqp import _validate_with_checked_schemas
 
     class BadSchema(Message):
         body_schema = {"type": "object", "properties": {"x": {"type": "no-such-type"}}}

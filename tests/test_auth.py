@@ -2,8 +2,8 @@
 
 import pytest
 
-from hubs.auth import ACTIONS, ANONYMOUS, Identity, csrf_ok, permission
 from hubs.models import Hub
+from hubs.people.auth import ACTIONS, ANONYMOUS, Identity, csrf_ok, permission
 
 TEAM = Hub("designteam")
 CLOSED = Hub("closed", allow_join=False)
@@ -81,7 +81,7 @@ def test_csrf(who, header, ok):
 ])
 def test_login_only_returns_to_local_paths(value, expected):
     """After login people go back to a path on this site, never elsewhere."""
-    from hubs.oidc import safe_next
+    from hubs.people.oidc import safe_next
 
     assert safe_next(value) == expected
 

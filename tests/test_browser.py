@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from hubs.db.migrate import migrate
-from hubs.populate import load_demo
+from hubs.db.populate import load_demo
 from tests.conftest import drop_database, fresh_database, need_service, services_settings
 from tests.hubproc import HubProcess
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from twisted.internet.task import Clock
 
-from hubs.cache import CacheUnavailable, FakeCache, MemcachedCache
+from hubs.build.cache import CacheUnavailable, FakeCache, MemcachedCache
 
 
 @pytest.fixture(params=["fake", "memcached"])

@@ -8,7 +8,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
 
-from hubs.cache import CacheUnavailable, MemcachedCache
+from hubs.build.cache import CacheUnavailable, MemcachedCache
 from tests.fleet import Memcached
 
 TIMEOUT = 0.25

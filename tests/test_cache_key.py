@@ -2,7 +2,7 @@
 
 import pytest
 
-from hubs.cache import cache_key, canonical_config
+from hubs.build.cache import cache_key, canonical_config
 
 
 @pytest.mark.parametrize(("a", "b"), [

@@ -2,7 +2,7 @@
 
 from twisted.internet import defer
 
-from hubs.coalesce import Coalescer
+from hubs.build.coalesce import Coalescer
 
 
 class Builds:

@@ -28,7 +28,7 @@ def test_check_envelope(envelope, problem):
 
 def test_meta_never_raises():
     """fedmsg.meta failures mean no usernames or subtitle, not a dead consumer."""
-    from hubs.meta import MessageMeta
+    from hubs.bus.meta import MessageMeta
 
     meta = MessageMeta({}, load_processors=False)
     broken = {"topic": "org.fedoraproject.prod.x.y", "msg": None}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hubs.dedupe import SeenIds
+from hubs.bus.dedupe import SeenIds
 
 # (capacity, ids offered in order, what first_time answers for each)
 CASES = [

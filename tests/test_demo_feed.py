@@ -6,9 +6,9 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
-from hubs import demo
-from hubs.demo_feed import DemoFeed, amqp_publisher, demo_event, direct_publisher
-from hubs.message import envelope_problem, from_amqp
+from hubs.bus.message import envelope_problem, from_amqp
+from hubs.demo import data as demo
+from hubs.demo.feed import DemoFeed, amqp_publisher, demo_event, direct_publisher
 from tests.test_amqp import Round, wait_until
 
 DEMO_PEOPLE = {p for team in demo.teams("https://x") for role in ("owners", "members") for p in team[role]}

@@ -28,7 +28,7 @@ def api_publish(amqp_url, environment, builder, message_id=None):
     """Publish a schema message with fedora_messaging.api from another process (as a Fedora service does)."""
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as conf:
         conf.write(f'amqp_url = "{amqp_url}"\ntopic_prefix = "org.fedoraproject.{environment}"\n')
-    script = ("import sys\nfrom fedora_messaging import api\nfrom hubs.testing import schema_messages as S\n"
+    script = ("import sys\nfrom fedora_messaging import api\nfrom hubs.demo import schema_messages as S\n"
               f"m = {builder}\nm.topic = m.topic.split('.', 3)[3]\n"
               + (f"m.id = {message_id!r}\n" if message_id else "")
               + "api.publish(m)\nprint(m.id)\n")

@@ -137,7 +137,7 @@ def test_api_token_cli_and_bearer_auth(hub, demo_db):
     import subprocess
     import sys
 
-    run = [sys.executable, "-m", "hubs.tokens", "--dsn", demo_db]
+    run = [sys.executable, "-m", "hubs.people.tokens", "--dsn", demo_db]
     token = subprocess.run(run + ["create", "mizmo", "--name", "e2e"], capture_output=True, text=True,
                            check=True).stdout.strip()
     assert token.startswith("hubs_")

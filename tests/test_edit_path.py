@@ -215,7 +215,7 @@ async def test_a_hub_edit_is_applied_and_its_echo_rereads_nothing(hubs, fake_sto
 ])
 def test_newest_record_wins(held, read, kept):
     """Of a held record and a re-read one, the higher version is kept; ties go to the read."""
-    from hubs.directory import newest
+    from hubs.directory.directory import newest
 
     def widget(version, tag):
         return Widget(1, "h", "sticky", "left", 0, {"tag": tag}, version)

@@ -7,9 +7,9 @@ import pytest_twisted
 from treq.testing import StubTreq
 from twisted.internet import defer
 
-from hubs.accounts import AccountTaken
-from hubs.auth import hash_secret
 from hubs.models import User
+from hubs.people.accounts import AccountTaken
+from hubs.people.auth import hash_secret
 from hubs.testing.harness import make_site
 
 PEOPLE = {"anonymous": None, "nobody": "nobody", "subscriber": "ralph", "member": "ryanlerch",

@@ -7,10 +7,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from hubs.cache import CacheUnavailable
-from hubs.handler import changed_hub
+from hubs.build.cache import CacheUnavailable
+from hubs.build.states import next_version
+from hubs.dispatch.handler import changed_hub
 from hubs.models import NotFound
-from hubs.states import next_version
 from hubs.testing.harness import make_hubs
 from hubs.widgets import WIDGETS, load_registry
 from hubs.widgets.base import InvalidConfig
@@ -61,7 +61,7 @@ async def test_every_widget_builds_from_its_defaults(plugin, fake_store, fake_ca
     """Every registered widget builds JSON-able data and HTML on a personal hub with its default config."""
     from twisted.internet import reactor
 
-    from hubs.http import TreqClient
+    from hubs.services.http import TreqClient
     from tests.conftest import services_config
 
     widget = fake_store.add_widget_sync("ralph", plugin, "left", 9, {})
@@ -278,7 +278,7 @@ async def test_username_hints_use_fedmsg_meta(config, fake_store, fake_cache, fa
     """A widget hinted by a username is found through fedmsg.meta's usernames of a real message shape."""
     import fedmsg.config
 
-    from hubs.meta import MessageMeta
+    from hubs.bus.meta import MessageMeta
     from hubs.widgets.base import Hints, WidgetSpec
 
     meta_config = fedmsg.config.load_config([], None)
@@ -386,10 +386,10 @@ async def test_a_memcached_outage_is_one_log_line(hubs, fake_cache, caplog):
     import logging
 
     fake_cache.fail = CacheUnavailable("down")
-    with caplog.at_level(logging.WARNING, logger="hubs.states"):
+    with caplog.at_level(logging.WARNING, logger="hubs.build.states"):
         for _ in range(5):
             await hubs.handler.handle(poke())
         fake_cache.fail = None
         await hubs.handler.handle(poke())
-    lines = [r.getMessage() for r in caplog.records if r.name == "hubs.states"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "hubs.build.states"]
     assert lines == ["memcached unavailable (down); serving from process state", "memcached answers again"]

@@ -10,8 +10,8 @@ import pytest_twisted
 from twisted.internet import defer, reactor, task
 from twisted.web.server import Site
 
-from hubs.sse import parse_event_id
 from hubs.testing.harness import make_hubs, make_site
+from hubs.web.sse import parse_event_id
 from tests.sseclient import open_stream
 
 

@@ -69,7 +69,7 @@ def fleet(tmp_path_factory, demo_db, memcacheds, canned_services_process, oidc, 
 @pytest.fixture(scope="module")
 def token(demo_db):
     """An API token of mizmo, an owner of the Design Team hub."""
-    return subprocess.run([sys.executable, "-m", "hubs.tokens", "--dsn", demo_db, "create", "mizmo", "--name",
+    return subprocess.run([sys.executable, "-m", "hubs.people.tokens", "--dsn", demo_db, "create", "mizmo", "--name",
                            "fleet"], capture_output=True, text=True, check=True).stdout.strip()
 
 

@@ -47,7 +47,7 @@ def hosts():
 def lan_services(hosts):
     """A private PostgreSQL (demo data) and memcached listening only on the machine's LAN address."""
     from hubs.db.migrate import migrate
-    from hubs.populate import load_demo
+    from hubs.db.populate import load_demo
 
     workdir = tempfile.mkdtemp(prefix="hubs-netns-pg-")
     pg = PrivatePostgres(workdir, hosts.host_address)
@@ -81,7 +81,7 @@ def fleet(tmp_path_factory, hosts, lan_services):
 def test_edit_and_bus_message_cross_hosts(fleet, lan_services):
     """Processes on three hosts share PostgreSQL, memcached and the bus over LAN addresses, none on 127.0.0.1."""
     dsn, _ = lan_services
-    token = subprocess.run([sys.executable, "-m", "hubs.tokens", "--dsn", dsn, "create", "mizmo"],
+    token = subprocess.run([sys.executable, "-m", "hubs.people.tokens", "--dsn", dsn, "create", "mizmo"],
                            capture_output=True, text=True, check=True).stdout.strip()
     one, two, three = fleet.processes
     for p in fleet.processes:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hubs.hints import HintIndex, MessageKeys, is_junk, split_topic
+from hubs.dispatch.hints import HintIndex, MessageKeys, is_junk, split_topic
 from hubs.models import Widget
 from hubs.widgets.base import Hints, WidgetSpec
 

@@ -12,7 +12,7 @@ from twisted.internet.task import Clock, deferLater
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from hubs.http import BACKOFF_CAP, BackingOff, ServiceError, TreqClient, _in_words, backoff_delay
+from hubs.services.http import BACKOFF_CAP, BackingOff, ServiceError, TreqClient, _in_words, backoff_delay
 
 MiB = 1024 * 1024
 CHUNK = 64 * 1024

@@ -8,8 +8,8 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from hubs.bus import FakeBus
-from hubs.lease import Leases, lease_keys
+from hubs.build.lease import Leases, lease_keys
+from hubs.bus.publish import FakeBus
 from hubs.testing.harness import make_hubs
 
 
@@ -115,7 +115,7 @@ async def test_versions_follow_the_fleet_not_the_local_clock(config, fake_store,
 @pytest_twisted.ensureDeferred
 async def test_without_memcached_each_process_builds_for_itself(fleet, fake_cache):
     """With memcached down there is nothing to coordinate on: every process still rebuilds and pushes."""
-    from hubs.cache import CacheUnavailable
+    from hubs.build.cache import CacheUnavailable
 
     for hubs in fleet:
         await hubs.states.payload("designteam", 3)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hubs.markup import render_markdown
+from hubs.build.markup import render_markdown
 
 CASES = [
     # (markdown, must contain, must not contain)
@@ -60,7 +60,7 @@ def test_one_pass_equals_cleaning_then_linkifying(source):
     import bleach.linkifier
     import markdown
 
-    from hubs import markup
+    from hubs.build import markup
 
     html = markdown.markdown(source, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
     two = bleach.Cleaner(tags=markup.ALLOWED_TAGS, attributes=markup.ALLOWED_ATTRIBUTES,

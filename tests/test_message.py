@@ -7,11 +7,11 @@ import pika
 import pytest
 from fedora_messaging.message import Message
 
-from hubs.message import BusMessage, amqp_problem, as_bus_message, envelope_problem, from_amqp, from_fedmsg
-from hubs.meta import MessageMeta
-from hubs.recorder import stored_message
-from hubs.testing import messages as M
-from hubs.testing import schema_messages as S
+from hubs.bus.message import BusMessage, amqp_problem, as_bus_message, envelope_problem, from_amqp, from_fedmsg
+from hubs.bus.meta import MessageMeta
+from hubs.db.recorder import stored_message
+from hubs.demo import messages as M
+from hubs.demo import schema_messages as S
 
 META = MessageMeta(fedmsg.config.load_config([], None))
 
@@ -93,12 +93,12 @@ def test_a_broken_schema_class_gives_empty_values_and_one_log_line(caplog):
     """Properties that raise give empty values; one line names them all; a repeat logs at debug only."""
     props = pika.BasicProperties(message_id="m-1", headers={"sent-at": "2026-11-28T10:00:00+00:00"})
     message = Broken(body={"x": 1}, topic="org.fedoraproject.prod.thing.happened", properties=props)
-    with caplog.at_level(logging.DEBUG, logger="hubs.message"):
+    with caplog.at_level(logging.DEBUG, logger="hubs.bus.message"):
         m = from_amqp(message)
         again = from_amqp(message)
     assert (m.usernames, m.packages, m.link, m.summary) == (frozenset(), frozenset(), "", m.topic)
     assert m == again and m.time == 1795860000.0
-    records = [r for r in caplog.records if r.name == "hubs.message"]
+    records = [r for r in caplog.records if r.name == "hubs.bus.message"]
     assert [r.levelno for r in records] == [logging.WARNING, logging.DEBUG]
     assert "usernames" in records[0].getMessage() and "url" in records[0].getMessage()
 

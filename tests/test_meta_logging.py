@@ -5,8 +5,8 @@ import logging
 import fedmsg.config
 import pytest
 
-from hubs.message import from_fedmsg
-from hubs.meta import MessageMeta
+from hubs.bus.message import from_fedmsg
+from hubs.bus.meta import MessageMeta
 
 
 @pytest.fixture(scope="module")

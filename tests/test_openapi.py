@@ -15,15 +15,15 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from treq.testing import StubTreq
 from werkzeug.routing import Map, Rule
 
-from hubs.auth import CSRF_HEADER, SESSION_COOKIE
+from hubs.people.auth import CSRF_HEADER, SESSION_COOKIE
 from hubs.testing.harness import make_site
-from hubs.web import HubsWeb
 from hubs.web.openapi import (
     CSRF_HEADER_NAME,
     documented_operations,
     openapi_document,
     route_operations,
 )
+from hubs.web.site import HubsWeb
 from tests.conftest import services_settings
 from tests.hubproc import HubProcess
 
@@ -229,7 +229,7 @@ def live_hub(tmp_path_factory, demo_db, memcached_servers, canned_services_proce
 
 def api_token(dsn: str, username: str) -> str:
     """A new API token of ``username`` (``hubs-token create``)."""
-    run = subprocess.run([sys.executable, "-m", "hubs.tokens", "--dsn", dsn, "create", username,
+    run = subprocess.run([sys.executable, "-m", "hubs.people.tokens", "--dsn", dsn, "create", username,
                           "--name", "schemathesis"], capture_output=True, text=True, check=True)
     return run.stdout.strip()
 

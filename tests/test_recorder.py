@@ -4,8 +4,8 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from hubs.db.recorder import MessageRecorder, Pruner, stored_message
 from hubs.db.store import StoreUnavailable
-from hubs.recorder import MessageRecorder, Pruner, stored_message
 from hubs.testing.store import FakeStore
 
 

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from hubs.render import make_environment
+from hubs.build.render import make_environment
 from hubs.widgets import WIDGETS, RegistryError, load_registry
 from hubs.widgets.base import Argument, Hints, contract_problems, text
 

@@ -5,10 +5,10 @@ import pytest
 import pytest_twisted
 from fedora_messaging.message import get_class
 
-from hubs.bus import FakeBus
-from hubs.handler import CHANGE_TOPICS
+from hubs.bus.publish import FakeBus
+from hubs.bus.schemas import CLASSES, schema_class
+from hubs.dispatch.handler import CHANGE_TOPICS
 from hubs.models import Hub, User
-from hubs.schemas import CLASSES, schema_class
 from hubs.testing.harness import make_hubs
 from hubs.widgets import load_registry
 

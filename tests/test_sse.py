@@ -3,7 +3,7 @@
 import pytest
 import pytest_twisted
 
-from hubs.sse import Broadcaster, ReplayBuffer, SocketWriter, parse_event_id, replay_plan, sse_frame
+from hubs.web.sse import Broadcaster, ReplayBuffer, SocketWriter, parse_event_id, replay_plan, sse_frame
 
 FRAMES = [
     # (data, event, id, retry, expected bytes)
@@ -207,6 +207,6 @@ async def test_socket_writer_keeps_order_through_twisteds_own_buffers():
 ])
 def test_may_have_missed(version, since, timeout, send):
     """A client resuming from a version mark on another process gets the widgets it may not have seen."""
-    from hubs.sse import may_have_missed
+    from hubs.web.sse import may_have_missed
 
     assert may_have_missed(version, since, timeout) is send

@@ -392,7 +392,7 @@ async def test_accounts_are_tied_to_one_identity(store):
 
 def test_populate_resets_and_reloads_the_demo(pg_admin_dsn, canned_services_process):
     """populate.py --reset drops every Hubs table (the list matches the schema) and loads the demo again."""
-    from hubs.populate import HUBS_TABLES, main
+    from hubs.db.populate import HUBS_TABLES, main
     from tests.conftest import drop_database, fresh_database
 
     dsn = fresh_database(pg_admin_dsn, "hubs_populate")

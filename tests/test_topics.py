@@ -10,8 +10,8 @@ import pytest
 import pytest_twisted
 from fedora_messaging.message import Message
 
-from hubs.message import from_amqp
-from hubs.testing import schema_messages as S
+from hubs.bus.message import from_amqp
+from hubs.demo import schema_messages as S
 from hubs.widgets import load_registry
 from tests.test_widgets import add, store, widget_hubs  # noqa: F401  (store is a fixture)
 

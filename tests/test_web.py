@@ -112,7 +112,7 @@ async def test_healthz_reports_each_dependency(http, fake_store, fake_cache):
     """healthz is 200 when all is well and 503 naming what is down."""
     response, body = await get(http, "/healthz")
     assert response.code == 200 and json.loads(body)["ok"] is True
-    fake_cache.fail = __import__("hubs.cache").cache.CacheUnavailable("memcached down")
+    fake_cache.fail = __import__("hubs.build.cache").build.cache.CacheUnavailable("memcached down")
     response, body = await get(http, "/healthz")
     report = json.loads(body)
     assert response.code == 503 and report["memcached"]["ok"] is False and report["postgres"]["ok"] is True

@@ -9,11 +9,11 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from hubs.http import TreqClient
-from hubs.meta import MessageMeta
+from hubs.bus.meta import MessageMeta
+from hubs.db.recorder import stored_message
+from hubs.demo import messages as M
 from hubs.models import Hub, User
-from hubs.recorder import stored_message
-from hubs.testing import messages as M
+from hubs.services.http import TreqClient
 from hubs.testing.harness import make_hubs, make_site
 from hubs.widgets import load_registry
 from hubs.widgets.cobwebs import idleness
@@ -39,8 +39,8 @@ def store(fake_store):
 
 async def widget_hubs(store, base, timeout=2.0, allow_private=True, recorder=None, **overrides):
     """A Hubs on the fake store with the real fedmsg.meta, the reactor's clock and the canned services."""
-    from hubs.bus import FakeBus
-    from hubs.cache import FakeCache
+    from hubs.build.cache import FakeCache
+    from hubs.bus.publish import FakeBus
 
     return await make_hubs(services_config(base, **overrides), store, FakeCache(), FakeBus(), reactor, meta=META,
                            recorder=recorder, http=TreqClient(reactor, timeout, allow_private=allow_private))
@@ -151,7 +151,7 @@ async def test_feed_shows_people_activity_newest_first_and_pages(store, canned_s
 @pytest_twisted.ensureDeferred
 async def test_new_message_appears_in_the_feed_live(store, canned_services):
     """A message from a member is stored, then the feed is rebuilt with it and pushed."""
-    from hubs.recorder import MessageRecorder
+    from hubs.db.recorder import MessageRecorder
 
     hubs = await widget_hubs(store, canned_services, recorder=MessageRecorder(store, reactor))
     widget = await add(hubs, store, "designteam", "feed", {})

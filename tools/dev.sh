@@ -154,7 +154,7 @@ start_canned_services() {
   local port="${HUBS_DEV_SERVICES_PORT:-5099}"
   if ! (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
     say "starting canned Fedora services on 127.0.0.1:$port (set HUBS_SERVICES to use real ones)"
-    nohup "$VENV/bin/python" -m hubs.testing.services --port "$port" >"$DEV/services.log" 2>&1 &
+    nohup "$VENV/bin/python" -m hubs.demo.services --port "$port" >"$DEV/services.log" 2>&1 &
     echo $! >"$DEV/services.pid"
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
   fi

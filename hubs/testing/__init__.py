@@ -1,1 +1,1 @@
-"""Testing helpers shipped with Hubs (canned outside services, message fixtures)."""
+"""Test helpers shipped with Hubs: the harness that wires a whole Hubs as production does, and ``FakeStore``."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from hubs.models import Hub
 from hubs.service import Hubs, build, make_web
-from hubs.web import HubsWeb
+from hubs.web.site import HubsWeb
 
 # The small hub most unit tests use: ids 1-5 on designteam, 6 on ralph's hub.
 DESIGNTEAM_LAYOUT = [

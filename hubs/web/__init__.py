@@ -1,6 +1,2 @@
-"""The web site (see ``site.py``); ``HubsWeb`` is what the service serves."""
-
-from hubs.web.common import MAX_BODY, RESERVED_NAMES, BadRequest, Forbidden, Unauthorized, Unavailable
-from hubs.web.site import HubsWeb
-
-__all__ = ["MAX_BODY", "RESERVED_NAMES", "BadRequest", "Forbidden", "HubsWeb", "Unauthorized", "Unavailable"]
+"""The web wing: the Klein site (``site.py`` composes the route groups), the HTTP channel
+(``server.py``) and the event streams (``sse.py``)."""

@@ -6,9 +6,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hubs.defaults import team_widgets
+from hubs.directory.defaults import team_widgets
 from hubs.models import FieldErrors, Hub, NotFound
-from hubs.oidc import USERNAME as USERNAME_RE
+from hubs.people.oidc import USERNAME as USERNAME_RE
 from hubs.widgets.base import InvalidConfig
 from hubs.widgets.base import username as validate_username
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from hubs.auth import SESSION_COOKIE
 from hubs.models import COLUMNS, GRID, ROLES
+from hubs.people.auth import SESSION_COOKIE
 from hubs.web.common import MAX_BODY, RESERVED_NAMES
 from hubs.web.edits import EditRoutes
 from hubs.widgets import WIDGETS

@@ -14,7 +14,7 @@ from twisted.web.resource import NoResource
 from twisted.web.static import File
 
 from hubs.models import NotFound
-from hubs.sse import Event, may_have_missed, serve_stream
+from hubs.web.sse import Event, may_have_missed, serve_stream
 
 if TYPE_CHECKING:
     pass

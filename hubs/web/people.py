@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hubs.accounts import AccountTaken, BadCredentials
-from hubs.auth import CSRF_HEADER, SESSION_COOKIE, Identity, csrf_ok, permission
-from hubs.http import ServiceError
 from hubs.models import Conflict, NotFound
-from hubs.oidc import STATE_COOKIE, LoginFailed
+from hubs.people.accounts import AccountTaken, BadCredentials
+from hubs.people.auth import CSRF_HEADER, SESSION_COOKIE, Identity, csrf_ok, permission
+from hubs.people.oidc import STATE_COOKIE, LoginFailed
+from hubs.services.http import ServiceError
 
 if TYPE_CHECKING:
     pass

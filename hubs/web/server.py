@@ -17,7 +17,7 @@ import time
 
 from twisted.web import http, server
 
-from hubs.auth import SESSION_COOKIE
+from hubs.people.auth import SESSION_COOKIE
 from hubs.web.common import MAX_BODY
 
 OPEN_WRITES = frozenset({b"/logout"})  # POSTs that make sense without credentials

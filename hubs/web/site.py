@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hubs.render import make_environment
+from hubs.build.render import make_environment
 from hubs.web.common import app
 from hubs.web.edits import EditRoutes
 from hubs.web.errors import ErrorRoutes

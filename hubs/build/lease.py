@@ -15,7 +15,7 @@ import math
 
 from twisted.internet import task
 
-from hubs.cache import Cache, CacheUnavailable
+from hubs.build.cache import Cache, CacheUnavailable
 
 
 def lease_keys(key: str, cause: str) -> tuple[str, str]:

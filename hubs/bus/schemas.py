@@ -3,7 +3,7 @@
 Registered under the ``fedora.messages`` entry point (setup.py), so
 ``fedora-messaging consume`` and any other application that installs Hubs
 validates them and reads their summary, people and link. The bodies are the
-ones ``hubs.editor.Editor`` publishes; every one names the hub and the
+ones ``hubs.directory.editor.Editor`` publishes; every one names the hub and the
 ``agent`` who made the change.
 """
 

@@ -58,7 +58,7 @@ class MessageMeta:
         return link if isinstance(link, str) and link.startswith(("http://", "https://")) else ""
 
     def describe(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        """Usernames, packages, subtitle, link, icon and agent in one pass (for ``hubs.message.from_fedmsg``).
+        """Usernames, packages, subtitle, link, icon and agent in one pass (for ``hubs.bus.message.from_fedmsg``).
 
         Each fedmsg.meta call otherwise searches its ~56 processors again (~85 µs
         of the ~110 µs a call costs); here the processor is found once and handed

@@ -120,7 +120,7 @@ def discourse_post(user: str, title: str, instance: str = "https://discussion.fe
 
 def hubs_change(short_topic: str, body: dict[str, Any], prefix: str = "org.fedoraproject.dev") -> Message:
     """One of Hubs' own change messages (``hubs.widget.update``...), with Hubs' schema class."""
-    from hubs.schemas import schema_class
+    from hubs.bus.schemas import schema_class
 
     message = schema_class(short_topic)(body=body, topic=f"{prefix}.{short_topic}")
     message.validate()

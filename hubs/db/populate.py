@@ -15,13 +15,13 @@ import time
 import psycopg2
 from psycopg2.extras import Json
 
-from hubs import demo
 from hubs.db.migrate import migrate
-from hubs.recorder import stored_message
-from hubs.testing.messages import demo_stream
+from hubs.db.recorder import stored_message
+from hubs.demo import data as demo
+from hubs.demo.messages import demo_stream
 from hubs.widgets import load_registry
 
-log = logging.getLogger("hubs.populate")
+log = logging.getLogger("hubs.db.populate")
 
 
 def create_hub_rows(cur, name: str, summary: str, user_hub: bool, layout, archived: bool = False,
@@ -83,8 +83,8 @@ def store_messages(cur, envelopes, meta_config) -> int:
     """Insert bus messages with their meaning from fedmsg.meta (bulk)."""
     from psycopg2.extras import execute_values
 
-    from hubs.message import from_fedmsg
-    from hubs.meta import MessageMeta
+    from hubs.bus.message import from_fedmsg
+    from hubs.bus.meta import MessageMeta
 
     meta = MessageMeta(meta_config)
     rows = []

@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hubs.bus.message import BusMessage
 from hubs.config import HubsConfig
 from hubs.db.store import Store
-from hubs.message import BusMessage
 from hubs.models import Hub
 
 

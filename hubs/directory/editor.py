@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from hubs.bus import Bus
-from hubs.directory import Directory
+from hubs.bus.publish import Bus
+from hubs.directory.directory import Directory
 from hubs.models import COLUMNS, Hub, Widget
 from hubs.widgets.base import InvalidConfig
 

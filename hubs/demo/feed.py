@@ -2,9 +2,9 @@
 
 Events come from a fixed rotation around the demo hubs' people (badges,
 Bodhi comments, Pagure tickets, builds, meetings, account changes, commits),
-each in both of its shapes: a fedmsg envelope (``hubs.testing.messages``) and
+each in both of its shapes: a fedmsg envelope (``hubs.demo.messages``) and
 a Fedora Messaging message of the service's own schema class
-(``hubs.testing.schema_messages``). A publisher sends one shape on a bus:
+(``hubs.demo.schema_messages``). A publisher sends one shape on a bus:
 ``fedmsg_publisher`` (fedmsg-era topics), ``amqp_publisher`` (today's topics,
 through a Hubs ``AmqpConnection``) or ``direct_publisher`` (straight to the
 message handler, no bus).
@@ -20,7 +20,7 @@ from typing import Any
 
 from twisted.internet import task
 
-from hubs.message import BusMessage, from_amqp
+from hubs.bus.message import BusMessage, from_amqp
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ class DemoEvent:
 
 def demo_event(n: int, rng: random.Random) -> DemoEvent:
     """The ``n``-th event of the rotation (``rng`` picks the people and names)."""
-    from hubs.testing import messages as M
-    from hubs.testing import schema_messages as S
+    from hubs.demo import messages as M
+    from hubs.demo import schema_messages as S
 
     designer, admin = rng.choice(DESIGN), rng.choice(INFRA)
     package, badge = rng.choice(PACKAGES), rng.choice(BADGES)
@@ -122,7 +122,7 @@ def fedmsg_publisher() -> Callable[[DemoEvent], None]:
 
 def amqp_publisher(connection: Any, topic_prefix: str = "org.fedoraproject", environment: str = "dev",
                    exchange: str = "amq.topic") -> Callable[[DemoEvent], None]:
-    """Publishes today's shape through a ``hubs.amqp.AmqpConnection``, on ``<prefix>.<environment>.*``."""
+    """Publishes today's shape through a ``hubs.bus.amqp.AmqpConnection``, on ``<prefix>.<environment>.*``."""
     prefix = f"{topic_prefix}.{environment}"
 
     def publish(event: DemoEvent) -> None:

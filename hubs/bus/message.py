@@ -4,7 +4,7 @@ fedmsg (ZeroMQ, through moksha) and Fedora Messaging (AMQP, through
 fedora-messaging) deliver different shapes. At the edge each becomes one
 immutable ``BusMessage``: topic, id, time, body, usernames, packages, agent,
 a one-line summary, a link, an icon and the source. Its meaning comes from
-fedmsg.meta (``hubs.meta.MessageMeta``) for fedmsg messages and from the
+fedmsg.meta (``hubs.bus.meta.MessageMeta``) for fedmsg messages and from the
 installed schema classes for AMQP messages. The hint index, the decisions,
 the widgets and the message store read only this value.
 """
@@ -137,7 +137,7 @@ def _id(value: Any) -> str:
 def from_fedmsg(envelope: Mapping[str, Any], meta: Any = None) -> BusMessage:
     """A fedmsg envelope (already checked with ``envelope_problem``), its meaning from fedmsg.meta.
 
-    ``meta`` is a ``hubs.meta.MessageMeta`` (None: no meaning, e.g. in tests that name the people).
+    ``meta`` is a ``hubs.bus.meta.MessageMeta`` (None: no meaning, e.g. in tests that name the people).
     """
     msg = envelope.get("msg")
     body = msg if isinstance(msg, Mapping) else {}

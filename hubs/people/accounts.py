@@ -10,11 +10,11 @@ import hmac
 import logging
 from dataclasses import dataclass
 
-from hubs.auth import ANONYMOUS, Identity, hash_secret, new_secret
 from hubs.config import HubsConfig
-from hubs.directory import Directory
-from hubs.editor import Editor
+from hubs.directory.directory import Directory
+from hubs.directory.editor import Editor
 from hubs.models import Conflict, Hub, User
+from hubs.people.auth import ANONYMOUS, Identity, hash_secret, new_secret
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Accounts:
         ``subject`` (issuer + sub) ties the account to the identity that first used it: a
         different identity presenting the same account name is refused (AccountTaken).
         """
-        from hubs.defaults import person_widgets
+        from hubs.directory.defaults import person_widgets
 
         user, created = await self.store.upsert_user(username, fullname, email)
         if subject is not None and not await self.store.bind_subject(username, subject):

@@ -11,7 +11,7 @@ import sys
 
 import psycopg2
 
-from hubs.auth import hash_secret, new_secret
+from hubs.people.auth import hash_secret, new_secret
 
 
 def create(dsn: str, username: str, name: str) -> str:

@@ -1,7 +1,7 @@
 """Canned Fedora services: Badges, Bodhi, Pagure and an iCalendar feed, shaped like the real APIs.
 
 The tests start it in-process; ``make run`` starts it as a process
-(``python -m hubs.testing.services --port 5099``) when ``HUBS_SERVICES`` is
+(``python -m hubs.demo.services --port 5099``) when ``HUBS_SERVICES`` is
 unset, so that an offline install still shows lively widgets. Answers are
 generated from the username / project, deterministically.
 

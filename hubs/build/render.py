@@ -10,10 +10,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from hubs.markup import render_markdown
+from hubs.build.markup import render_markdown
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
-WIDGETS_DIR = Path(__file__).parent / "widgets"
+TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
+WIDGETS_DIR = Path(__file__).parent.parent / "widgets"
 
 
 def _json_script(value: Any) -> Markup:

@@ -16,13 +16,13 @@ from typing import Any
 
 from twisted.internet import defer
 
+from hubs.bus.dedupe import SeenIds
+from hubs.bus.message import BusMessage, as_bus_message, id_of, topic_of
 from hubs.config import HubsConfig
-from hubs.dedupe import SeenIds
-from hubs.directory import Directory
-from hubs.hints import is_junk, message_keys, split_topic
-from hubs.message import BusMessage, as_bus_message, id_of, topic_of
+from hubs.directory.directory import Directory
+from hubs.dispatch.hints import is_junk, message_keys, split_topic
 from hubs.metrics import Metrics
-from hubs.oidc import USERNAME as HUB_NAME
+from hubs.people.oidc import USERNAME as HUB_NAME
 
 log = logging.getLogger(__name__)
 

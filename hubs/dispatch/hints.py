@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hubs.message import BusMessage
+from hubs.bus.message import BusMessage
 from hubs.models import Widget
 from hubs.widgets.base import WidgetSpec
 

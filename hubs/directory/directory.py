@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubs.coalesce import Coalescer
+from hubs.build.coalesce import Coalescer
 from hubs.db.store import Store
-from hubs.hints import HintIndex
+from hubs.dispatch.hints import HintIndex
 from hubs.models import COLUMNS, Hub, NotFound, Widget
 from hubs.widgets.base import WidgetSpec
 

@@ -28,8 +28,8 @@ from twisted.internet import defer
 from twisted.internet.threads import blockingCallFromThread
 from twisted.python.failure import Failure
 
-from hubs.dedupe import SeenIds
-from hubs.message import BusMessage, amqp_problem, from_amqp
+from hubs.bus.dedupe import SeenIds
+from hubs.bus.message import BusMessage, amqp_problem, from_amqp
 
 log = logging.getLogger(__name__)
 
@@ -408,7 +408,7 @@ class AmqpBus:
 
     def message(self, topic: str, msg: dict[str, Any]):
         """The validated schema message for ``hubs.<topic>`` (raises if the body is not what Hubs sends)."""
-        from hubs.schemas import schema_class
+        from hubs.bus.schemas import schema_class
 
         message = schema_class(f"hubs.{topic}")(body=msg, topic=f"{self.prefix}.{topic}")
         message.validate()

@@ -16,9 +16,9 @@ from typing import Any
 
 from twisted.internet import defer, task
 
+from hubs.bus.message import BusMessage, from_fedmsg
 from hubs.db.store import StoreUnavailable
-from hubs.hints import split_topic
-from hubs.message import BusMessage, from_fedmsg
+from hubs.dispatch.hints import split_topic
 from hubs.models import StoredMessage
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from twisted.internet import threads
 
-from hubs.auth import new_secret
+from hubs.people.auth import new_secret
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 STATE_COOKIE = b"hubs_login"

@@ -18,17 +18,17 @@ from typing import Any
 
 from twisted.internet import defer
 
-from hubs.cache import KEY_PREFIX, Cache, CacheUnavailable, cache_key
-from hubs.coalesce import Coalescer
+from hubs.build.cache import KEY_PREFIX, Cache, CacheUnavailable, cache_key
+from hubs.build.coalesce import Coalescer
+from hubs.build.lease import Leases
+from hubs.build.render import make_environment
 from hubs.config import HubsConfig
 from hubs.db.store import StoreUnavailable
-from hubs.directory import Directory, HubChange, dumps
-from hubs.http import ServiceError
-from hubs.lease import Leases
+from hubs.directory.directory import Directory, HubChange, dumps
 from hubs.metrics import Metrics
 from hubs.models import NotFound, Widget
-from hubs.render import make_environment
-from hubs.sse import Event
+from hubs.services.http import ServiceError
+from hubs.web.sse import Event
 from hubs.widgets.base import InvalidConfig, WidgetSpec
 from hubs.widgets.util import WidgetProblem
 

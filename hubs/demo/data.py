@@ -115,6 +115,6 @@ PEOPLE = {
 
 def personal_widgets(username: str) -> list[tuple[str, str, dict]]:
     """The demo personal hubs use the default set of a new personal hub."""
-    from hubs.defaults import person_widgets
+    from hubs.directory.defaults import person_widgets
 
     return person_widgets(username)

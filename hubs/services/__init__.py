@@ -1,0 +1,1 @@
+"""Outside services (Fedora's Badges, Bodhi, Pagure, calendars…): the bounded HTTP client widgets fetch through."""
