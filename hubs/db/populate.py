@@ -1,6 +1,9 @@
 """Create or update the schema and load the demo data (idempotent).
 
-    python populate.py [--dsn DSN] [--no-demo] [--reset]
+    python populate.py [--dsn DSN] [--no-demo] [--reset] [--scale N [--people M]]
+
+``--scale N`` adds a data set at Fedora's size: N team hubs and M personal hubs (default
+2.5 × N) with their default widgets and roles (``hubs/demo/scale.py``), for benchmarks.
 
 The DSN defaults to ``hubs.db.dsn`` from the fedmsg config (``./fedmsg.d``).
 """
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", help="libpq connection string (default: hubs.db.dsn from fedmsg.d)")
     parser.add_argument("--no-demo", action="store_true", help="only create or update the schema")
     parser.add_argument("--reset", action="store_true", help="drop every Hubs table first (destroys data)")
+    parser.add_argument("--scale", type=int, metavar="N", help="also create N team hubs with people (benchmarks)")
+    parser.add_argument("--people", type=int, metavar="M", help="with --scale: personal hubs (default 2.5 x N)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     config = fedmsg_config()
@@ -134,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_demo:
             fedocal = config.get("hubs.services.fedocal_url", "https://calendar.fedoraproject.org")
             log.info("demo data: %d hubs created", load_demo(dsn, fedocal, meta_config=config))
+        if args.scale:
+            from hubs.demo.scale import load_scale, scale_plan
+
+            plan = scale_plan(args.scale, args.people)
+            log.info("scale data: %d hubs created (%d widgets planned)", load_scale(dsn, plan), plan.widget_count)
     except psycopg2.Error as e:
         print(f"populate: database error: {str(e).strip()}", file=sys.stderr)
         return 1
