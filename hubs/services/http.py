@@ -3,8 +3,10 @@
 Widgets never block the reactor: they ``await ctx.http.get_json(url)`` or
 ``get_text``. Failures become :class:`ServiceError` with a sentence a person
 can read, which the widget's error frame shows. Every fetch stops reading at
-its size limit and at its time limit (headers and body together), and a URL
-that failed is not fetched again until its back-off window has passed.
+its size limit and at its time limit (headers and body together), a URL
+that failed is not fetched again until its back-off window has passed, and at
+most ``per_host`` fetches run at once against one host (a storm of rebuilds
+queues here instead of flooding Bodhi or Pagure).
 """
 
 from __future__ import annotations
@@ -187,6 +189,53 @@ class _LimitedBody(Protocol):
             self.finished.errback(error)
 
 
+class HostLimits:
+    """At most ``per_host`` fetches in flight per host; the rest wait their turn, first come first served.
+
+    ``peak`` keeps the most fetches ever in flight at once per host (benchmarks and /healthz read it).
+    """
+
+    MAX_HOSTS = 1000  # counters kept for at most this many idle hosts (calendar URLs are typed by people)
+
+    def __init__(self, per_host: int):
+        if per_host < 1:
+            raise ValueError("per_host must be at least 1")
+        self.per_host = per_host
+        self._slots: dict[str, defer.DeferredSemaphore] = {}
+        self.peak: dict[str, int] = {}
+
+    def acquire(self, host: str) -> defer.Deferred:
+        slots = self._slots.get(host)
+        if slots is None:
+            if len(self._slots) >= self.MAX_HOSTS:
+                self._forget_idle()
+            slots = self._slots[host] = defer.DeferredSemaphore(self.per_host)
+        d = slots.acquire()
+        d.addCallback(self._note, host)
+        return d
+
+    def _note(self, result, host: str):
+        in_flight = self.per_host - self._slots[host].tokens
+        self.peak[host] = max(self.peak.get(host, 0), in_flight)
+        return result
+
+    def release(self, host: str) -> None:
+        self._slots[host].release()
+
+    def in_flight(self, host: str) -> int:
+        slots = self._slots.get(host)
+        return 0 if slots is None else self.per_host - slots.tokens
+
+    def waiting(self, host: str) -> int:
+        slots = self._slots.get(host)
+        return 0 if slots is None else len(slots.waiting)
+
+    def _forget_idle(self) -> None:
+        for host in [h for h, s in self._slots.items() if s.tokens == self.per_host and not s.waiting]:
+            del self._slots[host]
+            self.peak.pop(host, None)
+
+
 class TreqClient:
     """Outside fetches with a total time limit, a size limit enforced while reading, per-URL back-off and
     readable errors.
@@ -197,7 +246,7 @@ class TreqClient:
 
     def __init__(self, reactor, timeout: float = 10.0, user_agent: str = "Hubs (fedmsg dashboards)",
                  allow_private: bool = False, clock=None, backoff_base: float = BACKOFF_BASE,
-                 backoff_cap: float = BACKOFF_CAP):
+                 backoff_cap: float = BACKOFF_CAP, per_host: int = 4):
         from twisted.web.client import Agent, HTTPConnectionPool
 
         self._reactor = reactor
@@ -207,8 +256,9 @@ class TreqClient:
         self._backoff = (backoff_base, backoff_cap)
         self._failing: dict[str, _Failing] = {}
         self._headers = {"User-Agent": [user_agent]}
+        self.hosts = HostLimits(per_host)
         pool = HTTPConnectionPool(reactor, persistent=True)
-        pool.maxPersistentPerHost = 4
+        pool.maxPersistentPerHost = per_host
         pool._factory = _QuietFactory  # no "Starting factory" log line per connection
         self._agent = Agent(reactor, pool=pool, connectTimeout=timeout)
         self._redirecting = RedirectAgent(self._agent)
@@ -269,8 +319,15 @@ class TreqClient:
         """Headers and body together within ``timeout``; the body read only up to ``limit`` bytes.
 
         A cancellation from outside (the widget's own time limit) stays a cancellation: it is not the
-        service's failure and starts no back-off.
+        service's failure and starts no back-off. The time limit starts once the host has a free slot.
         """
+        await self.hosts.acquire(host)
+        try:
+            return await self._timed_fetch(url, host, accept, untrusted, limit)
+        finally:
+            self.hosts.release(host)
+
+    async def _timed_fetch(self, url: str, host: str, accept: str, untrusted: bool, limit: int) -> bytes:
         attempt = defer.Deferred.fromCoroutine(self._attempt(url, accept, untrusted, limit))
         expired = []
         deadline = self._clock.callLater(self._timeout, lambda: (expired.append(True), attempt.cancel()))
