@@ -1,215 +1,258 @@
-"""The hub's settings: read once from the fedmsg config, validated, frozen."""
+"""The hub's settings: every key declared once below, read from the fedmsg config, validated, frozen.
+
+``SETTINGS`` gives ``HubsConfig`` (one attribute per row that names one), its checks,
+the dict ``fedmsg.d/hubs.py`` hands to fedmsg (``HUBS_*`` variables applied) and the
+README's "Configuration" tables (``python -m hubs.config --markdown``). A new key is one
+``Setting`` row (``hubs/settings.py`` explains the columns); a check involving several
+keys is one ``Rule``. Standard library only: fedmsg.d imports this at every config load.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from hubs.settings import (
+    BINDINGS,
+    BOOL,
+    DEFAULT_BINDINGS,
+    FLOAT,
+    HOST_PORTS,
+    HTTP_URL,
+    INT,
+    OPTIONAL_TEXT,
+    POSITIVE,
+    SECRET,
+    TEXT,
+    URL,
+    Rule,
+    Setting,
+    Variable,
+    at_least,
+    between,
+    check,
+    fedmsg_dict,
+    frozen_settings,
+    markdown,
+    read_settings,
+    replace_section,
+    strings,
+)
+
+MiB = 1024 * 1024
+DEV_DSN = "host=127.0.0.1 port=54329 user=hubs dbname=hubs"  # the private cluster `make run` starts (.dev/pg)
+JUNK = ["buildsys.task.state.change", "buildsys.rpm.sign", "buildsys.repo.init", "buildsys.repo.done", "buildsys.tag",
+        "buildsys.untag", "faf.report.threshold1", "github.status"]
+
+
+def _demo_feed(text: str, default: Any) -> float:
+    return 4.0 if text != "0" else 0.0
+
+
+_tcp_port = check(lambda p: 0 <= p <= 65535, "{value} is not a TCP port")
+_key_prefix = check(lambda p: len(p) <= 40 and all(33 <= ord(c) <= 126 for c in p),
+                    "at most 40 printable ASCII characters, no spaces")
+_amqp_url = check(lambda u: u.startswith(("amqp://", "amqps://")), "must be an amqp:// or amqps:// URL")
+_keepalive = check(lambda s: 0 < s <= 15, "must be in (0, 15] seconds")
+_demo_interval = check(lambda s: s == 0 or 0.5 <= s <= 3600, "0 (off) or between 0.5 and 3600 seconds")
+_token = check(lambda t: isinstance(t, str) and len(t) >= 16, "must be a string of at least 16 characters")
+AMQP = "hubs.amqp.url"  # the hubs.amqp.* keys below are read only when it is set
+OIDC = "hubs.oidc.issuer"  # likewise the hubs.oidc.* keys
+
+S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    # The hub inside fedmsg-hub, and its web site.
+    S(None, "hubs.consumer.enabled", BOOL, False, "turns Hubs on inside `fedmsg-hub`", shipped=True),
+    S("web_host", "hubs.web.host", TEXT, "127.0.0.1", "address the web site listens on", env="HUBS_WEB_HOST"),
+    S("web_port", "hubs.web.port", INT, 5000, "port the web site listens on", env="HUBS_WEB_PORT", check=_tcp_port),
+    S("request_timeout", "hubs.web.request_timeout", FLOAT, 10.0,
+      "seconds a request's line, headers and body may take to arrive (then 408)"),
+    S("max_open_files", "hubs.web.max_open_files", INT, 65536,
+      "open-files limit Hubs raises to at start (fedmsg-hub pins it to 4096; one per open page)", floor=1024),
+    S("access_log", "hubs.web.access_log", BOOL, False, "one log line per request (it costs throughput)",
+      env="HUBS_ACCESS_LOG"),
+    # PostgreSQL and memcached.
+    S("db_dsn", "hubs.db.dsn", TEXT, None, "libpq DSN of the configuration database", env="HUBS_DB_DSN",
+      required=True, shipped=DEV_DSN, shown="required; fedmsg.d: the private cluster (`port=54329 user=hubs`)"),
+    S("db_pool_size", "hubs.db.pool_size", INT, 4, "txpostgres connections", floor=1),
+    S("memcached_servers", "hubs.memcached.servers", HOST_PORTS, None,
+      "`host:port[,host:port…]`, keys spread by a HashClient; every process of a fleet lists the same servers, "
+      "written the same way", env="HUBS_MEMCACHED", required=True, shipped="127.0.0.1:11219",
+      shown="required; fedmsg.d: `127.0.0.1:11219` (the private one)"),
+    S("memcached_prefix", "hubs.memcached.prefix", TEXT, "", "prefix of every key, for deployments sharing memcached",
+      check=_key_prefix),
+    # The buses.
+    S("topic_prefix", "topic_prefix", TEXT, "org.fedoraproject", "first words of every topic", owner="fedmsg"),
+    S("environment", "environment", TEXT, "dev", "the word after them (`dev`, `stg`, `prod`)", owner="fedmsg"),
+    S(None, 'endpoints["hubs.hub"]', strings("endpoints"), None,
+      "the endpoints hub processes publish from: each binds the first free one and all subscribe to every one "
+      "(`HUBS_BUS_SLOTS` sets how many local ones)", env="HUBS_BUS_ENDPOINTS", owner="fedmsg",
+      shown="`tcp://127.0.0.1:3011`…`3018`"),
+    S("publish_name", "hubs.publish_name", TEXT, "hubs.hub",
+      "the `endpoints` entry the hub publishes `hubs.*` messages from"),
+    S("fedmsg_enabled", "hubs.fedmsg.enabled", BOOL, True,
+      "listen to and publish on fedmsg (off: Fedora Messaging alone, which needs `hubs.amqp.url`)", env="HUBS_FEDMSG"),
+    S("amqp_url", AMQP, OPTIONAL_TEXT, None, "Fedora Messaging broker, `amqp://` or `amqps://`; unset: AMQP off",
+      env="HUBS_AMQP_URL", check=_amqp_url),
+    S("amqp_bindings", "hubs.amqp.bindings", BINDINGS, DEFAULT_BINDINGS,
+      'fedora-messaging bindings: `[{"exchange": ..., "routing_keys": [...]}]`', needs=AMQP,
+      shown="`amq.topic`, `#`"),
+    S("amqp_queue", "hubs.amqp.queue", TEXT, "",
+      "empty: a fresh exclusive, auto-deleted queue per process named with a UUID (what Fedora's public broker "
+      "requires); a name: a durable queue, nothing lost while Hubs is down", env="HUBS_AMQP_QUEUE", needs=AMQP,
+      check=check(lambda q: len(q) <= 255, "at most 255 characters")),
+    S("amqp_prefetch", "hubs.amqp.prefetch", INT, 10, "messages the broker sends ahead of acknowledgements",
+      needs=AMQP, check=between(1, 65535)),
+    S("amqp_ca_cert", "hubs.amqp.tls.ca_cert", OPTIONAL_TEXT, None, "TLS for `amqps://`: the CA file",
+      env="HUBS_AMQP_CA_CERT", needs=AMQP),
+    S("amqp_certfile", "hubs.amqp.tls.certfile", OPTIONAL_TEXT, None, "the x509 client certificate (with the key)",
+      env="HUBS_AMQP_CERTFILE", needs=AMQP),
+    S("amqp_keyfile", "hubs.amqp.tls.keyfile", OPTIONAL_TEXT, None, "its private key", env="HUBS_AMQP_KEYFILE",
+      needs=AMQP),
+    S("amqp_publish", "hubs.amqp.publish", BOOL, True, "also publish Hubs' change messages on AMQP", needs=AMQP),
+    S("amqp_publish_exchange", "hubs.amqp.publish_exchange", TEXT, "amq.topic", "the exchange they go to",
+      needs=AMQP),
+    S("amqp_handle_timeout", "hubs.amqp.handle_timeout", FLOAT, 30.0,
+      "seconds a message may take to be taken by Hubs before it is acknowledged anyway", needs=AMQP, check=POSITIVE),
+    S("seen_ids", "hubs.seen_ids", INT, 10_000,
+      "recent message ids remembered, so a message bridged onto both buses is handled once", check=at_least(1)),
+    S("demo_feed_interval", "hubs.demo_feed.interval", FLOAT, 0.0,
+      "development: a realistic bus message every N seconds (`HUBS_DEMO_FEED=1`: every 4 s; `make run` sets it)",
+      env="HUBS_DEMO_FEED", env_value=_demo_feed, check=_demo_interval, shown="`0.0` (off)"),
+    # Widgets, streams and the message store.
+    S("widget_timeout", "hubs.widget.timeout", FLOAT, 10.0,
+      "seconds an async `data()` may take before the widget shows an error", check=POSITIVE),
+    S("widget_retry", "hubs.widget.retry", FLOAT, 60.0, "seconds before a failed widget is rebuilt"),
+    S("sse_keepalive", "hubs.sse.keepalive", FLOAT, 15.0, "seconds between keep-alive comments (at most 15)",
+      check=_keepalive),
+    S("sse_retry_ms", "hubs.sse.retry_ms", INT, 2000, "reconnection advice sent to browsers (ms)"),
+    S("sse_replay", "hubs.sse.replay", INT, 1024, "events kept per hub for reconnecting clients",
+      check=at_least(1)),
+    S("sse_replay_bytes", "hubs.sse.replay_bytes", INT, 32 * MiB,
+      "bytes all hubs' replay buffers may use together (oldest events go first)", floor=MiB, shown="32 MiB"),
+    S("junk_suffixes", "hubs.junk_suffixes", strings("strings"), (),
+      "topics ending in these are dropped before any widget is asked", shipped=JUNK,
+      shown=f"none; fedmsg.d: {len(JUNK)} of build-system noise"),
+    S("messages_max_age_days", "hubs.messages.max_age_days", FLOAT, 30.0, "message store retention by age (days)",
+      check=POSITIVE),
+    S("messages_max_rows", "hubs.messages.max_rows", INT, 1_000_000, "message store retention by row count",
+      check=POSITIVE),
+    S("messages_prune_interval", "hubs.messages.prune_interval", FLOAT, 300.0,
+      "seconds between two prunings of the message store", floor=1.0),
+    # Outside services.
+    S("badges_url", "hubs.services.badges_url", URL, "https://badges.fedoraproject.org", "Fedora Badges",
+      env="HUBS_SERVICES", check=HTTP_URL),
+    S("bodhi_url", "hubs.services.bodhi_url", URL, "https://bodhi.fedoraproject.org", "Bodhi", env="HUBS_SERVICES",
+      check=HTTP_URL),
+    S("pagure_url", "hubs.services.pagure_url", URL, "https://pagure.io", "Pagure", env="HUBS_SERVICES",
+      check=HTTP_URL),
+    S("fedocal_url", "hubs.services.fedocal_url", URL, "https://calendar.fedoraproject.org",
+      "base of the teams' iCalendar feeds (`<base>/ical/<team>/`), for new team hubs", env="HUBS_SERVICES",
+      check=HTTP_URL),
+    S("services_timeout", "hubs.services.timeout", FLOAT, 10.0,
+      "seconds an outside fetch may take, headers and body together; it is cut off at that point", check=POSITIVE),
+    S("services_backoff_base", "hubs.services.backoff_base", FLOAT, 30.0,
+      "after a failed fetch, seconds before that URL is tried again; doubles with each failure in a row", floor=1.0),
+    S("services_backoff_cap", "hubs.services.backoff_cap", FLOAT, 1800.0, "… up to this", floor=1.0),
+    S("allow_private_urls", "hubs.services.allow_private_urls", BOOL, False,
+      "let URLs typed into widgets (calendars) reach private addresses (development)",
+      env="HUBS_ALLOW_PRIVATE_URLS"),
+    # Login, sessions and admins.
+    S("oidc_issuer", OIDC, OPTIONAL_TEXT, None, "OpenID Connect provider; unset: nobody logs in (API tokens only)",
+      env="HUBS_OIDC_ISSUER", check=HTTP_URL),
+    S("oidc_client_id", "hubs.oidc.client_id", OPTIONAL_TEXT, "", "Hubs' client id there", env="HUBS_OIDC_CLIENT_ID",
+      needs=OIDC),
+    S("oidc_client_secret", "hubs.oidc.client_secret", OPTIONAL_TEXT, "", "and its secret",
+      env="HUBS_OIDC_CLIENT_SECRET", needs=OIDC),
+    S("oidc_redirect_uri", "hubs.oidc.redirect_uri", OPTIONAL_TEXT, "",
+      "where the provider sends people back (empty: `http://<web host>:<port>/oidc/callback`; behind a balancer, "
+      "the balancer's)", env="HUBS_OIDC_REDIRECT_URI", needs=OIDC),
+    S("session_secret", "hubs.session_secret", OPTIONAL_TEXT, "",
+      "signs login state (at least 32 characters when login is on)", env="HUBS_SESSION_SECRET"),
+    S("session_days", "hubs.session_days", FLOAT, 14.0, "session length (days)"),
+    S("cookie_secure", "hubs.cookie_secure", BOOL, False, "cookies only over HTTPS"),
+    S("admins", "hubs.admins", strings("usernames"), (),
+      "site admins' usernames: may create team hubs, archive hubs and make owners", env="HUBS_ADMINS"),
+    S("admin_token", "hubs.admin_token", SECRET, None,
+      "development only: a bearer token acting as a site admin (scripts should use `hubs-token`)",
+      env="HUBS_ADMIN_TOKEN", check=_token),
+    S("admin_token_user", "hubs.admin_token_user", TEXT, "admin", "the admin that token acts as"),
+    # moksha (the hub fedmsg-hub runs).
+    S(None, "moksha.blocking_mode", BOOL, False, "**required**: `consume()` runs in the reactor thread",
+      shipped=True, owner="moksha"),
+    S(None, "moksha.threadpool_size", INT, None,
+      "threads for the few blocking jobs (calendar parsing, the OIDC token exchange, DNS checks)", shipped=8,
+      owner="moksha"),
+)
+
+RULES: tuple[Rule, ...] = (
+    Rule("hubs.oidc.client_id: required when hubs.oidc.issuer is set", lambda c: not c.oidc_issuer or c.oidc_client_id),
+    Rule("hubs.oidc.client_secret: required when hubs.oidc.issuer is set",
+         lambda c: not c.oidc_issuer or c.oidc_client_secret),
+    Rule("hubs.session_secret: at least 32 characters are needed to sign login state",
+         lambda c: not c.oidc_issuer or len(c.session_secret) >= 32),
+    Rule("hubs.amqp.tls.certfile and hubs.amqp.tls.keyfile go together",
+         lambda c: bool(c.amqp_certfile) == bool(c.amqp_keyfile)),
+    Rule("hubs.amqp.tls.*: TLS files need an amqps:// URL",
+         lambda c: not (c.amqp_certfile or c.amqp_ca_cert) or c.amqp_url.startswith("amqps://")),
+    Rule("hubs.fedmsg.enabled: with fedmsg off, set hubs.amqp.url (Hubs needs a bus)",
+         lambda c: c.fedmsg_enabled or c.amqp_url),
+)
+
+# Variables that tools/dev.sh, the tests and the benchmarks read (beyond fedmsg.d's, above).
+DEV, TESTS = ("tools/dev.sh",), ("tests", "tools/dev.sh")
+V = Variable
+VARIABLES: tuple[Variable, ...] = (
+    V("HUBS_DB_DSN", DEV, "unset: `make run` starts the private PostgreSQL cluster (`.dev/pg`) and points Hubs at it"),
+    V("HUBS_MEMCACHED", DEV, "unset: `make run` starts a private memcached and points Hubs at it"),
+    V("HUBS_SERVICES", DEV, "unset: `make run` starts the canned services and sets `HUBS_ALLOW_PRIVATE_URLS=1`"),
+    V("HUBS_OIDC_ISSUER", DEV, "unset: `make run` starts the development login and sets `HUBS_OIDC_*`"),
+    V("HUBS_DEV_LOGIN", DEV, "`0`: no development login"),
+    V("HUBS_SESSION_SECRET", DEV, "with the development login: a development secret unless set"),
+    V("HUBS_ADMINS", DEV, "with the development login: `ralph` unless set"),
+    V("HUBS_DEMO_FEED", DEV, "`make run` sets `1` unless set (`0`: off); `make fleet` gives it to the first process"),
+    V("HUBS_WEB_HOST", DEV, "`make fleet`: the balancer's address"),
+    V("HUBS_WEB_PORT", DEV, "`make fleet`: the balancer's port; the processes listen on the next ones"),
+    V("HUBS_OIDC_REDIRECT_URI", DEV, "`make fleet`: the balancer's `/oidc/callback` unless set"),
+    V("HUBS_BUS_SLOTS", ("fedmsg.d/base.py", "tools/dev.sh"),
+      "how many local `hubs.hub` endpoints base.py lists (from port 3011; 8), at least one per process of a fleet"),
+    V("HUBS_DEV_PG_PORT", DEV, "port of the private PostgreSQL cluster (54329)"),
+    V("HUBS_DEV_MC_PORT", DEV, "port of the private memcached (11219)"),
+    V("HUBS_DEV_AMQP_PORT", DEV, "port of the private RabbitMQ node started when none answers (56729)"),
+    V("HUBS_DEV_SERVICES_PORT", DEV, "port of the canned services (5099)"),
+    V("HUBS_DEV_OIDC_PORT", DEV, "port of the development login (5098)"),
+    V("HUBS_TEST_DSN", (*TESTS, "bench", ".ci/run"),
+      "admin DSN of the PostgreSQL the tests use (each run creates and drops its own databases); "
+      "unset: the private cluster"),
+    V("HUBS_TEST_MEMCACHED", (*TESTS, "bench", ".ci/run"), "memcached the tests use; unset: the private one"),
+    V("HUBS_TEST_AMQP_URL", (*TESTS, "bench"),
+      "RabbitMQ the tests use; unset: the one on 127.0.0.1:5672, else a private node"),
+    V("HUBS_TEST_PRIVATE_AMQP_PORT", ("tests",), "port of the RabbitMQ node the broker-restart test starts (5679)"),
+    V("HUBS_FUZZ_EXAMPLES", ("tests",), "hypothesis examples per write route (1000)"),
+    V("HUBS_API_FUZZ_SEED", ("tests",), "schemathesis seed (11, as in CI)"),
+    V("HUBS_BENCH_SHOW_LOG", ("bench",), "bench/frozen_cache.py: print the hub's log"),
+)
 
 
 class ConfigError(ValueError):
     """The configuration is unusable; the message lists every problem at once."""
 
 
-@dataclass(frozen=True)
+@frozen_settings(SETTINGS)
 class HubsConfig:
-    """Everything the hub reads from ``fedmsg.d``; see the README for each key."""
+    """Everything the hub reads from ``fedmsg.d``: one attribute per row of ``SETTINGS`` that names one."""
 
-    db_dsn: str
-    memcached_servers: tuple[tuple[str, int], ...]
-    memcached_prefix: str = ""
-    web_host: str = "127.0.0.1"
-    web_port: int = 5000
-    db_pool_size: int = 4
-    publish_name: str = "hubs.hub"
-    topic_prefix: str = "org.fedoraproject"
-    environment: str = "dev"
-    widget_timeout: float = 10.0
-    widget_retry: float = 60.0
-    sse_keepalive: float = 15.0
-    sse_retry_ms: int = 2000
-    sse_replay: int = 1024
-    sse_replay_bytes: int = 32 * 1024 * 1024
-    junk_suffixes: tuple[str, ...] = ()
-    admin_token: str | None = None
-    access_log: bool = False
-    request_timeout: float = 10.0
-    max_open_files: int = 65536
-    messages_max_age_days: float = 30.0
-    messages_max_rows: int = 1_000_000
-    messages_prune_interval: float = 300.0
-    services_timeout: float = 10.0
-    services_backoff_base: float = 30.0
-    services_backoff_cap: float = 1800.0
-    allow_private_urls: bool = False
-    badges_url: str = "https://badges.fedoraproject.org"
-    bodhi_url: str = "https://bodhi.fedoraproject.org"
-    pagure_url: str = "https://pagure.io"
-    fedocal_url: str = "https://calendar.fedoraproject.org"
-    oidc_issuer: str | None = None
-    oidc_client_id: str = ""
-    oidc_client_secret: str = ""
-    oidc_redirect_uri: str = ""
-    session_secret: str = ""
-    session_days: float = 14.0
-    cookie_secure: bool = False
-    admins: tuple[str, ...] = ()
-    admin_token_user: str = "admin"
-    # Fedora Messaging (AMQP): off unless amqp_url is set.
-    amqp_url: str | None = None
-    amqp_bindings: tuple[dict[str, Any], ...] = ({"exchange": "amq.topic", "routing_keys": ["#"]},)
-    amqp_queue: str = ""
-    amqp_prefetch: int = 10
-    amqp_ca_cert: str | None = None
-    amqp_certfile: str | None = None
-    amqp_keyfile: str | None = None
-    amqp_publish: bool = True
-    amqp_publish_exchange: str = "amq.topic"
-    amqp_handle_timeout: float = 30.0
-    seen_ids: int = 10_000
-    fedmsg_enabled: bool = True  # listen to and publish on fedmsg (off: Fedora Messaging alone)
-    demo_feed_interval: float = 0.0  # 0: off
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_fedmsg(cls, config: Mapping[str, Any]) -> HubsConfig:
         """Build from a fedmsg config dict, reporting all problems together."""
-        errors: list[str] = []
-
-        def get(key: str, kind: type, default: Any = None, required: bool = False) -> Any:
-            if key not in config or config[key] is None:
-                if required:
-                    errors.append(f"{key}: missing")
-                return default
-            value = config[key]
-            try:
-                if kind is bool:
-                    return bool(value)
-                return kind(value)
-            except (TypeError, ValueError):
-                errors.append(f"{key}: expected {kind.__name__}, got {value!r}")
-                return default
-
-        dsn = get("hubs.db.dsn", str, required=True)
-        servers_raw = config.get("hubs.memcached.servers")
-        servers: list[tuple[str, int]] = []
-        if not servers_raw:
-            errors.append("hubs.memcached.servers: missing")
-        else:
-            items = servers_raw.split(",") if isinstance(servers_raw, str) else list(servers_raw)
-            for item in items:
-                host, sep, port = str(item).strip().rpartition(":")
-                if not sep or not host or not port.isdigit():
-                    errors.append(f"hubs.memcached.servers: {item!r} is not host:port")
-                else:
-                    servers.append((host, int(port)))
-        prefix = get("hubs.memcached.prefix", str, "")
-        if len(prefix) > 40 or any(c.isspace() or ord(c) < 33 or ord(c) > 126 for c in prefix):
-            errors.append("hubs.memcached.prefix: at most 40 printable ASCII characters, no spaces")
-        port = get("hubs.web.port", int, 5000)
-        if not 0 <= port <= 65535:
-            errors.append(f"hubs.web.port: {port} is not a TCP port")
-        timeout = get("hubs.widget.timeout", float, 10.0)
-        if timeout <= 0:
-            errors.append("hubs.widget.timeout: must be positive")
-        keepalive = get("hubs.sse.keepalive", float, 15.0)
-        if not 0 < keepalive <= 15:
-            errors.append("hubs.sse.keepalive: must be in (0, 15] seconds")
-        replay = get("hubs.sse.replay", int, 1024)
-        if replay < 1:
-            errors.append("hubs.sse.replay: must be at least 1")
-        token = config.get("hubs.admin_token") or None
-        if token is not None and (not isinstance(token, str) or len(token) < 16):
-            errors.append("hubs.admin_token: must be a string of at least 16 characters")
-        junk = config.get("hubs.junk_suffixes", ())
-        if isinstance(junk, str) or not all(isinstance(s, str) for s in junk):
-            errors.append("hubs.junk_suffixes: must be a list of strings")
-            junk = ()
-        urls = {}
-        for key, default in (("badges_url", cls.badges_url), ("bodhi_url", cls.bodhi_url),
-                             ("pagure_url", cls.pagure_url), ("fedocal_url", cls.fedocal_url)):
-            value = get(f"hubs.services.{key}", str, default).rstrip("/")
-            if not value.startswith(("http://", "https://")):
-                errors.append(f"hubs.services.{key}: must be an http(s) URL")
-            urls[key] = value
-        max_age = get("hubs.messages.max_age_days", float, 30.0)
-        max_rows = get("hubs.messages.max_rows", int, 1_000_000)
-        if max_age <= 0 or max_rows < 1:
-            errors.append("hubs.messages.max_age_days and hubs.messages.max_rows must be positive")
-        services_timeout = get("hubs.services.timeout", float, 10.0)
-        if services_timeout <= 0:
-            errors.append("hubs.services.timeout: must be positive")
-        issuer = config.get("hubs.oidc.issuer") or None
-        oidc = {}
-        if issuer is not None:
-            if not str(issuer).startswith(("http://", "https://")):
-                errors.append("hubs.oidc.issuer: must be an http(s) URL")
-            for key in ("client_id", "client_secret"):
-                if not config.get(f"hubs.oidc.{key}"):
-                    errors.append(f"hubs.oidc.{key}: required when hubs.oidc.issuer is set")
-            oidc = {"oidc_issuer": str(issuer), "oidc_client_id": str(config.get("hubs.oidc.client_id") or ""),
-                    "oidc_client_secret": str(config.get("hubs.oidc.client_secret") or ""),
-                    "oidc_redirect_uri": str(config.get("hubs.oidc.redirect_uri") or "")}
-        secret = config.get("hubs.session_secret") or ""
-        if issuer is not None and len(str(secret)) < 32:
-            errors.append("hubs.session_secret: at least 32 characters are needed to sign login state")
-        admins = config.get("hubs.admins", ())
-        if isinstance(admins, str) or not all(isinstance(a, str) for a in admins):
-            errors.append("hubs.admins: must be a list of usernames")
-            admins = ()
-        amqp = _amqp_settings(config, errors, get)
-        seen_ids = get("hubs.seen_ids", int, 10_000)
-        if seen_ids < 1:
-            errors.append("hubs.seen_ids: must be at least 1")
-        demo_interval = get("hubs.demo_feed.interval", float, 0.0)
-        if demo_interval != 0 and not 0.5 <= demo_interval <= 3600:
-            errors.append("hubs.demo_feed.interval: 0 (off) or between 0.5 and 3600 seconds")
-        fedmsg_enabled = bool(config.get("hubs.fedmsg.enabled", True))
-        if not fedmsg_enabled and not amqp.get("amqp_url"):
-            errors.append("hubs.fedmsg.enabled: with fedmsg off, set hubs.amqp.url (Hubs needs a bus)")
-        if errors:
-            raise ConfigError("invalid Hubs configuration:\n  " + "\n  ".join(errors))
-        return cls(
-            db_dsn=dsn,
-            memcached_servers=tuple(servers),
-            memcached_prefix=prefix,
-            web_host=get("hubs.web.host", str, "127.0.0.1"),
-            web_port=port,
-            db_pool_size=max(1, get("hubs.db.pool_size", int, 4)),
-            publish_name=get("hubs.publish_name", str, "hubs.hub"),
-            topic_prefix=get("topic_prefix", str, "org.fedoraproject"),
-            environment=get("environment", str, "dev"),
-            widget_timeout=timeout,
-            widget_retry=get("hubs.widget.retry", float, 60.0),
-            sse_keepalive=keepalive,
-            sse_retry_ms=get("hubs.sse.retry_ms", int, 2000),
-            sse_replay=replay,
-            sse_replay_bytes=max(1024 * 1024, get("hubs.sse.replay_bytes", int, 32 * 1024 * 1024)),
-            junk_suffixes=tuple(junk),
-            admin_token=token,
-            access_log=bool(config.get("hubs.web.access_log", False)),
-            request_timeout=get("hubs.web.request_timeout", float, 10.0),
-            max_open_files=max(1024, get("hubs.web.max_open_files", int, 65536)),
-            messages_max_age_days=max_age,
-            messages_max_rows=max_rows,
-            messages_prune_interval=max(1.0, get("hubs.messages.prune_interval", float, 300.0)),
-            services_timeout=services_timeout,
-            services_backoff_base=max(1.0, get("hubs.services.backoff_base", float, 30.0)),
-            services_backoff_cap=max(1.0, get("hubs.services.backoff_cap", float, 1800.0)),
-            allow_private_urls=bool(config.get("hubs.services.allow_private_urls", False)),
-            **urls,
-            **oidc,
-            session_secret=str(secret),
-            session_days=get("hubs.session_days", float, 14.0),
-            cookie_secure=bool(config.get("hubs.cookie_secure", False)),
-            admins=tuple(admins),
-            admin_token_user=get("hubs.admin_token_user", str, "admin"),
-            **amqp,
-            seen_ids=seen_ids,
-            fedmsg_enabled=fedmsg_enabled,
-            demo_feed_interval=demo_interval,
-            raw=dict(config),
-        )
+        values, problems = read_settings(SETTINGS, RULES, config)
+        if problems:
+            raise ConfigError("invalid Hubs configuration:\n  " + "\n  ".join(problems))
+        return cls(**values, raw=dict(config))
 
     def amqp_settings(self):
         """The AMQP source's settings, or None when ``hubs.amqp.url`` is unset (AMQP off)."""
@@ -223,43 +266,30 @@ class HubsConfig:
                             handle_timeout=self.amqp_handle_timeout)
 
 
-def _amqp_settings(config: Mapping[str, Any], errors: list[str], get) -> dict[str, Any]:
-    """The ``hubs.amqp.*`` keys, checked (problems appended to ``errors``)."""
-    url = config.get("hubs.amqp.url") or None
-    if url is None:
-        return {}
-    url = str(url)
-    if not url.startswith(("amqp://", "amqps://")):
-        errors.append("hubs.amqp.url: must be an amqp:// or amqps:// URL")
-    bindings = config.get("hubs.amqp.bindings") or [{"exchange": "amq.topic", "routing_keys": ["#"]}]
-    if isinstance(bindings, Mapping):
-        bindings = [bindings]
-    clean = []
-    for n, b in enumerate(bindings if isinstance(bindings, (list, tuple)) else [None], start=1):
-        keys = b.get("routing_keys") if isinstance(b, Mapping) else None
-        if not isinstance(b, Mapping) or not isinstance(b.get("exchange", "amq.topic"), str) \
-                or not isinstance(keys, (list, tuple)) or not keys or not all(isinstance(k, str) for k in keys):
-            errors.append(f"hubs.amqp.bindings: binding {n} must be {{'exchange': str, 'routing_keys': [str, ...]}}")
-            continue
-        clean.append({"exchange": b.get("exchange", "amq.topic"), "routing_keys": list(keys)})
-    queue = get("hubs.amqp.queue", str, "")
-    if len(queue) > 255:
-        errors.append("hubs.amqp.queue: at most 255 characters")
-    prefetch = get("hubs.amqp.prefetch", int, 10)
-    if not 1 <= prefetch <= 65535:
-        errors.append("hubs.amqp.prefetch: must be between 1 and 65535")
-    tls = {}
-    for key in ("ca_cert", "certfile", "keyfile"):
-        value = config.get(f"hubs.amqp.tls.{key}") or None
-        tls[f"amqp_{key}"] = str(value) if value else None
-    if bool(tls["amqp_certfile"]) != bool(tls["amqp_keyfile"]):
-        errors.append("hubs.amqp.tls.certfile and hubs.amqp.tls.keyfile go together")
-    if (tls["amqp_certfile"] or tls["amqp_ca_cert"]) and not url.startswith("amqps://"):
-        errors.append("hubs.amqp.tls.*: TLS files need an amqps:// URL")
-    timeout = get("hubs.amqp.handle_timeout", float, 30.0)
-    if timeout <= 0:
-        errors.append("hubs.amqp.handle_timeout: must be positive")
-    return {"amqp_url": url, "amqp_bindings": tuple(clean), "amqp_queue": queue, "amqp_prefetch": prefetch,
-            "amqp_publish": bool(config.get("hubs.amqp.publish", True)),
-            "amqp_publish_exchange": get("hubs.amqp.publish_exchange", str, "amq.topic"),
-            "amqp_handle_timeout": timeout, **tls}
+def fedmsg_config(environ: Mapping[str, str]) -> dict[str, Any]:
+    """What ``fedmsg.d/hubs.py`` gives fedmsg: every key of Hubs and moksha, ``HUBS_*`` variables applied."""
+    return fedmsg_dict(SETTINGS, environ)
+
+
+def readme_tables() -> str:
+    """The README's "Configuration" tables."""
+    return markdown(SETTINGS, VARIABLES)
+
+
+def main(argv: list[str]) -> int:
+    """``--markdown``: print the README's tables; ``--readme PATH``: rewrite them in that file."""
+    if argv == ["--markdown"]:
+        sys.stdout.write(readme_tables())
+        return 0
+    if len(argv) == 2 and argv[0] == "--readme":
+        with open(argv[1], encoding="utf-8") as f:
+            text = f.read()
+        with open(argv[1], "w", encoding="utf-8") as f:
+            f.write(replace_section(text, readme_tables()))
+        return 0
+    sys.stderr.write("usage: python -m hubs.config --markdown | --readme README.md\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
