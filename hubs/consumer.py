@@ -136,7 +136,8 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
                                    http=TreqClient(self.reactor, self.settings.services_timeout,
                                                    allow_private=self.settings.allow_private_urls,
                                                    backoff_base=self.settings.services_backoff_base,
-                                                   backoff_cap=self.settings.services_backoff_cap))
+                                                   backoff_cap=self.settings.services_backoff_cap,
+                                                   per_host=self.settings.services_per_host))
         # Everything loaded so far (moksha, fedmsg.meta's processors, the directory) lives
         # for the whole process: keep it out of the cyclic GC's full collections.
         gc.collect()
