@@ -30,6 +30,7 @@ from hubs.db.store import Store
 from hubs.directory.directory import Directory, HubChange
 from hubs.directory.editor import Editor
 from hubs.dispatch.handler import MessageHandler
+from hubs.health import HealthMonitor, monitor_for
 from hubs.metrics import Metrics
 from hubs.people.accounts import Accounts
 from hubs.web.site import HubsWeb
@@ -61,6 +62,7 @@ class Hubs:
     ctx: WidgetContext
     metrics: Metrics
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
+    health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
@@ -116,6 +118,8 @@ class HubsService:
     demo_feed: Any = None
 
     def stop(self) -> defer.Deferred:
+        if self.hubs.health is not None:
+            self.hubs.health.stop()
         for loop in self.loops:
             if loop.running:
                 loop.stop()
@@ -179,6 +183,8 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.pruner.start()
     service.loops = (_loop(hubs.streams.keepalive, config.sse_keepalive, reactor, "keep-alive"),
                      _loop(hubs.states.refresh_due, 60, reactor, "refresh"))
+    hubs.health = monitor_for(hubs)
+    await hubs.health.start()  # the first answer is complete (or past its deadline) before anyone asks
     if listen:
         from hubs.web.server import make_site
 

@@ -113,10 +113,11 @@ def freezable(request):
         server.start()
     except FileNotFoundError as e:
         need_service("memcached", str(e))
-    cache = MemcachedCache([(server.host, server.port)], timeout=0.25, probe_interval=0.5)
+    clock = Clock()  # no reactor: the breaker retries inline once the interval has passed on this clock
+    cache = MemcachedCache([(server.host, server.port)], timeout=0.25, probe_interval=0.5, clock=clock)
     try:
         pid = server.proc.pid
-        yield cache, lambda: os.kill(pid, signal.SIGSTOP), lambda: os.kill(pid, signal.SIGCONT), time.sleep
+        yield cache, lambda: os.kill(pid, signal.SIGSTOP), lambda: os.kill(pid, signal.SIGCONT), clock.advance
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
         cache.close()

@@ -1,4 +1,8 @@
-"""A sick memcached never stalls the reactor: one timeout takes the server off the ring, a probe brings it back."""
+"""A sick memcached never stalls the reactor: one timeout takes the server off the ring, a probe brings it back.
+
+The breaker's time is an injected ``task.Clock``: the probe interval passes when a test advances it; the
+probes themselves run in the real reactor's thread pool (tests wait on their Deferred, never on a sleep).
+"""
 
 import os
 import signal
@@ -6,7 +10,7 @@ import time
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import reactor, task
 
 from hubs.build.cache import CacheUnavailable, MemcachedCache
 from tests.fleet import Memcached
@@ -53,7 +57,8 @@ def keys_of(cache, server, n=20):
 async def test_a_frozen_server_costs_one_timeout_then_its_keys_move(servers):
     """Frozen: the first call waits one timeout; the next ones answer at once from the other server."""
     frozen, healthy = servers
-    cache = MemcachedCache([(s.host, s.port) for s in servers], timeout=TIMEOUT, reactor=reactor,
+    clock = task.Clock()
+    cache = MemcachedCache([(s.host, s.port) for s in servers], timeout=TIMEOUT, reactor=reactor, clock=clock,
                            probe_interval=0.2)
     try:
         moved = keys_of(cache, frozen)
@@ -69,14 +74,36 @@ async def test_a_frozen_server_costs_one_timeout_then_its_keys_move(servers):
         assert cache.ping_each()[f"{healthy.host}:{healthy.port}"] is None
         cache.ping()  # one server answers: the cache as a whole is usable
         os.kill(frozen.proc.pid, signal.SIGCONT)
-        for _ in range(100):
-            if cache.ping_each()[f"{frozen.host}:{frozen.port}"] is None:
-                break
-            await task.deferLater(reactor, 0.05, lambda: None)
-        else:
-            raise AssertionError("the thawed server was not put back on the ring")
+        clock.advance(0.2)
+        await cache.last_probe
+        assert cache.ping_each()[f"{frozen.host}:{frozen.port}"] is None, "the thawed server is back on the ring"
         assert cache.get(moved[0]) == b"v"  # back home: its keys are read from it again
     finally:
+        cache.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_probe_waits_for_the_interval_on_the_injected_clock(servers):
+    """No probe runs until probe_interval has passed on the cache's clock; a still-frozen server stays off."""
+    frozen = servers[0]
+    clock = task.Clock()
+    cache = MemcachedCache([(frozen.host, frozen.port)], timeout=TIMEOUT, reactor=reactor, clock=clock,
+                           probe_interval=1.0)
+    name = f"{frozen.host}:{frozen.port}"
+    try:
+        os.kill(frozen.proc.pid, signal.SIGSTOP)
+        assert isinstance(timed(cache.get, "k")[0], CacheUnavailable)
+        clock.advance(0.99)
+        assert cache.last_probe is None, "probed before the interval passed"
+        clock.advance(0.01)
+        await cache.last_probe  # frozen still: the probe times out in its thread
+        assert cache.ping_each()[name] is not None
+        os.kill(frozen.proc.pid, signal.SIGCONT)
+        clock.advance(1.0)
+        await cache.last_probe
+        assert cache.ping_each()[name] is None and cache.get("k") is None
+    finally:
+        os.kill(frozen.proc.pid, signal.SIGCONT)
         cache.close()
 
 
@@ -84,7 +111,7 @@ async def test_a_frozen_server_costs_one_timeout_then_its_keys_move(servers):
 async def test_with_every_server_down_calls_fail_fast(servers):
     """All servers frozen: after one timeout each, every call is CacheUnavailable at once."""
     cache = MemcachedCache([(s.host, s.port) for s in servers], timeout=TIMEOUT, reactor=reactor,
-                           probe_interval=0.2)
+                           clock=task.Clock(), probe_interval=0.2)
     try:
         for server in servers:
             os.kill(server.proc.pid, signal.SIGSTOP)
@@ -98,21 +125,22 @@ async def test_with_every_server_down_calls_fail_fast(servers):
     finally:
         for server in servers:
             os.kill(server.proc.pid, signal.SIGCONT)
-        await defer.succeed(None)
         cache.close()
 
 
 def test_without_a_reactor_a_down_server_is_retried_after_the_interval(servers):
-    """Scripts have no reactor: a server off the ring is tried again inline after probe_interval."""
+    """Scripts have no reactor: a server off the ring is tried again inline after probe_interval on the clock."""
     first = servers[0]
-    cache = MemcachedCache([(first.host, first.port)], timeout=TIMEOUT, probe_interval=0.3)
+    clock = task.Clock()
+    cache = MemcachedCache([(first.host, first.port)], timeout=TIMEOUT, probe_interval=0.3, clock=clock)
     try:
         os.kill(first.proc.pid, signal.SIGSTOP)
         assert isinstance(timed(cache.get, "k")[0], CacheUnavailable)
-        result, waited = timed(cache.get, "k")
-        assert isinstance(result, CacheUnavailable) and waited < 0.01
         os.kill(first.proc.pid, signal.SIGCONT)
-        time.sleep(0.35)
+        clock.advance(0.29)
+        result, waited = timed(cache.get, "k")
+        assert isinstance(result, CacheUnavailable) and waited < 0.01, "tried again before the interval"
+        clock.advance(0.01)
         assert cache.get("k") is None  # tried again, answered: a plain miss
     finally:
         os.kill(first.proc.pid, signal.SIGCONT)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -104,6 +106,94 @@ def post(url: str, body: dict, headers: dict, opener=None) -> tuple[int, bytes]:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+class PagePoller:
+    """GETs a page through HAProxy every 0.2 s in a thread and keeps every answer's status."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.statuses: list[int | str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as r:
+                    r.read()
+                    self.statuses.append(r.status)
+            except urllib.error.HTTPError as e:
+                self.statuses.append(e.code)
+            except OSError as e:
+                self.statuses.append(type(e).__name__)
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> PagePoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+@pytest.fixture
+def lone_memcached_fleet(tmp_path, demo_db, canned_services_process):
+    """Three processes whose only memcached is a private server the test may freeze (own fleet, torn down after)."""
+    if HAPROXY is None:
+        need_service("HAProxy", "apt-get install haproxy (tools/dev.sh test does it)")
+    memcached = Memcached()
+    try:
+        memcached.start()
+    except FileNotFoundError as e:
+        need_service("memcached", str(e))
+    try:
+        with Fleet(tmp_path / "fleet", demo_db, memcached.address, n=3,
+                   extra=services_settings(canned_services_process)) as fleet:
+            yield fleet, memcached
+    finally:
+        if memcached.proc.poll() is None:
+            os.kill(memcached.proc.pid, signal.SIGCONT)
+        memcached.stop()
+
+
+# First in the module: its own fleet is started and stopped before the module's shared one starts.
+def test_the_only_memcached_frozen_keeps_the_site_up_behind_haproxy(lone_memcached_fleet, token):
+    """The only memcached frozen 6 s: no process leaves HAProxy, the stream stays open, edits and pages go on."""
+    fleet, memcached = lone_memcached_fleet
+    sticky = widget(fleet, "sticky")
+    config_url = fleet.haproxy.url + f"/designteam/{sticky['idx']}/config"
+    auth = {"Authorization": f"Bearer {token}"}
+    stream = BlockingStream(fleet.haproxy.port, "/designteam/events")
+    stream.next_event("hello", EVENT_DEADLINE)
+    balancer: set[str] = set()
+    with PagePoller(fleet.haproxy.url + "/designteam") as poller:
+        time.sleep(1.0)  # a few answers with memcached up
+        os.kill(memcached.proc.pid, signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        try:
+            status, body = post(config_url, {"text": "Frozen **cache**"}, auth)
+            assert status == 200, f"an edit while memcached is frozen: {status} {body[:200]!r}"
+            assert "<strong>cache</strong>" in widget_event(stream, sticky["idx"])["html"]
+            while time.monotonic() - frozen_at < 6.0:
+                balancer.update(fleet.haproxy.server_status().values())
+                time.sleep(0.25)
+            reports = [fleet.healthz(i) for i in range(3)]
+        finally:
+            os.kill(memcached.proc.pid, signal.SIGCONT)
+        assert balancer == {"UP"}, f"HAProxy saw {balancer} while memcached was frozen\n{fleet.logs()}"
+        for report in reports:
+            assert report["status"] == "degraded", report
+            assert any("memcached" in reason for reason in report["reasons"]), report["reasons"]
+        wait_for(lambda: all(fleet.healthz(i)["status"] == "ok" for i in range(3)), 15, "every process ok again")
+        status, body = post(config_url, {"text": "Thawed **cache**"}, auth)
+        assert status == 200, body
+        assert "<strong>cache</strong>" in widget_event(stream, sticky["idx"], lambda p: "Thawed" in p["html"])["html"]
+        time.sleep(0.5)
+    stream.close()
+    assert poller.statuses and set(poller.statuses) == {200}, poller.statuses
+    assert "no server available" not in fleet.haproxy.log()
 
 
 def test_edit_through_one_process_redraws_for_viewers_on_the_others(fleet, token):

@@ -60,6 +60,14 @@ def test_rendered_config_suits_long_lived_streams():
         assert timeouts[name] >= 3 * keepalive, name
 
 
+def test_a_check_waits_longer_than_a_late_reactor_that_hubs_calls_degraded():
+    """HAProxy's check timeout tolerates the reactor lateness Hubs reports as degraded, not what it calls failing."""
+    from hubs.health import LAG_WARN, MAX_LAG
+
+    timeouts = _timeouts(render("127.0.0.1:5000", ["127.0.0.1:5001"], maxconn=1000))
+    assert LAG_WARN < timeouts["check"] <= MAX_LAG
+
+
 def test_rendered_config_is_valid_for_haproxy(tmp_path):
     """Debian's HAProxy accepts the rendered configuration (haproxy -c)."""
     if HAPROXY is None:

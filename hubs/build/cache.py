@@ -64,6 +64,14 @@ def server_name(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
+class _MonotonicClock:
+    """The clock of a cache made without a reactor or a clock (scripts)."""
+
+    @staticmethod
+    def seconds() -> float:
+        return time.monotonic()
+
+
 class MemcachedCache:
     """pymemcache over one or more servers, keys spread by rendezvous hashing, with a breaker per server.
 
@@ -73,12 +81,16 @@ class MemcachedCache:
     or — with none left — calls fail fast with CacheUnavailable instead of each
     waiting for the timeout. A probe off the reactor thread (``reactor``'s thread
     pool, every ``probe_interval`` s) puts it back when it answers again. Without a
-    reactor (scripts, tests), a server is tried again inline ``probe_interval`` s
-    after it failed.
+    reactor (scripts), a server is tried again inline ``probe_interval`` s after it
+    failed.
+
+    Time is read from ``clock`` (default: the reactor; without either, a monotonic
+    clock), and the probe loop runs on it, so tests drive the breaker with a
+    ``task.Clock`` while the probes still run in the reactor's thread pool.
     """
 
     def __init__(self, servers: Iterable[tuple[str, int]], timeout: float = 0.1, prefix: str = "",
-                 reactor: Any = None, probe_interval: float = 1.0):
+                 reactor: Any = None, probe_interval: float = 1.0, clock: Any = None):
         self._timeout = timeout
         self._prefix = prefix.encode("ascii")
         self._addresses = {server_name(h, p): (h, p) for h, p in servers}
@@ -86,9 +98,11 @@ class MemcachedCache:
         self._ring = RendezvousHash(list(self._clients))
         self._down: dict[str, float] = {}  # server -> when it was taken off the ring
         self._reactor = reactor
+        self._clock = clock if clock is not None else reactor if reactor is not None else _MonotonicClock()
         self._probe_interval = probe_interval
         self._probing: set[str] = set()
         self._probe_loop = None
+        self.last_probe: Any = None  # the latest round of probes (a Deferred; tests wait on it)
         self.trips = 0  # servers taken off the ring since start
 
     def _new_client(self, address: tuple[str, int]) -> Client:
@@ -118,7 +132,7 @@ class MemcachedCache:
         """Take a failing server off the ring until a probe finds it answering."""
         if name in self._down:
             return
-        self._down[name] = time.monotonic()
+        self._down[name] = self._clock.seconds()
         self.trips += 1
         self._ring.remove_node(name)
         self._clients[name].close()
@@ -128,13 +142,14 @@ class MemcachedCache:
             from twisted.internet import task
 
             self._probe_loop = task.LoopingCall(self._probe_down)
-            self._probe_loop.clock = self._reactor
+            self._probe_loop.clock = self._clock
             self._probe_loop.start(self._probe_interval, now=False).addErrback(
                 lambda f: log.error("memcached probe loop died: %s", f.getErrorMessage()))
 
     def _probe_down(self) -> None:
-        from twisted.internet import threads
+        from twisted.internet import defer, threads
 
+        probes = []
         for name in list(self._down):
             if name in self._probing:
                 continue
@@ -142,6 +157,8 @@ class MemcachedCache:
             d = threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), self._answers, name)
             d.addCallback(lambda ok, name=name: self._restore(name) if ok else None)
             d.addBoth(lambda _, name=name: self._probing.discard(name))
+            probes.append(d)
+        self.last_probe = defer.gatherResults(probes)
         if not self._down and self._probe_loop is not None and self._probe_loop.running:
             self._probe_loop.stop()
             self._probe_loop = None
@@ -165,7 +182,7 @@ class MemcachedCache:
         log.warning("memcached %s answers again; back on the ring", name)
 
     def _retry_inline(self) -> None:
-        now = time.monotonic()
+        now = self._clock.seconds()
         for name, since in list(self._down.items()):
             if now - since >= self._probe_interval:
                 self._restore(name)

@@ -62,6 +62,14 @@ def _errors(*statuses: int, html: bool = False) -> dict[str, Any]:
     return {str(s): _ref("responses", names[s] + (suffix if s in (400, 403, 404, 503) else "")) for s in statuses}
 
 
+def _check(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A background check in /healthz: ok (null until it first answers), its age, and what it reported."""
+    return _obj({"ok": {"type": ["boolean", "null"]}, "ms": {"type": "number"},
+                 "age_s": {"type": "number", "description": "Seconds since this result was taken."},
+                 "waiting_s": {"type": ["number", "null"], "description": "Seconds a call has waited unanswered."},
+                 **properties}, ["ok"], **extra)
+
+
 def _obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
@@ -133,9 +141,12 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
         }},
         "/healthz": {"get": {
             "operationId": "healthz", "tags": ["operations"],
-            "summary": "PostgreSQL, memcached and bus status (for load balancers and people)",
-            "responses": {"200": _ok("Everything Hubs needs is reachable.", _schema("Health")),
-                          "503": _ok("Something Hubs needs is down (the body says what).", _schema("Health"))},
+            "summary": "This process's health from its background checks of PostgreSQL, memcached and the buses "
+                       "(for load balancers and people)",
+            "responses": {"200": _ok("This process serves: ok, or degraded when a shared part is down (the "
+                                     "reasons say which).", _schema("Health")),
+                          "503": _ok("Something is wrong with this process itself: starting, shutting down, or "
+                                     "too late to serve (the reasons say what).", _schema("Health"))},
         }},
         "/metrics": {"get": {
             "operationId": "metrics", "tags": ["operations"],
@@ -372,29 +383,32 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
                                                      "description": "For the page after this one (null: none)."}},
                          ["html", "cursor"]),
         "Health": _obj({
-            "ok": boolean,
-            "postgres": _obj({"ok": boolean, "ms": {"type": "number"}, "error": string}, ["ok"]),
-            "memcached": _obj({"ok": boolean, "ms": {"type": "number"},
-                               "degraded": {"type": "boolean", "description": "Some servers do not answer (ok: "
-                                                                             "at least one does)."},
-                               "servers": {"type": "object", "additionalProperties": {"type": ["string", "null"]},
-                                           "description": "Each server: null if it answers, else the error."}},
-                              ["ok"]),
-            "bus": _obj({"ok": boolean, "messages": integer, "duplicates": integer,
-                         "last_message_age_s": {"type": ["number", "null"]}}, ["ok"]),
-            "amqp": _obj({"ok": boolean, "source": string, "url": string, "queue": string, "connected": boolean,
-                          "consuming": boolean, "messages": integer, "duplicates": integer, "slow": integer,
-                          "dropped": {"type": "object", "additionalProperties": integer},
-                          "last_message_age": {"type": ["number", "null"]}}, ["ok"],
-                         description="Fedora Messaging, when hubs.amqp.url is set (reported; a broker outage "
-                                     "affects every process alike)."),
+            "ok": {"type": "boolean", "description": "true with 200: this process serves (status ok or degraded)."},
+            "status": {"enum": ["ok", "degraded", "failing"], "description": "degraded: a part every process "
+                       "shares is down (the site serves on); failing (503): something wrong with this process."},
+            "reasons": {"type": "array", "items": string,
+                        "description": "One sentence per thing that is not right, saying what still works."},
+            "postgres": _check({"error": string}),
+            "memcached": _check({
+                "degraded": {"type": "boolean", "description": "Some servers do not answer (ok: at least one does)."},
+                "servers": {"type": "object", "additionalProperties": {"type": ["string", "null"]},
+                            "description": "Each server: null if it answers, else the error."}}),
+            "bus": _check({"messages": integer, "duplicates": integer,
+                           "last_message_age_s": {"type": ["number", "null"]}}),
+            "amqp": _check({"source": string, "url": string, "queue": string, "connected": boolean,
+                            "consuming": boolean, "messages": integer, "duplicates": integer, "slow": integer,
+                            "dropped": {"type": "object", "additionalProperties": integer},
+                            "last_message_age": {"type": ["number", "null"]}},
+                           description="Fedora Messaging, when hubs.amqp.url is set (ok: connected and consuming)."),
+            "reactor": _obj({"late_s": {"type": ["number", "null"], "description": "How late the latest round of "
+                                        "checks ran."}, "rounds": integer}),
             "streams": integer, "hubs": integer, "widgets": integer, "uptime_s": {"type": "number"},
             "boot": {"type": "string", "description": "This process's boot id (the prefix of its event ids)."},
             "builds": {"type": "object", "additionalProperties": integer,
                        "description": "Counts since start: data() calls, builds taken from another process, "
                                       "leases."},
             "last_fanout": _obj({"streams": integer, "ms": {"type": "number"}}),
-        }, ["ok", "postgres", "memcached", "bus"]),
+        }, ["ok", "status", "reasons"]),
         "Me": _obj({
             "username": {"type": ["string", "null"], "description": "null for anonymous visitors."},
             "is_admin": boolean,
