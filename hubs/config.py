@@ -21,6 +21,8 @@ class HubsConfig:
     web_host: str = "127.0.0.1"
     web_port: int = 5000
     db_pool_size: int = 4
+    db_statement_timeout: float = 5.0  # PostgreSQL cancels a statement after this; Hubs abandons it 1 s later
+    db_connect_timeout: float = 5.0  # a new connection that has not opened by then is abandoned
     publish_name: str = "hubs.hub"
     topic_prefix: str = "org.fedoraproject"
     environment: str = "dev"
@@ -91,6 +93,11 @@ class HubsConfig:
                 return default
 
         dsn = get("hubs.db.dsn", str, required=True)
+        statement_timeout = get("hubs.db.statement_timeout", float, 5.0)
+        connect_timeout = get("hubs.db.connect_timeout", float, 5.0)
+        for key, value in (("statement_timeout", statement_timeout), ("connect_timeout", connect_timeout)):
+            if not 0 < value <= 3600:
+                errors.append(f"hubs.db.{key}: must be in (0, 3600] seconds")
         servers_raw = config.get("hubs.memcached.servers")
         servers: list[tuple[str, int]] = []
         if not servers_raw:
@@ -176,6 +183,8 @@ class HubsConfig:
             web_host=get("hubs.web.host", str, "127.0.0.1"),
             web_port=port,
             db_pool_size=max(1, get("hubs.db.pool_size", int, 4)),
+            db_statement_timeout=statement_timeout,
+            db_connect_timeout=connect_timeout,
             publish_name=get("hubs.publish_name", str, "hubs.hub"),
             topic_prefix=get("topic_prefix", str, "org.fedoraproject"),
             environment=get("environment", str, "dev"),
