@@ -12,7 +12,16 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from txpostgres.reconnection import ConnectionDead
 
-from hubs.db.pool import SERVER_GRACE, Pool, Unresponsive, Verdict, judge, with_statement_timeout
+from hubs.db.pool import (
+    SERVER_GRACE,
+    Pool,
+    Unresponsive,
+    Verdict,
+    host_to_look_up,
+    judge,
+    with_addresses,
+    with_statement_timeout,
+)
 
 
 @pytest.mark.parametrize(("since", "now", "deadline", "cancelled", "verdict"), [
@@ -39,6 +48,29 @@ def test_a_query_is_left_alone_replaced_or_given_up_on(since, now, deadline, can
 def test_every_connection_asks_the_server_for_its_own_statement_timeout(dsn, seconds, options):
     """The server gives up on a statement by itself, unless the DSN already says when."""
     assert psycopg2.extensions.parse_dsn(with_statement_timeout(dsn, seconds))["options"] == options
+
+
+@pytest.mark.parametrize(("dsn", "looked_up"), [
+    ("host=db.example.org dbname=hubs", ("db.example.org", 5432)),
+    ("postgresql://hubs@db.example.org:6543/hubs", ("db.example.org", 6543)),
+    ("host=127.0.0.1 port=5432 dbname=hubs", None),
+    ("host=::1 dbname=hubs", None),
+    ("host=/run/postgresql dbname=hubs", None),  # a socket directory
+    ("dbname=hubs", None),  # libpq's default socket
+    ("host=db.example.org hostaddr=10.0.0.5 dbname=hubs", None),  # already an address
+    ("host=db1.example.org,db2.example.org dbname=hubs", None),  # a list: left to libpq
+])
+def test_only_a_single_host_name_is_looked_up_before_connecting(dsn, looked_up):
+    """libpq would look a host name up itself, blocking the reactor; addresses and sockets need none."""
+    assert host_to_look_up(dsn) == looked_up
+
+
+def test_a_looked_up_host_connects_by_address_and_keeps_its_name():
+    """Every address, in order, as hostaddr; the name stays as host (TLS, .pgpass)."""
+    params = psycopg2.extensions.parse_dsn(with_addresses("host=db.example.org port=6543 dbname=hubs",
+                                                          ["10.0.0.5", "fd00::5"]))
+    assert params == {"host": "db.example.org,db.example.org", "hostaddr": "10.0.0.5,fd00::5", "port": "6543",
+                      "dbname": "hubs"}
 
 
 class FakeConnection:
@@ -85,12 +117,13 @@ class FakeConnection:
 class Harness:
     """A pool of fake connections on a Clock."""
 
-    def __init__(self, size: int = 2, statement_timeout: float = 5.0, connect_timeout: float = 3.0):
+    def __init__(self, size: int = 2, statement_timeout: float = 5.0, connect_timeout: float = 3.0,
+                 dsn: str = "dbname=hubs", look_up=None):
         self.clock = Clock()
         self.clock.advance(1000)
         self.made: list[FakeConnection] = []
-        self.pool = Pool("dbname=hubs", size, self.clock, statement_timeout=statement_timeout,
-                         connect_timeout=connect_timeout, connection_factory=self._make)
+        self.pool = Pool(dsn, size, self.clock, statement_timeout=statement_timeout,
+                         connect_timeout=connect_timeout, connection_factory=self._make, look_up=look_up)
         started = defer.ensureDeferred(self.pool.start())
         self.open_all()
         assert self.result(started) is self.pool
@@ -257,3 +290,29 @@ def test_the_database_deadlines_come_from_the_config_and_are_checked(keys, state
         return
     config = HubsConfig.from_fedmsg(raw)
     assert (config.db_statement_timeout, config.db_connect_timeout) == (statement, connect)
+
+
+def test_a_host_name_is_looked_up_off_the_reactor_within_the_connect_deadline():
+    """A look-up that outlives the connect deadline fails the start and opens nothing when it ends."""
+    answers: list[defer.Deferred] = []
+
+    def look_up(host, port):
+        answers.append(defer.Deferred())
+        return answers[-1]
+
+    clock = Clock()
+    made: list[FakeConnection] = []
+    pool = Pool("host=db.example.org dbname=hubs", 1, clock, connect_timeout=3.0,
+                connection_factory=lambda: made.append(FakeConnection()) or made[-1], look_up=look_up)
+    started = defer.ensureDeferred(pool.start())
+    clock.advance(3.0)
+    assert _error(Harness.result(started)) is Unresponsive
+    answers[0].callback(["10.0.0.5"])
+    assert made[0].connecting is None  # never asked to connect
+
+    pool = Pool("host=db.example.org dbname=hubs", 1, clock, connection_factory=lambda: made.append(
+        FakeConnection()) or made[-1], look_up=lambda host, port: defer.succeed(["10.0.0.5"]))
+    started = defer.ensureDeferred(pool.start())
+    made[-1].connecting.callback(made[-1])
+    assert Harness.result(started) is pool
+    assert psycopg2.extensions.parse_dsn(made[-1].dsn)["hostaddr"] == "10.0.0.5"

@@ -138,3 +138,17 @@ async def test_a_failed_statement_keeps_the_pool_up(private_postgres):
     finally:
         holder.close()
         store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_host_name_is_looked_up_in_a_thread_and_connected_to(private_postgres):
+    """host=localhost: the pool looks the name up off the reactor and connects by address."""
+    dsn = private_postgres.admin_dsn.replace("host=127.0.0.1", "host=localhost")
+    store = await PostgresStore(dsn, size=1, reactor=reactor).start()
+    try:
+        assert store._pool._host == ("localhost", private_postgres.port)
+        await store.ping()
+    finally:
+        store.close()
+    with pytest.raises(StoreUnavailable, match="could not translate host name"):
+        await PostgresStore("host=nonexistent.invalid dbname=x", size=1, reactor=reactor).start()

@@ -11,6 +11,8 @@ checked against a frozen server (every process SIGSTOPped; ``tests/test_store_fr
   millisecond whatever the server does, whether a query is in flight or the connection is still opening.
   Abandoning a query is closing its connection; the pool opens another in its place.
 - libpq ignores ``connect_timeout`` on asynchronous connections: the pool keeps its own connect deadline.
+- libpq looks a host name up itself, blocking (its documentation says so of ``PQconnectPoll``): the pool looks
+  it up in a thread first and hands libpq the addresses (``hostaddr``).
 
 Deadlines: the server gives up on a statement after ``statement_timeout`` (set on every connection); the
 pool gives up ``SERVER_GRACE`` later, when the server did not even say so: a server that does not answer
@@ -21,7 +23,9 @@ opens (one log line). A restart is noticed the same way through the first dead c
 from __future__ import annotations
 
 import enum
+import ipaddress
 import logging
+import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +34,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
-from twisted.internet import defer, task
+from twisted.internet import defer, task, threads
 from twisted.python.failure import Failure
 from txpostgres import reconnection, txpostgres
 
@@ -90,6 +94,43 @@ def with_statement_timeout(dsn: str, seconds: float) -> str:
     if "statement_timeout" not in options:
         params["options"] = f"{options} -c statement_timeout={max(1, round(seconds * 1000))}".strip()
     return psycopg2.extensions.make_dsn(**params)
+
+
+def host_to_look_up(dsn: str) -> tuple[str, int] | None:
+    """The host name (and port) libpq would look up itself, blocking, when connecting; None if none (pure).
+
+    Addresses, socket directories, ``hostaddr`` and lists of hosts are left to libpq.
+    """
+    params = psycopg2.extensions.parse_dsn(dsn)
+    host = params.get("host", "")
+    if "hostaddr" in params or not host or "," in host or host.startswith("/"):
+        return None
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        port = params.get("port", "")
+        return host, int(port) if port.isdigit() else 5432
+
+
+def with_addresses(dsn: str, addresses: list[str]) -> str:
+    """The DSN that connects to ``addresses`` (of its host, in order) without looking anything up (pure)."""
+    params = psycopg2.extensions.parse_dsn(dsn)
+    params["host"] = ",".join([params["host"]] * len(addresses))  # still the name, for TLS and .pgpass
+    params["hostaddr"] = ",".join(addresses)
+    return psycopg2.extensions.make_dsn(**params)
+
+
+def _look_up_in_thread(reactor, host: str, port: int) -> defer.Deferred:
+    """The host's addresses (in getaddrinfo's order), looked up in a thread; libpq's error if there are none."""
+    def look_up() -> list[str]:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:
+            raise psycopg2.OperationalError(f'could not translate host name "{host}" to address: {e}') from None
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+    return threads.deferToThreadPool(reactor, reactor.getThreadPool(), look_up)
 
 
 class _Connection(txpostgres.Connection):
@@ -174,10 +215,13 @@ class Pool:
     """
 
     def __init__(self, dsn: str, size: int, reactor, statement_timeout: float = 5.0, connect_timeout: float = 5.0,
-                 connection_factory: Callable[[], Any] | None = None):
+                 connection_factory: Callable[[], Any] | None = None,
+                 look_up: Callable[[str, int], defer.Deferred] | None = None):
         self.reactor = reactor
         self.size = size
         self.dsn = with_statement_timeout(dsn, statement_timeout)
+        self._host = host_to_look_up(self.dsn)
+        self._look_up = look_up or (lambda host, port: _look_up_in_thread(reactor, host, port))
         self.statement_deadline = statement_timeout + SERVER_GRACE
         self.connect_deadline = connect_timeout
         self._factory = connection_factory or (lambda: _Connection(reactor))
@@ -214,8 +258,14 @@ class Pool:
                 result.callback(c)
             return None
 
+        def connect(addresses: list[str] | None):
+            if gave_up:  # the look-up outlived the deadline: open nothing
+                return None
+            return c.connect(self.dsn if addresses is None else with_addresses(self.dsn, addresses))
+
         timer = self.reactor.callLater(self.connect_deadline, give_up)
-        defer.maybeDeferred(c.connect, self.dsn).addBoth(settle)
+        addresses = defer.succeed(None) if self._host is None else defer.maybeDeferred(self._look_up, *self._host)
+        addresses.addCallback(connect).addBoth(settle)
         return result
 
     def _adopt(self, c) -> None:
