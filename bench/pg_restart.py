@@ -1,6 +1,6 @@
-"""What the store does while PostgreSQL restarts: a timeline of successes and failures.
+"""What the store does while PostgreSQL restarts or freezes: a timeline of successes and failures.
 
-    tools/dev.sh bench pg_restart [--down 2] [--after 8] [--concurrency 4]
+    tools/dev.sh bench pg_restart [--down 2] [--after 8] [--concurrency 4] [--freeze]
 
 Starts a private PostgreSQL cluster (tests/fleet.py PrivatePostgres, never the machine's own server),
 a PostgresStore with a pool of 4 connections on it, and a steady load (every 20 ms,
@@ -11,6 +11,11 @@ again. Prints, per 100 ms from the moment the server accepts connections again, 
 many calls succeeded and failed, whether any failure follows the first success
 (flapping), how fast calls failed while it was down, and every log line the outage
 produced (Python logging and Twisted's log, where txpostgres writes).
+
+``--freeze``: instead of stopping the server, SIGSTOP every process of it (a hung disk, a
+network partition: connections stay open, nothing answers) for ``--down`` seconds; the
+ping then goes through a 2 s ``addTimeout`` as /healthz's does. Also prints the
+reactor's longest stall (a 10 ms tick) and the pool's deadlines.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from hubs.db.migrate import migrate
 from hubs.db.store import PostgresStore
 from hubs.models import Hub
 from tests.fleet import PrivatePostgres
+from tests.pgfreeze import freeze, thaw
 
 
 class LogTap(logging.Handler):
@@ -51,7 +57,20 @@ class LogTap(logging.Handler):
             self.lines.append(f"twisted {event['log_level'].name}: {text}")
 
 
-async def run(reactor, down: float, after: float, concurrency: int) -> None:
+class Stall:
+    """The reactor's longest gap between two 10 ms ticks (outside the stop/start calls, which run in threads)."""
+
+    def __init__(self, reactor):
+        self.worst, self._last = 0.0, time.monotonic()
+        self.loop = task.LoopingCall(self._tick)
+        self.loop.clock = reactor
+
+    def _tick(self):
+        now = time.monotonic()
+        self.worst, self._last = max(self.worst, now - self._last), now
+
+
+async def run(reactor, down: float, after: float, concurrency: int, frozen: bool = False) -> None:
     tap = LogTap()
     logging.getLogger().addHandler(tap)
     logging.getLogger().setLevel(logging.INFO)
@@ -74,6 +93,8 @@ async def run(reactor, down: float, after: float, concurrency: int) -> None:
                     await store.upsert_user(f"user{i}", "", "")
                 elif i % 4 == 2:
                     await store.update_hub("bench", {"summary": f"at {began:.3f}"})  # a transaction
+                elif frozen:  # as /healthz: its own timeout cancels the call
+                    await defer.ensureDeferred(store.ping()).addTimeout(2, reactor)
                 else:
                     await store.ping()
                 results.append((began, True, time.monotonic() - began, ""))
@@ -87,18 +108,31 @@ async def run(reactor, down: float, after: float, concurrency: int) -> None:
         load = task.LoopingCall(tick)
         load.clock = reactor
         load.start(0.02)
+        stall = Stall(reactor)
+        stall.loop.start(0.01)
         await task.deferLater(reactor, 1.0, lambda: None)
-        tap.lines.append("--- stopping PostgreSQL")
+        tap.lines.append("--- freezing PostgreSQL (SIGSTOP)" if frozen else "--- stopping PostgreSQL")
         stopped_at = time.monotonic()
-        await threads.deferToThread(cluster.stop, "fast")
+        if frozen:
+            state = freeze(cluster.data, watchdog=down + 30)
+        else:
+            await threads.deferToThread(cluster.stop, "fast")
         await task.deferLater(reactor, down, lambda: None)
-        tap.lines.append("--- starting PostgreSQL")
-        await threads.deferToThread(cluster.run)
+        tap.lines.append("--- thawing PostgreSQL (SIGCONT)" if frozen else "--- starting PostgreSQL")
+        if frozen:
+            thaw(state)
+        else:
+            await threads.deferToThread(cluster.run)
         back_at = time.monotonic()
         await task.deferLater(reactor, after, lambda: None)
         load.stop()
+        stall.loop.stop()
         await task.deferLater(reactor, 0.5, lambda: None)
         gc.collect()  # unobserved failing Deferreds are reported when collected
+        pool = store._pool
+        deadlines = (f"statement deadline {pool.statement_deadline:g} s, connect deadline {pool.connect_deadline:g} s"
+                     if hasattr(pool, "statement_deadline") else "no deadlines")  # (a Hubs before the pool had them)
+        print(f"pool: {deadlines}; reactor's longest stall {stall.worst * 1000:.0f} ms")
         report(results, tap.lines, stopped_at, back_at, after)
     finally:
         if store is not None:
@@ -111,9 +145,11 @@ async def run(reactor, down: float, after: float, concurrency: int) -> None:
 def report(results, lines, stopped_at: float, back_at: float, after: float) -> None:
     while_down = [r for r in results if stopped_at + 0.2 <= r[0] < back_at]
     errors = sorted({r[3] for r in while_down if not r[1]})
-    slowest = max((r[2] for r in while_down if not r[1]), default=0.0)
-    print(f"while down: {len(while_down)} calls, {sum(not r[1] for r in while_down)} failed "
-          f"({', '.join(errors) or '-'}), slowest failure {slowest * 1000:.1f} ms")
+    failures = sorted(r[2] for r in while_down if not r[1])
+    slowest = failures[-1] if failures else 0.0
+    median = failures[len(failures) // 2] if failures else 0.0
+    print(f"while down: {len(while_down)} calls, {len(failures)} failed "
+          f"({', '.join(errors) or '-'}), median failure {median * 1000:.1f} ms, slowest {slowest * 1000:.1f} ms")
     later = sorted(r for r in results if r[0] >= back_at)
     first_ok = next((r[0] for r in later if r[1]), None)
     if first_ok is None:
@@ -149,8 +185,10 @@ def main() -> None:
     parser.add_argument("--down", type=float, default=2.0, help="seconds the server stays down")
     parser.add_argument("--after", type=float, default=8.0, help="seconds watched after it is back")
     parser.add_argument("--concurrency", type=int, default=4, help="calls started together every 20 ms")
+    parser.add_argument("--freeze", action="store_true", help="SIGSTOP the server instead of stopping it")
     args = parser.parse_args()
-    task.react(lambda reactor: defer.ensureDeferred(run(reactor, args.down, args.after, args.concurrency)))
+    task.react(lambda reactor: defer.ensureDeferred(
+        run(reactor, args.down, args.after, args.concurrency, args.freeze)))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ _tcp_port = check(lambda p: 0 <= p <= 65535, "{value} is not a TCP port")
 _key_prefix = check(lambda p: len(p) <= 40 and all(33 <= ord(c) <= 126 for c in p),
                     "at most 40 printable ASCII characters, no spaces")
 _amqp_url = check(lambda u: u.startswith(("amqp://", "amqps://")), "must be an amqp:// or amqps:// URL")
+_db_seconds = check(lambda s: 0 < s <= 3600, "must be in (0, 3600] seconds")
 _keepalive = check(lambda s: 0 < s <= 15, "must be in (0, 15] seconds")
 _demo_interval = check(lambda s: s == 0 or 0.5 <= s <= 3600, "0 (off) or between 0.5 and 3600 seconds")
 _token = check(lambda t: isinstance(t, str) and len(t) >= 16, "must be a string of at least 16 characters")
@@ -77,6 +78,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("db_dsn", "hubs.db.dsn", TEXT, None, "libpq DSN of the configuration database", env="HUBS_DB_DSN",
       required=True, shipped=DEV_DSN, shown="required; fedmsg.d: the private cluster (`port=54329 user=hubs`)"),
     S("db_pool_size", "hubs.db.pool_size", INT, 4, "txpostgres connections", floor=1),
+    S("db_statement_timeout", "hubs.db.statement_timeout", FLOAT, 5.0,
+      "seconds PostgreSQL may run one statement (it cancels it then); Hubs abandons the connection 1 s later "
+      "(a frozen server never holds the reactor)", check=_db_seconds),
+    S("db_connect_timeout", "hubs.db.connect_timeout", FLOAT, 5.0,
+      "seconds a new PostgreSQL connection may take to open before it is abandoned", check=_db_seconds),
     S("memcached_servers", "hubs.memcached.servers", HOST_PORTS, None,
       "`host:port[,host:port…]`, keys spread by a HashClient; every process of a fleet lists the same servers, "
       "written the same way", env="HUBS_MEMCACHED", required=True, shipped="127.0.0.1:11219",

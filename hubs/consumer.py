@@ -128,7 +128,9 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
     async def _start_service(self) -> None:
         from hubs.service import start
 
-        store = PostgresStore(self.settings.db_dsn, self.settings.db_pool_size, reactor=self.reactor)
+        store = PostgresStore(self.settings.db_dsn, self.settings.db_pool_size, reactor=self.reactor,
+                              statement_timeout=self.settings.db_statement_timeout,
+                              connect_timeout=self.settings.db_connect_timeout)
         await store.start()
         cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix,
                                reactor=self.reactor)

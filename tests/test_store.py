@@ -493,7 +493,7 @@ async def test_postgres_edits_are_one_statement(empty_db):
         _, widgets = await real.load_directory()
         hub, _ = await real.get_hub("ralph")
         calls = []
-        for name in ("runQuery", "runOperation", "runInteraction"):
+        for name in ("query", "interaction"):
             method = getattr(real._pool, name)
 
             def counted(*args, _name=name, _method=method, **kwargs):
@@ -503,7 +503,7 @@ async def test_postgres_edits_are_one_statement(empty_db):
             setattr(real._pool, name, counted)
         await real.update_widget_config(widgets[0].idx, {"text": "one"}, expected_version=widgets[0].version)
         await real.update_hub("ralph", {"summary": "one", "left_width": 5}, expected_version=hub.version)
-        assert calls == ["runQuery", "runQuery"]
+        assert calls == ["query", "query"]
     finally:
         real.close()
 

@@ -181,10 +181,10 @@ async def test_outage_fails_fast_logs_once_and_recovers_once(cluster, logs, mode
         assert await threads.deferToThread(_our_backends, cluster) == 4  # every pooled connection is back
 
         assert len(down_lines) == 1, down_lines
-        assert down_lines[0].startswith("WARNING hubs.db.store: PostgreSQL is unreachable")
+        assert down_lines[0].startswith("WARNING hubs.db.pool: PostgreSQL is unreachable")
         lines = logs.since(mark)
         assert len(lines) == 2, lines
-        assert lines[1].startswith("WARNING hubs.db.store: PostgreSQL is reachable again after")
+        assert lines[1].startswith("WARNING hubs.db.pool: PostgreSQL is reachable again after")
         assert not any("Traceback" in line or "Unhandled" in line for line in lines)
     finally:
         store.close()
@@ -220,7 +220,7 @@ async def test_transaction_cut_by_shutdown_is_unavailable_without_traceback(clus
         else:
             pytest.fail("the store did not recover within 10 s")
         lines = logs.since(mark)
-        assert [line.split(":")[0] for line in lines] == ["WARNING hubs.db.store", "WARNING hubs.db.store"], lines
+        assert [line.split(":")[0] for line in lines] == ["WARNING hubs.db.pool", "WARNING hubs.db.pool"], lines
         assert not any("Traceback" in line or "Unhandled" in line for line in lines)
     finally:
         store.close()

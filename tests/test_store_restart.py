@@ -13,11 +13,12 @@ import psycopg2
 import psycopg2.errors
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor, task, threads
+from twisted.internet import reactor, task, threads
 from twisted.logger import globalLogPublisher
 from txpostgres.reconnection import ConnectionDead
 
-from hubs.db.store import PostgresStore, StoreUnavailable, connection_is_dead, reconnect_delay
+from hubs.db.pool import connection_is_dead, reconnect_delay
+from hubs.db.store import PostgresStore, StoreUnavailable
 
 
 @pytest.mark.parametrize(("error", "closed", "dead"), [
@@ -76,7 +77,7 @@ async def test_a_restart_is_one_line_each_way_and_one_recovery(private_postgres,
             twisted_events.append(event)
 
     globalLogPublisher.addObserver(observe)
-    caplog.set_level(logging.DEBUG, logger="hubs.db.store")
+    caplog.set_level(logging.DEBUG, logger="hubs.db.pool")
     store = await PostgresStore(private_postgres.admin_dsn, size=4, reactor=reactor).start()
     outcomes: list = []
     t0 = time.monotonic()
@@ -95,7 +96,7 @@ async def test_a_restart_is_one_line_each_way_and_one_recovery(private_postgres,
     runs = _changes(outcomes)
     assert [ok for _, ok in runs] == [True, False, True], runs  # up, down, up: no flapping
     assert runs[2][0] - back_at < 1.5, runs  # recovered within the reconnection cap (and a bit)
-    lines = [r for r in caplog.records if r.name == "hubs.db.store" and r.levelno >= logging.INFO]
+    lines = [r for r in caplog.records if r.name == "hubs.db.pool" and r.levelno >= logging.INFO]
     assert [r.getMessage().split(" (")[0].split(" after")[0] for r in lines] == [
         "PostgreSQL is unreachable", "PostgreSQL is reachable again"], [r.getMessage() for r in lines]
     assert all(r.exc_info is None for r in lines)
@@ -129,7 +130,7 @@ async def test_a_failed_statement_keeps_the_pool_up(private_postgres):
         with pytest.raises(StoreUnavailable, match="lock timeout"):  # a 503 for this request only
             await store.get_user("nobody")
         holder.rollback()
-        with pytest.raises(defer.CancelledError):  # txpostgres's form of QueryCanceled
+        with pytest.raises(StoreUnavailable, match="cancelled the statement"):  # the server's statement_timeout
             await store._query("SELECT pg_sleep(1)")
         assert not store._pool.down
         await store.ping()
@@ -137,3 +138,17 @@ async def test_a_failed_statement_keeps_the_pool_up(private_postgres):
     finally:
         holder.close()
         store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_host_name_is_looked_up_in_a_thread_and_connected_to(private_postgres):
+    """host=localhost: the pool looks the name up off the reactor and connects by address."""
+    dsn = private_postgres.admin_dsn.replace("host=127.0.0.1", "host=localhost")
+    store = await PostgresStore(dsn, size=1, reactor=reactor).start()
+    try:
+        assert store._pool._host == ("localhost", private_postgres.port)
+        await store.ping()
+    finally:
+        store.close()
+    with pytest.raises(StoreUnavailable, match="could not translate host name"):
+        await PostgresStore("host=nonexistent.invalid dbname=x", size=1, reactor=reactor).start()

@@ -1,13 +1,13 @@
-"""The configuration store: one async interface and its PostgreSQL adapter.
+"""The configuration store: one async interface and its PostgreSQL adapter's queries.
 
 The fake (``hubs.testing.store.FakeStore``) and this adapter are run through
 the same test suite (``tests/test_store.py``) so that the fake cannot drift.
+Connections, deadlines and recovery from outages live in ``hubs.db.pool``.
 """
 
 from __future__ import annotations
 
 import datetime
-import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -17,9 +17,10 @@ from psycopg2.extras import Json
 from twisted.internet import defer
 from txpostgres import reconnection, txpostgres
 
+from hubs.db.pool import Pool, Unresponsive
 from hubs.models import COLUMNS, ROLES, Conflict, FieldErrors, Hub, NotFound, StoredMessage, User, Widget
 
-log = logging.getLogger(__name__)
+MAINTENANCE_TIMEOUT = 60.0  # seconds a statement of background maintenance (pruning) may take
 
 _HUB_COLUMNS = "name, summary, left_width, archived, user_hub, version, allow_join, avatar"
 _USER_COLUMNS = "username, fullname, email, is_admin"
@@ -38,9 +39,10 @@ def _unavailable(e: BaseException) -> str:
     return str(e).strip() or type(e).__name__
 
 
-# RollbackFailed: a transaction whose connection died under it (a 503, not a 500).
+# RollbackFailed: a transaction whose connection died under it (a 503, not a 500). Unresponsive: a query
+# abandoned at its deadline. OperationalError includes QueryCanceled (the server's statement_timeout).
 _UNAVAILABLE = (reconnection.ConnectionDead, psycopg2.OperationalError, psycopg2.InterfaceError,
-                txpostgres.RollbackFailed)
+                txpostgres.RollbackFailed, Unresponsive)
 
 
 class Store(Protocol):
@@ -181,222 +183,35 @@ def _check_hub_fields(fields: dict[str, Any]) -> None:
         raise FieldErrors(errors)
 
 
-def connection_is_dead(error: BaseException, closed: int) -> bool:
-    """Whether a failed query means its connection is gone (reconnect) or only the query failed (pure).
-
-    ``closed`` is psycopg2's ``connection.closed`` (0 open, 1 closed, 2 broken). A cancelled statement or a
-    serialization failure is an ``OperationalError`` too, on a connection that still works.
-    """
-    if closed:
-        return True
-    if isinstance(error, (reconnection.ConnectionDead, psycopg2.InterfaceError)):
-        return True
-    if isinstance(error, (psycopg2.errors.QueryCanceled, psycopg2.errors.SerializationFailure,
-                          psycopg2.errors.DeadlockDetected, psycopg2.errors.LockNotAvailable)):
-        return False
-    return isinstance(error, psycopg2.OperationalError)
-
-
-def reconnect_delay(attempt: int, first: float = 0.25, cap: float = 1.0) -> float:
-    """Seconds before reconnection attempt ``attempt`` (0: at once): short, because an outage ends at once (pure)."""
-    return 0.0 if attempt <= 0 else min(cap, first * 2.0 ** min(attempt - 1, 32))
-
-
-class _Connection(txpostgres.Connection):
-    """A pooled connection that reports its own death instead of raising into the reactor.
-
-    An idle connection watches its socket for NOTIFY; when the server goes away, txpostgres's
-    ``doRead`` raises, and Twisted logs that as a CRITICAL "Unhandled Error" traceback per connection.
-    """
-
-    on_lost = None  # set by the pool: called with the error, once
-
-    def doRead(self) -> None:
-        try:
-            super().doRead()
-        except Exception as e:  # psycopg2's error, or (immediate stop) addReader of a socket psycopg2 closed: fd -1
-            self.reactor.removeReader(self)
-            if self.on_lost is not None:
-                self.on_lost(e)
-
-    def _runInteraction(self, interaction, *args, **kwargs):
-        # txpostgres's own, less its log.err of a failed ROLLBACK: a transaction cut by an outage
-        # logged a CRITICAL "Unhandled Error" traceback; the RollbackFailed returned already says it.
-        cursor = self.cursor()
-        d = cursor.execute("begin")
-        d.addCallback(interaction, *args, **kwargs)
-
-        def commit(result):
-            return cursor.execute("commit").addCallback(lambda _: result)
-
-        def rollback(failure):
-            d = defer.maybeDeferred(cursor.execute, "rollback")
-            d.addCallbacks(lambda _: failure, lambda _: defer.fail(txpostgres.RollbackFailed(self, failure)))
-            return d
-
-        return d.addCallback(commit).addErrback(rollback)
-
-
-class _Pool(txpostgres.ConnectionPool):
-    """txpostgres's pool, recovering as one: the first dead connection takes the whole pool down.
-
-    While down, queries fail at once (``StoreUnavailable``) and one loop opens a complete set of new
-    connections; only when all of them are open does the pool come back, so after PostgreSQL restarts
-    the store goes from unavailable to available once (per-connection detectors each found the restart
-    on their own first query and retried on their own backoff: 4-6 s of 200/503 flapping).
-    """
-
-    def __init__(self, dsn: str, size: int, reactor):
-        self.reactor = reactor
-        self.generation = 0
-        self.down_since: float | None = None
-        self._recovering = False
-        self._closed = False
-        super().__init__(None, dsn, min=size)
-        for c in self.connections:
-            self._adopt(c)
-
-    @staticmethod
-    def connectionFactory(reactor, cooperator):
-        return _Connection(reactor, cooperator)
-
-    def _adopt(self, c: _Connection) -> None:
-        c.hubs_generation = self.generation
-        c.on_lost = lambda error, c=c: self._connection_lost(c, error)
-
-    def _connection_lost(self, c: _Connection, error: BaseException) -> None:
-        if getattr(c, "hubs_generation", None) == self.generation:
-            self.mark_down(error)
-
-    @property
-    def down(self) -> bool:
-        return self.down_since is not None
-
-    def mark_down(self, error: BaseException) -> None:
-        """The database went away: one log line, fail fast, reconnect everything in one loop."""
-        if self.down or self._closed:
-            return
-        self.down_since = self.reactor.seconds()
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        log.warning("PostgreSQL is unreachable (%s); reconnecting", reason)
-        self._recover()
-
-    def _recover(self) -> None:
-        if self._recovering:
-            return
-        self._recovering = True
-        d = defer.ensureDeferred(self._recovery_loop())
-        d.addErrback(lambda f: log.error("PostgreSQL reconnection stopped: %s", f.getErrorMessage()))
-        d.addBoth(lambda _: setattr(self, "_recovering", False))
-
-    async def _recovery_loop(self) -> None:
-        from twisted.internet import task
-
-        attempt = 0
-        while self.down and not self._closed:
-            delay = reconnect_delay(attempt)
-            if delay:
-                await task.deferLater(self.reactor, delay, lambda: None)
-            attempt += 1
-            fresh = [self.connectionFactory(self.reactor, self.cooperator) for _ in range(self.min)]
-            results = await defer.DeferredList([c.connect(*self.connargs, **self.connkw) for c in fresh],
-                                               consumeErrors=True)
-            if self._closed or not all(ok for ok, _ in results):
-                for c, (ok, _) in zip(fresh, results, strict=False):
-                    if ok:
-                        _close_quietly(c)
-                log.debug("PostgreSQL reconnection attempt %d failed", attempt)
-                continue
-            old, self.connections = self.connections, set()
-            self.generation += 1
-            for c in fresh:
-                self._adopt(c)
-                self.connections.add(c)
-            for c in old:
-                _close_quietly(c)
-            log.warning("PostgreSQL is reachable again after %.1f s", self.reactor.seconds() - self.down_since)
-            self.down_since = None
-
-    def close(self) -> None:
-        self._closed = True
-        for c in self.connections:
-            _close_quietly(c)
-
-    def _run(self, method: str, *args, **kwargs):
-        if self.down:
-            return defer.fail(reconnection.ConnectionDead())
-        c = self.connections.pop()
-        d = getattr(c, method)(*args, **kwargs)
-        d.addErrback(self._failed, c)
-        return d.addBoth(self._put_back, c)
-
-    def _failed(self, failure, c):
-        if c.hubs_generation == self.generation and connection_is_dead(failure.value, _closed(c)):
-            self.mark_down(failure.value)
-        return failure
-
-    def _put_back(self, result, c):
-        if c.hubs_generation == self.generation:
-            self.connections.add(c)
-        else:
-            _close_quietly(c)  # from before a reconnection: its place is taken
-        return result
-
-    def _runQuery(self, *args, **kwargs):
-        return self._run("runQuery", *args, **kwargs)
-
-    def _runOperation(self, *args, **kwargs):
-        return self._run("runOperation", *args, **kwargs)
-
-    def _runInteraction(self, interaction, *args, **kwargs):
-        return self._run("runInteraction", interaction, *args, **kwargs)
-
-
-def _closed(c) -> int:
-    conn = getattr(c, "_connection", None)
-    return 1 if conn is None else conn.closed
-
-
-def _close_quietly(c) -> None:
-    try:
-        if getattr(c, "_connection", None) is not None:
-            c.close()
-    except Exception:  # already broken: nothing to release
-        log.debug("closing a dead PostgreSQL connection failed", exc_info=True)
-
-
 class PostgresStore:
-    """The store on PostgreSQL through txpostgres (non-blocking, in the reactor)."""
+    """The store on PostgreSQL through txpostgres (non-blocking, in the reactor; never blocked by the database)."""
 
-    def __init__(self, dsn: str, size: int = 4, reactor=None):
+    def __init__(self, dsn: str, size: int = 4, reactor=None, statement_timeout: float = 5.0,
+                 connect_timeout: float = 5.0):
         if reactor is None:
             from twisted.internet import reactor
         self._dsn = dsn
-        self._pool = _Pool(dsn, size, reactor)
+        self._pool = Pool(dsn, size, reactor, statement_timeout=statement_timeout, connect_timeout=connect_timeout)
 
     async def start(self) -> PostgresStore:
         try:
             await self._pool.start()
-        except defer.FirstError as e:  # one connection could not open: close the others, say why in one line
-            self._pool.close()
-            cause = e.subFailure.value
-            if isinstance(cause, _UNAVAILABLE):
-                raise StoreUnavailable(_unavailable(cause).splitlines()[0]) from cause
-            raise cause from None
+        except _UNAVAILABLE as e:  # one connection could not open (the pool closed the others): one line
+            raise StoreUnavailable(_unavailable(e).splitlines()[0]) from e
         return self
 
     def close(self) -> None:
         self._pool.close()
 
-    async def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+    async def _query(self, sql: str, params: tuple | dict = ()) -> list[tuple]:
         try:
-            return await self._pool.runQuery(sql, params)
+            return await self._pool.query(sql, params)
         except _UNAVAILABLE as e:
             raise StoreUnavailable(_unavailable(e)) from e
 
-    async def _interaction(self, fn, *args):
+    async def _interaction(self, fn, *args, statement_timeout: float | None = None):
         try:
-            return await self._pool.runInteraction(fn, *args)
+            return await self._pool.interaction(fn, *args, statement_timeout=statement_timeout)
         except _UNAVAILABLE as e:
             raise StoreUnavailable(_unavailable(e)) from e
 
@@ -434,9 +249,13 @@ class PostgresStore:
             roles[role].append(username)
         return roles
 
-    async def _tx(self, fn):
-        """Run ``async fn(cursor)`` in one transaction (rolled back if it raises)."""
-        return await self._interaction(lambda cursor: defer.ensureDeferred(fn(cursor)))
+    async def _tx(self, fn, statement_timeout: float | None = None):
+        """Run ``async fn(cursor)`` in one transaction (rolled back if it raises).
+
+        ``statement_timeout``: seconds for a transaction that sets its own (``SET LOCAL``), e.g. maintenance.
+        """
+        return await self._interaction(lambda cursor: defer.ensureDeferred(fn(cursor)),
+                                       statement_timeout=statement_timeout)
 
     async def update_widget_config(self, idx: int, config: dict[str, Any],
                                    expected_version: int | None = None) -> tuple[Widget, Widget]:
@@ -701,12 +520,19 @@ class PostgresStore:
         return [(r[0], r[1], r[2]) for r in rows]
 
     async def prune_messages(self, older_than: float, max_rows: int) -> int:
-        """Delete messages older than ``older_than`` and beyond the newest ``max_rows``."""
-        rows = await self._query("WITH gone AS (DELETE FROM messages WHERE ts < to_timestamp(%s) RETURNING 1)"
-                                 " SELECT count(*) FROM gone", (older_than,))
-        deleted = rows[0][0]
-        rows = await self._query(
-            "WITH cutoff AS (SELECT id FROM messages ORDER BY id DESC OFFSET %s LIMIT 1),"
-            " gone AS (DELETE FROM messages WHERE id <= (SELECT id FROM cutoff) RETURNING 1)"
-            " SELECT count(*) FROM gone", (max_rows,))
-        return deleted + rows[0][0]
+        """Delete messages older than ``older_than`` and beyond the newest ``max_rows``.
+
+        Maintenance, not a request: its statements may take longer than requests' ``statement_timeout``.
+        """
+        async def run(cur):
+            await cur.execute(f"SET LOCAL statement_timeout = {round(MAINTENANCE_TIMEOUT * 1000)}")
+            await cur.execute("WITH gone AS (DELETE FROM messages WHERE ts < to_timestamp(%s) RETURNING 1)"
+                              " SELECT count(*) FROM gone", (older_than,))
+            deleted = cur.fetchone()[0]
+            await cur.execute(
+                "WITH cutoff AS (SELECT id FROM messages ORDER BY id DESC OFFSET %s LIMIT 1),"
+                " gone AS (DELETE FROM messages WHERE id <= (SELECT id FROM cutoff) RETURNING 1)"
+                " SELECT count(*) FROM gone", (max_rows,))
+            return deleted + cur.fetchone()[0]
+
+        return await self._tx(run, statement_timeout=MAINTENANCE_TIMEOUT)
