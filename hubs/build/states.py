@@ -4,7 +4,8 @@ A payload is the JSON the widget's ``/json`` endpoint answers and its SSE event
 carries. It is built by ``data()`` plus the widget's template, kept in memcached
 (shared by processes) and here (ready to send as bytes). Rebuilds are coalesced
 per cache key; a failed rebuild keeps the last good data; a failed build is
-retried later; nothing older is ever installed over something newer.
+retried later; nothing older is ever installed over something newer. A newer
+payload is emitted as ``PayloadChanged`` (``hubs.events``) for the streams.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from hubs.build.lease import Leases
 from hubs.build.render import make_environment
 from hubs.config import HubsConfig
 from hubs.db.store import StoreUnavailable
-from hubs.directory.directory import Directory, HubChange, dumps
+from hubs.directory.directory import Directory, dumps
+from hubs.events import Events, HubChanged, PayloadChanged
 from hubs.metrics import Metrics
 from hubs.models import NotFound, Widget
 from hubs.services.http import ServiceError
-from hubs.web.sse import Event
 from hubs.widgets.base import InvalidConfig, WidgetSpec
 from hubs.widgets.util import WidgetProblem
 
@@ -72,7 +73,7 @@ class WidgetState:
 class WidgetStates:
     """Payloads by widget id: read, build, install, push, retry, refresh."""
 
-    def __init__(self, config: HubsConfig, directory: Directory, cache: Cache, ctx: Any, clock, publish,
+    def __init__(self, config: HubsConfig, directory: Directory, cache: Cache, ctx: Any, clock, events: Events,
                  leases: Leases | None = None, metrics: Metrics | None = None):
         self.config = config
         self.metrics = metrics or Metrics()
@@ -81,7 +82,7 @@ class WidgetStates:
         self.cache = cache
         self.ctx = ctx
         self.clock = clock
-        self.publish = publish  # publish(hub, event, payload): the broadcaster's
+        self.events = events  # PayloadChanged goes out here
         self.env = make_environment()
         self.stats = {"rebuilds": 0, "failures": 0, "data_calls": 0, "from_other_process": 0}
         self._state: dict[int, WidgetState] = {}
@@ -152,8 +153,8 @@ class WidgetStates:
         d.addErrback(lambda f: log.error("rebuild of widget %d failed: %s", idx, f.getTraceback()))
         return d
 
-    def hub_changed(self, change: HubChange) -> None:
-        """Directory listener: forget dropped widgets, rebuild reconfigured ones under their new config."""
+    def hub_changed(self, change: HubChanged) -> None:
+        """Forget dropped widgets, rebuild reconfigured ones under their new config."""
         for idx in change.dropped:
             self._forget(idx)
         for old in change.reconfigured:
@@ -273,7 +274,7 @@ class WidgetStates:
         if failed:
             self.stats["failures"] += 1
         if push:
-            self.publish(widget.hub, Event.WIDGET, payload, version)
+            self.events.emit(PayloadChanged(widget.hub, widget.idx, payload, version))
         return state
 
     def _schedule_retry(self, idx: int) -> None:
