@@ -2,10 +2,10 @@
 
 ``build`` is the one place that knows which object needs which: the directory
 (hubs, widgets, people), widget states (payloads, builds), the message handler
-(bus messages), the editor (writes), accounts (who is asking) and the
-broadcaster (open streams) — and the one place where in-process events
-(``hubs.events``) are subscribed to. Tests build the same thing through
-``hubs.testing.harness``.
+(bus messages), the fedmsg edge (envelopes in), the editor (writes), accounts
+(who is asking) and the broadcaster (open streams) — and the one place where
+in-process events (``hubs.events``) are subscribed to. Tests build the same
+thing through ``hubs.testing.harness``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from hubs.build.lease import Leases
 from hubs.build.states import WidgetStates
 from hubs.bus.amqp import amqp_edge
 from hubs.bus.dedupe import SeenIds
+from hubs.bus.fedmsg import FedmsgEdge
 from hubs.bus.publish import Bus, FedmsgBus
 from hubs.config import HubsConfig
 from hubs.db.migrate import latest_version
@@ -63,6 +64,7 @@ class Hubs:
     ctx: WidgetContext
     metrics: Metrics
     events: Events
+    fedmsg: FedmsgEdge  # fedmsg envelopes in (the consumer, a FakeBus hearing its own messages)
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
 
 
@@ -80,8 +82,9 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     ctx.hub = directory.find_hub
     leases = Leases(cache, clock, streams.boot, ttl=config.widget_timeout + 2)
     states = WidgetStates(config, directory, cache, ctx, clock, events, leases, metrics)
-    handler = MessageHandler(config, directory, states, ctx, clock, meta=meta, recorder=recorder, metrics=metrics,
+    handler = MessageHandler(config, directory, states, ctx, clock, recorder=recorder, metrics=metrics,
                              seen=SeenIds(config.seen_ids) if seen is None else seen)
+    fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
     editor = Editor(directory, bus)
     accounts = Accounts(config, directory, editor, clock)
 
@@ -90,7 +93,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(LayoutChanged, streams.on_layout)  # to the hub's open streams
     events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
-                metrics, events)
+                metrics, events, fedmsg_edge)
 
 
 def make_web(hubs: Hubs) -> HubsWeb:

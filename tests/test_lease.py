@@ -57,8 +57,8 @@ async def test_one_data_call_per_message_across_processes(fleet):
     for hubs, viewer in zip(fleet, viewers, strict=True):
         hubs.streams.add("designteam", viewer)
     message = poke()
-    await defer.gatherResults([defer.ensureDeferred(a.handler.handle(message)),
-                               defer.ensureDeferred(b.handler.handle(message))])
+    await defer.gatherResults([defer.ensureDeferred(a.fedmsg.take(message)),
+                               defer.ensureDeferred(b.fedmsg.take(message))])
     assert sum(h.states.stats["data_calls"] for h in fleet) - sum(calls) == 1
     assert viewers[0].payloads == viewers[1].payloads and len(viewers[0].payloads) == 1
     assert sum(h.states.stats["from_other_process"] for h in fleet) == 1
@@ -73,7 +73,7 @@ async def test_a_dead_holders_lease_is_taken_over(fleet, fake_cache, clock):
     lease, _ = lease_keys(a.states.key_of(widget), message["msg_id"])
     fake_cache.add(lease, b"a-process-that-died", a.states.leases.ttl)
     before = a.states.stats["data_calls"]
-    d = defer.ensureDeferred(a.handler.handle(message))
+    d = defer.ensureDeferred(a.fedmsg.take(message))
     for _ in range(int(a.states.leases.ttl / 0.005) + 400):
         if d.called:
             break
@@ -107,7 +107,7 @@ async def test_versions_follow_the_fleet_not_the_local_clock(config, fake_store,
     behind_clock.advance(clock.seconds() - 3600)  # an hour late
     behind = await make_hubs(config, fake_store, fake_cache, FakeBus(), behind_clock)
     first = json.loads(await ahead.states.payload("designteam", 3))
-    await behind.handler.handle(poke())
+    await behind.fedmsg.take(poke())
     second = json.loads(await behind.states.payload("designteam", 3))
     assert second["version"] > first["version"]
 
@@ -125,7 +125,7 @@ async def test_without_memcached_each_process_builds_for_itself(fleet, fake_cach
         hubs.streams.add("designteam", viewer)
     message = poke()
     for hubs in fleet:
-        await hubs.handler.handle(message)
+        await hubs.fedmsg.take(message)
     assert all(len(v.payloads) == 1 for v in viewers)
 
 
