@@ -8,7 +8,7 @@ import pytest_twisted
 from twisted.internet import defer
 
 from hubs.build.cache import CacheUnavailable
-from hubs.build.states import next_version
+from hubs.build.payloads import next_version
 from hubs.dispatch.handler import changed_hub
 from hubs.models import NotFound
 from hubs.testing.harness import make_hubs
@@ -386,10 +386,10 @@ async def test_a_memcached_outage_is_one_log_line(hubs, fake_cache, caplog):
     import logging
 
     fake_cache.fail = CacheUnavailable("down")
-    with caplog.at_level(logging.WARNING, logger="hubs.build.states"):
+    with caplog.at_level(logging.WARNING, logger="hubs.build.payloads"):
         for _ in range(5):
             await hubs.fedmsg.take(poke())
         fake_cache.fail = None
         await hubs.fedmsg.take(poke())
-    lines = [r.getMessage() for r in caplog.records if r.name == "hubs.build.states"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "hubs.build.payloads"]
     assert lines == ["memcached unavailable (down); serving from process state", "memcached answers again"]
