@@ -80,14 +80,15 @@ def test_the_store_never_installs_older_over_newer(held, offered, kept):
     assert store.warm(7, state.key) == state.payload and store.version(7) == state.version
 
 
-def test_the_store_reads_the_payload_and_the_version_floor_from_memcached():
-    """The payload under a key, and the fleet's newest version of the widget (0 if none)."""
+def test_reading_asks_memcached_once_for_the_payload_and_the_version_floor():
+    """One get_many: the payload under the key (if asked) and the fleet's newest version of the widget."""
     cache = FakeCache()
     cache.set("k1", b"built")
     cache.set(version_key(7), b"1234")
     store = PayloadStore(cache)
-    assert (store.cached("k1"), store.floor(7)) == (b"built", 1234)
-    assert (store.cached("nothing"), store.floor(8)) == (None, 0)
+    assert store.read(7, "k1") == (b"built", 1234)
+    assert store.read(7) == (None, 1234)
+    assert store.read(8, "nothing") == (None, 0)
 
 
 @pytest.mark.parametrize(("value", "floor"), [(None, 0), (b"1234", 1234), (b"", 0), (b"12x", 0), (b"-1", 0)])
@@ -111,7 +112,7 @@ def test_with_memcached_down_the_store_answers_from_process_state_and_logs_once(
     store = PayloadStore(cache)
     cache.fail = CacheUnavailable("down")
     with caplog.at_level(logging.WARNING, logger="hubs.build.payloads"):
-        assert (store.cached("k"), store.floor(7)) == (None, 0)
+        assert store.read(7, "k") == (None, 0)
         assert store.save("k", b"x") is False
         store.raise_floor(7, 5)
         cache.fail = None

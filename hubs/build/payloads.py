@@ -119,25 +119,23 @@ class PayloadStore:
 
     # ------------------------------------------------------------------ memcached
 
-    def cached(self, key: str) -> bytes | None:
-        """The payload memcached holds under ``key``, if any."""
-        _, found = self._cache_call("get", key)
-        self.metrics.cache.labels("miss" if found is None else "hit").inc()
-        return found
-
-    def floor(self, idx: int) -> int:
-        """The newest version any process of the fleet gave the widget (0: none known)."""
-        _, found = self._cache_call("get", version_key(idx))
-        self.metrics.cache.labels("miss" if found is None else "hit").inc()
-        return parse_floor(found)
+    def read(self, idx: int, key: str | None = None) -> tuple[bytes | None, int]:
+        """One round trip: the payload under ``key`` (if asked, else None) and the widget's version floor."""
+        floor = version_key(idx)
+        keys = [floor] if key is None else [key, floor]
+        _, found = self._cache_call("get_many", keys)
+        found = found or {}
+        for k in keys:
+            self.metrics.cache.labels("hit" if k in found else "miss").inc()
+        return (found.get(key) if key is not None else None), parse_floor(found.get(floor))
 
     def raise_floor(self, idx: int, version: int) -> None:
         """Tell the fleet a build of the widget took ``version`` (before its data is fetched)."""
-        self._cache_call("set", version_key(idx), b"%d" % version)
+        self._cache_call("set_many", {version_key(idx): b"%d" % version})
 
     def save(self, key: str, payload: bytes) -> bool:
         """Keep ``payload`` under ``key`` for every process; False if memcached did not take it."""
-        return self._cache_call("set", key, payload)[0]
+        return self._cache_call("set_many", {key: payload})[0]
 
     def drop(self, key: str) -> None:
         """No process reads data under ``key`` again (an invalidation whose build failed, an old config)."""

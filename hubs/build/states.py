@@ -5,7 +5,7 @@ store (``payloads.py``: process state and memcached, versions, never older
 over newer), the builder (``builder.py``: data to payload bytes, pure), the
 schedule (``schedule.py``: retries and refreshes) and the fleet's leases
 (``lease.py``: one ``data()`` per invalidation). What it does itself is run a
-build: take the lease or the holder's payload, choose its version, call the
+build: choose its version, take the lease or the holder's payload, call the
 widget's ``data()`` under the widget timeout, keep the last good data when a
 refresh fails, install the result and emit ``PayloadChanged`` for the streams.
 Builds are coalesced per cache key.
@@ -146,21 +146,27 @@ class WidgetStates:
         if widget is None:
             raise NotFound(f"widget {idx} is gone")
         key = self.key_of(widget)
-        if not fresh:
-            cached = self.payloads.cached(key)
-            if cached is not None:
-                return self._take(widget, key, cached, push=False)
+        cached, floor = self.payloads.read(idx, None if fresh else key)  # one round trip
+        if cached is not None:
+            return self._take(widget, key, cached, push=False)
+        version = self.payloads.choose_version(idx, floor, self.clock.seconds())
         if cause is None or self.leases is None:
-            return await self._build_here(widget, key, fresh)
-        built_elsewhere = await self.leases.acquire(key, cause)
-        if built_elsewhere is not None:
+            state, _ = await self._build_here(widget, key, version, fresh)
+            return state
+        claim = await self.leases.acquire(key, cause, version)
+        if claim.payload is not None:
             self.stats["from_other_process"] += 1
             self.metrics.rebuilds.labels(widget.plugin, "from_other_process").inc()
-            return self._take(widget, key, built_elsewhere, push=fresh)
+            return self._take(widget, key, claim.payload, push=fresh)
+        # A wait may have taken time: the version is at least the one announced, and never behind the clock.
+        version = max(version, self.payloads.choose_version(idx, floor, self.clock.seconds()))
+        saved = False
         try:
-            return await self._build_here(widget, key, fresh)
+            state, saved = await self._build_here(widget, key, version, fresh)
         finally:
-            self.leases.done(key, cause)
+            if claim.held and not saved:
+                self.leases.give_up(key, cause)
+        return state
 
     def _take(self, widget: Widget, key: str, payload: bytes, push: bool) -> WidgetState:
         """Install a payload built by another process (or earlier)."""
@@ -168,12 +174,9 @@ class WidgetStates:
             self.payloads.remember_good(widget.idx, key, payload)
         return self._install(widget, key, payload, failed=False, push=push)
 
-    async def _build_here(self, widget: Widget, key: str, fresh: bool) -> WidgetState:
-        """Call ``data()`` and install the result."""
+    async def _build_here(self, widget: Widget, key: str, version: int, fresh: bool) -> tuple[WidgetState, bool]:
+        """Call ``data()`` and install the result: (state, was it saved in memcached for the fleet)."""
         idx = widget.idx
-        if fresh:
-            self.payloads.drop(key)
-        version = self.payloads.choose_version(idx, self.payloads.floor(idx), self.clock.seconds())
         self.payloads.raise_floor(idx, version)  # before data(): a build starting meanwhile elsewhere goes higher
         payload, error = await self._compute(widget, version)
         self.stats["rebuilds"] += 1
@@ -181,8 +184,8 @@ class WidgetStates:
             self.metrics.rebuilds.labels(widget.plugin, "ok").inc()
             self.schedule.succeeded(idx)
             self.payloads.remember_good(idx, key, payload)
-            self.payloads.save(key, payload)
-            return self._install(widget, key, payload, failed=False, push=fresh)
+            saved = self.payloads.save(key, payload)
+            return self._install(widget, key, payload, failed=False, push=fresh), saved
         self.schedule.failed(idx)
         good = self.payloads.good(idx, key)
         if fresh and good is not None:
@@ -191,10 +194,12 @@ class WidgetStates:
             self.metrics.rebuilds.labels(widget.plugin, "stale").inc()
             since = self.payloads.stale_since(idx, self.clock.seconds())
             payload = self.builder.stale(good, since, error, version)
-            self.payloads.save(key, payload)
-            return self._install(widget, key, payload, failed=False, push=True)
+            saved = self.payloads.save(key, payload)
+            return self._install(widget, key, payload, failed=False, push=True), saved
         self.metrics.rebuilds.labels(widget.plugin, "failed").inc()
-        return self._install(widget, key, payload, failed=True, push=fresh)
+        if fresh:
+            self.payloads.drop(key)  # no process reads data older than this invalidation (errors are not cached)
+        return self._install(widget, key, payload, failed=True, push=fresh), False
 
     def _install(self, widget: Widget, key: str, payload: bytes, failed: bool, push: bool) -> WidgetState:
         current = self.directory.widgets.get(widget.idx)
