@@ -65,7 +65,7 @@ def test_a_listener_subscribed_while_an_event_is_emitted_hears_only_the_next_one
     assert heard == [("first", "a"), ("first", "b"), ("late", "b")]
 
 
-def test_events_are_values():
+def test_events_are_frozen_values():
     """Events are frozen: a listener cannot change what the next one hears."""
     import dataclasses
 

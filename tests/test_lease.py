@@ -210,7 +210,7 @@ async def test_a_holder_that_gives_up_sends_the_waiters_to_build_for_themselves(
     (b"-", None),
     (b"owner 12x", None),
 ])
-def test_holder_version(value, version):
+def test_the_lease_value_names_the_version_its_holder_builds(value, version):
     """The lease's value names the version its holder builds; anything else is unknown."""
     from hubs.build.lease import holder_version
 
