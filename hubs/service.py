@@ -1,10 +1,11 @@
 """Wiring: build a whole Hubs from its config and adapters, start it, stop it.
 
 ``build`` is the one place that knows which object needs which: the directory
-(hubs, widgets, people), widget states (payloads, builds, pushes), the message
-handler (bus messages), the editor (writes), accounts (who is asking) and the
-broadcaster (open streams). Tests build the same thing through
-``hubs.testing.harness``.
+(hubs, widgets, people), widget states (payloads, builds), the message handler
+(bus messages), the fedmsg edge (envelopes in), the editor (writes), accounts
+(who is asking) and the broadcaster (open streams) — and the one place where
+in-process events (``hubs.events``) are subscribed to. Tests build the same
+thing through ``hubs.testing.harness``.
 """
 
 from __future__ import annotations
@@ -22,19 +23,21 @@ from hubs.build.lease import Leases
 from hubs.build.states import WidgetStates
 from hubs.bus.amqp import amqp_edge
 from hubs.bus.dedupe import SeenIds
+from hubs.bus.fedmsg import FedmsgEdge
 from hubs.bus.publish import Bus, FedmsgBus
 from hubs.config import HubsConfig
 from hubs.db.migrate import latest_version
 from hubs.db.recorder import MessageRecorder, Pruner
 from hubs.db.store import Store
-from hubs.directory.directory import Directory, HubChange
+from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
 from hubs.dispatch.handler import MessageHandler
+from hubs.events import Events, HubChanged, LayoutChanged, PayloadChanged
 from hubs.health import HealthMonitor, monitor_for
 from hubs.metrics import Metrics
 from hubs.people.accounts import Accounts
 from hubs.web.site import HubsWeb
-from hubs.web.sse import Broadcaster, Event
+from hubs.web.sse import Broadcaster
 from hubs.widgets import load_registry
 
 log = logging.getLogger(__name__)
@@ -61,36 +64,38 @@ class Hubs:
     streams: Broadcaster
     ctx: WidgetContext
     metrics: Metrics
+    events: Events
+    fedmsg: FedmsgEdge  # fedmsg envelopes in (the consumer, a FakeBus hearing its own messages)
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
           recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None) -> Hubs:
-    """Wire the parts together (no I/O)."""
+    """Wire the parts together, and every in-process event to its listeners (no I/O)."""
     registry = load_registry() if registry is None else registry
     metrics = Metrics()
+    events = Events()
     streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes, metrics)
     metrics.open_streams.set_function(streams.listener_count)
     ctx = WidgetContext(store=store, config=config, clock=clock, http=http, meta=meta)
-    directory = Directory(store, registry, ctx)
+    directory = Directory(store, registry, ctx, events)
     ctx.people = directory.people
     ctx.hub = directory.find_hub
     leases = Leases(cache, clock, streams.boot, ttl=config.widget_timeout + 2)
-    states = WidgetStates(config, directory, cache, ctx, clock, streams.publish, leases, metrics)
-    handler = MessageHandler(config, directory, states, ctx, clock, meta=meta, recorder=recorder, metrics=metrics,
+    states = WidgetStates(config, directory, cache, ctx, clock, events, leases, metrics)
+    handler = MessageHandler(config, directory, states, ctx, clock, recorder=recorder, metrics=metrics,
                              seen=SeenIds(config.seen_ids) if seen is None else seen)
+    fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
     editor = Editor(directory, bus)
     accounts = Accounts(config, directory, editor, clock)
 
-    def push_layout(change: HubChange) -> None:
-        if change.layout_changed and change.hub is not None:
-            streams.publish(change.name, Event.LAYOUT, directory.layout_json(change.name))
-
-    directory.on_change(states.hub_changed)
-    directory.on_change(push_layout)
+    # Who hears what, in the order they are told.
+    events.subscribe(HubChanged, states.hub_changed)  # forget dropped widgets, rebuild reconfigured ones
+    events.subscribe(LayoutChanged, streams.on_layout)  # to the hub's open streams
+    events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
-                metrics)
+                metrics, events, fedmsg_edge)
 
 
 def make_web(hubs: Hubs) -> HubsWeb:
@@ -136,15 +141,15 @@ class HubsService:
 
 def _demo_feed(config: HubsConfig, reactor, amqp_source: Any, fedmsg_bus: Any, handler: MessageHandler):
     """Development: a realistic message every few seconds, on the bus Hubs listens to."""
-    from hubs.demo.feed import DemoFeed, amqp_publisher, direct_publisher, fedmsg_publisher
+    from hubs.demo.feed import DemoFeed, amqp_publisher, direct_delivery, fedmsg_publisher
 
     if amqp_source is not None:
-        publish = amqp_publisher(amqp_source.connection, config.topic_prefix, config.environment)
+        send = amqp_publisher(amqp_source.connection, config.topic_prefix, config.environment)
     elif isinstance(fedmsg_bus, FedmsgBus):
-        publish = fedmsg_publisher()
+        send = fedmsg_publisher()
     else:
-        publish = direct_publisher(handler.handle, config.topic_prefix, config.environment)
-    return DemoFeed(reactor, publish, config.demo_feed_interval)
+        send = direct_delivery(handler.handle, config.topic_prefix, config.environment)
+    return DemoFeed(reactor, send, config.demo_feed_interval)
 
 
 def _loop(fn, interval: float, clock, name: str) -> task.LoopingCall:

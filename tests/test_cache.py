@@ -58,6 +58,26 @@ def test_an_expiring_lease_frees_the_key(cache_and_time, key):
     assert cache.get(key + ":kept") == b"v"
 
 
+def test_get_many_answers_the_keys_found_and_leaves_out_the_rest(cache, key):
+    """One call reads several keys; absent ones are simply not in the answer."""
+    cache.set(key + ":a", b"1")
+    cache.set(key + ":b", b"2")
+    assert cache.get_many([key + ":a", key + ":missing", key + ":b"]) == {key + ":a": b"1", key + ":b": b"2"}
+    assert cache.get_many([]) == {}
+
+
+def test_set_many_stores_every_value_with_one_expiry(cache_and_time, key):
+    """One call writes several keys; with an expiry they all go, without one they stay (add sees them)."""
+    cache, let_time_pass = cache_and_time
+    cache.set_many({key + ":a": b"1", key + ":b": b"2"}, 1)
+    cache.set_many({key + ":kept": b"3"})
+    assert cache.get_many([key + ":a", key + ":b", key + ":kept"]) == {key + ":a": b"1", key + ":b": b"2",
+                                                                       key + ":kept": b"3"}
+    assert cache.add(key + ":a", b"x", 5) is False
+    let_time_pass(2.1)
+    assert cache.get_many([key + ":a", key + ":b", key + ":kept"]) == {key + ":kept": b"3"}
+
+
 def test_large_values(cache, key):
     """A payload of several hundred KiB is stored whole."""
     value = b"x" * 500_000
@@ -77,6 +97,40 @@ def test_unreachable_memcached_raises_cache_unavailable():
         cache.get("k")
     with pytest.raises(CacheUnavailable):
         cache.ping()
+
+
+def test_batch_calls_spread_over_servers_and_strip_the_prefix(memcached_servers):
+    """With two servers and a key prefix, set_many/get_many reach each key's own server and answer its name."""
+    from tests.conftest import need_service
+    from tests.fleet import Memcached
+
+    extra = Memcached()
+    try:
+        extra.start()
+    except FileNotFoundError as e:
+        need_service("memcached", str(e))
+    try:
+        both = MemcachedCache([*memcached_servers, (extra.host, extra.port)], prefix="hubs-test:")
+        keys = [f"k{i}:{uuid.uuid4().hex}" for i in range(20)]
+        both.set_many({k: k.encode() for k in keys})
+        assert both.get_many(keys) == {k: k.encode() for k in keys}
+        alone = MemcachedCache([(extra.host, extra.port)], prefix="hubs-test:")
+        on_extra = alone.get_many(keys)
+        assert 0 < len(on_extra) < len(keys)  # the ring spread them
+        assert all(both.get(k) == k.encode() for k in keys)  # single-key calls use the same ring
+        both.close()
+        alone.close()
+    finally:
+        extra.stop()
+
+
+def test_batch_calls_on_a_server_that_is_down_raise_cache_unavailable():
+    """A batch call to a server that is down is reported, like a single one."""
+    cache = MemcachedCache([("127.0.0.1", 1)], timeout=0.2)
+    with pytest.raises(CacheUnavailable):
+        cache.get_many(["a", "b"])
+    with pytest.raises(CacheUnavailable):
+        cache.set_many({"a": b"1"})
 
 
 def test_fake_can_be_told_to_fail():

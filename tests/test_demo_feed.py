@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 
 from hubs.bus.message import envelope_problem, from_amqp
 from hubs.demo import data as demo
-from hubs.demo.feed import DemoFeed, amqp_publisher, demo_event, direct_publisher
+from hubs.demo.feed import DemoFeed, amqp_publisher, demo_event, direct_delivery
 from tests.test_amqp import Round, wait_until
 
 DEMO_PEOPLE = {p for team in demo.teams("https://x") for role in ("owners", "members") for p in team[role]}
@@ -33,12 +33,12 @@ def test_the_feed_follows_the_clock_and_stops():
     """One event per interval of the injected clock, none after stop; a failing bus does not stop it."""
     clock, sent = Clock(), []
 
-    def publish(event):
+    def send(event):
         sent.append(event)
         if len(sent) == 2:
             raise RuntimeError("bus down")
 
-    feed = DemoFeed(clock, publish, interval=4.0)
+    feed = DemoFeed(clock, send, interval=4.0)
     feed.start()
     clock.advance(3.9)
     assert sent == []
@@ -56,10 +56,10 @@ def test_a_zero_interval_is_refused():
         DemoFeed(Clock(), lambda e: None, interval=0)
 
 
-def test_direct_publisher_hands_bus_messages_to_the_handler():
+def test_direct_delivery_hands_bus_messages_to_the_handler():
     """Without a bus, events reach ``deliver`` as BusMessages on the configured prefix."""
     got = []
-    feed = DemoFeed(Clock(), direct_publisher(got.append, "org.fedoraproject", "dev"), interval=1)
+    feed = DemoFeed(Clock(), direct_delivery(got.append, "org.fedoraproject", "dev"), interval=1)
     feed._tick()
     assert got[0].source == "amqp" and got[0].topic == "org.fedoraproject.dev.badges.badge.award"
 

@@ -97,8 +97,8 @@ async def test_an_edit_by_another_process_is_still_reread(hubs, fake_store, monk
     hubs.streams.add("designteam", listener)
     message = {"topic": f"{DEV}.hubs.widget.update", "msg_id": "other-1", "timestamp": 1,
                "msg": {"hub": "designteam", "idx": 2, "version": 2, "new": {"text": "from elsewhere"}}}
-    assert hubs.handler.decide(message).reload_hub == "designteam"
-    await hubs.handler.handle(message)
+    assert hubs.handler.decide(hubs.fedmsg.read(message)).reload_hub == "designteam"
+    await hubs.fedmsg.take(message)
     await settle()
     assert ("get_hub", "designteam") in reads
     assert hubs.directory.widgets[2].config == {"text": "from elsewhere"}

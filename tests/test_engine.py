@@ -8,7 +8,7 @@ import pytest_twisted
 from twisted.internet import defer
 
 from hubs.build.cache import CacheUnavailable
-from hubs.build.states import next_version
+from hubs.build.payloads import next_version
 from hubs.dispatch.handler import changed_hub
 from hubs.models import NotFound
 from hubs.testing.harness import make_hubs
@@ -171,7 +171,7 @@ async def test_message_rebuilds_and_pushes_only_affected_widgets(hubs):
     team, other = Recorder(), Recorder()
     hubs.streams.add("designteam", team)
     hubs.streams.add("ralph", other)
-    await hubs.handler.handle(poke())
+    await hubs.fedmsg.take(poke())
     (event, payload), = team.events()
     assert event == "widget" and payload["idx"] == 3 and payload["version"] > before["version"]
     assert other.frames == []
@@ -189,7 +189,7 @@ async def test_unrelated_messages_push_nothing(hubs, message):
     """Messages that do not concern a widget, and junk topics, rebuild nothing."""
     listener = Recorder()
     hubs.streams.add("designteam", listener)
-    await hubs.handler.handle(message)
+    await hubs.fedmsg.take(message)
     assert listener.frames == []
 
 
@@ -199,7 +199,7 @@ async def test_should_invalidate_that_raises_is_contained(hubs, monkeypatch):
     spec = hubs.directory.registry["stats"]
     broken = type(spec)(**{**spec.__dict__, "should_invalidate": lambda m, c, w: 1 / 0})
     monkeypatch.setitem(hubs.directory.registry, "stats", broken)
-    assert hubs.handler.decide(poke("hubs.role.update", {"hub": "designteam"})).hits == (5,)
+    assert hubs.handler.decide(hubs.fedmsg.read(poke("hubs.role.update", {"hub": "designteam"}))).hits == (5,)
 
 
 @pytest_twisted.ensureDeferred
@@ -247,7 +247,7 @@ async def test_hub_update_pushes_a_layout_event(hubs, fake_store):
     listener = Recorder()
     hubs.streams.add("designteam", listener)
     fake_store.add_widget_sync("designteam", "sticky", "right", 2, {"text": "new"})
-    await hubs.handler.handle(poke("hubs.hub.update", {"hub": "designteam"}, env="dev"))
+    await hubs.fedmsg.take(poke("hubs.hub.update", {"hub": "designteam"}, env="dev"))
     events = listener.events()
     layout = [p for e, p in events if e == "layout"]
     assert layout and [w["plugin"] for w in layout[0]["columns"]["right"]] == ["stats", "rules", "sticky"]
@@ -291,7 +291,7 @@ async def test_username_hints_use_fedmsg_meta(config, fake_store, fake_cache, fa
     fake_store.add_widget_sync("ralph", "follow", "right", 1, {"user": "duffy"})
     e = await make_hubs(config, fake_store, fake_cache, fake_bus, clock, registry=registry,
                         meta=MessageMeta(meta_config))
-    assert e.handler.decide(BADGE_AWARD).hits == (mizmo.idx,)
+    assert e.handler.decide(e.fedmsg.read(BADGE_AWARD)).hits == (mizmo.idx,)
 
 
 @pytest_twisted.ensureDeferred
@@ -317,7 +317,7 @@ async def test_a_failed_rebuild_keeps_the_last_good_data(hubs, fake_store, clock
     hubs.streams.add("designteam", listener)
     fake_store.fail = RuntimeError("database blinked")
     failed_at = clock.seconds()
-    await hubs.handler.handle(poke("hubs.role.update", {"hub": "designteam"}, env="dev"))
+    await hubs.fedmsg.take(poke("hubs.role.update", {"hub": "designteam"}, env="dev"))
     stale = {p["idx"]: p for e, p in listener.events() if e == "widget"}
     assert sorted(stale) == [4, 5]
     shown = json.loads(await hubs.states.payload("designteam", 4))
@@ -325,7 +325,7 @@ async def test_a_failed_rebuild_keeps_the_last_good_data(hubs, fake_store, clock
     assert shown["stale"] == {"since": failed_at, "error": "This widget could not load its data."}
     assert "Not up to date" in shown["html"] and good["html"] in shown["html"] and "error" not in shown
     clock.advance(10)
-    await hubs.handler.handle(poke("hubs.role.update", {"hub": "designteam"}, env="dev"))
+    await hubs.fedmsg.take(poke("hubs.role.update", {"hub": "designteam"}, env="dev"))
     again = json.loads(await hubs.states.payload("designteam", 4))
     assert again["stale"]["since"] == failed_at and again["html"].count("Not up to date") == 1
     fake_store.fail = None
@@ -386,10 +386,10 @@ async def test_a_memcached_outage_is_one_log_line(hubs, fake_cache, caplog):
     import logging
 
     fake_cache.fail = CacheUnavailable("down")
-    with caplog.at_level(logging.WARNING, logger="hubs.build.states"):
+    with caplog.at_level(logging.WARNING, logger="hubs.build.payloads"):
         for _ in range(5):
-            await hubs.handler.handle(poke())
+            await hubs.fedmsg.take(poke())
         fake_cache.fail = None
-        await hubs.handler.handle(poke())
-    lines = [r.getMessage() for r in caplog.records if r.name == "hubs.build.states"]
+        await hubs.fedmsg.take(poke())
+    lines = [r.getMessage() for r in caplog.records if r.name == "hubs.build.payloads"]
     assert lines == ["memcached unavailable (down); serving from process state", "memcached answers again"]

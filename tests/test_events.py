@@ -74,7 +74,7 @@ async def test_event_carries_the_json_endpoint_payload(port, hubs):
     """A bus message reaches the stream with exactly the bytes of GET /<hub>/<idx>/json."""
     client = await open_stream(reactor, port, "/designteam/events")
     await client.wait_events(1)
-    await hubs.handler.handle(poke())
+    await hubs.fedmsg.take(poke())
     _, event = await client.wait_events(2)
     assert event["event"] == "widget"
     assert event["data"].encode() == await hubs.states.payload("designteam", 3)
@@ -90,7 +90,7 @@ async def test_reconnect_replays_missed_events_in_order(port, hubs):
     client.transport.loseConnection()
     await client.closed_d
     for _ in range(3):
-        await hubs.handler.handle(poke())
+        await hubs.fedmsg.take(poke())
     again = await open_stream(reactor, port, "/designteam/events", last_event_id=hello["id"])
     events = await again.wait_events(4)
     assert [e["event"] for e in events] == ["widget", "widget", "widget", "hello"]
@@ -125,7 +125,7 @@ async def test_events_during_a_snapshot_are_not_lost(port, hubs, fake_store, mon
     monkeypatch.setattr(fake_store, "hub_roles", slow_roles)
     client = await open_stream(reactor, port, "/designteam/events", last_event_id="old-1")
     await settle()
-    await hubs.handler.handle(poke())          # the dummy widget changes mid-snapshot
+    await hubs.fedmsg.take(poke())          # the dummy widget changes mid-snapshot
     gate.callback(None)
     events = await client.wait_events(8)
     dummy = [json.loads(e["data"])["version"] for e in events if e["event"] == "widget"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from hubs.dispatch.hints import HintIndex, MessageKeys, is_junk, split_topic
+from hubs.bus.message import is_junk
+from hubs.dispatch.hints import HintIndex, MessageKeys, split_topic
 from hubs.models import Widget
 from hubs.widgets.base import Hints, WidgetSpec
 

@@ -8,7 +8,7 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from hubs.build.lease import Leases, lease_keys
+from hubs.build.lease import Leases, lease_key
 from hubs.bus.publish import FakeBus
 from hubs.testing.harness import make_hubs
 
@@ -41,9 +41,9 @@ def fleet(config, fake_store, fake_cache, clock):
 ])
 def test_lease_keys(key, cause_a, cause_b, same):
     """A lease is named by the cache key and the cause of the invalidation, nothing else."""
-    assert (lease_keys(key, cause_a) == lease_keys(key, cause_b)) is same
-    lease, done = lease_keys(key, cause_a)
-    assert lease.startswith(key + ":lease:") and done.startswith(key + ":done:") and len(lease) < 250
+    assert (lease_key(key, cause_a) == lease_key(key, cause_b)) is same
+    lease = lease_key(key, cause_a)
+    assert lease.startswith(key + ":lease:") and len(lease) < 250
 
 
 @pytest_twisted.ensureDeferred
@@ -57,8 +57,8 @@ async def test_one_data_call_per_message_across_processes(fleet):
     for hubs, viewer in zip(fleet, viewers, strict=True):
         hubs.streams.add("designteam", viewer)
     message = poke()
-    await defer.gatherResults([defer.ensureDeferred(a.handler.handle(message)),
-                               defer.ensureDeferred(b.handler.handle(message))])
+    await defer.gatherResults([defer.ensureDeferred(a.fedmsg.take(message)),
+                               defer.ensureDeferred(b.fedmsg.take(message))])
     assert sum(h.states.stats["data_calls"] for h in fleet) - sum(calls) == 1
     assert viewers[0].payloads == viewers[1].payloads and len(viewers[0].payloads) == 1
     assert sum(h.states.stats["from_other_process"] for h in fleet) == 1
@@ -70,10 +70,10 @@ async def test_a_dead_holders_lease_is_taken_over(fleet, fake_cache, clock):
     a, _ = fleet
     widget = a.directory.widgets[3]
     message = poke()
-    lease, _ = lease_keys(a.states.key_of(widget), message["msg_id"])
+    lease = lease_key(a.states.key_of(widget), message["msg_id"])
     fake_cache.add(lease, b"a-process-that-died", a.states.leases.ttl)
     before = a.states.stats["data_calls"]
-    d = defer.ensureDeferred(a.handler.handle(message))
+    d = defer.ensureDeferred(a.fedmsg.take(message))
     for _ in range(int(a.states.leases.ttl / 0.005) + 400):
         if d.called:
             break
@@ -107,7 +107,7 @@ async def test_versions_follow_the_fleet_not_the_local_clock(config, fake_store,
     behind_clock.advance(clock.seconds() - 3600)  # an hour late
     behind = await make_hubs(config, fake_store, fake_cache, FakeBus(), behind_clock)
     first = json.loads(await ahead.states.payload("designteam", 3))
-    await behind.handler.handle(poke())
+    await behind.fedmsg.take(poke())
     second = json.loads(await behind.states.payload("designteam", 3))
     assert second["version"] > first["version"]
 
@@ -125,10 +125,93 @@ async def test_without_memcached_each_process_builds_for_itself(fleet, fake_cach
         hubs.streams.add("designteam", viewer)
     message = poke()
     for hubs in fleet:
-        await hubs.handler.handle(message)
+        await hubs.fedmsg.take(message)
     assert all(len(v.payloads) == 1 for v in viewers)
 
 
 def test_leases_round_up_to_whole_seconds():
     """memcached expiries are whole seconds: a lease never expires before the build could time out."""
     assert Leases(None, Clock(), "x", ttl=7.2).ttl == 8 and Leases(None, Clock(), "x", ttl=0.1).ttl == 1
+
+
+class CountingCache:
+    """One process's view of a shared fake memcached, counting round trips (one per call: one server)."""
+
+    def __init__(self, shared):
+        self.shared = shared
+        self.calls = []
+
+    def __getattr__(self, method):
+        real = getattr(self.shared, method)
+
+        def call(*args):
+            self.calls.append(method)
+            return real(*args)
+
+        return call
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_rebuild_costs_four_memcached_round_trips_and_the_other_process_three(
+        config, fake_store, fake_cache, clock):
+    """Per message and widget: the builder reads the floor, takes the lease, raises the floor and saves the
+    payload (it was 6 calls: the lease, a delete, a floor get and set, the payload, a done mark); the other
+    process reads the floor, finds the lease taken and reads the lease and payload in one call."""
+    caches = [CountingCache(fake_cache), CountingCache(fake_cache)]
+    a, b = [await make_hubs(config, fake_store, cache, FakeBus(), clock) for cache in caches]
+    for hubs in (a, b):
+        await hubs.states.payload("designteam", 3)
+    for cache in caches:
+        cache.calls.clear()
+    message = poke()
+    await a.fedmsg.take(message)
+    await b.fedmsg.take(message)
+    assert caches[0].calls == ["get_many", "add", "set_many", "set_many"]
+    assert caches[1].calls == ["get_many", "add", "get_many"]
+    assert b.states.stats["from_other_process"] == 1 and b.states.version(3) == a.states.version(3)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_waiting_process_polls_once_per_interval_at_growing_intervals(fake_cache, clock):
+    """While another process holds the lease, the waiter reads lease and payload in one call, at 0, 5, 10, 20,
+    40, then every 50 ms (it read twice every 5 ms), and takes the payload once it reaches the holder's version."""
+    holder = Leases(fake_cache, clock, "holder", ttl=7)
+    waiter_cache = CountingCache(fake_cache)
+    waiter = Leases(waiter_cache, clock, "waiter", ttl=7)
+    assert (await holder.acquire("k", "m1", 2000)).held
+    fake_cache.set("k", b'{"version": 1000}')  # the payload before this invalidation
+    got = defer.ensureDeferred(waiter.acquire("k", "m1", 1999))
+    for _ in range(100):  # one second, 10 ms at a time
+        clock.advance(0.01)
+    assert not got.called and waiter_cache.calls.count("get_many") == 23  # 0.005+0.01+0.02+0.04 then 50 ms
+    fake_cache.set("k", b'{"version": 2000}')  # the holder saved its build
+    clock.advance(0.05)
+    claim = await got
+    assert claim.payload == b'{"version": 2000}' and not claim.held and waiter.stats["waited"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_holder_that_gives_up_sends_the_waiters_to_build_for_themselves(fake_cache, clock):
+    """A failed build leaves nothing in memcached: the holder says so and waiters stop waiting at once."""
+    holder = Leases(fake_cache, clock, "holder", ttl=7)
+    waiter = Leases(fake_cache, clock, "waiter", ttl=7)
+    assert (await holder.acquire("k", "m1", 2000)).held
+    got = defer.ensureDeferred(waiter.acquire("k", "m1", 2000))
+    clock.advance(0.005)
+    holder.give_up("k", "m1")
+    clock.advance(0.01)
+    claim = await got
+    assert not claim.held and claim.payload is None
+
+
+@pytest.mark.parametrize(("value", "version"), [
+    (b"abc123 1700000000123", 1700000000123),
+    (b"a-process-that-died", None),
+    (b"-", None),
+    (b"owner 12x", None),
+])
+def test_the_lease_value_names_the_version_its_holder_builds(value, version):
+    """The lease's value names the version its holder builds; anything else is unknown."""
+    from hubs.build.lease import holder_version
+
+    assert holder_version(value) == version

@@ -7,7 +7,7 @@ import pika
 import pytest
 from fedora_messaging.message import Message
 
-from hubs.bus.message import BusMessage, amqp_problem, as_bus_message, envelope_problem, from_amqp, from_fedmsg
+from hubs.bus.message import amqp_problem, envelope_problem, from_amqp, from_fedmsg
 from hubs.bus.meta import MessageMeta
 from hubs.db.recorder import stored_message
 from hubs.demo import messages as M
@@ -146,13 +146,6 @@ AMQP_PROBLEMS = [
 def test_amqp_problem(topic, body, message_id, reason):
     """Junk AMQP messages are turned into a reason string; good ones into None."""
     assert amqp_problem(topic, body, message_id) == reason
-
-
-def test_as_bus_message_passes_a_bus_message_through():
-    """Converting twice is a no-op; an envelope is converted."""
-    m = from_fedmsg(M.badge_award("ralph", "Origin"), META)
-    assert as_bus_message(m, META) is m
-    assert isinstance(as_bus_message(M.badge_award("ralph", "Origin"), META), BusMessage)
 
 
 def test_the_store_keeps_the_meaning_of_amqp_messages():

@@ -36,9 +36,9 @@ async def test_metrics_count_messages_builds_cache_and_requests_by_template(hubs
         number = port.getHost().port
         for path in ("/designteam/1/json", "/designteam/2/json", "/designteam/2/json", "/no/such/thing/here"):
             await fetch(number, b"GET", path)
-        await hubs.handler.handle({"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "m",
+        await hubs.fedmsg.take({"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "m",
                                    "timestamp": 1})
-        await hubs.handler.handle({"topic": "org.fedoraproject.prod.buildsys.repo.init", "msg": {}, "msg_id": "j",
+        await hubs.fedmsg.take({"topic": "org.fedoraproject.prod.buildsys.repo.init", "msg": {}, "msg_id": "j",
                                    "timestamp": 1})
         code, body = await fetch(number, b"GET", "/metrics")
     finally:
@@ -53,7 +53,7 @@ async def test_metrics_count_messages_builds_cache_and_requests_by_template(hubs
     assert found[("hubs_http_requests_total", (("method", "GET"), ("route", "/<hub>/<int:idx>/json"),
                                                ("status", "200")))] == 3
     assert found[("hubs_http_requests_total", (("method", "GET"), ("route", "unmatched"), ("status", "404")))] == 1
-    assert found[("hubs_decision_seconds_count", ())] == 2
+    assert found[("hubs_decision_seconds_count", ())] == 1  # junk is dropped at the fedmsg edge, undecided
     assert ("hubs_open_streams", ()) in found and ("hubs_cache_requests_total", (("result", "miss"),)) in found
     routes = {dict(labels).get("route") for (name, labels) in found if name == "hubs_http_requests_total"}
     assert not any(r and ("designteam" in r or "thing" in r) for r in routes)  # templates, never raw URLs

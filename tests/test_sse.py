@@ -100,12 +100,12 @@ def test_broadcaster_sends_to_the_hub_listeners_only():
     b.add("a", a1)
     b.add("a", a2)
     b.add("other", other)
-    b.publish("a", "widget", b"{}", version=1234)
+    b.fan_out("a", "widget", b"{}", version=1234)
     assert a1.frames == a2.frames == [b"id: boot-1-v1234\nevent: widget\ndata: {}\n\n"]
     assert other.frames == []
     assert b.plan("a", "boot-0").kind == "replay"
-    b.publish("a", "layout", b"{}")
-    b.publish("other", "widget", b"{}", version=99)
+    b.fan_out("a", "layout", b"{}")
+    b.fan_out("other", "widget", b"{}", version=99)
     assert b.current_id("a") == "boot-3-v1234" and b.current_id("other") == "boot-3-v99"
 
 
@@ -115,11 +115,11 @@ def test_a_failing_listener_does_not_stop_the_others():
     bad, good = Recorder(fail=True), Recorder()
     b.add("a", bad)
     b.add("a", good)
-    b.publish("a", "widget", b"1")
+    b.fan_out("a", "widget", b"1")
     assert len(good.frames) == 1
 
 
-def test_listeners_removed_during_publish_are_safe():
+def test_listeners_removed_during_a_fan_out_are_safe():
     """A write that ends a stream (and removes it) does not break the loop."""
     b = Broadcaster("boot", 10)
 
@@ -129,7 +129,7 @@ def test_listeners_removed_during_publish_are_safe():
 
     b.add("a", Leaver())
     b.add("a", Recorder())
-    b.publish("a", "widget", b"1")
+    b.fan_out("a", "widget", b"1")
     assert b.listener_count("a") == 1
     b.remove("a", next(iter(b._listeners["a"])))
     assert b.listener_count() == 0 and "a" not in b._listeners

@@ -265,7 +265,7 @@ async def test_a_client_from_another_process_gets_only_what_it_missed(hubs, cloc
         await hubs.states.payload("designteam", widget.idx)
     clock.advance(60)
     mark = int(clock.seconds() * 1000)
-    await hubs.handler.handle({"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "p1",
+    await hubs.fedmsg.take({"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "p1",
                                "timestamp": 1})
     missed = await site._snapshot("designteam", mark - 1)
     assert [e for e, _ in missed] == ["layout", "widget"] and json.loads(missed[1][1])["idx"] == 3

@@ -118,7 +118,7 @@ async def test_what_invalidates_each_widget(store, canned_services, hub, plugin,
     """Through the hint index and should_invalidate, exactly the right messages touch each widget."""
     hubs = await widget_hubs(store, canned_services)
     widget = await add(hubs, store, hub, plugin, config)
-    assert (widget.idx in hubs.handler.decide(message).hits) is expected
+    assert (widget.idx in hubs.handler.decide(hubs.fedmsg.read(message)).hits) is expected
 
 
 def test_every_widget_has_invalidation_cases():
@@ -157,7 +157,7 @@ async def test_new_message_appears_in_the_feed_live(store, canned_services):
     widget = await add(hubs, store, "designteam", "feed", {})
     frames = []
     hubs.streams.add("designteam", type("L", (), {"send": lambda self, f, c: frames.append(f)})())
-    await hubs.handler.handle(M.pagure_issue_new("duffy", "design", 9, "Brand new ticket"))
+    await hubs.fedmsg.take(M.pagure_issue_new("duffy", "design", 9, "Brand new ticket"))
     pushed = [json.loads(f.split(b"data: ", 1)[1]) for f in frames]
     feed = [p for p in pushed if p["idx"] == widget.idx]
     assert feed and "Brand new ticket" in feed[-1]["data"]["items"][0]["subtitle"]

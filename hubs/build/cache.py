@@ -48,7 +48,14 @@ class CacheUnavailable(RuntimeError):
 class Cache(Protocol):
     def get(self, key: str) -> bytes | None: ...
 
+    def get_many(self, keys: list[str]) -> dict[str, bytes]:
+        """The values found among ``keys`` (absent keys are left out): one round trip per server asked."""
+
     def set(self, key: str, value: bytes) -> None: ...
+
+    def set_many(self, values: dict[str, bytes], expire: int = 0) -> None:
+        """Store every value (``expire`` seconds, 0: never): one round trip per server asked; raises
+        CacheUnavailable unless all were stored."""
 
     def add(self, key: str, value: bytes, expire: int = 0) -> bool: ...
 
@@ -190,9 +197,38 @@ class MemcachedCache:
     def get(self, key: str) -> bytes | None:
         return self._call("get", key)
 
+    def get_many(self, keys: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for name, some in self._by_server(keys).items():
+            found.update(self._call_server(name, "get_many", some))
+        return found
+
     def set(self, key: str, value: bytes) -> None:
         if not self._call("set", key, value, 0):
             raise CacheUnavailable(f"memcached refused to store {key}")
+
+    def set_many(self, values: dict[str, bytes], expire: int = 0) -> None:
+        for name, some in self._by_server(list(values)).items():
+            refused = self._call_server(name, "set_many", {k: values[k] for k in some}, expire)
+            if refused:
+                raise CacheUnavailable(f"memcached refused to store {', '.join(map(str, refused))}")
+
+    def _by_server(self, keys: list[str]) -> dict[str, list[str]]:
+        """Keys grouped by the server that holds them (the same ring as single-key calls)."""
+        groups: dict[str, list[str]] = {}
+        for key in keys:
+            groups.setdefault(self._server_for(key), []).append(key)
+        return groups
+
+    def _call_server(self, name: str, method: str, *args: Any) -> Any:
+        """A call of several keys on one server, with the same breaker as ``_call``."""
+        try:
+            return getattr(self._clients[name], method)(*args)
+        except Exception as e:
+            if isinstance(e, (OSError, TimeoutError)) or type(e).__module__.startswith("pymemcache"):
+                self._trip(name, e)
+                raise CacheUnavailable(f"memcached {name}: {e or type(e).__name__}") from e
+            raise
 
     def add(self, key: str, value: bytes, expire: int = 0) -> bool:
         return bool(self._call("add", key, value, expire, False))
@@ -266,10 +302,23 @@ class FakeCache:
         self._check()
         return self.data.get(key)
 
+    def get_many(self, keys: list[str]) -> dict[str, bytes]:
+        self._check()
+        return {key: self.data[key] for key in keys if key in self.data}
+
     def set(self, key: str, value: bytes) -> None:
         self._check()
         self.data[key] = bytes(value)
         self._expires.pop(key, None)
+
+    def set_many(self, values: dict[str, bytes], expire: int = 0) -> None:
+        self._check()
+        for key, value in values.items():
+            self.data[key] = bytes(value)
+            if expire and self.clock is not None:
+                self._expires[key] = self.clock.seconds() + expire
+            else:
+                self._expires.pop(key, None)
 
     def add(self, key: str, value: bytes, expire: int = 0) -> bool:
         self._check()

@@ -3,63 +3,110 @@
 Every hub process hears every bus message and decides the same widgets are
 hit. For each (widget cache key, cause) — the cause being the message id, or
 "config", "cold", a refresh or retry period — the first process to ``add`` the
-lease key builds; the others wait for its "done" mark and take the payload from
-memcached. If the holder dies, its lease expires and a waiter takes over. With
-memcached unreachable there is no coordination: each process builds for itself.
+lease key builds; its value names the holder and the version it builds. The
+others poll, one ``get_many`` of the lease and the payload at a time, at
+growing intervals (5, 10, 20, … ms, capped): the holder's payload is there once
+the payload under the cache key reaches the holder's version. If the holder
+gives up (its build failed) they build for themselves; if it dies, its lease
+expires and one of them takes over. With memcached unreachable there is no
+coordination: each process builds for itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from twisted.internet import task
 
 from hubs.build.cache import Cache, CacheUnavailable
+from hubs.build.payloads import payload_version
+
+GAVE_UP = b"-"  # the lease's value once its holder's build failed: everyone builds for themselves
 
 
-def lease_keys(key: str, cause: str) -> tuple[str, str]:
-    """The lease and done-mark keys of one invalidation of one cache key (pure)."""
+def lease_key(key: str, cause: str) -> str:
+    """The lease key of one invalidation of one cache key (pure).
+
+    ``v2``: leases whose value names the holder's version. Processes of an older
+    Hubs (leases with a done mark) never wait on these, nor these on theirs,
+    during a rolling deploy: each side builds for itself instead.
+    """
     digest = hashlib.sha256(cause.encode("utf-8", "replace")).hexdigest()[:16]
-    return f"{key}:lease:{digest}", f"{key}:done:{digest}"
+    return f"{key}:lease:v2:{digest}"
+
+
+def lease_value(owner: bytes, version: int) -> bytes:
+    return b"%s %d" % (owner, version)
+
+
+def holder_version(value: bytes) -> int | None:
+    """The version the lease's holder builds, from the lease's value (None: unknown) (pure)."""
+    _, _, version = value.rpartition(b" ")
+    return int(version) if version.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What ``Leases.acquire`` found: build under the lease, take the holder's payload, or (neither) build
+    alone — memcached is down, the holder gave up, or a whole lease went by."""
+
+    held: bool = False  # this process holds the lease: build, then save the payload (or ``give_up``)
+    payload: bytes | None = None  # the holder's payload, at or above its version
 
 
 class Leases:
-    """Who builds: ``acquire`` answers None (you build, then call ``done``) or the holder's payload."""
+    """Who builds: ``acquire`` answers a Claim."""
 
-    def __init__(self, cache: Cache, clock, owner: str, ttl: float, poll: float = 0.005):
+    def __init__(self, cache: Cache, clock, owner: str, ttl: float, poll: float = 0.005, poll_cap: float = 0.05,
+                 version_of: Callable[[bytes], int] = payload_version):
         self.cache = cache
         self.clock = clock
         self.owner = owner.encode()
         self.ttl = max(1, math.ceil(ttl))  # memcached expiries are whole seconds
         self.poll = poll
+        self.poll_cap = poll_cap
+        self.version_of = version_of
         self.stats = {"held": 0, "waited": 0, "taken_over": 0}
 
-    async def acquire(self, key: str, cause: str) -> bytes | None:
-        lease, done = lease_keys(key, cause)
+    async def acquire(self, key: str, cause: str, version: int) -> Claim:
+        """Take the lease of (``key``, ``cause``) to build ``version``, or wait for its holder's payload."""
+        lease = lease_key(key, cause)
+        mine = lease_value(self.owner, version)
         try:
+            if self.cache.add(lease, mine, self.ttl):
+                self.stats["held"] += 1
+                return Claim(held=True)
+            deadline = self.clock.seconds() + self.ttl + 1
+            delay, building = 0.0, None  # the holder's version, once read
             while True:
-                if self.cache.add(lease, self.owner, self.ttl):
-                    self.stats["held"] += 1
-                    return None
-                deadline = self.clock.seconds() + self.ttl + 1
-                while self.clock.seconds() < deadline:
-                    if self.cache.get(done) is not None:
-                        self.stats["waited"] += 1
-                        return self.cache.get(key)  # None if the holder's build failed: build here
-                    if self.cache.get(lease) is None:
-                        break  # the holder died before finishing: try to take over
-                    await task.deferLater(self.clock, self.poll, lambda: None)
-                self.stats["taken_over"] += 1
+                if delay:
+                    await task.deferLater(self.clock, delay, lambda: None)
                 if self.clock.seconds() >= deadline:
-                    return None  # waited a whole lease: build here rather than wait more
+                    self.stats["taken_over"] += 1
+                    return Claim()  # waited a whole lease: build here rather than wait more
+                delay = min(max(delay * 2, self.poll), self.poll_cap)
+                found = self.cache.get_many([lease, key])
+                value, payload = found.get(lease), found.get(key)
+                if value == GAVE_UP:
+                    return Claim()
+                if value is not None:
+                    building = holder_version(value)
+                if payload is not None and building is not None and self.version_of(payload) >= building:
+                    self.stats["waited"] += 1
+                    return Claim(payload=payload)
+                if value is None and self.cache.add(lease, mine, self.ttl):
+                    # The holder died before finishing (its lease expired): build in its place.
+                    self.stats["taken_over"] += 1
+                    return Claim(held=True)
         except CacheUnavailable:
-            return None
+            return Claim()
 
-    def done(self, key: str, cause: str) -> None:
-        """Mark the build finished (the payload is in memcached): waiters stop waiting."""
-        _, done = lease_keys(key, cause)
+    def give_up(self, key: str, cause: str) -> None:
+        """The holder's build left nothing in memcached: the waiters stop waiting and build for themselves."""
         try:
-            self.cache.add(done, b"1", self.ttl * 2)
+            self.cache.set_many({lease_key(key, cause): GAVE_UP}, self.ttl)
         except CacheUnavailable:
             pass

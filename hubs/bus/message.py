@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,6 @@ class BusMessage:
     def __hash__(self) -> int:
         return hash((self.source, self.id, self.topic))
 
-    def with_usernames(self, usernames) -> BusMessage:
-        """The same message about other people (tests and benchmarks name them)."""
-        return replace(self, usernames=frozenset(u for u in usernames if isinstance(u, str)))
-
     def envelope(self) -> dict[str, Any]:
         """The fedmsg-shaped dict the message store keeps as the message's body."""
         return {"topic": self.topic, "msg": dict(self.body), "msg_id": self.id, "timestamp": self.time,
@@ -70,6 +66,11 @@ def topic_problem(topic: Any) -> str | None:
     if topic.count(".") < 3:
         return "topic has fewer than four parts"
     return None
+
+
+def is_junk(topic: str, suffixes: Iterable[str]) -> bool:
+    """Is this a topic Hubs ignores (one ending in a ``hubs.junk_suffixes`` entry)? (pure)"""
+    return any(topic.endswith(suffix) for suffix in suffixes)
 
 
 def envelope_problem(envelope: Any) -> str | None:
@@ -244,28 +245,6 @@ def from_amqp(message: Any) -> BusMessage:
 
 
 _WARNED: set[tuple[str, tuple[str, ...]]] = set()
-
-
-def as_bus_message(message: Any, meta: Any = None) -> BusMessage:
-    """``message`` itself if it is a BusMessage, else the BusMessage of a fedmsg envelope."""
-    if isinstance(message, BusMessage):
-        return message
-    return from_fedmsg(message, meta)
-
-
-def id_of(message: Any) -> str:
-    """The id of a BusMessage or of a fedmsg envelope ("" when it has none usable)."""
-    if isinstance(message, BusMessage):
-        return message.id
-    value = message.get("msg_id") if isinstance(message, Mapping) else None
-    return value if isinstance(value, str) else ""
-
-
-def topic_of(message: Any) -> str:
-    """The topic of a BusMessage or of a fedmsg envelope (for cheap checks before building one)."""
-    if isinstance(message, BusMessage):
-        return message.topic
-    return message["topic"]
 
 
 Deliver = Callable[[BusMessage], Any]

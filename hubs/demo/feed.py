@@ -4,10 +4,10 @@ Events come from a fixed rotation around the demo hubs' people (badges,
 Bodhi comments, Pagure tickets, builds, meetings, account changes, commits),
 each in both of its shapes: a fedmsg envelope (``hubs.demo.messages``) and
 a Fedora Messaging message of the service's own schema class
-(``hubs.demo.schema_messages``). A publisher sends one shape on a bus:
-``fedmsg_publisher`` (fedmsg-era topics), ``amqp_publisher`` (today's topics,
-through a Hubs ``AmqpConnection``) or ``direct_publisher`` (straight to the
-message handler, no bus).
+(``hubs.demo.schema_messages``). A sender sends one shape: on a bus with
+``fedmsg_publisher`` (fedmsg-era topics) or ``amqp_publisher`` (today's topics,
+through a Hubs ``AmqpConnection``), or with ``direct_delivery`` straight to the
+message handler (no bus).
 """
 
 from __future__ import annotations
@@ -71,13 +71,13 @@ def demo_event(n: int, rng: random.Random) -> DemoEvent:
 
 
 class DemoFeed:
-    """Calls ``publish(event)`` every ``interval`` seconds of the injected clock."""
+    """Calls ``send(event)`` every ``interval`` seconds of the injected clock."""
 
-    def __init__(self, clock: Any, publish: Callable[[DemoEvent], Any], interval: float = 4.0, seed: int = 2015):
+    def __init__(self, clock: Any, send: Callable[[DemoEvent], Any], interval: float = 4.0, seed: int = 2015):
         if interval <= 0:
             raise ValueError("interval must be positive (turn the feed off by not starting it)")
         self.clock = clock
-        self.publish = publish
+        self.send = send
         self.interval = interval
         self.rng = random.Random(seed)
         self.sent = 0
@@ -97,11 +97,11 @@ class DemoFeed:
     def _tick(self) -> None:
         event = demo_event(self.sent + self.failed, self.rng)
         try:
-            self.publish(event)
+            self.send(event)
             self.sent += 1
         except Exception as e:  # a bus that is down must not stop the feed
             self.failed += 1
-            log.warning("demo feed: could not publish a %s message: %s", event.kind, e)
+            log.warning("demo feed: could not send a %s message: %s", event.kind, e)
 
 
 def _retopic(message: Any, prefix: str) -> Any:
@@ -133,14 +133,14 @@ def amqp_publisher(connection: Any, topic_prefix: str = "org.fedoraproject", env
     return publish
 
 
-def direct_publisher(deliver: Callable[[BusMessage], Any], topic_prefix: str = "org.fedoraproject",
-                     environment: str = "dev") -> Callable[[DemoEvent], None]:
+def direct_delivery(deliver: Callable[[BusMessage], Any], topic_prefix: str = "org.fedoraproject",
+                    environment: str = "dev") -> Callable[[DemoEvent], None]:
     """Hands today's shape, as a BusMessage, straight to ``deliver`` (e.g. the message handler): no bus."""
     prefix = f"{topic_prefix}.{environment}"
 
-    def publish(event: DemoEvent) -> None:
+    def send(event: DemoEvent) -> None:
         d = deliver(from_amqp(_retopic(event.amqp, prefix)))
         if hasattr(d, "addErrback"):
             d.addErrback(lambda f: log.warning("demo feed: handling failed: %s", f.getErrorMessage()))
 
-    return publish
+    return send

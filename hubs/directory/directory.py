@@ -2,21 +2,22 @@
 
 It is filled from the store at start and re-read one hub at a time when a Hubs
 change message (or a local write) says that hub changed. Readers (the web
-layer, decisions, widget builds) never wait on PostgreSQL. Whoever must react
-to a change (widget states, the layout event) subscribes with ``on_change``.
+layer, decisions, widget builds) never wait on PostgreSQL. Each change is
+emitted as a ``HubChanged`` event, followed by ``LayoutChanged`` when the hub's
+layout or settings changed (``hubs.events``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hubs.build.coalesce import Coalescer
 from hubs.db.store import Store
 from hubs.dispatch.hints import HintIndex
+from hubs.events import Events, HubChanged, LayoutChanged
 from hubs.models import COLUMNS, Hub, NotFound, Widget
 from hubs.widgets.base import WidgetSpec
 
@@ -28,19 +29,8 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-@dataclass(frozen=True)
-class HubChange:
-    """What one re-read of a hub changed (``hub`` is None when the hub is gone)."""
-
-    name: str
-    hub: Hub | None
-    layout_changed: bool
-    dropped: tuple[int, ...] = ()
-    reconfigured: tuple[Widget, ...] = field(default=())  # the *old* records of widgets whose config changed
-
-
 def diff_hub(name: str, before: tuple[Hub | None, Mapping[int, Widget]], hub: Hub | None,
-             widgets: Iterable[Widget]) -> HubChange:
+             widgets: Iterable[Widget]) -> HubChanged:
     """Compare a hub before and after a re-read (pure)."""
     old_hub, old_widgets = before
     fresh = {w.idx: w for w in widgets}
@@ -49,7 +39,7 @@ def diff_hub(name: str, before: tuple[Hub | None, Mapping[int, Widget]], hub: Hu
                          if idx in fresh and fresh[idx].config != old.config)
     layout_changed = (old_hub != hub
                       or [w.as_json() for w in old_widgets.values()] != [w.as_json() for w in fresh.values()])
-    return HubChange(name, hub, layout_changed, dropped, reconfigured)
+    return HubChanged(name, hub, layout_changed, dropped, reconfigured)
 
 
 def _whole(value: Any) -> bool:
@@ -72,7 +62,8 @@ def newest(held: Any, read: Any) -> Any:
 class Directory:
     """Hubs, their widgets in layout order, people's roles, and the hint index over the widgets."""
 
-    def __init__(self, store: Store, registry: Mapping[str, WidgetSpec], ctx: Any = None):
+    def __init__(self, store: Store, registry: Mapping[str, WidgetSpec], ctx: Any = None,
+                 events: Events | None = None):
         self.store = store
         self.registry = registry
         self.ctx = ctx
@@ -84,12 +75,8 @@ class Directory:
         self._layout_json: dict[str, bytes] = {}
         self.index = HintIndex(registry, ctx)
         self.usernames_hinted = False  # does any widget ask for messages by username?
-        self._listeners: list[Callable[[HubChange], None]] = []
+        self.events = events if events is not None else Events()  # HubChanged, LayoutChanged go out here
         self._reloads = Coalescer()
-
-    def on_change(self, listener: Callable[[HubChange], None]) -> None:
-        """Call ``listener`` with every HubChange, in the order listeners were added."""
-        self._listeners.append(listener)
 
     # ------------------------------------------------------------------ loading
 
@@ -116,7 +103,7 @@ class Directory:
         log.info("serving %d hubs and %d widgets", len(self.hubs), len(self.widgets))
 
     async def reload_hub(self, name: Any) -> None:
-        """Re-read one hub, its widgets and its people, and tell the listeners what changed.
+        """Re-read one hub, its widgets and its people, and emit what changed.
 
         Reloads of one hub run one at a time (a change during a reload causes
         exactly one more), so an older read never lands after a newer one.
@@ -190,7 +177,7 @@ class Directory:
         if current.version >= new.version:
             return True
         self.hubs[new.name] = new
-        self._announce(HubChange(new.name, new, layout_changed=current != new))
+        self._announce(HubChanged(new.name, new, layout_changed=current != new))
         return True
 
     def is_applied(self, short_topic: str, msg: Any) -> bool:
@@ -214,17 +201,15 @@ class Directory:
             return hub is not None and _whole(version) and hub.version >= version
         return False
 
-    def _announce(self, change: HubChange) -> None:
+    def _announce(self, change: HubChanged) -> None:
         name = change.name
         if change.layout_changed:
             self._generation[name] = self._generation.get(name, 0) + 1
             self._generation[""] = self._generation.get("", 0) + 1  # the list of hubs
             self._layout_json.pop(name, None)
-        for listener in self._listeners:
-            try:
-                listener(change)
-            except Exception:
-                log.exception("reacting to a change of hub %s failed", name)
+        self.events.emit(change)
+        if change.layout_changed and change.hub is not None and name in self.hubs:
+            self.events.emit(LayoutChanged(name, self.layout_json(name)))
 
     def _put(self, widget: Widget) -> None:
         self.widgets[widget.idx] = widget

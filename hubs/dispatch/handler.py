@@ -1,9 +1,12 @@
 """Bus messages: one decision per message, then the work it calls for.
 
-``decide`` is the only place that says what a message means to Hubs (junk? a
-change of a hub's configuration? which widgets does it invalidate?). ``handle``
-runs it, stores the message, re-reads a changed hub and rebuilds the widgets
-hit. Tests and ``bench/decide.py`` exercise the same ``decide``.
+Messages arrive as ``BusMessage`` values, from either bus: each edge has
+converted them (``hubs.bus.fedmsg``, ``hubs.bus.amqp``). ``decide`` is the only
+place that says what a message means to Hubs (junk? a change of a hub's
+configuration? which widgets does it invalidate?). ``handle`` admits it once
+(the ids seen lately, whichever bus), decides, stores the message, re-reads a
+changed hub and rebuilds the widgets hit. Tests and ``bench/decide.py``
+exercise the same ``decide``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from typing import Any
 from twisted.internet import defer
 
 from hubs.bus.dedupe import SeenIds
-from hubs.bus.message import BusMessage, as_bus_message, id_of, topic_of
+from hubs.bus.message import BusMessage, is_junk
 from hubs.config import HubsConfig
 from hubs.directory.directory import Directory
-from hubs.dispatch.hints import is_junk, message_keys, split_topic
+from hubs.dispatch.hints import message_keys, split_topic
 from hubs.metrics import Metrics
 from hubs.people.oidc import USERNAME as HUB_NAME
 
@@ -53,45 +56,39 @@ class Decision:
     reload_hub: str | None = None  # a Hubs change message: re-read this hub
     hits: tuple[int, ...] = ()  # widgets to rebuild
     unknown_change: bool = False  # a Hubs change message naming no known hub
-    message: BusMessage | None = None  # the message as Hubs reads it (None for junk)
+    message: BusMessage | None = None  # the message decided
 
 
 class MessageHandler:
     """Decides and handles bus messages (called in the reactor thread)."""
 
     def __init__(self, config: HubsConfig, directory: Directory, states, ctx: Any, clock, *,
-                 meta: Any = None, recorder: Any = None, metrics: Metrics | None = None,
-                 seen: SeenIds | None = None):
+                 recorder: Any = None, metrics: Metrics | None = None, seen: SeenIds | None = None):
         self.config = config
         self.directory = directory
         self.states = states
         self.ctx = ctx
         self.clock = clock
-        self.meta = meta
         self.recorder = recorder
         self.metrics = metrics or Metrics()
         self.seen = seen  # ids seen lately, whichever bus they came from
         self.stats = {"messages": 0, "dropped": 0, "duplicates": 0, "candidates": 0}
         self.last_message_at: float | None = None
 
-    def decide(self, message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None) -> Decision:
+    def decide(self, message: BusMessage) -> Decision:
         """Junk filter, Hubs change messages, hint index, then each candidate's ``should_invalidate``.
 
-        ``message`` is a BusMessage, or a fedmsg envelope turned into one here (after the
-        junk filter, so junk never costs a fedmsg.meta lookup).
+        fedmsg's junk is dropped at its edge (before fedmsg.meta); AMQP's is found here, by the same ``is_junk``.
         """
-        topic = topic_of(message)
+        topic = message.topic
         if is_junk(topic, self.config.junk_suffixes):
-            return Decision(junk=True)
-        message = as_bus_message(message, self.meta)
-        if usernames is not None:
-            message = message.with_usernames(usernames)
+            return Decision(junk=True, message=message)
         short, _ = split_topic(topic)
         reload_hub = changed_hub(short, message.body, self.directory.hub_of_widget)
         unknown = short in CHANGE_TOPICS and reload_hub is None
         if reload_hub is not None and self.directory.is_applied(short, message.body):
             reload_hub = None  # this process's own edit, applied when it was made: nothing to re-read
-        candidates = self.directory.index.candidates(message_keys(message, message.usernames))
+        candidates = self.directory.index.candidates(message_keys(message))
         self.stats["candidates"] += len(candidates)
         hits = []
         for idx in sorted(candidates):
@@ -107,30 +104,44 @@ class MessageHandler:
                               idx, widget.plugin, topic)
         return Decision(reload_hub=reload_hub, hits=tuple(hits), unknown_change=unknown, message=message)
 
-    def handle(self, message: BusMessage | Mapping[str, Any], source: str | None = None) -> defer.Deferred:
-        """React to one (validated) bus message: decide, store it, re-read a changed hub, rebuild what it hits.
+    def handle(self, message: BusMessage) -> defer.Deferred:
+        """React to one bus message: admit it once, decide, store it, re-read a changed hub, rebuild what it hits.
 
-        ``source`` labels the metrics; a BusMessage says its own (a bare envelope is fedmsg's).
+        Fires once the work is done (failures are logged, never raised).
         """
-        source = source or (message.source if isinstance(message, BusMessage) else "fedmsg")
+        decision = self.admit(message)
+        if decision is None:
+            return defer.succeed([])
+        self.record(decision.message)
+        return self.act(decision)
+
+    def admit(self, message: BusMessage) -> Decision | None:
+        """Count the message and decide it; None (counted) for a repeat or junk: nothing more to do."""
         self.stats["messages"] += 1
         self.last_message_at = self.clock.seconds()
-        if self.seen is not None and not self.seen.first_time(id_of(message)):
+        if self.seen is not None and not self.seen.first_time(message.id):
             # Bridged onto both buses during the migration (same id): handled and stored once.
             self.stats["duplicates"] += 1
-            self.metrics.messages.labels(source, "duplicate").inc()
-            return defer.succeed([])
+            self.metrics.messages.labels(message.source, "duplicate").inc()
+            return None
         started = time.perf_counter()
         decision = self.decide(message)
         self.metrics.decision.observe(time.perf_counter() - started)
         if decision.junk:
             self.stats["dropped"] += 1
-            self.metrics.messages.labels(source, "junk").inc()
-            return defer.succeed([])
-        self.metrics.messages.labels(source, "handled").inc()
-        message = decision.message
+            self.metrics.messages.labels(message.source, "junk").inc()
+            return None
+        self.metrics.messages.labels(message.source, "handled").inc()
+        return decision
+
+    def record(self, message: BusMessage) -> None:
+        """Hand the message to the message store (batched: ``recorder.flush()`` awaits it)."""
         if self.recorder is not None:
             self.recorder.record(message)
+
+    def act(self, decision: Decision) -> defer.Deferred:
+        """Re-read the hub a change message names and rebuild the widgets hit; fires when all is done."""
+        message = decision.message
         work = []
         if decision.unknown_change:
             log.warning("dropping %s that names no known hub or widget: %r", message.topic, message.body)

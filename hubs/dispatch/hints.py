@@ -32,10 +32,6 @@ def split_topic(topic: str) -> tuple[str, str]:
     return ".".join(parts[3:]), parts[3]
 
 
-def is_junk(topic: str, suffixes: Iterable[str]) -> bool:
-    return any(topic.endswith(suffix) for suffix in suffixes)
-
-
 class HintIndex:
     """Widgets by the topics, categories and usernames their hints name."""
 
@@ -90,10 +86,7 @@ class HintIndex:
         return found
 
 
-def message_keys(message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None) -> MessageKeys:
-    """A message's index keys: from a BusMessage (its own usernames unless named), or a bare envelope."""
-    if isinstance(message, BusMessage):
-        short, category = split_topic(message.topic)
-        return MessageKeys(short, category, message.usernames if usernames is None else frozenset(usernames))
-    short, category = split_topic(message.get("topic", ""))
-    return MessageKeys(short, category, frozenset(usernames or ()))
+def message_keys(message: BusMessage) -> MessageKeys:
+    """What a message is looked up by: its short topic, its category and the people it is about."""
+    short, category = split_topic(message.topic)
+    return MessageKeys(short, category, message.usernames)

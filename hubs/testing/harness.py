@@ -37,7 +37,7 @@ async def make_hubs(config, store, cache, bus, clock, *, hear_own_messages: bool
     """A loaded Hubs; with a FakeBus, its own change messages come back to its handler like on the real bus."""
     hubs = build(config, store, cache, bus, clock, **parts)
     if hear_own_messages and hasattr(bus, "deliver"):
-        bus.deliver = hubs.handler.handle
+        bus.deliver = hubs.fedmsg.take
     await hubs.directory.load()
     return hubs
 

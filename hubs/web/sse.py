@@ -1,7 +1,8 @@
 """Server-sent events: frames, the replay buffer, the broadcaster and the streams themselves.
 
 The pure parts (``sse_frame``, ``parse_event_id``, ``replay_plan``) decide;
-``Broadcaster`` keeps listeners and sends each event's bytes to them;
+``Broadcaster`` keeps listeners and fans each event's bytes out to them (it hears
+``PayloadChanged`` and ``LayoutChanged``, see ``hubs.events``);
 ``StreamListener`` is one open response, whose bytes go to the socket through
 ``SocketWriter``; ``serve_stream`` opens a stream (headers, replay or snapshot,
 hello) so that the web route is a few lines.
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from twisted.internet import defer, tcp
+
+from hubs.events import LayoutChanged, PayloadChanged
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +195,7 @@ class Broadcaster:
         self.seq = 0
         self.replay = ReplayBuffer(replay_size, replay_bytes)
         self._listeners: dict[str, set[Listener]] = {}
-        self._marks: dict[str, int] = {}  # per hub: the newest widget version published
+        self._marks: dict[str, int] = {}  # per hub: the newest widget version sent
         # Duration and size of the latest fan-out (reported by /healthz).
         self.last_fanout = (0, 0.0)
 
@@ -218,7 +221,15 @@ class Broadcaster:
             if not listeners:
                 del self._listeners[hub]
 
-    def publish(self, hub: str, event: str, data: bytes, version: int | None = None) -> bytes:
+    def on_payload(self, event: PayloadChanged) -> None:
+        """A widget's newer payload goes to the streams of its hub."""
+        self.fan_out(event.hub, Event.WIDGET, event.payload, event.version)
+
+    def on_layout(self, event: LayoutChanged) -> None:
+        """A hub's new layout goes to the streams of that hub."""
+        self.fan_out(event.hub, Event.LAYOUT, event.layout)
+
+    def fan_out(self, hub: str, event: str, data: bytes, version: int | None = None) -> bytes:
         """Number, buffer and send one event to every listener of ``hub`` (``version``: a widget payload's)."""
         self.seq += 1
         if version is not None and version > self._marks.get(hub, 0):

@@ -1,0 +1,157 @@
+"""Where widget payloads are kept: this process's state (ready to send) and memcached (shared by a fleet).
+
+The process state holds the newest payload of every widget served here, with
+its cache key and version; nothing older is ever installed over something
+newer. memcached holds each widget's payload under its cache key, and the
+newest version any process gave the widget (the version *floor*), so that
+versions keep growing across processes whatever their clocks say. Every
+memcached call goes through one guard: an outage is logged once and the
+process goes on from its own state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from hubs.build.cache import KEY_PREFIX, Cache, CacheUnavailable
+from hubs.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def next_version(previous: int, now: float) -> int:
+    """Payload versions grow with time (ms) so they keep growing across restarts
+    and processes, and always by at least one."""
+    return max(previous + 1, int(now * 1000))
+
+
+def version_key(idx: int) -> str:
+    """Where memcached keeps the newest payload version of a widget, whatever its config (fleet-wide)."""
+    return f"{KEY_PREFIX}:version:{int(idx)}"
+
+
+def payload_version(payload: bytes) -> int:
+    """The version a payload carries (0 if it says none)."""
+    return int(json.loads(payload).get("version", 0))
+
+
+def parse_floor(value: bytes | None) -> int:
+    """A version floor as memcached holds it (ASCII digits); 0 when absent or unreadable."""
+    return int(value) if value is not None and value.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class WidgetState:
+    """The latest payload of one widget, ready to send as bytes."""
+
+    key: str
+    payload: bytes
+    version: int
+    failed: bool
+
+
+class PayloadStore:
+    """Payloads by widget id in this process, and by cache key in memcached."""
+
+    def __init__(self, cache: Cache, metrics: Metrics | None = None):
+        self.cache = cache
+        self.metrics = metrics or Metrics()
+        self._state: dict[int, WidgetState] = {}
+        self._good: dict[int, tuple[str, bytes]] = {}  # last good payload by widget: (cache key, bytes)
+        self._stale_since: dict[int, float] = {}  # when refreshing a widget with good data first failed
+        self._cache_down = False  # the last cache call failed (for one log line per outage)
+
+    # ------------------------------------------------------------------ this process
+
+    def current(self, idx: int) -> WidgetState | None:
+        return self._state.get(idx)
+
+    def warm(self, idx: int, key: str) -> bytes | None:
+        """The payload held for the widget under ``key`` (its current config), else None."""
+        state = self._state.get(idx)
+        return state.payload if state is not None and state.key == key else None
+
+    def version(self, idx: int) -> int | None:
+        state = self._state.get(idx)
+        return state.version if state is not None else None
+
+    def served(self) -> list[tuple[int, WidgetState]]:
+        """Every widget this process holds a payload of."""
+        return list(self._state.items())
+
+    def install(self, idx: int, key: str, payload: bytes, failed: bool) -> tuple[WidgetState, bool]:
+        """Hold ``payload`` unless an equal or newer one is held under the same key: (state held, was it new)."""
+        state = WidgetState(key, payload, payload_version(payload), failed)
+        previous = self._state.get(idx)
+        if previous is not None and previous.key == key and previous.version >= state.version:
+            return previous, False  # never go back to older data (nor send the same twice)
+        self._state[idx] = state
+        return state, True
+
+    def choose_version(self, idx: int, floor: int, now: float) -> int:
+        """The version of a build starting now: newer than this process's and the fleet's newest."""
+        previous = self._state.get(idx)
+        return next_version(max(previous.version if previous else 0, floor), now)
+
+    def forget(self, idx: int) -> None:
+        self._state.pop(idx, None)
+        self._good.pop(idx, None)
+        self._stale_since.pop(idx, None)
+
+    # ------------------------------------------------------------------ last good data
+
+    def remember_good(self, idx: int, key: str, payload: bytes) -> None:
+        """``payload`` is good data under ``key``: what to keep showing if a later refresh fails."""
+        self._good[idx] = (key, payload)
+        self._stale_since.pop(idx, None)
+
+    def good(self, idx: int, key: str) -> bytes | None:
+        """The last good payload of the widget under ``key``, if any."""
+        good = self._good.get(idx)
+        return good[1] if good is not None and good[0] == key else None
+
+    def stale_since(self, idx: int, now: float) -> float:
+        """Since when the widget's good data could not be refreshed (``now`` at the first failure)."""
+        return self._stale_since.setdefault(idx, now)
+
+    # ------------------------------------------------------------------ memcached
+
+    def read(self, idx: int, key: str | None = None) -> tuple[bytes | None, int]:
+        """One round trip: the payload under ``key`` (if asked, else None) and the widget's version floor."""
+        floor = version_key(idx)
+        keys = [floor] if key is None else [key, floor]
+        _, found = self._cache_call("get_many", keys)
+        found = found or {}
+        for k in keys:
+            self.metrics.cache.labels("hit" if k in found else "miss").inc()
+        return (found.get(key) if key is not None else None), parse_floor(found.get(floor))
+
+    def raise_floor(self, idx: int, version: int) -> None:
+        """Tell the fleet a build of the widget took ``version`` (before its data is fetched)."""
+        self._cache_call("set_many", {version_key(idx): b"%d" % version})
+
+    def save(self, key: str, payload: bytes) -> bool:
+        """Keep ``payload`` under ``key`` for every process; False if memcached did not take it."""
+        return self._cache_call("set_many", {key: payload})[0]
+
+    def drop(self, key: str) -> None:
+        """No process reads data under ``key`` again (an invalidation whose build failed, an old config)."""
+        self._cache_call("delete", key)
+
+    def _cache_call(self, method: str, *args: Any) -> tuple[bool, Any]:
+        """(did memcached answer, its answer)."""
+        try:
+            result = getattr(self.cache, method)(*args)
+        except CacheUnavailable as e:
+            if not self._cache_down:  # one line per outage, not one per call
+                log.warning("memcached unavailable (%s); serving from process state", e)
+                self._cache_down = True
+            self.metrics.cache.labels("error").inc()
+            return False, None
+        if self._cache_down:
+            log.warning("memcached answers again")
+            self._cache_down = False
+        return True, result
