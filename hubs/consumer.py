@@ -30,6 +30,7 @@ from hubs.bus.publish import FedmsgBus, init_fedmsg_publisher
 from hubs.config import ConfigError, HubsConfig
 from hubs.db.store import PostgresStore
 from hubs.limits import raise_open_files_limit
+from hubs.service import start
 from hubs.services.http import TreqClient
 from hubs.widgets import RegistryError, load_registry
 
@@ -126,8 +127,6 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         d.addErrback(self._start_failed)
 
     async def _start_service(self) -> None:
-        from hubs.service import start
-
         store = PostgresStore(self.settings.db_dsn, self.settings.db_pool_size, reactor=self.reactor)
         await store.start()
         cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix,
