@@ -47,7 +47,7 @@ class HubProcess:
     def __init__(self, workdir: Path, dsn: str, memcached: str, admin_token: str = "e2e-admin-token-123456",
                  extra: dict | None = None, hub_endpoints: list[str] | None = None, sender: str | None = None,
                  host: str = "127.0.0.1", web_port: int | None = None, prefix: list[str] | None = None,
-                 memcached_prefix: str | None = None):
+                 memcached_prefix: str | None = None, env: dict[str, str] | None = None):
         self.workdir = Path(workdir)
         self.dsn = dsn
         self.memcached = memcached
@@ -62,6 +62,7 @@ class HubProcess:
         self.prefix = prefix or []
         self.memcached_prefix = memcached_prefix or f"t{uuid.uuid4().hex[:8]}:"
         self.extra = extra or {}
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "hub.log"
         self._write_config()
@@ -117,7 +118,7 @@ class HubProcess:
             "keep_fedmsg_hub_from_lowering(config.get('hubs.web.max_open_files', 65536))\n")
 
     def start(self, timeout: float = 30.0) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([*self.prefix, str(BIN / "fedmsg-hub")], cwd=self.workdir, env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
