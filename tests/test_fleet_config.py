@@ -60,6 +60,7 @@ def test_rendered_config_suits_long_lived_streams():
         assert timeouts[name] >= 3 * keepalive, name
 
 
+@pytest.mark.integration
 def test_rendered_config_is_valid_for_haproxy(tmp_path):
     """Debian's HAProxy accepts the rendered configuration (haproxy -c)."""
     if HAPROXY is None:
@@ -71,6 +72,7 @@ def test_rendered_config_is_valid_for_haproxy(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_namespaces_are_deleted_when_setting_up_fails_half_way(monkeypatch):
     """If creating the namespaces fails part of the way, every namespace already made is deleted."""
     import os

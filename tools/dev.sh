@@ -4,7 +4,8 @@
 #   tools/dev.sh run       venv + services + schema + demo data, then fedmsg-hub (Ctrl-C stops it)
 #   tools/dev.sh fleet [N] the same services, N fedmsg-hub processes (ports 5001..500N) and
 #                          HAProxy on port 5000 in front of them (Ctrl-C stops all of it)
-#   tools/dev.sh test      venv + services, then pytest (extra arguments go to pytest)
+#   tools/dev.sh test      venv + services, then pytest (extra arguments go to pytest);
+#                          `tools/dev.sh test -m unit`: the tests that need no service, none started
 #   tools/dev.sh bench X   venv + services, then bench/X.py (see bench/README.md)
 #   tools/dev.sh setup     only create the venv and install Hubs into it
 #   tools/dev.sh services  only bring up the private PostgreSQL cluster and memcached
@@ -340,6 +341,9 @@ case "$cmd" in
     ;;
   test)
     ensure_venv
+    if [ "${1:-}" = -m ] && [ "${2:-}" = unit ]; then
+      exec "$VENV/bin/python" -m pytest "$@"  # the unit bucket needs no service (tests/buckets.py)
+    fi
     ensure_test_services
     ensure_test_amqp
     command -v chromium >/dev/null || apt_install chromium
