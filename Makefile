@@ -1,5 +1,6 @@
-# `make run` brings up everything Hubs needs and runs it; `make test` runs the tests.
-.PHONY: run fleet test services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
+# `make run` brings up everything Hubs needs and runs it; `make test` runs the tests (all of them),
+# `make test-unit` only those that need no service (well under a minute).
+.PHONY: run fleet test test-unit services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
         bench-frozen-cache bench-push-amqp bench-pg-restart
 run:
 	tools/dev.sh run
@@ -8,6 +9,8 @@ fleet:
 	tools/dev.sh fleet $(N)
 test:
 	tools/dev.sh test
+test-unit:
+	tools/dev.sh test -m unit
 services:
 	tools/dev.sh services
 stop:

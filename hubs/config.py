@@ -227,6 +227,9 @@ VARIABLES: tuple[Variable, ...] = (
     V("HUBS_OIDC_REDIRECT_URI", DEV, "`make fleet`: the balancer's `/oidc/callback` unless set"),
     V("HUBS_BUS_SLOTS", ("fedmsg.d/base.py", "tools/dev.sh"),
       "how many local `hubs.hub` endpoints base.py lists (from port 3011; 8), at least one per process of a fleet"),
+    V("HUBS_VENV", DEV, "an existing virtualenv with Hubs installed, used as it is (never created or installed into)"),
+    V("HUBS_DEV_DIR", DEV, "where the private services keep their data and logs (`.dev`)"),
+    V("HUBS_DEV_RELAY", DEV, "`0`: start no fedmsg-relay (its ports 2003 and 4001 are fixed)"),
     V("HUBS_DEV_PG_PORT", DEV, "port of the private PostgreSQL cluster (54329)"),
     V("HUBS_DEV_MC_PORT", DEV, "port of the private memcached (11219)"),
     V("HUBS_DEV_AMQP_PORT", DEV, "port of the private RabbitMQ node started when none answers (56729)"),
@@ -241,6 +244,8 @@ VARIABLES: tuple[Variable, ...] = (
     V("HUBS_TEST_PRIVATE_AMQP_PORT", ("tests",), "port of the RabbitMQ node the broker-restart test starts (5679)"),
     V("HUBS_FUZZ_EXAMPLES", ("tests",), "hypothesis examples per write route (1000)"),
     V("HUBS_API_FUZZ_SEED", ("tests",), "schemathesis seed (11, as in CI)"),
+    V("HUBS_AUDIT_LOG", ("tests",), "tests/reactor_audit: where imports and compiles in the reactor thread go"),
+    V("HUBS_AUDIT_WEB_PORT", ("tests",), "tests/reactor_audit: the web port whose binding starts the audit"),
     V("HUBS_BENCH_SHOW_LOG", ("bench",), "bench/frozen_cache.py: print the hub's log"),
 )
 

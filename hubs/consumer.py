@@ -29,6 +29,7 @@ from hubs.bus.publish import FedmsgBus, init_fedmsg_publisher
 from hubs.config import ConfigError, HubsConfig
 from hubs.db.store import PostgresStore
 from hubs.limits import raise_open_files_limit
+from hubs.service import start
 from hubs.services.http import TreqClient
 from hubs.widgets import RegistryError, load_registry
 
@@ -108,8 +109,6 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         d.addErrback(self._start_failed)
 
     async def _start_service(self) -> None:
-        from hubs.service import start
-
         store = PostgresStore(self.settings.db_dsn, self.settings.db_pool_size, reactor=self.reactor,
                               statement_timeout=self.settings.db_statement_timeout,
                               connect_timeout=self.settings.db_connect_timeout)

@@ -14,8 +14,30 @@ from hubs.bus.publish import FakeBus
 from hubs.config import HubsConfig
 from hubs.db.migrate import migrate
 from hubs.testing.store import FakeStore
+from tests import buckets
+from tests.waiting import wait_for
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test in one bucket, unit or integration (tests/buckets.py), before ``-m`` selects."""
+    for item in items:
+        kind = buckets.bucket(item)
+        if kind == "integration" and item.get_closest_marker("unit"):
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but uses a service (tests/buckets.py)")
+        item.add_marker(kind)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    buckets.entering(item)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    buckets.leaving()
 
 
 def need_service(name: str, why: str):
@@ -34,6 +56,7 @@ def _dsn_with_db(dsn: str, dbname: str) -> str:
 
 @pytest.fixture(scope="session")
 def pg_admin_dsn():
+    buckets.refuse_in_unit_test("PostgreSQL")
     dsn = os.environ.get("HUBS_TEST_DSN")
     if not dsn:
         need_service("PostgreSQL", "set HUBS_TEST_DSN (make test does it)")
@@ -105,6 +128,7 @@ def demo_db(pg_admin_dsn, canned_services_process):
 
 @pytest.fixture(scope="session")
 def memcached_servers():
+    buckets.refuse_in_unit_test("memcached")
     servers = os.environ.get("HUBS_TEST_MEMCACHED")
     if not servers:
         need_service("memcached", "set HUBS_TEST_MEMCACHED (make test does it)")
@@ -198,21 +222,25 @@ def canned_services_process():
     """The canned services as a separate process (for real hub processes); yields its base URL."""
     import subprocess
     import sys
-    import time
     import urllib.request
 
     from tests.hubproc import free_port
 
+    buckets.refuse_in_unit_test("the canned services process")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "hubs.demo.services", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+
+    def answers() -> bool:
         try:
             urllib.request.urlopen(base + "/user/ralph/json", timeout=1).read()
-            break
+            return True
         except OSError:
-            time.sleep(0.1)
+            return False
+
+    wait_for(lambda: proc.poll() is not None or answers(), 20, "the canned services process")
+    assert proc.poll() is None, f"the canned services process exited with {proc.returncode}"
     yield base
     proc.terminate()
     proc.wait()
@@ -237,6 +265,7 @@ class OIDCProvider:
         import shutil
         import subprocess
 
+        buckets.refuse_in_unit_test("the OIDC provider")
         node = shutil.which("node")
         if node is None or not (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
             need_service("the test OIDC provider", "needs node and `npm ci --prefix tests/oidc` (make test does it)")
@@ -290,6 +319,7 @@ def _amqp_reachable(url: str) -> bool:
 @pytest.fixture(scope="session")
 def amqp_url():
     """The test broker: HUBS_TEST_AMQP_URL, else the machine's RabbitMQ (required under CI=true)."""
+    buckets.refuse_in_unit_test("RabbitMQ")
     url = os.environ.get("HUBS_TEST_AMQP_URL") or AMQP_DEFAULT_URL
     if not _amqp_reachable(url):
         need_service("RabbitMQ", f"nothing answers at {url} (set HUBS_TEST_AMQP_URL or start rabbitmq-server)")
@@ -326,18 +356,20 @@ class PrivateRabbitMQ:
 
     def start(self, timeout: float = 60.0) -> None:
         import subprocess
-        import time
 
+        buckets.refuse_in_unit_test("a private RabbitMQ node")
         if _amqp_reachable(self.url):
             need_service("a private RabbitMQ node", f"port {self.port} is taken (HUBS_TEST_PRIVATE_AMQP_PORT)")
         self.proc = subprocess.Popen(["rabbitmq-server"], env=self.env, cwd=self.dir, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while not _amqp_reachable(self.url):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                need_service("a private RabbitMQ node", f"rabbitmq-server did not start (see {self.dir}/log)")
-            time.sleep(0.2)
+        try:
+            wait_for(lambda: self.proc.poll() is not None or _amqp_reachable(self.url), timeout, "rabbitmq-server",
+                     interval=0.2)
+        except TimeoutError:
+            pass
+        if self.proc.poll() is not None or not _amqp_reachable(self.url):
+            self.stop()
+            need_service("a private RabbitMQ node", f"rabbitmq-server did not start (see {self.dir}/log)")
 
     def ctl(self, *args: str) -> None:
         import subprocess

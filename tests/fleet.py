@@ -15,26 +15,15 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tests.buckets import refuse_in_unit_test
 from tests.hubproc import ROOT, HubProcess, bus_endpoints, free_port
+from tests.waiting import wait_for  # noqa: F401 (bench/push_amqp.py imports it from here)
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise TimeoutError(f"{what}: not within {timeout}s")
-        time.sleep(interval)
 
 
 class HAProxy:
@@ -61,6 +50,7 @@ class HAProxy:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
+        refuse_in_unit_test("HAProxy")
         if HAPROXY is None:
             raise FileNotFoundError("haproxy is not installed (tools/dev.sh test installs it)")
         self._log = open(self.log_path, "ab")
@@ -199,6 +189,7 @@ class Memcached:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
+        refuse_in_unit_test("a memcached server")
         binary = shutil.which("memcached")
         if binary is None:
             raise FileNotFoundError("memcached is not installed")
@@ -242,6 +233,7 @@ class PrivatePostgres:
         return f"host={self.host} port={self.port} user=hubs dbname=postgres"
 
     def start(self) -> None:
+        refuse_in_unit_test("a PostgreSQL cluster")
         self.workdir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres")

@@ -26,6 +26,7 @@ from hubs.bus.dedupe import SeenIds
 from hubs.bus.publish import FakeBus
 from hubs.config import ConfigError
 from hubs.demo import schema_messages as S
+from tests import waiting
 from tests.conftest import make_config
 from tests.test_widgets import store  # noqa: F401  (a fixture: the demo people and hubs)
 
@@ -71,12 +72,7 @@ class Round:
 
 async def wait_until(predicate, timeout: float = TIMEOUT, what: str = "") -> None:
     """Poll (real time: a real broker is on the other side), failing after ``timeout`` seconds."""
-    waited = 0.0
-    while not predicate():
-        if waited >= timeout:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
-        await task.deferLater(reactor, 0.05, lambda: None)
-        waited += 0.05
+    await waiting.wait_until(predicate, timeout, what or "the condition")
 
 
 async def settle(seconds: float = 0.5) -> None:

@@ -9,7 +9,7 @@ from twisted.internet.task import Clock
 from hubs.build.cache import CacheUnavailable, FakeCache, MemcachedCache
 
 
-@pytest.fixture(params=["fake", "memcached"])
+@pytest.fixture(params=["fake", pytest.param("memcached", marks=pytest.mark.integration)])
 def cache_and_time(request):
     """The cache, and how to let time pass for it (the fake's clock; real seconds for memcached)."""
     if request.param == "fake":
@@ -141,7 +141,7 @@ def test_fake_can_be_told_to_fail():
         cache.set("k", b"v")
 
 
-@pytest.fixture(params=["fake", "memcached"])
+@pytest.fixture(params=["fake", pytest.param("memcached", marks=pytest.mark.integration)])
 def freezable(request):
     """A one-server cache with its breaker, and how to freeze, thaw and let time pass for it."""
     if request.param == "fake":

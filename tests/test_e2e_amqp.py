@@ -12,8 +12,8 @@ import psycopg2
 import pytest
 
 from tests.conftest import services_settings
-from tests.fleet import wait_for
 from tests.hubproc import HubProcess
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

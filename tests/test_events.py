@@ -13,6 +13,7 @@ from twisted.web.server import Site
 from hubs.testing.harness import make_hubs, make_site
 from hubs.web.sse import parse_event_id
 from tests.sseclient import open_stream
+from tests.waiting import wait_until
 
 
 def poke():
@@ -40,11 +41,7 @@ async def settle(seconds=0.05):
 
 
 async def until(predicate, timeout=5.0):
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await settle(0.01)
-    raise AssertionError("condition not met in time")
+    await wait_until(predicate, timeout, "the condition", interval=0.01)
 
 
 @pytest_twisted.ensureDeferred
@@ -162,6 +159,7 @@ async def test_service_schedules_keepalives_at_most_every_15s(config, fake_store
     await service.stop()
 
 
+@pytest.mark.integration  # no service, but 1,000 real sockets for ~8 s: a soak test, kept out of the fast unit run
 @pytest.mark.parametrize("how", ["close", "abort"])
 @pytest_twisted.ensureDeferred
 async def test_a_thousand_streams_leave_nothing_behind(port, hubs, how):

@@ -68,6 +68,7 @@ def test_a_check_waits_longer_than_a_late_reactor_that_hubs_calls_degraded():
     assert LAG_WARN < timeouts["check"] <= MAX_LAG
 
 
+@pytest.mark.integration
 def test_rendered_config_is_valid_for_haproxy(tmp_path):
     """Debian's HAProxy accepts the rendered configuration (haproxy -c)."""
     if HAPROXY is None:
@@ -79,6 +80,7 @@ def test_rendered_config_is_valid_for_haproxy(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_namespaces_are_deleted_when_setting_up_fails_half_way(monkeypatch):
     """If creating the namespaces fails part of the way, every namespace already made is deleted."""
     import os

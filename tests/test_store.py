@@ -31,7 +31,7 @@ def _seed_fake():
     return pytest_twisted.blockon(defer.ensureDeferred(_seed(FakeStore())))
 
 
-@pytest.fixture(params=["fake", "postgres"])
+@pytest.fixture(params=["fake", pytest.param("postgres", marks=pytest.mark.integration)])
 def store(request):
     if request.param == "fake":
         yield _seed_fake()

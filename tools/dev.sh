@@ -4,11 +4,16 @@
 #   tools/dev.sh run       venv + services + schema + demo data, then fedmsg-hub (Ctrl-C stops it)
 #   tools/dev.sh fleet [N] the same services, N fedmsg-hub processes (ports 5001..500N) and
 #                          HAProxy on port 5000 in front of them (Ctrl-C stops all of it)
-#   tools/dev.sh test      venv + services, then pytest (extra arguments go to pytest)
+#   tools/dev.sh test      venv + services, then pytest (extra arguments go to pytest);
+#                          `tools/dev.sh test -m unit`: the tests that need no service, none started
 #   tools/dev.sh bench X   venv + services, then bench/X.py (see bench/README.md)
 #   tools/dev.sh setup     only create the venv and install Hubs into it
 #   tools/dev.sh services  only bring up the private PostgreSQL cluster and memcached
 #   tools/dev.sh stop      stop the private services and the relay
+#
+# HUBS_VENV names an existing virtualenv to use as it is (never created or installed into);
+# the default is .venv, created and kept up to date with setup.py. HUBS_DEV_DIR moves .dev
+# (scratch files, private services' data); HUBS_DEV_RELAY=0 starts no fedmsg-relay.
 #
 # Services: HUBS_DB_DSN / HUBS_MEMCACHED (run) and HUBS_TEST_DSN / HUBS_TEST_MEMCACHED
 # (test) point at existing servers. When unset, a private PostgreSQL cluster
@@ -18,8 +23,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEV="$ROOT/.dev"
-VENV="$ROOT/.venv"
+DEV="${HUBS_DEV_DIR:-$ROOT/.dev}"
+VENV="${HUBS_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3.11}"
 PG_PORT="${HUBS_DEV_PG_PORT:-54329}"
 MC_PORT="${HUBS_DEV_MC_PORT:-11219}"
@@ -44,6 +49,11 @@ apt_install() {
 }
 
 ensure_venv() {
+  if [ -n "${HUBS_VENV:-}" ]; then
+    # Somebody else's environment (a shared one, CI's): used as it is, never installed into.
+    [ -x "$VENV/bin/python" ] && [ -x "$VENV/bin/fedmsg-hub" ] || die "HUBS_VENV=$VENV is not a virtualenv with Hubs installed"
+    return 0
+  fi
   command -v "$PY" >/dev/null || PY=python3
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
@@ -208,45 +218,110 @@ prepare_run() {
   if [ -z "${HUBS_OIDC_ISSUER:-}" ] && [ "${HUBS_DEV_LOGIN:-1}" != 0 ]; then start_dev_login; fi
   say "migrating and loading demo data"
   "$VENV/bin/python" populate.py
-  start_relay
+  if [ "${HUBS_DEV_RELAY:-1}" != 0 ]; then start_relay; fi
 }
 
 haproxy_bin() { command -v haproxy || { [ -x /usr/sbin/haproxy ] && echo /usr/sbin/haproxy; }; }
+
+start_labelled() {
+  # start_labelled LABEL COMMAND...: COMMAND in the background, each line of its output prefixed
+  # with [LABEL]; its pid goes to STARTED, sed's to LABELLERS. Through a FIFO rather than a
+  # process substitution (`cmd > >(sed ...) &`), so that $! is the command's pid whatever bash
+  # does with process substitutions, and sed ends by itself once the command's output closes.
+  local label="$1" fifo="$DEV/fleet-$1.out"; shift
+  rm -f "$fifo"; mkfifo "$fifo"
+  sed -u "s/^/[$label] /" <"$fifo" &
+  LABELLERS+=($!)
+  "$@" >"$fifo" 2>&1 &
+  STARTED=$!
+}
+
+stopped_within() {  # stopped_within SECONDS PID...: true once none of the PIDs runs, false after SECONDS
+  local tenths=$(($1 * 10)) pid running; shift
+  while :; do
+    running=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && running=1 && break; done
+    [ "$running" = 0 ] && return 0
+    [ "$tenths" -le 0 ] && return 1
+    tenths=$((tenths - 1)); sleep 0.1
+  done
+}
+
+how_it_ended() {  # an exit status as words: "status 1", "killed by SIGKILL"
+  if [ "$1" -gt 128 ] && [ "$1" -lt 160 ]; then echo "killed by SIG$(kill -l $(($1 - 128)))"; else echo "status $1"; fi
+}
 
 run_fleet() {
   # N hub processes on ports LB+1..LB+N behind HAProxy on LB (HUBS_WEB_PORT, default 5000).
   # They share PostgreSQL, memcached and the bus (fedmsg.d/base.py: each binds the first
   # free hubs.hub endpoint and subscribes to all), and the session secret.
+  # A hub process that dies is taken out by HAProxy's health check and the others serve
+  # (as in production, docs/deploy.md); the fleet stops when HAProxy dies, when no hub is
+  # left, or on Ctrl-C / SIGTERM, and then stops all of its processes within seconds.
   local n="$1" host="${HUBS_WEB_HOST:-127.0.0.1}" lb="${HUBS_WEB_PORT:-5000}" haproxy
   haproxy="$(haproxy_bin)" || { apt_install haproxy; haproxy="$(haproxy_bin)"; } || die "haproxy not found"
   [ "$n" -le "${HUBS_BUS_SLOTS:-8}" ] || die "fedmsg.d/base.py lists ${HUBS_BUS_SLOTS:-8} bus endpoints; raise HUBS_BUS_SLOTS"
   export HUBS_WEB_PORT="$lb"  # the dev login sends people back through the balancer
   prepare_run
   export HUBS_OIDC_REDIRECT_URI="${HUBS_OIDC_REDIRECT_URI:-http://$host:$lb/oidc/callback}"
-  local pids=() servers=() i
+  # FLEET and LABELLERS are global on purpose: the EXIT trap may run after run_fleet has
+  # returned, when its locals are gone; with an empty list, `kill` stopped nothing and a
+  # bare `wait` waited forever for the relay and services prepare_run leaves running
+  # (make fleet then hung, HAProxy still on the port).
+  FLEET=() LABELLERS=()
+  local -A names=()
+  local servers=() i demo
   # Background jobs of a script ignore Ctrl-C: stop them ourselves, on any exit.
   stop_fleet() {
     trap - INT TERM EXIT
+    [ ${#FLEET[@]} -gt 0 ] || return 0
     say "stopping the fleet"
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
+    kill -TERM "${FLEET[@]}" 2>/dev/null || true
+    if ! stopped_within 5 "${FLEET[@]}"; then
+      say "still running after 5 s: killing them"
+      kill -KILL "${FLEET[@]}" 2>/dev/null || true
+    fi
+    stopped_within 2 "${LABELLERS[@]}" || kill -KILL "${LABELLERS[@]}" 2>/dev/null || true
+    wait "${FLEET[@]}" "${LABELLERS[@]}" 2>/dev/null || true
+    rm -f "$DEV"/fleet-*.out
   }
   trap stop_fleet EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   for i in $(seq 1 "$n"); do
     # One demo feed for the fleet (the first process), not one per process.
     demo=0; [ "$i" = 1 ] && demo="${HUBS_DEMO_FEED:-1}"
-    HUBS_DEMO_FEED="$demo" HUBS_WEB_PORT=$((lb + i)) "$VENV/bin/fedmsg-hub" > >(sed -u "s/^/[hub$i] /") 2>&1 &
-    pids+=($!); servers+=("$host:$((lb + i))")
+    start_labelled "hub$i" env HUBS_DEMO_FEED="$demo" HUBS_WEB_PORT=$((lb + i)) "$VENV/bin/fedmsg-hub"
+    FLEET+=("$STARTED"); names[$STARTED]="hub$i on $host:$((lb + i)) (pid $STARTED)"; servers+=("$host:$((lb + i))")
   done
   "$VENV/bin/python" tools/haproxy_cfg.py --bind "$host:$lb" "${servers[@]}" >"$DEV/haproxy.cfg"
   "$haproxy" -c -q -f "$DEV/haproxy.cfg" || die "bad HAProxy configuration ($DEV/haproxy.cfg)"
-  "$haproxy" -db -f "$DEV/haproxy.cfg" > >(sed -u "s/^/[haproxy] /") 2>&1 &
-  pids+=($!)
-  say "Hubs on http://$host:$lb/designteam through HAProxy ($DEV/haproxy.cfg); processes on ${servers[*]}  (Ctrl-C stops all)"
-  # Stop everything when one of them dies: a fleet with a hole is not what was asked for.
-  wait -n "${pids[@]}" || true
-  say "a process of the fleet exited"
+  start_labelled haproxy "$haproxy" -db -f "$DEV/haproxy.cfg"
+  local balancer="$STARTED"
+  FLEET+=("$balancer"); names[$balancer]="HAProxy on $host:$lb (pid $balancer)"
+  for i in "${FLEET[@]}"; do say "${names[$i]}"; done
+  say "Hubs on http://$host:$lb/designteam through HAProxy ($DEV/haproxy.cfg)  (Ctrl-C stops all)"
+  local live=("${FLEET[@]}") died status hubs_left pid rest
+  while :; do
+    died="" status=0
+    wait -n -p died "${live[@]}" || status=$?
+    if [ -z "$died" ]; then
+      [ "$status" = 127 ] && return 1  # none of them is a child any more (not expected)
+      continue
+    fi
+    rest=(); for pid in "${live[@]}"; do [ "$pid" = "$died" ] || rest+=("$pid"); done
+    live=("${rest[@]}")
+    if [ "$died" = "$balancer" ]; then
+      say "${names[$died]} exited ($(how_it_ended "$status")): nothing answers on $host:$lb; stopping the fleet"
+      return 1
+    fi
+    hubs_left=$((${#live[@]} - 1))
+    if [ "$hubs_left" -eq 0 ]; then
+      say "${names[$died]} exited ($(how_it_ended "$status")), the last hub process: stopping the fleet"
+      return 1
+    fi
+    say "${names[$died]} exited ($(how_it_ended "$status")): HAProxy takes it out, $hubs_left other(s) serve (Ctrl-C stops all)"
+  done
 }
 
 cmd="${1:-run}"; shift || true
@@ -266,6 +341,9 @@ case "$cmd" in
     ;;
   test)
     ensure_venv
+    if [ "${1:-}" = -m ] && [ "${2:-}" = unit ]; then
+      exec "$VENV/bin/python" -m pytest "$@"  # the unit bucket needs no service (tests/buckets.py)
+    fi
     ensure_test_services
     ensure_test_amqp
     command -v chromium >/dev/null || apt_install chromium
