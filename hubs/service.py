@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from twisted.internet import defer, task
@@ -177,7 +178,8 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval)
     service.pruner.start()
-    service.loops = (_loop(hubs.streams.keepalive, config.sse_keepalive, reactor, "keep-alive"),
+    service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
+                           "keep-alive"),
                      _loop(hubs.states.refresh_due, 60, reactor, "refresh"))
     if listen:
         from hubs.web.server import make_site
