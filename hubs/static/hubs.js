@@ -264,8 +264,9 @@
   }
 
   // Update a frame's content in place; returns what happened, for the announcement.
-  function update(el, html) {
+  function update(el, html, first) {
     var body = bodyOf(el);
+    if (first) { body.innerHTML = html; return { added: -1 }; }  // the placeholder: nothing to keep
     var fresh = document.createElement("template");
     fresh.innerHTML = html;
     var result = { added: -1 };
@@ -300,6 +301,8 @@
   function placeOf(column) {
     var focus = document.activeElement;
     var chain = [];
+    // At the top of the page with nothing focused there is nothing above to keep (and no layout to force).
+    if (window.scrollY === 0 && (!focus || focus === document.body || !main.contains(focus))) return chain;
     if (focus && focus !== document.body && main.contains(focus)) {
       var r = focus.getBoundingClientRect();
       if (r.bottom > 0 && r.top < window.innerHeight) chain.push(focus);
@@ -334,7 +337,7 @@
     drawn[payload.idx] = payload.version;
     var focus = document.activeElement;
     var place = placeOf(el.parentNode);
-    var result = update(el, payload.html);
+    var result = update(el, payload.html, have === undefined && !el.querySelector(".panel"));
     el.classList.remove("loading");
     el.removeAttribute("aria-busy");
     el.classList.toggle("failed", !!payload.error);
