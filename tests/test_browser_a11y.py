@@ -287,7 +287,7 @@ def test_hub_page_structure_names_every_landmark_heading_widget_and_button(setup
 
 
 def test_every_widget_button_is_named_after_its_widget(setup):
-    """In edit mode no two buttons share a name: "Move Sticky note up", "Remove Activity", …"""
+    """In edit mode no two buttons share a name ("Move Sticky note up", "Remove Activity"); each bar is a toolbar."""
     hub, browser = setup
     page = log_in(browser, hub, "mizmo")
     wait_loaded(page)
@@ -295,6 +295,17 @@ def test_every_widget_button_is_named_after_its_widget(setup):
     names = page.evaluate("() => [...document.querySelectorAll('.edit-bar button')]"
                           ".map(b => b.getAttribute('aria-label'))")
     assert len(names) == len(set(names)) and "Move Sticky note up" in names and "Remove Activity" in names, names
+    # Each widget's toolbar is one Tab stop; the arrow keys move within it.
+    settings = page.get_by_role("button", name="Sticky note settings")
+    settings.focus()
+    page.keyboard.press("ArrowRight")
+    assert active(page) == "Move Sticky note up"
+    page.keyboard.press("End")
+    assert active(page) == "Remove Sticky note"
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => !document.activeElement.closest('.edit-bar')"), "Tab leaves the toolbar"
+    page.keyboard.press("Shift+Tab")
+    assert active(page) == "Remove Sticky note", "and comes back to the button used last"
     done(page)
 
 

@@ -282,6 +282,7 @@
       ]);
       bar.querySelector(".drag-handle").addEventListener("dragstart", function (e) { startDrag(e, frame); });
       bar.querySelector(".drag-handle").addEventListener("dragend", endDrag);
+      rove(bar);
       frame.insertBefore(bar, frame.firstChild);
     }
     // Names say which widget each button acts on (a page has many "Move up" buttons).
@@ -292,6 +293,25 @@
     label(bar, "across", "Move " + name + " to the " + other + " column", "Move to the " + other + " column");
     label(bar, "remove", "Remove " + name, "Remove");
     bar.querySelector(".drag-handle").title = "Drag to move " + name;
+  }
+
+  // A toolbar is one Tab stop: the arrow keys, Home and End move between its buttons, and Tab comes back
+  // to the one used last (the roving tabindex of the WAI-ARIA toolbar pattern).
+  function rove(bar) {
+    var buttons = Array.prototype.slice.call(bar.querySelectorAll("button"));
+    buttons.forEach(function (b, i) { b.tabIndex = i === 0 ? 0 : -1; });
+    bar.addEventListener("focusin", function (e) {
+      if (buttons.indexOf(e.target) < 0) return;
+      buttons.forEach(function (b) { b.tabIndex = b === e.target ? 0 : -1; });
+    });
+    bar.addEventListener("keydown", function (e) {
+      var at = buttons.indexOf(document.activeElement);
+      if (at < 0) return;
+      var to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: buttons.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      buttons[(to + buttons.length) % buttons.length].focus();
+    });
   }
 
   // aria-disabled, not disabled: a disabled button cannot hold the focus, which would fall to the page.
