@@ -364,8 +364,9 @@
     el.classList.remove("loading");
     el.removeAttribute("aria-busy");
     var body = bodyOf(el);
+    // No role=alert: when the hub is unreachable every frame fails at once; one polite sentence says so.
     body.innerHTML = '<div class="panel"><div class="panel-heading"><h2></h2></div>' +
-                     '<div class="panel-body"><div class="widget-error" role="alert"></div></div></div>';
+                     '<div class="panel-body"><div class="widget-error"></div></div></div>';
     var heading = body.querySelector("h2");
     heading.id = el.id + "-title";
     heading.textContent = el.getAttribute("data-title") || "Widget";
@@ -377,6 +378,7 @@
     button.setAttribute("aria-label", "Try loading " + heading.textContent + " again");
     button.addEventListener("click", function () { load(idx); });
     box.appendChild(button);
+    announce("Some widgets could not be loaded; each has a Try again button.");
     el.dispatchEvent(new CustomEvent("hubs:drawn", { bubbles: true }));
   }
 
