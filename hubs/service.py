@@ -18,6 +18,7 @@ import time
 import types
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from twisted.internet import defer, task
@@ -266,7 +267,8 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval)
     service.pruner.start()
-    service.loops = (_loop(hubs.streams.keepalive, config.sse_keepalive, reactor, "keep-alive"),
+    service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
+                           "keep-alive"),
                      _loop(hubs.states.refresh_due, 60, reactor, "refresh"))
     hubs.health = monitor_for(hubs)
     await hubs.health.start()  # the first answer is complete (or past its deadline) before anyone asks

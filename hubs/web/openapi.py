@@ -187,10 +187,11 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             "description": (
                 "A stream that does not end: first `retry:` advice, then either the events the client missed "
                 "(replayed after `Last-Event-ID`) or a snapshot (a `layout` event and a `widget` event per "
-                "widget), then a `hello` event, then live `widget` and `layout` events, with keep-alive "
-                "comments in between. Each `widget` event carries exactly the bytes of "
+                "widget), then a `hello` event, then live `widget` and `layout` events, with `keepalive` "
+                "events in between (`{\"every\": seconds}`: a page that misses one knows the connection is "
+                "lost). Each `widget` event carries exactly the bytes of "
                 "`GET /{hub}/{idx}/json`, each `layout` event those of `GET /{hub}/json`; `hello` carries "
-                "`{\"hub\", \"boot\", \"plan\"}`. Every event has an `id` to resume from."),
+                "`{\"hub\", \"boot\", \"plan\"}`. Every event but `keepalive` has an `id` to resume from."),
             "parameters": [
                 {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "The id of the last event seen (browsers send it when they reconnect)."},
@@ -321,12 +322,14 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
     column = {"type": "string", "enum": list(COLUMNS)}
     return {
         "StreamEvent": _obj({
-            "event": {"type": "string", "enum": ["hello", "layout", "widget"]},
-            "id": {"type": "string", "description": "Send it back as `Last-Event-ID` to resume after it."},
+            "event": {"type": "string", "enum": ["hello", "layout", "widget", "keepalive"]},
+            "id": {"type": "string", "description": "Send it back as `Last-Event-ID` to resume after it "
+                                                   "(every event but `keepalive` has one)."},
             "data": {"type": "string", "contentMediaType": JSON,
-                     "description": "JSON: a `WidgetPayload` (widget), a `Layout` (layout) or "
-                                    "`{\"hub\", \"boot\", \"plan\"}` (hello)."},
-        }, ["event", "id", "data"], description="One event of the stream."),
+                     "description": "JSON: a `WidgetPayload` (widget), a `Layout` (layout), "
+                                    "`{\"hub\", \"boot\", \"plan\"}` (hello) or `{\"every\": seconds}` "
+                                    "(keepalive)."},
+        }, ["event", "data"], description="One event of the stream."),
         "Error": _obj({"error": {"type": "string", "description": "A sentence for people saying what is wrong."}},
                       ["error"]),
         "BadRequestError": {
