@@ -11,7 +11,8 @@ Prints ``ready <n>`` once every stream has received its hello event.
 
 With a plan, the streams' bodies are decoded (chunked transfer, SSE events)
 and ``events`` prints, as one JSON line, every widget event since the mark:
-``[hub, stream number, widget idx, payload version, wall-clock time]``;
+``[hub, stream number, widget idx, payload version, wall-clock time, fresh]`` (fresh: the
+payload carries neither an error nor a stale notice);
 ``closed`` prints how many streams the hub has closed.
 """
 
@@ -107,7 +108,8 @@ def sse_events(fd, now):
             try:
                 payload = json.loads(b"\n".join(data))
                 hub, number = hubs[fd]
-                events.append([hub, number, payload.get("idx"), payload.get("version"), now])
+                fresh = not payload.get("error") and not payload.get("stale")
+                events.append([hub, number, payload.get("idx"), payload.get("version"), now, fresh])
             except ValueError:
                 pass
     pending[fd] = text

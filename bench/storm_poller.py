@@ -7,7 +7,7 @@ balancer's health check does), and the next starts ``INTERVAL_MS`` after the
 previous one started, or as soon as it ended if it took longer. Polling starts
 at once; a line ``stop`` on stdin ends it and prints, as one JSON line,
 ``{name: [[wall-clock start, latency ms, status], ...]}`` (status 0: no answer
-within 10 s or a connection error).
+within 30 s or a connection error).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def poll(url: str, interval: float, out: list, stop: threading.Event) -> None:
         started, t0 = time.time(), time.perf_counter()
         status = 0
         try:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
             conn.request("GET", path)
             response = conn.getresponse()
             response.read()
