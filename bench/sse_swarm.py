@@ -11,8 +11,8 @@ Prints ``ready <n>`` once every stream has received its hello event.
 
 With a plan, the streams' bodies are decoded (chunked transfer, SSE events)
 and ``events`` prints, as one JSON line, every widget event since the mark:
-``[hub, stream number, widget idx, payload version, wall-clock time, fresh]`` (fresh: the
-payload carries neither an error nor a stale notice);
+``[hub, stream number, widget idx, payload version, wall-clock time, fresh, problem]`` (fresh:
+the payload carries neither an error nor a stale notice; problem: the error's first 100 characters);
 ``closed`` prints how many streams the hub has closed.
 """
 
@@ -108,8 +108,10 @@ def sse_events(fd, now):
             try:
                 payload = json.loads(b"\n".join(data))
                 hub, number = hubs[fd]
-                fresh = not payload.get("error") and not payload.get("stale")
-                events.append([hub, number, payload.get("idx"), payload.get("version"), now, fresh])
+                stale = payload.get("stale") if isinstance(payload.get("stale"), dict) else {}
+                problem = payload.get("error") or stale.get("error") or ("stale" if payload.get("stale") else "")
+                events.append([hub, number, payload.get("idx"), payload.get("version"), now, not problem,
+                               str(problem)[:100]])
             except ValueError:
                 pass
     pending[fd] = text

@@ -150,12 +150,14 @@ def deliveries(events: list[list], expected: dict[str, list[int]], streams: dict
     """
     first: dict[tuple[str, int, int], float] = {}
     stray = unfresh = 0
-    for hub, stream, idx, version, at, fresh in events:
+    problems: dict[str, int] = {}
+    for hub, stream, idx, version, at, fresh, problem in events:
         if idx not in expected.get(hub, ()) or version is None or version < int(t0 * 1000):
             stray += 1
             continue
         if not fresh:
             unfresh += 1
+            problems[problem] = problems.get(problem, 0) + 1
             continue
         key = (hub, stream, idx)
         first[key] = min(first.get(key, at), at)
@@ -164,7 +166,7 @@ def deliveries(events: list[list], expected: dict[str, list[int]], streams: dict
         for idx in widgets:
             times = [first.get((hub, s, idx)) for s in range(streams[hub])]
             latest[idx] = None if any(t is None for t in times) else max(times) - t0
-    return {"latest": latest, "stray": stray, "unfresh": unfresh}
+    return {"latest": latest, "stray": stray, "unfresh": unfresh, "problems": problems}
 
 
 # ---------------------------------------------------------------------------------------------- adapters
@@ -335,8 +337,11 @@ class Processes:
 
 
 @contextmanager
-def scratch(populate, extra: dict, fleet: int = 0):
-    """Fresh database, ``populate(dsn)``, then the hub process(es) started: yields (processes, dsn, start s)."""
+def scratch(populate, extra: dict, fleet: int = 0, logs: Path | None = None):
+    """Fresh database, ``populate(dsn)``, then the hub process(es) started: yields (processes, dsn, start s).
+
+    ``logs``: a directory to copy the processes' logs into when they have stopped.
+    """
     admin = os.environ["HUBS_TEST_DSN"]
     dsn = fresh_database(admin, "hubs_storm")
     try:
@@ -353,6 +358,10 @@ def scratch(populate, extra: dict, fleet: int = 0):
                 yield procs, dsn, time.monotonic() - started
             finally:
                 procs.stop()
+                if logs is not None:
+                    logs.mkdir(parents=True, exist_ok=True)
+                    for i, p in enumerate(procs.members, 1):
+                        (logs / f"hub{i}.log").write_text(p.log())
     finally:
         drop_database(admin, dsn)
 
@@ -397,6 +406,7 @@ def main() -> None:
     parser.add_argument("--fleet", type=int, default=0, help="N hub processes behind HAProxy (0: one, direct)")
     parser.add_argument("--max-wait", type=float, default=90.0, help="longest storm to wait for (s)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the demo-only hub (RSS per widget)")
+    parser.add_argument("--logs", type=Path, help="copy the hub processes' logs into this directory")
     args = parser.parse_args()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the swarm inherits it
@@ -430,7 +440,7 @@ def run(args, services: Services) -> None:
         print(f"scale data: {args.teams} team + {args.people} personal hubs, {plan.widget_count:,} widgets, "
               f"loaded in {time.monotonic() - started:.1f} s")
 
-    with scratch(populate, extra, args.fleet) as (procs, dsn, seconds):
+    with scratch(populate, extra, args.fleet, args.logs) as (procs, dsn, seconds):
         health = procs.healthz()
         n_widgets = health[0]["widgets"]
         rss_start = procs.rss()
@@ -559,7 +569,7 @@ def storm(args, procs, services, swarm, streams, expected, viewed, layout, unvie
         events = ask(swarm, "events")
         if len(events) != n_events:
             n_events, events_since = len(events), time.monotonic()
-        seen = {(h, s, i) for h, s, i, v, _, ok in events if ok and v is not None and v >= int(t0 * 1000)}
+        seen = {(h, s, i) for h, s, i, v, _, ok, _ in events if ok and v is not None and v >= int(t0 * 1000)}
         # Over: no data() call for 2 s, and every viewer has every widget (or no event came for 3 s).
         if len({k for k in seen if k[2] in expected.get(k[0], ())}) >= wanted or \
                 time.monotonic() - events_since >= 3.0:
@@ -614,6 +624,8 @@ def storm(args, procs, services, swarm, streams, expected, viewed, layout, unvie
           f"{len(done) - late} of {len(latest)}; "
           f"never (fresh) on some stream: {missing}; events with an error or stale notice: {result['unfresh']}; "
           f"other widget events: {result['stray']}; streams closed: {closed}")
+    for problem, count in sorted(result["problems"].items(), key=lambda x: -x[1])[:3]:
+        print(f"  {count} events said: {problem}")
 
     # 5. data() calls.
     caused = calls_after - calls_before
