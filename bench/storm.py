@@ -320,15 +320,32 @@ class Processes:
     def port(self) -> int:
         return self._fleet.haproxy.port if self._fleet is not None else self.members[0].web_port
 
-    def healthz(self) -> list[dict]:
-        return [json.loads(get(p.url + "/healthz", timeout=60)[1]) for p in self.members]
+    def healthz(self, timeout: float = 60.0, tries: int = 5) -> list[dict]:
+        """Each process's /healthz body (a 503's body too: it has the counters); retried while none comes."""
+        bodies = []
+        for p in self.members:
+            for attempt in range(tries):
+                try:
+                    bodies.append(json.loads(get(p.url + "/healthz", timeout=timeout)[1]))
+                    break
+                except (OSError, ValueError):
+                    if attempt == tries - 1:
+                        raise
+        return bodies
 
-    def builds(self, key: str = "data_calls") -> int:
+    def builds(self, key: str = "data_calls", timeout: float = 60.0) -> int:
         """A /healthz ``builds`` counter summed over the processes (data_calls, failures, ...)."""
-        return sum(h["builds"][key] for h in self.healthz())
+        return sum(h["builds"][key] for h in self.healthz(timeout))
 
     def data_calls(self) -> int:
         return self.builds("data_calls")
+
+    def data_calls_now(self) -> int | None:
+        """The same, or None if some process does not answer within 5 s (it is busy: not quiet)."""
+        try:
+            return self.builds("data_calls", timeout=5.0)
+        except (OSError, ValueError):
+            return None
 
     def rss(self) -> list[float]:
         return [rss_mib(p.proc.pid) for p in self.members]
@@ -379,8 +396,10 @@ def wait_quiet(procs: Processes, quiet_s: float = 2.0, limit_s: float = 120.0) -
     last, since = procs.data_calls(), time.monotonic()
     while time.monotonic() < end:
         time.sleep(0.5)
-        now = procs.data_calls()
-        if now != last:
+        now = procs.data_calls_now()
+        if now is None:
+            since = time.monotonic()
+        elif now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet_s:
             break
@@ -559,8 +578,10 @@ def storm(args, procs, services, swarm, streams, expected, viewed, layout, unvie
     n_events, events_since = 0, time.monotonic()
     while time.time() - t0 < args.max_wait:
         time.sleep(0.5)
-        calls = procs.data_calls()
-        if calls != last:
+        calls = procs.data_calls_now()
+        if calls is None:
+            since = time.monotonic()
+        elif calls != last:
             last, since = calls, time.monotonic()
         for name, status in procs.balancer_status().items():
             if not status.startswith("UP"):
