@@ -23,7 +23,7 @@ ones, one port each, counting their requests in flight (bench/storm_services.py)
    publish to its last stream); data() calls the message caused (/healthz ``builds``) and how many were
    for widgets nobody views; the most requests each outside service had in flight at once (the hub's
    limit is ``hubs.services.per_host``); RSS before and after; /healthz answers that were not 200 or took
-   longer than HAProxy's check timeout (1 s, deploy/haproxy.cfg.in: ``inter 1s``, ``fall 2``). Streams are not
+   longer than HAProxy's check timeout (``timeout check`` of deploy/haproxy.cfg.in, else ``inter``). Streams are not
    reopened: one that HAProxy cuts (a process marked down) counts as never receiving what followed.
 5. Last, ``--check-views`` touched widgets nobody viewed (half of them pre-warmed) are read: each must be
    fresh (built after the publish), and the data() calls those reads cost are counted.
@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import select
 import subprocess
@@ -62,11 +63,24 @@ from tests.hubproc import HubProcess
 
 HERE = Path(__file__).resolve().parent
 TOPIC = "org.fedoraproject.dev.bodhi.update.comment"  # what the scratch hub sees (environment "dev")
-CHECK_TIMEOUT_S = 1.0  # HAProxy's health-check timeout: "timeout check" unset, so "inter 1s"
+HAPROXY_TEMPLATE = HERE.parent / "deploy" / "haproxy.cfg.in"
 PAGE_TARGET_MS, PUSH_TARGET_S, START_TARGET_S = 50.0, 2.0, 10.0
 
 
 # ---------------------------------------------------------------------------------------------- pure parts
+
+def check_timeout_of(config: str) -> float:
+    """HAProxy's health-check timeout in seconds: ``timeout check``, else the check interval ``inter`` (pure)."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 0.001}
+    for pattern in (r"^\s*timeout\s+check\s+(\d+)(ms|s|m|)\b", r"^\s*default-server\b.*?\binter\s+(\d+)(ms|s|m|)\b"):
+        found = re.search(pattern, config, re.MULTILINE)
+        if found:
+            return int(found.group(1)) * units[found.group(2)]
+    return 2.0  # HAProxy's default inter
+
+
+CHECK_TIMEOUT_S = check_timeout_of(HAPROXY_TEMPLATE.read_text()) if HAPROXY_TEMPLATE.exists() else 2.0
+
 
 def pct(values, q):
     """The q-th percentile (nearest rank) of ``values``; None if there are none."""
@@ -207,8 +221,11 @@ def read_rows(dsn: str):
     return hubs, widgets, roles
 
 
-def offline_handler(hubs, widgets, roles, meta):
-    """The hub's MessageHandler over the same rows, in memory (FakeStore), to compute what a message touches."""
+def offline_decide(hubs, widgets, roles, meta):
+    """The hub's own decision over the same rows, in memory (FakeStore): envelope -> the widgets it touches.
+
+    The envelope goes through the fedmsg edge (fedmsg.meta's usernames) and ``MessageHandler.decide``.
+    """
     from twisted.internet import defer
     from twisted.internet.task import Clock
 
@@ -227,16 +244,21 @@ def offline_handler(hubs, widgets, roles, meta):
         store.add_role(*role)
     config = HubsConfig.from_fedmsg({"hubs.db.dsn": "x", "hubs.memcached.servers": "127.0.0.1:1"})
     d = defer.ensureDeferred(make_hubs(config, store, FakeCache(), FakeBus(), Clock(), meta=meta))
-    return d.result.handler  # the fake store answers at once
+    loaded = d.result  # the fake store answers at once
+
+    def decide(envelope: dict) -> tuple[int, ...]:
+        return loaded.handler.decide(loaded.fedmsg.read(envelope)).hits
+
+    return decide
 
 
-def choose_storm(handler, people: list[str], touch: int, seed: int = 19) -> tuple[list[str], tuple[int, ...]]:
+def choose_storm(decide, people: list[str], touch: int, seed: int = 19) -> tuple[list[str], tuple[int, ...]]:
     """The fewest extra contributors (a seeded order) to @mention so the message touches >= ``touch``."""
     order = sorted(p for p in people if p not in HOT_PEOPLE)
     random.Random(seed).shuffle(order)
 
     def hits(k):
-        return handler.decide(storm_message(list(HOT_PEOPLE) + order[:k])).hits
+        return decide(storm_message(list(HOT_PEOPLE) + order[:k]))
 
     lo, hi = 0, len(order)
     if len(hits(hi)) < touch:
@@ -488,11 +510,11 @@ def run(args, services: Services) -> None:
         started = time.monotonic()
         hubs, widgets, roles = read_rows(dsn)
         meta = MessageMeta(fedmsg.config.load_config([], None, invalidate_cache=True))
-        handler = offline_handler(hubs, widgets, roles, meta)
+        decide = offline_decide(hubs, widgets, roles, meta)
         user_hubs = {h.name for h in hubs if h.user_hub}
-        named, hits = choose_storm(handler, sorted(user_hubs), args.touch)
-        alone = len(handler.decide(storm_message(["ralph", "mizmo"])).hits)
-        del handler
+        named, hits = choose_storm(decide, sorted(user_hubs), args.touch)
+        alone = len(decide(storm_message(["ralph", "mizmo"])))
+        del decide
         by_idx = {w.idx: w for w in widgets}
         hits_by_hub: dict[str, list[int]] = {}
         for idx in hits:
@@ -633,7 +655,7 @@ def storm(args, procs, services, swarm, streams, expected, viewed, layout, unvie
         statuses = f" {v['statuses']}" if v["statuses"] else ""  # status 0: no answer within 30 s
         print(f"/healthz{'' if len(procs.members) == 1 else f' (process {i})'}: {v['samples']} polls, "
               f"max {fmt(v['max_ms'], ' ms')}, not 200: {v['non_200']}{statuses}, slower than the "
-              f"{CHECK_TIMEOUT_S:.0f} s check: {v['slower_than_check']}, "
+              f"{CHECK_TIMEOUT_S:g} s check: {v['slower_than_check']}, "
               f"longest failing stretch {v['longest_failing_s']} s")
     if procs.fleet:
         print(f"HAProxy saw a process not UP: {', '.join(sorted(balancer_down)) or 'never'}")
@@ -696,8 +718,8 @@ def storm(args, procs, services, swarm, streams, expected, viewed, layout, unvie
     rows = [
         ("page and warm widget reads p100 <= 50 ms, all 200", f"{max(reads_p100):,.0f} ms, {reads_bad} not 200",
          max(reads_p100) <= PAGE_TARGET_MS and not reads_bad),
-        ("/healthz never fails (not 200, or over 1 s)", f"{health_failed} failed", health_failed == 0 and
-         not balancer_down),
+        (f"/healthz never fails (not 200, or over {CHECK_TIMEOUT_S:g} s)", f"{health_failed} failed",
+         health_failed == 0 and not balancer_down),
         ("every viewed touched widget fresh and pushed within 2 s", f"{len(done) - late} of {len(latest)}",
          not missing and not late),
         ("no data() for touched widgets without a viewer", f"{max(0, caused - len(latest)):,}",
