@@ -16,15 +16,16 @@ ones, one port each, counting their requests in flight (bench/storm_services.py)
    earlier in the day: their payloads are cached).
 3. The storm: one Bodhi comment by ralph on an update of mizmo's that @mentions nirik and as many other
    contributors as it takes to touch ``--touch`` widgets. Which widgets it touches is computed here by the
-   hub's own ``MessageHandler.decide`` over the same database rows (and printed). It is published on
+   hub's own fedmsg edge and ``MessageHandler.decide`` over the same database rows (and printed). It is published on
    fedmsg from this process. From 1 s before until the storm is over (at least 5 s after), a separate
    process reads a viewed hub's page and a warm widget's JSON every 10 ms and /healthz every 100 ms.
 4. Then: every touched widget that has a viewer must arrive, newer, on every stream of its hub (time from
    publish to its last stream); data() calls the message caused (/healthz ``builds``) and how many were
    for widgets nobody views; the most requests each outside service had in flight at once (the hub's
    limit is ``hubs.services.per_host``); RSS before and after; /healthz answers that were not 200 or took
-   longer than HAProxy's check timeout (``timeout check`` of deploy/haproxy.cfg.in, else ``inter``). Streams are not
-   reopened: one that HAProxy cuts (a process marked down) counts as never receiving what followed.
+   longer than HAProxy's check timeout (``timeout check`` of deploy/haproxy.cfg.in, else ``inter``).
+   "Arrive" means a payload without an error or stale notice. Streams are not reopened: one that HAProxy
+   cuts (a process marked down) counts as never receiving what followed. ``--logs DIR`` keeps the hub logs.
 5. Last, ``--check-views`` touched widgets nobody viewed (half of them pre-warmed) are read: each must be
    fresh (built after the publish), and the data() calls those reads cost are counted.
 
