@@ -24,7 +24,7 @@ from typing import Any
 from hubs.models import COLUMNS, GRID, ROLES
 from hubs.people.auth import SESSION_COOKIE
 from hubs.web.common import MAX_BODY, RESERVED_NAMES
-from hubs.web.edits import EditRoutes
+from hubs.web.edits import ROLE_ACTIONS
 from hubs.widgets import WIDGETS
 
 OPENAPI_VERSION = "3.1.0"
@@ -116,7 +116,7 @@ def _paths(plugins: list[str]) -> dict[str, Any]:
 
 
 def _operations(plugins: list[str]) -> dict[str, Any]:
-    actions = sorted(EditRoutes.ROLE_ACTIONS)
+    actions = sorted(ROLE_ACTIONS)
     return {
         "/": {"get": {
             "operationId": "index", "tags": ["pages"], "summary": "The list of hubs (a page)",

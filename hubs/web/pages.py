@@ -1,12 +1,11 @@
-"""Reading routes: pages, layouts, widget JSON, the event stream, health and the widget catalogue."""
+"""Reading routes: pages, layouts, widget JSON, the widget catalogue and the API document."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 from twisted.internet import defer
@@ -14,20 +13,18 @@ from twisted.web.resource import NoResource
 from twisted.web.static import File
 
 from hubs.models import NotFound
-from hubs.web.sse import Event, may_have_missed, serve_stream
+from hubs.web.common import STATIC_DIR, BadRequest, HubsKlein, _json
+from hubs.web.guard import checked
+from hubs.web.openapi import openapi_json
 
 if TYPE_CHECKING:
-    pass
+    from jinja2 import Environment
 
-from hubs.web.common import (
-    STATIC_DIR,
-    BadRequest,
-    _json,
-    app,
-    header,
-    query_arg,
-)
-from hubs.web.openapi import openapi_json
+    from hubs.build.context import WidgetContext
+    from hubs.build.states import WidgetStates
+    from hubs.config import HubsConfig
+    from hubs.directory.directory import Directory
+    from hubs.web.guard import Guard
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +38,19 @@ class StaticFiles(File):
 
 class PageRoutes:
     """Everything a viewer reads, answered from in-process state."""
+
+    app = HubsKlein()
+
+    def __init__(self, directory: Directory, states: WidgetStates, config: HubsConfig, env: Environment,
+                 ctx: WidgetContext, guard: Guard):
+        self.directory = directory
+        self.registry = directory.registry
+        self.states = states
+        self.config = config
+        self.env = env
+        self.ctx = ctx  # what a paged widget's ``more`` is given
+        self.guard = guard
+        self._pages: dict[str, tuple[int, bytes]] = {}  # rendered pages by hub ("" = the list of hubs)
 
     def _page(self, name: str, render) -> bytes:
         """A rendered page, re-rendered only when the directory says its hub changed."""
@@ -68,51 +78,6 @@ class PageRoutes:
     def static(self, request):
         return StaticFiles(str(STATIC_DIR))
 
-    @app.route("/healthz", methods=["GET"])
-    async def healthz(self, request):
-        checks: dict[str, Any] = {}
-        start = time.perf_counter()
-        try:
-            await defer.ensureDeferred(self.hubs.store.ping()).addTimeout(2, self.clock)
-            checks["postgres"] = {"ok": True, "ms": round((time.perf_counter() - start) * 1000, 2)}
-        except Exception as e:
-            checks["postgres"] = {"ok": False, "error": type(e).__name__}
-            self.hubs.metrics.database_errors.inc()
-        start = time.perf_counter()
-        servers = self.hubs.cache.ping_each()
-        answering = [name for name, error in servers.items() if error is None]
-        # One server of several down: rebuilds go on with the others (a balancer must not take every
-        # process out for it), so only "none answers" fails the check; "degraded" says the rest.
-        checks["memcached"] = {"ok": bool(answering), "degraded": len(answering) < len(servers),
-                               "servers": servers, "ms": round((time.perf_counter() - start) * 1000, 2)}
-        handler, now = self.hubs.handler, self.clock.seconds()
-        last = handler.last_message_at
-        checks["bus"] = {"ok": bool(self.hubs.bus.healthy()), "messages": handler.stats["messages"],
-                         "duplicates": handler.stats["duplicates"],
-                         "last_message_age_s": None if last is None else round(now - last, 1)}
-        for name, source in self.hubs.sources.items():
-            if source is not None:
-                report = source.health()
-                checks[name] = {"ok": bool(report.get("connected")), **report}
-        # The status says whether this process can serve: its database and some memcached. The buses are
-        # reported, not counted: a broker outage hits every process alike, and a balancer that took them all
-        # out would turn stale pages into no pages.
-        ok = checks["postgres"]["ok"] and checks["memcached"]["ok"]
-        fanout_streams, fanout_ms = self.streams.last_fanout
-        body = {"ok": ok, **checks, "streams": self.streams.listener_count(),
-                "last_fanout": {"streams": fanout_streams, "ms": round(fanout_ms, 2)},
-                "hubs": len(self.directory.hubs), "widgets": len(self.directory.widgets),
-                "builds": self.states.build_stats(), "boot": self.streams.boot,
-                "uptime_s": round(now - self.started, 1)}
-        return _json(request, body, 200 if ok else 503)
-
-    @app.route("/metrics", methods=["GET"])
-    def metrics(self, request):
-        """Prometheus text format (scrape it; see the README's "Operating it")."""
-        request.setHeader(b"content-type", self.hubs.metrics.content_type.encode("ascii"))
-        request.setHeader(b"cache-control", b"no-store")
-        return self.hubs.metrics.exposition()
-
     @app.route("/api/widgets", methods=["GET"])
     def catalogue(self, request):
         return _json(request, {"widgets": [spec.as_json() for spec in self.registry.values()]})
@@ -133,8 +98,8 @@ class PageRoutes:
         return inspect.getsource(spec.module).encode("utf-8")
 
     @app.route("/<hub>", methods=["GET", "HEAD"])
+    @checked()
     def hub_page(self, request, hub):
-        self.directory.hub(hub)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return self._page(hub, lambda: self._render_hub(hub))
 
@@ -180,7 +145,7 @@ class PageRoutes:
             raise BadRequest("A 'cursor' from the previous page is required.")
         try:
             config = spec.validate(widget.config)
-            page = await spec.more(self.hubs.ctx, widget, cursor, **config)
+            page = await spec.more(self.ctx, widget, cursor, **config)
         except ValueError as e:
             raise BadRequest(f"Cannot page this widget: {e}.") from None
         html = self.env.get_template(spec.more_template).render(**page)
@@ -194,25 +159,3 @@ class PageRoutes:
         return self.env.get_template("widget_page.html").render(
             hub=self.directory.hub(hub), payload=payload, html=Markup(payload["html"]),
             title=spec.title if spec else payload["plugin"]).encode("utf-8")
-
-    # ------------------------------------------------------------------ events
-
-    @app.route("/<hub>/events", methods=["GET"])
-    def events(self, request, hub):
-        self.directory.hub(hub)
-        # Manual reconnects from the page pass the id in the query string.
-        last_id = header(request, "last-event-id") or query_arg(request, "last_id")
-        return serve_stream(request, hub, self.streams, self.config.sse_retry_ms, self._snapshot, last_id)
-
-    async def _snapshot(self, hub: str, since: int | None) -> list[tuple[str, bytes]]:
-        """What a client that cannot be replayed needs: the layout, then every widget — or, for a client
-        that says which versions it has seen (coming from another process), the widgets that may be newer."""
-        events = [(Event.LAYOUT, self.directory.layout_json(hub))]
-        for widget in self.directory.hub_widgets(hub):
-            try:
-                payload = await self.states.payload(hub, widget.idx)
-            except NotFound:
-                continue  # removed while the snapshot was built: the layout event says so
-            if may_have_missed(self.states.version(widget.idx), since, self.config.widget_timeout):
-                events.append((Event.WIDGET, payload))
-        return events
