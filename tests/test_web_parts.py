@@ -13,13 +13,14 @@ from treq.testing import StubTreq
 
 from hubs.build.render import make_environment
 from hubs.models import NotFound
-from hubs.web.common import BadRequest, Forbidden, HubsKlein
+from hubs.web.common import BadRequest, Forbidden, HubsKlein, undecodable_url_part
 from hubs.web.edits import EditRoutes
 from hubs.web.errors import ErrorPages
 from hubs.web.guard import JSON_BODY, OBJECT_BODY, checked
 from hubs.web.health import HealthRoutes
 from hubs.web.pages import PageRoutes
 from hubs.web.people import PeopleRoutes
+from hubs.web.server import head_too_large
 from hubs.web.site import HubsWeb
 from hubs.web.stream import StreamRoutes
 
@@ -197,3 +198,38 @@ def test_checked_leaves_a_plain_read_a_plain_function():
     part = Checked(FakeGuard(lets_in=True))
     result = Checked.read(part, request=None, hub="team")
     assert result == b"read team" and not inspect.iscoroutine(result)
+
+
+# ---------------------------------------------------------------- small decisions
+
+URL_PARTS = [
+    # (Host, percent-decoded path segments, the part that is not UTF-8)
+    (b"hubs.test", [b"", b"designteam", b"1", b"json"], None),
+    (b"hubs.test", [b"", b"caf\xc3\xa9"], None),
+    (b"hubs.test", [b"", b"\xff"], "path"),
+    (b"hubs.test", [b"", b"designteam", b"\xc3\x28", b"json"], "path"),
+    (b"\xff", [b"", b"designteam"], "host"),
+    (b"\xff", [b"", b"\xff"], "path"),
+    (b"hubs.test", [], None),
+]
+
+
+@pytest.mark.parametrize(("host", "segments", "part"), URL_PARTS)
+def test_undecodable_url_part_names_the_part_that_is_not_utf8(host, segments, part):
+    """The path is checked before the host; text that decodes is fine, whatever its script."""
+    assert undecodable_url_part(host, segments) == part
+
+
+HEADS = [
+    # (reading the request line?, limit, status, words in the message)
+    (True, 16384, 414, "request line is longer than 16 KiB"),
+    (False, 16384, 431, "headers are larger than 16 KiB"),
+    (False, 8192, 431, "larger than 8 KiB"),
+]
+
+
+@pytest.mark.parametrize(("on_request_line", "limit", "status", "words"), HEADS)
+def test_head_too_large_says_which_part_is_too_long(on_request_line, limit, status, words):
+    """A request line over the limit is a 414, headers over it a 431; the message names the limit."""
+    answer = head_too_large(on_request_line, limit)
+    assert answer[0] == status and words in answer[1]

@@ -139,6 +139,19 @@ def bad_text(value: Any, path: str = "") -> str | None:
     return None
 
 
+def undecodable_url_part(host: bytes, path_segments: list[bytes]) -> str | None:
+    """Which part of a request's URL is not UTF-8 once percent-decoded ("path", then "host"), or None (pure).
+
+    Routing needs both as text; Klein would answer a bare 400 and log a traceback for each such request.
+    """
+    for part, raw in (("path", b"/".join(path_segments)), ("host", host)):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return part
+    return None
+
+
 def _wants_json(request) -> bool:
     path = request.path.decode("utf-8", "replace")
     accept = (request.requestHeaders.getRawHeaders(b"accept") or [b""])[-1].decode("utf-8", "replace").lower()

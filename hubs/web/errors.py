@@ -106,6 +106,11 @@ class ErrorPages:
                   failure.getTraceback())
         return self._error(request, 500, "Internal error", "Something went wrong on our side; it has been logged.")
 
+    def bad_url(self, request, part: str) -> bytes:
+        """The answer to a URL whose ``part`` ("path" or "host") is not UTF-8: a 400 that says so."""
+        what = "The URL's path" if part == "path" else "The Host header"
+        return self._error(request, 400, "Bad request", f"{what} is not valid UTF-8.")
+
     def _error(self, request, status: int, title: str, message: str) -> bytes:
         """A JSON error body, or the HTML error page for people."""
         if _wants_json(request):

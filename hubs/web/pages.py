@@ -35,6 +35,12 @@ class StaticFiles(File):
     def directoryListing(self):
         return NoResource("Not found.")
 
+    def getChild(self, path, request):
+        # No file is named with a NUL, and FilePath raises ValueError on one (a 500): not found, like any other.
+        if (b"\x00" if isinstance(path, bytes) else "\x00") in path:
+            return self.childNotFound
+        return super().getChild(path, request)
+
 
 class PageRoutes:
     """Everything a viewer reads, answered from in-process state."""

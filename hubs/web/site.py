@@ -10,10 +10,13 @@ body) are one decorator (guard.py).
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from klein.resource import KleinResource
+
 from hubs.build.render import make_environment
-from hubs.web.common import HubsKlein
+from hubs.web.common import HubsKlein, undecodable_url_part
 from hubs.web.edits import EditRoutes
 from hubs.web.errors import ErrorPages
 from hubs.web.guard import Guard
@@ -25,6 +28,26 @@ from hubs.web.stream import StreamRoutes
 if TYPE_CHECKING:
     from hubs.people.oidc import OIDCClient
     from hubs.service import Hubs
+
+log = logging.getLogger(__name__)
+
+
+class HubsResource(KleinResource):
+    """The composed app as a resource, refusing first a URL it could not route: a path or host that is not
+    UTF-8 gets a 400 that says so, and one debug line (Klein's own answer is a bare 400 and a traceback)."""
+
+    def __init__(self, app: HubsKlein, errors: ErrorPages):
+        super().__init__(app)
+        self.errors = errors
+
+    def render(self, request):
+        part = undecodable_url_part(request.getRequestHostname(), request.postpath)
+        if part is not None:
+            log.debug("refused a request whose %s is not UTF-8: %r", part, request.uri[:200])
+            body = self.errors.bad_url(request, part)
+            request.setHeader(b"content-length", b"%d" % len(body))
+            return b"" if request.method == b"HEAD" else body  # a HEAD body would be logged with the request
+        return super().render(request)
 
 
 class HubsWeb:
@@ -44,5 +67,5 @@ class HubsWeb:
         self.edits = EditRoutes(hubs.editor, hubs.accounts, hubs.config, guard)
         self.health = HealthRoutes(hubs)
 
-    def resource(self):
-        return self.app.resource()
+    def resource(self) -> HubsResource:
+        return HubsResource(self.app, self.errors)
