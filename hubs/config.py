@@ -215,7 +215,7 @@ class HubsConfig:
         """The AMQP source's settings, or None when ``hubs.amqp.url`` is unset (AMQP off)."""
         if not self.amqp_url:
             return None
-        from hubs.bus.amqp import AmqpSettings
+        from hubs.bus.amqp.settings import AmqpSettings
 
         return AmqpSettings(url=self.amqp_url, bindings=self.amqp_bindings, queue=self.amqp_queue,
                             prefetch=self.amqp_prefetch, ca_cert=self.amqp_ca_cert, certfile=self.amqp_certfile,

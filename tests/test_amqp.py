@@ -453,7 +453,7 @@ def test_checked_schema_validation_raises_what_the_library_raises(message):
     """Once-checked schemas accept and refuse exactly what jsonschema.validate does, with the same error."""
     import jsonschema
 
-    from hubs.bus.amqp import _validate_with_checked_schemas
+    from hubs.bus.shims import _validate_with_checked_schemas
 
     def outcome(fn):
         try:
@@ -469,7 +469,7 @@ def test_a_broken_schema_is_still_refused():
     """A schema that is not a valid schema raises SchemaError, as with jsonschema.validate."""
     import jsonschema
 
-    from hubs.bus.amqp import _validate_with_checked_schemas
+    from hubs.bus.shims import _validate_with_checked_schemas
 
     class BadSchema(Message):
         body_schema = {"type": "object", "properties": {"x": {"type": "no-such-type"}}}
