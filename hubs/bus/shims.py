@@ -1,17 +1,40 @@
 """Shims over fedora-messaging: the few places Hubs leans on the library's internals.
 
-Each is pinned by a test in tests/test_amqp_shims.py that fails loudly when
-the installed library changes under it.
+- ``install_checked_schema_validation``: ``Message.validate`` with each schema
+  checked once (the library re-checks the schema on every message).
+- ``apply_library_config``: what the library reads only from its process-wide
+  config object (TLS, prefetch, our client name).
+- ``HubsProtocol`` / ``HubsConsumer``: the library's consumer, except that a
+  message it cannot read (an encoding it does not know, JSON nested too deep, a
+  header of the wrong type) is dropped, counted and logged once, instead of
+  halting the consumer (and, on a durable queue, coming back forever).
+- ``LibraryLog``: a filter on the library's loggers: every line escaped and
+  bounded, and the lines it writes about one message (its whole body, several
+  times) held back; Hubs writes the one line that says what became of it.
+
+Each is pinned by tests/test_amqp_shims.py, which fails loudly when the
+installed library changes under it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pika.exceptions
+from fedora_messaging.twisted.consumer import Consumer
+from fedora_messaging.twisted.protocol import FedoraMessagingProtocolV2
+from twisted.internet import defer, error
+from twisted.python.failure import Failure
+
+from hubs.logsafe import clean, quote
 
 if TYPE_CHECKING:
     from hubs.bus.amqp.settings import AmqpSettings
+
+log = logging.getLogger(__name__)
 
 _VALIDATORS: dict[int, tuple[Any, Any]] = {}  # id(schema) -> (schema, its checked validator)
 
@@ -60,7 +83,8 @@ def install_checked_schema_validation() -> None:
 
 def apply_library_config(settings: AmqpSettings) -> None:
     """Write what fedora-messaging reads from its process-wide config object: TLS files, prefetch, our name;
-    and validate messages with once-checked schemas (``install_checked_schema_validation``).
+    validate messages with once-checked schemas (``install_checked_schema_validation``) and tame the
+    library's loggers (``LibraryLog.install``).
 
     The library reads TLS (``conf["tls"]``) when a service is built and the
     prefetch (``conf["qos"]``) when a consumer starts, only from
@@ -80,24 +104,236 @@ def apply_library_config(settings: AmqpSettings) -> None:
     client = dict(config.conf["client_properties"], app=settings.client_name)
     config.conf.update({"tls": tls, "qos": qos, "client_properties": client})
     install_checked_schema_validation()
+    LibraryLog.install()
 
 
-class _ValidationCounter(logging.Filter):
-    """Counts the messages fedora-messaging nacks itself because their body fails their schema.
+# ---------------------------------------------------------------- the library's loggers
 
-    The library logs "Message id %s did not pass validation; ignoring message" and
-    never calls our callback for them; this filter is how they get counted. It
-    never hides a record.
+
+LIBRARY = "fedora_messaging"
+# The loggers that write about one message at a time (its body, its headers, its fate).
+READER = "fedora_messaging.message"  # complains about what it reads; the consumer's lines say its fate
+PER_MESSAGE_LOGGERS = frozenset({READER, "fedora_messaging.twisted.consumer"})
+LINE_LIMIT = 400  # characters of one library line, once its values are shortened
+VALUE_LIMIT = 80  # characters of one value (a body, a headers dict) in a library line
+
+
+class _Shown:
+    """A value already quoted for the log: ``%s`` and ``%r`` both print it as it is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
+def _shown(value: Any) -> Any:
+    return value if value is None or isinstance(value, (int, float)) else _Shown(quote(value, VALUE_LIMIT))
+
+
+def library_line(record: logging.LogRecord, limit: int = LINE_LIMIT) -> str:
+    """The record's message on one bounded line, each of its values quoted and shortened first (pure).
+
+    A 5 MB body costs what its first ``VALUE_LIMIT`` characters cost."""
+    args = record.args
+    try:
+        if isinstance(args, Mapping):
+            text = str(record.msg) % {k: _shown(v) for k, v in args.items()}
+        elif args:
+            text = str(record.msg) % tuple(_shown(a) for a in args)
+        else:
+            text = str(record.msg)
+    except Exception:  # a format that does not match its values: show both, shortened
+        text = f"{record.msg} {tuple(_shown(a) for a in args) if isinstance(args, tuple) else ''}"
+    return clean(text, limit)
+
+
+class LibraryLog(logging.Filter):
+    """On every fedora-messaging logger: lines escaped and bounded; a message's own lines held back.
+
+    While a ``HubsConsumer`` reads a delivery (``reading``), the library's lines
+    about it (no headers, no severity, the body it could not decode or
+    validate, each with the whole body; "dropped", "returned to the queue")
+    are not written: the reader's first warning is kept as the delivery's
+    ``complaint``, and the consumer's screen (or Hubs' source) writes the one
+    line that says what became of the message. Any other
+    line (connections, channels, an unexpected exception with its traceback)
+    is written, escaped and shortened. Runs where the library logs: the reactor
+    thread.
     """
 
-    def __init__(self, on_invalid: Callable[[], None]):
+    def __init__(self) -> None:
         super().__init__()
-        self.on_invalid = on_invalid
+        self.reading: list[Delivery] = []  # deliveries being read, the latest last
+
+    @classmethod
+    def install(cls) -> LibraryLog:
+        """Put the one filter on every fedora-messaging logger there is (idempotent); return it."""
+        import fedora_messaging.message  # noqa: F401  (their loggers exist once they are imported)
+        import fedora_messaging.twisted.factory  # noqa: F401
+        import fedora_messaging.twisted.service  # noqa: F401
+
+        found = cls.installed()
+        the_filter = found if found is not None else cls()
+        for name in [LIBRARY, *sorted(n for n in logging.root.manager.loggerDict if n.startswith(LIBRARY + "."))]:
+            logger = logging.getLogger(name)
+            if the_filter not in logger.filters:
+                logger.addFilter(the_filter)
+        return the_filter
+
+    @classmethod
+    def installed(cls) -> LibraryLog | None:
+        return next((f for f in logging.getLogger(LIBRARY).filters if isinstance(f, cls)), None)
+
+    def begin(self, delivery: Delivery) -> None:
+        self.reading.append(delivery)
+
+    def end(self, delivery: Delivery) -> None:
+        if delivery in self.reading:
+            self.reading.remove(delivery)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and "did not pass validation" in record.msg:
-            self.on_invalid()
+        if self.reading and record.name in PER_MESSAGE_LOGGERS and not (
+                record.exc_info and record.levelno >= logging.ERROR):
+            delivery = self.reading[-1]
+            if record.levelno >= logging.WARNING and delivery.complaint is None and record.name == READER:
+                delivery.complaint = library_line(record, 160)
+                args = record.args if isinstance(record.args, tuple) else ()
+                delivery.kind = (record.msg, tuple(a for a in args if isinstance(a, str) and len(a) <= 100))
+            return False
+        record.msg, record.args = library_line(record), None
         return True
 
 
-CONSUMER_LOGGER = "fedora_messaging.twisted.consumer"
+# ---------------------------------------------------------------- the consumer
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One AMQP delivery as the library reads it: enough to drop it, and to say which it was."""
+
+    channel: Any = None
+    tag: int = 0
+    message_id: Any = None
+    topic: Any = None
+    complaint: str | None = None  # the library's first warning about it (shortened)
+    kind: Any = None  # that warning without the message's own values: one line per kind, not per message
+
+
+class Screen(Protocol):
+    """Where a ``HubsConsumer`` reports what it dropped before the callback saw it (``AmqpSource`` is one)."""
+
+    def unread(self, reason: str, delivery: Delivery, detail: str) -> None:
+        """The message was dropped unread: ``reason`` is "unreadable" (the library raised) or "invalid"."""
+
+    def flawed(self, delivery: Delivery) -> None:
+        """The message was taken, but the library complained about it (``delivery.complaint``)."""
+
+
+class LogScreen:
+    """The screen of a consumer nobody watches: one log line per message dropped unread."""
+
+    def unread(self, reason: str, delivery: Delivery, detail: str) -> None:
+        log.warning("dropping AMQP message %s on %s: %s (%s)", quote(delivery.message_id, 80),
+                    quote(delivery.topic, 120), reason, clean(detail, 200))
+
+    def flawed(self, delivery: Delivery) -> None:
+        pass
+
+
+def _connection_trouble(failure: Failure) -> bool:
+    """A failure the library's own read-loop errback must see (it restarts the channel or the connection)."""
+    return bool(failure.check(pika.exceptions.AMQPError, error.ConnectionDone, error.ConnectionLost,
+                              defer.CancelledError))
+
+
+class _Watched:
+    """The consumer's queue of deliveries, telling ``arrived`` about each before the library reads it."""
+
+    def __init__(self, queue: Any, arrived):
+        self.queue, self.arrived = queue, arrived
+
+    def get(self) -> defer.Deferred:
+        d = self.queue.get()  # the same Deferred: the library's timeout still cancels the wait
+        d.addCallback(self.arrived)
+        return d
+
+
+class HubsConsumer(Consumer):
+    """fedora-messaging's consumer, except that no single message can halt it.
+
+    The library reads a delivery with ``get_message``, which catches only its
+    own ``ValidationError``: anything else (``LookupError`` for ``gzip``,
+    ``RecursionError`` for JSON nested too deep, ``TypeError`` for a list where
+    a schema name goes) escapes its read loop, halts the consumer and requeues
+    the message. Here such a message is nacked without requeue and reported to
+    the ``screen`` (once), and the loop reads on. Which it was is told from the
+    library's own counter: ``stats.received`` moves once a message was read,
+    before the callback runs; a failure after that is the library's to handle.
+    """
+
+    def __init__(self, queue: str | None = None, callback: Any = None, screen: Screen | None = None,
+                 library_log: LibraryLog | None = None):
+        super().__init__(queue=queue, callback=callback)
+        self.screen: Screen = screen if screen is not None else LogScreen()
+        self.library_log = library_log if library_log is not None else LibraryLog.install()
+
+    @property
+    def reading(self) -> bool:
+        """Consuming right now: registered and its read loop alive (the library's ``running`` stays true
+        across a lost connection, until the consumer is registered again)."""
+        return bool(self._running and not self._read_loop.called)
+
+    def _read_one(self, queue_object: Any) -> defer.Deferred:
+        delivery = Delivery()
+        received = self.stats.received
+
+        def arrived(item):
+            channel, frame, properties, _ = item
+            delivery.channel, delivery.tag = channel, frame.delivery_tag
+            delivery.topic, delivery.message_id = frame.routing_key, properties.message_id
+            self.library_log.begin(delivery)
+            return item
+
+        d = super()._read_one(_Watched(queue_object, arrived))
+        return d.addBoth(self._settle, delivery, received)
+
+    def _settle(self, result: Any, delivery: Delivery, received: int) -> Any:
+        if delivery.channel is None:
+            return result  # nothing arrived (the wait timed out, or the channel went away)
+        self.library_log.end(delivery)
+        read = self.stats.received != received
+        if isinstance(result, Failure):
+            if read or _connection_trouble(result):
+                return result
+            try:
+                delivery.channel.basic_nack(delivery_tag=delivery.tag, requeue=False)
+            except pika.exceptions.AMQPError:
+                pass  # the channel is gone: the library reconnects; the message comes back and is dropped then
+            self.screen.unread("unreadable", delivery, f"{result.type.__name__}: {result.getErrorMessage()}")
+            return None
+        if not read:  # the library nacked it itself: it did not pass validation (decoding, JSON, schema)
+            self.screen.unread("invalid", delivery, delivery.complaint or "")
+        elif delivery.complaint is not None:
+            self.screen.flawed(delivery)
+        return result
+
+
+class HubsProtocol(FedoraMessagingProtocolV2):
+    """The library's protocol, registering ``HubsConsumer``s; the screen comes with the callback
+    (its ``hubs_screen`` attribute), so one factory serves any number of sources."""
+
+    def consume(self, callback: Any, queue: str, previous_consumer: Consumer | None = None) -> defer.Deferred:
+        if previous_consumer is None and queue not in self._consumers:
+            previous_consumer = HubsConsumer(queue, callback, getattr(callback, "hubs_screen", None))
+        return super().consume(callback, queue, previous_consumer)
+
+
+def use_hubs_consumers(factory: Any) -> None:
+    """Make a fedora-messaging factory's connections register ``HubsConsumer``s (this factory only)."""
+    factory.protocol = HubsProtocol

@@ -34,19 +34,21 @@ class AmqpEdge:
 
 
 def amqp_edge(config: Any, reactor: Any, deliver: Callable[[BusMessage], Any], *, fedmsg_bus: Any = None,
-              seen: SeenIds | None = None) -> AmqpEdge:
+              seen: SeenIds | None = None, count: Callable[[str], None] | None = None) -> AmqpEdge:
     """Build (not start) the AMQP source and the publishing bus from a ``HubsConfig``.
 
     AMQP off (no ``hubs.amqp.url``): no source, and ``fedmsg_bus`` as it is. On:
     a source sharing one connection with an ``AmqpBus`` (when ``hubs.amqp.publish``),
-    which joins ``fedmsg_bus`` in a ``MultiBus`` when there is one.
+    which joins ``fedmsg_bus`` in a ``MultiBus`` when there is one. Each message is
+    acknowledged once ``deliver``'s Deferred fires (``MessageHandler.take``: decided
+    and stored); ``count(outcome)`` counts the messages the source itself drops.
     """
     settings = config.amqp_settings()
     if settings is None:
         if fedmsg_bus is None:
             raise ValueError("no bus: configure fedmsg or hubs.amqp.url")
         return AmqpEdge(None, fedmsg_bus)
-    source = AmqpSource(settings, reactor, deliver, seen=seen)
+    source = AmqpSource(settings, reactor, deliver, seen=seen, count=count)
     buses = [b for b in (fedmsg_bus,) if b is not None]
     if config.amqp_publish:
         buses.append(AmqpBus(source.connection, config.topic_prefix, config.environment))

@@ -9,7 +9,7 @@ from typing import Any
 from twisted.internet import defer
 
 from hubs.bus.amqp.settings import AmqpSettings, redact
-from hubs.bus.shims import apply_library_config
+from hubs.bus.shims import apply_library_config, use_hubs_consumers
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ class AmqpConnection:
             service_factory = FedoraMessagingServiceV2
         self.service = service_factory(settings.url)
         self.factory = self.service.factory
+        use_hubs_consumers(self.factory)  # a message the library cannot read is dropped, not fatal
         self.running = False
 
     def start(self) -> None:
