@@ -141,6 +141,22 @@ class MessageHandler:
         d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
         return d.addCallback(self._log_failures, message.id)
 
+    def take(self, message: BusMessage | Mapping[str, Any], source: str | None = None) -> defer.Deferred:
+        """``handle`` for a bus that waits for an answer (AMQP's acknowledgement): fires once the message is
+        decided and stored, not once every widget it hits is rebuilt.
+
+        The rebuilds and hub re-reads go on in the background, concurrently, their failures logged: one
+        slow ``data()`` delays only its own widget, never the next message. "Stored" is the recorder's
+        ``flush``: written, or tried while PostgreSQL is away (the message then waits in the recorder's
+        memory and is retried, so intake and live pushes go on through a database outage).
+        """
+        recorded = self.recorder.recorded if self.recorder is not None else 0
+        work = self.handle(message, source)
+        work.addErrback(lambda f: log.error("handling message %s failed: %s", id_of(message)[:80], f.getTraceback()))
+        if self.recorder is None or self.recorder.recorded == recorded:
+            return defer.succeed(None)  # junk, a duplicate: nothing to store
+        return self.recorder.flush()
+
     def _rebuild_after_store(self, hits: Iterable[int], cause: str | None) -> defer.Deferred:
         """Widgets that read stored messages are rebuilt once this message is stored.
 
