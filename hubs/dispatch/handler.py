@@ -21,6 +21,7 @@ from hubs.bus.message import BusMessage, as_bus_message, id_of, topic_of
 from hubs.config import HubsConfig
 from hubs.directory.directory import Directory
 from hubs.dispatch.hints import is_junk, message_keys, split_topic
+from hubs.logsafe import quote
 from hubs.metrics import Metrics
 from hubs.people.oidc import USERNAME as HUB_NAME
 
@@ -104,7 +105,7 @@ class MessageHandler:
                     hits.append(idx)
             except Exception:
                 log.exception("should_invalidate of widget %d (%s) raised; ignoring it for %s",
-                              idx, widget.plugin, topic)
+                              idx, widget.plugin, quote(topic, 120))
         return Decision(reload_hub=reload_hub, hits=tuple(hits), unknown_change=unknown, message=message)
 
     def handle(self, message: BusMessage | Mapping[str, Any], source: str | None = None) -> defer.Deferred:
@@ -133,7 +134,8 @@ class MessageHandler:
             self.recorder.record(message)
         work = []
         if decision.unknown_change:
-            log.warning("dropping %s that names no known hub or widget: %r", message.topic, message.body)
+            log.warning("dropping %s that names no known hub or widget: %s", quote(message.topic, 120),
+                        quote(message.body, 200))
         if decision.reload_hub is not None:
             work.append(defer.ensureDeferred(self.directory.reload_hub(decision.reload_hub)))
         if decision.hits:
@@ -152,7 +154,8 @@ class MessageHandler:
         """
         recorded = self.recorder.recorded if self.recorder is not None else 0
         work = self.handle(message, source)
-        work.addErrback(lambda f: log.error("handling message %s failed: %s", id_of(message)[:80], f.getTraceback()))
+        work.addErrback(lambda f: log.error("handling message %s failed: %s", quote(id_of(message), 80),
+                                            f.getTraceback()))
         if self.recorder is None or self.recorder.recorded == recorded:
             return defer.succeed(None)  # junk, a duplicate: nothing to store
         return self.recorder.flush()
@@ -172,5 +175,5 @@ class MessageHandler:
     def _log_failures(results, msg_id):
         for ok, value in results:
             if not ok:
-                log.error("handling message %s failed: %s", msg_id, value.getTraceback())
+                log.error("handling message %s failed: %s", quote(msg_id, 80), value.getTraceback())
         return results
