@@ -59,7 +59,7 @@ class HubsConfig:
     amqp_url: str | None = None
     amqp_bindings: tuple[dict[str, Any], ...] = ({"exchange": "amq.topic", "routing_keys": ["#"]},)
     amqp_queue: str = ""
-    amqp_prefetch: int = 10
+    amqp_prefetch: int = 100
     amqp_ca_cert: str | None = None
     amqp_certfile: str | None = None
     amqp_keyfile: str | None = None
@@ -245,7 +245,7 @@ def _amqp_settings(config: Mapping[str, Any], errors: list[str], get) -> dict[st
     queue = get("hubs.amqp.queue", str, "")
     if len(queue) > 255:
         errors.append("hubs.amqp.queue: at most 255 characters")
-    prefetch = get("hubs.amqp.prefetch", int, 10)
+    prefetch = get("hubs.amqp.prefetch", int, 100)
     if not 1 <= prefetch <= 65535:
         errors.append("hubs.amqp.prefetch: must be between 1 and 65535")
     tls = {}

@@ -206,7 +206,7 @@ def test_health_reads_the_injected_clock():
     clock.advance(1000)
     src = AmqpSource(AmqpSettings("amqp://guest:guest@127.0.0.1:1/%2F"), reactor, lambda m: None, clock=clock)
     assert src.health()["last_message_age"] is None and src.health()["connected"] is False
-    src._take(S.badge_award("ralph", "Origin"))
+    src.take(S.badge_award("ralph", "Origin"))
     clock.advance(7.5)
     health = src.health()
     assert (health["messages"], health["last_message_age"], health["url"]) == (1, 7.5,

@@ -15,6 +15,7 @@ import pkgutil
 import pika
 import pytest
 import pytest_twisted
+from fedora_messaging.exceptions import Drop, Nack
 from fedora_messaging.message import Message
 from twisted.internet import defer
 
@@ -85,7 +86,7 @@ def test_our_factories_build_hubs_protocols_that_register_hubs_consumers():
 
 def test_reading_follows_the_read_loop():
     """A HubsConsumer reads while running with a live read loop; the library's ``running`` alone would not say."""
-    consumer = HubsConsumer("q", print)
+    consumer = HubsConsumer("q", Told())
     assert not consumer.reading
     consumer._running, consumer._read_loop = True, defer.Deferred()
     assert consumer.reading
@@ -142,17 +143,33 @@ class OneDelivery:
 
 
 class Told:
-    """A screen that remembers."""
+    """A screen that remembers; ``answer`` is what take() returns (None: take at once)."""
 
-    def __init__(self):
-        self.dropped: list[tuple[str, str]] = []
+    def __init__(self, answer=None):
+        self.taken: list = []
+        self.drops: list[tuple[str, str]] = []
         self.flaws: list[str | None] = []
+        self.answer = answer
 
-    def unread(self, reason, delivery, detail):
-        self.dropped.append((reason, detail))
+    def take(self, message):
+        self.taken.append(message)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+    def refused(self, reason, delivery, detail):
+        self.drops.append((reason, detail))
 
     def flawed(self, delivery):
         self.flaws.append(delivery.complaint)
+
+
+def delivery(props=None, tag=7):
+    """A delivery's frame and properties, as pika hands them over."""
+    frame = pika.spec.Basic.Deliver(delivery_tag=tag, routing_key="org.fedoraproject.prod.x.y")
+    properties = pika.BasicProperties(**{"headers": dict(GOOD), "content_encoding": "utf-8", "message_id": "m1",
+                                         **(props or {})})
+    return frame, properties
 
 
 # (name, properties, body, acked, nacked without requeue, dropped as, complaint)
@@ -174,21 +191,52 @@ DELIVERIES = [
 async def test_hubs_consumer_drops_what_the_library_cannot_read(name, props, body, acked, nacked, dropped,
                                                                 complaint):
     """Each delivery is acked (read, taken), or nacked without requeue and told to the screen once; none raises."""
-    told, channel, taken = Told(), FakeChannel(), []
-    consumer = HubsConsumer("q", taken.append, told)
-    frame = pika.spec.Basic.Deliver(delivery_tag=7, routing_key="org.fedoraproject.prod.x.y")
-    properties = pika.BasicProperties(**{"headers": dict(GOOD), "content_encoding": "utf-8",
-                                         "message_id": "m1", **props})
-    await consumer._read_one(OneDelivery((channel, frame, properties, body)))
+    told, channel = Told(), FakeChannel()
+    consumer = HubsConsumer("q", told)
+    await consumer._read_one(OneDelivery((channel, *delivery(props), body)))
     assert (channel.acks == [7], (7, False) in channel.nacks, len(channel.nacks) <= 1) == (acked, nacked, True)
-    assert bool(taken) == acked
+    assert [m.id for m in told.taken] == (["m1"] if acked else [])
     if dropped is None:
-        assert told.dropped == []
+        assert told.drops == []
     else:
-        assert len(told.dropped) == 1 and told.dropped[0][0] == dropped[0]
-        assert told.dropped[0][1].startswith(dropped[1]), told.dropped
+        assert len(told.drops) == 1 and told.drops[0][0] == dropped[0]
+        assert told.drops[0][1].startswith(dropped[1]), told.drops
     assert (told.flaws[0] if told.flaws else None) is None if complaint is None else complaint in told.flaws[0]
     assert LibraryLog.install().reading == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_acknowledgement_waits_for_the_screen_while_the_next_message_is_read():
+    """take() returned a Deferred: the delivery is acked when it fires, and the read loop has moved on."""
+    answer = defer.Deferred()
+    told, channel = Told(answer), FakeChannel()
+    consumer = HubsConsumer("q", told)
+    await consumer._read_one(OneDelivery((channel, *delivery(), b"{}")))  # the library is done with it
+    assert channel.acks == [] and len(told.taken) == 1
+    answer.callback(None)
+    assert channel.acks == [7]
+
+
+# (what take() does, acked, nacked with requeue, nacked without, told as failed)
+ANSWERS = [
+    (lambda: None, [7], [], [], False),
+    (lambda: defer.fail(Drop()), [], [], [7], False),
+    (lambda: defer.fail(Nack()), [], [7], [], False),
+    (lambda: defer.fail(RuntimeError("a rebuild exploded")), [], [], [7], True),
+]
+
+
+@pytest.mark.parametrize(("answer", "acked", "requeued", "dropped", "failed"), ANSWERS,
+                         ids=["taken", "Drop", "Nack", "failure"])
+@pytest_twisted.ensureDeferred
+async def test_the_screens_answer_settles_the_delivery(answer, acked, requeued, dropped, failed):
+    """Taken: acked; Drop: nacked, not requeued; Nack: requeued; any other failure: dropped and told as failed."""
+    told, channel = Told(answer()), FakeChannel()
+    await HubsConsumer("q", told)._read_one(OneDelivery((channel, *delivery(), b"{}")))
+    assert channel.acks == acked
+    assert [t for t, requeue in channel.nacks if requeue] == requeued
+    assert [t for t, requeue in channel.nacks if not requeue] == dropped
+    assert [r for r, _ in told.drops] == (["failed"] if failed else [])
 
 
 # ---------------------------------------------------------------- the library's loggers
@@ -310,3 +358,17 @@ def test_a_broken_schema_is_still_refused():
     message = BadSchema(body={"x": 1}, topic="a.b.c.d", properties=pika.BasicProperties(headers={}))
     with pytest.raises(jsonschema.SchemaError):
         _validate_with_checked_schemas(message)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_screen_that_raises_does_not_stop_the_read_loop(caplog):
+    """A bug in the screen's report is logged; the delivery is still settled and the loop reads on."""
+
+    class Broken(Told):
+        def refused(self, reason, delivery, detail):
+            raise TypeError("screen bug")
+
+    channel = FakeChannel()
+    result = await HubsConsumer("q", Broken())._read_one(
+        OneDelivery((channel, *delivery({"content_encoding": "gzip"}), b"x")))
+    assert result is None and channel.nacks == [(7, False)] and "screen failed on refused" in caplog.text

@@ -200,8 +200,9 @@ class LibraryLog(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.reading and record.name in PER_MESSAGE_LOGGERS and not (
                 record.exc_info and record.levelno >= logging.ERROR):
-            delivery = self.reading[-1]
-            if record.levelno >= logging.WARNING and delivery.complaint is None and record.name == READER:
+            delivery = self.reading[-1]  # the reader runs right after a delivery arrives: it is the latest
+            if record.levelno >= logging.WARNING and delivery.complaint is None and record.name == READER \
+                    and not delivery.read:
                 delivery.complaint = library_line(record, 160)
                 args = record.args if isinstance(record.args, tuple) else ()
                 delivery.kind = (record.msg, tuple(a for a in args if isinstance(a, str) and len(a) <= 100))
@@ -215,7 +216,7 @@ class LibraryLog(logging.Filter):
 
 @dataclass(eq=False)
 class Delivery:
-    """One AMQP delivery as the library reads it: enough to drop it, and to say which it was."""
+    """One AMQP delivery as the library reads it: enough to settle it, and to say which it was."""
 
     channel: Any = None
     tag: int = 0
@@ -223,27 +224,35 @@ class Delivery:
     topic: Any = None
     complaint: str | None = None  # the library's first warning about it (shortened)
     kind: Any = None  # that warning without the message's own values: one line per kind, not per message
+    read: bool = False  # the library read it and handed it to the callback
+    key: int = 0  # id() of the properties the library reads it from (its Message keeps them)
+    taken: defer.Deferred | None = None  # the screen's answer: acknowledge once it fires
 
 
 class Screen(Protocol):
-    """Where a ``HubsConsumer`` reports what it dropped before the callback saw it (``AmqpSource`` is one)."""
+    """Where a ``HubsConsumer`` hands messages and reports what it drops (``AmqpSource`` is one)."""
 
-    def unread(self, reason: str, delivery: Delivery, detail: str) -> None:
-        """The message was dropped unread: ``reason`` is "unreadable" (the library raised) or "invalid"."""
+    def take(self, message: Any) -> defer.Deferred | None:
+        """Reactor thread: take a message the library read. The delivery is acknowledged once the result
+        fires; raising or failing with ``Drop`` drops it, with ``Nack`` puts it back in the queue."""
+
+    def refused(self, reason: str, delivery: Delivery, detail: str) -> None:
+        """A message was dropped here: "unreadable" (the library raised on it), "invalid" (the library
+        refused it) or "failed" (``take`` failed otherwise)."""
 
     def flawed(self, delivery: Delivery) -> None:
         """The message was taken, but the library complained about it (``delivery.complaint``)."""
 
 
-class LogScreen:
-    """The screen of a consumer nobody watches: one log line per message dropped unread."""
+class ScreenedCallback:
+    """What a source gives the library's factory as its callback: it carries the screen (``hubs_screen``),
+    through which ``HubsProtocol`` registers a ``HubsConsumer``; that consumer never calls it."""
 
-    def unread(self, reason: str, delivery: Delivery, detail: str) -> None:
-        log.warning("dropping AMQP message %s on %s: %s (%s)", quote(delivery.message_id, 80),
-                    quote(delivery.topic, 120), reason, clean(detail, 200))
+    def __init__(self, screen: Screen):
+        self.hubs_screen = screen
 
-    def flawed(self, delivery: Delivery) -> None:
-        pass
+    def __call__(self, message: Any) -> None:
+        raise RuntimeError("a screened callback is only used through HubsConsumer")
 
 
 def _connection_trouble(failure: Failure) -> bool:
@@ -264,24 +273,62 @@ class _Watched:
         return d
 
 
+class _Settling:
+    """A delivery's channel as the library sees it: its acknowledgement waits for the screen's answer."""
+
+    def __init__(self, consumer: HubsConsumer, channel: Any, delivery: Delivery):
+        self._consumer, self._channel, self._delivery = consumer, channel, delivery
+
+    def basic_ack(self, delivery_tag: int = 0, multiple: bool = False) -> None:
+        taken = self._delivery.taken
+        if taken is None or multiple or delivery_tag != self._delivery.tag:
+            self._channel.basic_ack(delivery_tag=delivery_tag, multiple=multiple)
+        else:
+            taken.addBoth(self._consumer._settle_taken, self._delivery)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)  # basic_nack and the rest: as they are
+
+
 class HubsConsumer(Consumer):
-    """fedora-messaging's consumer, except that no single message can halt it.
+    """fedora-messaging's consumer, except that no single message can halt it, and that it acknowledges a
+    message once the screen took it, without holding up the next.
 
     The library reads a delivery with ``get_message``, which catches only its
     own ``ValidationError``: anything else (``LookupError`` for ``gzip``,
     ``RecursionError`` for JSON nested too deep, ``TypeError`` for a list where
     a schema name goes) escapes its read loop, halts the consumer and requeues
     the message. Here such a message is nacked without requeue and reported to
-    the ``screen`` (once), and the loop reads on. Which it was is told from the
-    library's own counter: ``stats.received`` moves once a message was read,
-    before the callback runs; a failure after that is the library's to handle.
+    the screen (once), and the loop reads on.
+
+    The library runs a sync callback in a thread and acknowledges when it
+    returns, one message at a time. Here the callback hands the message to the
+    reactor (``screen.take``, in arrival order) and returns at once; the
+    library's acknowledgement of that delivery is held until ``take``'s result
+    fires. So messages are read, decided and stored back to back, and the
+    broker's prefetch bounds how many wait for their acknowledgement. Whether
+    the library got as far as the callback is known per delivery: the callback
+    finds its delivery by the message's properties (the object it was read from).
     """
 
-    def __init__(self, queue: str | None = None, callback: Any = None, screen: Screen | None = None,
-                 library_log: LibraryLog | None = None):
-        super().__init__(queue=queue, callback=callback)
-        self.screen: Screen = screen if screen is not None else LogScreen()
+    def __init__(self, queue: str | None, screen: Screen, library_log: LibraryLog | None = None,
+                 reactor: Any = None):
+        self._in_flight: dict[int, Delivery] = {}  # id(properties) -> its delivery, while it is read
+        super().__init__(queue=queue, callback=None)
+        self.screen = screen
         self.library_log = library_log if library_log is not None else LibraryLog.install()
+        if reactor is None:
+            from twisted.internet import reactor
+        self._reactor = reactor
+
+    @property
+    def callback(self) -> Any:
+        """What the library calls (in a thread): always ``_hand_over``."""
+        return self._hand_over
+
+    @callback.setter
+    def callback(self, value: Any) -> None:
+        pass  # the library sets the callback it was given; this consumer takes messages through its screen
 
     @property
     def reading(self) -> bool:
@@ -289,48 +336,91 @@ class HubsConsumer(Consumer):
         across a lost connection, until the consumer is registered again)."""
         return bool(self._running and not self._read_loop.called)
 
+    def _hand_over(self, message: Any) -> None:
+        """Worker thread: queue the message for the reactor and return (the library reads the next)."""
+        delivery = self._in_flight.get(id(getattr(message, "_properties", None)))
+        if delivery is not None:
+            delivery.read = True
+        self._reactor.callFromThread(self._take, message, delivery)
+
+    def _take(self, message: Any, delivery: Delivery | None) -> None:
+        """Reactor thread, before the library acknowledges (it does once the hand-over thread returned)."""
+        taken = defer.maybeDeferred(self.screen.take, message)
+        if delivery is not None:
+            delivery.taken = taken
+        else:  # not one of ours (cannot happen while the library keeps a message's properties): ack at once
+            taken.addErrback(lambda f: log.warning("taking an AMQP message failed: %s", clean(f.getErrorMessage())))
+
+    def _settle_taken(self, outcome: Any, delivery: Delivery) -> None:
+        """The screen answered: acknowledge, drop, or put back in the queue."""
+        from fedora_messaging.exceptions import Drop, Nack
+
+        channel = delivery.channel
+        try:
+            if not isinstance(outcome, Failure):
+                channel.basic_ack(delivery_tag=delivery.tag)
+            elif outcome.check(Nack):
+                channel.basic_nack(delivery_tag=delivery.tag, requeue=True)
+            else:
+                channel.basic_nack(delivery_tag=delivery.tag, requeue=False)
+                if not outcome.check(Drop):  # a Drop was told by the screen itself
+                    self._tell("refused", "failed", delivery, f"{outcome.type.__name__}: {outcome.getErrorMessage()}")
+        except pika.exceptions.AMQPError as e:  # the channel closed meanwhile: the broker requeues it
+            log.info("AMQP message %s not settled (%s); the broker puts it back", quote(delivery.message_id, 80),
+                     clean(e, 120))
+
     def _read_one(self, queue_object: Any) -> defer.Deferred:
         delivery = Delivery()
-        received = self.stats.received
 
         def arrived(item):
-            channel, frame, properties, _ = item
+            channel, frame, properties, body = item
             delivery.channel, delivery.tag = channel, frame.delivery_tag
             delivery.topic, delivery.message_id = frame.routing_key, properties.message_id
+            delivery.key = id(properties)
+            self._in_flight[delivery.key] = delivery
             self.library_log.begin(delivery)
-            return item
+            return _Settling(self, channel, delivery), frame, properties, body
 
         d = super()._read_one(_Watched(queue_object, arrived))
-        return d.addBoth(self._settle, delivery, received)
+        return d.addBoth(self._settle, delivery)
 
-    def _settle(self, result: Any, delivery: Delivery, received: int) -> Any:
+    def _settle(self, result: Any, delivery: Delivery) -> Any:
         if delivery.channel is None:
             return result  # nothing arrived (the wait timed out, or the channel went away)
         self.library_log.end(delivery)
-        read = self.stats.received != received
+        self._in_flight.pop(delivery.key, None)
         if isinstance(result, Failure):
-            if read or _connection_trouble(result):
+            if delivery.read or _connection_trouble(result):
                 return result
             try:
                 delivery.channel.basic_nack(delivery_tag=delivery.tag, requeue=False)
             except pika.exceptions.AMQPError:
                 pass  # the channel is gone: the library reconnects; the message comes back and is dropped then
-            self.screen.unread("unreadable", delivery, f"{result.type.__name__}: {result.getErrorMessage()}")
+            self._tell("refused", "unreadable", delivery, f"{result.type.__name__}: {result.getErrorMessage()}")
             return None
-        if not read:  # the library nacked it itself: it did not pass validation (decoding, JSON, schema)
-            self.screen.unread("invalid", delivery, delivery.complaint or "")
+        if not delivery.read:  # the library nacked it itself: it did not pass validation (decoding, JSON, schema)
+            self._tell("refused", "invalid", delivery, delivery.complaint or "")
         elif delivery.complaint is not None:
-            self.screen.flawed(delivery)
+            self._tell("flawed", delivery)
         return result
+
+    def _tell(self, what: str, *args: Any) -> None:
+        """Report to the screen; a screen that raises must not stop the read loop."""
+        try:
+            getattr(self.screen, what)(*args)
+        except Exception:
+            log.exception("the AMQP consumer's screen failed on %s", what)
 
 
 class HubsProtocol(FedoraMessagingProtocolV2):
-    """The library's protocol, registering ``HubsConsumer``s; the screen comes with the callback
-    (its ``hubs_screen`` attribute), so one factory serves any number of sources."""
+    """The library's protocol, registering a ``HubsConsumer`` for a callback that carries a screen
+    (``ScreenedCallback``), the library's own consumer for any other; so one factory serves any
+    number of sources."""
 
     def consume(self, callback: Any, queue: str, previous_consumer: Consumer | None = None) -> defer.Deferred:
-        if previous_consumer is None and queue not in self._consumers:
-            previous_consumer = HubsConsumer(queue, callback, getattr(callback, "hubs_screen", None))
+        screen = getattr(callback, "hubs_screen", None)
+        if previous_consumer is None and queue not in self._consumers and screen is not None:
+            previous_consumer = HubsConsumer(queue, screen)
         return super().consume(callback, queue, previous_consumer)
 
 

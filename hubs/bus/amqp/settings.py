@@ -17,7 +17,7 @@ class AmqpSettings:
     url: str
     bindings: tuple[dict[str, Any], ...] = DEFAULT_BINDINGS
     queue: str = ""  # empty: a fresh exclusive, auto-deleted queue named with a UUID
-    prefetch: int = 10
+    prefetch: int = 100  # acknowledgements wait for the store: this many overlap it
     ca_cert: str | None = None
     certfile: str | None = None
     keyfile: str | None = None

@@ -1,14 +1,15 @@
 """Consuming Fedora Messaging: ``AmqpSource`` takes each message from fedora-messaging's Twisted consumer.
 
 The thread trap (see STACK-NOTES): the library runs a *sync* callback in a
-worker thread. ``AmqpSource._on_message`` hands the message to the reactor
-with ``blockingCallFromThread`` and waits, so the broker gets the ack only
-once Hubs has taken the message (``deliver``'s Deferred fired: for the
-message handler's ``take``, decided and stored). Nothing a message carries
-stops the consumer: what the library cannot read is dropped by
-``hubs.bus.shims.HubsConsumer``; what it reads but Hubs cannot use (no usable
-topic, a failing schema class, Hubs raising) is raised as ``Drop``. Either
-way: nacked without requeue (never a poison loop), one log line, counted.
+worker thread and acknowledges when it returns. Through
+``hubs.bus.shims.HubsConsumer``, the callback hands the message to the
+reactor (``AmqpSource.take``, in arrival order) and returns at once; the
+acknowledgement waits for ``deliver``'s Deferred (the message handler's
+``take``: decided and stored) while the next messages are read. Nothing a
+message carries stops the consumer: what the library cannot read is dropped
+by ``HubsConsumer``; what it reads but Hubs cannot use (no usable topic, a
+failing schema class, Hubs raising) is raised as ``Drop``. Either way: nacked
+without requeue (never a poison loop), one log line, counted.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from fedora_messaging.exceptions import Drop, Nack
 from twisted.internet import defer
-from twisted.internet.threads import blockingCallFromThread
 from twisted.python.failure import Failure
 
 from hubs.bus.amqp.connection import AmqpConnection
 from hubs.bus.amqp.settings import AmqpSettings, redact
 from hubs.bus.dedupe import SeenIds
 from hubs.bus.message import BusMessage, amqp_problem, from_amqp
-from hubs.bus.shims import Delivery
+from hubs.bus.shims import Delivery, ScreenedCallback
 from hubs.logsafe import clean, quote
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def source_state(*, started: bool, connected: bool, reading: bool, halted: str |
     return True, "consuming"
 
 
-class ShuttingDown(Exception):
+class ShuttingDown(Nack):
     """Hubs is stopping before it finished taking a message: the message goes back to its queue."""
 
 
@@ -91,13 +92,8 @@ class AmqpSource:
         self._retry = None
         self._started = False
         self._stopping = False
-        self._waiting: set[defer.Deferred] = set()  # messages a worker thread waits on
-
-        def callback(message: Any) -> None:
-            self._on_message(message)
-
-        callback.hubs_screen = self  # type: ignore[attr-defined]  # how HubsConsumer finds where to report
-        self._callback = callback
+        self._waiting: set[defer.Deferred] = set()  # messages taken, not yet acknowledged
+        self._callback = ScreenedCallback(self)  # the library registers a HubsConsumer that calls take()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -147,7 +143,7 @@ class AmqpSource:
         self._stopping, self._started = True, False
         if self._retry is not None and self._retry.active():
             self._retry.cancel()
-        # A worker thread waiting on a message must not outlive the reactor (it would hang the exit).
+        # Messages still on their way to the store go back to the queue (a durable queue keeps them).
         if self._waiting:
             log.info("stopping: %d AMQP messages in progress go back to the queue", len(self._waiting))
         for done in list(self._waiting):
@@ -160,27 +156,11 @@ class AmqpSource:
 
     # ------------------------------------------------------------------ messages
 
-    def _on_message(self, message: Any) -> None:
-        """Worker thread: hand the message to the reactor and wait until Hubs took it."""
-        from fedora_messaging.exceptions import Drop
-
-        try:
-            blockingCallFromThread(self.reactor, self._take, message)
-        except Drop:
-            raise
-        except ShuttingDown:
-            from fedora_messaging.exceptions import Nack
-
-            raise Nack() from None  # not handled: back to the queue for the next process (durable queue)
-        except Exception as e:
-            # Hubs failed on it: requeueing would fail again, forever.
-            self.reactor.callFromThread(self._drop, "failed", getattr(message, "id", None),
-                                        getattr(message, "topic", None), f"{type(e).__name__}: {e}")
-            raise Drop() from None
-
-    def _take(self, message: Any) -> defer.Deferred | None:
-        """Reactor thread: check, convert, deliver. Raises ``Drop`` for what cannot be handled."""
-        from fedora_messaging.exceptions import Drop
+    def take(self, message: Any) -> defer.Deferred | None:
+        """Reactor thread (the screen of ``HubsConsumer``): check, convert, deliver. Raises ``Drop`` for what
+        cannot be handled; the message is acknowledged once the result fires."""
+        if self._stopping:
+            raise ShuttingDown()  # back to the queue, for the next process
 
         problem = amqp_problem(getattr(message, "topic", None), getattr(message, "body", None),
                                getattr(message, "id", None))
@@ -238,10 +218,11 @@ class AmqpSource:
         log.warning("dropping AMQP message %s on %s: %s%s", quote(message_id, 80), quote(topic, 120), reason,
                     f" ({clean(detail, 200)})" if detail else "")
 
-    # ------------------------------------------------------------------ the consumer's screen (HubsConsumer)
+    # ------------------------------------------------------------------ the rest of HubsConsumer's screen
 
-    def unread(self, reason: str, delivery: Delivery, detail: str) -> None:
-        """The library could not read a message (``unreadable``) or refused it (``invalid``): dropped."""
+    def refused(self, reason: str, delivery: Delivery, detail: str) -> None:
+        """The library could not read a message (``unreadable``), refused it (``invalid``), or Hubs failed on
+        it (``failed``): dropped."""
         self._drop(reason, delivery.message_id, delivery.topic, detail)
 
     def flawed(self, delivery: Delivery) -> None:
