@@ -57,15 +57,25 @@ def test_the_library_reads_a_delivery_the_way_hubs_consumer_expects():
     from fedora_messaging.twisted.consumer import Consumer
 
     read_one = inspect.getsource(Consumer._read_one)
-    steps = ["queue_object.get()", "get_message(", "except ValidationError:",
+    steps = ["queue_object.get()", "channel, delivery_frame, properties, body = yield deferred_get",
+             "get_message(topic, properties, body)", "except ValidationError:",
              "channel.basic_nack(delivery_tag=delivery_frame.delivery_tag, requeue=False)",
-             "self.stats.received += 1", "self.callback"]
+             "self.stats.received += 1", "threads.deferToThread(self.callback, message)",
+             "channel.basic_ack(delivery_tag=delivery_frame.delivery_tag or 0)"]
     where = [read_one.find(step) for step in steps]
     assert -1 not in where and where == sorted(where), dict(zip(steps, where, strict=True))
     assert read_one.count("except ") == read_one.count("except (defer.TimeoutError, defer.CancelledError)") + 5
     assert "self._read_one(queue_object)" in inspect.getsource(Consumer._read)
     consumer = Consumer("q", print)
     assert consumer.stats.received == 0 and consumer._read_loop.called and consumer._running is False
+
+
+def test_a_message_keeps_the_properties_it_was_read_from():
+    """HubsConsumer finds a message's delivery by its properties: get_message must keep that very object."""
+    from fedora_messaging.message import get_message
+
+    props = pika.BasicProperties(headers=dict(GOOD), content_encoding="utf-8")
+    assert get_message("a.b.c.d", props, b"{}")._properties is props
 
 
 def test_our_factories_build_hubs_protocols_that_register_hubs_consumers():

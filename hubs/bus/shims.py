@@ -7,7 +7,9 @@
 - ``HubsProtocol`` / ``HubsConsumer``: the library's consumer, except that a
   message it cannot read (an encoding it does not know, JSON nested too deep, a
   header of the wrong type) is dropped, counted and logged once, instead of
-  halting the consumer (and, on a durable queue, coming back forever).
+  halting the consumer (and, on a durable queue, coming back forever); and
+  that each message is handed to the reactor at once, its acknowledgement held
+  until Hubs took it (decided and stored) while the next ones are read.
 - ``LibraryLog``: a filter on the library's loggers: every line escaped and
   bounded, and the lines it writes about one message (its whole body, several
   times) held back; Hubs writes the one line that says what became of it.
