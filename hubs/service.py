@@ -251,7 +251,8 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
         raise SchemaOutOfDate(f"database schema is at version {have}, this Hubs needs {want}: run populate.py")
     parts.setdefault("recorder", MessageRecorder(store, reactor))
     handlers: list[MessageHandler] = []  # the source exists before the handler it delivers to
-    edge = amqp_edge(config, reactor, lambda message: handlers[0].handle(message), fedmsg_bus=bus)
+    edge = amqp_edge(config, reactor, lambda message: handlers[0].take(message), fedmsg_bus=bus,
+                     count=lambda outcome: handlers[0].metrics.messages.labels("amqp", outcome).inc())
     hubs = build(config, store, cache, edge.bus, reactor, **parts)
     handlers.append(hubs.handler)
     await hubs.directory.load()

@@ -19,6 +19,7 @@ from twisted.internet import defer, task
 from hubs.bus.message import BusMessage, from_fedmsg
 from hubs.db.store import StoreUnavailable
 from hubs.dispatch.hints import split_topic
+from hubs.logsafe import clean, quote
 from hubs.models import StoredMessage
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,8 @@ class MessageRecorder:
                 self.pending.insert(0, (_, message))
             except Exception as e:
                 self.dropped += 1
-                log.warning("dropping message %s on %s that the store refuses: %s", message.msg_id[:80],
-                            message.topic[:120], e)
+                log.warning("dropping message %s on %s that the store refuses: %s", quote(message.msg_id, 80),
+                            quote(message.topic, 120), clean(e, 200))
 
     def _write(self) -> None:
         self._timer = None
