@@ -8,6 +8,7 @@ Connections, deadlines and recovery from outages live in ``hubs.db.pool``.
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -17,10 +18,12 @@ from psycopg2.extras import Json
 from twisted.internet import defer
 from txpostgres import reconnection, txpostgres
 
+from hubs.db.partitions import Month, months_ahead, to_drop
 from hubs.db.pool import Pool, Unresponsive
 from hubs.models import COLUMNS, ROLES, Conflict, FieldErrors, Hub, NotFound, StoredMessage, User, Widget
 
 MAINTENANCE_TIMEOUT = 60.0  # seconds a statement of background maintenance (pruning) may take
+LOCK_TIMEOUT = 2.0  # seconds maintenance waits for a lock on the message store (then tries again later)
 
 _HUB_COLUMNS = "name, summary, left_width, archived, user_hub, version, allow_join, avatar"
 _USER_COLUMNS = "username, fullname, email, is_admin"
@@ -111,7 +114,9 @@ class Store(Protocol):
 
     async def activity_by_day(self, usernames: Iterable[str], since: float) -> list[tuple[str, str, int]]: ...
 
-    async def prune_messages(self, older_than: float, max_rows: int) -> int: ...
+    async def ensure_partitions(self, now: float, ahead: int) -> list[str]: ...
+
+    async def prune_messages(self, older_than: float, max_rows: int, now: float | None = None) -> int: ...
 
 
 def _hub(row: tuple) -> Hub:
@@ -125,6 +130,30 @@ def _user(row: tuple) -> User:
 
 _MESSAGE_COLUMNS = ("id, msg_id, topic, category, extract(epoch FROM ts), usernames, packages, body,"
                     " summary, link, icon, agent, source")
+
+
+# One message's values and the statement that stores messages (the live path, populate and the bulk
+# ingest share them): the id comes from ``message_ids``, written in the same statement, which skips
+# msg_ids already stored (UNIQUE (msg_id) there, as the partitioned table cannot hold it).
+MESSAGE_VALUES = "(%s, %s, %s, to_timestamp(%s), %s::text[], %s::text[], %s::jsonb, %s, %s, %s, %s, %s)"
+_INSERTED = "msg_id, topic, category, ts, usernames, packages, body, summary, link, icon, agent, source"
+
+
+def message_params(m: StoredMessage) -> list[Any]:
+    return [m.msg_id, m.topic, m.category, m.ts, list(m.usernames), list(m.packages), Json(m.body),
+            m.summary, m.link, m.icon, m.agent, m.source]
+
+
+def insert_messages_sql(source: str) -> str:
+    """The statement storing the rows of ``source`` (``VALUES …`` or ``SELECT … FROM a_table``, in the
+    columns of ``_INSERTED``), returning the ids of the messages stored."""
+    picked = ", ".join("u." + c.strip() for c in _INSERTED.split(","))
+    return (f"WITH v ({_INSERTED}) AS ({source}),"
+            " u AS (SELECT DISTINCT ON (msg_id) * FROM v),"
+            " ids AS (INSERT INTO message_ids (msg_id, ts) SELECT msg_id, ts FROM u"
+            "   ON CONFLICT (msg_id) DO NOTHING RETURNING id, msg_id)"
+            f" INSERT INTO messages (id, {_INSERTED}) SELECT ids.id, {picked} FROM u JOIN ids USING (msg_id)"
+            " RETURNING id")
 
 
 def _message(row: tuple) -> StoredMessage:
@@ -460,18 +489,16 @@ class PostgresStore:
         return roles
 
     async def add_messages(self, messages: list[StoredMessage]) -> int:
-        """Insert many messages in one statement; already-stored msg_ids are skipped."""
+        """Insert many messages in one statement; already-stored msg_ids are skipped (across partitions too:
+        ``message_ids`` is written in the same statement, so a message that the bus and a backfill bring at
+        once is stored once)."""
         if not messages:
             return 0
-        values = ", ".join(["(%s, %s, %s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s)"] * len(messages))
         params: list[Any] = []
         for m in messages:
-            params += [m.msg_id, m.topic, m.category, m.ts, list(m.usernames), list(m.packages), Json(m.body),
-                       m.summary, m.link, m.icon, m.agent, m.source]
-        rows = await self._query(
-            "INSERT INTO messages (msg_id, topic, category, ts, usernames, packages, body,"
-            " summary, link, icon, agent, source) VALUES "
-            + values + " ON CONFLICT (msg_id) DO NOTHING RETURNING id", tuple(params))
+            params += message_params(m)
+        rows = await self._query(insert_messages_sql("VALUES " + ", ".join([MESSAGE_VALUES] * len(messages))),
+                                 tuple(params))
         return len(rows)
 
     async def recent_messages(self, usernames: Iterable[str] = (), categories: Iterable[str] = (),
@@ -519,20 +546,56 @@ class PostgresStore:
             (names, since))
         return [(r[0], r[1], r[2]) for r in rows]
 
-    async def prune_messages(self, older_than: float, max_rows: int) -> int:
-        """Delete messages older than ``older_than`` and beyond the newest ``max_rows``.
+    async def ensure_partitions(self, now: float, ahead: int) -> list[str]:
+        """Create the partitions of this month and the next ``ahead`` ones; return the names of those created."""
+        return await self._create_months(months_ahead(now, ahead))
 
-        Maintenance, not a request: its statements may take longer than requests' ``statement_timeout``.
+    async def _create_months(self, months: list[Month]) -> list[str]:
+        async def run(cur):
+            created = []
+            await cur.execute(f"SET LOCAL lock_timeout = {round(LOCK_TIMEOUT * 1000)}")
+            for month in months:
+                await cur.execute("SELECT hubs_message_partition(%s::date)", (month.first_day,))
+                if cur.fetchone()[0]:
+                    created.append(month.name)
+            return created
+
+        return await self._tx(run, statement_timeout=MAINTENANCE_TIMEOUT)
+
+    async def message_partitions(self) -> list[tuple[str, int]]:
+        """Every partition of the message store with its row count as the planner estimates it, by name."""
+        rows = await self._query(
+            "SELECT c.relname, greatest(c.reltuples, 0)::bigint FROM pg_inherits i"
+            " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'messages'::regclass ORDER BY c.relname")
+        return [(r[0], r[1]) for r in rows]
+
+    async def prune_messages(self, older_than: float, max_rows: int, now: float | None = None) -> int:
+        """Retention: drop whole months older than ``older_than`` (DETACH, then DROP), then the oldest months
+        while the store holds more than ``max_rows`` (planner estimates; never the current month), and delete
+        stragglers of the default partition older than ``older_than``. Returns the messages removed.
+
+        Maintenance, not a request: its statements may take longer than requests' ``statement_timeout``,
+        and it waits for a lock at most ``LOCK_TIMEOUT`` (a drop that cannot have it is tried next time).
         """
+        now = time.time() if now is None else now
+        existing = [(Month.named(name), rows) for name, rows in await self.message_partitions()]
+        drop = to_drop([(m, rows) for m, rows in existing if m is not None], older_than, max_rows, now)
+
         async def run(cur):
             await cur.execute(f"SET LOCAL statement_timeout = {round(MAINTENANCE_TIMEOUT * 1000)}")
-            await cur.execute("WITH gone AS (DELETE FROM messages WHERE ts < to_timestamp(%s) RETURNING 1)"
-                              " SELECT count(*) FROM gone", (older_than,))
-            deleted = cur.fetchone()[0]
+            await cur.execute(f"SET LOCAL lock_timeout = {round(LOCK_TIMEOUT * 1000)}")
+            removed = 0
+            for month in drop:  # names made by Month, never from input
+                await cur.execute(f"SELECT count(*) FROM {month.name}")
+                removed += cur.fetchone()[0]
+                await cur.execute(f"ALTER TABLE messages DETACH PARTITION {month.name}")
+                await cur.execute(f"DROP TABLE {month.name}")
+                await cur.execute("DELETE FROM message_ids WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s)",
+                                  (month.start, month.end))
             await cur.execute(
-                "WITH cutoff AS (SELECT id FROM messages ORDER BY id DESC OFFSET %s LIMIT 1),"
-                " gone AS (DELETE FROM messages WHERE id <= (SELECT id FROM cutoff) RETURNING 1)"
-                " SELECT count(*) FROM gone", (max_rows,))
-            return deleted + cur.fetchone()[0]
+                "WITH gone AS (DELETE FROM messages_default WHERE ts < to_timestamp(%s) RETURNING id),"
+                " ids AS (DELETE FROM message_ids WHERE id IN (SELECT id FROM gone) RETURNING 1)"
+                " SELECT count(*) FROM gone", (older_than,))
+            return removed + cur.fetchone()[0]
 
         return await self._tx(run, statement_timeout=MAINTENANCE_TIMEOUT)
