@@ -719,3 +719,100 @@ async def test_bulk_ingest_and_the_live_path_at_once_store_each_message_once(emp
         conn.close()
     finally:
         live.close()
+
+
+# ---------------------------------------------------------------- search
+
+
+async def _searchable(store):
+    from hubs.models import StoredMessage
+
+    def m(n, ts, summary, users, packages, category="bodhi"):
+        return StoredMessage(msg_id=f"s{n}", topic=f"org.fedoraproject.prod.{category}.update.comment",
+                             category=category, ts=float(ts), usernames=tuple(users), packages=tuple(packages),
+                             body={"n": n}, summary=summary, agent=users[0] if users else "")
+
+    await store.add_messages([
+        m(1, 1000, "ralph commented on gimp-1.0-1.fc43", ["ralph"], ["gimp"]),
+        m(2, 2000, "python-pymemcache-8.11-1.fc43 was built", ["mizmo"], ["python-pymemcache"], "buildsys"),
+        m(3, 3000, "the update was pushed to stable", ["ralph"], ["kernel"]),
+        m(4, 4000, "a stable update for the docs", ["duffy"], ["docs"]),
+    ])
+
+
+async def _found(store, **args):
+    from hubs.search.query import parse_query
+
+    return [m.msg_id for m, _ in await store.search_messages(parse_query(args))]
+
+
+@pytest.mark.parametrize("q, expected", [
+    ("stable", ["s4", "s3"]),
+    ('"pushed to stable"', ["s3"]),
+    ('"stable pushed"', []),
+    ("stable -docs", ["s3"]),
+    ("gimp or kernel", ["s3", "s1"]),
+    ("GIMP", ["s1"]),
+    ("gimp-1.0-1.fc43", ["s1"]),
+    ("pymemcache-8.11", ["s2"]),
+    ("pymemcache", ["s2"]),
+    ("fc43", ["s2", "s1"]),
+    ("-stable", []),
+    ("mizmo", ["s2"]),
+    ("buildsys", ["s2"]),
+    ("nothing-like-this", []),
+])
+@pytest_twisted.ensureDeferred
+async def test_search_finds_messages_by_word_phrase_exclusion_or_and_substring(store, q, expected):
+    """Words, "phrases", -word, or, package names and NVR substrings find the messages they name, newest first."""
+    await _searchable(store)
+    assert await _found(store, q=q) == expected
+
+
+@pytest_twisted.ensureDeferred
+async def test_search_filters_narrow_the_messages(store):
+    """Service, person, package, time range, a hub's people and a cursor narrow a search; filters alone list."""
+    from dataclasses import replace
+
+    from hubs.search.query import parse_query
+
+    await _searchable(store)
+    assert await _found(store, q="stable", person="ralph") == ["s3"]
+    assert await _found(store, q="fc43", service="buildsys") == ["s2"]
+    assert await _found(store, q="update", package="docs") == ["s4"]
+    assert await _found(store, person="ralph") == ["s3", "s1"]
+    assert await _found(store, q="stable", since="1970-01-01T00:55:00Z") == ["s4"]
+    assert await _found(store, q="stable", until="1970-01-01T00:55:00Z") == ["s3"]
+    assert await _found(store, q="stable", before="4000:0") == ["s3"]
+    assert await _found(store, q="stable", limit="1") == ["s4"]
+    hub = replace(parse_query({"q": "stable"}), people=("duffy", "mizmo"))
+    assert [m.msg_id for m, _ in await store.search_messages(hub)] == ["s4"]
+    assert await store.search_messages(replace(hub, people=())) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_search_marks_the_matching_words(store):
+    """Each found message comes with its summary, the words it was found by between highlight marks."""
+    from hubs.search.query import highlight_html, parse_query
+
+    await _searchable(store)
+    query = parse_query({"q": '"pushed to stable"'})
+    ((_, marked),) = await store.search_messages(query)
+    assert highlight_html(marked, query).count("<mark>") >= 2
+    query = parse_query({"q": "pymemcache-8.11"})
+    ((_, marked),) = await store.search_messages(query)
+    assert "<mark>" in highlight_html(marked, query)
+
+
+@pytest.mark.parametrize("q", ["(((&|!", "'", ":*", "\\", "a & b | !c", "\"", "- -", "or", "or or -", "%_%",
+                               "'; DROP TABLE messages; --", "ä" * 200, "<script>", "a:* | b <-> c"])
+@pytest_twisted.ensureDeferred
+async def test_odd_queries_are_never_errors(store, q):
+    """Any text is a query: PostgreSQL's syntax characters, quotes and SQL are looked for, never an error."""
+    from hubs.search.query import SearchError
+
+    await _searchable(store)
+    try:
+        assert isinstance(await _found(store, q=q), list)
+    except SearchError as e:  # nothing to look for in it: a 400 that says so
+        assert "say what to look for" in str(e)

@@ -21,6 +21,7 @@ from txpostgres import reconnection, txpostgres
 from hubs.db.partitions import Month, months_ahead, to_drop
 from hubs.db.pool import Pool, Unresponsive
 from hubs.models import COLUMNS, ROLES, Conflict, FieldErrors, Hub, NotFound, StoredMessage, User, Widget
+from hubs.search.query import HIGHLIGHT_START, HIGHLIGHT_STOP, Query
 
 MAINTENANCE_TIMEOUT = 60.0  # seconds a statement of background maintenance (pruning) may take
 LOCK_TIMEOUT = 2.0  # seconds maintenance waits for a lock on the message store (then tries again later)
@@ -108,6 +109,8 @@ class Store(Protocol):
     async def recent_messages(self, usernames: Iterable[str] = (), categories: Iterable[str] = (),
                               limit: int = 20, before: tuple[float, int] | None = None) -> list[StoredMessage]: ...
 
+    async def search_messages(self, query: Query) -> list[tuple[StoredMessage, str]]: ...
+
     async def message_count(self, username: str) -> int: ...
 
     async def last_message_time(self, usernames: Iterable[str]) -> float | None: ...
@@ -154,6 +157,58 @@ def insert_messages_sql(source: str) -> str:
             "   ON CONFLICT (msg_id) DO NOTHING RETURNING id, msg_id)"
             f" INSERT INTO messages (id, {_INSERTED}) SELECT ids.id, {picked} FROM u JOIN ids USING (msg_id)"
             " RETURNING id")
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# What the trigram index covers (the migration's expression, word for word).
+_NAMES = "lower(hubs_words(packages) || ' ' || summary)"
+_HEADLINE = (f"ts_headline('simple', CASE WHEN summary = '' THEN topic ELSE summary END, %(tsq)s,"
+             f" 'StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_STOP}, HighlightAll=true')")
+
+
+def message_search_sql(query: Query) -> tuple[str | None, dict[str, Any]]:
+    """The statement of a message search and its parameters (pure); None when nothing can match."""
+    where, params = [], {"limit": query.limit}
+    words_only_excluded = query.groups and all(t.negated for g in query.groups for t in g)
+    if query.groups and not words_only_excluded:
+        params["q"] = query.text
+        match = "search @@ websearch_to_tsquery('simple', %(q)s)"
+        if query.substring is not None:
+            params["like"] = _like(query.substring)
+            match = f"({match} OR {_NAMES} LIKE %(like)s)"
+        where.append(match)
+    elif query.substring is not None:
+        params["like"] = _like(query.substring)
+        where.append(f"{_NAMES} LIKE %(like)s")
+    elif not query.empty:
+        return None, {}  # only exclusions: PostgreSQL would match everything else; we match nothing
+    for key, clause in (("service", "category = %(service)s"), ("person", "usernames @> ARRAY[%(person)s]::text[]"),
+                        ("package", "packages @> ARRAY[%(package)s]::text[]"),
+                        ("since", "ts >= to_timestamp(%(since)s)"), ("until", "ts < to_timestamp(%(until)s)")):
+        if getattr(query, key) is not None:
+            params[key] = getattr(query, key)
+            where.append(clause)
+    if query.people is not None:
+        if not query.people:
+            return None, {}
+        params["people"] = list(query.people)
+        where.append("usernames && %(people)s::text[]")
+    if query.before is not None:
+        params["before_ts"], params["before_id"] = query.before
+        where.append("(ts, id) < (to_timestamp(%(before_ts)s), %(before_id)s)")
+    if not where:
+        return None, {}
+    if query.groups:
+        params["tsq"] = query.text
+        headline = _HEADLINE.replace("%(tsq)s", "websearch_to_tsquery('simple', %(tsq)s)")
+    else:
+        headline = "CASE WHEN summary = '' THEN topic ELSE summary END"
+    sql = (f"SELECT *, {headline} FROM (SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)}"
+           " ORDER BY ts DESC, id DESC LIMIT %(limit)s) found ORDER BY 5 DESC, 1 DESC")
+    return sql, params
 
 
 def _message(row: tuple) -> StoredMessage:
@@ -523,6 +578,19 @@ class PostgresStore:
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY ts DESC, id DESC LIMIT %s",
             (*params, limit))
         return [_message(r) for r in rows]
+
+    async def search_messages(self, query: Query) -> list[tuple[StoredMessage, str]]:
+        """Messages matching a search, newest first, each with its summary between highlight marks.
+
+        Words through the generated ``search`` tsvector (GIN, ``websearch_to_tsquery``: never a syntax
+        error); a one-token query also as a substring of package names and summaries (trigram GIN);
+        filters narrow it; ``ts_headline`` runs on the page of results only.
+        """
+        sql, params = message_search_sql(query)
+        if sql is None:
+            return []
+        rows = await self._query(sql, params)
+        return [(_message(r[:13]), r[13]) for r in rows]
 
     async def message_count(self, username: str) -> int:
         rows = await self._query("SELECT count(*) FROM messages WHERE usernames @> ARRAY[%s]::text[]", (username,))

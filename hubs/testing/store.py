@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from hubs.db.partitions import DEFAULT, Month, months_ahead, to_drop
 from hubs.db.store import _check_hub_fields, _day
 from hubs.models import COLUMNS, ROLES, Conflict, Hub, NotFound, StoredMessage, User, Widget
+from hubs.search.query import Query, mark, matches
 
 
 class FakeStore:
@@ -274,6 +276,32 @@ class FakeStore:
             found = [m for m in found if (m.ts, m.id) < before]
         found.sort(key=lambda m: (m.ts, m.id), reverse=True)
         return found[:limit]
+
+    async def search_messages(self, query: Query) -> list[tuple[StoredMessage, str]]:
+        """What PostgreSQL finds, for texts the two split into the same words (see hubs.search.query)."""
+        self._check()
+        if query.groups and all(t.negated for g in query.groups for t in g) and query.substring is None:
+            return []
+        if query.empty and not query.filtered and query.people is None:
+            return []
+        found = []
+        for m in self.messages:
+            text = " ".join([m.summary, *m.packages, *m.usernames, m.agent, m.category, m.topic.replace(".", " ")])
+            by_name = query.substring is not None and query.substring in " ".join([*m.packages, m.summary]).lower()
+            if not query.empty and not by_name and not (query.groups and matches(replace(query, substring=None), text)):
+                continue
+            if ((query.service is not None and m.category != query.service)
+                    or (query.person is not None and query.person not in m.usernames)
+                    or (query.package is not None and query.package not in m.packages)
+                    or (query.people is not None and not set(query.people) & set(m.usernames))
+                    or (query.since is not None and m.ts < query.since)
+                    or (query.until is not None and m.ts >= query.until)
+                    or (query.before is not None and (m.ts, m.id) >= query.before)):
+                continue
+            found.append(m)
+        found.sort(key=lambda m: (m.ts, m.id), reverse=True)
+        return [(m, mark(query, m.summary or m.topic) if query.groups else (m.summary or m.topic))
+                for m in found[:query.limit]]
 
     async def message_count(self, username: str) -> int:
         self._check()
