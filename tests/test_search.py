@@ -50,11 +50,12 @@ def test_a_bad_search_says_what_is_wrong(args, message):
 
 
 @pytest.mark.parametrize("q, substring", [
-    ("gimp-1.0-1.fc43", "gimp-1.0-1.fc43"), ("Pymemcache", "pymemcache"), ("ab", None), ("two words", None),
+    ("gimp-1.0-1.fc43", "gimp-1.0-1.fc43"), ("Pymemcache-8", "pymemcache-8"), ("pkg12", "pkg12"),
+    ("pymemcache", None), ("ab", None), ("two words", None),
     ('"quoted"', None), ("-excluded", None), ("or either", None),
 ])
-def test_one_token_is_also_looked_up_as_a_substring(q, substring):
-    """A query of one token of three characters or more (a package, an NVR) is also a substring, lowercased."""
+def test_a_token_with_digits_or_signs_is_also_looked_up_as_a_substring(q, substring):
+    """One token of three characters or more with a digit or sign (a package, an NVR) is also a substring."""
     assert parse_query({"q": q}).substring == substring
 
 

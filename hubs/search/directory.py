@@ -22,7 +22,8 @@ def _rank(query: Query, hub: Hub) -> tuple[int, str] | None:
     needle = query.text.lower()
     if needle and name == needle:
         return (0, hub.name)
-    if query.substring is not None and query.substring in name:
+    one_token = len(needle) >= 2 and not any(c.isspace() or c == '"' for c in needle) and needle[0] != "-"
+    if one_token and needle in name:  # names are typed in part ("design" finds "designteam"): few, in memory
         return (1, hub.name)
     if matches(query, f"{hub.name} {hub.summary}"):
         return (2, hub.name)

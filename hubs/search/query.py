@@ -4,8 +4,9 @@ A query is read as PostgreSQL's ``websearch_to_tsquery('simple', q)`` reads it: 
 ``"a phrase"`` keeps its words together, ``or`` between two terms accepts either, ``-word`` excludes.
 Messages are matched by PostgreSQL itself; this reading serves the in-process search of hubs, people and
 widget texts and the in-memory store of the tests. A query that is one token of three or more characters
-(a package name, an NVR such as ``gimp-1.0-1.fc43``) is also looked up as a substring, which word search
-splits badly.
+with a digit or a sign in it (a package name such as ``python3-gimp`` or ``pymemcache-8.11``, an NVR such as
+``gimp-1.0-1.fc43``) is also looked up as a substring, which word search splits badly; a plain word is
+found as a word only (a substring test of every row would make common words slow).
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def parse_query(args: dict[str, str | None]) -> Query:
             raise SearchError("before must be the cursor a previous answer gave (time:id)")
     token = text if text and not any(c.isspace() or c == '"' for c in text) and not text.startswith("-") else ""
     query = Query(text=text, groups=parse_groups(text),
-                  substring=token.lower() if len(token) >= 3 and token.lower() != "or" else None,
+                  substring=token.lower() if len(token) >= 3 and not token.isalpha() else None,
                   service=_name("service", args.get("service")), person=_name("person", args.get("person")),
                   package=_name("package", args.get("package")), hub=_name("hub", args.get("hub")),
                   since=since, until=until, limit=int(limit) if limit else 50, before=before)

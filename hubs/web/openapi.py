@@ -313,7 +313,7 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             "summary": "Find hubs, people, the texts owners wrote in widgets, and messages",
             "description": "Words are read as PostgreSQL's `websearch_to_tsquery` reads them: all are required, "
                            "`\"a phrase\"` keeps its words together, `or` accepts either side, `-word` excludes. "
-                           "A query of one token (a package name, an NVR such as `gimp-1.0-1.fc43`) is also "
+                           "A query of one token with a digit or a sign (an NVR such as `gimp-1.0-1.fc43`) is also "
                            "looked up as a substring of package names and summaries. Messages come newest "
                            "first, a page at a time (`before` = the previous answer's `next`); hubs, people "
                            "and widget texts best first (not with service, person, package or time filters).",

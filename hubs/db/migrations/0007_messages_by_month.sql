@@ -101,7 +101,6 @@ INSERT INTO messages (id, msg_id, topic, category, ts, usernames, packages, body
 DROP TABLE messages_old;
 
 CREATE INDEX messages_ts_idx ON messages (ts DESC, id DESC);
-CREATE INDEX messages_msg_id_idx ON messages (msg_id);
 CREATE INDEX messages_category_ts_idx ON messages (category, ts DESC);
 CREATE INDEX messages_usernames_idx ON messages USING gin (usernames);
 CREATE INDEX messages_packages_idx ON messages USING gin (packages);
