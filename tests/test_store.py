@@ -816,3 +816,20 @@ async def test_odd_queries_are_never_errors(store, q):
         assert isinstance(await _found(store, q=q), list)
     except SearchError as e:  # nothing to look for in it: a 400 that says so
         assert "say what to look for" in str(e)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_page_spans_recent_and_old_months_in_order(store):
+    """Pages of activity and of search results run newest first across this month and older ones alike."""
+    import time
+
+    from hubs.search.query import parse_query
+
+    now = time.time()
+    await store.add_messages([_msg(i, now - i * 10 * 86400, ["ralph"]) for i in range(8)])  # now … 70 days ago
+    page = await store.recent_messages(usernames=["ralph"], limit=5)
+    assert [m.msg_id for m in page] == ["m0", "m1", "m2", "m3", "m4"]
+    rest = await store.recent_messages(usernames=["ralph"], limit=5, before=(page[-1].ts, page[-1].id))
+    assert [m.msg_id for m in rest] == ["m5", "m6", "m7"]
+    found = await store.search_messages(parse_query({"person": "ralph", "limit": "6"}))
+    assert [m.msg_id for m, _ in found] == [f"m{i}" for i in range(6)]

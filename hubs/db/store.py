@@ -169,8 +169,10 @@ _HEADLINE = (f"ts_headline('simple', CASE WHEN summary = '' THEN topic ELSE summ
              f" 'StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_STOP}, HighlightAll=true')")
 
 
-def message_search_sql(query: Query) -> tuple[str | None, dict[str, Any]]:
-    """The statement of a message search and its parameters (pure); None when nothing can match."""
+def message_search_sql(query: Query, window: str = "") -> tuple[str | None, dict[str, Any]]:
+    """The statement of a message search and its parameters (pure); None when nothing can match.
+
+    ``window``: one more condition on ``ts`` (see ``_newest_first``)."""
     where, params = [], {"limit": query.limit}
     words_only_excluded = query.groups and all(t.negated for g in query.groups for t in g)
     if query.groups and not words_only_excluded:
@@ -201,6 +203,8 @@ def message_search_sql(query: Query) -> tuple[str | None, dict[str, Any]]:
         where.append("(ts, id) < (to_timestamp(%(before_ts)s), %(before_id)s)")
     if not where:
         return None, {}
+    if window:
+        where.append(window)
     if query.groups:
         params["tsq"] = query.text
         headline = _HEADLINE.replace("%(tsq)s", "websearch_to_tsquery('simple', %(tsq)s)")
@@ -559,25 +563,27 @@ class PostgresStore:
     async def recent_messages(self, usernames: Iterable[str] = (), categories: Iterable[str] = (),
                               limit: int = 20, before: tuple[float, int] | None = None) -> list[StoredMessage]:
         """Newest first; messages naming any of ``usernames`` (or in ``categories``), before a cursor."""
-        where, params = [], []
+        where, params = [], {"limit": limit}
         usernames, categories = sorted(set(usernames)), sorted(set(categories))
         match = []
         if usernames:
-            match.append("usernames && %s::text[]")
-            params.append(usernames)
+            match.append("usernames && %(usernames)s::text[]")
+            params["usernames"] = usernames
         if categories:
-            match.append("category = ANY(%s)")
-            params.append(categories)
+            match.append("category = ANY(%(categories)s)")
+            params["categories"] = categories
         if not match:
             return []
         where.append("(" + " OR ".join(match) + ")")
         if before is not None:
-            where.append("(ts, id) < (to_timestamp(%s), %s)")
-            params += [before[0], before[1]]
-        rows = await self._query(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY ts DESC, id DESC LIMIT %s",
-            (*params, limit))
-        return [_message(r) for r in rows]
+            where.append("(ts, id) < (to_timestamp(%(before_ts)s), %(before_id)s)")
+            params["before_ts"], params["before_id"] = before
+
+        def statement(window: str) -> tuple[str, dict[str, Any]]:
+            return (f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join([*where, window])}"
+                    " ORDER BY ts DESC, id DESC LIMIT %(limit)s", params)
+
+        return [_message(r) for r in await self._newest_first(statement, limit)]
 
     async def search_messages(self, query: Query) -> list[tuple[StoredMessage, str]]:
         """Messages matching a search, newest first, each with its summary between highlight marks.
@@ -586,11 +592,25 @@ class PostgresStore:
         error); a one-token query also as a substring of package names and summaries (trigram GIN);
         filters narrow it; ``ts_headline`` runs on the page of results only.
         """
-        sql, params = message_search_sql(query)
-        if sql is None:
+        if message_search_sql(query)[0] is None:
             return []
-        rows = await self._query(sql, params)
+        rows = await self._newest_first(lambda window: message_search_sql(query, window), query.limit)
         return [(_message(r[:13]), r[13]) for r in rows]
+
+    async def _newest_first(self, statement, limit: int) -> list[tuple]:
+        """The newest ``limit`` rows of a query ordered by time, asking the last two months first.
+
+        A page of newest messages mostly lies in the newest months; a query over every month must find
+        the first match in each before the merge can answer (a walk in every old month), and plans
+        slower. ``statement(window)`` gives (sql, params) with that condition on ``ts``; the older
+        months are asked only for what the recent ones lacked. The answer is the same either way."""
+        since = Month.of(time.time()).plus(-1).start
+        sql, params = statement("ts >= to_timestamp(%(window)s)")
+        rows = await self._query(sql, {**params, "window": since})
+        if len(rows) < limit:
+            sql, params = statement("ts < to_timestamp(%(window)s)")
+            rows += await self._query(sql, {**params, "window": since, "limit": limit - len(rows)})
+        return rows
 
     async def message_count(self, username: str) -> int:
         rows = await self._query("SELECT count(*) FROM messages WHERE usernames @> ARRAY[%s]::text[]", (username,))
