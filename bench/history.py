@@ -57,6 +57,10 @@ WORDS = ("update fix crash build release stable testing rawhide python rust java
          "module documentation translation theme icon design firefox libreoffice systemd selinux network "
          "wayland mesa nvidia arm64 s390x ppc64le koji compose iso spin lab workstation server cloud coreos "
          "silverblue toolbox podman buildah ansible infrastructure outage mirror proxy certificate").split()
+SYLLABLES = ("ab ac ad al am an ar as at ba be bi bo bu ca ce ci co cu da de di do du el em en er es fa fe fi fo "
+             "ga ge gi go gu ha he hi ho ja jo ka ke ki ko la le li lo lu ma me mi mo mu na ne ni no nu pa pe "
+             "pi po pu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo xa xe ya yo za ze zi zo lib gtk "
+             "qt x11 py ng nx tk ux").split()
 BADGES = ["Junior Packager", "Let me introduce myself", "Bodhi Tester", "Mirror Maker", "Design Contributor"]
 
 
@@ -67,8 +71,11 @@ class Mix:
         self.rng = random.Random(seed)
         rng = self.rng
         self.people = [f"user{i:04d}" for i in range(5000)]
-        self.packages = [f"{rng.choice(['python-', 'rust-', 'perl-', 'golang-', 'ghc-', ''])}pkg{i}"
-                         for i in range(20000)] + ["gimp", "kernel", "python-pymemcache", "firefox", "systemd"]
+        # Names as diverse as Fedora's (made of syllables, a quarter with a language prefix): "pkgN" names
+        # would share their trigrams across every row, which no real package set does.
+        self.packages = sorted({rng.choice(["python-", "rust-", "perl-", "golang-", "ghc-"] + [""] * 15)
+                                + "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+                                for _ in range(20000)}) + ["gimp", "kernel", "python-pymemcache", "firefox"]
         self.groups = [f"team{i}" for i in range(300)]
         self.services = list(VERBS)
         self.weights = [VERBS[s][0] for s in self.services]
@@ -160,6 +167,7 @@ async def run(reactor, n: int, keep: bool) -> None:
             return (parse_query({k: str(v) for k, v in args.items()}),)
 
         hub_people = [tuple(rng.sample(mix.people[:400], 12)) for _ in range(ROUNDS)]
+        prefixed = [p for p in mix.packages if "-" in p]
         cases = [
             ("word over everything, first 50 (common words)",
              store.search_messages, [q(q=rng.choice(WORDS)) for _ in range(ROUNDS)]),
@@ -176,11 +184,11 @@ async def run(reactor, n: int, keep: bool) -> None:
              store.search_messages, [q(q=rng.choice(WORDS), person=rng.choice(active)) for _ in range(ROUNDS)]),
             ("a hub's history (12 people), first 50",
              store.search_messages, [(replace(q(since="2000-01-01")[0], people=p),) for p in hub_people]),
-            ("package-name substring (pkg12, pymemcache)",
-             store.search_messages, [q(q=rng.choice(["pymemcache", "pymemcache-8", f"pkg{rng.randrange(2000)}"]))
+            ("package-name substring (pymemcache-8, python-gimpr: a prefixed name but its last letters)",
+             store.search_messages, [q(q=rng.choice(["pymemcache-8", rng.choice(prefixed)[:-2]]))
                                      for _ in range(ROUNDS)]),
-            ("NVR substring (pkgN-X.Y)",
-             store.search_messages, [q(q=f"pkg{rng.randrange(20000)}-{rng.randint(0, 12)}.{rng.randint(0, 30)}")
+            ("NVR substring (name-X.Y, mostly no such build)",
+             store.search_messages, [q(q=f"{rng.choice(mix.packages)}-{rng.randint(0, 12)}.{rng.randint(0, 30)}")
                                      for _ in range(ROUNDS)]),
             ("a hub's feed page (12 people, 20 rows)",
              store.recent_messages, [(p, (), 21) for p in hub_people]),

@@ -19,6 +19,7 @@ import psycopg2
 from psycopg2.extras import Json
 
 from hubs.db.migrate import migrate
+from hubs.db.partitions import Month
 from hubs.db.recorder import stored_message
 from hubs.db.store import MESSAGE_VALUES, insert_messages_sql, message_params
 from hubs.demo import data as demo
@@ -98,6 +99,8 @@ def store_messages(cur, envelopes, meta_config) -> int:
     for env in envelopes:
         m = stored_message(from_fedmsg(env, meta), now=time.time())
         rows.append(tuple(message_params(m)))
+    for month in sorted({Month.of(row[3]) for row in rows}):  # each month its partition (the demo's weeks)
+        cur.execute("SELECT hubs_message_partition(%s::date)", (month.first_day,))
     execute_values(cur, insert_messages_sql("VALUES %s"), rows, template=MESSAGE_VALUES)
     return len(rows)
 
