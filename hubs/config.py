@@ -146,8 +146,11 @@ SETTINGS: tuple[Setting, ...] = (
       shown=f"none; fedmsg.d: {len(JUNK)} of build-system noise"),
     S("messages_max_age_days", "hubs.messages.max_age_days", FLOAT, 30.0, "message store retention by age (days)",
       check=POSITIVE),
-    S("messages_max_rows", "hubs.messages.max_rows", INT, 1_000_000, "message store retention by row count",
+    S("messages_max_rows", "hubs.messages.max_rows", INT, 50_000_000,
+      "message store cap: beyond it the oldest whole months go (planner's estimate; never the current month)",
       check=POSITIVE),
+    S("messages_partitions_ahead", "hubs.messages.partitions_ahead", INT, 2,
+      "months of message partitions created ahead of the current one", check=POSITIVE),
     S("messages_prune_interval", "hubs.messages.prune_interval", FLOAT, 300.0,
       "seconds between two prunings of the message store", floor=1.0),
     # Outside services.

@@ -266,7 +266,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
         service.demo_feed = _demo_feed(config, reactor, edge.source, bus, hubs.handler)
         service.demo_feed.start()
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
-                            config.messages_prune_interval)
+                            config.messages_prune_interval, ahead=config.messages_partitions_ahead)
     service.pruner.start()
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
                            "keep-alive"),
