@@ -27,6 +27,7 @@ from hubs.build.context import WidgetContext
 from hubs.build.lease import Leases
 from hubs.build.markup import render_markdown
 from hubs.build.states import WidgetStates
+from hubs.build.viewers import Viewers
 from hubs.bus.amqp import amqp_edge
 from hubs.bus.dedupe import SeenIds
 from hubs.bus.fedmsg import FedmsgEdge
@@ -38,7 +39,7 @@ from hubs.db.store import Store
 from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
 from hubs.dispatch.handler import MessageHandler
-from hubs.events import Events, HubChanged, LayoutChanged, PayloadChanged
+from hubs.events import Events, HubChanged, HubViewed, LayoutChanged, PayloadChanged
 from hubs.health import HealthMonitor, monitor_for
 from hubs.metrics import Metrics
 from hubs.people.accounts import Accounts
@@ -82,14 +83,17 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     registry = load_registry() if registry is None else registry
     metrics = Metrics()
     events = Events()
-    streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes, metrics)
+    streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes, metrics, events)
     metrics.open_streams.set_function(streams.listener_count)
+    viewers = Viewers(cache, clock, streams.counts)
     ctx = WidgetContext(store=store, config=config, clock=clock, http=http, meta=meta)
     directory = Directory(store, registry, ctx, events)
     ctx.people = directory.people
     ctx.hub = directory.find_hub
     leases = Leases(cache, clock, streams.boot, ttl=config.widget_timeout + 2)
-    states = WidgetStates(config, directory, cache, ctx, clock, events, leases, metrics)
+    states = WidgetStates(config, directory, cache, ctx, clock, events, leases, metrics, viewers)
+    metrics.builds_running.set_function(lambda: states.queue.running)
+    metrics.builds_waiting.set_function(lambda: states.queue.waiting)
     handler = MessageHandler(config, directory, states, ctx, clock, recorder=recorder, metrics=metrics,
                              seen=SeenIds(config.seen_ids) if seen is None else seen)
     fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
@@ -100,6 +104,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(HubChanged, states.hub_changed)  # forget dropped widgets, rebuild reconfigured ones
     events.subscribe(LayoutChanged, streams.on_layout)  # to the hub's open streams
     events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
+    events.subscribe(HubViewed, lambda event: viewers.hub_viewed(event.hub))  # marked for the fleet at once
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
                 metrics, events, fedmsg_edge)
 
@@ -266,8 +271,10 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval)
     service.pruner.start()
+    viewers = hubs.states.viewers
     service.loops = (_loop(hubs.streams.keepalive, config.sse_keepalive, reactor, "keep-alive"),
-                     _loop(hubs.states.refresh_due, 60, reactor, "refresh"))
+                     _loop(hubs.states.refresh_due, 60, reactor, "refresh"),
+                     _loop(lambda: defer.ensureDeferred(viewers.refresh()), viewers.ttl / 3, reactor, "viewer marks"))
     hubs.health = monitor_for(hubs)
     await hubs.health.start()  # the first answer is complete (or past its deadline) before anyone asks
     if listen:

@@ -61,6 +61,10 @@ class Cache(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete every key (absent ones too): one round trip per server asked; raises CacheUnavailable unless
+        every server asked answered."""
+
     def ping(self) -> None: ...
 
     def ping_each(self) -> dict[str, str | None]: ...
@@ -236,6 +240,10 @@ class MemcachedCache:
     def delete(self, key: str) -> None:
         self._call("delete", key, False)
 
+    def delete_many(self, keys: list[str]) -> None:
+        for name, some in self._by_server(keys).items():
+            self._call_server(name, "delete_many", some, False)
+
     def ping(self) -> None:
         """Raise unless at least one server answers (each one on the ring is asked)."""
         status = self.ping_each()
@@ -333,6 +341,12 @@ class FakeCache:
         self._check()
         self.data.pop(key, None)
         self._expires.pop(key, None)
+
+    def delete_many(self, keys: list[str]) -> None:
+        self._check()
+        for key in keys:
+            self.data.pop(key, None)
+            self._expires.pop(key, None)
 
     def ping(self) -> None:
         self._check()

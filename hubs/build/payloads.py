@@ -141,6 +141,10 @@ class PayloadStore:
         """No process reads data under ``key`` again (an invalidation whose build failed, an old config)."""
         self._cache_call("delete", key)
 
+    def drop_many(self, keys: list[str]) -> bool:
+        """No process reads data under these keys again (widgets nobody views); False if memcached did not answer."""
+        return self._cache_call("delete_many", keys)[0]
+
     def _cache_call(self, method: str, *args: Any) -> tuple[bool, Any]:
         """(did memcached answer, its answer)."""
         try:

@@ -155,13 +155,14 @@ class MessageHandler:
     def _rebuild_after_store(self, hits: Iterable[int], cause: str | None) -> defer.Deferred:
         """Widgets that read stored messages are rebuilt once this message is stored.
 
-        ``cause`` (the message id) lets the processes of a fleet share one build per widget.
+        ``cause`` (the message id) lets the processes of a fleet share one build per widget. Widgets
+        that no open page shows are invalidated instead (built on their next view).
         """
         widgets = [self.directory.widgets[i] for i in hits if i in self.directory.widgets]
         reads = any(getattr(self.directory.spec(w), "reads_messages", False) for w in widgets)
         first = self.recorder.flush() if (reads and self.recorder is not None) else defer.succeed(None)
-        return first.addCallback(
-            lambda _: defer.DeferredList([self.states.rebuild(w.idx, cause) for w in widgets], consumeErrors=True))
+        # Rebuilt if an open page shows them (here or elsewhere in the fleet), else invalidated: see rebuild_many.
+        return first.addCallback(lambda _: self.states.rebuild_many([(w.idx, cause) for w in widgets]))
 
     @staticmethod
     def _log_failures(results, msg_id):
