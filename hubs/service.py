@@ -18,6 +18,7 @@ import time
 import types
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from twisted.internet import defer, task
@@ -272,7 +273,8 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
                             config.messages_prune_interval)
     service.pruner.start()
     viewers = hubs.states.viewers
-    service.loops = (_loop(hubs.streams.keepalive, config.sse_keepalive, reactor, "keep-alive"),
+    service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
+                           "keep-alive"),
                      _loop(hubs.states.refresh_due, 60, reactor, "refresh"),
                      _loop(lambda: defer.ensureDeferred(viewers.refresh()), viewers.ttl / 3, reactor, "viewer marks"))
     hubs.health = monitor_for(hubs)

@@ -106,6 +106,7 @@ def test_owner_edits_live_and_anonymous_viewer_sees_each_change(setup):
     settings.locator("textarea[name=text]").fill("Fresh note")
     settings.locator("button[type=submit]").click()
     expect(owner.locator("dialog.editor")).to_have_count(0)
+    expect(owner.locator("[data-column=right] .widget").last).to_be_focused()  # the keyboard is on the new widget
     expect(viewer.locator("[data-column=right] .widget")).to_have_count(before + 1)
     expect(viewer.locator("[data-column=right] .widget").last).to_contain_text("Fresh note")
     added = viewer.locator("[data-column=right] .widget").last
@@ -113,7 +114,8 @@ def test_owner_edits_live_and_anonymous_viewer_sees_each_change(setup):
     new_idx = added.get_attribute("data-idx")
 
     # Move it to the other column: the viewer's page moves it too.
-    owner.locator(f"#widget-{new_idx} .edit-bar button[title='Move to the other column']").click()
+    bar = owner.locator(f"#widget-{new_idx} .edit-bar")
+    bar.get_by_role("button", name="Move Sticky note to the left column").click()
     expect(viewer.locator(f"[data-column=left] #widget-{new_idx}")).to_have_count(1)
 
     # Remove it (with confirmation).

@@ -143,7 +143,7 @@ async def test_keepalive_comments(port, hubs):
 
 @pytest_twisted.ensureDeferred
 async def test_service_schedules_keepalives_at_most_every_15s(config, fake_store, fake_cache, fake_bus):
-    """The service's keep-alive loop runs on the injected clock at the configured interval."""
+    """The service's keep-alive loop runs on the injected clock at the configured interval, as an event naming it."""
     from twisted.internet.task import Clock
 
     from hubs.service import start
@@ -155,7 +155,8 @@ async def test_service_schedules_keepalives_at_most_every_15s(config, fake_store
     clock.advance(config.sse_keepalive - 0.01)
     assert sent == []
     clock.advance(0.02)
-    assert sent == [b": keepalive\n\n"] and config.sse_keepalive <= 15
+    assert sent == [b'event: keepalive\ndata: {"every": %s}\n\n' % str(config.sse_keepalive).encode()]
+    assert config.sse_keepalive <= 15
     await service.stop()
 
 

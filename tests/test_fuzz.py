@@ -1,8 +1,10 @@
-"""Fuzzing every write route of a real hub process: malformed bodies and headers never get a 5xx."""
+"""Fuzzing a real hub process: malformed bodies and headers never get a 5xx; odd requests get a status."""
 
 import http.client
 import json
 import os
+import socket
+import urllib.parse
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -68,3 +70,46 @@ def test_no_write_gets_a_server_error(hub, path, body, content_type, auth, extra
     assert response.status < 500, (response.status, path, body[:200], answer[:300])
     new_log = hub.log()[seen:]
     assert "Traceback" not in new_log, new_log[-3000:]
+
+
+SEGMENTS = st.one_of(
+    st.binary(max_size=12).map(lambda b: urllib.parse.quote_from_bytes(b, safe="").encode()),  # any bytes, %-encoded
+    st.binary(min_size=1, max_size=6).map(lambda b: bytes(c for c in b if c > 0x20 and c not in b"?#%/\x7f") or b"x"),
+    st.sampled_from([b"designteam", b"static", b"hubs.js", b"1", b"json", b"config", b"more", b"..", b"%00", b"%FF",
+                     b"%C3%28", b"api", b"widgets"]),
+)
+ODD_PATHS = st.lists(SEGMENTS, max_size=5).map(lambda s: b"/" + b"/".join(s)).filter(
+    lambda p: not urllib.parse.unquote_to_bytes(p).rstrip(b"/").endswith(b"events"))  # a stream would stay open
+ODD_METHODS = st.sampled_from([b"GET", b"GET", b"HEAD", b"POST", b"DELETE", b"OPTIONS", b"PATCH"])
+LONG = st.sampled_from([0, 0, 0, 200, 16_500, 40_000])  # bytes added to the path or to one header
+
+
+def ask_raw(port: int, request: bytes) -> bytes:
+    """Send one request on its own connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+@settings(max_examples=int(os.environ.get("HUBS_FUZZ_EXAMPLES", "1000")) // 2, deadline=None, derandomize=IN_CI,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], database=None)
+@given(method=ODD_METHODS, path=ODD_PATHS, long_path=LONG, long_header=LONG,
+       host=st.sampled_from([b"hubs.test", b"hubs.test:80", b"\xff\xfe", b"caf\xc3\xa9"]))
+def test_no_odd_request_gets_a_server_error_or_a_silent_close(hub, method, path, long_path, long_header, host):
+    """Odd paths (NUL, bytes that are not UTF-8), long request lines and headers: a status below 500, a sentence
+    for an error, no traceback in the log (seeded under CI, bounded)."""
+    seen = len(hub.log())
+    request = (method + b" " + path + b"a" * long_path + b" HTTP/1.1\r\nHost: " + host +
+               b"\r\nConnection: close\r\nX-Pad: " + b"b" * long_header + b"\r\n\r\n")
+    answer = ask_raw(hub.web_port, request)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 "), (request[:200], answer[:300])
+    status = int(head.split(b" ", 2)[1])
+    assert status < 500, (status, request[:200], answer[:300])
+    if status >= 400 and method != b"HEAD":
+        assert body.strip(), (status, request[:200], head)  # the answer says what is wrong
+    new_log = hub.log()[seen:]
+    assert "Traceback" not in new_log and "CRITICAL" not in new_log, new_log[-3000:]

@@ -1,11 +1,13 @@
 """The HTTP server's own limits over real TCP: body size, unauthenticated writes, slow clients."""
 
 import io
+import logging
 
 import pytest
 import pytest_twisted
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.task import Clock
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from hubs.testing.harness import make_site
 from hubs.web.common import MAX_BODY
@@ -130,6 +132,77 @@ async def test_open_event_streams_outlive_the_deadline(port, deadline_clock):
     assert not client.closed.called and b"200 OK" in client.data
     client.transport.loseConnection()
     await client.closed
+
+
+CLOSE = b"Host: h\r\nConnection: close\r\n"
+ODD_REQUESTS = [
+    # (what is odd, the raw request, the status, a fragment of the sentence in the body)
+    ("a request line over 16 KiB", b"GET /" + b"a" * 17000 + b" HTTP/1.1\r\n" + CLOSE + b"\r\n", 414,
+     b"request line is longer than 16 KiB"),
+    ("one header over 16 KiB", b"GET / HTTP/1.1\r\n" + CLOSE + b"X-Big: " + b"a" * 17000 + b"\r\n\r\n", 431,
+     b"headers are larger than 16 KiB"),
+    ("headers over 16 KiB together", b"GET / HTTP/1.1\r\n" + CLOSE + b"X-Some: " + b"a" * 1000 + b"\r\n" * 1 +
+     b"".join(b"X-More-%d: %s\r\n" % (i, b"a" * 1000) for i in range(20)) + b"\r\n", 431,
+     b"headers are larger than 16 KiB"),
+    ("a NUL in a static file name", b"GET /static/%00 HTTP/1.1\r\n" + CLOSE + b"\r\n", 404, b"not found"),
+    ("a NUL after a static folder", b"GET /static/%00/x HTTP/1.1\r\n" + CLOSE + b"\r\n", 404, b"not found"),
+    ("a path that is not UTF-8", b"GET /%FF HTTP/1.1\r\n" + CLOSE + b"\r\n", 400, b"not valid UTF-8"),
+    ("a widget path that is not UTF-8", b"GET /designteam/%C3%28/json HTTP/1.1\r\n" + CLOSE + b"\r\n", 400,
+     b"not valid UTF-8"),
+    ("a static path that is not UTF-8", b"GET /static/%FF HTTP/1.1\r\n" + CLOSE + b"\r\n", 400,
+     b"not valid UTF-8"),
+    ("a Host that is not UTF-8", b"GET / HTTP/1.1\r\nHost: \xff\r\nConnection: close\r\n\r\n", 400,
+     b"not valid UTF-8"),
+    ("raw bytes that are not ASCII in the path", b"GET /\xff\xfe HTTP/1.1\r\n" + CLOSE + b"\r\n", 400,
+     b"not a valid HTTP request"),
+    ("a header line without a colon", b"GET / HTTP/1.1\r\n" + CLOSE + b"no colon here\r\n\r\n", 400,
+     b"not a valid HTTP request"),
+    ("a HEAD of a path that is not UTF-8", b"HEAD /\x80 HTTP/1.1\r\n" + CLOSE + b"\r\n", 400, b""),
+    ("more than 500 headers", b"GET / HTTP/1.1\r\n" + CLOSE + b"".join(b"X-%d: 1\r\n" % i for i in range(501)) +
+     b"\r\n", 431, b"more than 500 headers"),
+]
+
+
+@pytest.fixture
+def loud_logs(caplog):
+    """Log lines at warning or above (and any Twisted cannot format), from Twisted's logger and the standard
+    library's."""
+    lines: list[str] = []
+
+    def observe(event):
+        text = formatEvent(event)
+        if event.get("log_level", LogLevel.info) >= LogLevel.warn or "Unable to format event" in text:
+            failure = event.get("log_failure")
+            lines.append(text + (" " + failure.getTraceback() if failure is not None else ""))
+
+    globalLogPublisher.addObserver(observe)
+    caplog.set_level(logging.WARNING)
+    yield lambda: lines + [r.getMessage() + (" Traceback" if r.exc_info else "") for r in caplog.records]
+    globalLogPublisher.removeObserver(observe)
+
+
+@pytest.mark.parametrize(("odd", "raw", "status", "fragment"), ODD_REQUESTS, ids=[c[0] for c in ODD_REQUESTS])
+@pytest_twisted.ensureDeferred
+async def test_an_odd_request_gets_a_status_and_a_sentence_and_no_traceback_in_the_log(
+        port, loud_logs, odd, raw, status, fragment):
+    """Oversized heads, NUL in file names and non-UTF-8 paths: a 4xx that says why, at most one quiet log line."""
+    client = await connect(port)
+    client.transport.write(raw)
+    answer = await client.closed
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status), answer[:300]
+    assert fragment.lower() in body.lower(), answer[:600]
+    logged = loud_logs()
+    assert len(logged) <= 1 and not any("Traceback" in line for line in logged), logged
+
+
+def test_a_request_with_any_bytes_in_its_uri_can_be_named_in_a_log_line():
+    """A request's repr shows its URI escaped (Twisted's decodes it as ASCII, and raised inside the logger)."""
+    from twisted.web.test.requesthelper import DummyChannel
+
+    request = HubsRequest(DummyChannel())
+    request.method, request.uri = b"HEAD", b"/\x80\xff"
+    assert "\\x80\\xff" in repr(request)
 
 
 def test_bodies_are_never_spooled_to_disk():

@@ -390,8 +390,19 @@ async def test_accounts_are_tied_to_one_identity(store):
     assert await store.bind_subject("other", "https://id.example sub-1") is False
 
 
+def designteam_plugins(dsn: str) -> list[str]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT plugin FROM widgets WHERE hub = 'designteam' ORDER BY id")
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
 def test_populate_resets_and_reloads_the_demo(pg_admin_dsn, canned_services_process):
-    """populate.py --reset drops every Hubs table (the list matches the schema) and loads the demo again."""
+    """populate.py --reset drops every Hubs table (the list matches the schema) and loads the demo again; the dummy
+    widget is on the Design Team's hub only with --developer-widgets."""
     from hubs.db.populate import HUBS_TABLES, main
     from tests.conftest import drop_database, fresh_database
 
@@ -404,7 +415,8 @@ def test_populate_resets_and_reloads_the_demo(pg_admin_dsn, canned_services_proc
             assert {r[0] for r in cur.fetchall()} == set(HUBS_TABLES)
         conn.close()
         assert main(["--dsn", dsn]) == 0  # idempotent
-        assert main(["--dsn", dsn, "--reset"]) == 0
+        assert designteam_plugins(dsn) and "dummy" not in designteam_plugins(dsn)
+        assert main(["--dsn", dsn, "--reset", "--developer-widgets"]) == 0
         conn = psycopg2.connect(dsn)
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM hubs")
@@ -413,6 +425,7 @@ def test_populate_resets_and_reloads_the_demo(pg_admin_dsn, canned_services_proc
             messages = cur.fetchone()[0]
         conn.close()
         assert hubs == 7 and messages > 100
+        assert "dummy" in designteam_plugins(dsn)
     finally:
         drop_database(pg_admin_dsn, dsn)
 

@@ -267,9 +267,9 @@ async def test_a_client_from_another_process_gets_only_what_it_missed(hubs, cloc
     mark = int(clock.seconds() * 1000)
     await hubs.fedmsg.take({"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "p1",
                                "timestamp": 1})
-    missed = await site._snapshot("designteam", mark - 1)
+    missed = await site.stream.snapshot("designteam", mark - 1)
     assert [e for e, _ in missed] == ["layout", "widget"] and json.loads(missed[1][1])["idx"] == 3
-    everything = await site._snapshot("designteam", None)
+    everything = await site.stream.snapshot("designteam", None)
     assert [e for e, _ in everything] == ["layout"] + ["widget"] * 5
     plan = hubs.streams.plan("designteam", f"anotherprocess-12-v{mark - 1}")
     assert (plan.kind, plan.since) == ("missed", mark - 1)

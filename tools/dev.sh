@@ -179,6 +179,15 @@ ensure_oidc_provider_installed() {
   fi
 }
 
+ensure_axe_installed() {
+  # axe-core, injected into pages by the accessibility browser tests (tests/test_browser_a11y.py).
+  if [ ! -f tests/axe/node_modules/axe-core/axe.min.js ]; then
+    command -v npm >/dev/null || apt_install nodejs npm
+    say "installing axe-core (npm, tests/axe)"
+    npm ci --prefix tests/axe --no-audit --no-fund >/dev/null
+  fi
+}
+
 start_dev_login() {
   # A real OIDC provider (node-oidc-provider) whose login form takes any account name:
   # for trying login and editing locally. HUBS_DEV_LOGIN=0 or HUBS_OIDC_ISSUER turn it off.
@@ -349,6 +358,7 @@ case "$cmd" in
     command -v chromium >/dev/null || apt_install chromium
     haproxy_bin >/dev/null || apt_install haproxy  # tests/test_fleet.py
     ensure_oidc_provider_installed
+    ensure_axe_installed
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   setup)

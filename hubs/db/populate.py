@@ -46,8 +46,11 @@ def create_hub_rows(cur, name: str, summary: str, user_hub: bool, layout, archiv
 
 
 def load_demo(dsn: str, fedocal_url: str = "https://calendar.fedoraproject.org", messages: bool = True,
-              meta_config: dict | None = None) -> int:
-    """Insert the demo users, hubs, roles, widgets and (once) a few weeks of messages; return hubs created."""
+              meta_config: dict | None = None, developer: bool = True) -> int:
+    """Insert the demo users, hubs, roles, widgets and (once) a few weeks of messages; return hubs created.
+
+    ``developer`` adds the dummy widget to the Design Team's hub (the tests rely on it; people need not see it).
+    """
     created = 0
     conn = psycopg2.connect(dsn)
     try:
@@ -55,7 +58,7 @@ def load_demo(dsn: str, fedocal_url: str = "https://calendar.fedoraproject.org",
             for username, fullname in demo.USERS.items():
                 cur.execute("INSERT INTO users (username, fullname) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                             (username, fullname))
-            hubs = [dict(team, user_hub=False) for team in demo.teams(fedocal_url)]
+            hubs = [dict(team, user_hub=False) for team in demo.teams(fedocal_url, developer)]
             for username, summary in demo.PEOPLE.items():
                 hubs.append({"name": username, "summary": summary, "user_hub": True, "owners": [username],
                              "members": [], "subscribers": [], "stargazers": [],
@@ -125,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", help="libpq connection string (default: hubs.db.dsn from fedmsg.d)")
     parser.add_argument("--no-demo", action="store_true", help="only create or update the schema")
     parser.add_argument("--reset", action="store_true", help="drop every Hubs table first (destroys data)")
+    parser.add_argument("--developer-widgets", action="store_true",
+                        help="give the Design Team's demo hub the dummy widget that hubs.dummy.poke redraws")
     parser.add_argument("--scale", type=int, metavar="N", help="also create N team hubs with people (benchmarks)")
     parser.add_argument("--people", type=int, metavar="M", help="with --scale: personal hubs (default 2.5 x N)")
     args = parser.parse_args(argv)
@@ -138,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("schema: %s", f"applied {applied}" if applied else "up to date")
         if not args.no_demo:
             fedocal = config.get("hubs.services.fedocal_url", "https://calendar.fedoraproject.org")
-            log.info("demo data: %d hubs created", load_demo(dsn, fedocal, meta_config=config))
+            created = load_demo(dsn, fedocal, meta_config=config, developer=args.developer_widgets)
+            log.info("demo data: %d hubs created", created)
         if args.scale:
             from hubs.demo.scale import load_scale, scale_plan
 

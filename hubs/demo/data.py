@@ -25,8 +25,14 @@ DESIGN_ABOUT = (
     "mailing list. We tag newcomer-friendly tickets with `newbie`."
 )
 
-def teams(fedocal_url: str) -> list[dict[str, Any]]:
-    """The demo team hubs (their calendars live under ``fedocal_url``)."""
+# A developer's widget: a hubs.dummy.poke message redraws it. The tests' data has it on the Design Team's hub;
+# the demo people see does not (populate.py --developer-widgets adds it).
+DUMMY = ("left", "dummy", {"text": "A test widget: a hubs.dummy.poke message on the bus redraws it.",
+                           "color": "purple", "topic": "hubs.dummy.poke"})
+
+
+def teams(fedocal_url: str, developer: bool = True) -> list[dict[str, Any]]:
+    """The demo team hubs (their calendars live under ``fedocal_url``); ``developer``: with the dummy widget."""
     def calendar(name):
         return {"calendar": f"{fedocal_url.rstrip('/')}/ical/{name}/"}
 
@@ -43,8 +49,7 @@ def teams(fedocal_url: str) -> list[dict[str, Any]]:
             ("left", "about", {"text": DESIGN_ABOUT}),
             ("left", "sticky", {"text": "**F42 wallpaper** submissions close on *Friday*. "
                                         "Vote for your favourites in the nuancier app."}),
-            ("left", "dummy", {"text": "A test widget: a hubs.dummy.poke message on the bus redraws it.",
-                               "color": "purple", "topic": "hubs.dummy.poke"}),
+            *([DUMMY] if developer else []),
             ("left", "feed", {}),
             ("left", "pagure", {"project": "design"}),
             ("right", "stats", {}),

@@ -1,23 +1,25 @@
-"""What every part of the web site shares: the Klein app, request errors, JSON answers."""
+"""What every part of the web site shares: the Klein app class, request errors, JSON answers."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from klein import Klein
-
-if TYPE_CHECKING:
-    pass
+from werkzeug.routing import EndpointPrefix
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 
+
 class HubsKlein(Klein):
-    """Klein that notes on each request the route template it matched (a metrics label, found for free)."""
+    """Klein that notes on each request the route template it matched (a metrics label, found for free),
+    and that can serve the routes of several parts as one app (``compose``)."""
 
     _templates: dict[str, str] | None = None
 
@@ -27,9 +29,42 @@ class HubsKlein(Klein):
         request.route = self._templates.get(endpoint, "unmatched")
         return super().execute_endpoint(endpoint, request, *args, **kwargs)
 
+    @classmethod
+    def compose(cls, **parts: Klein) -> HubsKlein:
+        """One app with every route and error handler of each part's app, run on the part the composing
+        object holds in the field of that name (``pages=PageRoutes.app`` runs ``PageRoutes`` routes on
+        ``whole.pages``).
 
-# Every route of HubsWeb and its parts is registered on this one app.
-app = HubsKlein()
+        Each part declares its routes on its own ``Klein()``, as in klein's ``nonglobalstate`` example.
+        The rules go into one werkzeug map (their endpoints prefixed by werkzeug's ``EndpointPrefix``,
+        made for sub-applications), because the parts share one URL space: ``/<hub>/<int:idx>/config``
+        is read by one part and written by another, and a wrong method there must answer 405 naming both
+        methods, as a single map does. Error handlers keep the order of the parts.
+        """
+        app = cls()
+        for field, part in parts.items():
+            rules = list(part.url_map.iter_rules())
+            for rule in rules:
+                app._endpoints[f"{field}.{rule.endpoint}"] = _on_part(field, part.endpoints[rule.endpoint])
+            app._url_map.add(EndpointPrefix(f"{field}.", rules))
+            for exceptions, handler in part._error_handlers:
+                app._error_handlers.append((exceptions, _on_part(field, handler)))
+        return app
+
+
+def _on_part(field: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """A part's Klein endpoint or error handler, called with the part held in ``whole.<field>``.
+
+    ``functools.wraps`` carries Klein's route metadata (the segment count it uses for branch routes).
+    """
+
+    @functools.wraps(function)
+    def on_part(whole: Any, *args: Any, **kwargs: Any) -> Any:
+        return function(getattr(whole, field), *args, **kwargs)
+
+    return on_part
+
+
 MAX_BODY = 64 * 1024
 
 
@@ -101,6 +136,19 @@ def bad_text(value: Any, path: str = "") -> str | None:
             found = bad_text(item, f"{path}[{i}]" if path else f"[{i}]")
             if found:
                 return found
+    return None
+
+
+def undecodable_url_part(host: bytes, path_segments: list[bytes]) -> str | None:
+    """Which part of a request's URL is not UTF-8 once percent-decoded ("path", then "host"), or None (pure).
+
+    Routing needs both as text; Klein would answer a bare 400 and log a traceback for each such request.
+    """
+    for part, raw in (("path", b"/".join(path_segments)), ("host", host)):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return part
     return None
 
 

@@ -11,26 +11,36 @@ from werkzeug.exceptions import NotFound as NoRoute
 
 from hubs.db.store import StoreUnavailable
 from hubs.models import Conflict, NotFound
-from hubs.widgets.base import InvalidConfig
-
-if TYPE_CHECKING:
-    pass
-
 from hubs.web.common import (
     BadRequest,
     Forbidden,
+    HubsKlein,
     Unauthorized,
     Unavailable,
     _json,
     _wants_json,
-    app,
 )
+from hubs.widgets.base import InvalidConfig
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from hubs.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
-class ErrorRoutes:
-    """How every failure is answered (JSON for scripts and the page's fetch(), HTML for people)."""
+class ErrorPages:
+    """How every failure is answered (JSON for scripts and the page's fetch(), HTML for people).
+
+    Its app holds only error handlers; composed with the route parts, they answer for all of them.
+    """
+
+    app = HubsKlein()
+
+    def __init__(self, env: Environment, metrics: Metrics):
+        self.env = env
+        self.metrics = metrics
 
     @app.handle_errors(NoRoute)
     def _no_route(self, request, failure):
@@ -82,7 +92,7 @@ class ErrorRoutes:
     @app.handle_errors(StoreUnavailable)
     def _unavailable(self, request, failure):
         log.debug("database unavailable: %s", failure.value)  # the store logs the outage once; counted below
-        self.hubs.metrics.database_errors.inc()
+        self.metrics.database_errors.inc()
         request.setHeader(b"retry-after", b"2")
         return self._error(request, 503, "Service unavailable", "The database is unreachable; try again shortly.")
 
@@ -96,7 +106,13 @@ class ErrorRoutes:
                   failure.getTraceback())
         return self._error(request, 500, "Internal error", "Something went wrong on our side; it has been logged.")
 
+    def bad_url(self, request, part: str) -> bytes:
+        """The answer to a URL whose ``part`` ("path" or "host") is not UTF-8: a 400 that says so."""
+        what = "The URL's path" if part == "path" else "The Host header"
+        return self._error(request, 400, "Bad request", f"{what} is not valid UTF-8.")
+
     def _error(self, request, status: int, title: str, message: str) -> bytes:
+        """A JSON error body, or the HTML error page for people."""
         if _wants_json(request):
             return _json(request, {"error": message}, status)
         request.setResponseCode(status)

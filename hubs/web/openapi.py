@@ -24,7 +24,7 @@ from typing import Any
 from hubs.models import COLUMNS, GRID, ROLES
 from hubs.people.auth import SESSION_COOKIE
 from hubs.web.common import MAX_BODY, RESERVED_NAMES
-from hubs.web.edits import EditRoutes
+from hubs.web.edits import ROLE_ACTIONS
 from hubs.widgets import WIDGETS
 
 OPENAPI_VERSION = "3.1.0"
@@ -124,7 +124,7 @@ def _paths(plugins: list[str]) -> dict[str, Any]:
 
 
 def _operations(plugins: list[str]) -> dict[str, Any]:
-    actions = sorted(EditRoutes.ROLE_ACTIONS)
+    actions = sorted(ROLE_ACTIONS)
     return {
         "/": {"get": {
             "operationId": "index", "tags": ["pages"], "summary": "The list of hubs (a page)",
@@ -187,10 +187,11 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             "description": (
                 "A stream that does not end: first `retry:` advice, then either the events the client missed "
                 "(replayed after `Last-Event-ID`) or a snapshot (a `layout` event and a `widget` event per "
-                "widget), then a `hello` event, then live `widget` and `layout` events, with keep-alive "
-                "comments in between. Each `widget` event carries exactly the bytes of "
+                "widget), then a `hello` event, then live `widget` and `layout` events, with `keepalive` "
+                "events in between (`{\"every\": seconds}`: a page that misses one knows the connection is "
+                "lost). Each `widget` event carries exactly the bytes of "
                 "`GET /{hub}/{idx}/json`, each `layout` event those of `GET /{hub}/json`; `hello` carries "
-                "`{\"hub\", \"boot\", \"plan\"}`. Every event has an `id` to resume from."),
+                "`{\"hub\", \"boot\", \"plan\"}`. Every event but `keepalive` has an `id` to resume from."),
             "parameters": [
                 {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "The id of the last event seen (browsers send it when they reconnect)."},
@@ -321,12 +322,14 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
     column = {"type": "string", "enum": list(COLUMNS)}
     return {
         "StreamEvent": _obj({
-            "event": {"type": "string", "enum": ["hello", "layout", "widget"]},
-            "id": {"type": "string", "description": "Send it back as `Last-Event-ID` to resume after it."},
+            "event": {"type": "string", "enum": ["hello", "layout", "widget", "keepalive"]},
+            "id": {"type": "string", "description": "Send it back as `Last-Event-ID` to resume after it "
+                                                   "(every event but `keepalive` has one)."},
             "data": {"type": "string", "contentMediaType": JSON,
-                     "description": "JSON: a `WidgetPayload` (widget), a `Layout` (layout) or "
-                                    "`{\"hub\", \"boot\", \"plan\"}` (hello)."},
-        }, ["event", "id", "data"], description="One event of the stream."),
+                     "description": "JSON: a `WidgetPayload` (widget), a `Layout` (layout), "
+                                    "`{\"hub\", \"boot\", \"plan\"}` (hello) or `{\"every\": seconds}` "
+                                    "(keepalive)."},
+        }, ["event", "data"], description="One event of the stream."),
         "Error": _obj({"error": {"type": "string", "description": "A sentence for people saying what is wrong."}},
                       ["error"]),
         "BadRequestError": {
@@ -506,8 +509,10 @@ def openapi_document(plugins: Iterable[str] = WIDGETS) -> dict[str, Any]:
                 "A URL that names no route gets 404, a route asked with a method it does not take 405 with "
                 "`Allow`. Every `GET` also answers `HEAD`. Before any route, the server itself refuses, with "
                 "a JSON `{\"error\"}` body, a request whose Content-Type is unreadable (400), that declares a "
-                f"body over {MAX_BODY // 1024} KiB (413), that writes with a body but no credentials (401), or "
-                "that takes longer than the request deadline to arrive (408)."),
+                f"body over {MAX_BODY // 1024} KiB (413), that writes with a body but no credentials (401), "
+                "that takes longer than the request deadline to arrive (408), whose request line passes 16 KiB "
+                "(414), whose headers pass 16 KiB or 500 (431), or that is not valid HTTP (400); a URL whose "
+                "path or host is not UTF-8 gets 400."),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
         "tags": [{"name": n} for n in ("pages", "hubs", "widgets", "editing", "people", "operations")],

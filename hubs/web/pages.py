@@ -1,4 +1,4 @@
-"""Reading routes: pages, layouts, widget JSON, the event stream, health and the widget catalogue."""
+"""Reading routes: pages, layouts, widget JSON, the widget catalogue and the API document."""
 
 from __future__ import annotations
 
@@ -12,22 +12,19 @@ from twisted.internet import defer
 from twisted.web.resource import NoResource
 from twisted.web.static import File
 
-from hubs.health import healthz_answer
 from hubs.models import NotFound
-from hubs.web.sse import Event, may_have_missed, serve_stream
+from hubs.web.common import STATIC_DIR, BadRequest, HubsKlein, _json
+from hubs.web.guard import checked
+from hubs.web.openapi import openapi_json
 
 if TYPE_CHECKING:
-    pass
+    from jinja2 import Environment
 
-from hubs.web.common import (
-    STATIC_DIR,
-    BadRequest,
-    _json,
-    app,
-    header,
-    query_arg,
-)
-from hubs.web.openapi import openapi_json
+    from hubs.build.context import WidgetContext
+    from hubs.build.states import WidgetStates
+    from hubs.config import HubsConfig
+    from hubs.directory.directory import Directory
+    from hubs.web.guard import Guard
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +35,28 @@ class StaticFiles(File):
     def directoryListing(self):
         return NoResource("Not found.")
 
+    def getChild(self, path, request):
+        # No file is named with a NUL, and FilePath raises ValueError on one (a 500): not found, like any other.
+        if (b"\x00" if isinstance(path, bytes) else "\x00") in path:
+            return self.childNotFound
+        return super().getChild(path, request)
+
 
 class PageRoutes:
     """Everything a viewer reads, answered from in-process state."""
+
+    app = HubsKlein()
+
+    def __init__(self, directory: Directory, states: WidgetStates, config: HubsConfig, env: Environment,
+                 ctx: WidgetContext, guard: Guard):
+        self.directory = directory
+        self.registry = directory.registry
+        self.states = states
+        self.config = config
+        self.env = env
+        self.ctx = ctx  # what a paged widget's ``more`` is given
+        self.guard = guard
+        self._pages: dict[str, tuple[int, bytes]] = {}  # rendered pages by hub ("" = the list of hubs)
 
     def _page(self, name: str, render) -> bytes:
         """A rendered page, re-rendered only when the directory says its hub changed."""
@@ -68,25 +84,6 @@ class PageRoutes:
     def static(self, request):
         return StaticFiles(str(STATIC_DIR))
 
-    @app.route("/healthz", methods=["GET"])
-    async def healthz(self, request):
-        """From what this process knows, at once: the background checks' last results and its own figures."""
-        fanout_streams, fanout_ms = self.streams.last_fanout
-        code, body = healthz_answer(self.hubs, self.hubs.health, {
-            "streams": self.streams.listener_count(),
-            "last_fanout": {"streams": fanout_streams, "ms": round(fanout_ms, 2)},
-            "hubs": len(self.directory.hubs), "widgets": len(self.directory.widgets),
-            "builds": self.states.build_stats(), "boot": self.streams.boot,
-            "uptime_s": round(self.clock.seconds() - self.started, 1)})
-        return _json(request, body, code)
-
-    @app.route("/metrics", methods=["GET"])
-    def metrics(self, request):
-        """Prometheus text format (scrape it; see the README's "Operating it")."""
-        request.setHeader(b"content-type", self.hubs.metrics.content_type.encode("ascii"))
-        request.setHeader(b"cache-control", b"no-store")
-        return self.hubs.metrics.exposition()
-
     @app.route("/api/widgets", methods=["GET"])
     def catalogue(self, request):
         return _json(request, {"widgets": [spec.as_json() for spec in self.registry.values()]})
@@ -107,8 +104,8 @@ class PageRoutes:
         return inspect.getsource(spec.module).encode("utf-8")
 
     @app.route("/<hub>", methods=["GET", "HEAD"])
+    @checked()
     def hub_page(self, request, hub):
-        self.directory.hub(hub)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return self._page(hub, lambda: self._render_hub(hub))
 
@@ -154,7 +151,7 @@ class PageRoutes:
             raise BadRequest("A 'cursor' from the previous page is required.")
         try:
             config = spec.validate(widget.config)
-            page = await spec.more(self.hubs.ctx, widget, cursor, **config)
+            page = await spec.more(self.ctx, widget, cursor, **config)
         except ValueError as e:
             raise BadRequest(f"Cannot page this widget: {e}.") from None
         html = self.env.get_template(spec.more_template).render(**page)
@@ -168,25 +165,3 @@ class PageRoutes:
         return self.env.get_template("widget_page.html").render(
             hub=self.directory.hub(hub), payload=payload, html=Markup(payload["html"]),
             title=spec.title if spec else payload["plugin"]).encode("utf-8")
-
-    # ------------------------------------------------------------------ events
-
-    @app.route("/<hub>/events", methods=["GET"])
-    def events(self, request, hub):
-        self.directory.hub(hub)
-        # Manual reconnects from the page pass the id in the query string.
-        last_id = header(request, "last-event-id") or query_arg(request, "last_id")
-        return serve_stream(request, hub, self.streams, self.config.sse_retry_ms, self._snapshot, last_id)
-
-    async def _snapshot(self, hub: str, since: int | None) -> list[tuple[str, bytes]]:
-        """What a client that cannot be replayed needs: the layout, then every widget — or, for a client
-        that says which versions it has seen (coming from another process), the widgets that may be newer."""
-        events = [(Event.LAYOUT, self.directory.layout_json(hub))]
-        for widget in self.directory.hub_widgets(hub):
-            try:
-                payload = await self.states.payload(hub, widget.idx)
-            except NotFound:
-                continue  # removed while the snapshot was built: the layout event says so
-            if may_have_missed(self.states.version(widget.idx), since, self.config.widget_timeout):
-                events.append((Event.WIDGET, payload))
-        return events

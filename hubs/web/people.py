@@ -5,25 +5,19 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hubs.models import Conflict, NotFound
-from hubs.people.accounts import AccountTaken, BadCredentials
-from hubs.people.auth import CSRF_HEADER, SESSION_COOKIE, Identity, csrf_ok, permission
+from hubs.models import NotFound
+from hubs.people.accounts import AccountTaken
+from hubs.people.auth import CSRF_HEADER, SESSION_COOKIE, csrf_ok, permission
 from hubs.people.oidc import STATE_COOKIE, LoginFailed
 from hubs.services.http import ServiceError
+from hubs.web.common import BadRequest, Forbidden, HubsKlein, Unavailable, _json, _wants_json, header
 
 if TYPE_CHECKING:
-    pass
-
-from hubs.web.common import (
-    BadRequest,
-    Forbidden,
-    Unauthorized,
-    Unavailable,
-    _json,
-    _wants_json,
-    app,
-    header,
-)
+    from hubs.config import HubsConfig
+    from hubs.directory.directory import Directory
+    from hubs.people.accounts import Accounts
+    from hubs.people.oidc import OIDCClient
+    from hubs.web.guard import Guard
 
 log = logging.getLogger(__name__)
 
@@ -31,35 +25,21 @@ log = logging.getLogger(__name__)
 class PeopleRoutes:
     """Identity, permissions and the OpenID Connect login."""
 
-    async def identity(self, request) -> Identity:
-        """Who is asking (401 for bad credentials)."""
-        cookie = request.getCookie(SESSION_COOKIE)
-        try:
-            return await self.accounts.identify(header(request, "authorization"),
-                                                cookie.decode("utf-8", "replace") if cookie else None)
-        except BadCredentials as e:
-            raise Unauthorized(str(e)) from None
+    app = HubsKlein()
 
-    async def _allowed(self, request, action: str, hub: str | None) -> Identity:
-        """The identity, if it may do ``action`` on ``hub`` (else 401/403 with the reason)."""
-        who = await self.identity(request)
-        if who.signed_in and request.method != b"GET" and not csrf_ok(who, header(request, CSRF_HEADER)):
-            raise Forbidden("This request lacks the page's CSRF token; reload the page and try again.")
-        roles = self.directory.roles_of(hub, who.username) if hub is not None else frozenset()
-        decision = permission(action, who, roles, self.directory.find_hub(hub) if hub else None)
-        if not decision.allowed:
-            if decision.status == 401:
-                raise Unauthorized(decision.reason)
-            if decision.status == 409:
-                raise Conflict(decision.reason)
-            raise Forbidden(decision.reason)
-        return who
+    def __init__(self, accounts: Accounts, directory: Directory, config: HubsConfig, oidc: OIDCClient | None,
+                 guard: Guard):
+        self.accounts = accounts
+        self.directory = directory
+        self.config = config
+        self.oidc = oidc
+        self.guard = guard
 
     @app.route("/api/me", methods=["GET"])
     async def me(self, request):
         """Who the page's visitor is, and what they may do on ``?hub=``."""
         request.setHeader(b"cache-control", b"no-store")
-        who = await self.identity(request)
+        who = await self.guard.identity(request)
         hub = (request.args.get(b"hub") or [b""])[0].decode("utf-8", "replace")
         body: dict[str, Any] = {"username": who.username, "is_admin": who.is_admin, "via": who.via,
                                 "login": self.oidc is not None}
@@ -119,7 +99,7 @@ class PeopleRoutes:
 
     @app.route("/logout", methods=["POST"])
     async def logout(self, request):
-        who = await self.identity(request)
+        who = await self.guard.identity(request)
         if who.via == "session":
             if not csrf_ok(who, header(request, CSRF_HEADER) or self._form_csrf(request)):
                 raise Forbidden("This request lacks the page's CSRF token; reload the page and try again.")

@@ -1,12 +1,15 @@
 """The HTTP server around the Klein app: request size limits and deadlines, before any route runs.
 
 Twisted reads a request's whole body (spooling big ones to a temporary file)
-before the resource sees it, and keeps a connection that trickles header bytes
-open as long as bytes keep coming. Here, the channel refuses a body over the
-limit from its Content-Length (413), an unauthenticated write before its body
-is read (401), stops reading at the limit otherwise, never spools to disk, and
-gives the request line, headers and body one deadline (408). Open EventSource
-streams are past that point and are not affected.
+before the resource sees it, keeps a connection that trickles header bytes
+open as long as bytes keep coming, and drops a connection whose request line
+or headers pass 16 KiB without a word. Here, the channel refuses a body over
+the limit from its Content-Length (413), an unauthenticated write before its
+body is read (401), stops reading at the limit otherwise, never spools to disk,
+gives the request line, headers and body one deadline (408), answers a
+request line or headers over the limit with 414 or 431, and a request it
+cannot parse with a 400 that says so. Open EventSource streams are past that
+point and are not affected.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from hubs.people.auth import SESSION_COOKIE
 from hubs.web.common import MAX_BODY
 
 OPEN_WRITES = frozenset({b"/logout"})  # POSTs that make sense without credentials
+REASONS = {**http.RESPONSES, 431: b"Request Header Fields Too Large"}  # Twisted's table lacks 431
 
 
 def early_refusal(method: bytes, path: bytes, length: int | None, has_credentials: bool,
@@ -37,10 +41,22 @@ def early_refusal(method: bytes, path: bytes, length: int | None, has_credential
     return None
 
 
+def head_too_large(on_request_line: bool, limit: int) -> tuple[int, str]:
+    """(status, message) for a request line (414) or headers (431) over ``limit`` bytes (pure)."""
+    if on_request_line:
+        return 414, f"The request line is longer than {limit // 1024} KiB; shorten the URL."
+    return 431, f"The request's headers are larger than {limit // 1024} KiB; send fewer or shorter ones."
+
+
 class HubsRequest(server.Request):
     """A request whose body is kept in memory and cut at the limit, counted by route template when done."""
 
     started = 0.0
+
+    def __repr__(self):
+        # Twisted's repr decodes the URI as ASCII: a log line naming a request with other bytes in its URI
+        # became a traceback.
+        return f"<{type(self).__name__} method={self.method!r} uri={self.uri[:200]!r}>"
 
     def process(self):
         self.started = time.perf_counter()
@@ -134,6 +150,33 @@ class HubsChannel(http.HTTPChannel):
             self.deadlines.start(self)
         super().dataReceived(data)
 
+    def lineReceived(self, line):
+        # Twisted answers a bare 400 when the request line and headers pass totalHeadersSize together.
+        if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
+            self.refuse(*head_too_large(self._on_request_line(), self.totalHeadersSize))
+            return
+        super().lineReceived(line)
+
+    def lineLengthExceeded(self, line):
+        # One line over MAX_LENGTH: LineReceiver would drop the connection without a status.
+        self.refuse(*head_too_large(self._on_request_line(), self.MAX_LENGTH))
+
+    def headerReceived(self, line):
+        # Twisted answers a bare 400 to header number maxHeaders + 1.
+        if self._receivedHeaderCount >= self.maxHeaders:
+            self.refuse(431, f"The request has more than {self.maxHeaders} headers; send fewer.")
+            return False
+        return super().headerReceived(line)
+
+    def _respondToBadRequestAndDisconnect(self):
+        # Twisted's answer to a request line or header it cannot parse (the one hook for all of them) is a
+        # bare 400 with no body: say what is wrong.
+        self.refuse(400, "This is not a valid HTTP request: its request line or a header is malformed.")
+
+    def _on_request_line(self) -> bool:
+        """Whether the line being read is a request line (HTTPChannel sets ``_command`` once it has one)."""
+        return getattr(self, "_command", None) is None
+
     def allHeadersReceived(self):
         if self.length == 0 and self._command in (b"GET", b"HEAD"):
             super().allHeadersReceived()  # the common case: nothing to refuse before the route
@@ -177,7 +220,7 @@ class HubsChannel(http.HTTPChannel):
             counter.count("refused by the server", getattr(self, "_command", None) or b"", status)
         body = json.dumps({"error": message}).encode()
         extra = b'www-authenticate: Bearer realm="hubs"\r\n' if status == 401 else b""
-        reason = http.RESPONSES.get(status, b"Error")
+        reason = REASONS.get(status, b"Error")
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
                              b"content-length: %d\r\nconnection: close\r\n%s\r\n%s"
                              % (status, reason, len(body), extra, body))

@@ -1,45 +1,71 @@
-"""The web site: a Klein app held by an object built with the parts of a Hubs.
+"""The web site: route parts, each an object with its own Klein app and what it uses, composed into one.
 
 Routes answer from in-process state (the directory, widget states) and call
-named operations of the editor and accounts for everything else. The routes
-live in parts, one file each (pages, people, edits); errors are mapped in one
-place (errors.py).
+named operations of the editor and accounts for everything else. Each part
+(pages, the stream, people, edits, health) is a class with its own ``Klein()``
+and constructor arguments; errors are mapped in one place (errors.py) for all
+of them; the checks before a route (the hub exists, who asks and may they, the
+body) are one decorator (guard.py).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from klein.resource import KleinResource
+
 from hubs.build.render import make_environment
-from hubs.web.common import app
+from hubs.web.common import HubsKlein, undecodable_url_part
 from hubs.web.edits import EditRoutes
-from hubs.web.errors import ErrorRoutes
+from hubs.web.errors import ErrorPages
+from hubs.web.guard import Guard
+from hubs.web.health import HealthRoutes
 from hubs.web.pages import PageRoutes
 from hubs.web.people import PeopleRoutes
+from hubs.web.stream import StreamRoutes
 
 if TYPE_CHECKING:
+    from hubs.people.oidc import OIDCClient
     from hubs.service import Hubs
 
+log = logging.getLogger(__name__)
 
-class HubsWeb(ErrorRoutes, PageRoutes, PeopleRoutes, EditRoutes):
-    """All HTTP routes of Hubs."""
 
-    app = app
+class HubsResource(KleinResource):
+    """The composed app as a resource, refusing first a URL it could not route: a path or host that is not
+    UTF-8 gets a 400 that says so, and one debug line (Klein's own answer is a bare 400 and a traceback)."""
 
-    def __init__(self, hubs: Hubs, oidc=None):
-        self.hubs = hubs
-        self.directory = hubs.directory
-        self.states = hubs.states
-        self.editor = hubs.editor
-        self.accounts = hubs.accounts
-        self.streams = hubs.streams
-        self.registry = hubs.directory.registry
-        self.config = hubs.config
-        self.clock = hubs.clock
-        self.oidc = oidc
-        self.env = make_environment()
-        self.started = self.clock.seconds()
-        self._pages: dict[str, tuple[int, bytes]] = {}  # rendered pages by hub ("" = the list of hubs)
+    def __init__(self, app: HubsKlein, errors: ErrorPages):
+        super().__init__(app)
+        self.errors = errors
 
-    def resource(self):
-        return self.app.resource()
+    def render(self, request):
+        part = undecodable_url_part(request.getRequestHostname(), request.postpath)
+        if part is not None:
+            log.debug("refused a request whose %s is not UTF-8: %r", part, request.uri[:200])
+            body = self.errors.bad_url(request, part)
+            request.setHeader(b"content-length", b"%d" % len(body))
+            return b"" if request.method == b"HEAD" else body  # a HEAD body would be logged with the request
+        return super().render(request)
+
+
+class HubsWeb:
+    """All HTTP routes of Hubs: one field per part, and one app that serves them all."""
+
+    # Every route of every part, each run on the part held in the field of its name (``self.pages``…).
+    app = HubsKlein.compose(errors=ErrorPages.app, pages=PageRoutes.app, stream=StreamRoutes.app,
+                            people=PeopleRoutes.app, edits=EditRoutes.app, health=HealthRoutes.app)
+
+    def __init__(self, hubs: Hubs, oidc: OIDCClient | None = None):
+        self.env = env = make_environment()  # the pages' templates (warmed up before the site is up)
+        guard = Guard(hubs.directory, hubs.accounts)
+        self.errors = ErrorPages(env, hubs.metrics)
+        self.pages = PageRoutes(hubs.directory, hubs.states, hubs.config, env, hubs.ctx, guard)
+        self.stream = StreamRoutes(hubs.directory, hubs.states, hubs.streams, hubs.config, guard)
+        self.people = PeopleRoutes(hubs.accounts, hubs.directory, hubs.config, oidc, guard)
+        self.edits = EditRoutes(hubs.editor, hubs.accounts, hubs.config, guard)
+        self.health = HealthRoutes(hubs)
+
+    def resource(self) -> HubsResource:
+        return HubsResource(self.app, self.errors)

@@ -33,6 +33,7 @@ class Event:
     HELLO = "hello"  # first event of a stream (and after a snapshot): the id to resume from
     LAYOUT = "layout"  # the hub's layout and settings (``/<hub>/json``)
     WIDGET = "widget"  # one widget's payload (``/<hub>/<idx>/json``)
+    KEEPALIVE = "keepalive"  # ``{"every": seconds}``: the page counts a missed one as a lost connection
 
 
 def sse_frame(data: bytes | str, event: str | None = None, event_id: str | None = None,
@@ -55,6 +56,11 @@ def sse_frame(data: bytes | str, event: str | None = None, event_id: str | None 
         parts.append(b"data: " + line + b"\n")
     parts.append(b"\n")
     return b"".join(parts)
+
+
+def keepalive_frame(every: float) -> bytes:
+    """The keep-alive event, saying how many seconds apart they come."""
+    return sse_frame(json.dumps({"every": every}), event=Event.KEEPALIVE)
 
 
 class EventId(NamedTuple):
@@ -260,9 +266,15 @@ class Broadcaster:
             self.metrics.resumes.labels(plan.kind).inc()
         return plan
 
-    def keepalive(self) -> None:
+    def keepalive(self, every: float | None = None) -> None:
+        """Keep idle streams open; with ``every`` (the interval, in seconds) as an event the page sees.
+
+        A comment keeps proxies from closing the stream, but EventSource never shows comments to
+        the page: only an event lets it notice that they stopped (a frozen hub keeps its sockets open).
+        """
+        frame = KEEPALIVE if every is None else keepalive_frame(every)
         for listeners in list(self._listeners.values()):
-            self._send(listeners, KEEPALIVE)
+            self._send(listeners, frame)
 
     @staticmethod
     def _send(listeners: Iterable[Listener], frame: bytes) -> None:
