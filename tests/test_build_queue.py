@@ -210,6 +210,19 @@ def test_a_hub_marked_by_one_process_is_seen_by_another_until_the_mark_expires()
     assert cache.get(viewers_key("designteam")) is None
 
 
+def test_the_first_hub_viewed_in_a_turn_is_marked_at_once_and_the_others_together_at_the_next():
+    """A thousand streams opening at once cost a round trip per chunk of hubs, not one per hub."""
+    clock = Clock()
+    cache = FakeCache(clock)
+    viewers = Viewers(cache, clock, lambda: {"a": 1, "b": 1, "c": 3})
+    for hub in "abc":
+        viewers.hub_viewed(hub)
+    assert Viewers(cache, clock, dict).marks("abc") == {"a": 1, "b": 0, "c": 0}
+    clock.advance(0)
+    assert Viewers(cache, clock, dict).marks("abc") == {"a": 1, "b": 1, "c": 3}
+    assert viewers.stats["marks_written"] == 3 and clock.getDelayedCalls() == []
+
+
 def test_the_refresh_marks_every_viewed_hub_again_a_chunk_per_turn():
     """The loop re-marks all hubs with streams here, in chunks with a reactor turn between them."""
     clock = Clock()

@@ -160,10 +160,10 @@ class WidgetStates:
             seen_here = [w for w in widgets if here.get(w.hub, 0) > 0]
             elsewhere = [w for w in widgets if here.get(w.hub, 0) <= 0]
             builds = self._queue_builds(plan_rebuilds(((w.idx, w.hub) for w in seen_here), here, {}).build, causes)
-            building = {w.idx for w in elsewhere if self._builds.in_flight(self.key_of(w))}
             for n, some in enumerate(chunks(elsewhere)):
                 if n:
                     await task.deferLater(self.clock, 0, lambda: None)  # the reactor serves others between chunks
+                building = {w.idx for w in some if self._builds.in_flight(self.key_of(w))}
                 marks = self.viewers.marks({w.hub for w in some if w.idx not in building})
                 plan = plan_rebuilds(((w.idx, w.hub) for w in some), here, marks, building)
                 failed = self._invalidate([self.directory.widgets[i] for i in plan.invalidate

@@ -32,7 +32,7 @@ from hubs.build.cache import KEY_PREFIX, Cache, CacheUnavailable
 log = logging.getLogger(__name__)
 
 TTL = 30  # seconds a mark outlives the last refresh of the process that set it
-CHUNK = 200  # hubs per memcached round trip (and per reactor turn) when marks are read or written
+CHUNK = 100  # widgets or hubs per memcached round trip (and per reactor turn) when marks are read or written
 
 HERE = 1 << 20  # priority of a widget shown by this process's streams, above one shown only elsewhere
 
@@ -96,6 +96,8 @@ class Viewers:
         self.ttl = ttl
         self.chunk = chunk
         self.stats = {"marks_written": 0, "marks_read": 0, "unreadable": 0}
+        self._new: set[str] = set()  # hubs that got their first stream this turn, marked together next turn
+        self._flush: Any = None
 
     def here(self) -> Mapping[str, int]:
         return self.counts()
@@ -125,8 +127,22 @@ class Viewers:
         return True
 
     def hub_viewed(self, hub: str) -> None:
-        """A hub got its first stream here: mark it now, so that no process invalidates what it will show."""
-        self.mark({hub: max(1, self.counts().get(hub, 1))})
+        """A hub got its first stream here: mark it now, so that no process invalidates what it will show.
+
+        The first hub of a reactor turn is marked at once; those that follow in the same turn (a thousand
+        streams reopening after a restart) are marked together at the next, one round trip per chunk.
+        """
+        if self._flush is not None and self._flush.active():
+            self._new.add(hub)
+            return
+        self.mark({hub: self.counts().get(hub, 1)})
+        self._flush = self.clock.callLater(0, self._mark_new)
+
+    def _mark_new(self) -> None:
+        new, self._new = sorted(self._new), set()
+        counts = self.counts()
+        for some in chunks(new, self.chunk) if new else ():
+            self.mark({hub: counts.get(hub, 1) for hub in some})
 
     async def refresh(self) -> None:
         """Mark again every hub with streams here, a chunk per reactor turn (the loop every ``ttl / 3`` s)."""
