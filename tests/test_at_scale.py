@@ -8,6 +8,7 @@ more viewed, or show old data as new when an invalidated widget is viewed later.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 
@@ -28,7 +29,8 @@ from hubs.widgets import load_registry
 from tests.conftest import make_config
 
 META = MessageMeta(fedmsg.config.load_config([], None))
-CONCURRENCY = 4
+CONCURRENCY = 4  # builds at once in the main lane
+PER_HOST = 2  # builds at once in each outside service's lane (Bodhi's here: updates2stable)
 PLAN = scale_plan(100, 200, seed=42)  # 300 hubs, 2,500 widgets
 VIEWED = 10  # hubs with open streams: the i-th of them has i + 1
 
@@ -42,16 +44,22 @@ class World:
         self.latency = latency
         self.news = "old news"
         self.calls: list[int] = []
-        self.in_flight = 0
-        self.most_in_flight = 0
+        self.lane_of = lambda widget: None  # the lane a build takes turns in (set to the Hubs')
+        self.in_flight: collections.Counter = collections.Counter()  # by lane
+        self.most_in_flight: collections.Counter = collections.Counter()
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.most_in_flight.clear()
 
     def data(self, ctx, widget, **config):
+        lane = self.lane_of(widget)
         self.calls.append(widget.idx)
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.in_flight[lane] += 1
+        self.most_in_flight[lane] = max(self.most_in_flight[lane], self.in_flight[lane])
 
         def answer(_):
-            self.in_flight -= 1
+            self.in_flight[lane] -= 1
             return {"text": self.news, "color": "blue", "topic": "", "built_at": self.clock.seconds()}
 
         return task.deferLater(self.clock, self.latency, lambda: None).addCallback(answer)
@@ -89,9 +97,15 @@ def storm_message() -> dict:
                            "Thanks @nirik " + " ".join("@" + p for p in others))
 
 
+BODHI = "bodhi.fedoraproject.org"
+
+
 async def scale_hubs(clock: Clock, store: FakeStore, cache: FakeCache, world: World):
-    return await make_hubs(make_config(**{"hubs.build.concurrency": CONCURRENCY}), store, cache, FakeBus(), clock,
-                           meta=META, registry=world.registry(), hear_own_messages=False)
+    config = make_config(**{"hubs.build.concurrency": CONCURRENCY, "hubs.services.per_host": PER_HOST})
+    hubs = await make_hubs(config, store, cache, FakeBus(), clock, meta=META, registry=world.registry(),
+                           hear_own_messages=False)
+    world.lane_of = hubs.states.lane_of
+    return hubs
 
 
 @pytest.fixture
@@ -145,7 +159,8 @@ def open_streams(hubs, hit_hubs: list[str]) -> dict[str, list[Viewer]]:
 
 def test_a_storm_builds_only_what_is_viewed_most_viewed_first_a_few_at_a_time(hubs, clock, world, cache):
     """1,000 widgets touched, 10 hubs viewed: one data() per viewed widget, none for the rest, at most
-    ``hubs.build.concurrency`` at once, the most viewed hubs first; viewers get the new data pushed."""
+    ``hubs.build.concurrency`` at once (and ``hubs.services.per_host`` for Bodhi's widgets, in their own lane), the
+    most viewed hubs first; viewers get the new data pushed."""
     message = storm_message()
     hits = hits_of(hubs, message)
     assert len(hits) == 1000 and len({w.hub for w in hits}) == 300
@@ -153,18 +168,18 @@ def test_a_storm_builds_only_what_is_viewed_most_viewed_first_a_few_at_a_time(hu
     hit_hubs = sorted({w.hub for w in hits})
     streams = open_streams(hubs, hit_hubs)
     viewed = [w for w in hits if w.hub in streams]
-    world.calls.clear()
-    world.most_in_flight = 0
+    world.reset()
     world.news = "new news"
 
     settle(clock, defer.ensureDeferred(hubs.fedmsg.take(message)))
 
     assert sorted(world.calls) == sorted(w.idx for w in viewed)  # no viewer, no data()
-    assert world.most_in_flight == CONCURRENCY  # the bound, reached and never passed
-    assert hubs.states.stats["most_data_in_flight"] <= CONCURRENCY
+    assert world.most_in_flight == {None: CONCURRENCY, BODHI: PER_HOST}  # the bounds, reached, never passed
+    assert hubs.states.stats["most_data_in_flight"] <= CONCURRENCY + PER_HOST
     by_idx = hubs.directory.widgets
-    order = [len(streams[by_idx[i].hub]) for i in world.calls]
-    assert order == sorted(order, reverse=True)  # the most viewed hubs first
+    for lane in (None, BODHI):
+        order = [len(streams[by_idx[i].hub]) for i in world.calls if world.lane_of(by_idx[i]) == lane]
+        assert order == sorted(order, reverse=True)  # the most viewed hubs first, in each lane
     for hub, viewers in streams.items():
         for viewer in viewers:
             pushed = {p["idx"]: p["data"]["text"] for p in viewer.payloads}
@@ -200,7 +215,7 @@ def test_memcached_down_every_hit_counts_as_viewed_and_the_bound_still_holds(hub
     world.news = "new news"
     settle(clock, defer.ensureDeferred(hubs.fedmsg.take(message)))
     assert sorted(world.calls) == sorted(w.idx for w in hits)
-    assert world.most_in_flight == CONCURRENCY and hubs.states.stats["invalidated"] == 0
+    assert world.most_in_flight == {None: CONCURRENCY, BODHI: PER_HOST} and hubs.states.stats["invalidated"] == 0
 
 
 @pytest.fixture

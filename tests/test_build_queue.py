@@ -154,6 +154,42 @@ def test_a_queue_needs_at_least_one_slot():
     """concurrency 0 would never build anything: refused at once."""
     with pytest.raises(ValueError):
         BuildQueue(Clock(), concurrency=0)
+    with pytest.raises(ValueError):
+        BuildQueue(Clock(), lane_capacity=0)
+
+
+def test_a_services_builds_take_turns_in_its_own_lane_and_never_hold_the_main_slots():
+    """Builds that fetch from a slow service run at most ``lane_capacity`` at once, beside the main lane's."""
+    clock, jobs = Clock(), Jobs()
+    queue = BuildQueue(clock, concurrency=2, lane_capacity=1, burst=10)
+    with queue.batch():
+        for name in ("b1", "b2", "b3"):
+            queue.run(name, 9, jobs.job(name), lane="bodhi.example.org")
+        for name in ("m1", "m2", "m3"):
+            queue.run(name, 1, jobs.job(name))
+    assert jobs.started == ["b1", "m1", "m2"]  # the service's lane is full after one; the main lane still runs
+    assert queue.running == 3 and queue.waiting == 3
+    jobs.finish("b1")
+    one_turn(clock)
+    assert jobs.started[-1] == "b2" and queue.most_running("bodhi.example.org") == 1
+    jobs.finish("m1")
+    one_turn(clock)
+    assert jobs.started[-1] == "m3" and queue.most_running() == 2
+
+
+def test_across_lanes_the_highest_priority_with_a_free_slot_starts_first():
+    """A free slot in any lane goes to the most wanted job that may use it."""
+    clock, jobs = Clock(), Jobs()
+    queue = BuildQueue(clock, concurrency=1, lane_capacity=1, burst=10)
+    queue.run("busy", 0, jobs.job("busy"))
+    queue.run("service-busy", 0, jobs.job("service-busy"), lane="s")
+    queue.run("low", 1, jobs.job("low"))
+    queue.run("service-high", 5, jobs.job("service-high"), lane="s")
+    queue.run("high", 3, jobs.job("high"))
+    jobs.finish("busy")
+    jobs.finish("service-busy")
+    one_turn(clock)
+    assert jobs.started[2:] == ["service-high", "high"]
 
 
 # ---------------------------------------------------------------- which hits are rebuilt

@@ -1,11 +1,18 @@
-"""Builds take turns: a few at once per process, the most wanted first, the reactor free between them.
+"""Builds take turns: a few at once per process and per outside service, the most wanted first, the reactor
+free between them.
 
 One bus message can touch thousands of widgets. Started all at once, their
 builds queue on PostgreSQL's connections and the outside services while the
 reactor renders, and every request and stream waits behind them. Here each
-build is a job that runs in one of ``concurrency`` slots; waiting jobs start by
-priority (highest first, then in the order they came). A job that ends frees
-its slot, and the next job starts one reactor turn later (``clock.callLater(0)``),
+build is a job that runs in a slot of its *lane*: widgets whose ``data()``
+fetches from an outside service (Bodhi, Pagure, a calendar …) take turns in that
+service's lane (``lane_capacity`` slots: ``hubs.services.per_host``, the most
+fetches it gets at once anyway), all the others in the main lane
+(``concurrency`` slots: ``hubs.build.concurrency``). So a slow service neither
+gets more than its share nor holds the slots the others need, and it is kept
+busy from the first moment of a storm. Waiting jobs start by priority (highest
+first, then in the order they came), across lanes. A job that ends frees its
+slot, and the next job starts one reactor turn later (``clock.callLater(0)``),
 so requests and streams are served between builds. Jobs that end without
 waiting on anything (a memcached hit, a synchronous ``data()``) free their slot
 at once: at most ``burst`` jobs start in one turn.
@@ -27,35 +34,65 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 WAITING = 1 << 40  # a reader waits for this build: before every rebuild that only pushes
+MAX_LANES = 1000  # lanes kept while idle (one per outside host)
 
 Job = Callable[[], Awaitable[Any] | Any]
 
 
 class _Entry:
-    __slots__ = ("key", "priority", "seq", "job", "result", "started")
+    __slots__ = ("key", "priority", "seq", "job", "lane", "result", "started")
 
-    def __init__(self, key: Hashable, priority: int, seq: int, job: Job):
+    def __init__(self, key: Hashable, priority: int, seq: int, job: Job, lane: _Lane):
         self.key = key
         self.priority = priority
         self.seq = seq
         self.job = job
+        self.lane = lane
         self.result: defer.Deferred = defer.Deferred()
         self.started = False
 
 
-class BuildQueue:
-    """At most ``concurrency`` jobs at once; the others wait, highest priority first."""
+class _Lane:
+    """Slots and waiting jobs of one lane (the main one, or one outside service's)."""
 
-    def __init__(self, clock: Any, concurrency: int = 8, burst: int | None = None):
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+    __slots__ = ("name", "capacity", "running", "count", "heap", "most_running")
+
+    def __init__(self, name: str | None, capacity: int):
+        self.name = name
+        self.capacity = capacity
+        self.running = 0
+        self.count = 0  # jobs queued, not started
+        self.heap: list[tuple[int, int, _Entry]] = []
+        self.most_running = 0
+
+    def free(self) -> bool:
+        return self.running < self.capacity
+
+    def head(self) -> _Entry | None:
+        """The job that would start next (stale heap entries dropped)."""
+        while self.heap:
+            negative, _, entry = self.heap[0]
+            if entry.started or -negative != entry.priority:
+                heapq.heappop(self.heap)  # started already, or raised since (its newer heap entry counts)
+                continue
+            return entry
+        return None
+
+
+class BuildQueue:
+    """At most ``concurrency`` jobs at once in the main lane and ``lane_capacity`` in each other lane; the others
+    wait, highest priority first."""
+
+    def __init__(self, clock: Any, concurrency: int = 8, burst: int | None = None, lane_capacity: int = 4):
+        if concurrency < 1 or lane_capacity < 1:
+            raise ValueError("concurrency and lane_capacity must be at least 1")
         self.clock = clock
         self.concurrency = concurrency
+        self.lane_capacity = lane_capacity
         self.burst = burst if burst is not None else concurrency
-        self.running = 0
-        self._heap: list[tuple[int, int, _Entry]] = []
+        self._main = _Lane(None, concurrency)
+        self._lanes: dict[str | None, _Lane] = {None: self._main}
         self._queued: dict[Hashable, _Entry] = {}  # the latest queued job of each key (to raise it)
-        self._count = 0  # jobs queued, not started
         self._seq = itertools.count()
         self._pumping = False
         self._holding = 0  # inside ``batch()``: jobs are queued, started when it ends
@@ -63,20 +100,31 @@ class BuildQueue:
         self.stats = {"started": 0, "queued": 0, "most_running": 0, "most_waiting": 0}
 
     @property
-    def waiting(self) -> int:
-        """Jobs queued, not started."""
-        return self._count
+    def running(self) -> int:
+        """Jobs running, all lanes."""
+        return sum(lane.running for lane in self._lanes.values())
 
-    def run(self, key: Hashable, priority: int, job: Job) -> defer.Deferred:
-        """Run ``job()`` (a coroutine function or one returning a Deferred or a value) in a slot; fires with its
-        result. It starts now if a slot is free and nobody waits, else in its turn."""
-        entry = _Entry(key, priority, next(self._seq), job)
-        if self.running < self.concurrency and not self._count and not self._holding:
+    @property
+    def waiting(self) -> int:
+        """Jobs queued, not started, all lanes."""
+        return sum(lane.count for lane in self._lanes.values())
+
+    def most_running(self, lane: str | None = None) -> int:
+        """The most jobs that ran at once in ``lane`` (None: the main lane)."""
+        found = self._lanes.get(lane)
+        return found.most_running if found is not None else 0
+
+    def run(self, key: Hashable, priority: int, job: Job, lane: str | None = None) -> defer.Deferred:
+        """Run ``job()`` (a coroutine function or one returning a Deferred or a value) in a slot of ``lane``
+        (None: the main lane; else an outside service's host); fires with its result. It starts now if a
+        slot is free and nobody waits in that lane, else in its turn."""
+        queue = self._lane(lane)
+        entry = _Entry(key, priority, next(self._seq), job, queue)
+        if queue.free() and not queue.count and not self._holding:
             self._start(entry)
-        elif self._holding:
-            self._push(entry)
-        else:
-            self._push(entry)
+            return entry.result
+        self._push(entry)
+        if not self._holding:
             self._later()
         return entry.result
 
@@ -98,28 +146,42 @@ class BuildQueue:
             return False
         if priority > entry.priority:
             entry.priority = priority
-            heapq.heappush(self._heap, (-priority, entry.seq, entry))
+            heapq.heappush(entry.lane.heap, (-priority, entry.seq, entry))
         return True
 
     # ------------------------------------------------------------------ internals
 
-    def _push(self, entry: _Entry) -> None:
-        heapq.heappush(self._heap, (-entry.priority, entry.seq, entry))
-        self._queued[entry.key] = entry
-        self._count += 1
-        self.stats["queued"] += 1
-        self.stats["most_waiting"] = max(self.stats["most_waiting"], self._count)
+    def _lane(self, name: str | None) -> _Lane:
+        lane = self._lanes.get(name)
+        if lane is None:
+            if len(self._lanes) > MAX_LANES:  # hosts typed into widgets (calendars): forget the idle ones
+                for idle in [n for n, q in self._lanes.items() if n is not None and not q.running and not q.count]:
+                    del self._lanes[idle]
+            lane = self._lanes[name] = _Lane(name, self.lane_capacity)
+        return lane
 
-    def _pop(self) -> _Entry | None:
-        while self._heap:
-            negative, _, entry = heapq.heappop(self._heap)
-            if entry.started or -negative != entry.priority:
-                continue  # started already, or raised since (its newer heap entry counts)
-            if self._queued.get(entry.key) is entry:
-                del self._queued[entry.key]
-            self._count -= 1
-            return entry
-        return None
+    def _push(self, entry: _Entry) -> None:
+        heapq.heappush(entry.lane.heap, (-entry.priority, entry.seq, entry))
+        entry.lane.count += 1
+        self._queued[entry.key] = entry
+        self.stats["queued"] += 1
+        self.stats["most_waiting"] = max(self.stats["most_waiting"], self.waiting)
+
+    def _next(self) -> _Entry | None:
+        """The highest-priority waiting job of a lane with a free slot (taken off its queue)."""
+        best: _Entry | None = None
+        for lane in self._lanes.values():
+            if lane.count and lane.free():
+                head = lane.head()
+                if head is not None and (best is None or (-head.priority, head.seq) < (-best.priority, best.seq)):
+                    best = head
+        if best is None:
+            return None
+        heapq.heappop(best.lane.heap)
+        best.lane.count -= 1
+        if self._queued.get(best.key) is best:
+            del self._queued[best.key]
+        return best
 
     def _later(self) -> None:
         """Start waiting jobs in the next reactor turn (once, however often asked)."""
@@ -131,11 +193,12 @@ class BuildQueue:
         self._pumping = True
         started = 0
         try:
-            while self.running < self.concurrency and self._count:
+            while True:
                 if started >= self.burst:
-                    self._later()  # this turn has started enough: the reactor serves others first
+                    if any(lane.count and lane.free() for lane in self._lanes.values()):
+                        self._later()  # this turn has started enough: the reactor serves others first
                     return
-                entry = self._pop()
+                entry = self._next()
                 if entry is None:
                     return
                 started += 1
@@ -144,16 +207,18 @@ class BuildQueue:
             self._pumping = False
 
     def _start(self, entry: _Entry) -> None:
+        lane = entry.lane
         entry.started = True
-        self.running += 1
+        lane.running += 1
+        lane.most_running = max(lane.most_running, lane.running)
         self.stats["started"] += 1
         self.stats["most_running"] = max(self.stats["most_running"], self.running)
         d = defer.maybeDeferred(lambda: _deferred(entry.job()))
         d.addBoth(self._done, entry)
 
     def _done(self, result: Any, entry: _Entry) -> None:
-        self.running -= 1
-        if self._count and not self._pumping:
+        entry.lane.running -= 1
+        if entry.lane.count and not self._pumping:
             self._later()  # the next job starts in the next turn, not inside this one's callback
         if isinstance(result, Failure):
             entry.result.errback(result)

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from twisted.internet import defer, task
 
@@ -67,13 +68,14 @@ class WidgetStates:
         self.payloads = PayloadStore(cache, self.metrics)
         self.builder = PayloadBuilder()
         self.viewers = viewers  # None: every hit counts as viewed (no invalidation)
-        self.queue = BuildQueue(clock, config.build_concurrency)
+        self.queue = BuildQueue(clock, config.build_concurrency, lane_capacity=config.services_per_host)
         self.schedule = RebuildSchedule(clock, config.widget_retry, self._rebuild_if_viewed, self._exists,
                                         self._rebuild_many_logged)
         self.stats = {"rebuilds": 0, "failures": 0, "data_calls": 0, "from_other_process": 0, "invalidated": 0,
                       "data_in_flight": 0, "most_data_in_flight": 0}
         self._builds = Coalescer()
         self._keys: dict[int, tuple[Widget, str]] = {}
+        self._lanes: dict[int, tuple[Widget, str | None]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -85,6 +87,22 @@ class WidgetStates:
         key = self._key(widget)
         self._keys[widget.idx] = (widget, key)
         return key
+
+    def lane_of(self, widget: Widget) -> str | None:
+        """The outside host the widget's ``data()`` fetches from (its builds take turns in that lane), or None."""
+        memo = self._lanes.get(widget.idx)
+        if memo is not None and memo[0] is widget:
+            return memo[1]
+        spec = self.directory.spec(widget)
+        lane = None
+        if spec is not None and spec.service is not None:
+            try:
+                url = spec.service(self.config, widget.config)
+            except Exception:
+                url = None  # a config that does not say: the main lane (data() will say what is wrong)
+            lane = (urlsplit(url).netloc or url) if isinstance(url, str) and url else None
+        self._lanes[widget.idx] = (widget, lane)
+        return lane
 
     def _key(self, widget: Widget) -> str:
         spec = self.directory.spec(widget)
@@ -108,7 +126,9 @@ class WidgetStates:
         warm = self.payloads.warm(idx, key)
         if warm is not None:
             return warm
-        d = self._builds.run(key, lambda: self.queue.run(key, WAITING, lambda: self._build(idx, False, "cold")))
+        lane = self.lane_of(widget)
+        d = self._builds.run(key, lambda: self.queue.run(key, WAITING, lambda: self._build(idx, False, "cold"),
+                                                         lane))
         self.queue.raise_priority(key, WAITING)  # a queued rebuild this reader joined: someone waits for it now
         state = await d
         return state.payload
@@ -135,7 +155,8 @@ class WidgetStates:
         if priority is None:
             priority = self.viewers.here().get(widget.hub, 0) if self.viewers is not None else 0
         key = self.key_of(widget)
-        d = self._builds.run(key, lambda: self.queue.run(key, priority, lambda: self._build(idx, True, cause)),
+        lane = self.lane_of(widget)
+        d = self._builds.run(key, lambda: self.queue.run(key, priority, lambda: self._build(idx, True, cause), lane),
                              fresh=True)
         d.addErrback(lambda f: log.error("rebuild of widget %d failed: %s", idx, f.getTraceback()))
         return d
@@ -232,6 +253,7 @@ class WidgetStates:
         self.payloads.forget(idx)
         self.schedule.forget(idx)
         self._keys.pop(idx, None)
+        self._lanes.pop(idx, None)
 
     async def _build(self, idx: int, fresh: bool, cause: str | None = None) -> WidgetState:
         """One build: memcached (unless ``fresh``), else the lease's holder, else ``data()`` here."""
