@@ -23,7 +23,7 @@ from typing import Any
 
 from twisted.internet import defer, task
 
-from hubs.build.cache import Cache
+from hubs.build.cache import Cache, CacheCalls
 from hubs.build.context import WidgetContext
 from hubs.build.lease import Leases
 from hubs.build.markup import render_markdown
@@ -76,23 +76,30 @@ class Hubs:
     fedmsg: FedmsgEdge  # fedmsg envelopes in (the consumer, a FakeBus hearing its own messages)
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
+    cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (one thread of their own when running)
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
-          recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None) -> Hubs:
-    """Wire the parts together, and every in-process event to its listeners (no I/O)."""
+          recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None,
+          cache_runner: Any = None) -> Hubs:
+    """Wire the parts together, and every in-process event to its listeners (no I/O).
+
+    ``cache_runner`` makes every memcached call (``hubs.build.cache.OneThread``: off the reactor thread);
+    None: inline (fakes, scripts).
+    """
+    calls = CacheCalls(cache, cache_runner)
     registry = load_registry() if registry is None else registry
     metrics = Metrics()
     events = Events()
     streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes, metrics, events)
     metrics.open_streams.set_function(streams.listener_count)
-    viewers = Viewers(cache, clock, streams.counts)
+    viewers = Viewers(calls, clock, streams.counts)
     ctx = WidgetContext(store=store, config=config, clock=clock, http=http, meta=meta)
     directory = Directory(store, registry, ctx, events)
     ctx.people = directory.people
     ctx.hub = directory.find_hub
-    leases = Leases(cache, clock, streams.boot, ttl=config.widget_timeout + 2)
-    states = WidgetStates(config, directory, cache, ctx, clock, events, leases, metrics, viewers)
+    leases = Leases(calls, clock, streams.boot, ttl=config.widget_timeout + 2)
+    states = WidgetStates(config, directory, calls, ctx, clock, events, leases, metrics, viewers)
     metrics.builds_running.set_function(lambda: states.queue.running)
     metrics.builds_waiting.set_function(lambda: states.queue.waiting)
     handler = MessageHandler(config, directory, states, ctx, clock, recorder=recorder, metrics=metrics,
@@ -107,7 +114,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
     events.subscribe(HubViewed, lambda event: viewers.hub_viewed(event.hub))  # marked for the fleet at once
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
-                metrics, events, fedmsg_edge)
+                metrics, events, fedmsg_edge, cache_calls=calls)
 
 
 def make_web(hubs: Hubs) -> HubsWeb:

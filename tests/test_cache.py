@@ -4,9 +4,10 @@ import time
 import uuid
 
 import pytest
+import pytest_twisted
 from twisted.internet.task import Clock
 
-from hubs.build.cache import CacheUnavailable, FakeCache, MemcachedCache
+from hubs.build.cache import CacheCalls, CacheUnavailable, FakeCache, MemcachedCache, OneThread
 
 
 @pytest.fixture(params=["fake", pytest.param("memcached", marks=pytest.mark.integration)])
@@ -76,6 +77,43 @@ def test_set_many_stores_every_value_with_one_expiry(cache_and_time, key):
     assert cache.add(key + ":a", b"x", 5) is False
     let_time_pass(2.1)
     assert cache.get_many([key + ":a", key + ":b", key + ":kept"]) == {key + ":kept": b"3"}
+
+
+def test_delete_many_removes_every_key_asked_present_or_not(cache, key):
+    """One call deletes several keys (an invalidation of widgets nobody views); absent ones are no error."""
+    cache.set_many({key + ":a": b"1", key + ":b": b"2", key + ":kept": b"3"})
+    cache.delete_many([key + ":a", key + ":b", key + ":never-there"])
+    assert cache.get_many([key + ":a", key + ":b", key + ":kept"]) == {key + ":kept": b"3"}
+    cache.delete_many([])
+
+
+@pytest_twisted.ensureDeferred
+async def test_calls_through_one_thread_leave_the_reactor_thread_and_keep_their_order(cache, key):
+    """In a running hub every cache call is made on one thread of its own, one at a time, in the order asked."""
+    import threading
+
+    from twisted.internet import reactor
+
+    runner = OneThread(reactor, name="memcached-test")
+    threads = []
+
+    def where(f):
+        def call(*args):
+            threads.append(threading.current_thread().name)
+            return f(*args)
+        return call
+
+    try:
+        calls = CacheCalls(cache, lambda f, *args: runner(where(f), *args))
+        first = calls.set_many({key: b"1"})
+        second = calls.get_many([key])
+        third = calls.delete_many([key])
+        fourth = calls.get_many([key])
+        results = [await d for d in (first, second, third, fourth)]
+    finally:
+        runner.stop()
+    assert results[1] == {key: b"1"} and results[3] == {}
+    assert set(threads) == {"PoolThread-memcached-test-0"} and len(threads) == 4
 
 
 def test_large_values(cache, key):

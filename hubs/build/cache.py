@@ -1,10 +1,16 @@
-"""Built widget data in memcached: the key function and the cache adapters.
+"""Built widget data in memcached: the key function, the cache adapters, and how they are called.
 
-memcached is reached with short timeouts, so the blocking pymemcache calls
-are cheap enough to make from the reactor thread (about 30-100 us each); a
-server that stalls is taken off the ring after one timeout (see
-MemcachedCache). Values are the widget payload as JSON bytes. Nothing
-expires: data changes only when a message or a config edit says so.
+pymemcache is blocking. A call is 30-100 us on a quiet loopback, but it waits
+for memcached's answer, and on a busy machine memcached (another process) may
+not run for tens of milliseconds: a storm's thousands of calls made from the
+reactor thread held every request that long, again and again. So the parts of
+Hubs call the cache through ``CacheCalls``, whose calls answer Deferreds: in a
+running hub they run one at a time on one dedicated thread (``OneThread``: the
+clients are not thread-safe, and one thread keeps each process's calls in the
+order they were made); in tests and scripts they run inline. A server that
+stalls is taken off the ring after one timeout (see MemcachedCache). Values
+are the widget payload as JSON bytes. Nothing expires: data changes only when
+a message or a config edit says so.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from pymemcache.client.base import Client
@@ -115,6 +122,9 @@ class MemcachedCache:
         self._probe_loop = None
         self.last_probe: Any = None  # the latest round of probes (a Deferred; tests wait on it)
         self.trips = 0  # servers taken off the ring since start
+        # The ring, the clients and the down list change in the calling thread (a trip) and in the reactor's (a
+        # server back): one lock for those changes and the look-ups, never held during a call.
+        self._lock = threading.RLock()
 
     def _new_client(self, address: tuple[str, int]) -> Client:
         # Errors must be seen (default_noreply=False): a lost set would serve stale data later.
@@ -124,7 +134,8 @@ class MemcachedCache:
     def _server_for(self, key: str) -> str:
         if self._down and self._reactor is None:
             self._retry_inline()
-        name = self._ring.get_node(key)
+        with self._lock:
+            name = self._ring.get_node(key)
         if name is None:
             raise CacheUnavailable(f"memcached: no server answers ({', '.join(sorted(self._down))} down)")
         return name
@@ -132,7 +143,9 @@ class MemcachedCache:
     def _call(self, method: str, key: str, *args: Any) -> Any:
         name = self._server_for(key)
         try:
-            return getattr(self._clients[name], method)(key, *args)
+            with self._lock:
+                client = self._clients[name]
+            return getattr(client, method)(key, *args)
         except Exception as e:
             if isinstance(e, (OSError, TimeoutError)) or type(e).__module__.startswith("pymemcache"):
                 self._trip(name, e)
@@ -141,15 +154,26 @@ class MemcachedCache:
 
     def _trip(self, name: str, error: BaseException) -> None:
         """Take a failing server off the ring until a probe finds it answering."""
-        if name in self._down:
-            return
-        self._down[name] = self._clock.seconds()
-        self.trips += 1
-        self._ring.remove_node(name)
-        self._clients[name].close()
+        with self._lock:
+            if name in self._down:
+                return
+            self._down[name] = self._clock.seconds()
+            self.trips += 1
+            self._ring.remove_node(name)
+            self._clients[name].close()
         log.warning("memcached %s does not answer (%s); its keys go to the others until it does",
                     name, error or type(error).__name__)
-        if self._reactor is not None and self._probe_loop is None:
+        if self._reactor is not None:
+            from twisted.python.threadable import isInIOThread
+
+            if isInIOThread():
+                self._start_probing()
+            else:
+                self._reactor.callFromThread(self._start_probing)
+
+    def _start_probing(self) -> None:
+        """(reactor thread) Probe the servers that are down, every ``probe_interval`` s, until none is."""
+        if self._probe_loop is None:
             from twisted.internet import task
 
             self._probe_loop = task.LoopingCall(self._probe_down)
@@ -186,10 +210,11 @@ class MemcachedCache:
             probe.close()
 
     def _restore(self, name: str) -> None:
-        if self._down.pop(name, None) is None:
-            return
-        self._clients[name] = self._new_client(self._addresses[name])
-        self._ring.add_node(name)
+        with self._lock:
+            if self._down.pop(name, None) is None:
+                return
+            self._clients[name] = self._new_client(self._addresses[name])
+            self._ring.add_node(name)
         log.warning("memcached %s answers again; back on the ring", name)
 
     def _retry_inline(self) -> None:
@@ -227,7 +252,9 @@ class MemcachedCache:
     def _call_server(self, name: str, method: str, *args: Any) -> Any:
         """A call of several keys on one server, with the same breaker as ``_call``."""
         try:
-            return getattr(self._clients[name], method)(*args)
+            with self._lock:
+                client = self._clients[name]
+            return getattr(client, method)(*args)
         except Exception as e:
             if isinstance(e, (OSError, TimeoutError)) or type(e).__module__.startswith("pymemcache"):
                 self._trip(name, e)
@@ -253,7 +280,9 @@ class MemcachedCache:
     def ping_each(self) -> dict[str, str | None]:
         """Each server by name: None if it answers, else why not (a server off the ring is not asked)."""
         found: dict[str, str | None] = {}
-        for name, client in list(self._clients.items()):
+        with self._lock:
+            clients = list(self._clients.items())
+        for name, client in clients:
             if name in self._down:
                 found[name] = "not answering (taken off the ring; probed in the background)"
                 continue
@@ -270,6 +299,71 @@ class MemcachedCache:
             self._probe_loop.stop()
         for client in self._clients.values():
             client.close()
+
+
+class CacheCalls:
+    """A cache's calls, answering Deferreds: made by ``runner`` (``OneThread`` in a running hub; inline by default)."""
+
+    def __init__(self, cache: Cache, runner: Callable[..., Any] | None = None):
+        self.cache = cache
+        self.run = runner or _inline
+
+    def get_many(self, keys: list[str]) -> Any:
+        return self.run(self.cache.get_many, keys)
+
+    def set_many(self, values: dict[str, bytes], expire: int = 0) -> Any:
+        return self.run(self.cache.set_many, values, expire)
+
+    def add(self, key: str, value: bytes, expire: int = 0) -> Any:
+        return self.run(self.cache.add, key, value, expire)
+
+    def delete(self, key: str) -> Any:
+        return self.run(self.cache.delete, key)
+
+    def delete_many(self, keys: list[str]) -> Any:
+        return self.run(self.cache.delete_many, keys)
+
+    def ping_each(self) -> Any:
+        return self.run(self.cache.ping_each)
+
+
+def calls_of(cache: Cache | CacheCalls) -> CacheCalls:
+    """``cache`` as CacheCalls (a plain cache is called inline)."""
+    return cache if isinstance(cache, CacheCalls) else CacheCalls(cache)
+
+
+def _inline(f: Callable[..., Any], *args: Any) -> Any:
+    from twisted.internet import defer
+
+    return defer.execute(f, *args)
+
+
+class OneThread:
+    """Runs calls one at a time on one thread of its own, started now and stopped with the reactor."""
+
+    def __init__(self, reactor: Any, name: str = "memcached"):
+        from twisted.python.threadpool import ThreadPool
+
+        self.reactor = reactor
+        self.pool = ThreadPool(1, 1, name)
+        self.pool.start()
+        self._trigger = reactor.addSystemEventTrigger("during", "shutdown", self.stop)
+
+    def stop(self) -> None:
+        """Let the calls already asked finish, then end the thread (at the reactor's shutdown, or sooner)."""
+        if self._trigger is not None and self.reactor.running:
+            try:
+                self.reactor.removeSystemEventTrigger(self._trigger)
+            except ValueError:
+                pass  # the shutdown is calling it
+        self._trigger = None
+        if self.pool.started:
+            self.pool.stop()
+
+    def __call__(self, f: Callable[..., Any], *args: Any) -> Any:
+        from twisted.internet import threads
+
+        return threads.deferToThreadPool(self.reactor, self.pool, f, *args)
 
 
 class FakeCache:

@@ -185,10 +185,10 @@ class WidgetStates:
                 if n:
                     await task.deferLater(self.clock, 0, lambda: None)  # the reactor serves others between chunks
                 building = {w.idx for w in some if self._builds.in_flight(self.key_of(w))}
-                marks = self.viewers.marks({w.hub for w in some if w.idx not in building})
+                marks = await self.viewers.marks({w.hub for w in some if w.idx not in building})
                 plan = plan_rebuilds(((w.idx, w.hub) for w in some), here, marks, building)
-                failed = self._invalidate([self.directory.widgets[i] for i in plan.invalidate
-                                           if i in self.directory.widgets])
+                failed = await self._invalidate([self.directory.widgets[i] for i in plan.invalidate
+                                                 if i in self.directory.widgets])
                 build = list(plan.build) + [(w.idx, 0) for w in failed]  # not invalidated: rebuilt instead
                 builds += self._queue_builds(build, causes)
         await defer.DeferredList(builds, consumeErrors=True)
@@ -198,7 +198,7 @@ class WidgetStates:
         with self.queue.batch():
             return [self.rebuild(idx, causes.get(idx), priority) for idx, priority in build]
 
-    def _invalidate(self, widgets: Sequence[Widget]) -> list[Widget]:
+    async def _invalidate(self, widgets: Sequence[Widget]) -> list[Widget]:
         """Nobody views these: forget them here, delete their payloads (and cold leases) from memcached.
 
         Their next view builds them (the cold path). Returns the widgets whose
@@ -209,12 +209,17 @@ class WidgetStates:
         keys = [self.key_of(w) for w in widgets]
         for w in widgets:
             self.payloads.forget(w.idx)
-        if not self.payloads.drop_many(keys + [lease_key(k, "cold") for k in keys]):
+        if not await self.payloads.drop_many(keys + [lease_key(k, "cold") for k in keys]):
             return list(widgets)
         self.stats["invalidated"] += len(widgets)
         for w in widgets:
             self.metrics.rebuilds.labels(w.plugin, "invalidated").inc()
         return []
+
+    @staticmethod
+    def _later(work: Any, what: str) -> None:
+        """Work whose end nobody waits for (a memcached call off the reactor thread): its failure is logged."""
+        defer.ensureDeferred(work).addErrback(lambda f: log.error("%s failed: %s", what, f.getTraceback()))
 
     def _rebuild_if_viewed(self, idx: int, cause: str | None) -> defer.Deferred:
         """A retry: rebuilt if an open page shows the widget, else invalidated."""
@@ -230,7 +235,7 @@ class WidgetStates:
         for idx in change.dropped:
             self._forget(idx)
         for old in change.reconfigured:
-            self.payloads.drop(self._key(old))  # the old config's data is never read again
+            self._later(self.payloads.drop(self._key(old)), "dropping the old config's payload")  # never read again
         if change.reconfigured:
             # The new config's key: its first build (or none until viewed).
             self._rebuild_many_logged([(old.idx, "config") for old in change.reconfigured])
@@ -261,7 +266,7 @@ class WidgetStates:
         if widget is None:
             raise NotFound(f"widget {idx} is gone")
         key = self.key_of(widget)
-        cached, floor = self.payloads.read(idx, None if fresh else key)  # one round trip
+        cached, floor = await self.payloads.read(idx, None if fresh else key)  # one round trip
         if cached is not None:
             return self._take(widget, key, cached, push=False)
         version = self.payloads.choose_version(idx, floor, self.clock.seconds())
@@ -292,14 +297,14 @@ class WidgetStates:
     async def _build_here(self, widget: Widget, key: str, version: int, fresh: bool) -> tuple[WidgetState, bool]:
         """Call ``data()`` and install the result: (state, was it saved in memcached for the fleet)."""
         idx = widget.idx
-        self.payloads.raise_floor(idx, version)  # before data(): a build starting meanwhile elsewhere goes higher
+        await self.payloads.raise_floor(idx, version)  # before data(): a build starting meanwhile elsewhere goes higher
         payload, error = await self._compute(widget, version)
         self.stats["rebuilds"] += 1
         if error is None:
             self.metrics.rebuilds.labels(widget.plugin, "ok").inc()
             self.schedule.succeeded(idx)
             self.payloads.remember_good(idx, key, payload)
-            saved = self.payloads.save(key, payload)
+            saved = await self.payloads.save(key, payload)
             return self._install(widget, key, payload, failed=False, push=fresh), saved
         self.schedule.failed(idx)
         good = self.payloads.good(idx, key)
@@ -309,11 +314,11 @@ class WidgetStates:
             self.metrics.rebuilds.labels(widget.plugin, "stale").inc()
             since = self.payloads.stale_since(idx, self.clock.seconds())
             payload = self.builder.stale(good, since, error, version)
-            saved = self.payloads.save(key, payload)
+            saved = await self.payloads.save(key, payload)
             return self._install(widget, key, payload, failed=False, push=True), saved
         self.metrics.rebuilds.labels(widget.plugin, "failed").inc()
         if fresh:
-            self.payloads.drop(key)  # no process reads data older than this invalidation (errors are not cached)
+            await self.payloads.drop(key)  # no process reads data older than this invalidation (errors are not cached)
         return self._install(widget, key, payload, failed=True, push=fresh), False
 
     def _install(self, widget: Widget, key: str, payload: bytes, failed: bool, push: bool) -> WidgetState:

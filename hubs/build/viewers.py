@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import task
+from twisted.internet import defer, task
 
-from hubs.build.cache import KEY_PREFIX, Cache, CacheUnavailable
+from hubs.build.cache import KEY_PREFIX, Cache, CacheCalls, CacheUnavailable, calls_of
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,9 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
 class Viewers:
     """This process's streams per hub (``here``), and the marks of the fleet's in memcached."""
 
-    def __init__(self, cache: Cache, clock: Any, counts: Callable[[], Mapping[str, int]], ttl: int = TTL,
-                 chunk: int = CHUNK):
-        self.cache = cache
+    def __init__(self, cache: Cache | CacheCalls, clock: Any, counts: Callable[[], Mapping[str, int]],
+                 ttl: int = TTL, chunk: int = CHUNK):
+        self.cache = calls_of(cache)  # calls answer Deferreds (off the reactor thread in a running hub)
         self.clock = clock
         self.counts = counts  # hub -> open streams here (the broadcaster's)
         self.ttl = ttl
@@ -102,25 +102,25 @@ class Viewers:
     def here(self) -> Mapping[str, int]:
         return self.counts()
 
-    def marks(self, hubs: Iterable[str]) -> dict[str, int] | None:
+    async def marks(self, hubs: Iterable[str]) -> dict[str, int] | None:
         """The fleet's marks of ``hubs`` (one round trip per server); None if memcached cannot be read."""
         hubs = list(hubs)
         if not hubs:
             return {}
         try:
-            found = self.cache.get_many([viewers_key(h) for h in hubs])
+            found = await self.cache.get_many([viewers_key(h) for h in hubs])
         except CacheUnavailable:
             self.stats["unreadable"] += 1
             return None
         self.stats["marks_read"] += len(hubs)
         return {hub: parse_mark(found.get(viewers_key(hub))) for hub in hubs}
 
-    def mark(self, counts: Mapping[str, int]) -> bool:
+    async def mark(self, counts: Mapping[str, int]) -> bool:
         """Say in memcached that these hubs have streams here (for ``ttl`` s); False if it did not take them."""
         if not counts:
             return True
         try:
-            self.cache.set_many({viewers_key(hub): b"%d" % max(1, n) for hub, n in counts.items()}, self.ttl)
+            await self.cache.set_many({viewers_key(hub): b"%d" % max(1, n) for hub, n in counts.items()}, self.ttl)
         except CacheUnavailable:
             return False
         self.stats["marks_written"] += len(counts)
@@ -135,14 +135,14 @@ class Viewers:
         if self._flush is not None and self._flush.active():
             self._new.add(hub)
             return
-        self.mark({hub: self.counts().get(hub, 1)})
+        _logged(self.mark({hub: self.counts().get(hub, 1)}))
         self._flush = self.clock.callLater(0, self._mark_new)
 
     def _mark_new(self) -> None:
         new, self._new = sorted(self._new), set()
         counts = self.counts()
         for some in chunks(new, self.chunk) if new else ():
-            self.mark({hub: counts.get(hub, 1) for hub in some})
+            _logged(self.mark({hub: counts.get(hub, 1) for hub in some}))
 
     async def refresh(self) -> None:
         """Mark again every hub with streams here, a chunk per reactor turn (the loop every ``ttl / 3`` s)."""
@@ -150,4 +150,9 @@ class Viewers:
         for n, some in enumerate(chunks(counts, self.chunk)):
             if n:
                 await task.deferLater(self.clock, 0, lambda: None)
-            self.mark(dict(some))
+            await self.mark(dict(some))
+
+
+def _logged(work: Any) -> None:
+    """A mark nobody waits for: an unexpected failure is logged (memcached being down is not one)."""
+    defer.ensureDeferred(work).addErrback(lambda f: log.error("marking viewed hubs failed: %s", f.getTraceback()))
