@@ -6,11 +6,12 @@ builds queue on PostgreSQL's connections and the outside services while the
 reactor renders, and every request and stream waits behind them. Here each
 build is a job that runs in a slot of its *lane*: widgets whose ``data()``
 fetches from an outside service (Bodhi, Pagure, a calendar …) take turns in that
-service's lane (``lane_capacity`` slots: ``hubs.services.per_host``, the most
-fetches it gets at once anyway), all the others in the main lane
-(``concurrency`` slots: ``hubs.build.concurrency``). So a slow service neither
-gets more than its share nor holds the slots the others need, and it is kept
-busy from the first moment of a storm. Waiting jobs start by priority (highest
+service's lane, all the others in the main lane (``concurrency`` slots:
+``hubs.build.concurrency``). A service's lane has twice as many slots as the
+fetches the service gets at once (``hubs.services.per_host``, which the HTTP
+client enforces): while some builds fetch, the others do their own work (read
+memcached, render, push), so the service is kept busy from the first moment of
+a storm to the last, and never holds the slots the other widgets need. Waiting jobs start by priority (highest
 first, then in the order they came), across lanes. A job that ends frees its
 slot, and the next job starts one reactor turn later (``clock.callLater(0)``),
 so requests and streams are served between builds. Jobs that end without

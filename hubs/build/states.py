@@ -68,7 +68,8 @@ class WidgetStates:
         self.payloads = PayloadStore(cache, self.metrics)
         self.builder = PayloadBuilder()
         self.viewers = viewers  # None: every hit counts as viewed (no invalidation)
-        self.queue = BuildQueue(clock, config.build_concurrency, lane_capacity=config.services_per_host)
+        # A service's lane: its fetches at once (the HTTP client's bound) and as many builds doing their own work.
+        self.queue = BuildQueue(clock, config.build_concurrency, lane_capacity=2 * config.services_per_host)
         self.schedule = RebuildSchedule(clock, config.widget_retry, self._rebuild_if_viewed, self._exists,
                                         self._rebuild_many_logged)
         self.stats = {"rebuilds": 0, "failures": 0, "data_calls": 0, "from_other_process": 0, "invalidated": 0,
