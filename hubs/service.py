@@ -84,7 +84,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
           cache_runner: Any = None) -> Hubs:
     """Wire the parts together, and every in-process event to its listeners (no I/O).
 
-    ``cache_runner`` makes every memcached call (``hubs.build.cache.OneThread``: off the reactor thread);
+    ``cache_runner`` makes every memcached call (``hubs.build.cache.CacheThreads``: off the reactor thread);
     None: inline (fakes, scripts).
     """
     calls = CacheCalls(cache, cache_runner)

@@ -5,9 +5,10 @@ import uuid
 
 import pytest
 import pytest_twisted
+from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from hubs.build.cache import CacheCalls, CacheUnavailable, FakeCache, MemcachedCache, OneThread
+from hubs.build.cache import CacheCalls, CacheThreads, CacheUnavailable, FakeCache, MemcachedCache
 
 
 @pytest.fixture(params=["fake", pytest.param("memcached", marks=pytest.mark.integration)])
@@ -88,13 +89,14 @@ def test_delete_many_removes_every_key_asked_present_or_not(cache, key):
 
 
 @pytest_twisted.ensureDeferred
-async def test_calls_through_one_thread_leave_the_reactor_thread_and_keep_their_order(cache, key):
-    """In a running hub every cache call is made on one thread of its own, one at a time, in the order asked."""
+async def test_calls_through_the_cache_threads_leave_the_reactor_thread(cache, key):
+    """In a running hub every cache call is made on the cache's own threads, never the reactor's; calls made
+    one after the other see each other's effects."""
     import threading
 
     from twisted.internet import reactor
 
-    runner = OneThread(reactor, name="memcached-test")
+    runner = CacheThreads(reactor, threads=2, name="memcached-test")
     threads = []
 
     def where(f):
@@ -105,15 +107,15 @@ async def test_calls_through_one_thread_leave_the_reactor_thread_and_keep_their_
 
     try:
         calls = CacheCalls(cache, lambda f, *args: runner(where(f), *args))
-        first = calls.set_many({key: b"1"})
-        second = calls.get_many([key])
-        third = calls.delete_many([key])
-        fourth = calls.get_many([key])
-        results = [await d for d in (first, second, third, fourth)]
+        await calls.set_many({key: b"1"})
+        found = await calls.get_many([key])
+        await calls.delete_many([key])
+        gone = await calls.get_many([key])
+        together = await defer.gatherResults([calls.get_many([key]) for _ in range(10)])
     finally:
         runner.stop()
-    assert results[1] == {key: b"1"} and results[3] == {}
-    assert set(threads) == {"PoolThread-memcached-test-0"} and len(threads) == 4
+    assert found == {key: b"1"} and gone == {} and together == [{}] * 10
+    assert set(threads) <= {"PoolThread-memcached-test-0", "PoolThread-memcached-test-1"} and len(threads) == 14
 
 
 def test_large_values(cache, key):

@@ -5,9 +5,10 @@ for memcached's answer, and on a busy machine memcached (another process) may
 not run for tens of milliseconds: a storm's thousands of calls made from the
 reactor thread held every request that long, again and again. So the parts of
 Hubs call the cache through ``CacheCalls``, whose calls answer Deferreds: in a
-running hub they run one at a time on one dedicated thread (``OneThread``: the
-clients are not thread-safe, and one thread keeps each process's calls in the
-order they were made); in tests and scripts they run inline. A server that
+running hub they run on a few threads of their own (``CacheThreads``; each
+thread has its own pymemcache clients, which are not thread-safe); in tests and
+scripts they run inline. The calls of one build follow each other (each is
+awaited); no part relies on the order of calls nobody awaits. A server that
 stalls is taken off the ring after one timeout (see MemcachedCache). Values
 are the widget payload as JSON bytes. Nothing expires: data changes only when
 a message or a config edit says so.
@@ -93,8 +94,9 @@ class _MonotonicClock:
 class MemcachedCache:
     """pymemcache over one or more servers, keys spread by rendezvous hashing, with a breaker per server.
 
-    memcached is called from the reactor thread (tens of microseconds on a healthy
-    server). A server that fails or stalls (a frozen process answers nothing until
+    In a running hub it is called from a few threads of its own (``CacheThreads``),
+    each with its own pymemcache clients (they are not thread-safe); scripts call
+    it from their one thread. A server that fails or stalls (a frozen process answers nothing until
     the timeout) is taken off the ring at once: its keys go to the other servers,
     or — with none left — calls fail fast with CacheUnavailable instead of each
     waiting for the timeout. A probe off the reactor thread (``reactor``'s thread
@@ -112,8 +114,11 @@ class MemcachedCache:
         self._timeout = timeout
         self._prefix = prefix.encode("ascii")
         self._addresses = {server_name(h, p): (h, p) for h, p in servers}
-        self._clients = {name: self._new_client(address) for name, address in self._addresses.items()}
-        self._ring = RendezvousHash(list(self._clients))
+        self._names = list(self._addresses)
+        self._local = threading.local()  # each calling thread's clients: {server: (generation, Client)}
+        self._generation = dict.fromkeys(self._names, 0)  # bumped when a server leaves or rejoins the ring
+        self._every_client: list[Client] = []  # to close them all at the end
+        self._ring = RendezvousHash(list(self._names))
         self._down: dict[str, float] = {}  # server -> when it was taken off the ring
         self._reactor = reactor
         self._clock = clock if clock is not None else reactor if reactor is not None else _MonotonicClock()
@@ -131,6 +136,22 @@ class MemcachedCache:
         return Client(address, key_prefix=self._prefix, connect_timeout=self._timeout, timeout=self._timeout,
                       default_noreply=False)
 
+    def _client(self, name: str) -> Client:
+        """The calling thread's client of server ``name`` (a new one after the server left or rejoined the ring)."""
+        clients = self._local.__dict__.setdefault("clients", {})
+        held = clients.get(name)
+        generation = self._generation[name]
+        if held is None or held[0] != generation:
+            if held is not None:
+                held[1].close()
+            client = self._new_client(self._addresses[name])
+            with self._lock:
+                self._every_client.append(client)
+                if held is not None and held[1] in self._every_client:
+                    self._every_client.remove(held[1])
+            held = clients[name] = (generation, client)
+        return held[1]
+
     def _server_for(self, key: str) -> str:
         if self._down and self._reactor is None:
             self._retry_inline()
@@ -143,9 +164,7 @@ class MemcachedCache:
     def _call(self, method: str, key: str, *args: Any) -> Any:
         name = self._server_for(key)
         try:
-            with self._lock:
-                client = self._clients[name]
-            return getattr(client, method)(key, *args)
+            return getattr(self._client(name), method)(key, *args)
         except Exception as e:
             if isinstance(e, (OSError, TimeoutError)) or type(e).__module__.startswith("pymemcache"):
                 self._trip(name, e)
@@ -160,7 +179,7 @@ class MemcachedCache:
             self._down[name] = self._clock.seconds()
             self.trips += 1
             self._ring.remove_node(name)
-            self._clients[name].close()
+            self._generation[name] += 1  # every thread's client of it is replaced when it is used again
         log.warning("memcached %s does not answer (%s); its keys go to the others until it does",
                     name, error or type(error).__name__)
         if self._reactor is not None:
@@ -213,7 +232,7 @@ class MemcachedCache:
         with self._lock:
             if self._down.pop(name, None) is None:
                 return
-            self._clients[name] = self._new_client(self._addresses[name])
+            self._generation[name] += 1
             self._ring.add_node(name)
         log.warning("memcached %s answers again; back on the ring", name)
 
@@ -252,9 +271,7 @@ class MemcachedCache:
     def _call_server(self, name: str, method: str, *args: Any) -> Any:
         """A call of several keys on one server, with the same breaker as ``_call``."""
         try:
-            with self._lock:
-                client = self._clients[name]
-            return getattr(client, method)(*args)
+            return getattr(self._client(name), method)(*args)
         except Exception as e:
             if isinstance(e, (OSError, TimeoutError)) or type(e).__module__.startswith("pymemcache"):
                 self._trip(name, e)
@@ -280,14 +297,12 @@ class MemcachedCache:
     def ping_each(self) -> dict[str, str | None]:
         """Each server by name: None if it answers, else why not (a server off the ring is not asked)."""
         found: dict[str, str | None] = {}
-        with self._lock:
-            clients = list(self._clients.items())
-        for name, client in clients:
+        for name in self._names:
             if name in self._down:
                 found[name] = "not answering (taken off the ring; probed in the background)"
                 continue
             try:
-                client.version()
+                self._client(name).version()
                 found[name] = None
             except Exception as e:
                 self._trip(name, e)
@@ -297,12 +312,15 @@ class MemcachedCache:
     def close(self) -> None:
         if self._probe_loop is not None and self._probe_loop.running:
             self._probe_loop.stop()
-        for client in self._clients.values():
+        with self._lock:
+            clients, self._every_client = self._every_client, []
+        for client in clients:
             client.close()
 
 
 class CacheCalls:
-    """A cache's calls, answering Deferreds: made by ``runner`` (``OneThread`` in a running hub; inline by default)."""
+    """A cache's calls, answering Deferreds: made by ``runner`` (``CacheThreads`` in a running hub; inline by
+    default)."""
 
     def __init__(self, cache: Cache, runner: Callable[..., Any] | None = None):
         self.cache = cache
@@ -338,14 +356,15 @@ def _inline(f: Callable[..., Any], *args: Any) -> Any:
     return defer.execute(f, *args)
 
 
-class OneThread:
-    """Runs calls one at a time on one thread of its own, started now and stopped with the reactor."""
+class CacheThreads:
+    """Runs calls on a few threads of their own (a call waiting on memcached never holds another), started now and
+    stopped with the reactor."""
 
-    def __init__(self, reactor: Any, name: str = "memcached"):
+    def __init__(self, reactor: Any, threads: int = 4, name: str = "memcached"):
         from twisted.python.threadpool import ThreadPool
 
         self.reactor = reactor
-        self.pool = ThreadPool(1, 1, name)
+        self.pool = ThreadPool(threads, threads, name)
         self.pool.start()
         self._trigger = reactor.addSystemEventTrigger("during", "shutdown", self.stop)
 
