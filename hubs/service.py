@@ -27,6 +27,7 @@ from hubs.build.cache import Cache, CacheCalls
 from hubs.build.context import WidgetContext
 from hubs.build.lease import Leases
 from hubs.build.markup import render_markdown
+from hubs.build.queue import TimeSlices
 from hubs.build.states import WidgetStates
 from hubs.build.viewers import Viewers
 from hubs.bus.amqp import amqp_edge
@@ -81,11 +82,12 @@ class Hubs:
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
           recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None,
-          cache_runner: Any = None) -> Hubs:
+          cache_runner: Any = None, time_slices: bool = False) -> Hubs:
     """Wire the parts together, and every in-process event to its listeners (no I/O).
 
     ``cache_runner`` makes every memcached call (``hubs.build.cache.CacheThreads``: off the reactor thread);
-    None: inline (fakes, scripts).
+    None: inline (fakes, scripts). ``time_slices``: builds render and push at most 5 ms a reactor turn
+    (``hubs.build.queue.TimeSlices``; a running hub).
     """
     calls = CacheCalls(cache, cache_runner)
     registry = load_registry() if registry is None else registry
@@ -99,7 +101,8 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     ctx.people = directory.people
     ctx.hub = directory.find_hub
     leases = Leases(calls, clock, streams.boot, ttl=config.widget_timeout + 2)
-    states = WidgetStates(config, directory, calls, ctx, clock, events, leases, metrics, viewers)
+    states = WidgetStates(config, directory, calls, ctx, clock, events, leases, metrics, viewers,
+                          TimeSlices(clock) if time_slices else None)
     metrics.builds_running.set_function(lambda: states.queue.running)
     metrics.builds_waiting.set_function(lambda: states.queue.waiting)
     handler = MessageHandler(config, directory, states, ctx, clock, recorder=recorder, metrics=metrics,
@@ -262,6 +265,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     if have < want:
         raise SchemaOutOfDate(f"database schema is at version {have}, this Hubs needs {want}: run populate.py")
     parts.setdefault("recorder", MessageRecorder(store, reactor))
+    parts.setdefault("time_slices", True)
     handlers: list[MessageHandler] = []  # the source exists before the handler it delivers to
     edge = amqp_edge(config, reactor, lambda message: handlers[0].handle(message), fedmsg_bus=bus)
     hubs = build(config, store, cache, edge.bus, reactor, **parts)

@@ -7,7 +7,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from hubs.build.cache import CacheUnavailable, FakeCache
-from hubs.build.queue import WAITING, BuildQueue
+from hubs.build.queue import WAITING, BuildQueue, TimeSlices
 from hubs.build.viewers import HERE, RebuildPlan, Viewers, chunks, parse_mark, plan_rebuilds, viewers_key
 
 
@@ -190,6 +190,35 @@ def test_across_lanes_the_highest_priority_with_a_free_slot_starts_first():
     jobs.finish("service-busy")
     one_turn(clock)
     assert jobs.started[2:] == ["service-high", "high"]
+
+
+class Timer:
+    """A stopwatch the test moves by hand (the slices' budget is wall time in a running hub)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_builds_work_within_a_turns_budget_and_the_rest_waits_for_later_turns_in_order():
+    """Rendering and pushing take at most ``budget`` of a reactor turn; the rest goes on in later turns, in order."""
+    clock, timer = Clock(), Timer()
+    slices = TimeSlices(clock, budget=0.005, timer=timer)
+    assert slices.turn() is None  # the turn's first piece of work starts at once
+    timer.now += 0.003
+    assert slices.turn() is None  # 3 ms spent: still within the budget
+    timer.now += 0.003
+    waits = [slices.turn() for _ in range(3)]  # 6 ms spent: the rest waits
+    ran = []
+    for n, d in enumerate(waits):
+        d.addCallback(lambda _, n=n: (ran.append(n), setattr(timer, "now", timer.now + 0.003)))
+    one_turn(clock)
+    assert ran == [0, 1]  # the next turn: as many as its budget allows, first come first
+    one_turn(clock)
+    assert ran == [0, 1, 2] and slices.deferred == 3 and clock.getDelayedCalls() == []
+    assert slices.turn() is None  # a new turn, a new budget
 
 
 # ---------------------------------------------------------------- which hits are rebuilt

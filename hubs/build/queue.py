@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -225,6 +227,47 @@ class BuildQueue:
             entry.result.errback(result)
         else:
             entry.result.callback(result)
+
+
+class TimeSlices:
+    """At most ``budget`` seconds of builds' own work (rendering, pushing) per reactor turn; the rest waits.
+
+    Builds that end together (their answers arrive in one turn) would render and push one after the other in
+    that turn. ``turn()`` answers None (go on) while this turn's budget lasts, else a Deferred that fires in a
+    later turn, first come first served. A turn's budget starts with its first ``turn()`` and ends one
+    ``callLater(0)`` later. ``timer`` measures the budget (the wall clock; tests inject one).
+    """
+
+    def __init__(self, clock: Any, budget: float = 0.005, timer: Callable[[], float] = time.perf_counter):
+        self.clock = clock
+        self.budget = budget
+        self.timer = timer
+        self._started: float | None = None
+        self._waiting: deque[defer.Deferred] = deque()
+        self.deferred = 0  # continuations moved to a later turn (since start)
+
+    def turn(self) -> defer.Deferred | None:
+        """None: go on now. A Deferred: wait for it (this turn's budget is spent)."""
+        now = self.timer()
+        if self._started is None:
+            self._started = now
+            self.clock.callLater(0, self._next)
+            return None
+        if not self._waiting and now - self._started < self.budget:
+            return None
+        d: defer.Deferred = defer.Deferred()
+        self._waiting.append(d)
+        self.deferred += 1
+        return d
+
+    def _next(self) -> None:
+        self._started = self.timer()
+        while self._waiting and self.timer() - self._started < self.budget:
+            self._waiting.popleft().callback(None)  # runs that build's work up to its next wait, here
+        if self._waiting:
+            self.clock.callLater(0, self._next)
+        else:
+            self._started = None
 
 
 def _deferred(value: Any) -> Any:

@@ -34,7 +34,7 @@ from hubs.build.cache import Cache, cache_key
 from hubs.build.coalesce import Coalescer
 from hubs.build.lease import Leases, lease_key
 from hubs.build.payloads import PayloadStore, WidgetState
-from hubs.build.queue import WAITING, BuildQueue
+from hubs.build.queue import WAITING, BuildQueue, TimeSlices
 from hubs.build.schedule import RebuildSchedule
 from hubs.build.viewers import Viewers, chunks, plan_rebuilds
 from hubs.config import HubsConfig
@@ -57,7 +57,8 @@ class WidgetStates:
     """Payloads by widget id: read, rebuild, react to hub changes, retry and refresh."""
 
     def __init__(self, config: HubsConfig, directory: Directory, cache: Cache, ctx: Any, clock, events: Events,
-                 leases: Leases | None = None, metrics: Metrics | None = None, viewers: Viewers | None = None):
+                 leases: Leases | None = None, metrics: Metrics | None = None, viewers: Viewers | None = None,
+                 slices: TimeSlices | None = None):
         self.config = config
         self.metrics = metrics or Metrics()
         self.leases = leases  # one build per invalidation across processes (None: this process alone)
@@ -68,6 +69,7 @@ class WidgetStates:
         self.payloads = PayloadStore(cache, self.metrics)
         self.builder = PayloadBuilder()
         self.viewers = viewers  # None: every hit counts as viewed (no invalidation)
+        self.slices = slices  # None: a build renders and pushes as soon as its data is there
         # A service's lane: its fetches at once (the HTTP client's bound) and as many builds doing their own work.
         self.queue = BuildQueue(clock, config.build_concurrency, lane_capacity=2 * config.services_per_host)
         self.schedule = RebuildSchedule(clock, config.widget_retry, self._rebuild_if_viewed, self._exists,
@@ -278,6 +280,7 @@ class WidgetStates:
         if claim.payload is not None:
             self.stats["from_other_process"] += 1
             self.metrics.rebuilds.labels(widget.plugin, "from_other_process").inc()
+            await self._slice()  # pushing it: this turn's share of the builds' work
             return self._take(widget, key, claim.payload, push=fresh)
         # A wait may have taken time: the version is at least the one announced, and never behind the clock.
         version = max(version, self.payloads.choose_version(idx, floor, self.clock.seconds()))
@@ -306,6 +309,7 @@ class WidgetStates:
             self.schedule.succeeded(idx)
             self.payloads.remember_good(idx, key, payload)
             saved = await self.payloads.save(key, payload)
+            await self._slice()
             return self._install(widget, key, payload, failed=False, push=fresh), saved
         self.schedule.failed(idx)
         good = self.payloads.good(idx, key)
@@ -316,11 +320,18 @@ class WidgetStates:
             since = self.payloads.stale_since(idx, self.clock.seconds())
             payload = self.builder.stale(good, since, error, version)
             saved = await self.payloads.save(key, payload)
+            await self._slice()
             return self._install(widget, key, payload, failed=False, push=True), saved
         self.metrics.rebuilds.labels(widget.plugin, "failed").inc()
         if fresh:
             await self.payloads.drop(key)  # no process reads data older than this invalidation (errors are not cached)
         return self._install(widget, key, payload, failed=True, push=fresh), False
+
+    async def _slice(self) -> None:
+        """Wait for a later reactor turn if this one has had its share of rendering and pushing."""
+        wait = self.slices.turn() if self.slices is not None else None
+        if wait is not None:
+            await wait
 
     def _install(self, widget: Widget, key: str, payload: bytes, failed: bool, push: bool) -> WidgetState:
         current = self.directory.widgets.get(widget.idx)
@@ -344,6 +355,7 @@ class WidgetStates:
             return payload, json.loads(payload)["error"]
         try:
             data = await self._data(widget, spec)
+            await self._slice()  # rendering: this turn's share of the builds' work
             return self.builder.payload(widget, spec, data, version), None
         except Exception as e:
             if isinstance(e, StoreUnavailable):  # the store logs the outage once; no traceback per build
