@@ -374,19 +374,22 @@ def test_one_memcached_down_pages_served_and_rebuilds_continue_then_it_is_used_a
             status, page, _ = p.get("/designteam")
             assert status == 200 and b"designteam" in page
             assert json.loads(p.get(sticky["url"])[1])["data"] == {"text": "memcached down 2"}
-        for s in streams:
-            s.close()
     finally:
         down.start()
     sets_before = int(down.stats()["cmd_set"])
     edits = iter(range(1000))
 
     def stored_again():
-        # Each new text is a new cache key; the HashClient puts about half of them on each server.
+        # Each new text is a new cache key (built: the streams still view the hub); the HashClient puts about
+        # half of them on each server.
         status, _ = fleet.processes[0].post_json(f"/designteam/{sticky['idx']}/config",
                                                  {"text": f"memcached back {next(edits)}"}, token=token)
         return status == 200 and int(down.stats()["cmd_set"]) > sets_before
-    wait_for(stored_again, 30, "the restarted memcached server used again", interval=0.3)
+    try:
+        wait_for(stored_again, 30, "the restarted memcached server used again", interval=0.3)
+    finally:
+        for s in streams:
+            s.close()
     assert all(fleet.healthz(i)["memcached"]["ok"] for i in range(3))
 
 
