@@ -1,7 +1,7 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests (all of them),
 # `make test-unit` only those that need no service (well under a minute).
 .PHONY: run fleet test test-unit services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
-        bench-frozen-cache bench-push-amqp bench-pg-restart bench-storm
+        bench-frozen-cache bench-push-amqp bench-pg-restart bench-storm bench-history
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -41,3 +41,5 @@ bench-pg-restart:
 # One message touching 5,000 of ~59,000 widgets, 1,000 streams over 200 hubs (issue 19); --fleet 3 for a fleet.
 bench-storm:
 	tools/dev.sh bench storm $(ARGS)
+bench-history:
+	tools/dev.sh bench history

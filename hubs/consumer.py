@@ -29,6 +29,7 @@ from hubs.bus.publish import FedmsgBus, init_fedmsg_publisher
 from hubs.config import ConfigError, HubsConfig
 from hubs.db.store import PostgresStore
 from hubs.limits import raise_open_files_limit
+from hubs.logsafe import clean, quote
 from hubs.service import start
 from hubs.services.http import TreqClient
 from hubs.widgets import RegistryError, load_registry
@@ -94,7 +95,7 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
                     try:
                         _original(*parts)
                     except (ValueError, UnicodeDecodeError) as e:
-                        log.warning("dropping a malformed frame from %s: %s", _endpoint, str(e)[:200])
+                        log.warning("dropping a malformed frame from %s: %s", _endpoint, clean(e, 200))
                         self._count("malformed")
 
                 guarded.hubs_guarded = True
@@ -166,13 +167,14 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         body = getattr(message, "body", None)
         if isinstance(body, (str, bytes)) and len(body) > MAX_MESSAGE_BYTES:
             log.warning("dropping a %d-byte message on %s (limit %d)", len(body),
-                        str(getattr(message, "topic", "?"))[:120], MAX_MESSAGE_BYTES)
+                        quote(getattr(message, "topic", "?"), 120), MAX_MESSAGE_BYTES)
             self._count("malformed")
             return False
         try:
             return super()._consume_json(message)
-        except Exception:
-            log.exception("dropping a message that could not be decoded")
+        except Exception as e:  # bad input: one line, no traceback
+            log.warning("dropping a message on %s that could not be decoded: %s",
+                        quote(getattr(message, "topic", "?"), 120), clean(f"{type(e).__name__}: {e}", 200))
             self._count("malformed")
             return False
 
@@ -193,7 +195,7 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         except RuntimeWarning:
             raise
         except Exception as e:
-            raise RuntimeWarning(f"malformed message: {type(e).__name__}: {e}") from None
+            raise RuntimeWarning(f"malformed message: {clean(f'{type(e).__name__}: {e}', 200)}") from None
         # What the envelope holds is checked once, at the fedmsg edge (hubs.bus.fedmsg), after the junk filter.
 
     def pre_consume(self, message):
@@ -204,12 +206,13 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
 
     def consume(self, message):
         if self.service is None:
-            log.debug("not started yet; ignoring %s", message.get("topic"))
+            log.debug("not started yet; ignoring %s", quote(message.get("topic"), 120))
             return  # nothing to count into yet
         if self.bus is None:
             return  # fedmsg is off: moksha still subscribes, Hubs does not listen
         d = self.service.hubs.fedmsg.take(message["body"])
-        d.addErrback(lambda f: log.error("handling %s failed: %s", message.get("topic"), f.getTraceback()))
+        d.addErrback(lambda f: log.error("handling %s failed: %s", quote(message.get("topic"), 120),
+                                         f.getTraceback()))
 
     def stop(self):
         super().stop()

@@ -267,7 +267,8 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     parts.setdefault("recorder", MessageRecorder(store, reactor))
     parts.setdefault("time_slices", True)
     handlers: list[MessageHandler] = []  # the source exists before the handler it delivers to
-    edge = amqp_edge(config, reactor, lambda message: handlers[0].handle(message), fedmsg_bus=bus)
+    edge = amqp_edge(config, reactor, lambda message: handlers[0].take(message), fedmsg_bus=bus,
+                     count=lambda outcome: handlers[0].metrics.messages.labels("amqp", outcome).inc())
     hubs = build(config, store, cache, edge.bus, reactor, **parts)
     handlers.append(hubs.handler)
     await hubs.directory.load()
@@ -281,7 +282,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
         service.demo_feed = _demo_feed(config, reactor, edge.source, bus, hubs.handler)
         service.demo_feed.start()
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
-                            config.messages_prune_interval)
+                            config.messages_prune_interval, ahead=config.messages_partitions_ahead)
     service.pruner.start()
     viewers = hubs.states.viewers
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,

@@ -157,15 +157,43 @@ def test_amqp_config(keys, problem):
             HubsConfig.from_fedmsg(raw)
 
 
-def test_the_library_internals_health_relies_on():
-    """``connected`` reads the factory's ``_client`` (what its when_connected uses): fail if that goes away."""
-    import inspect
+# (started, connected, reading, halted) -> (ok, reason starts with)
+SOURCE_STATES = [
+    ((False, False, False, None), (False, "stopped")),
+    ((True, False, False, None), (False, "not connected")),
+    ((True, False, False, "unknown encoding"), (False, "not connected")),
+    ((True, True, False, "PermissionException: no"), (False, "the consumer halted (PermissionException: no)")),
+    ((True, True, True, "earlier trouble"), (False, "the consumer halted")),
+    ((True, True, False, None), (False, "connected, not consuming yet")),
+    ((True, True, True, None), (True, "consuming")),
+]
 
-    from fedora_messaging.twisted.factory import FedoraMessagingFactoryV2
 
-    assert "self._client" in inspect.getsource(FedoraMessagingFactoryV2.when_connected)
-    conn = AmqpConnection(AmqpSettings("amqp://guest:guest@127.0.0.1:1/%2F"))
-    assert conn.factory._client is None and conn.connected is False
+@pytest.mark.parametrize(("state", "expected"), SOURCE_STATES)
+def test_a_source_is_ok_only_while_it_consumes(state, expected):
+    """Halted, reconnecting, not yet consuming or stopped: not ok, with the reason; consuming: ok."""
+    from hubs.bus.amqp.source import source_state
+
+    started, connected, reading, halted = state
+    ok, reason = source_state(started=started, connected=connected, reading=reading, halted=halted)
+    assert ok == expected[0] and reason.startswith(expected[1])
+
+
+@pytest_twisted.ensureDeferred
+async def test_health_tells_a_source_that_does_not_consume():
+    """Started without a broker, or with its consumer halted, a source's health says not ok, and why."""
+    from twisted.python.failure import Failure
+
+    src = AmqpSource(AmqpSettings("amqp://guest:guest@127.0.0.1:1/%2F"), reactor, lambda m: None)
+    assert src.health()["ok"] is False and src.health()["reason"] == "stopped"
+    src.start()
+    try:
+        health = src.health()
+        assert (health["ok"], health["consuming"]) == (False, False) and health["reason"].startswith("not connected")
+        src._consumer_halted(Failure(RuntimeError("unknown encoding: gzip")))
+        assert src.halted == "unknown encoding: gzip" and src.health()["ok"] is False
+    finally:
+        await src.stop()
 
 
 def test_health_reads_the_injected_clock():
@@ -174,7 +202,7 @@ def test_health_reads_the_injected_clock():
     clock.advance(1000)
     src = AmqpSource(AmqpSettings("amqp://guest:guest@127.0.0.1:1/%2F"), reactor, lambda m: None, clock=clock)
     assert src.health()["last_message_age"] is None and src.health()["connected"] is False
-    src._take(S.badge_award("ralph", "Origin"))
+    src.take(S.badge_award("ralph", "Origin"))
     clock.advance(7.5)
     health = src.health()
     assert (health["messages"], health["last_message_age"], health["url"]) == (1, 7.5,
@@ -415,64 +443,6 @@ def test_amqp_edge_wiring(keys, with_fedmsg, source, bus):
     assert (edge.source is not None) == source and type(edge.bus).__name__ == bus
     if edge.source is not None:
         assert edge.source.seen is not None and edge.source.settings.queue == ""
-
-
-def _original_validate(message):
-    """fedora-messaging's own Message.validate, whatever is installed."""
-    import jsonschema
-
-    for schema in (message.headers_schema, Message.headers_schema):
-        jsonschema.validate(message._headers, schema)
-    for schema in (message.body_schema, Message.body_schema):
-        jsonschema.validate(message.body, schema)
-
-
-def _bad(builder, mutate):
-    message = builder()
-    mutate(message.body)
-    return message
-
-
-VALIDATION_CASES = [
-    S.badge_award("ralph", "Origin"),
-    _bad(lambda: S.badge_award("ralph", "Origin"), lambda b: b["user"].update(username=7)),
-    _bad(lambda: S.badge_award("ralph", "Origin"), lambda b: b.pop("badge")),
-    _bad(lambda: S.bodhi_comment("a", "b", "n-1-1", "F-1", "x"), lambda b: b["comment"].update(karma="many")),
-    _bad(lambda: S.koji_build("ralph", "x", "1"), lambda b: b.update(new="done", owner=3)),
-    _bad(lambda: S.pagure_issue("a", "design", 1, "t"), lambda b: b["issue"].pop("title")),
-    S.hubs_change("hubs.widget.add", {"hub": "h", "idx": 1, "plugin": "p", "agent": "a"}),
-]
-
-
-@pytest.mark.parametrize("message", VALIDATION_CASES)
-def test_checked_schema_validation_raises_what_the_library_raises(message):
-    """Once-checked schemas accept and refuse exactly what jsonschema.validate does, with the same error."""
-    import jsonschema
-
-    from hubs.bus.amqp import _validate_with_checked_schemas
-
-    def outcome(fn):
-        try:
-            fn(message)
-        except jsonschema.ValidationError as e:
-            return (type(e), e.message, list(e.path))
-        return None
-
-    assert outcome(_original_validate) == outcome(_validate_with_checked_schemas)
-
-
-def test_a_broken_schema_is_still_refused():
-    """A schema that is not a valid schema raises SchemaError, as with jsonschema.validate."""
-    import jsonschema
-
-    from hubs.bus.amqp import _validate_with_checked_schemas
-
-    class BadSchema(Message):
-        body_schema = {"type": "object", "properties": {"x": {"type": "no-such-type"}}}
-
-    message = BadSchema(body={"x": 1}, topic="a.b.c.d", properties=pika.BasicProperties(headers={}))
-    with pytest.raises(jsonschema.SchemaError):
-        _validate_with_checked_schemas(message)
 
 
 @pytest_twisted.ensureDeferred

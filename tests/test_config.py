@@ -51,7 +51,7 @@ READ = [
     ({"hubs.services.bodhi_url": "https://b.example//"}, "bodhi_url", "https://b.example"),
     ({"hubs.junk_suffixes": ["a.b", "c"]}, "junk_suffixes", ("a.b", "c")),
     ({"hubs.admin_token": ""}, "admin_token", None),
-    ({"hubs.amqp.prefetch": 0}, "amqp_prefetch", 10),  # AMQP off: its keys are not read
+    ({"hubs.amqp.prefetch": 0}, "amqp_prefetch", 100),  # AMQP off: its keys are not read
     ({"hubs.amqp.url": "amqp://h/", "hubs.amqp.bindings": {"exchange": "e", "routing_keys": ["a.#"]}},
      "amqp_bindings", ({"exchange": "e", "routing_keys": ["a.#"]},)),
     ({"hubs.amqp.url": "amqp://h/", "hubs.amqp.bindings": []}, "amqp_bindings",

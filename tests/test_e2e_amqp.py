@@ -118,3 +118,25 @@ def test_amqp_alone_carries_hubs_own_changes(tmp_path_factory, demo_db, memcache
         wait_for(lambda: health(hub)["amqp"]["messages"] > before, 20, "hubs.widget.update back from the broker")
     finally:
         hub.stop()
+
+
+def test_a_message_the_library_cannot_read_is_counted_and_the_hub_consumes_on(both, amqp_url):
+    """A gzip body is dropped with one line, counted in /metrics and /healthz; the next message is taken."""
+    import gzip
+
+    from tests.test_amqp_poison import send
+
+    headers = {"fedora_messaging_schema": "base.message", "fedora_messaging_severity": 20}
+    before = health(both)["amqp"]
+    send(amqp_url, [(f"org.fedoraproject.{both.environment}.test.gzip", {"content_encoding": "gzip",
+                                                                        "headers": headers, "message_id": "gz-1"},
+                     gzip.compress(b"{}")),
+                    (f"org.fedoraproject.{both.environment}.test.after", {"headers": headers}, b"{}")])
+    wait_for(lambda: health(both)["amqp"]["taken"] > before["taken"], 20, "the message after the gzip one")
+    report = health(both)["amqp"]
+    assert report["ok"] and report["consuming"] and report["reason"] == "consuming"
+    assert report["dropped"].get("unreadable", 0) == before["dropped"].get("unreadable", 0) + 1
+    metrics = both.get("/metrics")[1].decode()
+    assert 'hubs_bus_messages_total{outcome="malformed",source="amqp"} 1.0' in metrics
+    log = both.log()
+    assert "dropping AMQP message 'gz-1'" in log and "halted" not in log and "Traceback" not in log

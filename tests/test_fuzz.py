@@ -113,3 +113,34 @@ def test_no_odd_request_gets_a_server_error_or_a_silent_close(hub, method, path,
         assert body.strip(), (status, request[:200], head)  # the answer says what is wrong
     new_log = hub.log()[seen:]
     assert "Traceback" not in new_log and "CRITICAL" not in new_log, new_log[-3000:]
+
+SEARCH_TEXT = st.one_of(
+    st.text(max_size=60), st.text(alphabet="\"'-()&|!:*<>\\%_ or", max_size=30),
+    st.sampled_from(["gimp-1.0-1.fc43", "pymemcache-8.11", '"pushed to stable"', "a or b -c", "", "x" * 250]))
+SEARCH_ARGS = st.dictionaries(
+    st.sampled_from(["q", "service", "person", "package", "hub", "since", "until", "limit", "before"]),
+    st.one_of(SEARCH_TEXT, st.sampled_from(["designteam", "ralph", "2026-11-30", "0", "101", "1e400:1", "5:-1"])),
+    max_size=4)
+
+
+@settings(max_examples=int(os.environ.get("HUBS_FUZZ_EXAMPLES", "300")), deadline=None, derandomize=IN_CI,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], database=None)
+@given(path=st.sampled_from(["/api/search", "/search"]), args=SEARCH_ARGS)
+def test_no_search_gets_a_server_error(hub, path, args):
+    """Whatever the query and filters, a search answers results or a 4xx that says why, never a 5xx."""
+    from urllib.parse import quote
+
+    seen = len(hub.log())
+    query = "&".join(f"{k}={quote(v.encode('utf-8', 'surrogatepass'))}" for k, v in args.items())
+    conn = http.client.HTTPConnection("127.0.0.1", hub.web_port, timeout=10)
+    try:
+        conn.request("GET", f"{path}?{query}")
+        response = conn.getresponse()
+        answer = response.read()
+    finally:
+        conn.close()
+    assert response.status < 500, (response.status, path, args, answer[:300])
+    if 400 <= response.status < 500 and path == "/api/search":
+        assert json.loads(answer).get("message") or json.loads(answer).get("error"), answer
+    new_log = hub.log()[seen:]
+    assert "Traceback" not in new_log, new_log[-3000:]

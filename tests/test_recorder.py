@@ -96,16 +96,21 @@ def test_backlog_is_bounded():
 
 @pytest_twisted.ensureDeferred
 async def test_pruner_runs_on_its_clock():
-    """The pruner deletes by age at start and then every interval."""
+    """The pruner creates months ahead and deletes by age at start, then again every interval."""
     from tests.test_store import _msg
 
     store, clock = FakeStore(), Clock()
-    await store.add_messages([_msg(i, i * 86400, ["ralph"]) for i in range(1, 11)])
-    clock.advance(10 * 86400.0)
-    pruner = Pruner(store, clock, max_age_days=3, max_rows=100, interval=60)
+    await store.add_messages([_msg(i, i * 10 * 86400, ["ralph"]) for i in range(1, 11)])  # 1970-01-11 … 04-11
+    clock.advance(110 * 86400.0)  # 1970-04-21
+    pruner = Pruner(store, clock, max_age_days=40, max_rows=100, interval=60, ahead=2)
     pruner.start()
     await defer.succeed(None)
-    assert pruner.last_deleted == 6 and len(store.messages) == 4
+    assert pruner.created == ["messages_p1970_04", "messages_p1970_05", "messages_p1970_06"]
+    assert pruner.last_deleted == 6 and len(store.messages) == 4  # stragglers older than 40 days, one by one
+    clock.advance(61 * 86400.0)  # 1970-06-21: April is wholly older than 40 days now
+    await defer.succeed(None)
+    assert pruner.created == ["messages_p1970_07", "messages_p1970_08"]
+    assert pruner.last_deleted == 4 and store.messages == []
     pruner.stop()
 
 

@@ -266,14 +266,100 @@ async def test_counts_last_time_and_activity(store):
     assert await store.activity_by_day(["ralph"], since=11 * day) == [("1970-01-12", "bodhi", 1)]
 
 
+def _at(day: str) -> float:
+    import datetime
+
+    return datetime.datetime.fromisoformat(day).replace(tzinfo=datetime.UTC).timestamp()
+
+
+def _analyze(store) -> None:
+    """Let PostgreSQL's planner count the rows (the row cap reads its estimates)."""
+    if isinstance(store, PostgresStore):
+        conn = psycopg2.connect(store._dsn)
+        conn.autocommit = True
+        conn.cursor().execute("ANALYZE messages")
+        conn.close()
+
+
+async def _months(store) -> dict[str, int]:
+    return {name: rows for name, rows in await store.message_partitions() if name.startswith("messages_p2040")}
+
+
 @pytest_twisted.ensureDeferred
-async def test_prune_by_age_and_count(store):
-    """Retention drops messages older than the limit and beyond the newest N."""
+async def test_prune_by_age_deletes_stragglers_of_the_default_partition(store):
+    """Messages outside every month partition are deleted one by one once older than the limit."""
     await store.add_messages([_msg(i, 1000 + i, ["ralph"]) for i in range(1, 21)])
-    assert await store.prune_messages(older_than=1006, max_rows=1000) == 5
-    assert await store.prune_messages(older_than=0, max_rows=10) == 5
+    assert await store.prune_messages(older_than=1006, max_rows=1000, now=_at("2040-03-15")) == 5
     left = await store.recent_messages(usernames=["ralph"], limit=100)
-    assert [m.msg_id for m in left] == [f"m{i}" for i in range(20, 10, -1)]
+    assert [m.msg_id for m in left] == [f"m{i}" for i in range(20, 5, -1)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_partitions_are_created_ahead_once(store):
+    """This month's partition and the next ones are created ahead, once; a message lands in its month."""
+    created = await store.ensure_partitions(_at("2040-03-15"), ahead=2)
+    assert created == ["messages_p2040_03", "messages_p2040_04", "messages_p2040_05"]
+    assert await store.ensure_partitions(_at("2040-03-20"), ahead=2) == []
+    await store.add_messages([_msg(1, _at("2040-04-02"), ["ralph"])])
+    assert await _months(store) == {"messages_p2040_03": 0, "messages_p2040_04": 0 if isinstance(
+        store, PostgresStore) else 1, "messages_p2040_05": 0}  # PostgreSQL counts after ANALYZE only
+    _analyze(store)
+    assert (await _months(store))["messages_p2040_04"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_month_created_late_takes_its_messages_from_the_default_partition(store):
+    """Messages stored before their month existed move into it when it is created, none lost."""
+    await store.add_messages([_msg(i, _at("2040-01-10") + i, ["ralph"]) for i in range(1, 6)])
+    assert await store.ensure_partitions(_at("2040-01-20"), ahead=0) == ["messages_p2040_01"]
+    _analyze(store)
+    assert await _months(store) == {"messages_p2040_01": 5}
+    assert len(await store.recent_messages(usernames=["ralph"], limit=100)) == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_retention_drops_whole_old_months_on_an_advanced_clock(store):
+    """As the clock passes the age limit, whole months are dropped; the month holding the limit stays whole."""
+    from twisted.internet.task import Clock
+
+    from hubs.db.recorder import Pruner
+
+    clock = Clock()
+    clock.advance(_at("2040-01-15"))
+    pruner = Pruner(store, clock, max_age_days=40, max_rows=10**9, interval=86400, ahead=1)
+    await pruner.prune()  # what its loop runs every interval
+    await store.add_messages([_msg(i, _at(f"2040-0{1 + i % 3}-{10 + i}"), ["ralph"]) for i in range(9)])
+    clock.advance(30 * 86400)  # 2040-02-14: January is not 40 days old yet
+    await pruner.prune()
+    assert pruner.created == ["messages_p2040_03"] and pruner.last_deleted == 0
+    clock.advance(30 * 86400)  # 2040-03-15: the limit is 2040-02-04; January is wholly older
+    await pruner.prune()
+    assert pruner.last_deleted == 3
+    assert "messages_p2040_01" not in await _months(store)
+    left = await store.recent_messages(usernames=["ralph"], limit=100)
+    assert sorted({m.ts >= _at("2040-02-01") for m in left}) == [True] and len(left) == 6
+    assert await store.add_messages([_msg(0, _at("2040-01-10"), ["ralph"])]) == 1  # its id is free again
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_row_cap_drops_the_oldest_whole_months_never_the_current_one(store):
+    """Over the cap, the oldest months go first, whole; the current month is kept even over the cap."""
+    await store.ensure_partitions(_at("2040-01-15"), ahead=2)
+    await store.add_messages([_msg(i, _at(f"2040-0{1 + i % 3}-{10 + i}"), ["ralph"]) for i in range(9)])
+    _analyze(store)
+    assert await store.prune_messages(older_than=0, max_rows=4, now=_at("2040-03-20")) == 6
+    assert set(await _months(store)) == {"messages_p2040_03"}
+    assert await store.prune_messages(older_than=0, max_rows=1, now=_at("2040-03-20")) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_id_is_stored_once_across_months(store):
+    """A msg_id already stored is skipped even when it comes back with a time in another month."""
+    await store.ensure_partitions(_at("2040-01-15"), ahead=2)
+    assert await store.add_messages([_msg(1, _at("2040-01-31T23:59:59"), ["ralph"])]) == 1
+    assert await store.add_messages([_msg(1, _at("2040-02-01T00:00:01"), ["ralph"]),
+                                     _msg(2, _at("2040-03-01"), ["ralph"]), _msg(2, _at("2040-02-01"), ["ralph"])]) == 1
+    assert [m.msg_id for m in await store.recent_messages(usernames=["ralph"], limit=10)] == ["m2", "m1"]
 
 
 @pytest_twisted.ensureDeferred
@@ -411,7 +497,8 @@ def test_populate_resets_and_reloads_the_demo(pg_admin_dsn, canned_services_proc
         assert main(["--dsn", dsn]) == 0
         conn = psycopg2.connect(dsn)
         with conn.cursor() as cur:
-            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND NOT"
+                        " (tablename = 'messages_default' OR tablename ~ '^messages_p[0-9]{4}_[0-9]{2}$')")
             assert {r[0] for r in cur.fetchall()} == set(HUBS_TABLES)
         conn.close()
         assert main(["--dsn", dsn]) == 0  # idempotent
@@ -552,3 +639,197 @@ async def test_token_use_is_written_at_most_once_a_minute(empty_db):
     finally:
         conn.close()
         real.close()
+
+
+def test_the_migration_to_months_keeps_every_message_with_its_meaning(pg_admin_dsn, tmp_path):
+    """A store of messages across several months, migrated to partitions: every message is there, unchanged."""
+    import shutil
+    import time
+
+    from hubs.db.migrate import discover, migrate
+    from tests.conftest import drop_database, fresh_database
+
+    for m in discover():
+        if m.version <= 6:
+            shutil.copy(m.path, tmp_path)
+    dsn = fresh_database(pg_admin_dsn, "hubs_months")
+    columns = "id, msg_id, topic, category, ts, usernames, packages, body, summary, link, icon, agent, source"
+    try:
+        assert migrate(dsn, tmp_path) == [1, 2, 3, 4, 5, 6]
+        conn = psycopg2.connect(dsn)
+        now = time.time()
+        with conn, conn.cursor() as cur:
+            for i, ts in enumerate([1000.0, now - 400 * 86400, now - 70 * 86400, now - 40 * 86400, now - 39 * 86400,
+                                    now - 3600, now]):
+                cur.execute("INSERT INTO messages (msg_id, topic, category, ts, usernames, packages, body, summary,"
+                            " link, icon, agent, source) VALUES (%s, 'org.fedoraproject.prod.bodhi.update.comment',"
+                            " 'bodhi', to_timestamp(%s), %s, %s, %s, %s, 'https://x', 'i.png', 'ralph', 'amqp')",
+                            (f"m{i}", ts, ["ralph", f"u{i}"], [f"pkg{i}"], psycopg2.extras.Json({"i": i, "t": "é\n"}),
+                             f"ralph commented on gimp-1.0-{i}.fc43"))
+            cur.execute("DELETE FROM messages WHERE msg_id = 'm2'")  # ids with a gap
+            cur.execute(f"SELECT {columns} FROM messages ORDER BY id")
+            before = cur.fetchall()
+        assert migrate(dsn) == [7]
+        with conn, conn.cursor() as cur:
+            cur.execute(f"SELECT {columns} FROM messages ORDER BY id")
+            assert cur.fetchall() == before
+            cur.execute("SELECT count(DISTINCT tableoid) FROM messages")
+            assert cur.fetchone()[0] >= 4  # several months (and the 1970 one in the default partition)
+            cur.execute("SELECT id, msg_id FROM message_ids ORDER BY id")
+            assert cur.fetchall() == [(r[0], r[1]) for r in before]
+            cur.execute("INSERT INTO message_ids (msg_id, ts) VALUES ('new', now()) RETURNING id")
+            assert cur.fetchone()[0] == before[-1][0] + 1  # new ids follow the old ones
+        conn.close()
+    finally:
+        drop_database(pg_admin_dsn, dsn)
+
+
+@pytest_twisted.ensureDeferred
+async def test_bulk_ingest_and_the_live_path_at_once_store_each_message_once(empty_db):
+    """A backfill's bulk ingest and the bus writing the same messages at the same time: each stored once."""
+    from twisted.internet import threads
+
+    from hubs.db.ingest import ingest
+
+    batch = [_msg(i, 1_700_000_000 + i, ["ralph"], packages=['py"mem\\cache\t']) for i in range(2000)]
+    live = PostgresStore(empty_db, size=2)
+    await live.start()
+
+    def bulk():
+        conn = psycopg2.connect(empty_db)
+        try:
+            first = ingest(conn, batch[:1200])
+            return first, ingest(conn, batch[:1200])  # a resumed run writes its last window again: nothing new
+        finally:
+            conn.close()
+
+    try:
+        bulk_done = threads.deferToThread(bulk)
+        live_added = 0
+        for i in range(800, 2000, 100):
+            live_added += await live.add_messages(batch[i:i + 100])
+        first, again = await bulk_done
+        assert again == 0 and first + live_added == 2000
+        conn = psycopg2.connect(empty_db)
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(DISTINCT msg_id) FROM messages")
+            assert cur.fetchone() == (2000, 2000)
+            cur.execute("SELECT packages FROM messages WHERE msg_id = 'm5'")
+            assert cur.fetchone()[0] == ['py"mem\\cache\t']
+        conn.close()
+    finally:
+        live.close()
+
+
+# ---------------------------------------------------------------- search
+
+
+async def _searchable(store):
+    from hubs.models import StoredMessage
+
+    def m(n, ts, summary, users, packages, category="bodhi"):
+        return StoredMessage(msg_id=f"s{n}", topic=f"org.fedoraproject.prod.{category}.update.comment",
+                             category=category, ts=float(ts), usernames=tuple(users), packages=tuple(packages),
+                             body={"n": n}, summary=summary, agent=users[0] if users else "")
+
+    await store.add_messages([
+        m(1, 1000, "ralph commented on gimp-1.0-1.fc43", ["ralph"], ["gimp"]),
+        m(2, 2000, "python-pymemcache-8.11-1.fc43 was built", ["mizmo"], ["python-pymemcache"], "buildsys"),
+        m(3, 3000, "the update was pushed to stable", ["ralph"], ["kernel"]),
+        m(4, 4000, "a stable update for the docs", ["duffy"], ["docs"]),
+    ])
+
+
+async def _found(store, **args):
+    from hubs.search.query import parse_query
+
+    return [m.msg_id for m, _ in await store.search_messages(parse_query(args))]
+
+
+@pytest.mark.parametrize("q, expected", [
+    ("stable", ["s4", "s3"]),
+    ('"pushed to stable"', ["s3"]),
+    ('"stable pushed"', []),
+    ("stable -docs", ["s3"]),
+    ("gimp or kernel", ["s3", "s1"]),
+    ("GIMP", ["s1"]),
+    ("gimp-1.0-1.fc43", ["s1"]),
+    ("pymemcache-8.11", ["s2"]),
+    ("pymemcache", ["s2"]),
+    ("fc43", ["s2", "s1"]),
+    ("-stable", []),
+    ("mizmo", ["s2"]),
+    ("buildsys", ["s2"]),
+    ("nothing-like-this", []),
+])
+@pytest_twisted.ensureDeferred
+async def test_search_finds_messages_by_word_phrase_exclusion_or_and_substring(store, q, expected):
+    """Words, "phrases", -word, or, package names and NVR substrings find the messages they name, newest first."""
+    await _searchable(store)
+    assert await _found(store, q=q) == expected
+
+
+@pytest_twisted.ensureDeferred
+async def test_search_filters_narrow_the_messages(store):
+    """Service, person, package, time range, a hub's people and a cursor narrow a search; filters alone list."""
+    from dataclasses import replace
+
+    from hubs.search.query import parse_query
+
+    await _searchable(store)
+    assert await _found(store, q="stable", person="ralph") == ["s3"]
+    assert await _found(store, q="fc43", service="buildsys") == ["s2"]
+    assert await _found(store, q="update", package="docs") == ["s4"]
+    assert await _found(store, person="ralph") == ["s3", "s1"]
+    assert await _found(store, q="stable", since="1970-01-01T00:55:00Z") == ["s4"]
+    assert await _found(store, q="stable", until="1970-01-01T00:55:00Z") == ["s3"]
+    assert await _found(store, q="stable", before="4000:0") == ["s3"]
+    assert await _found(store, q="stable", limit="1") == ["s4"]
+    hub = replace(parse_query({"q": "stable"}), people=("duffy", "mizmo"))
+    assert [m.msg_id for m, _ in await store.search_messages(hub)] == ["s4"]
+    assert await store.search_messages(replace(hub, people=())) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_search_marks_the_matching_words(store):
+    """Each found message comes with its summary, the words it was found by between highlight marks."""
+    from hubs.search.query import highlight_html, parse_query
+
+    await _searchable(store)
+    query = parse_query({"q": '"pushed to stable"'})
+    ((_, marked),) = await store.search_messages(query)
+    assert highlight_html(marked, query).count("<mark>") >= 2
+    query = parse_query({"q": "pymemcache-8.11"})
+    ((_, marked),) = await store.search_messages(query)
+    assert "<mark>" in highlight_html(marked, query)
+
+
+@pytest.mark.parametrize("q", ["(((&|!", "'", ":*", "\\", "a & b | !c", "\"", "- -", "or", "or or -", "%_%",
+                               "'; DROP TABLE messages; --", "ä" * 200, "<script>", "a:* | b <-> c"])
+@pytest_twisted.ensureDeferred
+async def test_odd_queries_are_never_errors(store, q):
+    """Any text is a query: PostgreSQL's syntax characters, quotes and SQL are looked for, never an error."""
+    from hubs.search.query import SearchError
+
+    await _searchable(store)
+    try:
+        assert isinstance(await _found(store, q=q), list)
+    except SearchError as e:  # nothing to look for in it: a 400 that says so
+        assert "say what to look for" in str(e)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_page_spans_recent_and_old_months_in_order(store):
+    """Pages of activity and of search results run newest first across this month and older ones alike."""
+    import time
+
+    from hubs.search.query import parse_query
+
+    now = time.time()
+    await store.add_messages([_msg(i, now - i * 10 * 86400, ["ralph"]) for i in range(8)])  # now … 70 days ago
+    page = await store.recent_messages(usernames=["ralph"], limit=5)
+    assert [m.msg_id for m in page] == ["m0", "m1", "m2", "m3", "m4"]
+    rest = await store.recent_messages(usernames=["ralph"], limit=5, before=(page[-1].ts, page[-1].id))
+    assert [m.msg_id for m in rest] == ["m5", "m6", "m7"]
+    found = await store.search_messages(parse_query({"person": "ralph", "limit": "6"}))
+    assert [m.msg_id for m, _ in found] == [f"m{i}" for i in range(6)]

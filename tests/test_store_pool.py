@@ -316,3 +316,27 @@ def test_a_host_name_is_looked_up_off_the_reactor_within_the_connect_deadline():
     made[-1].connecting.callback(made[-1])
     assert Harness.result(started) is pool
     assert psycopg2.extensions.parse_dsn(made[-1].dsn)["hostaddr"] == "10.0.0.5"
+
+
+def _cut_transaction() -> BaseException:
+    from twisted.python.failure import Failure
+    from txpostgres import txpostgres
+
+    try:
+        raise psycopg2.OperationalError("FATAL:  terminating connection due to administrator command\nmore")
+    except psycopg2.OperationalError:
+        original = Failure()
+    return txpostgres.RollbackFailed(None, original)
+
+
+@pytest.mark.parametrize("error, line", [
+    (psycopg2.OperationalError("server closed the connection unexpectedly\n\tThis probably means…"),
+     "server closed the connection unexpectedly"),
+    (RuntimeError(""), "RuntimeError"),
+    (_cut_transaction(), "FATAL:  terminating connection due to administrator command"),
+])
+def test_an_outage_is_told_in_one_line_naming_its_cause(error, line):
+    """The outage log line names the cause in one line: a cut transaction's cause, never a traceback."""
+    from hubs.db.pool import outage_reason
+
+    assert outage_reason(error) == line

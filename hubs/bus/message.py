@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubs.logsafe import quote
+
 log = logging.getLogger(__name__)
 
 MAX_TOPIC_LENGTH = 255
@@ -239,8 +241,8 @@ def from_amqp(message: Any) -> BusMessage:
         level = logging.DEBUG if key in _WARNED else logging.WARNING
         if len(_WARNED) < 1000:
             _WARNED.add(key)
-        log.log(level, "schema class %s failed on %s (%s): %s", type(message).__name__, topic[:120],
-                value.id[:80] or "no id", ", ".join(failed))
+        log.log(level, "schema class %s failed on %s (%s): %s", type(message).__name__, quote(topic, 120),
+                quote(value.id, 80) if value.id else "no id", ", ".join(failed))
     return value
 
 

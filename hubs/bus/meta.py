@@ -12,6 +12,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from hubs.logsafe import quote
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,7 @@ class MessageMeta:
         try:
             result = getattr(self._meta, name)(dict(message), **self._config)
         except Exception:
-            log.debug("fedmsg.meta.%s failed on %s", name, message.get("topic"), exc_info=True)
+            log.debug("fedmsg.meta.%s failed on %s", name, quote(message.get("topic"), 120), exc_info=True)
             return default
         return default if result is None else result
 
@@ -69,7 +71,7 @@ class MessageMeta:
         try:
             processor = self._meta.msg2processor(msg, **self._config)
         except Exception:
-            log.debug("fedmsg.meta found no processor for %s", message.get("topic"), exc_info=True)
+            log.debug("fedmsg.meta found no processor for %s", quote(message.get("topic"), 120), exc_info=True)
             processor = None
         out: dict[str, Any] = {}
         for key, name, default in (("usernames", "msg2usernames", ()), ("packages", "msg2packages", ()),
@@ -80,7 +82,7 @@ class MessageMeta:
                     raise LookupError("no processor")
                 result = getattr(self._meta, name)(msg, processor=processor, **self._config)
             except Exception:
-                log.debug("fedmsg.meta.%s failed on %s", name, message.get("topic"), exc_info=True)
+                log.debug("fedmsg.meta.%s failed on %s", name, quote(message.get("topic"), 120), exc_info=True)
                 result = None
             out[key] = default if result is None else result
         return out

@@ -63,6 +63,14 @@ def connection_is_dead(error: BaseException, closed: int) -> bool:
     return isinstance(error, psycopg2.OperationalError)
 
 
+def outage_reason(error: BaseException) -> str:
+    """One line saying what took the database away (pure): a cut transaction names what cut it, not its
+    rollback's failure (whose text is a whole traceback)."""
+    if isinstance(error, txpostgres.RollbackFailed):
+        error = error.originalFailure.value
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def reconnect_delay(attempt: int, first: float = 0.25, cap: float = 1.0) -> float:
     """Seconds before reconnection attempt ``attempt`` (0: at once): short, because an outage ends at once (pure)."""
     return 0.0 if attempt <= 0 else min(cap, first * 2.0 ** min(attempt - 1, 32))
@@ -453,7 +461,7 @@ class Pool:
         self.down_since = self.reactor.seconds()
         self.generation += 1
         abandoned = self._fail_all(error)
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = outage_reason(error)
         if abandoned:
             reason += f"; {abandoned} {'query' if abandoned == 1 else 'queries'} in flight abandoned"
         log.warning("PostgreSQL is unreachable (%s); reconnecting", reason)

@@ -19,7 +19,9 @@ import psycopg2
 from psycopg2.extras import Json
 
 from hubs.db.migrate import migrate
+from hubs.db.partitions import Month
 from hubs.db.recorder import stored_message
+from hubs.db.store import MESSAGE_VALUES, insert_messages_sql, message_params
 from hubs.demo import data as demo
 from hubs.demo.messages import demo_stream
 from hubs.widgets import load_registry
@@ -96,23 +98,25 @@ def store_messages(cur, envelopes, meta_config) -> int:
     rows = []
     for env in envelopes:
         m = stored_message(from_fedmsg(env, meta), now=time.time())
-        rows.append((m.msg_id, m.topic, m.category, m.ts, list(m.usernames), list(m.packages), Json(m.body),
-                     m.summary, m.link, m.icon, m.agent, m.source))
-    execute_values(cur, "INSERT INTO messages (msg_id, topic, category, ts, usernames, packages, body,"
-                        " summary, link, icon, agent, source) VALUES %s ON CONFLICT (msg_id) DO NOTHING", rows,
-                   template="(%s, %s, %s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s)")
+        rows.append(tuple(message_params(m)))
+    for month in sorted({Month.of(row[3]) for row in rows}):  # each month its partition (the demo's weeks)
+        cur.execute("SELECT hubs_message_partition(%s::date)", (month.first_day,))
+    execute_values(cur, insert_messages_sql("VALUES %s"), rows, template=MESSAGE_VALUES)
     return len(rows)
 
 
 # Every table the migrations create (tests check this list against the schema).
-HUBS_TABLES = ("api_tokens", "sessions", "messages", "roles", "widgets", "hubs", "users", "schema_migrations")
+HUBS_TABLES = ("api_tokens", "sessions", "messages", "message_ids", "roles", "widgets", "hubs", "users",
+               "schema_migrations")
+HUBS_FUNCTIONS = ("hubs_message_partition(date)", "hubs_words(text[])")
 
 
 def reset(dsn: str) -> None:
     conn = psycopg2.connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS " + ", ".join(HUBS_TABLES) + " CASCADE")
+            cur.execute("DROP TABLE IF EXISTS " + ", ".join(HUBS_TABLES) + " CASCADE")  # and the partitions
+            cur.execute("DROP FUNCTION IF EXISTS " + ", ".join(HUBS_FUNCTIONS) + " CASCADE")
     finally:
         conn.close()
 

@@ -19,6 +19,7 @@ from twisted.internet import defer, task
 from hubs.bus.message import BusMessage, from_fedmsg
 from hubs.db.store import StoreUnavailable
 from hubs.dispatch.hints import split_topic
+from hubs.logsafe import clean, quote
 from hubs.models import StoredMessage
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,8 @@ class MessageRecorder:
                 self.pending.insert(0, (_, message))
             except Exception as e:
                 self.dropped += 1
-                log.warning("dropping message %s on %s that the store refuses: %s", message.msg_id[:80],
-                            message.topic[:120], e)
+                log.warning("dropping message %s on %s that the store refuses: %s", quote(message.msg_id, 80),
+                            quote(message.topic, 120), clean(e, 200))
 
     def _write(self) -> None:
         self._timer = None
@@ -156,14 +157,17 @@ class MessageRecorder:
 
 
 class Pruner:
-    """Deletes old messages in the background (age and row-count limits)."""
+    """Keeps the message store's months in the background: creates this month's partition and the next
+    ``ahead`` ones before messages need them, and applies retention (whole months; see ``prune_messages``)."""
 
-    def __init__(self, store, clock, max_age_days: float, max_rows: int, interval: float = 300.0):
+    def __init__(self, store, clock, max_age_days: float, max_rows: int, interval: float = 300.0, ahead: int = 2):
         self.store, self.clock, self.max_age, self.max_rows = store, clock, max_age_days * 86400, max_rows
+        self.ahead = ahead
         self.loop = task.LoopingCall(self.prune)
         self.loop.clock = clock
         self.interval = interval
         self.last_deleted = 0
+        self.created: list[str] = []
 
     def start(self) -> None:
         self.loop.start(self.interval, now=True).addErrback(lambda f: log.error("pruner died: %s", f))
@@ -173,8 +177,15 @@ class Pruner:
             self.loop.stop()
 
     async def _prune(self) -> None:
+        now = self.clock.seconds()
         try:
-            self.last_deleted = await self.store.prune_messages(self.clock.seconds() - self.max_age, self.max_rows)
+            self.created = await self.store.ensure_partitions(now, self.ahead)
+            if self.created:
+                log.info("created message partitions %s", ", ".join(self.created))
+        except Exception as e:
+            log.warning("creating message partitions failed: %s", e)
+        try:
+            self.last_deleted = await self.store.prune_messages(now - self.max_age, self.max_rows, now=now)
             if self.last_deleted:
                 log.info("pruned %d old messages", self.last_deleted)
         except Exception as e:

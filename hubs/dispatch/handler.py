@@ -24,6 +24,7 @@ from hubs.bus.message import BusMessage, is_junk
 from hubs.config import HubsConfig
 from hubs.directory.directory import Directory
 from hubs.dispatch.hints import message_keys, split_topic
+from hubs.logsafe import quote
 from hubs.metrics import Metrics
 from hubs.people.oidc import USERNAME as HUB_NAME
 
@@ -125,7 +126,7 @@ class MessageHandler:
                     hits.append(idx)
             except Exception:
                 log.exception("should_invalidate of widget %d (%s) raised; ignoring it for %s",
-                              idx, widget.plugin, topic)
+                              idx, widget.plugin, quote(topic, 120))
         return Decision(reload_hub=reload_hub, hits=tuple(hits), unknown_change=unknown, message=message)
 
     def handle(self, message: BusMessage) -> defer.Deferred:
@@ -185,13 +186,41 @@ class MessageHandler:
         message = decision.message
         work = []
         if decision.unknown_change:
-            log.warning("dropping %s that names no known hub or widget: %r", message.topic, message.body)
+            log.warning("dropping %s that names no known hub or widget: %s", quote(message.topic, 120),
+                        quote(message.body, 200))
         if decision.reload_hub is not None:
             work.append(defer.ensureDeferred(self.directory.reload_hub(decision.reload_hub)))
         if decision.hits:
             work.append(self._rebuild_after_store(decision.hits, message.id or None))
         d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
         return d.addCallback(self._log_failures, message.id)
+
+    def take(self, message: BusMessage) -> defer.Deferred:
+        """``handle`` for a bus that waits for an answer (AMQP's acknowledgement): fires once the message is
+        decided and stored, not once every widget it hits is rebuilt.
+
+        The rebuilds and hub re-reads go on in the background, concurrently, their failures logged: one
+        slow ``data()`` delays only its own widget, never the next message. "Stored" is the recorder's
+        ``flush``: written, or tried while PostgreSQL is away (the message then waits in the recorder's
+        memory and is retried, so intake and live pushes go on through a database outage). A message with
+        many candidates is decided over several reactor turns, as in ``handle``.
+        """
+        return defer.ensureDeferred(self._take(message))
+
+    async def _take(self, message: BusMessage) -> None:
+        if not self._admissible(message):
+            return None
+        started = time.perf_counter()
+        decision = await self.decide_in_turns(message)
+        if not self._decided(message, decision, started):
+            return None  # junk: nothing to store
+        self.record(decision.message)
+        work = self.act(decision)
+        work.addErrback(lambda f: log.error("handling message %s failed: %s", quote(message.id, 80),
+                                            f.getTraceback()))
+        if self.recorder is not None:
+            await self.recorder.flush()
+        return None
 
     def _rebuild_after_store(self, hits: Iterable[int], cause: str | None) -> defer.Deferred:
         """Widgets that read stored messages are rebuilt once this message is stored.
@@ -209,5 +238,5 @@ class MessageHandler:
     def _log_failures(results, msg_id):
         for ok, value in results:
             if not ok:
-                log.error("handling message %s failed: %s", msg_id, value.getTraceback())
+                log.error("handling message %s failed: %s", quote(msg_id, 80), value.getTraceback())
         return results

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
+from hubs.db.partitions import DEFAULT, Month, months_ahead, to_drop
 from hubs.db.store import _check_hub_fields, _day
 from hubs.models import COLUMNS, ROLES, Conflict, Hub, NotFound, StoredMessage, User, Widget
+from hubs.search.query import Query, mark, matches
 
 
 class FakeStore:
@@ -25,6 +28,7 @@ class FakeStore:
             from twisted.internet import reactor as clock
         self.clock = clock  # session expiry reads the same clock as everything else
         self.messages: list[StoredMessage] = []
+        self.partitions: set[Month] = set()  # months with a partition; other messages are in the default one
         self._next_message = 0
         self.fail: Exception | None = None
         self._next_id = 1
@@ -273,6 +277,32 @@ class FakeStore:
         found.sort(key=lambda m: (m.ts, m.id), reverse=True)
         return found[:limit]
 
+    async def search_messages(self, query: Query) -> list[tuple[StoredMessage, str]]:
+        """What PostgreSQL finds, for texts the two split into the same words (see hubs.search.query)."""
+        self._check()
+        if query.groups and all(t.negated for g in query.groups for t in g) and query.substring is None:
+            return []
+        if query.empty and not query.filtered and query.people is None:
+            return []
+        found = []
+        for m in self.messages:
+            text = " ".join([m.summary, *m.packages, *m.usernames, m.agent, m.category, m.topic.replace(".", " ")])
+            by_name = query.substring is not None and query.substring in " ".join([*m.packages, m.summary]).lower()
+            if not query.empty and not by_name and not (query.groups and matches(replace(query, substring=None), text)):
+                continue
+            if ((query.service is not None and m.category != query.service)
+                    or (query.person is not None and query.person not in m.usernames)
+                    or (query.package is not None and query.package not in m.packages)
+                    or (query.people is not None and not set(query.people) & set(m.usernames))
+                    or (query.since is not None and m.ts < query.since)
+                    or (query.until is not None and m.ts >= query.until)
+                    or (query.before is not None and (m.ts, m.id) >= query.before)):
+                continue
+            found.append(m)
+        found.sort(key=lambda m: (m.ts, m.id), reverse=True)
+        return [(m, mark(query, m.summary or m.topic) if query.groups else (m.summary or m.topic))
+                for m in found[:query.limit]]
+
     async def message_count(self, username: str) -> int:
         self._check()
         return sum(1 for m in self.messages if username in m.usernames)
@@ -293,9 +323,28 @@ class FakeStore:
                 counts[key] = counts.get(key, 0) + 1
         return [(day, cat, n) for (day, cat), n in sorted(counts.items())]
 
-    async def prune_messages(self, older_than: float, max_rows: int) -> int:
+    async def ensure_partitions(self, now: float, ahead: int) -> list[str]:
         self._check()
+        created = [m for m in months_ahead(now, ahead) if m not in self.partitions]
+        self.partitions.update(created)
+        return [m.name for m in created]
+
+    async def message_partitions(self) -> list[tuple[str, int]]:
+        self._check()
+        counts = {m.name: 0 for m in self.partitions}
+        counts[DEFAULT] = 0
+        for m in self.messages:
+            month = Month.of(m.ts)
+            counts[month.name if month in self.partitions else DEFAULT] += 1
+        return sorted(counts.items())
+
+    async def prune_messages(self, older_than: float, max_rows: int, now: float | None = None) -> int:
+        self._check()
+        now = self.clock.seconds() if now is None else now
+        existing = [(Month.named(name), rows) for name, rows in await self.message_partitions()]
+        drop = set(to_drop([(m, rows) for m, rows in existing if m is not None], older_than, max_rows, now))
+        self.partitions -= drop
         before = len(self.messages)
-        kept = sorted((m for m in self.messages if m.ts >= older_than), key=lambda m: m.id)
-        self.messages = kept[-max_rows:] if max_rows > 0 else []
+        self.messages = [m for m in self.messages if Month.of(m.ts) not in drop
+                         and (Month.of(m.ts) in self.partitions or m.ts >= older_than)]
         return before - len(self.messages)

@@ -92,6 +92,26 @@ IDX_PARAM = {
     "examples": {"widget": {"value": 2}},
 }
 
+SEARCH_PARAMS = [
+    {"name": "q", "in": "query", "required": False, "description": "Words, \"a phrase\", or, -word (at most 200 "
+     "characters); required unless a filter is given.", "schema": {"type": "string", "maxLength": 200},
+     "examples": {"word": {"value": "stable"}, "nvr": {"value": "gimp-1.0-1.fc43"}}},
+    *({"name": name, "in": "query", "required": False, "description": what,
+       "schema": {"type": "string", "pattern": "^([A-Za-z0-9][A-Za-z0-9._+~:@-]{0,99})?$"}}
+      for name, what in (("service", "Only messages of this service (category), e.g. `bodhi`."),
+                         ("person", "Only messages naming this username."),
+                         ("package", "Only messages about this package."),
+                         ("hub", "Only this hub's widget texts and the messages of its people."))),
+    *({"name": name, "in": "query", "required": False, "description": what,
+       "schema": {"type": "string", "pattern": "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$"}}
+      for name, what in (("since", "Only messages from this date on (ISO 8601; a time too, UTC unless it says)."),
+                         ("until", "Only messages before this date (or time)."))),
+    {"name": "before", "in": "query", "required": False, "description": "The `next` cursor of the previous page.",
+     "schema": {"type": "string", "pattern": "^([0-9]{1,10}(\\.[0-9]+)?:[0-9]{1,18})?$"}},
+    {"name": "limit", "in": "query", "required": False, "description": "Messages per page (1–100; 50).",
+     "schema": {"type": "string", "pattern": "^([1-9][0-9]?|100)?$"}},
+]
+
 WRITE_SECURITY = [{"bearerToken": []}, {"sessionCookie": [], "csrfHeader": []}]
 READ_SECURITY: list[dict[str, list]] = [{}, {"bearerToken": []}, {"sessionCookie": []}]
 
@@ -288,6 +308,28 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
                             "description": "A hub to report the visitor's roles and rights on."}],
             "responses": {"200": _ok("The visitor.", _schema("Me")), **_errors(400, 401, 503)},
         }},
+        "/api/search": {"get": {
+            "operationId": "search", "tags": ["search"],
+            "summary": "Find hubs, people, the texts owners wrote in widgets, and messages",
+            "description": "Words are read as PostgreSQL's `websearch_to_tsquery` reads them: all are required, "
+                           "`\"a phrase\"` keeps its words together, `or` accepts either side, `-word` excludes. "
+                           "A query of one token with a digit or a sign (an NVR such as `gimp-1.0-1.fc43`) is also "
+                           "looked up as a substring of package names and summaries. Messages come newest "
+                           "first, a page at a time (`before` = the previous answer's `next`); hubs, people "
+                           "and widget texts best first (not with service, person, package or time filters).",
+            "parameters": SEARCH_PARAMS,
+            "responses": {"200": _ok("What was found, by kind.", _schema("SearchResults")),
+                          **_errors(400, 404, 503)},
+        }},
+        "/search": {"get": {
+            "operationId": "search_page", "tags": ["search", "pages"], "summary": "The search page",
+            "parameters": SEARCH_PARAMS,
+            "responses": {"200": {"description": "The page (only the form without `q` or a filter).",
+                                  "content": {HTML: {"schema": {"type": "string"}}}},
+                          "400": {"description": "The page, saying what is wrong with the search.",
+                                  "content": {HTML: {"schema": {"type": "string"}}}},
+                          **_errors(404, 503, html=True)},
+        }},
         "/login": {"get": {
             "operationId": "login", "tags": ["people"], "summary": "Start an OpenID Connect login",
             "parameters": [{"name": "next", "in": "query", "required": False, "schema": {"type": "string"},
@@ -319,8 +361,26 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
 
 def _schemas(plugins: list[str]) -> dict[str, Any]:
     string, integer, boolean = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+    strings = {"type": "array", "items": string}
+    found_hub = _obj({"name": string, "summary": string, "url": string,
+                      "highlight": {"type": "string", "description": "HTML: escaped, matches in `<mark>`."}},
+                     ["name", "summary", "url", "highlight"])
+    search_results = {"SearchResults": _obj({
+        "query": string,
+        "hubs": {"type": "array", "items": found_hub},
+        "people": {"type": "array", "items": found_hub},
+        "widgets": {"type": "array", "items": _obj({"hub": string, "idx": integer, "plugin": string,
+                                                    "highlight": string}, ["hub", "idx", "plugin", "highlight"])},
+        "messages": {"type": "array", "items": _obj({
+            "id": integer, "msg_id": string, "topic": string, "service": string,
+            "time": {"type": "string", "format": "date-time"}, "usernames": strings, "packages": strings,
+            "summary": string, "link": string, "icon": string, "agent": string,
+            "highlight": {"type": "string", "description": "HTML: escaped, matches in `<mark>`."}},
+            ["id", "msg_id", "topic", "service", "time", "usernames", "packages", "summary", "highlight"])},
+        "next": {"type": ["string", "null"], "description": "`before` for the next page of messages."},
+    }, ["query", "hubs", "people", "widgets", "messages", "next"])}
     column = {"type": "string", "enum": list(COLUMNS)}
-    return {
+    return {**search_results,
         "StreamEvent": _obj({
             "event": {"type": "string", "enum": ["hello", "layout", "widget", "keepalive"]},
             "id": {"type": "string", "description": "Send it back as `Last-Event-ID` to resume after it "
