@@ -105,6 +105,7 @@ async def test_a_widget_that_never_returns_does_not_delay_the_next_100_acknowled
     config = make_config(**{"hubs.widget.timeout": 120.0})
     hubs = await make_hubs(config, fake_store, fake_cache, fake_bus, reactor, registry=hanging_registry(pending),
                            recorder=MessageRecorder(fake_store, reactor))
+    hubs.streams.add("designteam", Viewer())  # someone views the hub: the messages rebuild its widget
     r = Round(amqp_url)
     rounds.append(r)
     src = r.source(hubs.handler.take)
