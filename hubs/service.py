@@ -77,7 +77,7 @@ class Hubs:
     fedmsg: FedmsgEdge  # fedmsg envelopes in (the consumer, a FakeBus hearing its own messages)
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
-    cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (one thread of their own when running)
+    cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (on threads of their own when running)
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
