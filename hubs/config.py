@@ -134,6 +134,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("widget_timeout", "hubs.widget.timeout", FLOAT, 10.0,
       "seconds an async `data()` may take before the widget shows an error", check=POSITIVE),
     S("widget_retry", "hubs.widget.retry", FLOAT, 60.0, "seconds before a failed widget is rebuilt"),
+    S("build_concurrency", "hubs.build.concurrency", INT, 16,
+      "widget builds at once per process, besides those of widgets that fetch from an outside service (twice "
+      "`hubs.services.per_host` per service); more wait their turn, the most viewed first. A build mostly waits "
+      "(memcached, the PostgreSQL pool), so this is more than `hubs.db.pool_size`", check=between(1, 1000)),
     S("sse_keepalive", "hubs.sse.keepalive", FLOAT, 15.0, "seconds between keep-alive comments (at most 15)",
       check=_keepalive),
     S("sse_retry_ms", "hubs.sse.retry_ms", INT, 2000, "reconnection advice sent to browsers (ms)"),

@@ -23,7 +23,7 @@ import fedmsg.consumers
 from twisted.internet import defer
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from hubs.build.cache import MemcachedCache
+from hubs.build.cache import CacheThreads, MemcachedCache
 from hubs.bus.meta import MessageMeta
 from hubs.bus.publish import FedmsgBus, init_fedmsg_publisher
 from hubs.config import ConfigError, HubsConfig
@@ -117,6 +117,7 @@ class HubsConsumer(fedmsg.consumers.FedmsgConsumer):
         cache = MemcachedCache(self.settings.memcached_servers, prefix=self.settings.memcached_prefix,
                                reactor=self.reactor)
         self.service = await start(self.settings, store, cache, self.bus, self.reactor, meta=self.meta,
+                                   cache_runner=CacheThreads(self.reactor),  # never waited on in the reactor
                                    http=TreqClient(self.reactor, self.settings.services_timeout,
                                                    allow_private=self.settings.allow_private_urls,
                                                    backoff_base=self.settings.services_backoff_base,

@@ -12,6 +12,8 @@ callable: search for the event's name.
   to the hub's open streams.
 - ``PayloadChanged``: a widget has a newer payload; the broadcaster sends it to the
   hub's open streams.
+- ``HubViewed``: a hub got its first open stream in this process; the viewers mark
+  it in memcached at once, so that no process of the fleet invalidates what it shows.
 """
 
 from __future__ import annotations
@@ -53,6 +55,13 @@ class PayloadChanged:
     idx: int
     payload: bytes
     version: int
+
+
+@dataclass(frozen=True)
+class HubViewed:
+    """A hub got its first open stream in this process."""
+
+    hub: str
 
 
 E = TypeVar("E")

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
+from hubs.build.cache import CacheCalls
+
 if TYPE_CHECKING:
     from hubs.service import Hubs
 
@@ -284,10 +286,11 @@ def hubs_checks(hubs: Hubs) -> dict[str, Check]:
             raise
         return {"ok": True}
 
-    def memcached() -> dict[str, Any]:
-        # In the reactor thread, as every cache call: a server that stalls costs one short timeout, then
-        # the breaker answers from its state (off the ring, probed from the thread pool) without calling it.
-        servers = hubs.cache.ping_each()
+    async def memcached() -> dict[str, Any]:
+        # Made like every cache call (off the reactor thread in a running hub): a server that stalls costs one
+        # short timeout, then the breaker answers from its state (off the ring, probed) without calling it.
+        calls = hubs.cache_calls if hubs.cache_calls is not None else CacheCalls(hubs.cache)
+        servers = await calls.ping_each()
         answering = [name for name, error in servers.items() if error is None]
         return {"ok": bool(answering), "degraded": len(answering) < len(servers), "servers": servers}
 

@@ -28,7 +28,7 @@ class Metrics:
         self.decision = Histogram("hubs_decision_seconds", "Time to decide which widgets a message touches",
                                   buckets=FAST, registry=r)
         self.rebuilds = Counter("hubs_rebuilds", "Widget builds by plugin and outcome (ok, failed, stale, "
-                                "from_other_process)", ["plugin", "outcome"], registry=r)
+                                "from_other_process, invalidated: nobody viewed it)", ["plugin", "outcome"], registry=r)
         self.data = Histogram("hubs_data_seconds", "Duration of widgets' data() by plugin and outcome",
                               ["plugin", "outcome"], buckets=SLOW, registry=r)
         self.cache = Counter("hubs_cache_requests", "memcached reads by result (hit, miss, error) and writes "
@@ -36,6 +36,9 @@ class Metrics:
         self.fanout = Histogram("hubs_fanout_seconds", "Time to send one event to every open stream of a hub",
                                 buckets=FAST, registry=r)
         self.open_streams = Gauge("hubs_open_streams", "Open EventSource streams", registry=r)
+        self.builds_running = Gauge("hubs_builds_running", "Widget builds running (at most hubs.build.concurrency)",
+                                    registry=r)
+        self.builds_waiting = Gauge("hubs_builds_waiting", "Widget builds queued for a free slot", registry=r)
         self.resumes = Counter("hubs_stream_resumes", "Streams opened, by how the client was brought up to date "
                                "(none, replay, missed, snapshot)", ["plan"], registry=r)
         self.database_errors = Counter("hubs_database_errors", "Requests or builds that found PostgreSQL "

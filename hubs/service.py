@@ -23,11 +23,13 @@ from typing import Any
 
 from twisted.internet import defer, task
 
-from hubs.build.cache import Cache
+from hubs.build.cache import Cache, CacheCalls
 from hubs.build.context import WidgetContext
 from hubs.build.lease import Leases
 from hubs.build.markup import render_markdown
+from hubs.build.queue import TimeSlices
 from hubs.build.states import WidgetStates
+from hubs.build.viewers import Viewers
 from hubs.bus.amqp import amqp_edge
 from hubs.bus.dedupe import SeenIds
 from hubs.bus.fedmsg import FedmsgEdge
@@ -39,7 +41,7 @@ from hubs.db.store import Store
 from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
 from hubs.dispatch.handler import MessageHandler
-from hubs.events import Events, HubChanged, LayoutChanged, PayloadChanged
+from hubs.events import Events, HubChanged, HubViewed, LayoutChanged, PayloadChanged
 from hubs.health import HealthMonitor, monitor_for
 from hubs.metrics import Metrics
 from hubs.people.accounts import Accounts
@@ -75,22 +77,34 @@ class Hubs:
     fedmsg: FedmsgEdge  # fedmsg envelopes in (the consumer, a FakeBus hearing its own messages)
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
+    cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (on threads of their own when running)
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
-          recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None) -> Hubs:
-    """Wire the parts together, and every in-process event to its listeners (no I/O)."""
+          recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None,
+          cache_runner: Any = None, time_slices: bool = False) -> Hubs:
+    """Wire the parts together, and every in-process event to its listeners (no I/O).
+
+    ``cache_runner`` makes every memcached call (``hubs.build.cache.CacheThreads``: off the reactor thread);
+    None: inline (fakes, scripts). ``time_slices``: builds render and push at most 5 ms a reactor turn
+    (``hubs.build.queue.TimeSlices``; a running hub).
+    """
+    calls = CacheCalls(cache, cache_runner)
     registry = load_registry() if registry is None else registry
     metrics = Metrics()
     events = Events()
-    streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes, metrics)
+    streams = Broadcaster(uuid.uuid4().hex[:12], config.sse_replay, config.sse_replay_bytes, metrics, events)
     metrics.open_streams.set_function(streams.listener_count)
+    viewers = Viewers(calls, clock, streams.counts)
     ctx = WidgetContext(store=store, config=config, clock=clock, http=http, meta=meta)
     directory = Directory(store, registry, ctx, events)
     ctx.people = directory.people
     ctx.hub = directory.find_hub
-    leases = Leases(cache, clock, streams.boot, ttl=config.widget_timeout + 2)
-    states = WidgetStates(config, directory, cache, ctx, clock, events, leases, metrics)
+    leases = Leases(calls, clock, streams.boot, ttl=config.widget_timeout + 2)
+    states = WidgetStates(config, directory, calls, ctx, clock, events, leases, metrics, viewers,
+                          TimeSlices(clock) if time_slices else None)
+    metrics.builds_running.set_function(lambda: states.queue.running)
+    metrics.builds_waiting.set_function(lambda: states.queue.waiting)
     handler = MessageHandler(config, directory, states, ctx, clock, recorder=recorder, metrics=metrics,
                              seen=SeenIds(config.seen_ids) if seen is None else seen)
     fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
@@ -101,8 +115,9 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(HubChanged, states.hub_changed)  # forget dropped widgets, rebuild reconfigured ones
     events.subscribe(LayoutChanged, streams.on_layout)  # to the hub's open streams
     events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
+    events.subscribe(HubViewed, lambda event: viewers.hub_viewed(event.hub))  # marked for the fleet at once
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
-                metrics, events, fedmsg_edge)
+                metrics, events, fedmsg_edge, cache_calls=calls)
 
 
 def make_web(hubs: Hubs) -> HubsWeb:
@@ -250,6 +265,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     if have < want:
         raise SchemaOutOfDate(f"database schema is at version {have}, this Hubs needs {want}: run populate.py")
     parts.setdefault("recorder", MessageRecorder(store, reactor))
+    parts.setdefault("time_slices", True)
     handlers: list[MessageHandler] = []  # the source exists before the handler it delivers to
     edge = amqp_edge(config, reactor, lambda message: handlers[0].take(message), fedmsg_bus=bus,
                      count=lambda outcome: handlers[0].metrics.messages.labels("amqp", outcome).inc())
@@ -268,9 +284,11 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval, ahead=config.messages_partitions_ahead)
     service.pruner.start()
+    viewers = hubs.states.viewers
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
                            "keep-alive"),
-                     _loop(hubs.states.refresh_due, 60, reactor, "refresh"))
+                     _loop(hubs.states.refresh_due, 60, reactor, "refresh"),
+                     _loop(lambda: defer.ensureDeferred(viewers.refresh()), viewers.ttl / 3, reactor, "viewer marks"))
     hubs.health = monitor_for(hubs)
     await hubs.health.start()  # the first answer is complete (or past its deadline) before anyone asks
     if listen:

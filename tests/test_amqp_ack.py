@@ -38,6 +38,13 @@ def poke(env: str = "prod", msg_id: str | None = None) -> dict:
             "timestamp": 1}
 
 
+class Viewer:
+    """An open stream that keeps nothing."""
+
+    def send(self, frame, chunk):
+        pass
+
+
 def hanging_registry(pending: list[defer.Deferred]) -> dict:
     """The registry with a dummy widget whose ``data()`` never returns (until the test says so)."""
 
@@ -55,6 +62,7 @@ async def test_take_fires_once_the_message_is_stored_while_handle_waits_for_the_
     pending: list[defer.Deferred] = []
     hubs = await make_hubs(config, fake_store, fake_cache, fake_bus, clock, registry=hanging_registry(pending),
                            recorder=MessageRecorder(fake_store, clock))
+    hubs.streams.add("designteam", Viewer())  # someone views the hub: the message rebuilds its widget
     taken = hubs.handler.take(read_envelope(poke(msg_id="first")))
     assert not taken.called and pending  # the build started; the batch is written at the next turn
     clock.advance(0)
@@ -97,6 +105,7 @@ async def test_a_widget_that_never_returns_does_not_delay_the_next_100_acknowled
     config = make_config(**{"hubs.widget.timeout": 120.0})
     hubs = await make_hubs(config, fake_store, fake_cache, fake_bus, reactor, registry=hanging_registry(pending),
                            recorder=MessageRecorder(fake_store, reactor))
+    hubs.streams.add("designteam", Viewer())  # someone views the hub: the messages rebuild its widget
     r = Round(amqp_url)
     rounds.append(r)
     src = r.source(hubs.handler.take)

@@ -4,9 +4,11 @@ import time
 import uuid
 
 import pytest
+import pytest_twisted
+from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from hubs.build.cache import CacheUnavailable, FakeCache, MemcachedCache
+from hubs.build.cache import CacheCalls, CacheThreads, CacheUnavailable, FakeCache, MemcachedCache
 
 
 @pytest.fixture(params=["fake", pytest.param("memcached", marks=pytest.mark.integration)])
@@ -76,6 +78,44 @@ def test_set_many_stores_every_value_with_one_expiry(cache_and_time, key):
     assert cache.add(key + ":a", b"x", 5) is False
     let_time_pass(2.1)
     assert cache.get_many([key + ":a", key + ":b", key + ":kept"]) == {key + ":kept": b"3"}
+
+
+def test_delete_many_removes_every_key_asked_present_or_not(cache, key):
+    """One call deletes several keys (an invalidation of widgets nobody views); absent ones are no error."""
+    cache.set_many({key + ":a": b"1", key + ":b": b"2", key + ":kept": b"3"})
+    cache.delete_many([key + ":a", key + ":b", key + ":never-there"])
+    assert cache.get_many([key + ":a", key + ":b", key + ":kept"]) == {key + ":kept": b"3"}
+    cache.delete_many([])
+
+
+@pytest_twisted.ensureDeferred
+async def test_calls_through_the_cache_threads_leave_the_reactor_thread(cache, key):
+    """In a running hub every cache call is made on the cache's own threads, never the reactor's; calls made
+    one after the other see each other's effects."""
+    import threading
+
+    from twisted.internet import reactor
+
+    runner = CacheThreads(reactor, threads=2, name="memcached-test")
+    threads = []
+
+    def where(f):
+        def call(*args):
+            threads.append(threading.current_thread().name)
+            return f(*args)
+        return call
+
+    try:
+        calls = CacheCalls(cache, lambda f, *args: runner(where(f), *args))
+        await calls.set_many({key: b"1"})
+        found = await calls.get_many([key])
+        await calls.delete_many([key])
+        gone = await calls.get_many([key])
+        together = await defer.gatherResults([calls.get_many([key]) for _ in range(10)])
+    finally:
+        runner.stop()
+    assert found == {key: b"1"} and gone == {} and together == [{}] * 10
+    assert set(threads) <= {"PoolThread-memcached-test-0", "PoolThread-memcached-test-1"} and len(threads) == 14
 
 
 def test_large_values(cache, key):

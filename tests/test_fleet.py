@@ -232,6 +232,53 @@ def test_one_data_call_per_invalidation_across_the_fleet(fleet):
         s.close()
 
 
+def test_a_message_builds_only_what_a_page_shows_anywhere_in_the_fleet(fleet):
+    """Streams on one hub through one process: a message touching that hub and others makes one data() per
+    widget of that hub fleet-wide (the other processes see the viewer mark and take the payload) and none for
+    the widgets nobody views, which every process invalidates; viewed later, those are built fresh."""
+    from hubs.demo.messages import pagure_issue_new
+
+    one, two, three = fleet.processes
+    stream = BlockingStream(two.web_port, "/designteam/events", timeout=3.0)  # 3 s quiet: the storm is over
+    stream.next_event("hello", EVENT_DEADLINE)
+    before = [fleet.healthz(i)["builds"] for i in range(3)]
+    title = f"Scale check {time.monotonic_ns()}"
+    envelope = pagure_issue_new("decause", "design", 77, title)  # decause: designteam, marketing, own hub
+    fleet.publish(envelope["topic"].split(".", 3)[3], envelope["msg"])
+    viewed: dict[int, int] = {}
+    end = time.monotonic() + EVENT_DEADLINE
+    while time.monotonic() < end:
+        try:
+            event = stream.next_event("widget", end - time.monotonic())
+        except TimeoutError:
+            break  # quiet for 3 s: every viewed widget the message touched has arrived
+        payload = json.loads(event["data"])
+        viewed[payload["idx"]] = payload["version"]
+    stream.close()
+
+    def settled():
+        now = [fleet.healthz(i)["builds"] for i in range(3)]
+        done = all(n["queue_running"] == 0 and n["queue_waiting"] == 0 for n in now)
+        return now if done else None
+
+    after = wait_for(settled, 10, "every process done building")
+    delta = {k: [a[k] - b[k] for a, b in zip(after, before, strict=True)]
+             for k in ("data_calls", "from_other_process", "invalidated")}
+    assert viewed, "the designteam feed shows decause's activity"
+    assert sum(delta["data_calls"]) == len(viewed), (delta, viewed, fleet.logs())
+    assert sum(delta["from_other_process"]) == 2 * len(viewed), delta  # the two processes without the stream
+    assert delta["invalidated"][0] == delta["invalidated"][1] == delta["invalidated"][2] > 0, delta
+
+    later = BlockingStream(three.web_port, "/marketing/events", last_event_id="another-process-1")
+    feed = None
+    end = time.monotonic() + EVENT_DEADLINE
+    while feed is None and time.monotonic() < end:
+        payload = json.loads(later.next_event("widget", end - time.monotonic())["data"])
+        feed = payload if payload["plugin"] == "feed" else None
+    later.close()
+    assert feed is not None and title in feed["html"], "an invalidated widget, viewed later, shows the message"
+
+
 def oidc_login(start_url: str, username: str) -> urllib.request.OpenerDirector:
     """Log in through the local provider's development form, starting at ``start_url``; cookies kept."""
     jar = CookieJar()
@@ -327,19 +374,22 @@ def test_one_memcached_down_pages_served_and_rebuilds_continue_then_it_is_used_a
             status, page, _ = p.get("/designteam")
             assert status == 200 and b"designteam" in page
             assert json.loads(p.get(sticky["url"])[1])["data"] == {"text": "memcached down 2"}
-        for s in streams:
-            s.close()
     finally:
         down.start()
     sets_before = int(down.stats()["cmd_set"])
     edits = iter(range(1000))
 
     def stored_again():
-        # Each new text is a new cache key; the HashClient puts about half of them on each server.
+        # Each new text is a new cache key (built: the streams still view the hub); the HashClient puts about
+        # half of them on each server.
         status, _ = fleet.processes[0].post_json(f"/designteam/{sticky['idx']}/config",
                                                  {"text": f"memcached back {next(edits)}"}, token=token)
         return status == 200 and int(down.stats()["cmd_set"]) > sets_before
-    wait_for(stored_again, 30, "the restarted memcached server used again", interval=0.3)
+    try:
+        wait_for(stored_again, 30, "the restarted memcached server used again", interval=0.3)
+    finally:
+        for s in streams:
+            s.close()
     assert all(fleet.healthz(i)["memcached"]["ok"] for i in range(3))
 
 

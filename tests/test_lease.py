@@ -68,6 +68,7 @@ async def test_one_data_call_per_message_across_processes(fleet):
 async def test_a_dead_holders_lease_is_taken_over(fleet, fake_cache, clock):
     """If the process holding the lease dies before finishing, another builds once the lease expires."""
     a, _ = fleet
+    a.streams.add("designteam", Recorder())  # someone views it (else the message only invalidates it)
     widget = a.directory.widgets[3]
     message = poke()
     lease = lease_key(a.states.key_of(widget), message["msg_id"])
@@ -161,6 +162,7 @@ async def test_a_rebuild_costs_four_memcached_round_trips_and_the_other_process_
     a, b = [await make_hubs(config, fake_store, cache, FakeBus(), clock) for cache in caches]
     for hubs in (a, b):
         await hubs.states.payload("designteam", 3)
+        hubs.streams.add("designteam", Recorder())  # viewed in both (else the message only invalidates it)
     for cache in caches:
         cache.calls.clear()
     message = poke()

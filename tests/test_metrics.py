@@ -17,6 +17,13 @@ def samples(text):
     return out
 
 
+class Viewer:
+    """An open stream that keeps nothing."""
+
+    def send(self, frame, chunk):
+        pass
+
+
 async def fetch(port, method, path, headers=None):
     from twisted.web.client import Agent
     from twisted.web.http_headers import Headers
@@ -36,8 +43,11 @@ async def test_metrics_count_messages_builds_cache_and_requests_by_template(hubs
         number = port.getHost().port
         for path in ("/designteam/1/json", "/designteam/2/json", "/designteam/2/json", "/no/such/thing/here"):
             await fetch(number, b"GET", path)
+        await hubs.fedmsg.take({"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "m0",
+                                   "timestamp": 1})  # nobody views designteam: invalidated
+        hubs.streams.add("designteam", Viewer())
         await hubs.fedmsg.take({"topic": "org.fedoraproject.prod.hubs.dummy.poke", "msg": {}, "msg_id": "m",
-                                   "timestamp": 1})
+                                   "timestamp": 1})  # now rebuilt
         await hubs.fedmsg.take({"topic": "org.fedoraproject.prod.buildsys.repo.init", "msg": {}, "msg_id": "j",
                                    "timestamp": 1})
         code, body = await fetch(number, b"GET", "/metrics")
@@ -45,15 +55,17 @@ async def test_metrics_count_messages_builds_cache_and_requests_by_template(hubs
         await defer.maybeDeferred(port.stopListening)
     assert code == 200
     found = samples(body.decode())
-    assert found[("hubs_bus_messages_total", (("outcome", "handled"), ("source", "fedmsg")))] == 1
+    assert found[("hubs_bus_messages_total", (("outcome", "handled"), ("source", "fedmsg")))] == 2
     assert found[("hubs_bus_messages_total", (("outcome", "junk"), ("source", "fedmsg")))] == 1
     assert found[("hubs_bus_messages_total", (("outcome", "malformed"), ("source", "fedmsg")))] == 0
     assert found[("hubs_rebuilds_total", (("outcome", "ok"), ("plugin", "dummy")))] >= 1
+    assert found[("hubs_rebuilds_total", (("outcome", "invalidated"), ("plugin", "dummy")))] == 1
+    assert found[("hubs_builds_running", ())] == 0 and found[("hubs_builds_waiting", ())] == 0
     assert found[("hubs_data_seconds_count", (("outcome", "ok"), ("plugin", "sticky")))] == 1
     assert found[("hubs_http_requests_total", (("method", "GET"), ("route", "/<hub>/<int:idx>/json"),
                                                ("status", "200")))] == 3
     assert found[("hubs_http_requests_total", (("method", "GET"), ("route", "unmatched"), ("status", "404")))] == 1
-    assert found[("hubs_decision_seconds_count", ())] == 1  # junk is dropped at the fedmsg edge, undecided
+    assert found[("hubs_decision_seconds_count", ())] == 2  # junk is dropped at the fedmsg edge, undecided
     assert ("hubs_open_streams", ()) in found and ("hubs_cache_requests_total", (("result", "miss"),)) in found
     routes = {dict(labels).get("route") for (name, labels) in found if name == "hubs_http_requests_total"}
     assert not any(r and ("designteam" in r or "thing" in r) for r in routes)  # templates, never raw URLs

@@ -41,6 +41,8 @@ BROKEN = [
     ({"ARGUMENTS": [Argument("a", "x", text(10), "h"), Argument("a", "y", text(10), "h")]}, "duplicate"),
     ({"ARGUMENTS": "text"}, "list of Argument"),
     ({"title": ""}, "'title'"),
+    ({"service": "https://bodhi.fedoraproject.org"}, "'service' must accept"),
+    ({"service": lambda config: config.bodhi_url}, "'service' must accept"),
 ]
 
 
@@ -54,6 +56,25 @@ def test_contract_problems_are_named(attrs, fragment):
 def test_a_good_module_has_no_problems():
     """The reference module passes."""
     assert contract_problems("fake", _module(), lambda name: name == "t.html") == []
+
+
+@pytest.mark.parametrize(("plugin", "config", "lane"), [
+    ("updates2stable", {}, "bodhi.fedoraproject.org"),
+    ("badges", {}, "badges.fedoraproject.org"),
+    ("pagure", {"project": "hubs"}, "pagure.io"),
+    ("meetings", {"calendar": "https://calendar.example.org/ical/design/"}, "calendar.example.org"),
+    ("meetings", {"calendar": ""}, None),
+    ("feed", {}, None),
+])
+def test_widgets_that_fetch_from_a_service_say_which(plugin, config, lane):
+    """``service(config, arguments)`` names the URL data() fetches from; its host is the lane its builds take."""
+    from urllib.parse import urlsplit
+
+    from tests.conftest import make_config
+
+    service = REGISTRY[plugin].service
+    url = service(make_config(), REGISTRY[plugin].validate(config)) if service else None
+    assert (urlsplit(url).netloc if url else None) == lane
 
 
 def test_broken_registry_stops_with_the_widget_name():

@@ -1,10 +1,17 @@
-"""Built widget data in memcached: the key function and the cache adapters.
+"""Built widget data in memcached: the key function, the cache adapters, and how they are called.
 
-memcached is reached with short timeouts, so the blocking pymemcache calls
-are cheap enough to make from the reactor thread (about 30-100 us each); a
-server that stalls is taken off the ring after one timeout (see
-MemcachedCache). Values are the widget payload as JSON bytes. Nothing
-expires: data changes only when a message or a config edit says so.
+pymemcache is blocking. A call is 30-100 us on a quiet loopback, but it waits
+for memcached's answer, and on a busy machine memcached (another process) may
+not run for tens of milliseconds: a storm's thousands of calls made from the
+reactor thread held every request that long, again and again. So the parts of
+Hubs call the cache through ``CacheCalls``, whose calls answer Deferreds: in a
+running hub they run on a few threads of their own (``CacheThreads``; each
+thread has its own pymemcache clients, which are not thread-safe); in tests and
+scripts they run inline. The calls of one build follow each other (each is
+awaited); no part relies on the order of calls nobody awaits. A server that
+stalls is taken off the ring after one timeout (see MemcachedCache). Values
+are the widget payload as JSON bytes. Nothing expires: data changes only when
+a message or a config edit says so.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from pymemcache.client.base import Client
@@ -61,6 +69,10 @@ class Cache(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete every key (absent ones too): one round trip per server asked; raises CacheUnavailable unless
+        every server asked answered."""
+
     def ping(self) -> None: ...
 
     def ping_each(self) -> dict[str, str | None]: ...
@@ -82,8 +94,9 @@ class _MonotonicClock:
 class MemcachedCache:
     """pymemcache over one or more servers, keys spread by rendezvous hashing, with a breaker per server.
 
-    memcached is called from the reactor thread (tens of microseconds on a healthy
-    server). A server that fails or stalls (a frozen process answers nothing until
+    In a running hub it is called from a few threads of its own (``CacheThreads``),
+    each with its own pymemcache clients (they are not thread-safe); scripts call
+    it from their one thread. A server that fails or stalls (a frozen process answers nothing until
     the timeout) is taken off the ring at once: its keys go to the other servers,
     or — with none left — calls fail fast with CacheUnavailable instead of each
     waiting for the timeout. A probe off the reactor thread (``reactor``'s thread
@@ -101,8 +114,11 @@ class MemcachedCache:
         self._timeout = timeout
         self._prefix = prefix.encode("ascii")
         self._addresses = {server_name(h, p): (h, p) for h, p in servers}
-        self._clients = {name: self._new_client(address) for name, address in self._addresses.items()}
-        self._ring = RendezvousHash(list(self._clients))
+        self._names = list(self._addresses)
+        self._local = threading.local()  # each calling thread's clients: {server: (generation, Client)}
+        self._generation = dict.fromkeys(self._names, 0)  # bumped when a server leaves or rejoins the ring
+        self._every_client: list[Client] = []  # to close them all at the end
+        self._ring = RendezvousHash(list(self._names))
         self._down: dict[str, float] = {}  # server -> when it was taken off the ring
         self._reactor = reactor
         self._clock = clock if clock is not None else reactor if reactor is not None else _MonotonicClock()
@@ -111,16 +127,36 @@ class MemcachedCache:
         self._probe_loop = None
         self.last_probe: Any = None  # the latest round of probes (a Deferred; tests wait on it)
         self.trips = 0  # servers taken off the ring since start
+        # The ring, the clients and the down list change in the calling thread (a trip) and in the reactor's (a
+        # server back): one lock for those changes and the look-ups, never held during a call.
+        self._lock = threading.RLock()
 
     def _new_client(self, address: tuple[str, int]) -> Client:
         # Errors must be seen (default_noreply=False): a lost set would serve stale data later.
         return Client(address, key_prefix=self._prefix, connect_timeout=self._timeout, timeout=self._timeout,
                       default_noreply=False)
 
+    def _client(self, name: str) -> Client:
+        """The calling thread's client of server ``name`` (a new one after the server left or rejoined the ring)."""
+        clients = self._local.__dict__.setdefault("clients", {})
+        held = clients.get(name)
+        generation = self._generation[name]
+        if held is None or held[0] != generation:
+            if held is not None:
+                held[1].close()
+            client = self._new_client(self._addresses[name])
+            with self._lock:
+                self._every_client.append(client)
+                if held is not None and held[1] in self._every_client:
+                    self._every_client.remove(held[1])
+            held = clients[name] = (generation, client)
+        return held[1]
+
     def _server_for(self, key: str) -> str:
         if self._down and self._reactor is None:
             self._retry_inline()
-        name = self._ring.get_node(key)
+        with self._lock:
+            name = self._ring.get_node(key)
         if name is None:
             raise CacheUnavailable(f"memcached: no server answers ({', '.join(sorted(self._down))} down)")
         return name
@@ -128,7 +164,7 @@ class MemcachedCache:
     def _call(self, method: str, key: str, *args: Any) -> Any:
         name = self._server_for(key)
         try:
-            return getattr(self._clients[name], method)(key, *args)
+            return getattr(self._client(name), method)(key, *args)
         except Exception as e:
             if isinstance(e, (OSError, TimeoutError)) or type(e).__module__.startswith("pymemcache"):
                 self._trip(name, e)
@@ -137,15 +173,26 @@ class MemcachedCache:
 
     def _trip(self, name: str, error: BaseException) -> None:
         """Take a failing server off the ring until a probe finds it answering."""
-        if name in self._down:
-            return
-        self._down[name] = self._clock.seconds()
-        self.trips += 1
-        self._ring.remove_node(name)
-        self._clients[name].close()
+        with self._lock:
+            if name in self._down:
+                return
+            self._down[name] = self._clock.seconds()
+            self.trips += 1
+            self._ring.remove_node(name)
+            self._generation[name] += 1  # every thread's client of it is replaced when it is used again
         log.warning("memcached %s does not answer (%s); its keys go to the others until it does",
                     name, error or type(error).__name__)
-        if self._reactor is not None and self._probe_loop is None:
+        if self._reactor is not None:
+            from twisted.python.threadable import isInIOThread
+
+            if isInIOThread():
+                self._start_probing()
+            else:
+                self._reactor.callFromThread(self._start_probing)
+
+    def _start_probing(self) -> None:
+        """(reactor thread) Probe the servers that are down, every ``probe_interval`` s, until none is."""
+        if self._probe_loop is None:
             from twisted.internet import task
 
             self._probe_loop = task.LoopingCall(self._probe_down)
@@ -182,10 +229,11 @@ class MemcachedCache:
             probe.close()
 
     def _restore(self, name: str) -> None:
-        if self._down.pop(name, None) is None:
-            return
-        self._clients[name] = self._new_client(self._addresses[name])
-        self._ring.add_node(name)
+        with self._lock:
+            if self._down.pop(name, None) is None:
+                return
+            self._generation[name] += 1
+            self._ring.add_node(name)
         log.warning("memcached %s answers again; back on the ring", name)
 
     def _retry_inline(self) -> None:
@@ -223,7 +271,7 @@ class MemcachedCache:
     def _call_server(self, name: str, method: str, *args: Any) -> Any:
         """A call of several keys on one server, with the same breaker as ``_call``."""
         try:
-            return getattr(self._clients[name], method)(*args)
+            return getattr(self._client(name), method)(*args)
         except Exception as e:
             if isinstance(e, (OSError, TimeoutError)) or type(e).__module__.startswith("pymemcache"):
                 self._trip(name, e)
@@ -236,6 +284,10 @@ class MemcachedCache:
     def delete(self, key: str) -> None:
         self._call("delete", key, False)
 
+    def delete_many(self, keys: list[str]) -> None:
+        for name, some in self._by_server(keys).items():
+            self._call_server(name, "delete_many", some, False)
+
     def ping(self) -> None:
         """Raise unless at least one server answers (each one on the ring is asked)."""
         status = self.ping_each()
@@ -245,12 +297,12 @@ class MemcachedCache:
     def ping_each(self) -> dict[str, str | None]:
         """Each server by name: None if it answers, else why not (a server off the ring is not asked)."""
         found: dict[str, str | None] = {}
-        for name, client in list(self._clients.items()):
+        for name in self._names:
             if name in self._down:
                 found[name] = "not answering (taken off the ring; probed in the background)"
                 continue
             try:
-                client.version()
+                self._client(name).version()
                 found[name] = None
             except Exception as e:
                 self._trip(name, e)
@@ -260,8 +312,77 @@ class MemcachedCache:
     def close(self) -> None:
         if self._probe_loop is not None and self._probe_loop.running:
             self._probe_loop.stop()
-        for client in self._clients.values():
+        with self._lock:
+            clients, self._every_client = self._every_client, []
+        for client in clients:
             client.close()
+
+
+class CacheCalls:
+    """A cache's calls, answering Deferreds: made by ``runner`` (``CacheThreads`` in a running hub; inline by
+    default)."""
+
+    def __init__(self, cache: Cache, runner: Callable[..., Any] | None = None):
+        self.cache = cache
+        self.run = runner or _inline
+
+    def get_many(self, keys: list[str]) -> Any:
+        return self.run(self.cache.get_many, keys)
+
+    def set_many(self, values: dict[str, bytes], expire: int = 0) -> Any:
+        return self.run(self.cache.set_many, values, expire)
+
+    def add(self, key: str, value: bytes, expire: int = 0) -> Any:
+        return self.run(self.cache.add, key, value, expire)
+
+    def delete(self, key: str) -> Any:
+        return self.run(self.cache.delete, key)
+
+    def delete_many(self, keys: list[str]) -> Any:
+        return self.run(self.cache.delete_many, keys)
+
+    def ping_each(self) -> Any:
+        return self.run(self.cache.ping_each)
+
+
+def calls_of(cache: Cache | CacheCalls) -> CacheCalls:
+    """``cache`` as CacheCalls (a plain cache is called inline)."""
+    return cache if isinstance(cache, CacheCalls) else CacheCalls(cache)
+
+
+def _inline(f: Callable[..., Any], *args: Any) -> Any:
+    from twisted.internet import defer
+
+    return defer.execute(f, *args)
+
+
+class CacheThreads:
+    """Runs calls on a few threads of their own (a call waiting on memcached never holds another), started now and
+    stopped with the reactor."""
+
+    def __init__(self, reactor: Any, threads: int = 4, name: str = "memcached"):
+        from twisted.python.threadpool import ThreadPool
+
+        self.reactor = reactor
+        self.pool = ThreadPool(threads, threads, name)
+        self.pool.start()
+        self._trigger = reactor.addSystemEventTrigger("during", "shutdown", self.stop)
+
+    def stop(self) -> None:
+        """Let the calls already asked finish, then end the thread (at the reactor's shutdown, or sooner)."""
+        if self._trigger is not None and self.reactor.running:
+            try:
+                self.reactor.removeSystemEventTrigger(self._trigger)
+            except ValueError:
+                pass  # the shutdown is calling it
+        self._trigger = None
+        if self.pool.started:
+            self.pool.stop()
+
+    def __call__(self, f: Callable[..., Any], *args: Any) -> Any:
+        from twisted.internet import threads
+
+        return threads.deferToThreadPool(self.reactor, self.pool, f, *args)
 
 
 class FakeCache:
@@ -333,6 +454,12 @@ class FakeCache:
         self._check()
         self.data.pop(key, None)
         self._expires.pop(key, None)
+
+    def delete_many(self, keys: list[str]) -> None:
+        self._check()
+        for key in keys:
+            self.data.pop(key, None)
+            self._expires.pop(key, None)
 
     def ping(self) -> None:
         self._check()

@@ -19,9 +19,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from twisted.internet import task
+from twisted.internet import defer, task
 
-from hubs.build.cache import Cache, CacheUnavailable
+from hubs.build.cache import Cache, CacheCalls, CacheUnavailable, calls_of
 from hubs.build.payloads import payload_version
 
 GAVE_UP = b"-"  # the lease's value once its holder's build failed: everyone builds for themselves
@@ -60,9 +60,9 @@ class Claim:
 class Leases:
     """Who builds: ``acquire`` answers a Claim."""
 
-    def __init__(self, cache: Cache, clock, owner: str, ttl: float, poll: float = 0.005, poll_cap: float = 0.05,
-                 version_of: Callable[[bytes], int] = payload_version):
-        self.cache = cache
+    def __init__(self, cache: Cache | CacheCalls, clock, owner: str, ttl: float, poll: float = 0.005,
+                 poll_cap: float = 0.05, version_of: Callable[[bytes], int] = payload_version):
+        self.cache = calls_of(cache)  # calls answer Deferreds (off the reactor thread in a running hub)
         self.clock = clock
         self.owner = owner.encode()
         self.ttl = max(1, math.ceil(ttl))  # memcached expiries are whole seconds
@@ -76,7 +76,7 @@ class Leases:
         lease = lease_key(key, cause)
         mine = lease_value(self.owner, version)
         try:
-            if self.cache.add(lease, mine, self.ttl):
+            if await self.cache.add(lease, mine, self.ttl):
                 self.stats["held"] += 1
                 return Claim(held=True)
             deadline = self.clock.seconds() + self.ttl + 1
@@ -88,7 +88,7 @@ class Leases:
                     self.stats["taken_over"] += 1
                     return Claim()  # waited a whole lease: build here rather than wait more
                 delay = min(max(delay * 2, self.poll), self.poll_cap)
-                found = self.cache.get_many([lease, key])
+                found = await self.cache.get_many([lease, key])
                 value, payload = found.get(lease), found.get(key)
                 if value == GAVE_UP:
                     return Claim()
@@ -97,16 +97,14 @@ class Leases:
                 if payload is not None and building is not None and self.version_of(payload) >= building:
                     self.stats["waited"] += 1
                     return Claim(payload=payload)
-                if value is None and self.cache.add(lease, mine, self.ttl):
+                if value is None and await self.cache.add(lease, mine, self.ttl):
                     # The holder died before finishing (its lease expired): build in its place.
                     self.stats["taken_over"] += 1
                     return Claim(held=True)
         except CacheUnavailable:
             return Claim()
 
-    def give_up(self, key: str, cause: str) -> None:
+    def give_up(self, key: str, cause: str) -> defer.Deferred:
         """The holder's build left nothing in memcached: the waiters stop waiting and build for themselves."""
-        try:
-            self.cache.set_many({lease_key(key, cause): GAVE_UP}, self.ttl)
-        except CacheUnavailable:
-            pass
+        d = self.cache.set_many({lease_key(key, cause): GAVE_UP}, self.ttl)
+        return d.addErrback(lambda f: f.trap(CacheUnavailable) and None)

@@ -6,7 +6,8 @@ newer. memcached holds each widget's payload under its cache key, and the
 newest version any process gave the widget (the version *floor*), so that
 versions keep growing across processes whatever their clocks say. Every
 memcached call goes through one guard: an outage is logged once and the
-process goes on from its own state.
+process goes on from its own state. The memcached calls are awaited: in a
+running hub they are made off the reactor thread (``hubs.build.cache.CacheCalls``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from hubs.build.cache import KEY_PREFIX, Cache, CacheUnavailable
+from hubs.build.cache import KEY_PREFIX, Cache, CacheCalls, CacheUnavailable, calls_of
 from hubs.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,8 @@ class WidgetState:
 class PayloadStore:
     """Payloads by widget id in this process, and by cache key in memcached."""
 
-    def __init__(self, cache: Cache, metrics: Metrics | None = None):
-        self.cache = cache
+    def __init__(self, cache: Cache | CacheCalls, metrics: Metrics | None = None):
+        self.cache = calls_of(cache)  # calls answer Deferreds (off the reactor thread in a running hub)
         self.metrics = metrics or Metrics()
         self._state: dict[int, WidgetState] = {}
         self._good: dict[int, tuple[str, bytes]] = {}  # last good payload by widget: (cache key, bytes)
@@ -119,32 +120,36 @@ class PayloadStore:
 
     # ------------------------------------------------------------------ memcached
 
-    def read(self, idx: int, key: str | None = None) -> tuple[bytes | None, int]:
+    async def read(self, idx: int, key: str | None = None) -> tuple[bytes | None, int]:
         """One round trip: the payload under ``key`` (if asked, else None) and the widget's version floor."""
         floor = version_key(idx)
         keys = [floor] if key is None else [key, floor]
-        _, found = self._cache_call("get_many", keys)
+        _, found = await self._cache_call("get_many", keys)
         found = found or {}
         for k in keys:
             self.metrics.cache.labels("hit" if k in found else "miss").inc()
         return (found.get(key) if key is not None else None), parse_floor(found.get(floor))
 
-    def raise_floor(self, idx: int, version: int) -> None:
+    async def raise_floor(self, idx: int, version: int) -> None:
         """Tell the fleet a build of the widget took ``version`` (before its data is fetched)."""
-        self._cache_call("set_many", {version_key(idx): b"%d" % version})
+        await self._cache_call("set_many", {version_key(idx): b"%d" % version})
 
-    def save(self, key: str, payload: bytes) -> bool:
+    async def save(self, key: str, payload: bytes) -> bool:
         """Keep ``payload`` under ``key`` for every process; False if memcached did not take it."""
-        return self._cache_call("set_many", {key: payload})[0]
+        return (await self._cache_call("set_many", {key: payload}))[0]
 
-    def drop(self, key: str) -> None:
+    async def drop(self, key: str) -> None:
         """No process reads data under ``key`` again (an invalidation whose build failed, an old config)."""
-        self._cache_call("delete", key)
+        await self._cache_call("delete", key)
 
-    def _cache_call(self, method: str, *args: Any) -> tuple[bool, Any]:
+    async def drop_many(self, keys: list[str]) -> bool:
+        """No process reads data under these keys again (widgets nobody views); False if memcached did not answer."""
+        return (await self._cache_call("delete_many", keys))[0]
+
+    async def _cache_call(self, method: str, *args: Any) -> tuple[bool, Any]:
         """(did memcached answer, its answer)."""
         try:
-            result = getattr(self.cache, method)(*args)
+            result = await getattr(self.cache, method)(*args)
         except CacheUnavailable as e:
             if not self._cache_down:  # one line per outage, not one per call
                 log.warning("memcached unavailable (%s); serving from process state", e)

@@ -52,6 +52,7 @@ def make_environment() -> jinja2.Environment:
             jinja2.FileSystemLoader(str(WIDGETS_DIR)),
         ]),
         autoescape=True,
+        auto_reload=False,  # compiled once (warmed up at start): no stat() of the file at every render
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         lstrip_blocks=False,

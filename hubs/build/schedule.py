@@ -31,10 +31,11 @@ class RebuildSchedule:
     """Retries of failing widgets on the injected clock, and the refresh plan."""
 
     def __init__(self, clock: Any, retry: float, rebuild: Callable[[int, str], Any],
-                 exists: Callable[[int], bool]):
+                 exists: Callable[[int], bool], rebuild_many: Callable[[list[tuple[int, str]]], Any] | None = None):
         self.clock = clock
         self.retry = retry
-        self.rebuild = rebuild  # rebuild(idx, cause): WidgetStates.rebuild
+        self.rebuild = rebuild  # rebuild(idx, cause)
+        self.rebuild_many = rebuild_many  # rebuild_many([(idx, cause), ...]): a refresh's widgets in one go
         self.exists = exists  # is the widget still configured?
         self._failing: set[int] = set()  # widgets whose latest build failed
         self._retries: dict[int, Any] = {}
@@ -59,8 +60,11 @@ class RebuildSchedule:
     def refresh(self, served: Iterable[tuple[int, int, float]]) -> list[int]:
         """Rebuild every served widget due a refresh; returns their ids."""
         plan = refresh_plan(self.clock.seconds(), served)
-        for idx, cause in plan:
-            self.rebuild(idx, cause)
+        if self.rebuild_many is not None and plan:
+            self.rebuild_many(plan)
+        else:
+            for idx, cause in plan:
+                self.rebuild(idx, cause)
         return [idx for idx, _ in plan]
 
     def _retry(self, idx: int) -> None:

@@ -1,14 +1,20 @@
 """Widget states: what the web layer and the message handler ask of widget payloads, in one place.
 
-``WidgetStates`` is a façade over four parts, each with one job: the payload
+``WidgetStates`` is a façade over six parts, each with one job: the payload
 store (``payloads.py``: process state and memcached, versions, never older
 over newer), the builder (``builder.py``: data to payload bytes, pure), the
-schedule (``schedule.py``: retries and refreshes) and the fleet's leases
-(``lease.py``: one ``data()`` per invalidation). What it does itself is run a
+schedule (``schedule.py``: retries and refreshes), the fleet's leases
+(``lease.py``: one ``data()`` per invalidation), the build queue (``queue.py``:
+a few builds at once, the most wanted first) and the viewers (``viewers.py``:
+which hubs an open page shows, here or elsewhere). What it does itself is run a
 build: choose its version, take the lease or the holder's payload, call the
 widget's ``data()`` under the widget timeout, keep the last good data when a
 refresh fails, install the result and emit ``PayloadChanged`` for the streams.
-Builds are coalesced per cache key.
+Builds are coalesced per cache key and take turns in the queue.
+
+At Fedora's size a message may touch thousands of widgets: ``rebuild_many``
+rebuilds those an open page shows and invalidates the rest (no ``data()`` call
+until their next view, which builds them on the cold path).
 """
 
 from __future__ import annotations
@@ -17,32 +23,42 @@ import inspect
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 
 from hubs.build.builder import PayloadBuilder, describe_error
 from hubs.build.cache import Cache, cache_key
 from hubs.build.coalesce import Coalescer
-from hubs.build.lease import Leases
+from hubs.build.lease import Leases, lease_key
 from hubs.build.payloads import PayloadStore, WidgetState
+from hubs.build.queue import WAITING, BuildQueue, TimeSlices
 from hubs.build.schedule import RebuildSchedule
+from hubs.build.viewers import Viewers, chunks, plan_rebuilds
 from hubs.config import HubsConfig
 from hubs.db.store import StoreUnavailable
 from hubs.directory.directory import Directory
 from hubs.events import Events, HubChanged, PayloadChanged
 from hubs.metrics import Metrics
 from hubs.models import NotFound, Widget
+from hubs.services.http import ServiceError
 from hubs.widgets.base import WidgetSpec
+from hubs.widgets.util import WidgetProblem
 
 log = logging.getLogger(__name__)
+
+# Failures that say something about the world, not about Hubs' code: logged in one line, without a traceback.
+EXPECTED_FAILURES = (defer.TimeoutError, defer.CancelledError, ServiceError, WidgetProblem)
 
 
 class WidgetStates:
     """Payloads by widget id: read, rebuild, react to hub changes, retry and refresh."""
 
     def __init__(self, config: HubsConfig, directory: Directory, cache: Cache, ctx: Any, clock, events: Events,
-                 leases: Leases | None = None, metrics: Metrics | None = None):
+                 leases: Leases | None = None, metrics: Metrics | None = None, viewers: Viewers | None = None,
+                 slices: TimeSlices | None = None):
         self.config = config
         self.metrics = metrics or Metrics()
         self.leases = leases  # one build per invalidation across processes (None: this process alone)
@@ -52,10 +68,17 @@ class WidgetStates:
         self.events = events  # PayloadChanged goes out here
         self.payloads = PayloadStore(cache, self.metrics)
         self.builder = PayloadBuilder()
-        self.schedule = RebuildSchedule(clock, config.widget_retry, self.rebuild, self._exists)
-        self.stats = {"rebuilds": 0, "failures": 0, "data_calls": 0, "from_other_process": 0}
+        self.viewers = viewers  # None: every hit counts as viewed (no invalidation)
+        self.slices = slices  # None: a build renders and pushes as soon as its data is there
+        # A service's lane: its fetches at once (the HTTP client's bound) and as many builds doing their own work.
+        self.queue = BuildQueue(clock, config.build_concurrency, lane_capacity=2 * config.services_per_host)
+        self.schedule = RebuildSchedule(clock, config.widget_retry, self._rebuild_if_viewed, self._exists,
+                                        self._rebuild_many_logged)
+        self.stats = {"rebuilds": 0, "failures": 0, "data_calls": 0, "from_other_process": 0, "invalidated": 0,
+                      "data_in_flight": 0, "most_data_in_flight": 0}
         self._builds = Coalescer()
         self._keys: dict[int, tuple[Widget, str]] = {}
+        self._lanes: dict[int, tuple[Widget, str | None]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -67,6 +90,22 @@ class WidgetStates:
         key = self._key(widget)
         self._keys[widget.idx] = (widget, key)
         return key
+
+    def lane_of(self, widget: Widget) -> str | None:
+        """The outside host the widget's ``data()`` fetches from (its builds take turns in that lane), or None."""
+        memo = self._lanes.get(widget.idx)
+        if memo is not None and memo[0] is widget:
+            return memo[1]
+        spec = self.directory.spec(widget)
+        lane = None
+        if spec is not None and spec.service is not None:
+            try:
+                url = spec.service(self.config, widget.config)
+            except Exception:
+                url = None  # a config that does not say: the main lane (data() will say what is wrong)
+            lane = (urlsplit(url).netloc or url) if isinstance(url, str) and url else None
+        self._lanes[widget.idx] = (widget, lane)
+        return lane
 
     def _key(self, widget: Widget) -> str:
         spec = self.directory.spec(widget)
@@ -90,40 +129,123 @@ class WidgetStates:
         warm = self.payloads.warm(idx, key)
         if warm is not None:
             return warm
-        state = await self._builds.run(key, lambda: self._build(idx, fresh=False, cause="cold"))
+        lane = self.lane_of(widget)
+        d = self._builds.run(key, lambda: self.queue.run(key, WAITING, lambda: self._build(idx, False, "cold"),
+                                                         lane))
+        self.queue.raise_priority(key, WAITING)  # a queued rebuild this reader joined: someone waits for it now
+        state = await d
         return state.payload
 
     def build_stats(self) -> dict[str, int]:
         """Counts since start: data() calls here, builds taken from another process, leases (for /healthz)."""
         leases = self.leases.stats if self.leases is not None else {}
-        return {**self.stats, **{f"leases_{k}": v for k, v in leases.items()}}
+        queue = {"queue_running": self.queue.running, "queue_waiting": self.queue.waiting,
+                 **{f"queue_{k}": v for k, v in self.queue.stats.items()}}
+        return {**self.stats, **queue, **{f"leases_{k}": v for k, v in leases.items()}}
 
     # ------------------------------------------------------------------ rebuilding
 
-    def rebuild(self, idx: int, cause: str | None = None) -> defer.Deferred:
-        """Rebuild, store and push one widget (coalesced per cache key).
+    def rebuild(self, idx: int, cause: str | None = None, priority: int | None = None) -> defer.Deferred:
+        """Rebuild, store and push one widget, viewed or not (coalesced per cache key, in the queue).
 
         ``cause`` names the invalidation (a bus message id, ...): every process
         of a fleet that rebuilds for the same cause shares one ``data()`` call.
+        ``priority``: its place in the queue (default: its hub's streams here).
         """
         widget = self.directory.widgets.get(idx)
         if widget is None:
             return defer.succeed(None)
-        d = self._builds.run(self.key_of(widget), lambda: self._build(idx, fresh=True, cause=cause), fresh=True)
+        if priority is None:
+            priority = self.viewers.here().get(widget.hub, 0) if self.viewers is not None else 0
+        key = self.key_of(widget)
+        lane = self.lane_of(widget)
+        d = self._builds.run(key, lambda: self.queue.run(key, priority, lambda: self._build(idx, True, cause), lane),
+                             fresh=True)
         d.addErrback(lambda f: log.error("rebuild of widget %d failed: %s", idx, f.getTraceback()))
         return d
 
+    def rebuild_many(self, work: Sequence[tuple[int, str | None]]) -> defer.Deferred:
+        """Rebuild the widgets an open page shows (here or elsewhere), most viewed first; invalidate the rest.
+
+        ``work``: (widget id, cause). Fires when every build is done. Widgets
+        shown here are queued at once; the others are sorted a chunk per reactor
+        turn (their hubs' marks read in one round trip, their memcached payloads
+        deleted in another).
+        """
+        return defer.ensureDeferred(self._rebuild_many(work))
+
+    async def _rebuild_many(self, work: Sequence[tuple[int, str | None]]) -> None:
+        causes = {idx: cause for idx, cause in work if idx in self.directory.widgets}
+        widgets = [self.directory.widgets[idx] for idx in causes]
+        if self.viewers is None:
+            builds = [self.rebuild(w.idx, causes[w.idx]) for w in widgets]
+        else:
+            here = self.viewers.here()
+            seen_here = [w for w in widgets if here.get(w.hub, 0) > 0]
+            elsewhere = [w for w in widgets if here.get(w.hub, 0) <= 0]
+            builds = self._queue_builds(plan_rebuilds(((w.idx, w.hub) for w in seen_here), here, {}).build, causes)
+            for n, some in enumerate(chunks(elsewhere)):
+                if n:
+                    await task.deferLater(self.clock, 0, lambda: None)  # the reactor serves others between chunks
+                building = {w.idx for w in some if self._builds.in_flight(self.key_of(w))}
+                marks = await self.viewers.marks({w.hub for w in some if w.idx not in building})
+                plan = plan_rebuilds(((w.idx, w.hub) for w in some), here, marks, building)
+                failed = await self._invalidate([self.directory.widgets[i] for i in plan.invalidate
+                                                 if i in self.directory.widgets])
+                build = list(plan.build) + [(w.idx, 0) for w in failed]  # not invalidated: rebuilt instead
+                builds += self._queue_builds(build, causes)
+        await defer.DeferredList(builds, consumeErrors=True)
+
+    def _queue_builds(self, build: Sequence[tuple[int, int]], causes: dict[int, str | None]) -> list[defer.Deferred]:
+        """Queue every build first, then start the first few: a batch never runs in one reactor turn."""
+        with self.queue.batch():
+            return [self.rebuild(idx, causes.get(idx), priority) for idx, priority in build]
+
+    async def _invalidate(self, widgets: Sequence[Widget]) -> list[Widget]:
+        """Nobody views these: forget them here, delete their payloads (and cold leases) from memcached.
+
+        Their next view builds them (the cold path). Returns the widgets whose
+        payloads memcached could not delete (they must be rebuilt instead).
+        """
+        if not widgets:
+            return []
+        keys = [self.key_of(w) for w in widgets]
+        for w in widgets:
+            self.payloads.forget(w.idx)
+        if not await self.payloads.drop_many(keys + [lease_key(k, "cold") for k in keys]):
+            return list(widgets)
+        self.stats["invalidated"] += len(widgets)
+        for w in widgets:
+            self.metrics.rebuilds.labels(w.plugin, "invalidated").inc()
+        return []
+
+    @staticmethod
+    def _later(work: Any, what: str) -> None:
+        """Work whose end nobody waits for (a memcached call off the reactor thread): its failure is logged."""
+        defer.ensureDeferred(work).addErrback(lambda f: log.error("%s failed: %s", what, f.getTraceback()))
+
+    def _rebuild_if_viewed(self, idx: int, cause: str | None) -> defer.Deferred:
+        """A retry: rebuilt if an open page shows the widget, else invalidated."""
+        return self._rebuild_many_logged([(idx, cause)])
+
+    def _rebuild_many_logged(self, work: Sequence[tuple[int, str | None]]) -> defer.Deferred:
+        d = self.rebuild_many(work)
+        d.addErrback(lambda f: log.error("rebuilding %d widgets failed: %s", len(work), f.getTraceback()))
+        return d
+
     def hub_changed(self, change: HubChanged) -> None:
-        """Forget dropped widgets, rebuild reconfigured ones under their new config."""
+        """Forget dropped widgets, rebuild reconfigured ones under their new config (if anyone views them)."""
         for idx in change.dropped:
             self._forget(idx)
         for old in change.reconfigured:
-            self.payloads.drop(self._key(old))  # the old config's data is never read again
-        for old in change.reconfigured:
-            self.rebuild(old.idx, cause="config")  # the new config's key: its first build
+            self._later(self.payloads.drop(self._key(old)), "dropping the old config's payload")  # never read again
+        if change.reconfigured:
+            # The new config's key: its first build (or none until viewed).
+            self._rebuild_many_logged([(old.idx, "config") for old in change.reconfigured])
 
     def refresh_due(self) -> list[int]:
-        """Rebuild served widgets whose data ages with time (``REFRESH``); returns their ids."""
+        """Rebuild served widgets whose data ages with time (``REFRESH``), or invalidate them if nobody views
+        them; returns their ids."""
         served = []
         for idx, state in self.payloads.served():
             widget = self.directory.widgets.get(idx)
@@ -139,6 +261,7 @@ class WidgetStates:
         self.payloads.forget(idx)
         self.schedule.forget(idx)
         self._keys.pop(idx, None)
+        self._lanes.pop(idx, None)
 
     async def _build(self, idx: int, fresh: bool, cause: str | None = None) -> WidgetState:
         """One build: memcached (unless ``fresh``), else the lease's holder, else ``data()`` here."""
@@ -146,7 +269,7 @@ class WidgetStates:
         if widget is None:
             raise NotFound(f"widget {idx} is gone")
         key = self.key_of(widget)
-        cached, floor = self.payloads.read(idx, None if fresh else key)  # one round trip
+        cached, floor = await self.payloads.read(idx, None if fresh else key)  # one round trip
         if cached is not None:
             return self._take(widget, key, cached, push=False)
         version = self.payloads.choose_version(idx, floor, self.clock.seconds())
@@ -157,6 +280,7 @@ class WidgetStates:
         if claim.payload is not None:
             self.stats["from_other_process"] += 1
             self.metrics.rebuilds.labels(widget.plugin, "from_other_process").inc()
+            await self._slice()  # pushing it: this turn's share of the builds' work
             return self._take(widget, key, claim.payload, push=fresh)
         # A wait may have taken time: the version is at least the one announced, and never behind the clock.
         version = max(version, self.payloads.choose_version(idx, floor, self.clock.seconds()))
@@ -177,14 +301,15 @@ class WidgetStates:
     async def _build_here(self, widget: Widget, key: str, version: int, fresh: bool) -> tuple[WidgetState, bool]:
         """Call ``data()`` and install the result: (state, was it saved in memcached for the fleet)."""
         idx = widget.idx
-        self.payloads.raise_floor(idx, version)  # before data(): a build starting meanwhile elsewhere goes higher
+        await self.payloads.raise_floor(idx, version)  # before data(): a build starting meanwhile elsewhere goes higher
         payload, error = await self._compute(widget, version)
         self.stats["rebuilds"] += 1
         if error is None:
             self.metrics.rebuilds.labels(widget.plugin, "ok").inc()
             self.schedule.succeeded(idx)
             self.payloads.remember_good(idx, key, payload)
-            saved = self.payloads.save(key, payload)
+            saved = await self.payloads.save(key, payload)
+            await self._slice()
             return self._install(widget, key, payload, failed=False, push=fresh), saved
         self.schedule.failed(idx)
         good = self.payloads.good(idx, key)
@@ -194,12 +319,19 @@ class WidgetStates:
             self.metrics.rebuilds.labels(widget.plugin, "stale").inc()
             since = self.payloads.stale_since(idx, self.clock.seconds())
             payload = self.builder.stale(good, since, error, version)
-            saved = self.payloads.save(key, payload)
+            saved = await self.payloads.save(key, payload)
+            await self._slice()
             return self._install(widget, key, payload, failed=False, push=True), saved
         self.metrics.rebuilds.labels(widget.plugin, "failed").inc()
         if fresh:
-            self.payloads.drop(key)  # no process reads data older than this invalidation (errors are not cached)
+            await self.payloads.drop(key)  # no process reads data older than this invalidation (errors are not cached)
         return self._install(widget, key, payload, failed=True, push=fresh), False
+
+    async def _slice(self) -> None:
+        """Wait for a later reactor turn if this one has had its share of rendering and pushing."""
+        wait = self.slices.turn() if self.slices is not None else None
+        if wait is not None:
+            await wait
 
     def _install(self, widget: Widget, key: str, payload: bytes, failed: bool, push: bool) -> WidgetState:
         current = self.directory.widgets.get(widget.idx)
@@ -223,11 +355,15 @@ class WidgetStates:
             return payload, json.loads(payload)["error"]
         try:
             data = await self._data(widget, spec)
+            await self._slice()  # rendering: this turn's share of the builds' work
             return self.builder.payload(widget, spec, data, version), None
         except Exception as e:
             if isinstance(e, StoreUnavailable):  # the store logs the outage once; no traceback per build
                 log.warning("widget %d (%s on %s) could not build: %s", widget.idx, widget.plugin, widget.hub, e)
                 self.metrics.database_errors.inc()
+            elif isinstance(e, EXPECTED_FAILURES):  # a slow or failing outside service: one line, no traceback
+                log.warning("widget %d (%s on %s) could not build: %s", widget.idx, widget.plugin, widget.hub,
+                            describe_error(e, self.config.widget_timeout))
             else:
                 log.exception("widget %d (%s on %s) failed to build", widget.idx, widget.plugin, widget.hub)
             error = describe_error(e, self.config.widget_timeout)
@@ -237,6 +373,8 @@ class WidgetStates:
         """The widget's ``data()`` with its validated config, within the widget timeout (timed by outcome)."""
         config = spec.validate(widget.config)
         self.stats["data_calls"] += 1
+        self.stats["data_in_flight"] += 1
+        self.stats["most_data_in_flight"] = max(self.stats["most_data_in_flight"], self.stats["data_in_flight"])
         started = time.perf_counter()
         try:
             result = spec.data(self.ctx, widget, **config)
@@ -247,5 +385,7 @@ class WidgetStates:
         except Exception:
             self.metrics.data.labels(widget.plugin, "failed").observe(time.perf_counter() - started)
             raise
+        finally:
+            self.stats["data_in_flight"] -= 1
         self.metrics.data.labels(widget.plugin, "ok").observe(time.perf_counter() - started)
         return result

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 
 from hubs.bus.dedupe import SeenIds
 from hubs.bus.message import BusMessage, is_junk
@@ -29,6 +29,8 @@ from hubs.metrics import Metrics
 from hubs.people.oidc import USERNAME as HUB_NAME
 
 log = logging.getLogger(__name__)
+
+DECIDE_SLICE = 500  # candidates asked ``should_invalidate`` per reactor turn
 
 # Short topics Hubs itself publishes about its configuration. Each names a hub, which every
 # process re-reads (widgets, layout, people) and whose changes it pushes to that hub's viewers.
@@ -81,6 +83,26 @@ class MessageHandler:
 
         fedmsg's junk is dropped at its edge (before fedmsg.meta); AMQP's is found here, by the same ``is_junk``.
         """
+        steps = self._deciding(message)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    async def decide_in_turns(self, message: BusMessage) -> Decision:
+        """``decide``, letting the reactor serve others after every ``DECIDE_SLICE`` candidates (a message about
+        a busy contributor has thousands)."""
+        steps = self._deciding(message)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+            await task.deferLater(self.clock, 0, lambda: None)
+
+    def _deciding(self, message: BusMessage) -> Generator[None, None, Decision]:
+        """The decision, pausing (a bare ``yield``) after every ``DECIDE_SLICE`` candidates."""
         topic = message.topic
         if is_junk(topic, self.config.junk_suffixes):
             return Decision(junk=True, message=message)
@@ -92,7 +114,9 @@ class MessageHandler:
         candidates = self.directory.index.candidates(message_keys(message))
         self.stats["candidates"] += len(candidates)
         hits = []
-        for idx in sorted(candidates):
+        for n, idx in enumerate(sorted(candidates)):
+            if n and not n % DECIDE_SLICE:
+                yield
             widget = self.directory.widgets.get(idx)
             spec = self.directory.spec(widget) if widget else None
             if spec is None:
@@ -108,32 +132,49 @@ class MessageHandler:
     def handle(self, message: BusMessage) -> defer.Deferred:
         """React to one bus message: admit it once, decide, store it, re-read a changed hub, rebuild what it hits.
 
-        Fires once the work is done (failures are logged, never raised).
+        Fires once the work is done (failures are logged, never raised). A message with many candidates is
+        decided over several reactor turns.
         """
-        decision = self.admit(message)
-        if decision is None:
-            return defer.succeed([])
+        return defer.ensureDeferred(self._handle(message))
+
+    async def _handle(self, message: BusMessage) -> Any:
+        if not self._admissible(message):
+            return []
+        started = time.perf_counter()
+        decision = await self.decide_in_turns(message)
+        if not self._decided(message, decision, started):
+            return []
         self.record(decision.message)
-        return self.act(decision)
+        return await self.act(decision)
 
     def admit(self, message: BusMessage) -> Decision | None:
         """Count the message and decide it; None (counted) for a repeat or junk: nothing more to do."""
+        if not self._admissible(message):
+            return None
+        started = time.perf_counter()
+        decision = self.decide(message)
+        return decision if self._decided(message, decision, started) else None
+
+    def _admissible(self, message: BusMessage) -> bool:
+        """Count the message; False (counted) for a repeat."""
         self.stats["messages"] += 1
         self.last_message_at = self.clock.seconds()
         if self.seen is not None and not self.seen.first_time(message.id):
             # Bridged onto both buses during the migration (same id): handled and stored once.
             self.stats["duplicates"] += 1
             self.metrics.messages.labels(message.source, "duplicate").inc()
-            return None
-        started = time.perf_counter()
-        decision = self.decide(message)
+            return False
+        return True
+
+    def _decided(self, message: BusMessage, decision: Decision, started: float) -> bool:
+        """Count the decision (its time, junk or handled); False for junk."""
         self.metrics.decision.observe(time.perf_counter() - started)
         if decision.junk:
             self.stats["dropped"] += 1
             self.metrics.messages.labels(message.source, "junk").inc()
-            return None
+            return False
         self.metrics.messages.labels(message.source, "handled").inc()
-        return decision
+        return True
 
     def record(self, message: BusMessage) -> None:
         """Hand the message to the message store (batched: ``recorder.flush()`` awaits it)."""
@@ -161,27 +202,37 @@ class MessageHandler:
         The rebuilds and hub re-reads go on in the background, concurrently, their failures logged: one
         slow ``data()`` delays only its own widget, never the next message. "Stored" is the recorder's
         ``flush``: written, or tried while PostgreSQL is away (the message then waits in the recorder's
-        memory and is retried, so intake and live pushes go on through a database outage).
+        memory and is retried, so intake and live pushes go on through a database outage). A message with
+        many candidates is decided over several reactor turns, as in ``handle``.
         """
-        decision = self.admit(message)
-        if decision is None:
-            return defer.succeed(None)  # junk, a duplicate: nothing to store
+        return defer.ensureDeferred(self._take(message))
+
+    async def _take(self, message: BusMessage) -> None:
+        if not self._admissible(message):
+            return None
+        started = time.perf_counter()
+        decision = await self.decide_in_turns(message)
+        if not self._decided(message, decision, started):
+            return None  # junk: nothing to store
         self.record(decision.message)
         work = self.act(decision)
         work.addErrback(lambda f: log.error("handling message %s failed: %s", quote(message.id, 80),
                                             f.getTraceback()))
-        return self.recorder.flush() if self.recorder is not None else defer.succeed(None)
+        if self.recorder is not None:
+            await self.recorder.flush()
+        return None
 
     def _rebuild_after_store(self, hits: Iterable[int], cause: str | None) -> defer.Deferred:
         """Widgets that read stored messages are rebuilt once this message is stored.
 
-        ``cause`` (the message id) lets the processes of a fleet share one build per widget.
+        ``cause`` (the message id) lets the processes of a fleet share one build per widget. Widgets
+        that no open page shows are invalidated instead (built on their next view).
         """
         widgets = [self.directory.widgets[i] for i in hits if i in self.directory.widgets]
         reads = any(getattr(self.directory.spec(w), "reads_messages", False) for w in widgets)
         first = self.recorder.flush() if (reads and self.recorder is not None) else defer.succeed(None)
-        return first.addCallback(
-            lambda _: defer.DeferredList([self.states.rebuild(w.idx, cause) for w in widgets], consumeErrors=True))
+        # Rebuilt if an open page shows them (here or elsewhere in the fleet), else invalidated: see rebuild_many.
+        return first.addCallback(lambda _: self.states.rebuild_many([(w.idx, cause) for w in widgets]))
 
     @staticmethod
     def _log_failures(results, msg_id):

@@ -33,6 +33,16 @@ async def seed_small(store: Any) -> None:
     await store.set_role("designteam", "ralph", "subscriber", True)
 
 
+async def seed_scale(store: Any, plan: Any) -> None:
+    """A scale data set (``hubs.demo.scale.scale_plan``) through the store's own methods (fake or PostgreSQL)."""
+    for username, fullname in plan.people.items():
+        await store.upsert_user(username, fullname, "")
+    for hub in plan.hubs:
+        await store.create_hub(Hub(hub["name"], hub["summary"], 8, user_hub=hub["user_hub"]), hub["widgets"], [])
+    for hub, username, role in plan.roles:
+        await store.set_role(hub, username, role, True)
+
+
 async def make_hubs(config, store, cache, bus, clock, *, hear_own_messages: bool = True, **parts: Any) -> Hubs:
     """A loaded Hubs; with a FakeBus, its own change messages come back to its handler like on the real bus."""
     hubs = build(config, store, cache, bus, clock, **parts)

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Protocol
 
 from twisted.internet import defer, tcp
 
-from hubs.events import LayoutChanged, PayloadChanged
+from hubs.events import HubViewed, LayoutChanged, PayloadChanged
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +195,11 @@ class Listener(Protocol):
 class Broadcaster:
     """Open streams by hub; every event gets the next sequence number."""
 
-    def __init__(self, boot: str, replay_size: int, replay_bytes: int = 32 * 1024 * 1024, metrics: Any = None):
+    def __init__(self, boot: str, replay_size: int, replay_bytes: int = 32 * 1024 * 1024, metrics: Any = None,
+                 events: Any = None):
         self.boot = boot
         self.metrics = metrics  # hubs.metrics.Metrics, if anyone counts
+        self.events = events  # hubs.events.Events: told when a hub gets its first stream (HubViewed)
         self.seq = 0
         self.replay = ReplayBuffer(replay_size, replay_bytes)
         self._listeners: dict[str, set[Listener]] = {}
@@ -213,12 +215,19 @@ class Broadcaster:
     def listeners(self, hub: str) -> list[Listener]:
         return list(self._listeners.get(hub, ()))
 
+    def counts(self) -> dict[str, int]:
+        """Open streams per hub (hubs without any left out)."""
+        return {hub: len(listeners) for hub, listeners in self._listeners.items()}
+
     def current_id(self, hub: str) -> str:
         """The id a client of ``hub`` resumes from after what it has now."""
         return format_event_id(self.boot, self.seq, self._marks.get(hub, 0))
 
     def add(self, hub: str, listener: Listener) -> None:
-        self._listeners.setdefault(hub, set()).add(listener)
+        listeners = self._listeners.setdefault(hub, set())
+        listeners.add(listener)
+        if len(listeners) == 1 and self.events is not None:
+            self.events.emit(HubViewed(hub))
 
     def remove(self, hub: str, listener: Listener) -> None:
         listeners = self._listeners.get(hub)

@@ -27,6 +27,11 @@ def _epoch(value):
         return 0.0
 
 
+def service(config, arguments):
+    """Where ``data()`` fetches from: its builds take turns in this service's lane (``hubs.build.queue``)."""
+    return config.badges_url
+
+
 async def data(ctx, widget, username, count):
     person = person_of(ctx, widget, username)
     if not person:

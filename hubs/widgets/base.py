@@ -208,6 +208,7 @@ class WidgetSpec:
     refresh: float | None = None
     more: Callable[..., Any] | None = None
     more_template: str | None = None
+    service: Callable[[Any, dict[str, Any]], str | None] | None = None  # the URL data() fetches from, if any
 
     def validate(self, raw: Any) -> dict[str, Any]:
         return validate_config(self.arguments, raw)
@@ -276,6 +277,9 @@ def contract_problems(name: str, module: ModuleType, template_exists: Callable[[
     refresh = getattr(module, "REFRESH", None)
     if refresh is not None and (isinstance(refresh, bool) or not isinstance(refresh, (int, float)) or refresh < 10):
         problems.append("'REFRESH' must be a number of seconds >= 10")
+    service = getattr(module, "service", None)
+    if service is not None and (not callable(service) or len(inspect.signature(service).parameters) != 2):
+        problems.append("'service' must accept (config, arguments) and answer the URL data() fetches from")
     more = getattr(module, "more", None)
     if more is not None and (not callable(more) or len(inspect.signature(more).parameters) < 3):
         problems.append("'more' must accept (ctx, widget, cursor, **config)")
@@ -316,4 +320,5 @@ def make_spec(name: str, module: ModuleType) -> WidgetSpec:
         refresh=getattr(module, "REFRESH", None),
         more=getattr(module, "more", None),
         more_template=getattr(module, "more_template", None),
+        service=getattr(module, "service", None),
     )

@@ -73,6 +73,11 @@ def upcoming(text, now, days, count):
     return meetings[:count]
 
 
+def service(config, arguments):
+    """Where ``data()`` fetches from: its builds take turns in this service's lane (``hubs.build.queue``)."""
+    return arguments.get("calendar") or None
+
+
 async def data(ctx, widget, calendar, count, days):
     if not calendar:
         return {"configured": False, "meetings": []}

@@ -24,6 +24,11 @@ def _epoch(value):
         return 0.0
 
 
+def service(config, arguments):
+    """Where ``data()`` fetches from: its builds take turns in this service's lane (``hubs.build.queue``)."""
+    return config.pagure_url
+
+
 async def data(ctx, widget, project, count):
     base = ctx.config.pagure_url
     path = "/".join(quote(part) for part in project.split("/"))

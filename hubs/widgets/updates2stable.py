@@ -21,6 +21,11 @@ def ready(update):
     return isinstance(karma, int) and isinstance(stable, int) and stable > 0 and karma >= stable
 
 
+def service(config, arguments):
+    """Where ``data()`` fetches from: its builds take turns in this service's lane (``hubs.build.queue``)."""
+    return config.bodhi_url
+
+
 async def data(ctx, widget, username):
     person = person_of(ctx, widget, username)
     if not person:
