@@ -286,13 +286,14 @@ def oidc_login(start_url: str, username: str) -> urllib.request.OpenerDirector:
     response = opener.open(start_url, timeout=10)
     for _ in range(4):  # login form, then consent form, then back to Hubs
         page = response.read().decode()
-        form = re.search(r'<form[^>]*action="([^"]+)"', page)
-        if form is None:
+        # The provider's forms, not Hubs' own search box (every Hubs page has one): back on Hubs, the login is done.
+        forms = [a for a in re.findall(r'<form[^>]*action="([^"]+)"', page) if a != "/search"]
+        if not forms:
             break
         fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
         if 'name="login"' in page:
             fields.update(login=username, password="any")
-        action = urllib.parse.urljoin(response.url, html.unescape(form.group(1)))
+        action = urllib.parse.urljoin(response.url, html.unescape(forms[0]))
         response = opener.open(action, urllib.parse.urlencode(fields).encode(), timeout=10)
     assert response.status == 200, response.url
     return opener
