@@ -201,6 +201,7 @@ def freezable(request):
 
     from tests.conftest import need_service
     from tests.fleet import Memcached
+    from tests.waiting import freeze as stop_process
 
     server = Memcached()
     try:
@@ -211,7 +212,7 @@ def freezable(request):
     cache = MemcachedCache([(server.host, server.port)], timeout=0.25, probe_interval=0.5, clock=clock)
     try:
         pid = server.proc.pid
-        yield cache, lambda: os.kill(pid, signal.SIGSTOP), lambda: os.kill(pid, signal.SIGCONT), clock.advance
+        yield cache, lambda: stop_process(pid), lambda: os.kill(pid, signal.SIGCONT), clock.advance
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
         cache.close()

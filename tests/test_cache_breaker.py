@@ -14,6 +14,7 @@ from twisted.internet import reactor, task
 
 from hubs.build.cache import CacheUnavailable, MemcachedCache
 from tests.fleet import Memcached
+from tests.waiting import freeze
 
 TIMEOUT = 0.25
 
@@ -64,7 +65,7 @@ async def test_a_frozen_server_costs_one_timeout_then_its_keys_move(servers):
         moved = keys_of(cache, frozen)
         for key in moved:
             cache.set(key, b"v")
-        os.kill(frozen.proc.pid, signal.SIGSTOP)
+        freeze(frozen.proc.pid)
         first, waited = timed(cache.get, moved[0])
         assert isinstance(first, CacheUnavailable) and TIMEOUT * 0.8 <= waited < TIMEOUT * 4
         slowest = max(timed(cache.get, key)[1] for key in moved[1:])
@@ -91,7 +92,7 @@ async def test_the_probe_waits_for_the_interval_on_the_injected_clock(servers):
                            probe_interval=1.0)
     name = f"{frozen.host}:{frozen.port}"
     try:
-        os.kill(frozen.proc.pid, signal.SIGSTOP)
+        freeze(frozen.proc.pid)
         assert isinstance(timed(cache.get, "k")[0], CacheUnavailable)
         clock.advance(0.99)
         assert cache.last_probe is None, "probed before the interval passed"
@@ -114,7 +115,7 @@ async def test_with_every_server_down_calls_fail_fast(servers):
                            clock=task.Clock(), probe_interval=0.2)
     try:
         for server in servers:
-            os.kill(server.proc.pid, signal.SIGSTOP)
+            freeze(server.proc.pid)
         for server in servers:
             timed(cache.get, keys_of(cache, server, 1)[0])
         results = [timed(cache.get, f"hubs:test:any{i}") for i in range(50)]
@@ -134,7 +135,7 @@ def test_without_a_reactor_a_down_server_is_retried_after_the_interval(servers):
     clock = task.Clock()
     cache = MemcachedCache([(first.host, first.port)], timeout=TIMEOUT, probe_interval=0.3, clock=clock)
     try:
-        os.kill(first.proc.pid, signal.SIGSTOP)
+        freeze(first.proc.pid)
         assert isinstance(timed(cache.get, "k")[0], CacheUnavailable)
         os.kill(first.proc.pid, signal.SIGCONT)
         clock.advance(0.29)

@@ -60,3 +60,26 @@ async def wait_until(predicate: Callable[[], T], timeout: float, what: str, inte
         if time.monotonic() >= end:
             raise TimeoutError(f"{what}: not within {timeout:g} s")
         await task.deferLater(reactor, min(interval, max(0.0, end - time.monotonic())), lambda: None)
+
+
+def freeze(pid: int, timeout: float = 5.0) -> None:
+    """SIGSTOP ``pid`` and return once every one of its threads is stopped.
+
+    ``kill`` returns before the signal has stopped a process running on another core: a request
+    sent right after could still be answered by a thread not yet stopped (a flaky "frozen" test).
+    """
+    import os
+    import signal
+    from pathlib import Path
+
+    os.kill(pid, signal.SIGSTOP)
+
+    def all_stopped() -> bool:
+        try:
+            states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                      for task in Path(f"/proc/{pid}/task").iterdir()]
+        except (FileNotFoundError, ProcessLookupError):
+            return True  # gone: nothing answers either
+        return all(state in ("T", "t") for state in states)
+
+    wait_for(all_stopped, timeout, f"process {pid} to stop", interval=0.002)
