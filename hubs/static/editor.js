@@ -84,8 +84,13 @@
 
   // ---------------------------------------------------------------- who is here
 
+  // Two loads can overlap (a layout event, then a click's own reload): only the newest answer is drawn, so an
+  // older answer arriving last never undoes what the person just did (Star → Starred → back to Star).
+  var meAsked = 0;
   function loadMe() {
+    var ask = ++meAsked;
     return api("GET", "/api/me" + (hub ? "?hub=" + encodeURIComponent(hub) : "")).then(function (data) {
+      if (ask !== meAsked) return;
       me = data;
       drawAccount();
       drawAdminTools();
