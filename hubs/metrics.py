@@ -47,6 +47,16 @@ class Metrics:
                             ["route", "method", "status"], registry=r)
         self.http_seconds = Histogram("hubs_http_request_seconds", "HTTP request duration by route template "
                                       "(streams: until they close)", ["route"], buckets=SLOW, registry=r)
+        self.backfills_running = Gauge("hubs_backfills_running", "Backfills from datagrepper this process walks now",
+                                       registry=r)
+        self.backfill_messages = Counter("hubs_backfill_messages", "Messages a backfill fetched, by outcome (stored, "
+                                         "duplicate: stored already, unreadable)", ["outcome"], registry=r)
+        self.backfill_windows = Counter("hubs_backfill_windows", "Time windows a backfill fetched and stored",
+                                        registry=r)
+        self.backfill_failures = Counter("hubs_backfill_failures", "Backfill windows that failed (then backed off)",
+                                         registry=r)
+        for outcome in ("stored", "duplicate", "unreadable"):
+            self.backfill_messages.labels(outcome)
         for outcome in MESSAGE_OUTCOMES:
             self.messages.labels("fedmsg", outcome)  # present (at 0) before the first message
 
