@@ -103,7 +103,7 @@ def _event(rng: random.Random, ts: float, message_id: str, schema: bool) -> Hist
     if schema:
         return _schema_record(schema_era.meetbot_complete(chair, attendees, channel, title), ts, message_id)
     return _fedmsg_record(fedmsg_era.meeting_complete(chair, attendees, channel, title, ts), message_id,
-                          {chair, *attendees}, set(), chair)
+                          set(attendees), set(), chair)  # fedmsg.meta names the attendees
 
 
 @functools.lru_cache(maxsize=400)
