@@ -2,8 +2,16 @@
 
 import pytest
 
-from hubs.history.plan import Job, Request, Window, effective_since, percent_done, plan_request, plan_windows, \
-    split_window
+from hubs.history.plan import (
+    Job,
+    Request,
+    Window,
+    effective_since,
+    percent_done,
+    plan_request,
+    plan_windows,
+    split_window,
+)
 
 DAY = 86400.0
 
