@@ -235,7 +235,7 @@ RULES: tuple[Rule, ...] = (
     Rule("hubs.amqp.tls.*: TLS files need an amqps:// URL",
          lambda c: not (c.amqp_certfile or c.amqp_ca_cert) or c.amqp_url.startswith("amqps://")),
     Rule("hubs.backfill.days: more than hubs.messages.max_age_days (retention would drop what it fetches)",
-         lambda c: c.backfill_days <= c.messages_max_age_days),
+         lambda c: c.messages_max_age_days <= 0 or c.backfill_days <= c.messages_max_age_days),
     Rule("hubs.fedmsg.enabled: with fedmsg off, set hubs.amqp.url (Hubs needs a bus)",
          lambda c: c.fedmsg_enabled or c.amqp_url),
 )

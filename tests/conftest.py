@@ -258,9 +258,10 @@ def services_settings(base: str) -> dict:
     """fedmsg.d keys pointing every outside service at ``base``."""
     return {**{f"hubs.services.{name}_url": base for name in ("badges", "bodhi", "pagure", "fedocal")},
             "hubs.services.allow_private_urls": True,
-            # Hub processes of the tests fill nothing from datagrepper unless a test says so (their feeds
-            # show the demo data's messages); the canned datagrepper is there when one does.
-            "hubs.backfill.url": base, "hubs.backfill.enabled": False}
+            # Hub processes of the tests fetch no history unless a test says so (their feeds show the demo
+            # data's messages): backfills are queued and walked, but this datagrepper always fails (and they
+            # back off). A test that wants the canned history sets hubs.backfill.url to ``base``.
+            "hubs.backfill.url": base + "/broken"}
 
 
 OIDC_DIR = __import__("pathlib").Path(__file__).parent / "oidc"
