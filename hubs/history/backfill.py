@@ -187,6 +187,8 @@ class Backfiller:
         def ended(result):
             self.running.pop(job.key, None)
             self.walks.pop(job.key, None)
+            if not self._stopping:
+                self.clock.callLater(0, self._poll_logged)  # the next job now, not at the next poll
             return result
 
         d.addBoth(ended)
