@@ -54,6 +54,7 @@ class CannedServices:
     def __init__(self, now=None, history=None):
         self.now = now or (lambda: datetime.datetime.now(datetime.UTC).timestamp())
         self.history = history  # HistoryRecords sorted by time; None: the demo's history
+        self.history_times = None if history is None else [r.ts for r in history]
 
     def _json(self, request, value):
         request.setHeader(b"content-type", b"application/json")
@@ -86,7 +87,7 @@ class CannedServices:
                 for k, vs in request.args.items()}
         try:
             if self.history is not None:
-                answer = search_records(self.history, args, self.now())
+                answer = search_records(self.history, args, self.now(), self.history_times)
             else:
                 answer = history_answer(args, self.now())
         except BadSearch as e:

@@ -71,6 +71,7 @@ class PostgresJobs:
         self.connect_timeout = connect_timeout
         self._pool = ThreadPool(1, 1, name="hubs-backfill-db")
         self._conn = None
+        self._months: set = set()  # months whose partition this connection made sure of
 
     def start(self) -> None:
         self._pool.start()
@@ -172,9 +173,13 @@ class PostgresJobs:
     async def save(self, job: Job, owner: str, messages: list[StoredMessage], reached: float, fetched: int,
                    now: float, lease: float) -> Job:
         from hubs.db.ingest import ensure_months, insert_rows
+        from hubs.db.partitions import Month
 
         def run(conn):
-            ensure_months(conn, messages)
+            new = [m for m in messages if Month.of(m.ts) not in self._months]
+            if new:  # a transaction per new month (creating one locks the store until commit): once each
+                ensure_months(conn, new)
+                self._months.update(Month.of(m.ts) for m in new)
             with conn:
                 with conn.cursor() as cur:
                     # Lost with the job's new position in a crash, so the window is fetched again: no need

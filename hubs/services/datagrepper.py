@@ -285,8 +285,9 @@ def _matches(record: HistoryRecord, name: str, values: Sequence[str]) -> bool:
 
 
 def search_records(records: Sequence[HistoryRecord], args: Mapping[str, Sequence[str]],
-                   now: float) -> dict[str, Any]:
-    """datagrepper's ``/v2/search`` over ``records`` (sorted by time): the answer, or ``BadSearch`` (pure).
+                   now: float, times: Sequence[float] | None = None) -> dict[str, Any]:
+    """datagrepper's ``/v2/search`` over ``records`` (sorted by time; ``times``: their times, if known): the
+    answer, or ``BadSearch`` (pure).
 
     Default window, as datagrepper's: the last 600 seconds when neither ``start`` nor ``end`` is given.
     """
@@ -300,7 +301,7 @@ def search_records(records: Sequence[HistoryRecord], args: Mapping[str, Sequence
         raise BadSearch("order must be asc or desc")
     import bisect
 
-    times = [r.ts for r in records]
+    times = [r.ts for r in records] if times is None else times
     chosen = records[bisect.bisect_left(times, start):bisect.bisect_left(times, end)]
     for name in FILTERS:
         wanted = [v for v in args.get(name) or [] if v]
