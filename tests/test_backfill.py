@@ -28,7 +28,8 @@ TEAM = ["mizmo", "duffy", "ryanlerch"]
 
 def settings(**kw):
     return BackfillSettings(**{"days": 3, "window": DAY / 4, "rows_per_page": 100, "max_pages": 3,
-                               "backoff_base": 30, "backoff_cap": 300, "max_failures": 4, "lease": 60, **kw})
+                               "backoff_base": 30, "backoff_cap": 300, "max_failures": 4, "lease": 60, "batch_rows": 1,
+                               **kw})
 
 
 def people(kind, name):
@@ -51,14 +52,14 @@ def engine(jobs, clock, owner="a", history=None, **kw):
                       people, **kw)
 
 
-async def pump(clock, d, step=1.0, limit=20_000):
+async def pump(clock, d, step=1.0, limit=12_000):
     """Advance the test's clock until ``d`` fires (back-off waits, the turn between pages), letting the reactor
-    turn in between (PostgreSQL's answers come through it)."""
+    run a little in between (PostgreSQL's answers come through it): at most about a minute."""
     for _ in range(limit):
         if d.called:
             break
         clock.advance(step)
-        await task.deferLater(reactor, 0, lambda: None)
+        await task.deferLater(reactor, 0.005, lambda: None)
     assert d.called, "the backfill never finished"
     return await d
 

@@ -1,6 +1,7 @@
 """Backfills as people meet them: the owners' button, first sign-in and hub creation queue one, the Activity
 widget says how far it got, /healthz and /metrics show them (a whole Hubs on fakes)."""
 
+import dataclasses
 import json
 
 import fedmsg.config
@@ -53,8 +54,11 @@ def jobs(store):
 def hubs(store, fake_cache, fake_bus, clock, jobs):
     """A whole Hubs on fakes, with backfills from a fake datagrepper over three days of the demo history."""
     config = make_config(**{"hubs.backfill.days": 3.0, "hubs.backfill.window": DAY / 4})
-    return pytest_twisted.blockon(defer.ensureDeferred(make_hubs(
+    hubs = pytest_twisted.blockon(defer.ensureDeferred(make_hubs(
         config, store, fake_cache, fake_bus, clock, history=FakeHistory(RECORDS, NOW, META), backfill_jobs=jobs)))
+    # Each window stored as it comes (the clock stands still here: no batch would be stored for its age).
+    hubs.backfill.settings = dataclasses.replace(hubs.backfill.settings, batch_rows=1)
+    return hubs
 
 
 @pytest.fixture

@@ -52,6 +52,8 @@ class BackfillSettings:
     backoff_cap: float = 1800.0
     max_failures: int = MAX_FAILURES
     max_age_days: float = 120.0
+    batch_rows: int = 2000  # rows stored in one transaction (several windows of a busy target)
+    flush_every: float = 1.0  # seconds: a quiet target's windows are stored (and shown) at least this often
 
     @classmethod
     def from_config(cls, config: Any) -> BackfillSettings:
@@ -113,7 +115,10 @@ class Backfiller:
         since = effective_since(now, self.settings.days if days is None else days, self.settings.max_age_days)
         job = await self.jobs.request(kind, name, since, now, now)
         if job.status in OPEN:
+            known = self.fleet.get(job.key)
             self.fleet[job.key] = job
+            if known is None:
+                self._told(job)  # its widgets say "Loading history… 0 %" at once
             if not self._stopping and self._loop is not None:
                 self.clock.callLater(0, self._poll_logged)
         return job
@@ -216,31 +221,45 @@ class Backfiller:
             return await self._finish(job, "done")
         windows = deque(plan_windows(job.reached, job.until, self.settings.window))
         failures, walked = 0, 0
+        batch = _Batch(self.clock.seconds())
         log.info("backfill of %s %s: %d windows from %.0f", job.kind, job.name, len(windows), job.reached)
         try:
-            while windows:
-                if self._stopping:
+            while True:
+                if self._stopping:  # what was fetched and not stored yet is fetched again by whoever resumes
                     await self.jobs.release(job, self.owner, self.clock.seconds())
                     return job
                 if self.stop_after is not None and walked >= self.stop_after:
                     return job  # as if killed: the lease stays until it expires
-                window = windows.popleft()
+                due = batch.windows and (len(batch.rows) >= self.settings.batch_rows or not windows
+                                         or self.clock.seconds() - batch.since >= self.settings.flush_every)
+                if not due and not windows:
+                    break
                 try:
-                    fetched = await self._fetch(window, people, windows)
-                    if fetched is None:
-                        continue  # split: its parts are next
-                    messages, count = fetched
-                    now = self.clock.seconds()
-                    rows = _rows(messages, now)
-                    job = await self.jobs.save(job, self.owner, rows, window.end, count, now, self.settings.lease)
-                    self._count(len(rows), count - len(messages), job, walked_window=True)
+                    if due:
+                        now = self.clock.seconds()
+                        saved = await self.jobs.save(job, self.owner, batch.rows, batch.end, batch.fetched, now,
+                                                     self.settings.lease, batch.windows)
+                        self._count(job, saved, len(batch.rows), batch.unreadable)
+                        job, walked = saved, walked + batch.windows
+                        batch = _Batch(now)
+                        self.running[job.key] = job
+                        self._told(job)
+                    else:
+                        window = windows.popleft()
+                        try:
+                            fetched = await self._fetch(window, people, windows)
+                        except Exception:
+                            windows.appendleft(window)
+                            raise
+                        if fetched is not None:  # None: split, its parts are next
+                            batch.add(fetched[0], fetched[1], window.end, self.clock.seconds())
+                    failures = 0
                 except LeaseLost:
                     raise
                 except defer.CancelledError:
                     raise
-                except Exception as e:  # datagrepper or PostgreSQL: back off, then the same window again
+                except Exception as e:  # datagrepper or PostgreSQL: back off, then the same step again
                     failures += 1
-                    windows.appendleft(window)
                     reason = clean(str(e) or type(e).__name__, 300)
                     if self.metrics is not None:
                         self.metrics.backfill_failures.inc()
@@ -254,11 +273,6 @@ class Backfiller:
                                                 failures, reason)
                     self.running[job.key] = job
                     await self._sleep(delay)
-                    continue
-                failures = 0
-                walked += 1
-                self.running[job.key] = job
-                self._told(job)
         except LeaseLost as e:
             log.warning("backfill: %s; stopping here", e)
             return job
@@ -310,24 +324,33 @@ class Backfiller:
         except Exception:
             log.exception("backfill progress listener failed")
 
-    def _count(self, stored_rows: int, unreadable: int, job: Job, walked_window: bool) -> None:
+    def _count(self, before: Job, after: Job, rows: int, unreadable: int) -> None:
         if self.metrics is None:
             return
-        before = self.running.get(job.key)
-        new = job.stored - (before.stored if before is not None else 0)
-        self.metrics.backfill_messages.labels("stored").inc(max(0, new))
-        self.metrics.backfill_messages.labels("duplicate").inc(max(0, stored_rows - new))
+        new = max(0, after.stored - before.stored)
+        self.metrics.backfill_messages.labels("stored").inc(new)
+        self.metrics.backfill_messages.labels("duplicate").inc(max(0, rows - new))
         self.metrics.backfill_messages.labels("unreadable").inc(max(0, unreadable))
-        if walked_window:
-            self.metrics.backfill_windows.inc()
+        self.metrics.backfill_windows.inc(after.windows - before.windows)
 
 
-def _rows(messages: list[BusMessage], now: float):
-    """The store's rows of a window's messages, each id once (pure)."""
-    rows, seen = [], set()
-    for message in messages:
-        row = stored_message(message, now=now)
-        if row.msg_id not in seen:
-            seen.add(row.msg_id)
-            rows.append(row)
-    return rows
+class _Batch:
+    """Windows fetched and not stored yet: stored together (one transaction) once there are ``batch_rows``
+    rows, ``flush_every`` seconds have passed, or the walk ends."""
+
+    def __init__(self, since: float):
+        self.since = since
+        self.rows: list = []
+        self.ids: set[str] = set()
+        self.fetched = self.unreadable = self.windows = 0
+        self.end = 0.0
+
+    def add(self, messages: list[BusMessage], count: int, end: float, now: float) -> None:
+        for row in (stored_message(m, now=now) for m in messages):
+            if row.msg_id not in self.ids:
+                self.ids.add(row.msg_id)
+                self.rows.append(row)
+        self.fetched += count
+        self.unreadable += count - len(messages)
+        self.windows += 1
+        self.end = end

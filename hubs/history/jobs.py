@@ -41,7 +41,7 @@ class BackfillJobs(Interface):
     async def claim_next(self, owner: str, now: float, lease: float) -> Job | None: ...
 
     async def save(self, job: Job, owner: str, messages: list[StoredMessage], reached: float, fetched: int,
-                   now: float, lease: float) -> Job: ...
+                   now: float, lease: float, windows: int = 1) -> Job: ...
 
     async def renew(self, job: Job, owner: str, now: float, lease: float, failures: int = 0,
                     error: str = "") -> Job: ...
@@ -171,7 +171,7 @@ class PostgresJobs:
             {"owner": owner, "until": now + lease, "now": now})
 
     async def save(self, job: Job, owner: str, messages: list[StoredMessage], reached: float, fetched: int,
-                   now: float, lease: float) -> Job:
+                   now: float, lease: float, windows: int = 1) -> Job:
         from hubs.db.ingest import ensure_months, insert_rows
         from hubs.db.partitions import Month
 
@@ -192,10 +192,11 @@ class PostgresJobs:
                     stored = insert_rows(cur, messages)
                     cur.execute(
                         "UPDATE backfill_jobs SET reached = greatest(reached, %(reached)s),"
-                        " fetched = fetched + %(fetched)s, stored = stored + %(stored)s, windows = windows + 1,"
-                        " failures = 0, error = '', lease_until = %(until)s, updated_at = %(now)s"
+                        " fetched = fetched + %(fetched)s, stored = stored + %(stored)s,"
+                        " windows = windows + %(windows)s, failures = 0, error = '', lease_until = %(until)s, updated_at = %(now)s"
                         f" WHERE kind = %(kind)s AND name = %(name)s RETURNING {COLUMNS}",
-                        {"reached": reached, "fetched": fetched, "stored": stored, "until": now + lease,
+                        {"reached": reached, "fetched": fetched, "stored": stored, "windows": windows,
+                         "until": now + lease,
                          "now": now, "kind": job.kind, "name": job.name})
                     return _job(cur.fetchone())
 

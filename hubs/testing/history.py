@@ -80,7 +80,7 @@ class FakeJobs:
         return current
 
     async def save(self, job: Job, owner: str, messages: list[StoredMessage], reached: float, fetched: int,
-                   now: float, lease: float) -> Job:
+                   now: float, lease: float, windows: int = 1) -> Job:
         if self.fail_saves:
             self.fail_saves -= 1
             raise ConnectionError("the database went away")
@@ -88,7 +88,7 @@ class FakeJobs:
         stored = await self.store.add_messages(messages)
         new = self.jobs[job.key] = dataclasses.replace(
             current, reached=max(current.reached, reached), fetched=current.fetched + fetched,
-            stored=current.stored + stored, windows=current.windows + 1, failures=0, error="",
+            stored=current.stored + stored, windows=current.windows + windows, failures=0, error="",
             lease_until=now + lease, updated_at=now)
         return new
 
