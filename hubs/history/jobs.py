@@ -193,7 +193,8 @@ class PostgresJobs:
                     cur.execute(
                         "UPDATE backfill_jobs SET reached = greatest(reached, %(reached)s),"
                         " fetched = fetched + %(fetched)s, stored = stored + %(stored)s,"
-                        " windows = windows + %(windows)s, failures = 0, error = '', lease_until = %(until)s, updated_at = %(now)s"
+                        " windows = windows + %(windows)s, failures = 0, error = '', lease_until = %(until)s,"
+                        " updated_at = %(now)s"
                         f" WHERE kind = %(kind)s AND name = %(name)s RETURNING {COLUMNS}",
                         {"reached": reached, "fetched": fetched, "stored": stored, "windows": windows,
                          "until": now + lease,
