@@ -67,3 +67,27 @@ def test_a_first_start_fills_the_demo_hubs_with_three_months_through_the_backfil
         assert json.loads(body)["backfills"]["running"] == []
     finally:
         hub.stop()
+
+
+def test_the_command_line_fills_a_persons_history_and_says_how_far(no_history_db, canned_services_process, tmp_path):
+    """`hubs-backfill person NAME --days N` walks the backfill in its own process, printing its progress; an
+    unknown hub is refused with a sentence."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "HUBS_SERVICES": canned_services_process, "HUBS_ALLOW_PRIVATE_URLS": "1",
+           "PYTHONPATH": str(root)}
+    run = subprocess.run([sys.executable, "-m", "hubs.history.cli", "person", "jflory7", "--days", "5", "--dsn",
+                          no_history_db], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "person jflory7: done, 100 %" in run.stdout
+    [(count,)] = query(no_history_db, "SELECT count(*) FROM messages WHERE 'jflory7' = ANY(usernames)")
+    assert count > 0
+    [(status, since)] = query(no_history_db, "SELECT status, since FROM backfill_jobs WHERE name = 'jflory7'")
+    assert status == "done" and abs(since - (time.time() - 5 * 86400)) < 600
+    run = subprocess.run([sys.executable, "-m", "hubs.history.cli", "hub", "nowhere", "--dsn", no_history_db],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "there is no hub called 'nowhere'" in run.stderr

@@ -101,3 +101,7 @@ async def _run(reactor, config, raw, args, people: list[str], outcome: list[int]
             outcome.append(0 if ended.status == "done" else 1)
     finally:
         jobs.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
