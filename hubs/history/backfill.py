@@ -147,15 +147,18 @@ class Backfiller:
         self._loop.start(self.settings.poll, now=True).addErrback(
             lambda f: log.error("backfill loop died: %s", f.getErrorMessage()))
 
-    def stop(self) -> defer.Deferred:
-        """Stop walking; the jobs walked here go back to the queue at once (no lease to wait out)."""
+    def stop(self, wait: float = 1.0) -> defer.Deferred:
+        """Stop walking: each walk puts its job back in the queue after its current step (no lease to wait
+        out). Fires once they have, or after ``wait`` seconds (a walk still in a fetch keeps its lease, which
+        expires: a stopping process never waits on datagrepper)."""
         self._stopping = True
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         for sleep in list(self._sleeps):
             sleep.cancel()
-        walks = list(self.walks.values())
-        return defer.DeferredList(walks, consumeErrors=True)
+        walks = defer.DeferredList(list(self.walks.values()), consumeErrors=True)
+        walks.addTimeout(wait, self.clock)
+        return walks.addErrback(lambda f: None)
 
     def _poll_logged(self) -> defer.Deferred:
         d = defer.ensureDeferred(self.poll())

@@ -15,6 +15,7 @@ the same suite.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 from typing import Protocol as Interface
 
@@ -70,6 +71,8 @@ class PostgresJobs:
         self.statement_timeout = statement_timeout
         self.connect_timeout = connect_timeout
         self._pool = ThreadPool(1, 1, name="hubs-backfill-db")
+        # Never keeps a stopping process alive: a statement in flight is abandoned with the process.
+        self._pool.threadFactory = lambda *args, **kwargs: threading.Thread(*args, daemon=True, **kwargs)
         self._conn = None
         self._months: set = set()  # months whose partition this connection made sure of
 
@@ -77,9 +80,9 @@ class PostgresJobs:
         self._pool.start()
 
     def close(self) -> None:
-        """Stop the thread (after the statement it runs, bounded by the statement timeout)."""
+        """Close the connection and stop the thread after the statement it runs (never waited for here)."""
         self._pool.callInThread(self._disconnect)
-        self._pool.stop()
+        threading.Thread(target=self._pool.stop, name="hubs-backfill-db-stop", daemon=True).start()
 
     # ------------------------------------------------------------------ the thread's side
 
