@@ -30,6 +30,11 @@ def _rank(query: Query, hub: Hub) -> tuple[int, str] | None:
     return None
 
 
+def hub_matches(query: Query, hub: Hub) -> bool:
+    """Whether a hub's name or summary matches a query, as the search finds hubs (the front page's ``q``)."""
+    return _rank(query, hub) is not None
+
+
 def widget_text(widget: Widget) -> str:
     """The words an owner wrote in a text widget (sticky note, about, rules)."""
     parts: list[str] = []

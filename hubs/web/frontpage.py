@@ -1,0 +1,199 @@
+"""The front page ``/`` and ``GET /api/hubs``: the list of hubs, a page at a time, what a visitor wants first.
+
+The order and the cursor are ``hubs.directory.frontpage`` (pure); activity is ``hubs.directory.activity``.
+Everything is answered from the directory in memory: the public order (every hub but the visitor's own) is
+sorted once per change of the hubs or of the activity snapshot and shared by every visitor; a page is a
+binary search into it and a walk of at most one page (longer only when ``q`` or ``kind`` skip hubs).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from hubs.db.store import StoreUnavailable
+from hubs.directory.activity import Snapshot
+from hubs.directory.frontpage import (
+    Cursor,
+    CursorError,
+    Key,
+    mine_order,
+    page_of,
+    public_order,
+    read_cursor,
+    reason,
+    write_cursor,
+)
+from hubs.people.auth import ANONYMOUS, Identity
+from hubs.search.directory import hub_matches
+from hubs.search.query import Query, SearchError, parse_query
+from hubs.web.common import BadRequest, HubsKlein, _json, query_arg
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from hubs.directory.directory import Directory
+    from hubs.web.guard import Guard
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 30  # hubs on a page: about 15 KB of HTML
+MAX_LIMIT = 100
+KINDS = {"team": False, "user": True}  # kind= → Hub.user_hub
+PARAMETERS = ("q", "kind", "limit", "cursor")
+LABELS = {"own": "Your hub", "owner": "Owner", "member": "Member", "subscriber": "Subscribed",
+          "stargazer": "Starred", "active": "Active"}
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What a visitor asked the list for: words, a kind, a page size, where to start."""
+
+    q: str = ""
+    query: Query | None = None
+    kind: str | None = None
+    limit: int = DEFAULT_LIMIT
+    cursor: Cursor | None = None
+
+    @property
+    def plain(self) -> bool:
+        """The first page as everyone gets it (no filter, no cursor, the usual size)."""
+        return self.query is None and self.kind is None and self.cursor is None and self.limit == DEFAULT_LIMIT
+
+    def link(self, cursor: str | None = None) -> str:
+        """The page's own URL with another cursor (the "More hubs" link)."""
+        args = {"q": self.q, "kind": self.kind or "", "limit": "" if self.limit == DEFAULT_LIMIT else str(self.limit),
+                "cursor": cursor or ""}
+        query = urlencode({k: v for k, v in args.items() if v})
+        return "/?" + query if query else "/"
+
+
+def read_list_request(args: Mapping[str, str | None]) -> ListRequest:
+    """The list's parameters, read (pure); ``BadRequest`` says what is wrong with one."""
+    q = (args.get("q") or "").strip()
+    try:
+        query = parse_query({"q": q}) if q else None
+    except SearchError as e:
+        raise BadRequest(f"{e}.") from None
+    kind = args.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise BadRequest("kind must be 'team' or 'user' (or left out for every hub).")
+    limit = args.get("limit") or ""
+    if limit and (not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT):
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}.")
+    cursor = None
+    if args.get("cursor"):
+        try:
+            cursor = read_cursor(args["cursor"])
+        except CursorError as e:
+            raise BadRequest(str(e)) from None
+    return ListRequest(q, query, kind, int(limit) if limit else DEFAULT_LIMIT, cursor)
+
+
+@dataclass(frozen=True)
+class HubPage:
+    """One page of the list: its hubs (as the API gives them) and the cursor of the next page."""
+
+    hubs: list[dict[str, Any]]
+    next: str | None
+    snapshot: int
+
+
+class HubLister:
+    """Pages of the list of hubs for a visitor, from the directory (no I/O)."""
+
+    def __init__(self, directory: Directory):
+        self.directory = directory
+        self._orders: dict[tuple[int, int, str | None], list[Key]] = {}
+
+    def public(self, snapshot: Snapshot, kind: str | None) -> list[Key]:
+        """Every hub's key (of a kind) in the order of a snapshot, sorted once per change of either."""
+        key = (self.directory.hubs_generation(), snapshot.id, kind)
+        order = self._orders.get(key)
+        if order is None:
+            if len(self._orders) >= 12:
+                self._orders.clear()
+            hubs = [h for h in self.directory.hubs.values() if kind is None or h.user_hub == KINDS[kind]]
+            order = self._orders[key] = public_order(hubs, snapshot.ranks)
+        return order
+
+    def page(self, username: str | None, asked: ListRequest) -> HubPage:
+        activity = self.directory.activity
+        snapshot = activity.snapshot_for(asked.cursor.snapshot) if asked.cursor else activity.snapshot()
+        hubs = self.directory.hubs
+        mine = mine_order(username, self.directory.hubs_of(username), hubs)
+        want_user = KINDS.get(asked.kind) if asked.kind else None
+
+        def accept(name: str) -> bool:
+            hub = hubs.get(name)
+            return (hub is not None and (want_user is None or hub.user_hub == want_user)
+                    and (asked.query is None or hub_matches(asked.query, hub)))
+
+        keys, last = page_of(mine, self.public(snapshot, asked.kind), asked.cursor.key if asked.cursor else None,
+                             asked.limit, accept)
+        return HubPage([self.entry(key) for key in keys],
+                       write_cursor(Cursor(snapshot.id, last)) if last is not None else None, snapshot.id)
+
+    def entry(self, key: Key) -> dict[str, Any]:
+        hub = self.directory.hubs[key[2]]
+        return {"name": hub.name, "summary": hub.summary, "url": f"/{hub.name}",
+                "kind": "user" if hub.user_hub else "team", "archived": hub.archived,
+                "widgets": self.directory.widget_count(hub.name), "reason": reason(key)}
+
+
+class FrontPageRoutes:
+    """``/`` (the page: the first page of hubs server-rendered, a real "More hubs" link) and ``/api/hubs``."""
+
+    app = HubsKlein()
+
+    def __init__(self, directory: Directory, env: Environment, guard: Guard):
+        self.directory = directory
+        self.env = env
+        self.guard = guard
+        self.lister = HubLister(directory)
+        self._plain: tuple[tuple[int, int, int], bytes] | None = None  # the anonymous first page, rendered
+
+    async def _visitor(self, request) -> Identity:
+        """Who asks; anonymous while PostgreSQL (sessions) is away: the list still answers, in everyone's order."""
+        try:
+            return await self.guard.identity(request)
+        except StoreUnavailable:
+            return ANONYMOUS
+
+    @staticmethod
+    def _asked(request) -> ListRequest:
+        return read_list_request({name: query_arg(request, name) for name in PARAMETERS})
+
+    @app.route("/api/hubs", methods=["GET"])
+    async def api_hubs(self, request):
+        """A page of hubs: the visitor's own first, then the active ones, then the rest by name; ``next``."""
+        asked = self._asked(request)
+        who = await self._visitor(request)
+        page = self.lister.page(who.username, asked)
+        request.setHeader(b"cache-control", b"no-store")
+        return _json(request, {"hubs": page.hubs, "next": page.next})
+
+    @app.route("/", methods=["GET", "HEAD"])
+    async def index(self, request):
+        asked = self._asked(request)
+        who = await self._visitor(request)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-cache")
+        request.setHeader(b"vary", b"Cookie, Authorization")
+        if asked.plain and who.username is None:
+            snapshot = self.directory.activity.snapshot()
+            version = (self.directory.generation(""), self.directory.hubs_generation(), snapshot.id)
+            if self._plain is None or self._plain[0] != version:
+                self._plain = (version, self._render(None, asked))
+            return self._plain[1]
+        return self._render(who.username, asked)
+
+    def _render(self, username: str | None, asked: ListRequest) -> bytes:
+        page = self.lister.page(username, asked)
+        return self.env.get_template("index.html").render(
+            hubs=page.hubs, labels=LABELS, asked=asked, signed_in=username is not None,
+            more=asked.link(page.next) if page.next else None,
+            first=asked.link() if asked.cursor else None).encode("utf-8")
