@@ -401,3 +401,16 @@ async def test_the_anonymous_first_page_is_rendered_once_until_something_changes
     await add_hub(hubs, "apps", "New <b>team</b>")
     _, after = await get(http, "/")
     assert b'href="/apps"' in after and b"New &lt;b&gt;team&lt;/b&gt;" in after
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_new_role_moves_the_hub_among_the_visitor_s_own_at_once(http, hubs):
+    """Starring a hub (any role change the directory hears) puts it among the visitor's hubs on the next page."""
+    await add_hub(hubs, "apps")
+    _, body = await get(http, "/api/hubs?q=apps", headers=as_("ralph"))
+    assert [(h["name"], h["reason"]) for h in json.loads(body)["hubs"]] == [("apps", None)]
+    await hubs.store.set_role("apps", "ralph", "stargazer", True)
+    await hubs.directory.reload_hub("apps")
+    _, body = await get(http, "/api/hubs", headers=as_("ralph"))
+    assert [(h["name"], h["reason"]) for h in json.loads(body)["hubs"]][:3] == [
+        ("ralph", "own"), ("designteam", "subscriber"), ("apps", "stargazer")]

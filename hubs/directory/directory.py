@@ -74,6 +74,7 @@ class Directory:
         self._roles: dict[str, dict[str, list[str]]] = {}
         self._by_person: dict[str, dict[str, set[str]]] = {}  # username → hub → roles (the front page's order)
         self._hubs_generation = 0  # grows when a hub is added, removed or its record changes
+        self._roles_generation = 0  # grows whenever roles are read again
         # How active each hub is (messages that touched its widgets), counted by the message handler.
         self.activity = activity if activity is not None else HubActivity(getattr(ctx, "clock", None))
         self._generation: dict[str, int] = {}
@@ -228,6 +229,7 @@ class Directory:
             self.events.emit(LayoutChanged(name, self.layout_json(name)))
 
     def _index_roles(self, hub: str, by_role: Mapping[str, Iterable[str]]) -> None:
+        self._roles_generation += 1
         for role, names in by_role.items():
             for username in names:
                 self._by_person.setdefault(username, {}).setdefault(hub, set()).add(role)
@@ -265,6 +267,10 @@ class Directory:
     def hubs_generation(self) -> int:
         """Grows whenever a hub is added or removed or its record (summary, archived…) changes."""
         return self._hubs_generation
+
+    def roles_generation(self) -> int:
+        """Grows whenever anyone's roles may have changed (a cache validator for ``hubs_of``)."""
+        return self._roles_generation
 
     def hubs_of(self, username: str | None) -> dict[str, frozenset[str]]:
         """The hubs ``username`` holds a role on, with those roles (no I/O)."""

@@ -9,6 +9,7 @@ binary search into it and a walk of at most one page (longer only when ``q`` or 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,8 +28,9 @@ from hubs.directory.frontpage import (
     reason,
     write_cursor,
 )
+from hubs.models import Hub
 from hubs.people.auth import ANONYMOUS, Identity
-from hubs.search.directory import hub_matches
+from hubs.search.directory import hub_matches, hub_text
 from hubs.search.query import Query, SearchError, parse_query
 from hubs.web.common import BadRequest, HubsKlein, _json, query_arg
 
@@ -103,11 +105,22 @@ class HubPage:
 
 
 class HubLister:
-    """Pages of the list of hubs for a visitor, from the directory (no I/O)."""
+    """Pages of the list of hubs for a visitor, from the directory (no I/O).
+
+    What many requests share is kept, each with what it was made from: the order of everyone's hubs (per
+    snapshot and kind), that order narrowed by a ``q`` (a few recent ones), each visitor's own hubs (a few
+    recent visitors), and each hub's words (split once per record). A page is then a binary search and a
+    walk of one page.
+    """
+
+    KEPT = 32  # narrowed orders, and visitors' own hubs, kept
 
     def __init__(self, directory: Directory):
         self.directory = directory
         self._orders: dict[tuple[int, int, str | None], list[Key]] = {}
+        self._narrowed: OrderedDict[tuple[int, int, str | None, str], list[Key]] = OrderedDict()
+        self._mine: OrderedDict[str, tuple[tuple[int, int], list[Key]]] = OrderedDict()
+        self._texts: dict[str, tuple[Hub, tuple[str, list[str]]]] = {}
 
     def public(self, snapshot: Snapshot, kind: str | None) -> list[Key]:
         """Every hub's key (of a kind) in the order of a snapshot, sorted once per change of either."""
@@ -120,20 +133,57 @@ class HubLister:
             order = self._orders[key] = public_order(hubs, snapshot.ranks)
         return order
 
+    def _matching(self, order: list[Key], query: Query) -> list[Key]:
+        hubs = self.directory.hubs
+        return [key for key in order if key[2] in hubs and hub_matches(query, hubs[key[2]], self._text(hubs[key[2]]))]
+
+    def narrowed(self, snapshot: Snapshot, kind: str | None, query: Query) -> list[Key]:
+        """``public`` keeping the hubs that match ``query`` (kept for the next pages of the same words)."""
+        key = (self.directory.hubs_generation(), snapshot.id, kind, query.text)
+        order = self._narrowed.get(key)
+        if order is None:
+            order = self._narrowed[key] = self._matching(self.public(snapshot, kind), query)
+            while len(self._narrowed) > self.KEPT:
+                self._narrowed.popitem(last=False)
+        self._narrowed.move_to_end(key)
+        return order
+
+    def _text(self, hub: Hub) -> tuple[str, list[str]]:
+        held = self._texts.get(hub.name)
+        if held is None or held[0] is not hub:
+            if len(self._texts) > 2 * len(self.directory.hubs) + 100:
+                self._texts.clear()  # hubs gone since: start again
+            held = self._texts[hub.name] = (hub, hub_text(hub))
+        return held[1]
+
+    def mine(self, username: str | None) -> list[Key]:
+        """The visitor's own hubs in order, kept until hubs or roles change."""
+        if username is None:
+            return []
+        version = (self.directory.hubs_generation(), self.directory.roles_generation())
+        held = self._mine.get(username)
+        if held is None or held[0] != version:
+            held = self._mine[username] = (version, mine_order(username, self.directory.hubs_of(username),
+                                                               self.directory.hubs))
+            while len(self._mine) > self.KEPT:
+                self._mine.popitem(last=False)
+        self._mine.move_to_end(username)
+        return held[1]
+
     def page(self, username: str | None, asked: ListRequest) -> HubPage:
         activity = self.directory.activity
         snapshot = activity.snapshot_for(asked.cursor.snapshot) if asked.cursor else activity.snapshot()
         hubs = self.directory.hubs
-        mine = mine_order(username, self.directory.hubs_of(username), hubs)
-        want_user = KINDS.get(asked.kind) if asked.kind else None
-
-        def accept(name: str) -> bool:
-            hub = hubs.get(name)
-            return (hub is not None and (want_user is None or hub.user_hub == want_user)
-                    and (asked.query is None or hub_matches(asked.query, hub)))
-
-        keys, last = page_of(mine, self.public(snapshot, asked.kind), asked.cursor.key if asked.cursor else None,
-                             asked.limit, accept)
+        mine = self.mine(username)
+        if asked.kind is not None:
+            mine = [key for key in mine if hubs[key[2]].user_hub == KINDS[asked.kind]]
+        if asked.query is not None:
+            mine = self._matching(mine, asked.query)
+            public = self.narrowed(snapshot, asked.kind, asked.query)
+        else:
+            public = self.public(snapshot, asked.kind)
+        keys, last = page_of(mine, public, asked.cursor.key if asked.cursor else None, asked.limit,
+                             lambda name: name in hubs)
         return HubPage([self.entry(key) for key in keys],
                        write_cursor(Cursor(snapshot.id, last)) if last is not None else None, snapshot.id)
 
