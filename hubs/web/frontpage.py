@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup
+
 from hubs.db.store import StoreUnavailable
 from hubs.directory.activity import Snapshot
 from hubs.directory.frontpage import (
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 30  # hubs on a page: about 15 KB of HTML
+CARDS_KEPT = 10_000  # rendered cards kept (about 450 bytes each)
 MAX_LIMIT = 100
 KINDS = {"team": False, "user": True}  # kind= → Hub.user_hub
 PARAMETERS = ("q", "kind", "limit", "cursor")
@@ -205,6 +208,7 @@ class FrontPageRoutes:
         self.guard = guard
         self.lister = HubLister(directory)
         self._plain: tuple[tuple[int, int, int], bytes] | None = None  # the anonymous first page, rendered
+        self._cards: dict[tuple, Markup] = {}  # each hub's card, by everything it shows
 
     async def _visitor(self, request) -> Identity:
         """Who asks; anonymous while PostgreSQL (sessions) is away: the list still answers, in everyone's order."""
@@ -241,9 +245,19 @@ class FrontPageRoutes:
             return self._plain[1]
         return self._render(who.username, asked)
 
+    def _card(self, entry: dict[str, Any]) -> Markup:
+        """One hub's card (templates/hub_card.html), rendered once for as long as it reads the same."""
+        key = tuple(entry.values())
+        card = self._cards.get(key)
+        if card is None:
+            if len(self._cards) >= CARDS_KEPT:
+                self._cards.clear()
+            card = self._cards[key] = Markup(self.env.get_template("hub_card.html").render(h=entry, labels=LABELS))
+        return card
+
     def _render(self, username: str | None, asked: ListRequest) -> bytes:
         page = self.lister.page(username, asked)
         return self.env.get_template("index.html").render(
-            hubs=page.hubs, labels=LABELS, asked=asked, signed_in=username is not None,
+            cards=[self._card(entry) for entry in page.hubs], asked=asked, signed_in=username is not None,
             more=asked.link(page.next) if page.next else None,
             first=asked.link() if asked.cursor else None).encode("utf-8")
