@@ -161,6 +161,8 @@ LIST_REQUESTS = [
     ({"q": "  design ", "kind": "team", "limit": "5"}, ("design", "team", 5, False)),
     ({"kind": "user", "limit": "100", "cursor": write_cursor(Cursor(1, (REST, 0, "a")))}, ("", "user", 100, True)),
     ({"q": "", "kind": "", "limit": "", "cursor": ""}, ("", None, DEFAULT_LIMIT, False)),
+    ({"q": "-"}, ("-", None, DEFAULT_LIMIT, False)),  # no word to narrow by: every hub
+    ({"q": '""'}, ('""', None, DEFAULT_LIMIT, False)),
     ({"kind": "group"}, "kind must be 'team' or 'user'"),
     ({"limit": "0"}, "limit must be a whole number from 1 to 100"),
     ({"limit": "101"}, "limit must be a whole number"),
@@ -414,3 +416,47 @@ async def test_a_new_role_moves_the_hub_among_the_visitor_s_own_at_once(http, hu
     _, body = await get(http, "/api/hubs", headers=as_("ralph"))
     assert [(h["name"], h["reason"]) for h in json.loads(body)["hubs"]][:3] == [
         ("ralph", "own"), ("designteam", "subscriber"), ("apps", "stargazer")]
+
+
+# ---------------------------------------------------------------------------------------------- q over many hubs
+
+WORD_HUBS = {h.name: h for h in (
+    Hub("designteam", "Artwork, branding and UX"), Hub("design-group", "The design group"),
+    Hub("infra", "Fedora infrastructure: servers, pkg12 builds"), Hub("kernel", "The Linux kernel of Fedora"),
+    Hub("ralph", "Ralph's hub", user_hub=True), Hub("docs", "Documentation and design docs"),
+    Hub("gimp-sig", "gimp-1.0-1.fc43 and friends"), Hub("quiet", ""))}
+
+WORD_QUERIES = ["design", "designteam", "fedora", "fedora kernel", "fedora -kernel", "-kernel", "kernel or docs",
+                '"design group"', '"group design"', "pkg12", "gimp-1.0-1.fc43", "hub", "ralph's", "ra", "zzz",
+                "design or -fedora", "DESIGN", "sig", "1.0", "x", "design -group", "kernel or -docs", "-kernel -docs",
+                'fedora -"design group"', 'fedora or "design group"', '"the linux kernel"', "the", "of or and"]
+
+
+@pytest.mark.parametrize("q", WORD_QUERIES)
+def test_the_word_index_finds_exactly_what_hub_matches_finds(q):
+    """HubWords narrows by words, names and substrings, and agrees with the search's rule on every hub."""
+    from hubs.search.directory import hub_matches
+    from hubs.search.hub_words import HubWords
+    from hubs.search.query import parse_query
+
+    index = HubWords()
+    assert index.sync(WORD_HUBS) == len(WORD_HUBS)
+    query = parse_query({"q": q})
+    expected = {name for name, hub in WORD_HUBS.items() if hub_matches(query, hub)}
+    assert index.matching(query) == expected
+    assert index.candidates(query) >= expected
+
+
+def test_the_word_index_follows_changed_and_removed_hubs():
+    """A changed record is split again, a removed hub forgotten; unchanged hubs are not split again."""
+    from hubs.search.hub_words import HubWords
+    from hubs.search.query import parse_query
+
+    index = HubWords()
+    hubs = dict(WORD_HUBS)
+    index.sync(hubs)
+    hubs["quiet"] = Hub("quiet", "Now about kernels and design")
+    del hubs["docs"]
+    assert index.sync(hubs) == 1
+    assert index.matching(parse_query({"q": "design"})) == {"designteam", "design-group", "quiet"}
+    assert index.matching(parse_query({"q": "documentation"})) == set()
