@@ -70,7 +70,33 @@ def in_process(hubs_count: int) -> dict[str, float]:
         started = time.perf_counter()
         page_of(mine, order, order[len(order) // 2], 30)
         timings["deep page"].append(time.perf_counter() - started)
-    return {name: statistics.median(values) * 1000 for name, values in timings.items()}
+    result = {name: statistics.median(values) * 1000 for name, values in timings.items()}
+    result.update(narrowing(hubs))
+    return result
+
+
+def narrowing(hubs: dict) -> dict[str, float]:
+    """``q`` in the lister: the words of every hub split (at start), then a new query of each kind (ms)."""
+    from types import SimpleNamespace
+
+    from hubs.directory.activity import EMPTY
+    from hubs.models import Hub
+    from hubs.search.query import parse_query
+    from hubs.web.frontpage import HubLister
+
+    hubs = {name: Hub(name, f"The {name} group of the Fedora Project", user_hub=h.user_hub)
+            for name, h in hubs.items()}
+    lister = HubLister(SimpleNamespace(hubs=hubs, hubs_generation=lambda: 1))
+    started = time.perf_counter()
+    lister.warm()
+    out = {"split every hub's words": (time.perf_counter() - started) * 1000}
+    for label, q in (("q: a word no hub has", "design"), ("q: a word every hub has", "fedora"),
+                     ("q: a part of names", "hub01"), ("q: a word and an exclusion", "fedora -group"),
+                     ("q: a phrase every hub has", '"fedora project"')):
+        started = time.perf_counter()
+        lister.narrowed(EMPTY, None, parse_query({"q": q}))
+        out[label] = (time.perf_counter() - started) * 1000
+    return out
 
 
 def main() -> None:
@@ -128,8 +154,10 @@ def main() -> None:
           f"{len(page_times)} pages, {sum(page_times):.0f} ms; a page p50 {statistics.median(page_times):.1f} ms, "
           f"max {max(page_times):.1f} ms")
     print(f"in-process on {hubs_count} hubs (median of 20): sort the public order after a change "
-          f"{pure['sort']:.1f} ms, the visitor's own hubs {pure['mine']:.2f} ms, cut the first page "
+          f"{pure['sort']:.1f} ms, the visitor's own hubs (1,000) {pure['mine']:.2f} ms, cut the first page "
           f"{pure['page']:.3f} ms, a page in the middle {pure['deep page']:.3f} ms")
+    print("in-process, once each: " + ", ".join(f"{name} {pure[name]:.1f} ms" for name in pure
+                                                 if name.startswith(("q:", "split"))))
 
 
 if __name__ == "__main__":
