@@ -127,6 +127,7 @@ class HubLister:
         self._mine: OrderedDict[str, tuple[tuple[int, int], list[Key]]] = OrderedDict()
         self.words = HubWords()
         self._words_generation = -1  # the hubs generation ``words`` follows
+        self._found: OrderedDict[str, set[str]] = OrderedDict()  # q → the hubs it matches, at that generation
 
     def public(self, snapshot: Snapshot, kind: str | None) -> list[Key]:
         """Every hub's key (of a kind) in the order of a snapshot, sorted once per change of either."""
@@ -139,25 +140,33 @@ class HubLister:
             order = self._orders[key] = public_order(hubs, snapshot.ranks)
         return order
 
-    def _matching(self, order: list[Key], query: Query) -> list[Key]:
+    def found(self, query: Query) -> set[str]:
+        """The names of the hubs that match ``query`` (kept for the next pages of the same words)."""
         generation = self.directory.hubs_generation()
         if generation != self._words_generation:
             self.words.sync(self.directory.hubs)
             self._words_generation = generation
-        found = self.words.matching(query)
-        return [key for key in order if key[2] in found]
+            self._found.clear()
+        names = self._found.get(query.text)
+        if names is None:
+            names = self._found[query.text] = self.words.matching(query)
+            while len(self._found) > self.KEPT:
+                self._found.popitem(last=False)
+        self._found.move_to_end(query.text)
+        return names
 
     def warm(self) -> None:
         """Split every hub's words now (at start, before the site is up: ~0.1 s with 7,000 hubs). No activity
         snapshot is taken: the first one waits for the first visitor, after messages have come."""
-        self._matching([], parse_query({"q": "warm"}))
+        self.found(parse_query({"q": "warm"}))
 
     def narrowed(self, snapshot: Snapshot, kind: str | None, query: Query) -> list[Key]:
         """``public`` keeping the hubs that match ``query`` (kept for the next pages of the same words)."""
         key = (self.directory.hubs_generation(), snapshot.id, kind, query.text)
         order = self._narrowed.get(key)
         if order is None:
-            order = self._narrowed[key] = self._matching(self.public(snapshot, kind), query)
+            found = self.found(query)
+            order = self._narrowed[key] = [k for k in self.public(snapshot, kind) if k[2] in found]
             while len(self._narrowed) > self.KEPT:
                 self._narrowed.popitem(last=False)
         self._narrowed.move_to_end(key)
@@ -185,7 +194,8 @@ class HubLister:
         if asked.kind is not None:
             mine = [key for key in mine if hubs[key[2]].user_hub == KINDS[asked.kind]]
         if asked.query is not None:
-            mine = self._matching(mine, asked.query)
+            found = self.found(asked.query)
+            mine = [key for key in mine if key[2] in found]
             public = self.narrowed(snapshot, asked.kind, asked.query)
         else:
             public = self.public(snapshot, asked.kind)
