@@ -12,6 +12,7 @@ import pytest_twisted
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
 
+from hubs.db.store import StoreUnavailable
 from hubs.directory.activity import HALF_LIFE, SNAPSHOT_EVERY, HubActivity, decayed, ranking
 from hubs.directory.frontpage import (
     ACTIVE,
@@ -460,3 +461,17 @@ def test_the_word_index_follows_changed_and_removed_hubs():
     assert index.sync(hubs) == 1
     assert index.matching(parse_query({"q": "design"})) == {"designteam", "design-group", "quiet"}
     assert index.matching(parse_query({"q": "documentation"})) == set()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_list_still_answers_when_postgresql_is_away(http, hubs, fake_store, clock):
+    """Sessions cannot be read: the visitor gets everyone's order (a page, never a 503); tokens too."""
+    fake_store.sessions[hash_secret("cookie-of-ralph")] = ("ralph", "csrf", clock.seconds() + 3600)
+    _, body = await get(http, "/api/hubs", cookies={"hubs_session": "cookie-of-ralph"})
+    assert json.loads(body)["hubs"][0]["reason"] == "own"
+    fake_store.fail = StoreUnavailable("PostgreSQL is not reachable")
+    for path in ("/api/hubs", "/"):
+        response, body = await get(http, path, cookies={"hubs_session": "cookie-of-ralph"})
+        assert response.code == 200, body
+    _, body = await get(http, "/api/hubs", cookies={"hubs_session": "cookie-of-ralph"})
+    assert [h["reason"] for h in json.loads(body)["hubs"]] == [None, None]
