@@ -38,6 +38,7 @@ from hubs.config import HubsConfig
 from hubs.db.migrate import latest_version
 from hubs.db.recorder import MessageRecorder, Pruner
 from hubs.db.store import Store
+from hubs.directory.converge import Converger
 from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
 from hubs.dispatch.handler import MessageHandler
@@ -75,6 +76,7 @@ class Hubs:
     metrics: Metrics
     events: Events
     fedmsg: FedmsgEdge  # fedmsg envelopes in (the consumer, a FakeBus hearing its own messages)
+    converger: Converger  # compares hubs with the store now and then (started by start)
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
     cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (on threads of their own when running)
@@ -109,6 +111,9 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
                              seen=SeenIds(config.seen_ids) if seen is None else seen)
     fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
     editor = Editor(directory, bus)
+    converger = Converger(directory, handler, clock, metrics, interval=config.converge_interval,
+                          per_round=config.converge_per_round,
+                          topic_prefix=f"{config.topic_prefix}.{config.environment}")
     accounts = Accounts(config, directory, editor, clock)
 
     # Who hears what, in the order they are told.
@@ -117,7 +122,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
     events.subscribe(HubViewed, lambda event: viewers.hub_viewed(event.hub))  # marked for the fleet at once
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
-                metrics, events, fedmsg_edge, cache_calls=calls)
+                metrics, events, fedmsg_edge, converger, cache_calls=calls)
 
 
 def make_web(hubs: Hubs) -> HubsWeb:
@@ -152,6 +157,7 @@ class HubsService:
                 loop.stop()
         if self.pruner is not None:
             self.pruner.stop()
+        self.hubs.converger.stop()
         if self.demo_feed is not None:
             self.demo_feed.stop()
         d = defer.maybeDeferred(self.port.stopListening) if self.port is not None else defer.succeed(None)
@@ -284,6 +290,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval, ahead=config.messages_partitions_ahead)
     service.pruner.start()
+    hubs.converger.start()  # the safety net under lost hubs.* messages
     viewers = hubs.states.viewers
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
                            "keep-alive"),

@@ -71,6 +71,51 @@ async def test_all_roles(store):
                                        ("designteam", "ralph", "stargazer"), ("designteam", "ralph", "subscriber")]
 
 
+async def _signatures_from_reads(store):
+    """Each hub's signature computed in Python from what the store's reads return."""
+    from hubs.directory.converge import hub_signature
+
+    hubs, _ = await store.load_directory()
+    found = {}
+    for hub in hubs:
+        _, widgets = await store.get_hub(hub.name)
+        roles = await store.hub_roles(hub.name)
+        found[hub.name] = hub_signature(hub, widgets, [(r, u) for r, names in roles.items() for u in names])
+    return found
+
+
+async def _punctuated_members(store):
+    """People whose names sort differently by byte and by a language's collation (the signature uses bytes)."""
+    for name in ("a-c", "ab", "a_b", "a.b"):
+        await store.upsert_user(name, "", "")
+        await store.set_role("designteam", name, "member", True)
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_signatures_agree_with_the_reads_and_follow_every_edit(store):
+    """One signature a hub, the same as Python computes from its reads; every kind of change changes it."""
+    before = await store.hub_signatures()
+    assert before == await _signatures_from_reads(store) and set(before) == {"designteam", "ralph"}
+    _, widgets = await store.get_hub("designteam")
+    edits = [
+        lambda: store.update_widget_config(widgets[0].idx, {"text": "b"}),
+        lambda: store.move_widget("designteam", widgets[0].idx, "right", 0),
+        lambda: store.add_widget("designteam", "about", "left", {}),
+        lambda: store.remove_widget("designteam", widgets[1].idx),
+        lambda: store.set_role("designteam", "ralph", "member", True),
+        lambda: store.set_role("designteam", "duffy", "owner", False),
+        lambda: store.update_hub("designteam", {"archived": True}),
+        lambda: store.create_hub(Hub("new-team_1.x"), [], ["ralph"]),
+        lambda: _punctuated_members(store),
+    ]
+    for edit in edits:
+        await edit()
+        after = await store.hub_signatures()
+        assert after != before and after == await _signatures_from_reads(store)
+        assert after["ralph"] == before["ralph"]  # another hub's edits leave it alone
+        before = after
+
+
 @pytest_twisted.ensureDeferred
 async def test_update_widget_config_returns_old_and_new(store):
     """An edit returns both versions and bumps the widget's version."""
