@@ -11,7 +11,7 @@ import pytest_twisted
 from twisted.internet import defer, reactor, task
 
 from hubs.db.store import StoreUnavailable
-from hubs.directory.converge import change_messages, hub_signature, stale_hubs
+from hubs.directory.converge import change_messages, hub_signature, overall_signature, stale_hubs
 from hubs.models import Hub, HubSignature, Widget
 from tests.conftest import make_config
 
@@ -78,6 +78,17 @@ S1, S2 = HubSignature(1, EMPTY, EMPTY), HubSignature(2, EMPTY, EMPTY)
 def test_stale_hubs(held, stored, stale):
     """The hubs to re-read: every one whose signature differs or that only one side has, by name."""
     assert stale_hubs(held, stored) == stale
+
+
+@pytest.mark.parametrize(("signatures", "text"), [
+    ({}, ""),
+    ({"a": S1}, f"a=1/{EMPTY}/{EMPTY}"),
+    ({"b": S2, "a-b": S1, "a": S1},  # by name, in byte order
+     f"a=1/{EMPTY}/{EMPTY},a-b=1/{EMPTY}/{EMPTY},b=2/{EMPTY}/{EMPTY}"),
+])
+def test_overall_signature(signatures, text):
+    """Every hub's signature in one md5, by name: what a quiet round compares."""
+    assert overall_signature(signatures) == md5(text)
 
 
 H1, H2 = Hub("t", version=1), Hub("t", summary="new", version=2)
@@ -147,13 +158,17 @@ async def test_a_lost_widget_edit_is_redrawn_after_one_interval(hubs, fake_store
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_process_that_heard_every_edit_rereads_nothing(hubs, reads):
-    """Edits made here (applied at once, echoed by the bus) leave the directory equal to the store."""
+async def test_a_process_that_heard_every_edit_reads_one_row_and_rereads_nothing(hubs, fake_store, reads,
+                                                                                monkeypatch):
+    """Edits made here (applied at once, echoed by the bus) leave the directory equal to the store: the round
+    compares one signature of everything and asks for no hub's."""
     await hubs.editor.update_widget_config("designteam", 2, {"text": "here"}, "mizmo")
     await hubs.editor.move_widget("designteam", 1, "right", 0, "mizmo")
     await hubs.editor.set_role("designteam", "ralph", "member", True, "mizmo")
     await hubs.editor.update_hub("designteam", {"summary": "new"}, "mizmo")
+    await hubs.editor.create_hub(Hub("newteam"), [("left", "about", {})], ["mizmo"], "ralph")
     reads.clear()
+    monkeypatch.setattr(fake_store, "hub_signatures", None)  # never asked
     await hubs.converger.converge()
     assert reads == [] and hubs.converger.last_stale == 0 and hubs.converger.rounds == 1
 
@@ -261,18 +276,19 @@ async def test_a_store_lost_in_the_middle_of_a_round_leaves_the_rest_for_the_nex
 
 
 @pytest_twisted.ensureDeferred
-async def test_signatures_are_kept_until_the_hub_changes(hubs, monkeypatch):
-    """The directory computes a hub's signature once per change: a quiet round costs a dictionary walk."""
+async def test_signatures_are_computed_at_load_and_kept_until_the_hub_changes(hubs, monkeypatch):
+    """Every hub's signature is ready once the directory is loaded; an edit recomputes its hub's alone."""
     import hubs.directory.directory as directory_module
 
     computed = []
     real = directory_module.hub_signature
     monkeypatch.setattr(directory_module, "hub_signature", lambda hub, *a: computed.append(hub.name) or real(hub, *a))
     first = hubs.directory.signatures()
-    assert sorted(computed) == ["designteam", "ralph"]
-    assert hubs.directory.signatures() == first and len(computed) == 2
+    assert sorted(first) == ["designteam", "ralph"] and computed == []
     await hubs.editor.update_widget_config("designteam", 2, {"text": "x"}, "mizmo")
-    assert hubs.directory.signatures()["designteam"] != first["designteam"] and computed[2:] == ["designteam"]
+    second = hubs.directory.signatures()
+    assert second["designteam"] != first["designteam"] and second["ralph"] == first["ralph"]
+    assert computed == ["designteam"] and hubs.directory.signatures() == second and computed == ["designteam"]
 
 
 # ---------------------------------------------------------------- two processes on real PostgreSQL and memcached

@@ -94,8 +94,11 @@ async def _punctuated_members(store):
 @pytest_twisted.ensureDeferred
 async def test_hub_signatures_agree_with_the_reads_and_follow_every_edit(store):
     """One signature a hub, the same as Python computes from its reads; every kind of change changes it."""
+    from hubs.directory.converge import overall_signature
+
     before = await store.hub_signatures()
     assert before == await _signatures_from_reads(store) and set(before) == {"designteam", "ralph"}
+    assert await store.overall_signature() == overall_signature(before)
     _, widgets = await store.get_hub("designteam")
     edits = [
         lambda: store.update_widget_config(widgets[0].idx, {"text": "b"}),
@@ -112,8 +115,22 @@ async def test_hub_signatures_agree_with_the_reads_and_follow_every_edit(store):
         await edit()
         after = await store.hub_signatures()
         assert after != before and after == await _signatures_from_reads(store)
+        assert await store.overall_signature() == overall_signature(after)
         assert after["ralph"] == before["ralph"]  # another hub's edits leave it alone
         before = after
+
+
+@pytest.mark.integration
+@pytest_twisted.ensureDeferred
+async def test_an_empty_store_has_the_signature_of_nothing(empty_db):
+    """No hub at all: the overall signature is the md5 of the empty text, as Python computes it."""
+    from hubs.directory.converge import overall_signature
+
+    real = await PostgresStore(empty_db, size=1).start()
+    try:
+        assert await real.hub_signatures() == {} and await real.overall_signature() == overall_signature({})
+    finally:
+        real.close()
 
 
 @pytest_twisted.ensureDeferred

@@ -72,6 +72,8 @@ class Store(Protocol):
 
     async def hub_signatures(self) -> dict[str, HubSignature]: ...
 
+    async def overall_signature(self) -> str: ...
+
     async def update_widget_config(self, idx: int, config: dict[str, Any],
                                    expected_version: int | None = None) -> tuple[Widget, Widget]: ...
 
@@ -283,6 +285,9 @@ _HUB_SIGNATURES = (
     " LEFT JOIN (SELECT hub, md5(string_agg(role || ':' || username, ','"
     "   ORDER BY role COLLATE \"C\", username COLLATE \"C\")) AS sig FROM roles GROUP BY hub) r ON r.hub = h.name"
 )
+# All of them in one md5 (``hubs.directory.converge.overall_signature``): one row to compare when nothing differs.
+_OVERALL_SIGNATURE = ("SELECT md5(coalesce(string_agg(s.name || '=' || s.version || '/' || s.w || '/' || s.r, ','"
+                      f" ORDER BY s.name COLLATE \"C\"), '')) FROM ({_HUB_SIGNATURES}) s (name, version, w, r)")
 
 
 class PostgresStore:
@@ -553,6 +558,10 @@ class PostgresStore:
     async def hub_signatures(self) -> dict[str, HubSignature]:
         """Every hub's signature, by name: what the fleet's processes compare their directories with."""
         return {r[0]: HubSignature(r[1], r[2], r[3]) for r in await self._query(_HUB_SIGNATURES)}
+
+    async def overall_signature(self) -> str:
+        """One signature of every hub: compared first, so that a round where nothing differs reads one row."""
+        return (await self._query(_OVERALL_SIGNATURE))[0][0]
 
     async def get_user(self, username: str) -> User | None:
         rows = await self._query(f"SELECT {_USER_COLUMNS} FROM users WHERE username = %s", (username,))

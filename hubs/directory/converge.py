@@ -4,8 +4,9 @@ that differ.
 A process learns of another's edit through the edit's ``hubs.*`` change message. When that publish is lost
 (the bus down, a broker partition), the edit is committed but the other processes would serve the old
 configuration until something else re-read the hub. So every ``hubs.converge.interval`` seconds each process
-asks PostgreSQL for a signature of every hub (one statement: ``Store.hub_signatures``), compares it with the
-same signature of what its directory holds (``hub_signature``, pure), and re-reads at most
+asks PostgreSQL for one signature of all hubs (``Store.overall_signature``: one row) and compares it with the
+same of what its directory holds (``overall_signature``, pure). Only when they differ does it ask for every
+hub's (``Store.hub_signatures``), compare them with its own (``hub_signature``, pure), and re-read at most
 ``hubs.converge.per_round`` of the hubs that differ (the rest next round) — through ``Directory.reload_hub``,
 the path a change message takes, so viewers get the new layout and widgets as if the message had arrived. The
 widgets that a change message would also have redrawn (a hub's people and settings: rules, stats,
@@ -45,6 +46,15 @@ def hub_signature(hub: Hub, widgets: Iterable[Widget], roles: Iterable[tuple[str
                         _md5(f"{role}:{username}" for role, username in sorted(roles)))
 
 
+def overall_signature(signatures: Mapping[str, HubSignature]) -> str:
+    """One md5 over every hub's signature, by name (pure): equal when every hub is equal.
+
+    The text PostgreSQL hashes in ``PostgresStore.overall_signature``: ``name=version/widgets/roles`` by name,
+    joined by commas (hub names are ASCII, so Python's order is ``COLLATE "C"``'s).
+    """
+    return _md5(f"{name}={sig.version}/{sig.widgets}/{sig.roles}" for name, sig in sorted(signatures.items()))
+
+
 def stale_hubs(held: Mapping[str, HubSignature], stored: Mapping[str, HubSignature]) -> list[str]:
     """The hubs to re-read: those whose signatures differ, and those only one side has, by name (pure)."""
     return sorted(name for name in held.keys() | stored.keys() if held.get(name) != stored.get(name))
@@ -76,7 +86,8 @@ def change_messages(name: str, before: Hub | None, after: Hub | None, roles_befo
 class Converger:
     """Every ``interval`` seconds: compare hubs with the store, re-read at most ``per_round`` that differ.
 
-    Never blocks the reactor (one query; the directory's signatures are kept until a hub changes), never
+    Never blocks the reactor (a quiet round reads one row; the directory's signatures are kept until a hub
+    changes), never
     stampedes (re-reads one hub after another, at most ``per_round`` a round), and survives the store being
     away: one log line when it goes and one when it is back, each failed round counted, tried again next round.
     """
@@ -113,12 +124,14 @@ class Converger:
         return d.addErrback(lambda f: log.error("a convergence round failed: %s", f.getTraceback()))
 
     async def _converge(self) -> None:
+        store = self.directory.store
         try:
-            stored = await self.directory.store.hub_signatures()
+            # One row first: a fleet where nothing was lost (nearly every round) reads no more.
+            same = await store.overall_signature() == self.directory.overall_signature()
+            stale = [] if same else stale_hubs(self.directory.signatures(), await store.hub_signatures())
         except Exception as e:
             self._failed(e)
             return
-        stale = stale_hubs(self.directory.signatures(), stored)
         self.last_stale = len(stale)
         self.metrics.converge_stale.set(len(stale))
         for name in stale[: self.per_round]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from hubs.db.partitions import DEFAULT, Month, months_ahead, to_drop
 from hubs.db.store import _check_hub_fields, _day
-from hubs.directory.converge import hub_signature
+from hubs.directory.converge import hub_signature, overall_signature
 from hubs.models import COLUMNS, ROLES, Conflict, Hub, HubSignature, NotFound, StoredMessage, User, Widget
 from hubs.search.query import Query, mark, matches
 
@@ -241,11 +241,18 @@ class FakeStore:
         self._check()
         return sorted(self.roles, key=lambda r: (r[0], r[2], r[1]))
 
-    async def hub_signatures(self) -> dict[str, HubSignature]:
-        self._check()
+    def _signatures(self) -> dict[str, HubSignature]:
         return {name: hub_signature(hub, (w for w in self.widgets.values() if w.hub == name),
                                     ((role, user) for h, user, role in self.roles if h == name))
                 for name, hub in self.hubs.items()}
+
+    async def hub_signatures(self) -> dict[str, HubSignature]:
+        self._check()
+        return self._signatures()
+
+    async def overall_signature(self) -> str:
+        self._check()
+        return overall_signature(self._signatures())
 
     async def get_user(self, username: str) -> User | None:
         self._check()
