@@ -120,6 +120,21 @@ async def test_hub_signatures_agree_with_the_reads_and_follow_every_edit(store):
         before = after
 
 
+@pytest_twisted.ensureDeferred
+async def test_hub_signatures_come_a_page_at_a_time_by_name(store):
+    """Pages of hubs by name, each starting after the last name of the one before, make up the whole."""
+    for name in ("a-b", "ab", "a_b", "a.b", "zz"):
+        await store.create_hub(Hub(name), [], [])
+    whole = await store.hub_signatures()
+    pages, after = [], ""
+    while page := await store.hub_signatures(after=after, limit=2):
+        assert len(page) <= 2
+        pages.append(page)
+        after = next(reversed(page))
+    assert len(pages) == 4 and [n for p in pages for n in p] == list(whole) and len(whole) == 7
+    assert {n: s for p in pages for n, s in p.items()} == whole
+
+
 @pytest.mark.integration
 @pytest_twisted.ensureDeferred
 async def test_an_empty_store_has_the_signature_of_nothing(empty_db):

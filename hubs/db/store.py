@@ -70,7 +70,7 @@ class Store(Protocol):
 
     async def all_roles(self) -> list[tuple[str, str, str]]: ...
 
-    async def hub_signatures(self) -> dict[str, HubSignature]: ...
+    async def hub_signatures(self, after: str = "", limit: int = 500) -> dict[str, HubSignature]: ...
 
     async def overall_signature(self) -> str: ...
 
@@ -275,19 +275,20 @@ def _check_hub_fields(fields: dict[str, Any]) -> None:
         raise FieldErrors(errors)
 
 
-# Every hub's signature in one statement (``hubs.directory.converge.hub_signature`` computes the same in
-# Python): its version, an md5 of its widgets' "id:version" by id and one of its people's "role:username"
-# in byte order. Two grouped scans, answered from the tables' indexes and heap; a few bytes a hub.
-_HUB_SIGNATURES = (
-    "SELECT h.name, h.version, coalesce(w.sig, md5('')), coalesce(r.sig, md5('')) FROM hubs h"
-    " LEFT JOIN (SELECT hub, md5(string_agg(id || ':' || version, ',' ORDER BY id)) AS sig"
-    "   FROM widgets GROUP BY hub) w ON w.hub = h.name"
-    " LEFT JOIN (SELECT hub, md5(string_agg(role || ':' || username, ','"
-    "   ORDER BY role COLLATE \"C\", username COLLATE \"C\")) AS sig FROM roles GROUP BY hub) r ON r.hub = h.name"
+# Hubs' signatures (``hubs.directory.converge.hub_signature`` computes the same in Python): the version, an md5
+# of the widgets' "id:version" by id and one of the people's "role:username" in byte order. Per hub (LATERAL:
+# two index scans a hub), so that a page of hubs by name costs that page alone.
+_SIGNATURE_COLUMNS = (
+    "h.name, h.version,"
+    " (SELECT md5(coalesce(string_agg(id || ':' || version, ',' ORDER BY id), '')) FROM widgets WHERE hub = h.name),"
+    " (SELECT md5(coalesce(string_agg(role || ':' || username, ',' ORDER BY role COLLATE \"C\","
+    "   username COLLATE \"C\"), '')) FROM roles WHERE hub = h.name)"
 )
+_HUB_SIGNATURES = f"SELECT {_SIGNATURE_COLUMNS} FROM hubs h WHERE h.name > %(after)s ORDER BY h.name LIMIT %(limit)s"
 # All of them in one md5 (``hubs.directory.converge.overall_signature``): one row to compare when nothing differs.
 _OVERALL_SIGNATURE = ("SELECT md5(coalesce(string_agg(s.name || '=' || s.version || '/' || s.w || '/' || s.r, ','"
-                      f" ORDER BY s.name COLLATE \"C\"), '')) FROM ({_HUB_SIGNATURES}) s (name, version, w, r)")
+                      f" ORDER BY s.name COLLATE \"C\"), '')) FROM (SELECT {_SIGNATURE_COLUMNS} FROM hubs h)"
+                      " s (name, version, w, r)")
 
 
 class PostgresStore:
@@ -555,9 +556,11 @@ class PostgresStore:
         rows = await self._query("SELECT hub, username, role FROM roles ORDER BY hub, role, username")
         return [(r[0], r[1], r[2]) for r in rows]
 
-    async def hub_signatures(self) -> dict[str, HubSignature]:
-        """Every hub's signature, by name: what the fleet's processes compare their directories with."""
-        return {r[0]: HubSignature(r[1], r[2], r[3]) for r in await self._query(_HUB_SIGNATURES)}
+    async def hub_signatures(self, after: str = "", limit: int = 500) -> dict[str, HubSignature]:
+        """The signatures of the first ``limit`` hubs by name after ``after``, in that order (a page: the next
+        one starts after the last name of this one)."""
+        rows = await self._query(_HUB_SIGNATURES, {"after": after, "limit": limit})
+        return {r[0]: HubSignature(r[1], r[2], r[3]) for r in rows}
 
     async def overall_signature(self) -> str:
         """One signature of every hub: compared first, so that a round where nothing differs reads one row."""

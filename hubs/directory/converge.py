@@ -5,13 +5,13 @@ A process learns of another's edit through the edit's ``hubs.*`` change message.
 (the bus down, a broker partition), the edit is committed but the other processes would serve the old
 configuration until something else re-read the hub. So every ``hubs.converge.interval`` seconds each process
 asks PostgreSQL for one signature of all hubs (``Store.overall_signature``: one row) and compares it with the
-same of what its directory holds (``overall_signature``, pure). Only when they differ does it ask for every
-hub's (``Store.hub_signatures``), compare them with its own (``hub_signature``, pure), and re-read at most
-``hubs.converge.per_round`` of the hubs that differ (the rest next round) — through ``Directory.reload_hub``,
-the path a change message takes, so viewers get the new layout and widgets as if the message had arrived. The
-widgets that a change message would also have redrawn (a hub's people and settings: rules, stats,
-subscriptions…) are decided with the change messages that describe what was found (``change_messages``), and
-rebuilt. Nothing is published or stored for them.
+same of what its directory holds (``overall_signature``, pure). Only when they differ does it read every
+hub's (``Store.hub_signatures``, 500 hubs a page), compare them with its own (``hub_signature``, pure), and
+re-read at most ``hubs.converge.per_round`` of the hubs that differ (the rest next round) — through
+``Directory.reload_hub``, the path a change message takes, so viewers get the new layout and widgets as if the
+message had arrived. The widgets that a change message would also have redrawn (a hub's people and settings:
+rules, stats, subscriptions…) are decided with the change messages that describe what was found
+(``change_messages``), and rebuilt. Nothing is published or stored for them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from hubs.logsafe import clean
 from hubs.models import Hub, HubSignature, Widget
 
 log = logging.getLogger(__name__)
+
+SIGNATURE_PAGE = 500  # hubs' signatures read at once when they must be compared one by one
 
 
 def _md5(items: Iterable[str]) -> str:
@@ -128,7 +130,7 @@ class Converger:
         try:
             # One row first: a fleet where nothing was lost (nearly every round) reads no more.
             same = await store.overall_signature() == self.directory.overall_signature()
-            stale = [] if same else stale_hubs(self.directory.signatures(), await store.hub_signatures())
+            stale = [] if same else stale_hubs(self.directory.signatures(), await self._stored_signatures())
         except Exception as e:
             self._failed(e)
             return
@@ -152,6 +154,17 @@ class Converger:
         self.last_round_at = self.clock.seconds()
         self.metrics.converge_rounds.labels("ok").inc()
         self.metrics.converge_last_round.set(self.last_round_at)
+
+    async def _stored_signatures(self) -> dict[str, HubSignature]:
+        """Every hub's signature in the store, a page at a time (each page read in its own reactor turn)."""
+        stored: dict[str, HubSignature] = {}
+        after = ""
+        while True:
+            page = await self.directory.store.hub_signatures(after=after, limit=SIGNATURE_PAGE)
+            stored.update(page)
+            if len(page) < SIGNATURE_PAGE:
+                return stored
+            after = next(reversed(page))  # the store's order, whatever its collation
 
     def _failed(self, e: Exception) -> None:
         self.failed_rounds += 1

@@ -246,9 +246,10 @@ class FakeStore:
                                     ((role, user) for h, user, role in self.roles if h == name))
                 for name, hub in self.hubs.items()}
 
-    async def hub_signatures(self) -> dict[str, HubSignature]:
+    async def hub_signatures(self, after: str = "", limit: int = 500) -> dict[str, HubSignature]:
         self._check()
-        return self._signatures()
+        every = self._signatures()
+        return {name: every[name] for name in sorted(n for n in every if n > after)[:limit]}
 
     async def overall_signature(self) -> str:
         self._check()
