@@ -258,6 +258,24 @@ async def test_a_store_that_is_away_is_logged_once_counted_and_retried(hubs, fak
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_round_that_breaks_is_logged_whole_counted_and_the_next_one_runs(hubs, fake_store, clock, caplog,
+                                                                                 monkeypatch):
+    """Not the store being away but a bug: its traceback is logged, the round counted failed, the loop goes on."""
+    real = hubs.directory.overall_signature
+    monkeypatch.setattr(hubs.directory, "overall_signature", lambda: 1 / 0)
+    hubs.converger.start()
+    clock.advance(hubs.config.converge_interval)
+    await settle()
+    assert hubs.converger.failed_rounds == 1 and "ZeroDivisionError" in caplog.text
+    monkeypatch.setattr(hubs.directory, "overall_signature", real)
+    await fake_store.update_widget_config(2, {"text": "later"})
+    clock.advance(hubs.config.converge_interval)
+    await settle(clock)
+    assert hubs.converger.rounds == 1 and hubs.directory.widgets[2].config == {"text": "later"}
+    hubs.converger.stop()
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_store_lost_in_the_middle_of_a_round_leaves_the_rest_for_the_next(hubs, fake_store, monkeypatch):
     """A re-read that fails ends the round (counted); the hubs not re-read are re-read next round."""
     for name in ("a", "b"):

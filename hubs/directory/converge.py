@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from twisted.internet import defer, task
 
 from hubs.bus.message import BusMessage
+from hubs.db.store import StoreUnavailable
 from hubs.logsafe import clean
 from hubs.models import Hub, HubSignature, Widget
 
@@ -89,9 +91,9 @@ class Converger:
     """Every ``interval`` seconds: compare hubs with the store, re-read at most ``per_round`` that differ.
 
     Never blocks the reactor (a quiet round reads one row; the directory's signatures are kept until a hub
-    changes), never
-    stampedes (re-reads one hub after another, at most ``per_round`` a round), and survives the store being
-    away: one log line when it goes and one when it is back, each failed round counted, tried again next round.
+    changes; signatures that must be compared come 500 hubs a page), never stampedes (re-reads one hub after
+    another, at most ``per_round`` a round), and survives the store being away: one log line when it goes and
+    one when it is back, each failed round counted, tried again next round.
     """
 
     def __init__(self, directory, handler, clock, metrics, *, interval: float = 30.0, per_round: int = 20,
@@ -111,7 +113,6 @@ class Converger:
         self.last_stale = 0  # hubs that differed at the last round (those beyond per_round wait for the next)
         self.last_round_at: float | None = None
         self._failing = False
-        self._seq = 0
 
     def start(self) -> None:
         self.loop.start(self.interval, now=False).addErrback(lambda f: log.error("converger died: %s", f))
@@ -123,7 +124,13 @@ class Converger:
     def converge(self) -> defer.Deferred:
         """One round; fires when it is done, never with a failure (the loop waits for it: rounds never overlap)."""
         d = defer.ensureDeferred(self._converge())
-        return d.addErrback(lambda f: log.error("a convergence round failed: %s", f.getTraceback()))
+        return d.addErrback(self._broken)
+
+    def _broken(self, failure) -> None:
+        """Not the store being away: a bug. Counted as a failed round, logged whole, tried again next round."""
+        self.failed_rounds += 1
+        self.metrics.converge_rounds.labels("failed").inc()
+        log.error("a convergence round failed: %s", failure.getTraceback())
 
     async def _converge(self) -> None:
         store = self.directory.store
@@ -131,7 +138,7 @@ class Converger:
             # One row first: a fleet where nothing was lost (nearly every round) reads no more.
             same = await store.overall_signature() == self.directory.overall_signature()
             stale = [] if same else stale_hubs(self.directory.signatures(), await self._stored_signatures())
-        except Exception as e:
+        except StoreUnavailable as e:
             self._failed(e)
             return
         self.last_stale = len(stale)
@@ -139,7 +146,7 @@ class Converger:
         for name in stale[: self.per_round]:
             try:
                 await self._reread(name)
-            except Exception as e:  # the store went away meanwhile: the rest next round
+            except StoreUnavailable as e:  # the store went away meanwhile: the rest next round
                 self._failed(e)
                 return
             self.converged += 1
@@ -181,8 +188,8 @@ class Converger:
         await directory.reload_hub(name)
         after, roles_after = directory.hubs.get(name), directory.role_pairs(name)
         for short, body in change_messages(name, before, after, roles_before, roles_after):
-            self._seq += 1
-            message = BusMessage(topic=f"{self.topic_prefix}.{short}", id=f"hubs-converge-{self._seq}",
+            # A fresh id: it names the rebuilds' cause, shared by the fleet's processes only for the same message.
+            message = BusMessage(topic=f"{self.topic_prefix}.{short}", id=f"hubs-converge-{uuid.uuid4().hex}",
                                  time=self.clock.seconds(), body=body, agent="hubs")
             decision = await self.handler.decide_in_turns(message)
             # Not awaited: a slow data() never holds the round (act logs its own failures).
