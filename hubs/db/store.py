@@ -286,9 +286,15 @@ _SIGNATURE_COLUMNS = (
 )
 _HUB_SIGNATURES = f"SELECT {_SIGNATURE_COLUMNS} FROM hubs h WHERE h.name > %(after)s ORDER BY h.name LIMIT %(limit)s"
 # All of them in one md5 (``hubs.directory.converge.overall_signature``): one row to compare when nothing differs.
-_OVERALL_SIGNATURE = ("SELECT md5(coalesce(string_agg(s.name || '=' || s.version || '/' || s.w || '/' || s.r, ','"
-                      f" ORDER BY s.name COLLATE \"C\"), '')) FROM (SELECT {_SIGNATURE_COLUMNS} FROM hubs h)"
-                      " s (name, version, w, r)")
+# The same texts as above, from two grouped scans (faster than a page's per-hub subqueries over every hub).
+_OVERALL_SIGNATURE = (
+    "SELECT md5(coalesce(string_agg(h.name || '=' || h.version || '/' || coalesce(w.sig, md5('')) || '/'"
+    "   || coalesce(r.sig, md5('')), ',' ORDER BY h.name COLLATE \"C\"), '')) FROM hubs h"
+    " LEFT JOIN (SELECT hub, md5(string_agg(id || ':' || version, ',' ORDER BY id)) AS sig"
+    "   FROM widgets GROUP BY hub) w ON w.hub = h.name"
+    " LEFT JOIN (SELECT hub, md5(string_agg(role || ':' || username, ','"
+    "   ORDER BY role COLLATE \"C\", username COLLATE \"C\")) AS sig FROM roles GROUP BY hub) r ON r.hub = h.name"
+)
 
 
 class PostgresStore:
