@@ -96,9 +96,23 @@ def packages_by_how(listed: Iterable[str], groups: Iterable[str], group_packages
     explained = {p for g in {*groups, *listed_groups} for p in group_packages.get(g, ())}
     how = {p: MAINTAINER for p in listed if p not in explained}
     for group in sorted(groups):
+        label = _label(group)
         for package in group_packages.get(group, ()):
-            how.setdefault(package, f"group:{group}")
+            how.setdefault(package, label)
     return how
+
+
+_LABELS: dict[str, str] = {}
+
+
+def _label(group: str) -> str:
+    """``group:<g>``, one string per group however many people and packages share it (memory at scale)."""
+    label = _LABELS.get(group)
+    if label is None:
+        label = f"group:{group}"
+        if len(_LABELS) < 100_000:
+            _LABELS[group] = label
+    return label
 
 
 def changed_people(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
