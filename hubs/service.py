@@ -121,7 +121,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(LayoutChanged, streams.on_layout)  # to the hub's open streams
     events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
     events.subscribe(HubViewed, lambda event: viewers.hub_viewed(event.hub))  # marked for the fleet at once
-    events.subscribe(HubChanged, lambda event: memberships.track(hub_people(directory, event.name)))  # new people
+    events.subscribe(HubChanged, partial(track_hub_people, directory, memberships))  # a first login, a new member
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
                 metrics, events, fedmsg_edge, cache_calls=calls, memberships=memberships)
 
@@ -132,6 +132,11 @@ def hub_people(directory: Directory, name: str) -> set[str]:
     hub = directory.find_hub(name)
     people = set(directory.people(name, ROLES))
     return people | {name} if hub is not None and hub.user_hub else people
+
+
+def track_hub_people(directory: Directory, memberships: Memberships, event: HubChanged) -> None:
+    """A hub changed: its people are held by the memberships (new ones are fetched at once)."""
+    memberships.track(hub_people(directory, event.name))
 
 
 def tracked_people(directory: Directory, demo: bool) -> set[str]:
