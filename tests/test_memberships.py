@@ -10,7 +10,7 @@ import logging
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
@@ -404,3 +404,20 @@ async def test_hub_people_are_tracked_and_new_ones_as_they_come(hubs, fake_store
     await fake_store.set_role("designteam", "lmacken", "subscriber", True)
     await hubs.directory.reload_hub("designteam")
     assert "lmacken" in hubs.memberships.tracked
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refresh_waiting_on_a_silent_service_holds_nothing(canned_services):
+    """FASJSON not answering: start returns, the reactor goes on turning, questions are answered; stop drops it."""
+    http = TreqClient(reactor, 30.0)
+    memberships = Memberships(FasJsonClient(http, canned_services + "/slow"), DistGitClient(http, canned_services),
+                              reactor)
+    memberships.track(["ralph"])
+    await memberships.start()
+    ticks = []
+    for n in range(3):
+        await task.deferLater(reactor, 0.01, ticks.append, n)
+    assert ticks == [0, 1, 2] and memberships.rounds == 0 and memberships.groups_of("ralph") == frozenset()
+    assert len(memberships._running) == 1
+    memberships.stop()
+    assert not memberships._running

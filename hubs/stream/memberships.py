@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer, task
+from twisted.python.failure import Failure
 
 from hubs.logsafe import quote
 from hubs.services.distgit import DistGitClient
@@ -152,6 +153,7 @@ class Memberships:
         self._loop: task.LoopingCall | None = None
         self._pending: set[str] = set()
         self._pending_call: Any = None
+        self._running: set[defer.Deferred] = set()
         self.rounds = 0
 
     # ------------------------------------------------------------ answers (no I/O)
@@ -234,10 +236,20 @@ class Memberships:
         if self._pending_call is not None and self._pending_call.active():
             self._pending_call.cancel()
         self._pending_call = None
+        for d in list(self._running):
+            d.cancel()  # fetches under way are dropped (their connections closed)
 
     def _background(self, coroutine, what: str) -> defer.Deferred:
+        """Run a refresh without anyone waiting on it; ``stop`` cancels it, failures are logged."""
         d = defer.ensureDeferred(coroutine)
-        d.addErrback(lambda f: log.error("memberships %s failed: %s", what, f.getTraceback()))
+        self._running.add(d)
+
+        def done(result):
+            self._running.discard(d)
+            if isinstance(result, Failure) and not result.check(defer.CancelledError):
+                log.error("memberships %s failed: %s", what, result.getTraceback())
+
+        d.addBoth(done)
         return d
 
     async def refresh(self, people: Iterable[str] | None = None) -> set[str]:
