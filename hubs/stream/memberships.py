@@ -154,6 +154,7 @@ class Memberships:
         self._pending: set[str] = set()
         self._pending_call: Any = None
         self._running: set[defer.Deferred] = set()
+        self._limit = defer.DeferredSemaphore(concurrency)  # questions under way, whatever asked them
         self.rounds = 0
 
     # ------------------------------------------------------------ answers (no I/O)
@@ -257,7 +258,6 @@ class Memberships:
         person's packages. Returns (and tells ``on_change``) the people whose groups or packages changed."""
         people = sorted(self.tracked if people is None else people)
         started = self._now()
-        limit = defer.DeferredSemaphore(self.concurrency)
         fetched: dict[str, frozenset[str]] = {}
 
         async def groups(person: str) -> None:
@@ -265,14 +265,11 @@ class Memberships:
             if answer is not None:
                 fetched[person] = frozenset(answer)
 
-        await self._all(limit, groups, people)
-        changed = set()
-        for person, answer in fetched.items():
-            if self._told_by_bus.get(person, float("-inf")) >= started:
-                continue  # a bus message changed them while FASJSON was asked: it is newer
-            if self._groups.get(person) != answer:
-                self._groups[person] = answer
-                changed.add(person)
+        await self._all(groups, people)
+        # A bus message that changed someone while FASJSON was asked is newer than its answer.
+        fresh = {p: a for p, a in fetched.items() if self._told_by_bus.get(p, float("-inf")) < started}
+        changed = changed_people({p: self._groups.get(p) for p in fresh}, fresh)
+        self._groups.update(fresh)
         wanted = {g for p in people for g in self._groups.get(p, ())}
         changed |= await self._refresh_groups(wanted, tell=False)
 
@@ -286,7 +283,7 @@ class Memberships:
             if self._reindex(person):  # as each answer arrives: the work is spread over reactor turns
                 changed.add(person)
 
-        await self._all(limit, packages, people)
+        await self._all(packages, people)
         self.rounds += 1
         if self.metrics is not None:
             self.metrics.membership_people.set(len(self._groups))
@@ -299,7 +296,6 @@ class Memberships:
             return set()
         if only_unknown:
             groups = {g for g in groups if g not in self._group_packages}
-        limit = defer.DeferredSemaphore(self.concurrency)
         changed_groups = set()
 
         async def one(group: str) -> None:
@@ -308,15 +304,16 @@ class Memberships:
                 self._group_packages[group] = frozenset(answer)
                 changed_groups.add(group)
 
-        await self._all(limit, one, sorted(groups))
+        await self._all(one, sorted(groups))
         people = {p for g in changed_groups for p in self._members.get(g, ())}
         changed = {p for p in people if self._reindex(p)}
         if tell:
             self._tell(changed)
         return changed
 
-    async def _all(self, limit: defer.DeferredSemaphore, work, items: Iterable[str]) -> None:
-        await defer.DeferredList([limit.run(lambda i=i: defer.ensureDeferred(work(i))) for i in items],
+    async def _all(self, work, items: Iterable[str]) -> None:
+        """``work(item)`` for every item, at most ``concurrency`` at once across every refresh."""
+        await defer.DeferredList([self._limit.run(lambda i=i: defer.ensureDeferred(work(i))) for i in items],
                                  consumeErrors=True)
 
     async def _ask(self, service: str, call, name: str):
