@@ -47,6 +47,11 @@ class Metrics:
                             ["route", "method", "status"], registry=r)
         self.http_seconds = Histogram("hubs_http_request_seconds", "HTTP request duration by route template "
                                       "(streams: until they close)", ["route"], buckets=SLOW, registry=r)
+        self.membership_fetches = Counter("hubs_membership_fetches", "FASJSON and dist-git fetches of who is in "
+                                          "which group and who maintains what, by service and outcome (ok, failed)",
+                                          ["service", "outcome"], registry=r)
+        self.membership_people = Gauge("hubs_membership_people", "People whose groups and packages Hubs holds",
+                                       registry=r)
         self.converged = Counter("hubs_converged_hubs", "Hubs re-read because they differed from the store "
                                  "(an edit whose bus message never came)", registry=r)
         self.converge_stale = Gauge("hubs_converge_stale_hubs", "Hubs that differed from the store at the last "
