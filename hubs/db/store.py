@@ -276,8 +276,8 @@ def _check_hub_fields(fields: dict[str, Any]) -> None:
 
 
 # Hubs' signatures (``hubs.directory.converge.hub_signature`` computes the same in Python): the version, an md5
-# of the widgets' "id:version" by id and one of the people's "role:username" in byte order. Per hub (LATERAL:
-# two index scans a hub), so that a page of hubs by name costs that page alone.
+# of the widgets' "id:version" by id and one of the people's "role:username" in byte order. Per hub (a subquery
+# each: two index scans a hub), so that a page of hubs by name costs that page alone.
 _SIGNATURE_COLUMNS = (
     "h.name, h.version,"
     " (SELECT md5(coalesce(string_agg(id || ':' || version, ',' ORDER BY id), '')) FROM widgets WHERE hub = h.name),"
