@@ -157,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
       "months of message partitions created ahead of the current one", check=POSITIVE),
     S("messages_prune_interval", "hubs.messages.prune_interval", FLOAT, 300.0,
       "seconds between two prunings of the message store", floor=1.0),
+    S("converge_interval", "hubs.converge.interval", FLOAT, 30.0,
+      "seconds between two comparisons of every hub with PostgreSQL (one query); a hub that differs (an edit "
+      "whose bus message was lost) is re-read and redrawn as if the message had come", floor=1.0),
+    S("converge_per_round", "hubs.converge.per_round", INT, 20,
+      "hubs re-read at most per comparison, one after another; the others wait for the next one",
+      check=at_least(1)),
     # Outside services.
     S("badges_url", "hubs.services.badges_url", URL, "https://badges.fedoraproject.org", "Fedora Badges",
       env="HUBS_SERVICES", check=HTTP_URL),

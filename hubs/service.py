@@ -38,6 +38,7 @@ from hubs.config import HubsConfig
 from hubs.db.migrate import latest_version
 from hubs.db.recorder import MessageRecorder, Pruner
 from hubs.db.store import Store
+from hubs.directory.converge import Converger
 from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
 from hubs.dispatch.handler import MessageHandler
@@ -77,6 +78,7 @@ class Hubs:
     metrics: Metrics
     events: Events
     fedmsg: FedmsgEdge  # fedmsg envelopes in (the consumer, a FakeBus hearing its own messages)
+    converger: Converger  # compares hubs with the store now and then (started by start)
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
     cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (on threads of their own when running)
@@ -114,6 +116,9 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
                              seen=SeenIds(config.seen_ids) if seen is None else seen, memberships=memberships)
     fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
     editor = Editor(directory, bus)
+    converger = Converger(directory, handler, clock, metrics, interval=config.converge_interval,
+                          per_round=config.converge_per_round,
+                          topic_prefix=f"{config.topic_prefix}.{config.environment}")
     accounts = Accounts(config, directory, editor, clock)
 
     # Who hears what, in the order they are told.
@@ -123,7 +128,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(HubViewed, lambda event: viewers.hub_viewed(event.hub))  # marked for the fleet at once
     events.subscribe(HubChanged, partial(track_hub_people, directory, memberships))  # a first login, a new member
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
-                metrics, events, fedmsg_edge, cache_calls=calls, memberships=memberships)
+                metrics, events, fedmsg_edge, converger, cache_calls=calls, memberships=memberships)
 
 
 def hub_people(directory: Directory, name: str) -> set[str]:
@@ -181,6 +186,7 @@ class HubsService:
                 loop.stop()
         if self.pruner is not None:
             self.pruner.stop()
+        self.hubs.converger.stop()
         if self.demo_feed is not None:
             self.demo_feed.stop()
         if self.hubs.memberships is not None:
@@ -318,6 +324,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval, ahead=config.messages_partitions_ahead)
     service.pruner.start()
+    hubs.converger.start()  # the safety net under lost hubs.* messages
     viewers = hubs.states.viewers
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
                            "keep-alive"),
