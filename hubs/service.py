@@ -279,6 +279,7 @@ def warm_up(service: HubsService, amqp: bool, demo_feed: bool) -> None:
     started = time.monotonic()
     templates = sum(warm_templates(env) for env in (service.web.env, service.hubs.states.builder.env))
     render_markdown(_WARM_MARKDOWN)
+    service.web.front.lister.warm()  # the list of hubs: each hub's words split
     classes = warm_schema_classes(build_validators=amqp) if amqp or demo_feed else 0
     log.info("warmed up in %.2f s: %d templates, %d message classes", time.monotonic() - started, templates,
              classes)

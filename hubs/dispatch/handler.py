@@ -201,6 +201,7 @@ class MessageHandler:
         if decision.reload_hub is not None:
             work.append(defer.ensureDeferred(self.directory.reload_hub(decision.reload_hub)))
         if decision.hits:
+            self._note_activity(decision.hits)
             work.append(self._rebuild_after_store(decision.hits, message.id or None))
         d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
         return d.addCallback(self._log_failures, message.id)
@@ -232,6 +233,11 @@ class MessageHandler:
         if self.recorder is not None:
             await self.recorder.flush()
         return None
+
+    def _note_activity(self, hits: Iterable[int]) -> None:
+        """The hubs this message touched are that much more active (the front page lists active hubs first)."""
+        widgets = self.directory.widgets
+        self.directory.activity.note({widgets[i].hub for i in hits if i in widgets})
 
     def _rebuild_after_store(self, hits: Iterable[int], cause: str | None) -> defer.Deferred:
         """Widgets that read stored messages are rebuilt once this message is stored.
