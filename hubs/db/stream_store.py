@@ -38,8 +38,9 @@ _VIEWS = {
     "done": "s.done",
 }
 _OPEN_UNREAD = "unread AND NOT done AND snoozed_until IS NULL"
-_CARD = ("jsonb_build_object('id', m.msg_id, 'topic', m.topic, 'category', m.category, 'time', extract(epoch FROM m.ts),"
-         " 'summary', m.summary, 'link', m.link, 'icon', m.icon, 'agent', m.agent, 'usernames', to_jsonb(m.usernames),"
+_CARD = ("jsonb_build_object('id', m.msg_id, 'topic', m.topic, 'category', m.category,"
+         " 'time', extract(epoch FROM m.ts), 'summary', m.summary, 'link', m.link, 'icon', m.icon,"
+         " 'agent', m.agent, 'usernames', to_jsonb(m.usernames),"
          " 'packages', to_jsonb(m.packages))")
 
 
