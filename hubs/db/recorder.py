@@ -119,7 +119,8 @@ class MessageRecorder:
         messages = [m for _, m, _ in batch]
         if not any(items for _, _, items in batch):
             return defer.ensureDeferred(self.store.add_messages(messages))
-        entries = [NewItem(m.msg_id, person, tuple(why)) for _, m, items in batch for person, why in (items or {}).items()]
+        entries = [NewItem(m.msg_id, person, tuple(why))
+                   for _, m, items in batch for person, why in (items or {}).items()]
         d = defer.ensureDeferred(self.store.add_messages_with_items(messages, entries))
         return d.addCallback(self._tell, batch)
 
