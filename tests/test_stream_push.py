@@ -4,6 +4,7 @@ process, resume by Last-Event-ID, hub pages carrying the counts, snoozes that en
 import json
 import time
 
+import jsonschema
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
@@ -222,3 +223,27 @@ async def test_a_snoozed_item_comes_back_live_at_its_time_on_the_clock():
     woken = [e["msg"] for e in bus.sent if e["msg"].get("woken")]
     assert woken == [{"person": "mizmo", "agent": "mizmo", "ids": [item.id], "woken": True,
                       "set": {"snoozed_until": None, "unread": True}, "boot": "boot-1"}]
+
+
+@pytest_twisted.ensureDeferred
+async def test_stream_updates_validate_against_their_schema_class(config, fake_store, fake_cache):
+    """Every hubs.stream.update Hubs publishes (triage, follows, mutes, a snooze's end) validates, with a summary."""
+    from hubs.bus.schemas import StreamUpdateV1, schema_class
+
+    people(fake_store)
+    bus = FakeBus()
+    hubs = await a_hubs(config, fake_store, fake_cache, bus)
+    await hubs.handler.handle(mention(9))
+    await hubs.handler.recorder.flush()
+    [item] = await fake_store.stream_after("mizmo", 0, 10)
+    await hubs.keeper.triage("mizmo", [item.id], {"unread": False, "saved": True, "snooze": "1h"})
+    await hubs.keeper.follow("mizmo", "person", "ralph", True)
+    await hubs.keeper.mute("mizmo", "service", "koji")
+    sent = [e for e in bus.sent if e["topic"].endswith(".hubs.stream.update")]
+    assert len(sent) == 3 and schema_class("hubs.stream.update") is StreamUpdateV1
+    # (A class is constructed only once its entry point is installed: setup.py names it, pip install -e . adds it.)
+    assert "hubs.stream.update.v1 = hubs.bus.schemas:StreamUpdateV1" in open("setup.py").read()
+    for envelope in sent:
+        jsonschema.validate(envelope["msg"], StreamUpdateV1.body_schema)
+        assert envelope["msg"]["person"] == "mizmo"
+        assert "ralph" not in json.dumps(envelope["msg"]) and "koji" not in json.dumps(envelope["msg"])
