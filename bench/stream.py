@@ -137,8 +137,9 @@ def fill_big_stream(dsn: str, person: str, items: int, others: int, per_other: i
             " FROM generate_series(1, %s) g", (base, now, items))
         cur.execute(
             "INSERT INTO messages (id, msg_id, topic, category, ts, usernames, packages, body, summary, agent)"
-            " SELECT %s + g, 'big-' || g, 'org.fedoraproject.prod.' || (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4]"
-            " || '.x.y', (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4], to_timestamp(%s - g * 10),"
+            " SELECT %s + g, 'big-' || g,"
+            " 'org.fedoraproject.prod.' || (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4] || '.x.y',"
+            " (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4], to_timestamp(%s - g * 10),"
             " ARRAY['someone', %s], ARRAY['pkg' || (g %% 500)], '{}'::jsonb, 'item ' || g, 'someone'"
             " FROM generate_series(1, %s) g", (base, now, person, items))
         cur.execute(
