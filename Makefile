@@ -45,3 +45,7 @@ bench-storm:
 	tools/dev.sh bench storm $(ARGS)
 bench-history:
 	tools/dev.sh bench history
+# What the fleet's convergence (issue 15) costs a process at Fedora's size.
+.PHONY: bench-converge
+bench-converge:
+	tools/dev.sh bench converge $(ARGS)

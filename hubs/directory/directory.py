@@ -16,9 +16,10 @@ from typing import Any
 
 from hubs.build.coalesce import Coalescer
 from hubs.db.store import Store
+from hubs.directory.converge import hub_signature, overall_signature
 from hubs.dispatch.hints import HintIndex
 from hubs.events import Events, HubChanged, LayoutChanged
-from hubs.models import COLUMNS, Hub, NotFound, Widget
+from hubs.models import COLUMNS, Hub, HubSignature, NotFound, Widget
 from hubs.widgets.base import WidgetSpec
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Directory:
         self._roles: dict[str, dict[str, list[str]]] = {}
         self._generation: dict[str, int] = {}
         self._layout_json: dict[str, bytes] = {}
+        self._signatures: dict[str, HubSignature] = {}  # kept until the hub changes (hubs.directory.converge)
+        self._overall: str | None = None  # of every hub's, kept until any hub changes
         self.index = HintIndex(registry, ctx)
         self.usernames_hinted = False  # does any widget ask for messages by username?
         self.events = events if events is not None else Events()  # HubChanged, LayoutChanged go out here
@@ -91,6 +94,8 @@ class Directory:
         self.widgets = {}
         self._layouts = {h.name: [] for h in hubs}
         self._layout_json.clear()
+        self._signatures.clear()
+        self._overall = None
         self.index = HintIndex(self.registry, self.ctx)
         self.usernames_hinted = False
         for widget in widgets:
@@ -100,6 +105,7 @@ class Directory:
             self._put(widget)
         for name in self._layouts:
             self._sort_layout(name)
+        self.overall_signature()  # now, before the site is up: the first convergence round finds it ready
         log.info("serving %d hubs and %d widgets", len(self.hubs), len(self.widgets))
 
     async def reload_hub(self, name: Any) -> None:
@@ -203,6 +209,8 @@ class Directory:
 
     def _announce(self, change: HubChanged) -> None:
         name = change.name
+        self._signatures.pop(name, None)
+        self._overall = None
         if change.layout_changed:
             self._generation[name] = self._generation.get(name, 0) + 1
             self._generation[""] = self._generation.get("", 0) + 1  # the list of hubs
@@ -275,6 +283,24 @@ class Directory:
         """Usernames with any of ``roles`` on ``hub``."""
         by_role = self._roles.get(hub, {})
         return sorted({name for role in roles for name in by_role.get(role, ())})
+
+    def role_pairs(self, hub: str) -> frozenset[tuple[str, str]]:
+        """Every (role, username) held on ``hub``."""
+        return frozenset((role, name) for role, names in self._roles.get(hub, {}).items() for name in names)
+
+    def signatures(self) -> dict[str, HubSignature]:
+        """Every hub's signature (``hubs.directory.converge.hub_signature``), each computed once per change."""
+        held = self._signatures
+        for name in self.hubs.keys() - held.keys():
+            held[name] = hub_signature(self.hubs[name], (self.widgets[i] for i in self._layouts.get(name, ())),
+                                       self.role_pairs(name))
+        return {name: held[name] for name in self.hubs}
+
+    def overall_signature(self) -> str:
+        """One signature of every hub (``hubs.directory.converge.overall_signature``), kept until a hub changes."""
+        if self._overall is None:
+            self._overall = overall_signature(self.signatures())
+        return self._overall
 
     def layout(self, name: str) -> dict[str, Any]:
         hub = self.hub(name)
