@@ -89,8 +89,8 @@ def empty_db(pg_dsn):
     """The test database, emptied (schema kept)."""
     conn = psycopg2.connect(pg_dsn)
     with conn, conn.cursor() as cur:
-        cur.execute("TRUNCATE roles, widgets, hubs, users, messages, message_ids, backfill_jobs RESTART IDENTITY"
-                    " CASCADE")
+        cur.execute("TRUNCATE roles, widgets, hubs, users, messages, message_ids, stream_items, follows, mutes,"
+                    " stream_filters, backfill_jobs RESTART IDENTITY CASCADE")
         # The message store's months as a fresh migration leaves them: this month and the next.
         cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
                     " WHERE i.inhparent = 'messages'::regclass AND c.relname <> 'messages_default'")
@@ -222,6 +222,7 @@ def canned_services():
 def services_config(base: str, **overrides) -> HubsConfig:
     return make_config(**{"hubs.services.badges_url": base, "hubs.services.bodhi_url": base,
                           "hubs.services.pagure_url": base, "hubs.services.timeout": 2.0,
+                          "hubs.fasjson.url": base, "hubs.distgit.url": base,
                           "hubs.services.allow_private_urls": True, **overrides})
 
 
@@ -257,6 +258,7 @@ def canned_services_process():
 def services_settings(base: str) -> dict:
     """fedmsg.d keys pointing every outside service at ``base``."""
     return {**{f"hubs.services.{name}_url": base for name in ("badges", "bodhi", "pagure", "fedocal")},
+            "hubs.fasjson.url": base, "hubs.distgit.url": base,
             "hubs.services.allow_private_urls": True,
             # Hub processes of the tests fetch no history unless a test says so (their feeds show the demo
             # data's messages): backfills are queued and walked, but this datagrepper always fails (and they
