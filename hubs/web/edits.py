@@ -122,8 +122,13 @@ class EditRoutes:
         backfill = self.editor.backfill
         if backfill is None:
             raise Unavailable("Backfilling from datagrepper is off on this Hubs (hubs.backfill.enabled).")
+        from hubs.history.backfill import UnknownTarget
+
         record = self.editor.directory.hub(hub)
-        job = await backfill.request("person" if record.user_hub else "hub", hub)
+        try:
+            job = await backfill.request("person" if record.user_hub else "hub", hub)
+        except UnknownTarget as e:
+            raise NotFound(str(e)) from None
         return _json(request, {"ok": True, "job": job.as_json()}, 202)
 
     @app.route("/api/hub/<hub>/owners", methods=["POST"])
