@@ -8,6 +8,7 @@
   var VIEWS = ["everything", "needs-me", "mine", "saved", "done"];
   // The filters a stream can have, each also in a "not_" form (GET /api/stream's parameters).
   var FILTERS = ["reason", "service", "topic", "package", "person", "hub"];
+  var FAR = 253402214400;  // 9999-12-31: "snoozed, until the server says when"
   var NEEDS_ME = { mentioned: true, "package": true, group: true };
 
   // ------------------------------------------------------------------ grouping
@@ -184,16 +185,24 @@
 
   // ------------------------------------------------------------------ views and changes
 
+  // When a snooze ends, in seconds (0: not snoozed): the server gives an epoch; an ISO text is read too.
+  function snoozeEnd(until) {
+    if (until === null || until === undefined) return 0;
+    if (typeof until === "number") return until;
+    var t = Date.parse(until);
+    return isNaN(t) ? 0 : t / 1000;
+  }
+
   // Does an item belong in a view? (As the server decides; `now` in seconds for snoozes.)
   function inView(view, item, now) {
-    var snoozed = item.snoozed_until !== null && item.snoozed_until !== undefined &&
-      Date.parse(item.snoozed_until) / 1000 > now;
+    var snoozed = snoozeEnd(item.snoozed_until) > now;
     var kinds = (item.reasons || []).map(function (r) { return r.kind; });
+    var byMe = kinds.indexOf("actor") >= 0;
     switch (view) {
       case "done": return !!item.done;
       case "saved": return !!item.saved;
       case "mine": return !item.done && !snoozed && kinds.indexOf("actor") >= 0;
-      case "needs-me": return !item.done && !snoozed && kinds.some(function (k) { return NEEDS_ME[k]; });
+      case "needs-me": return !item.done && !snoozed && !byMe && kinds.some(function (k) { return NEEDS_ME[k]; });
       default: return !item.done && !snoozed;
     }
   }
@@ -207,7 +216,7 @@
     ["unread", "done", "saved"].forEach(function (k) { if (typeof set[k] === "boolean") out[k] = set[k]; });
     if (Object.prototype.hasOwnProperty.call(set, "snoozed_until")) out.snoozed_until = set.snoozed_until;
     else if (Object.prototype.hasOwnProperty.call(set, "snooze")) {
-      out.snoozed_until = set.snooze === null ? null : "9999-12-31T00:00:00Z";
+      out.snoozed_until = set.snooze === null ? null : FAR;
     }
     return out;
   }
@@ -232,7 +241,7 @@
   var lib = { VIEWS: VIEWS, FILTERS: FILTERS, KEY_HELP: KEY_HELP, groupItems: groupItems, groupSummary: groupSummary,
               relativeTime: relativeTime, keyAction: keyAction, parseFilter: parseFilter, filterQuery: filterQuery,
               filterJson: filterJson, activeFilters: activeFilters, withFilter: withFilter, globMatch: globMatch,
-              matchesFilter: matchesFilter, inView: inView, applyChange: applyChange, toggleSet: toggleSet,
+              matchesFilter: matchesFilter, inView: inView, snoozeEnd: snoozeEnd, applyChange: applyChange, toggleSet: toggleSet,
               countLabel: countLabel, emptyFilter: emptyFilter };
   if (typeof module === "object" && module.exports) module.exports = lib;
   else root.HubsStream = lib;
