@@ -253,11 +253,11 @@
     li.classList.toggle("done", !!item.done);
     li.classList.toggle("selected", !!selected[item.id]);
     li.querySelector(".select").checked = !!selected[item.id];
-    var state = [item.unread ? "Unread" : "", item.saved ? "Saved" : "", item.done ? "Done" : ""].filter(Boolean);
-    setText(li.querySelector(".unread-mark"), item.unread ? "Unread" : "");
+    var mark = li.querySelector(".unread-mark");
+    setText(mark, item.unread ? "Unread" : "Read");  // "Read" is only heard (the card's description)
+    mark.classList.toggle("on", !!item.unread);
     var extra = [item.saved ? "Saved" : "", item.done ? "Done" : ""].filter(Boolean).join(", ");
     setText(li.querySelector(".item-state"), extra ? " · " + extra : "");
-    li.querySelector(".unread-mark").setAttribute("aria-label", state.length ? state.join(", ") : "Read");
     var b = li.querySelector('[data-act="unread"]');
     setText(b, item.unread ? "Mark read" : "Mark unread");
     b = li.querySelector('[data-act="done"]');
