@@ -409,12 +409,22 @@
     box.insertBefore(p, box.firstChild);
   }
 
-  function reload() {
+  // The first page the server put in the page (for this very URL), else null.
+  function firstPage() {
+    var script = document.getElementById("stream-first");
+    if (!script) return null;
+    script.remove();
+    try { return JSON.parse(script.textContent); } catch (err) { return null; }
+  }
+
+  function reload(first) {
     var ask = ++loading;
     box.setAttribute("aria-busy", "true");
     if (!list) box.innerHTML = '<p class="stream-loading"><span class="spinner" aria-hidden="true"></span> Loading your stream…</p>';
     document.getElementById("new-items").hidden = true;
-    return api("GET", "/api/stream?" + lib.filterQuery(filter, { limit: 50 })).then(function (r) {
+    var asked = first && first.items ? Promise.resolve(Object.assign({ status: 200 }, first))
+      : api("GET", "/api/stream?" + lib.filterQuery(filter, { limit: 50 }));
+    return asked.then(function (r) {
       if (ask !== loading) return;
       box.removeAttribute("aria-busy");
       if (r.status !== 200) {
@@ -766,6 +776,8 @@
     return "/stream" + (q ? "?" + q : "");
   }
 
+  var feedUrls = {};  // saved filter id -> the feed address made in this page (the server keeps only a hash)
+
   function drawSavedFilters(filters) {
     var ul = document.getElementById("saved-filters");
     var focusId = document.activeElement && ul.contains(document.activeElement) ? document.activeElement.id : null;
@@ -774,19 +786,29 @@
       ul.appendChild(el("li", { class: "muted", text: "None yet. Build a filter above, then save it by name." }));
     }
     filters.forEach(function (f) {
-      var feed = f.feed || f.feed_url || null;
-      var li = el("li", {}, [
-        el("a", { href: filterUrl(f), text: f.name, class: "saved-filter-link" }),
-        feed ? el("a", { href: feed, class: "feed-link", text: "Atom feed", "aria-label": "Atom feed of " + f.name }) : null,
-        el("button", { type: "button", class: "link", id: "feed-" + f.id, text: feed ? "Revoke feed" : "Make an Atom feed",
-          "aria-label": (feed ? "Revoke the Atom feed of " : "Make an Atom feed of ") + f.name,
-          onclick: function () {
-            api(feed ? "DELETE" : "POST", "/api/stream/filters/" + encodeURIComponent(f.id) + "/feed").then(function (r) {
-              if (r.status >= 300) { failed(r, feed ? "Revoking the feed" : "Making a feed"); return; }
-              announce(feed ? "Feed revoked: its address no longer works." : "Feed made: its address is private; revoke it to stop it.");
+      var feed = !!f.feed;
+      var url = feed ? feedUrls[f.id] || (typeof f.feed === "string" ? f.feed : null) : null;
+      function feedButton(method, text, label, said) {
+        return el("button", { type: "button", class: "link", id: "feed-" + method.toLowerCase() + "-" + f.id, text: text,
+          "aria-label": label + f.name, onclick: function () {
+            api(method, "/api/stream/filters/" + encodeURIComponent(f.id) + "/feed").then(function (r) {
+              if (r.status >= 300) { failed(r, text); return; }
+              if (r.url) feedUrls[f.id] = r.url; else delete feedUrls[f.id];
+              announce(said);
               loadSavedFilters();
             });
-          } }),
+          } });
+      }
+      var li = el("li", {}, [
+        el("a", { href: filterUrl(f), text: f.name, class: "saved-filter-link" }),
+        url ? el("a", { href: url, class: "feed-link", text: "Atom feed", "aria-label": "Atom feed of " + f.name }) : null,
+        url ? el("span", { class: "muted small", text: "(private: copy the address now, it is shown once)" }) : null,
+        feed && !url ? el("span", { class: "muted small", text: "Atom feed on" }) : null,
+        feed ? feedButton("POST", "New feed address", "Give a new feed address (the old one stops) to ",
+                          "A new feed address was made; the old one no longer works.") : null,
+        feedButton(feed ? "DELETE" : "POST", feed ? "Revoke feed" : "Make an Atom feed",
+                   feed ? "Revoke the Atom feed of " : "Make an Atom feed of ",
+                   feed ? "Feed revoked: its address no longer works." : "Feed made: its address is private; revoke it to stop it."),
         el("button", { type: "button", class: "link danger", id: "delete-filter-" + f.id, text: "Delete",
           "aria-label": "Delete filter " + f.name, onclick: function () {
             api("DELETE", "/api/stream/filters/" + encodeURIComponent(f.id)).then(function (r) {
@@ -1007,7 +1029,7 @@
   drawFilters();
   setLive("connecting");
   connect();
-  reload();
+  reload(firstPage());
   loadFollows();
   loadSavedFilters();
   window.streamPage = {
