@@ -45,6 +45,9 @@ from hubs.events import Events, HubChanged, HubViewed, LayoutChanged, PayloadCha
 from hubs.health import HealthMonitor, monitor_for
 from hubs.metrics import Metrics
 from hubs.people.accounts import Accounts
+from hubs.stream.concern import ConcernIndex
+from hubs.stream.push import PersonStreams
+from hubs.stream.triage import StreamKeeper
 from hubs.web.site import HubsWeb
 from hubs.web.sse import Broadcaster
 from hubs.widgets import load_registry
@@ -78,16 +81,19 @@ class Hubs:
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
     cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (on threads of their own when running)
+    keeper: StreamKeeper | None = None  # people's streams: who a message concerns, triage, the fleet's news
+    person_streams: PersonStreams | None = None  # each signed-in person's open pages
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
           recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None,
-          cache_runner: Any = None, time_slices: bool = False) -> Hubs:
+          cache_runner: Any = None, time_slices: bool = False, memberships: Any = None) -> Hubs:
     """Wire the parts together, and every in-process event to its listeners (no I/O).
 
     ``cache_runner`` makes every memcached call (``hubs.build.cache.CacheThreads``: off the reactor thread);
     None: inline (fakes, scripts). ``time_slices``: builds render and push at most 5 ms a reactor turn
-    (``hubs.build.queue.TimeSlices``; a running hub).
+    (``hubs.build.queue.TimeSlices``; a running hub). ``memberships``: who is in which group and maintains
+    what (``hubs.stream``'s interface); None: the demo people's (``hubs.demo.stream``).
     """
     calls = CacheCalls(cache, cache_runner)
     registry = load_registry() if registry is None else registry
@@ -105,8 +111,17 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
                           TimeSlices(clock) if time_slices else None)
     metrics.builds_running.set_function(lambda: states.queue.running)
     metrics.builds_waiting.set_function(lambda: states.queue.waiting)
+    if memberships is None:
+        from hubs.demo.stream import demo_memberships
+
+        memberships = demo_memberships()
+    person_streams = PersonStreams(store.stream_counts)
+    keeper = StreamKeeper(store, ConcernIndex(memberships), person_streams, bus, clock, streams.boot, memberships,
+                          directory)
+    if recorder is not None and getattr(recorder, "on_stored", False) is None:
+        recorder.on_stored = keeper.stored  # stored entries reach their people's open pages
     handler = MessageHandler(config, directory, states, ctx, clock, recorder=recorder, metrics=metrics,
-                             seen=SeenIds(config.seen_ids) if seen is None else seen)
+                             seen=SeenIds(config.seen_ids) if seen is None else seen, stream=keeper)
     fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
     editor = Editor(directory, bus)
     accounts = Accounts(config, directory, editor, clock)
@@ -116,8 +131,9 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(LayoutChanged, streams.on_layout)  # to the hub's open streams
     events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
     events.subscribe(HubViewed, lambda event: viewers.hub_viewed(event.hub))  # marked for the fleet at once
+    events.subscribe(HubChanged, keeper.hub_changed)  # a hub's people: who its feed brings messages to
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
-                metrics, events, fedmsg_edge, cache_calls=calls)
+                metrics, events, fedmsg_edge, cache_calls=calls, keeper=keeper, person_streams=person_streams)
 
 
 def make_web(hubs: Hubs) -> HubsWeb:
@@ -247,6 +263,14 @@ def warm_up(service: HubsService, amqp: bool, demo_feed: bool) -> None:
              classes)
 
 
+async def _wake(keeper: StreamKeeper) -> None:
+    """Snoozed items whose time has come; a failure (PostgreSQL away) is logged and tried again next turn."""
+    try:
+        await keeper.wake()
+    except Exception as e:
+        log.warning("waking snoozed stream items failed: %s", e)
+
+
 def _loop(fn, interval: float, clock, name: str) -> task.LoopingCall:
     loop = task.LoopingCall(fn)
     loop.clock = clock
@@ -272,6 +296,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     hubs = build(config, store, cache, edge.bus, reactor, **parts)
     handlers.append(hubs.handler)
     await hubs.directory.load()
+    await hubs.keeper.load()
     service = HubsService(hubs, make_web(hubs), amqp=edge.source)
     hubs.sources["amqp"] = edge.source
     warm_up(service, amqp=edge.source is not None, demo_feed=bool(config.demo_feed_interval))
@@ -288,7 +313,11 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
                            "keep-alive"),
                      _loop(hubs.states.refresh_due, 60, reactor, "refresh"),
-                     _loop(lambda: defer.ensureDeferred(viewers.refresh()), viewers.ttl / 3, reactor, "viewer marks"))
+                     _loop(lambda: defer.ensureDeferred(viewers.refresh()), viewers.ttl / 3, reactor, "viewer marks"),
+                     _loop(partial(hubs.person_streams.keepalive, config.sse_keepalive), config.sse_keepalive,
+                           reactor, "stream keep-alive"),
+                     _loop(lambda: defer.ensureDeferred(_wake(hubs.keeper)), config.stream_wake_interval, reactor,
+                           "snooze wake-up"))
     hubs.health = monitor_for(hubs)
     await hubs.health.start()  # the first answer is complete (or past its deadline) before anyone asks
     if listen:

@@ -20,6 +20,7 @@ from hubs.web.guard import JSON_BODY, OBJECT_BODY, checked
 from hubs.web.health import HealthRoutes
 from hubs.web.pages import PageRoutes
 from hubs.web.people import PeopleRoutes
+from hubs.web.my_stream import MyStreamRoutes
 from hubs.web.search import SearchRoutes
 from hubs.web.server import head_too_large
 from hubs.web.site import HubsWeb
@@ -87,7 +88,7 @@ async def test_a_composed_app_runs_each_route_on_its_part_and_maps_errors_once(m
 def test_the_site_serves_exactly_the_routes_of_its_parts_each_on_its_own_app():
     """Every part has its own Klein app; the site's app holds all their rules and no others."""
     parts = {"errors": ErrorPages, "pages": PageRoutes, "stream": StreamRoutes, "people": PeopleRoutes,
-             "edits": EditRoutes, "health": HealthRoutes, "search": SearchRoutes}
+             "edits": EditRoutes, "health": HealthRoutes, "search": SearchRoutes, "my_stream": MyStreamRoutes}
     assert len({id(part.app) for part in parts.values()} | {id(HubsWeb.app)}) == len(parts) + 1
     expected = {(f"{field}.{rule.endpoint}", rule.rule) for field, part in parts.items()
                 for rule in part.app.url_map.iter_rules()}

@@ -20,6 +20,7 @@ from txpostgres import reconnection, txpostgres
 
 from hubs.db.partitions import Month, months_ahead, to_drop
 from hubs.db.pool import Pool, Unresponsive
+from hubs.db.stream_store import StreamQueries
 from hubs.models import COLUMNS, ROLES, Conflict, FieldErrors, Hub, NotFound, StoredMessage, User, Widget
 from hubs.search.query import HIGHLIGHT_START, HIGHLIGHT_STOP, Query
 
@@ -271,7 +272,7 @@ def _check_hub_fields(fields: dict[str, Any]) -> None:
         raise FieldErrors(errors)
 
 
-class PostgresStore:
+class PostgresStore(StreamQueries):
     """The store on PostgreSQL through txpostgres (non-blocking, in the reactor; never blocked by the database)."""
 
     def __init__(self, dsn: str, size: int = 4, reactor=None, statement_timeout: float = 5.0,

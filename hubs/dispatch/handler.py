@@ -66,8 +66,10 @@ class MessageHandler:
     """Decides and handles bus messages (called in the reactor thread)."""
 
     def __init__(self, config: HubsConfig, directory: Directory, states, ctx: Any, clock, *,
-                 recorder: Any = None, metrics: Metrics | None = None, seen: SeenIds | None = None):
+                 recorder: Any = None, metrics: Metrics | None = None, seen: SeenIds | None = None,
+                 stream: Any = None):
         self.config = config
+        self.stream = stream  # hubs.stream.triage.StreamKeeper: who a message concerns; the fleet's stream news
         self.directory = directory
         self.states = states
         self.ctx = ctx
@@ -140,6 +142,9 @@ class MessageHandler:
     async def _handle(self, message: BusMessage) -> Any:
         if not self._admissible(message):
             return []
+        if self.stream is not None and self.stream.is_update(message):
+            await self.stream.heard(message)  # another process's triage: pushed here, not stored
+            return []
         started = time.perf_counter()
         decision = await self.decide_in_turns(message)
         if not self._decided(message, decision, started):
@@ -177,9 +182,16 @@ class MessageHandler:
         return True
 
     def record(self, message: BusMessage) -> None:
-        """Hand the message to the message store (batched: ``recorder.flush()`` awaits it)."""
+        """Hand the message to the message store (batched: ``recorder.flush()`` awaits it), with the stream
+        entries of the people it concerns (written in the same statement)."""
         if self.recorder is not None:
-            self.recorder.record(message)
+            items = None
+            if self.stream is not None:
+                try:
+                    items = self.stream.concerns(message)
+                except Exception:
+                    log.exception("deciding who %s concerns failed", quote(message.id, 80))
+            self.recorder.record(message, items=items)
 
     def act(self, decision: Decision) -> defer.Deferred:
         """Re-read the hub a change message names and rebuild the widgets hit; fires when all is done."""
@@ -209,6 +221,9 @@ class MessageHandler:
 
     async def _take(self, message: BusMessage) -> None:
         if not self._admissible(message):
+            return None
+        if self.stream is not None and self.stream.is_update(message):
+            self.stream.heard(message).addErrback(lambda f: log.error("a stream update failed: %s", f.getTraceback()))
             return None
         started = time.perf_counter()
         decision = await self.decide_in_turns(message)

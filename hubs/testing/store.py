@@ -11,9 +11,10 @@ from hubs.db.partitions import DEFAULT, Month, months_ahead, to_drop
 from hubs.db.store import _check_hub_fields, _day
 from hubs.models import COLUMNS, ROLES, Conflict, Hub, NotFound, StoredMessage, User, Widget
 from hubs.search.query import Query, mark, matches
+from hubs.testing.stream_store import FakeStreamQueries
 
 
-class FakeStore:
+class FakeStore(FakeStreamQueries):
     """An in-memory store with the same behaviour; can be told to fail."""
 
     def __init__(self, clock: Any = None) -> None:

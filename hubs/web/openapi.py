@@ -24,6 +24,7 @@ from typing import Any
 from hubs.models import COLUMNS, GRID, ROLES
 from hubs.people.auth import SESSION_COOKIE
 from hubs.web.common import MAX_BODY, RESERVED_NAMES
+from hubs.web.openapi_stream import stream_operations, stream_schemas
 from hubs.web.edits import ROLE_ACTIONS
 from hubs.widgets import WIDGETS
 
@@ -211,7 +212,9 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
                 "events in between (`{\"every\": seconds}`: a page that misses one knows the connection is "
                 "lost). Each `widget` event carries exactly the bytes of "
                 "`GET /{hub}/{idx}/json`, each `layout` event those of `GET /{hub}/json`; `hello` carries "
-                "`{\"hub\", \"boot\", \"plan\"}`. Every event but `keepalive` has an `id` to resume from."),
+                "`{\"hub\", \"boot\", \"plan\"}`. Every event but `keepalive` has an `id` to resume from. With a "
+                "session cookie, the stream also carries the signed-in person's `stream-count` events "
+                "(`{\"unread\", \"needs_me\"}`, no id), as `GET /stream/events?only=counts` does."),
             "parameters": [
                 {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "The id of the last event seen (browsers send it when they reconnect)."},
@@ -382,7 +385,8 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
     column = {"type": "string", "enum": list(COLUMNS)}
     return {**search_results,
         "StreamEvent": _obj({
-            "event": {"type": "string", "enum": ["hello", "layout", "widget", "keepalive"]},
+            "event": {"type": "string", "enum": ["hello", "layout", "widget", "keepalive", "stream-count",
+                                                 "stream-item", "stream-change"]},
             "id": {"type": "string", "description": "Send it back as `Last-Event-ID` to resume after it "
                                                    "(every event but `keepalive` has one)."},
             "data": {"type": "string", "contentMediaType": JSON,
@@ -575,10 +579,10 @@ def openapi_document(plugins: Iterable[str] = WIDGETS) -> dict[str, Any]:
                 "path or host is not UTF-8 gets 400."),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
-        "tags": [{"name": n} for n in ("pages", "hubs", "widgets", "editing", "people", "operations")],
-        "paths": _paths(plugins),
+        "tags": [{"name": n} for n in ("pages", "hubs", "widgets", "editing", "people", "operations", "stream")],
+        "paths": {**_paths(plugins), **stream_operations()},
         "components": {
-            "schemas": _schemas(plugins),
+            "schemas": {**_schemas(plugins), **stream_schemas()},
             "responses": _responses(),
             "securitySchemes": {
                 "bearerToken": {"type": "http", "scheme": "bearer",
