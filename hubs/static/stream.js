@@ -156,10 +156,11 @@
     counts = c;
     document.querySelectorAll(".tab-count").forEach(function (span) {
       var n = c[span.getAttribute("data-count")];
-      span.textContent = typeof n === "number" && n > 0 ? String(n) : "";
-      span.hidden = !(typeof n === "number" && n > 0);
-      // Said with the tab's name: "Needs me, 5 unread".
-      span.setAttribute("aria-label", n + " unread");
+      var some = typeof n === "number" && n > 0;
+      // Said with the tab's name: "Needs me 5 unread".
+      span.textContent = some ? String(n) : "";
+      if (some) span.appendChild(el("span", { class: "visually-hidden", text: " unread" }));
+      span.hidden = !some;
     });
     if (window.hubsCount) window.hubsCount.set(c, true);
     document.title = (c.unread ? "(" + c.unread + ") " : "") + "My stream · Hubs";
@@ -789,6 +790,7 @@
       var feed = !!f.feed;
       var url = feed ? feedUrls[f.id] || (typeof f.feed === "string" ? f.feed : null) : null;
       function feedButton(method, text, label, said) {
+        // Named "<its words> <the filter>": the visible words start the name (for voice control).
         return el("button", { type: "button", class: "link", id: "feed-" + method.toLowerCase() + "-" + f.id, text: text,
           "aria-label": label + f.name, onclick: function () {
             api(method, "/api/stream/filters/" + encodeURIComponent(f.id) + "/feed").then(function (r) {
@@ -804,10 +806,10 @@
         url ? el("a", { href: url, class: "feed-link", text: "Atom feed", "aria-label": "Atom feed of " + f.name }) : null,
         url ? el("span", { class: "muted small", text: "(private: copy the address now, it is shown once)" }) : null,
         feed && !url ? el("span", { class: "muted small", text: "Atom feed on" }) : null,
-        feed ? feedButton("POST", "New feed address", "Give a new feed address (the old one stops) to ",
+        feed ? feedButton("POST", "New feed address", "New feed address for ",
                           "A new feed address was made; the old one no longer works.") : null,
         feedButton(feed ? "DELETE" : "POST", feed ? "Revoke feed" : "Make an Atom feed",
-                   feed ? "Revoke the Atom feed of " : "Make an Atom feed of ",
+                   feed ? "Revoke feed of " : "Make an Atom feed of ",
                    feed ? "Feed revoked: its address no longer works." : "Feed made: its address is private; revoke it to stop it."),
         el("button", { type: "button", class: "link danger", id: "delete-filter-" + f.id, text: "Delete",
           "aria-label": "Delete filter " + f.name, onclick: function () {
