@@ -235,10 +235,9 @@
     ]);
     var select = el("input", { type: "checkbox", class: "select", "aria-label": "Select: " + itemLabel(item) });
     var article = el("article", { class: "card-body", "aria-labelledby": sid + "-summary", "aria-describedby": sid + "-state" }, [
-      el("div", { class: "item-main" }, [
-        el("p", { class: "item-summary" }, [el("span", { class: "unread-mark", id: sid + "-state" }), summary]),
-        meta, reasons]),
-      actions]);
+      el("p", { class: "item-summary" }, [el("span", { class: "unread-mark", id: sid + "-state" }), summary]),
+      meta,
+      el("div", { class: "item-foot" }, [reasons, actions])]);
     var li = el("li", { class: "stream-item row", id: sid, "data-id": String(id), tabindex: "-1" }, [select, icon, article]);
     cards[id] = li;
     updateCard(li, item);
