@@ -135,6 +135,12 @@ def test_a_demo_persons_stream_is_full_on_first_open_and_every_item_says_why(set
     expect(page.locator('.stream-tabs a[aria-current="page"]')).to_have_text(re.compile("^Everything"))
     assert unread_badge(page) >= 1
     expect(page.locator("#live")).to_have_class(re.compile("live-live"))
+    # "Load more" brings the next page below; the pages loaded stay.
+    shown = page.evaluate("() => window.streamPage.items().length")
+    more = page.get_by_role("button", name="Load more")
+    more.click()
+    page.wait_for_function("n => window.streamPage.items().length > n", arg=shown)
+    announced(page, "older item")
     done(page)
 
 
@@ -291,6 +297,11 @@ def test_the_keyboard_moves_selects_and_triages_and_never_steals_keys_while_typi
     expect(card.locator(".select")).to_be_checked()
     page.keyboard.press("x")
     expect(card.locator(".select")).not_to_be_checked()
+    card.locator(".select").focus()  # a check box takes no typing: the keys still work there
+    page.keyboard.press("k")
+    assert page.evaluate(JS_ACTIVE_ID) != second_id
+    page.keyboard.press("j")
+    assert page.evaluate(JS_ACTIVE_ID) == second_id
     page.keyboard.press("s")
     expect(card.locator('[data-act="save"]')).to_have_attribute("aria-pressed", "true")
     was_unread = "unread" in (card.get_attribute("class") or "").split()

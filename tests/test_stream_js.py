@@ -73,6 +73,7 @@ KEYS = [  # (the key press, the action)
     ({"key": "s", "ctrlKey": True}, None), ({"key": "j", "metaKey": True}, None),
     ({"key": "k", "altKey": True}, None), ({"key": "q"}, None), ({"key": "Enter"}, None),
     ({"key": "Enter", "onCard": True}, "open"), ({"key": "?", "tag": "BUTTON"}, "help"),
+    ({"key": "j", "tag": "INPUT-checkbox"}, "next"),
 ]
 
 QUERIES = [  # (a URL's query string, the filter, the query string the page writes back)

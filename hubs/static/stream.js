@@ -883,8 +883,10 @@
 
   document.addEventListener("keydown", function (e) {
     var t = e.target;
+    // A check box or a button takes no typing: the keys work there (a text field keeps them).
+    var tag = t.tagName === "INPUT" && /^(checkbox|radio|button|submit|reset)$/.test(t.type) ? "INPUT-" + t.type : t.tagName;
     var action = lib.keyAction({ key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey,
-                                 tag: t.tagName, editable: t.isContentEditable || (t.closest && !!t.closest("dialog[open]")),
+                                 tag: tag, editable: t.isContentEditable || (t.closest && !!t.closest("dialog[open]")),
                                  onCard: t.classList && t.classList.contains("stream-item") });
     if (!action) return;
     var id = focusedItemId();
