@@ -10,8 +10,8 @@
   if (!badge) return;
   var said = document.getElementById("count-announcer");
   var lib = window.HubsStream;
-  var ownStream = !document.getElementById("hub") && !document.querySelector(".popout") &&
-    !document.getElementById("stream");
+  // A hub page (hubs.js) and the stream page (stream.js) pass on their own stream's counts; others open one.
+  var ownStream = !document.getElementById("hub") && !document.getElementById("stream");
   var last = null;         // the unread count shown
   var risen = 0;           // rise not yet said
   var sayTimer = null;
