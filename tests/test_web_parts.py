@@ -18,9 +18,9 @@ from hubs.web.edits import EditRoutes
 from hubs.web.errors import ErrorPages
 from hubs.web.guard import JSON_BODY, OBJECT_BODY, checked
 from hubs.web.health import HealthRoutes
+from hubs.web.my_stream import MyStreamRoutes
 from hubs.web.pages import PageRoutes
 from hubs.web.people import PeopleRoutes
-from hubs.web.my_stream import MyStreamRoutes
 from hubs.web.search import SearchRoutes
 from hubs.web.server import head_too_large
 from hubs.web.site import HubsWeb

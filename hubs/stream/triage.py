@@ -96,8 +96,6 @@ class StreamKeeper:
         if changes.get("snooze") is not None:
             snoozed = snooze_until(changes["snooze"], self.clock.seconds(), await self.store.user_tz(person))
         changed = await self.store.set_stream_items(person, ids, changes, snoozed)
-        # From the store, not push.counts(fresh=True): that would remember the new counts, and push_counts below
-        # would then find nothing changed and tell the person's other pages nothing.
         counts = await self.store.stream_counts(person)
         if changed:
             told = self._told(changes, snoozed)

@@ -95,7 +95,7 @@ def atom_feed(title: str, self_url: str, items: list[dict[str, Any]], now: float
     return ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">"
             f"<id>tag:hubs,stream-feed:{escape(self_url)}</id><title>{escape(title)}</title>"
             f"<updated>{when(items[0]['message']['time'] if items and items[0]['message'] else now)}</updated>"
-            f"<link rel=\"self\" href={quoteattr(self_url)}/>{''.join(entries)}</feed>").encode("utf-8")
+            f"<link rel=\"self\" href={quoteattr(self_url)}/>{''.join(entries)}</feed>").encode()
 
 
 class MyStreamRoutes:

@@ -24,8 +24,8 @@ from typing import Any
 from hubs.models import COLUMNS, GRID, ROLES
 from hubs.people.auth import SESSION_COOKIE
 from hubs.web.common import MAX_BODY, RESERVED_NAMES
-from hubs.web.openapi_stream import stream_operations, stream_schemas
 from hubs.web.edits import ROLE_ACTIONS
+from hubs.web.openapi_stream import stream_operations, stream_schemas
 from hubs.widgets import WIDGETS
 
 OPENAPI_VERSION = "3.1.0"
