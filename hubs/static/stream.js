@@ -1,5 +1,7 @@
 // The stream page (/stream): the signed-in person's items, with why each is there, triage, filters, live.
-// Decisions live in streamlib.js (window.HubsStream); this file draws, listens and asks the server.
+// Decisions live in streamlib.js (window.HubsStream); stream-ui.js (tools), stream-cards.js (cards and groups),
+// stream-live.js (the EventSource) and stream-saved.js (saved filters) are its parts; this file holds the state
+// and ties them together: the list, loading, triage, selection, filters and keys.
 // The page keeps ONE EventSource (/stream/events): new items (stream-item), triage done elsewhere
 // (stream-change) and counts (stream-count). Cards are kept and updated in place (by item id), so the
 // focus, the reader's place and the pages "Load more" brought stay when the list changes live.
@@ -8,32 +10,22 @@
   var lib = window.HubsStream;
   var box = document.getElementById("stream");
   if (!box || !lib) return;
+  var ui = window.HubsStreamUI;
+  var el = ui.el, setText = ui.setText, announce = ui.announce, toast = ui.toast, offerUndo = ui.offerUndo,
+      api = ui.api, failed = ui.failed;
 
   var filter = lib.parseFilter(location.search);
   var items = [];            // shown items, newest first (as the API gives them)
   var byId = {};             // id -> item
-  var cards = {};            // id -> <li> of its card
-  var groups = {};           // group node key -> <li> of a group
   var expanded = {};         // group key -> true when opened
   var selected = {};         // id -> true
   var next = null;           // cursor of the next page
   var loading = 0;           // the number of the newest list request
   var follows = {};          // "kind:name" -> true
-  var csrf = null;
-  var source = null;
-  var lastId = null;
-  var liveState = "connecting";
-  var everLive = false;
   var counts = null;
-  var undoAction = null;
-  var undoTimer = null;
   var list = null;
-  var live = document.getElementById("live");
-  var staleNotice = document.getElementById("stale-notice");
-  var announcer = document.getElementById("announcer");
   var loadMore = document.getElementById("load-more");
   var search = document.getElementById("stream-q");
-  var LIVE_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline — retrying" };
   var EMPTY = {
     everything: "Nothing here yet. Items about your packages, your groups, the people, packages and hubs you follow, " +
                 "and mentions of you will appear here, live.",
@@ -43,111 +35,16 @@
     done: "Nothing done yet. Items you mark done (e) move here, out of the other views.",
   };
   var VIEW_NAMES = { everything: "Everything", "needs-me": "Needs me", mine: "My actions", saved: "Saved", done: "Done" };
-  var MUTES = [["package", "packages"], ["service", "category"], ["person", "agent"], ["topic", "topic"]];
 
   function now() { return Date.now() / 1000; }
+  var drawing = window.HubsStreamCards({ follows: function () { return follows; },
+                                         selected: function () { return selected; },
+                                         expanded: function () { return expanded; } });
+  var cards = drawing.cards;
+  var groups = drawing.groups;
+  var cardFor = drawing.cardFor, updateCard = drawing.updateCard, buildGroup = drawing.buildGroup,
+      updateGroup = drawing.updateGroup, placeChildren = drawing.placeChildren, itemLabel = drawing.itemLabel;
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), attrs[k]);
-      else if (attrs[k] !== null && attrs[k] !== undefined) node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) { if (c) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
-    return node;
-  }
-
-  // ------------------------------------------------------------------ telling people
-
-  var pending = [];
-  var announceTimer = null;
-  var announced = [];
-
-  function announce(text) {
-    if (!text || pending.indexOf(text) >= 0) return;
-    pending.push(text);
-    clearTimeout(announceTimer);
-    announceTimer = setTimeout(function () {
-      var said = pending.join(" ");
-      pending = [];
-      announced.push(said);
-      announcer.textContent = "";
-      setTimeout(function () { announcer.textContent = said; }, 50);
-    }, 400);
-  }
-
-  function toast(message, kind) {
-    var t = document.getElementById("toast");
-    t.textContent = message;
-    t.className = "toast show " + (kind || "");
-    clearTimeout(t._t);
-    t._t = setTimeout(function () { t.className = "toast"; t.textContent = ""; }, 5000);
-  }
-
-  // An action that can be taken back: its words and an Undo button, for 8 seconds (the button is announced).
-  function offerUndo(text, undo) {
-    var bar = document.getElementById("undo");
-    document.getElementById("undo-text").textContent = text;
-    undoAction = undo;
-    bar.hidden = false;
-    announce(text + " Undo is available.");
-    clearTimeout(undoTimer);
-    undoTimer = setTimeout(function () {
-      if (bar.contains(document.activeElement)) return;  // someone is on it
-      bar.hidden = true; undoAction = null;
-    }, 8000);
-  }
-
-  document.getElementById("undo-button").addEventListener("click", function () {
-    var undo = undoAction;
-    undoAction = null;
-    document.getElementById("undo").hidden = true;
-    if (undo) undo();
-  });
-
-  // ------------------------------------------------------------------ the server
-
-  function csrfToken() {
-    if (csrf) return Promise.resolve(csrf);
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    if (meta) { csrf = meta.getAttribute("content"); return Promise.resolve(csrf); }
-    if (window.hubsMe && window.hubsMe.csrf) { csrf = window.hubsMe.csrf; return Promise.resolve(csrf); }
-    return fetch("/api/me", { credentials: "same-origin" }).then(function (r) { return r.json(); })
-      .then(function (me) { csrf = me.csrf || null; return csrf; });
-  }
-
-  // JSON both ways; resolves {status, ...body}; a network failure resolves {status: 0, error}.
-  function api(method, url, body, retried) {
-    var ready = method === "GET" ? Promise.resolve(null) : csrfToken();
-    return ready.then(function (token) {
-      var headers = { "Accept": "application/json" };
-      if (body !== undefined) headers["Content-Type"] = "application/json";
-      if (token) headers["X-CSRF-Token"] = token;
-      return fetch(url, { method: method, headers: headers, credentials: "same-origin",
-                          body: body === undefined ? undefined : JSON.stringify(body) });
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        data.status = r.status;
-        if (r.status === 403 && !retried && method !== "GET" && /CSRF/.test(data.error || "")) {
-          csrf = null;  // signed in again in another tab: a new token
-          if (window.hubsMe) window.hubsMe.csrf = null;
-          var meta = document.querySelector('meta[name="csrf-token"]');
-          if (meta) meta.remove();
-          return api(method, url, body, true);
-        }
-        return data;
-      });
-    }, function () {
-      return { status: 0, error: "Hubs cannot be reached; check your connection and try again." };
-    });
-  }
-
-  function failed(r, what) {
-    var why = r.error || ("The server answered " + r.status + ".");
-    toast(what + " did not work: " + why, "bad");
-    announce(what + " did not work.");
-  }
 
   // ------------------------------------------------------------------ counts
 
@@ -164,156 +61,6 @@
     });
     if (window.hubsCount) window.hubsCount.set(c, true);
     document.title = (c.unread ? "(" + c.unread + ") " : "") + "My stream · Hubs";
-  }
-
-  // ------------------------------------------------------------------ cards
-
-  function reasonText(r) { return r.text || (r.kind + (r.name ? ": " + r.name : "")); }
-
-  function itemLabel(item) {
-    var m = item.message || {};
-    return m.summary || m.topic || "an item";
-  }
-
-  function menu(label, name, buttons) {
-    var d = el("details", { class: "menu" }, [
-      el("summary", { "aria-label": name }, [label]),
-      el("div", { class: "menu-list", role: "group", "aria-label": name }, buttons)]);
-    return d;
-  }
-
-  function actionButton(act, text, extra) {
-    var attrs = { type: "button", "data-act": act, text: text };
-    Object.keys(extra || {}).forEach(function (k) { attrs[k] = extra[k]; });
-    return el("button", attrs);
-  }
-
-  function buildCard(item) {
-    var id = item.id;
-    var m = item.message || {};
-    var sid = "item-" + id;
-    var summary = m.link && /^https?:\/\//.test(m.link)
-      ? el("a", { href: m.link, id: sid + "-summary", class: "item-link", rel: "noopener", text: itemLabel(item) })
-      : el("span", { id: sid + "-summary", text: itemLabel(item) });
-    var icon = el("span", { class: "item-icon", "aria-hidden": "true", "data-initial": (m.category || "?").charAt(0).toUpperCase() });
-    if (m.icon && /^https?:\/\//.test(m.icon)) {
-      var img = el("img", { src: m.icon, alt: "", loading: "lazy" });
-      img.addEventListener("error", function () { img.remove(); });
-      icon.appendChild(img);
-    }
-    var time = el("time", { datetime: new Date((m.time || 0) * 1000).toISOString(), "data-epoch": String(m.time || 0) });
-    var meta = el("p", { class: "item-meta" }, [
-      m.agent ? el("a", { href: "/" + encodeURIComponent(m.agent), text: m.agent }) : null,
-      m.agent ? " · " : null, time, m.category ? " · " + m.category : null,
-      el("span", { class: "item-state" })]);
-    var reasons = el("ul", { class: "reasons", "aria-label": "Why this is here" },
-      (item.reasons || []).map(function (r) {
-        return el("li", {}, [el("button", { type: "button", class: "reason-chip", "data-reason": r.kind,
-          title: "Show only items here for this reason (" + r.kind + ")", text: reasonText(r) })]);
-      }));
-    var people = [];
-    if (m.agent) people.push(m.agent);
-    var muteButtons = [];
-    if ((m.packages || [])[0]) muteButtons.push(actionButton("mute", "Mute package " + m.packages[0], { "data-kind": "package", "data-value": m.packages[0] }));
-    if (m.category) muteButtons.push(actionButton("mute", "Mute " + m.category + " (service)", { "data-kind": "service", "data-value": m.category }));
-    if (m.agent) muteButtons.push(actionButton("mute", "Mute " + m.agent + " (person)", { "data-kind": "person", "data-value": m.agent }));
-    if (m.topic) muteButtons.push(actionButton("mute", "Mute this topic", { "data-kind": "topic", "data-value": m.topic, title: m.topic }));
-    var followButtons = [];
-    if (m.agent) followButtons.push(actionButton("follow", "", { "data-kind": "person", "data-value": m.agent }));
-    if ((m.packages || [])[0]) followButtons.push(actionButton("follow", "", { "data-kind": "package", "data-value": m.packages[0] }));
-    var actions = el("div", { class: "item-actions", role: "group", "aria-label": "Actions on this item" }, [
-      actionButton("unread", ""),
-      actionButton("done", ""),
-      actionButton("save", ""),
-      menu("Snooze", "Snooze", [
-        actionButton("snooze", "For 1 hour", { "data-snooze": "1h" }),
-        actionButton("snooze", "Until tomorrow 09:00", { "data-snooze": "tomorrow" }),
-        actionButton("snooze", "Until next week", { "data-snooze": "next-week" }),
-        el("label", { class: "snooze-pick" }, ["Until ", el("input", { type: "datetime-local", class: "snooze-date", "aria-label": "Snooze until this date and time" })]),
-        actionButton("snooze-date", "Snooze until then")]),
-      menu("More", "More actions", muteButtons.concat(followButtons)),
-    ]);
-    var select = el("input", { type: "checkbox", class: "select", "aria-label": "Select: " + itemLabel(item) });
-    var article = el("article", { class: "card-body", "aria-labelledby": sid + "-summary", "aria-describedby": sid + "-state" }, [
-      el("p", { class: "item-summary" }, [el("span", { class: "unread-mark", id: sid + "-state" }), summary]),
-      meta,
-      el("div", { class: "item-foot" }, [reasons, actions])]);
-    var li = el("li", { class: "stream-item row", id: sid, "data-id": String(id), tabindex: "-1" }, [select, icon, article]);
-    cards[id] = li;
-    updateCard(li, item);
-    return li;
-  }
-
-  function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
-
-  // What a card shows of its item's state: words, not only colour ("Unread", "Saved", "Done").
-  function updateCard(li, item) {
-    li.classList.toggle("unread", !!item.unread);
-    li.classList.toggle("saved", !!item.saved);
-    li.classList.toggle("done", !!item.done);
-    li.classList.toggle("selected", !!selected[item.id]);
-    li.querySelector(".select").checked = !!selected[item.id];
-    var mark = li.querySelector(".unread-mark");
-    setText(mark, item.unread ? "Unread" : "Read");  // "Read" is only heard (the card's description)
-    mark.classList.toggle("on", !!item.unread);
-    var extra = [item.saved ? "Saved" : "", item.done ? "Done" : ""].filter(Boolean).join(", ");
-    setText(li.querySelector(".item-state"), extra ? " · " + extra : "");
-    var b = li.querySelector('[data-act="unread"]');
-    setText(b, item.unread ? "Mark read" : "Mark unread");
-    b = li.querySelector('[data-act="done"]');
-    setText(b, item.done ? "Not done" : "Done");
-    b = li.querySelector('[data-act="save"]');
-    setText(b, item.saved ? "Saved" : "Save");
-    b.setAttribute("aria-pressed", String(!!item.saved));
-    li.querySelectorAll('[data-act="follow"]').forEach(function (f) {
-      var key = f.getAttribute("data-kind") + ":" + f.getAttribute("data-value");
-      setText(f, (follows[key] ? "Unfollow " : "Follow ") + f.getAttribute("data-value") +
-              (f.getAttribute("data-kind") === "package" ? " (package)" : ""));
-    });
-    var t = li.querySelector("time");
-    var epoch = parseFloat(t.getAttribute("data-epoch"));
-    setText(t, lib.relativeTime(epoch, now()));
-    t.title = new Date(epoch * 1000).toLocaleString();
-  }
-
-  function buildGroup(key, nodeKey) {
-    var gid = "group-" + Object.keys(groups).length + "-" + Math.floor(Math.random() * 1e6);
-    var toggle = el("button", { type: "button", class: "group-toggle row", "aria-expanded": "false", "aria-controls": gid });
-    toggle.appendChild(el("span", { class: "group-text" }));
-    toggle.appendChild(el("span", { class: "group-meta muted small" }));
-    var inner = el("ol", { class: "group-items", id: gid, hidden: "hidden", "aria-label": "Items of this group" });
-    var li = el("li", { class: "stream-group", "data-group": key, "data-node": nodeKey }, [toggle, inner]);
-    groups[nodeKey] = li;
-    return li;
-  }
-
-  function updateGroup(li, group) {
-    var toggle = li.querySelector(".group-toggle");
-    var unread = group.items.filter(function (i) { return i.unread; }).length;
-    setText(toggle.querySelector(".group-text"), lib.groupSummary(group.items));
-    setText(toggle.querySelector(".group-meta"), group.items.length + " items" + (unread ? ", " + unread + " unread" : "") +
-            " · " + lib.relativeTime(group.items[0].message.time, now()));
-    li.classList.toggle("unread", unread > 0);
-    var open = !!expanded[group.key];
-    toggle.setAttribute("aria-expanded", String(open));
-    li.querySelector(".group-items").hidden = !open;
-    placeChildren(li.querySelector(".group-items"), group.items.map(function (i) { return cardFor(i); }));
-  }
-
-  function cardFor(item) {
-    var li = cards[item.id];
-    if (li) updateCard(li, item); else li = buildCard(item);
-    return li;
-  }
-
-  // Make `parent`'s children exactly `nodes`, moving only nodes out of place (a moved node loses the focus).
-  function placeChildren(parent, nodes) {
-    var keep = new Set(nodes);
-    Array.prototype.slice.call(parent.children).forEach(function (c) { if (!keep.has(c)) c.remove(); });
-    nodes.forEach(function (node, i) {
-      var here = parent.children[i];
-      if (here !== node) parent.insertBefore(node, here || null);
-    });
   }
 
   // ------------------------------------------------------------------ drawing the list
@@ -768,95 +515,6 @@
     changeFilter(lib.withFilter(filter, key, value));
   });
 
-  // Saved filters: each a link to its URL, with its Atom feed (private, revocable) and a delete button.
-  function filterUrl(f) {
-    var query = f.query || {};
-    var asFilter = lib.parseFilter(lib.filterQuery(Object.assign({ view: query.view || "everything", q: query.q || "" }, query)));
-    var q = lib.filterQuery(asFilter);
-    return "/stream" + (q ? "?" + q : "");
-  }
-
-  var feedUrls = {};  // saved filter id -> the feed address made in this page (the server keeps only a hash)
-
-  function drawSavedFilters(filters) {
-    var ul = document.getElementById("saved-filters");
-    var focusId = document.activeElement && ul.contains(document.activeElement) ? document.activeElement.id : null;
-    ul.textContent = "";
-    if (!filters.length) {
-      ul.appendChild(el("li", { class: "muted", text: "None yet. Build a filter above, then save it by name." }));
-    }
-    filters.forEach(function (f) {
-      var feed = !!f.feed;
-      var url = feed ? feedUrls[f.id] || (typeof f.feed === "string" ? f.feed : null) : null;
-      function feedButton(method, text, label, said) {
-        // Named "<its words> <the filter>": the visible words start the name (for voice control).
-        return el("button", { type: "button", class: "link", id: "feed-" + method.toLowerCase() + "-" + f.id, text: text,
-          "aria-label": label + f.name, onclick: function () {
-            api(method, "/api/stream/filters/" + encodeURIComponent(f.id) + "/feed").then(function (r) {
-              if (r.status >= 300) { failed(r, text); return; }
-              if (r.url) feedUrls[f.id] = r.url; else delete feedUrls[f.id];
-              announce(said);
-              loadSavedFilters();
-            });
-          } });
-      }
-      var li = el("li", {}, [
-        el("a", { href: filterUrl(f), text: f.name, class: "saved-filter-link" }),
-        url ? el("a", { href: url, class: "feed-link", text: "Atom feed", "aria-label": "Atom feed of " + f.name }) : null,
-        url ? el("span", { class: "muted small", text: "(private: copy the address now, it is shown once)" }) : null,
-        feed && !url ? el("span", { class: "muted small", text: "Atom feed on" }) : null,
-        feed ? feedButton("POST", "New feed address", "New feed address for ",
-                          "A new feed address was made; the old one no longer works.") : null,
-        feedButton(feed ? "DELETE" : "POST", feed ? "Revoke feed" : "Make an Atom feed",
-                   feed ? "Revoke feed of " : "Make an Atom feed of ",
-                   feed ? "Feed revoked: its address no longer works." : "Feed made: its address is private; revoke it to stop it."),
-        el("button", { type: "button", class: "link danger", id: "delete-filter-" + f.id, text: "Delete",
-          "aria-label": "Delete filter " + f.name, onclick: function () {
-            api("DELETE", "/api/stream/filters/" + encodeURIComponent(f.id)).then(function (r) {
-              if (r.status >= 300) { failed(r, "Deleting the filter"); return; }
-              announce("Filter " + f.name + " deleted.");
-              loadSavedFilters().then(function () { document.getElementById("save-filter-name").focus(); });
-            });
-          } }),
-      ]);
-      ul.appendChild(li);
-    });
-    if (focusId && document.getElementById(focusId)) document.getElementById(focusId).focus();
-  }
-
-  function loadSavedFilters() {
-    return api("GET", "/api/stream/filters").then(function (r) {
-      if (r.status !== 200) {
-        drawSavedFilters([]);
-        setText(document.getElementById("saved-filters").firstChild, "Saved filters could not be loaded: " + (r.error || r.status) + ".");
-        return;
-      }
-      drawSavedFilters(r.filters || r.items || []);
-    });
-  }
-
-  document.getElementById("save-filter").addEventListener("submit", function (e) {
-    e.preventDefault();
-    var name = document.getElementById("save-filter-name");
-    var error = document.getElementById("save-filter-error");
-    error.textContent = "";
-    name.removeAttribute("aria-invalid");
-    if (!name.value.trim()) { error.textContent = "Give the filter a name."; name.setAttribute("aria-invalid", "true"); name.focus(); return; }
-    var query = lib.filterJson(filter);
-    if (filter.view !== "everything") query.view = filter.view;
-    api("POST", "/api/stream/filters", { name: name.value.trim(), query: query }).then(function (r) {
-      if (r.status >= 300) {
-        error.textContent = r.error || "The filter could not be saved.";
-        name.setAttribute("aria-invalid", "true");
-        name.focus();
-        return;
-      }
-      announce("Filter " + name.value.trim() + " saved.");
-      name.value = "";
-      loadSavedFilters();
-    });
-  });
-
   // ------------------------------------------------------------------ keyboard
 
   function focusedItemId() {
@@ -916,42 +574,7 @@
     e.preventDefault();
   });
 
-  // ------------------------------------------------------------------ live
-
-  function setLive(state) {
-    var was = liveState;
-    liveState = state;
-    live.className = "live live-" + state;
-    live.querySelector(".live-text").textContent = LIVE_TEXT[state];
-    document.body.setAttribute("data-live", state);
-    var lost = (state === "reconnecting" || state === "offline") && everLive;
-    staleNotice.hidden = !lost;
-    staleNotice.querySelector("strong").textContent = LIVE_TEXT[state];
-    if (state === "live") {
-      if (everLive && was !== "live") announce("Reconnected: new items show again.");
-      everLive = true;
-    } else if (lost && was === "live") {
-      announce("Connection lost. Reconnecting.");
-    }
-  }
-
-  var keepaliveEvery = 0;
-  var lastSign = 0;
-  var watchdog = null;
-  function patience() { return keepaliveEvery * 1000 + Math.max(2000, keepaliveEvery * 1000 / 3); }
-  function alive() {
-    lastSign = Date.now();
-    if (keepaliveEvery) { clearTimeout(watchdog); watchdog = setTimeout(check, patience()); }
-  }
-  function check() {
-    var quiet = Date.now() - lastSign;
-    if (quiet < patience()) { watchdog = setTimeout(check, patience() - quiet); return; }
-    if (source) source.close();
-    setLive("reconnecting");
-    lastSign = Date.now();
-    connect();
-    watchdog = setTimeout(check, patience());
-  }
+  // ------------------------------------------------------------------ live items and changes
 
   var newCount = 0;
   function onItem(item) {
@@ -987,56 +610,17 @@
   document.getElementById("show-new").addEventListener("click", function () { reload(); main().focus(); });
   function main() { return document.getElementById("main"); }
 
-  function connect() {
-    var url = "/stream/events";
-    if (lastId) url += "?last_id=" + encodeURIComponent(lastId);
-    var stream = source = new EventSource(url);
-    function current() { return stream === source; }
-    function track(e) { if (e.lastEventId) lastId = e.lastEventId; alive(); }
-    stream.addEventListener("open", function () { if (current()) { alive(); setLive("live"); } });
-    stream.addEventListener("hello", function (e) { if (current()) { track(e); setLive("live"); } });
-    stream.addEventListener("keepalive", function (e) {
-      if (!current()) return;
-      try { keepaliveEvery = Number(JSON.parse(e.data).every) || keepaliveEvery; } catch (err) { /* keep */ }
-      alive();
-      if (liveState !== "live") setLive("live");
-    });
-    stream.addEventListener("stream-count", function (e) {
-      if (!current()) return;
-      alive();
-      try { setCounts(JSON.parse(e.data)); } catch (err) { console.error("bad stream-count event", err); }
-    });
-    stream.addEventListener("stream-item", function (e) {
-      if (!current()) return;
-      track(e);
-      try { onItem(JSON.parse(e.data)); } catch (err) { console.error("bad stream-item event", err); }
-    });
-    stream.addEventListener("stream-change", function (e) {
-      if (!current()) return;
-      alive();
-      try { onChange(JSON.parse(e.data)); } catch (err) { console.error("bad stream-change event", err); }
-    });
-    var retryDelay = 1000;
-    stream.addEventListener("error", function () {
-      if (!current()) return;
-      if (stream.readyState === EventSource.CONNECTING) { setLive("reconnecting"); return; }
-      stream.close();
-      setLive("offline");
-      setTimeout(function () { if (current()) connect(); }, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 30000);
-    });
-  }
-
   // ------------------------------------------------------------------ start
 
+  var saved = window.HubsStreamSaved(function () { return filter; });
+  var live = window.HubsStreamLive({ onItem: onItem, onChange: onChange, onCounts: setCounts });
   drawFilters();
-  setLive("connecting");
-  connect();
+  live.connect();
   reload(firstPage());
   loadFollows();
-  loadSavedFilters();
+  saved.load();
   window.streamPage = {
-    announcements: announced,
+    announcements: ui.announced,
     items: function () { return items.slice(); },
     filter: function () { return filter; },
     counts: function () { return counts; },
