@@ -91,6 +91,8 @@
 
     // What a card shows of its item's state: words, not only colour ("Unread", "Saved", "Done").
     function updateCard(li, item) {
+      li._drawn = item;
+      li._selected = !!state.selected()[item.id];
       li.classList.toggle("unread", !!item.unread);
       li.classList.toggle("saved", !!item.saved);
       li.classList.toggle("done", !!item.done);
@@ -130,14 +132,23 @@
       return li;
     }
 
-    function updateGroup(li, group) {
+    // A group is touched again only when its items (new objects after any change) or its being open changed,
+    // or when `force` (its relative time, every 30 s).
+    function updateGroup(li, group, force) {
+      var open = !!state.expanded()[group.key];
+      var sel = group.items.map(function (it) { return !!state.selected()[it.id]; });
+      var same = !force && li._open === open && li._items && li._items.length === group.items.length &&
+        group.items.every(function (it, k) { return li._items[k] === it && li._sel[k] === sel[k]; });
+      if (same) return;
+      li._open = open;
+      li._items = group.items.slice();
+      li._sel = sel;
       var toggle = li.querySelector(".group-toggle");
       var unread = group.items.filter(function (i) { return i.unread; }).length;
       setText(toggle.querySelector(".group-text"), lib.groupSummary(group.items));
       setText(toggle.querySelector(".group-meta"), group.items.length + " items" + (unread ? ", " + unread + " unread" : "") +
               " · " + lib.relativeTime(group.items[0].message.time, now()));
       li.classList.toggle("unread", unread > 0);
-      var open = !!state.expanded()[group.key];
       toggle.setAttribute("aria-expanded", String(open));
       li.querySelector(".group-items").hidden = !open;
       placeChildren(li.querySelector(".group-items"), group.items.map(function (i) { return cardFor(i); }));
@@ -145,7 +156,10 @@
 
     function cardFor(item) {
       var li = cards[item.id];
-      if (li) updateCard(li, item); else li = buildCard(item);
+      // Only a card whose item (a new object after any change) or selection changed is touched again: a live
+      // item or a click costs one card's work, not the whole list's.
+      if (!li) li = buildCard(item);
+      else if (li._drawn !== item || li._selected !== !!state.selected()[item.id]) updateCard(li, item);
       return li;
     }
 
