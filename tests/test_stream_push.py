@@ -247,3 +247,29 @@ async def test_stream_updates_validate_against_their_schema_class(config, fake_s
         jsonschema.validate(envelope["msg"], StreamUpdateV1.body_schema)
         assert envelope["msg"]["person"] == "mizmo"
         assert "ralph" not in json.dumps(envelope["msg"]) and "koji" not in json.dumps(envelope["msg"])
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_for_an_open_stream_is_written_at_once_not_after_the_batching_delay():
+    """The recorder waits to batch messages nobody's open stream needs; one for an open stream goes at once."""
+    from hubs.stream.push import OwnStreamListener
+
+    clock = Clock()
+    clock.advance(time.time())
+    store = FakeStore(clock)
+    push = PersonStreams(store.stream_counts)
+    keeper = StreamKeeper(store, ConcernIndex(StaticMemberships()), push, FakeBus(), clock, "boot-1")
+    recorder = MessageRecorder(store, clock, delay=0.2, on_stored=keeper.stored)
+    from hubs.dispatch.handler import MessageHandler
+
+    handler = MessageHandler.__new__(MessageHandler)  # record() alone: the recorder and the stream
+    handler.recorder, handler.stream = recorder, keeper
+    handler.record(mention(20, who="duffy"))
+    clock.advance(0)
+    assert store.messages == []  # nobody listening: batched
+    page = Page()
+    push.add("mizmo", OwnStreamListener(page, items=True))
+    handler.record(mention(21))
+    clock.advance(0)
+    assert [m.msg_id for m in store.messages] == ["p-20", "p-21"]
+    assert any("event: stream-item" in f for f in page.frames)

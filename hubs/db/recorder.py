@@ -83,9 +83,11 @@ class MessageRecorder:
         self._waiters: list[tuple[int, defer.Deferred]] = []
 
     def record(self, message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None,
-               packages: Iterable[str] | None = None, items: Mapping[str, Any] | None = None) -> None:
+               packages: Iterable[str] | None = None, items: Mapping[str, Any] | None = None,
+               urgent: bool = False) -> None:
         """Queue one message (a BusMessage; see ``stored_message`` for the other arguments) with its stream
-        entries (``items``: person → reasons), written in the same statement."""
+        entries (``items``: person → reasons), written in the same statement; ``urgent``: written at once
+        (someone has the stream it goes to open), not after the batching delay."""
         self.recorded += 1
         self.pending.append((self.recorded, stored_message(message, usernames, packages, self.clock.seconds()),
                              items or None))
@@ -94,7 +96,7 @@ class MessageRecorder:
             del self.pending[:excess]
             self.dropped += excess
             log.warning("message store is behind: dropped the %d oldest unsaved messages", excess)
-        self._schedule(0 if len(self.pending) >= self.batch_size else self.delay)
+        self._schedule(0 if urgent or len(self.pending) >= self.batch_size else self.delay)
 
     def flush(self) -> defer.Deferred:
         """Fires once every message recorded so far has been written (or its write was tried)."""

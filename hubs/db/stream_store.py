@@ -179,10 +179,8 @@ class StreamQueries:
         return [item_from_row(r) for r in rows]
 
     async def stream_counts(self, person: str) -> Counts:
-        rows = await self._query(
-            f"SELECT (SELECT count(*) FROM stream_items WHERE person = %s AND {_OPEN_UNREAD}),"
-            f" (SELECT count(*) FROM stream_items WHERE person = %s AND needs_me AND {_OPEN_UNREAD})",
-            (person, person))
+        rows = await self._query(f"SELECT count(*), count(*) FILTER (WHERE needs_me) FROM stream_items"
+                                 f" WHERE person = %s AND {_OPEN_UNREAD}", (person,))
         return Counts(rows[0][0], rows[0][1])
 
     async def set_stream_items(self, person: str, ids: Iterable[int], changes: Mapping[str, Any],

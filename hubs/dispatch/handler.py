@@ -185,13 +185,14 @@ class MessageHandler:
         """Hand the message to the message store (batched: ``recorder.flush()`` awaits it), with the stream
         entries of the people it concerns (written in the same statement)."""
         if self.recorder is not None:
-            items = None
+            items, urgent = None, False
             if self.stream is not None:
                 try:
                     items = self.stream.concerns(message)
+                    urgent = bool(items) and self.stream.push.any_listening(items)
                 except Exception:
                     log.exception("deciding who %s concerns failed", quote(message.id, 80))
-            self.recorder.record(message, items=items)
+            self.recorder.record(message, items=items, urgent=urgent)
 
     def act(self, decision: Decision) -> defer.Deferred:
         """Re-read the hub a change message names and rebuild the widgets hit; fires when all is done."""

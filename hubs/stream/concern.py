@@ -128,43 +128,65 @@ class ConcernIndex:
     # ------------------------------------------------------------------ the decision
 
     def concerns(self, message: BusMessage) -> dict[str, tuple[Reason, ...]]:
-        """Person → the reasons ``message`` is in their stream (none for junk or Hubs' stream messages)."""
+        """Person → the reasons ``message`` is in their stream (none for junk or Hubs' stream messages).
+
+        Each rule gives a set of people; most people come from one rule, so a rule's newcomers are added
+        all at once (set and dict operations, in C) sharing one reasons tuple, and only people already
+        found (few) are walked in Python to add a second reason.
+        """
         short, _ = split_topic(message.topic)
         if not short or short.startswith(SILENT_PREFIXES):
             return {}
-        found: dict[str, list[Reason]] = {}
+        rules = self._rules(message)
+        found: dict[str, tuple[Reason, ...]] = {}
+        for reason, people in rules:
+            if not people:
+                continue
+            if not found:
+                found = dict.fromkeys(people, (reason,))
+                continue
+            keys = found.keys()
+            again = keys & people if len(people) < len(found) else people & keys
+            if len(again) < len(people):
+                found.update(dict.fromkeys(people - again if isinstance(people, (set, frozenset))
+                                           else set(people) - again, (reason,)))
+            for person in again:
+                reasons = found[person]
+                if reason not in reasons:
+                    found[person] = reasons + (reason,)
+        mutes = self._mutes
+        if mutes and found:
+            for person in mutes.keys() & found.keys():
+                if mutes_message(mutes[person], message):
+                    del found[person]
+        return found
 
-        def add(people: Iterable[str], reason: Reason) -> None:
-            for person in people:
-                reasons = found.get(person)
-                if reasons is None:
-                    found[person] = [reason]
-                elif reason not in reasons:
-                    reasons.append(reason)
-
+    def _rules(self, message: BusMessage) -> list[tuple[Reason, Iterable[str]]]:
+        """(reason, the people it brings the message to), in the order reasons are listed."""
         agent = message.agent
         names = message.usernames
+        rules: list[tuple[Reason, Iterable[str]]] = []
         if agent:
-            add((agent,), Reason("actor"))
-        add([u for u in names if u != agent], Reason("mentioned"))
+            rules.append((Reason("actor"), {agent}))
+        mentioned = names - {agent} if agent else names
+        if mentioned:
+            rules.append((Reason("mentioned"), mentioned))
         for package in message.packages:
-            add(self.memberships.maintainers_of(package), Reason("package", package))
+            rules.append((Reason("package", package), self.memberships.maintainers_of(package)))
         for group in message_groups(message):
-            add(self.memberships.members_of(group), Reason("group", group))
+            rules.append((Reason("group", group), self.memberships.members_of(group)))
         followers = self._followers
         for name in (names | {agent}) if agent else names:
             people = followers["person"].get(name)
             if people:
-                add(people, Reason("follow-person", name))
+                rules.append((Reason("follow-person", name), people))
             for hub in self._feed_hubs.get(name, ()):
-                add(self._audience.get(hub, EMPTY), Reason("hub", hub))
+                rules.append((Reason("hub", hub), self._audience.get(hub, EMPTY)))
                 people = followers["hub"].get(hub)
                 if people:
-                    add(people, Reason("follow-hub", hub))
+                    rules.append((Reason("follow-hub", hub), people))
         for package in message.packages:
             people = followers["package"].get(package)
             if people:
-                add(people, Reason("follow-package", package))
-        mutes = self._mutes
-        return {person: tuple(reasons) for person, reasons in found.items()
-                if person not in mutes or not mutes_message(mutes[person], message)}
+                rules.append((Reason("follow-package", package), people))
+        return rules

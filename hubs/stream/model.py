@@ -6,7 +6,7 @@ import datetime
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hubs.models import StoredMessage
@@ -27,9 +27,10 @@ class StreamError(ValueError):
     """A stream request that cannot be read (a 400 saying what is wrong)."""
 
 
-@dataclass(frozen=True, order=True)
-class Reason:
-    """Why an item is in a person's stream: a kind (see ``KINDS``) and what it names ("" for actor/mentioned)."""
+class Reason(NamedTuple):
+    """Why an item is in a person's stream: a kind (see ``KINDS``) and what it names ("" for actor/mentioned).
+
+    (A tuple: deciding makes thousands a second.)"""
 
     kind: str
     name: str = ""

@@ -74,6 +74,10 @@ class PersonStreams:
     def listening(self, person: str) -> bool:
         return person in self._listeners
 
+    def any_listening(self, people: Iterable[str]) -> bool:
+        """Has any of these people a page open here? (a message for them is written and pushed at once)"""
+        return not self._listeners.keys().isdisjoint(people)
+
     def listener_count(self) -> int:
         return sum(len(ls) for ls in self._listeners.values())
 

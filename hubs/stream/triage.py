@@ -58,6 +58,11 @@ class StreamKeeper:
             self.index.set_mutes(person, pairs)
         if self.directory is not None:
             self.index.load_hubs(self.directory)
+            track = getattr(self.memberships, "track", None)
+            if track is not None:  # who memberships should fetch: the people of every hub, and who follows
+                people = {p for hub in self.directory.all_hubs()
+                          for p in self.directory.people(hub.name, ("owner", "member", "subscriber"))}
+                track(people | set(follows) | set(mutes))
 
     def hub_changed(self, event: Any) -> None:
         """A hub's people or settings changed (``HubChanged``): its part of the index is re-read."""

@@ -80,9 +80,9 @@ def _text_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
 
 QUERY_PARAMS = [
     _text_param("view", "everything (all but done and snoozed), needs-me (about me, my packages, my groups; "
-                        "not my own acts), mine (my acts), saved, done.", enum=list(VIEWS)),
-    _text_param("reason", "Only items with this reason: " + ", ".join(KINDS) + ". Repeatable (any of them).",
-                enum=list(KINDS)),
+                        "not my own acts), mine (my acts), saved, done (empty: everything).", enum=["", *VIEWS]),
+    _text_param("reason", "Only items with this reason: " + ", ".join(KINDS) + ". Repeatable (any of them; "
+                "empty: no filter).", enum=["", *KINDS]),
     _text_param("service", "Only messages of this service (category), e.g. `bodhi`. Repeatable."),
     _text_param("topic", "Only messages whose topic matches this glob (`*` any run). Repeatable."),
     _text_param("package", "Only messages about this package. Repeatable."),
@@ -123,7 +123,7 @@ def stream_operations() -> dict[str, Any]:
                 {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "The last item id seen: newer items are sent first."},
                 _text_param("last_id", "The same as `Last-Event-ID`."),
-                _text_param("only", "`counts`: no items.", enum=["counts"]),
+                _text_param("only", "`counts`: no items (empty: items too).", enum=["", "counts"]),
             ],
             "responses": {"200": {"description": "The stream.",
                                   "content": {"text/event-stream": {"schema": _schema("StreamEvent")}}},
