@@ -30,8 +30,8 @@ from hubs.db.migrate import migrate
 from hubs.db.recorder import stored_message
 from hubs.db.store import PostgresStore
 from hubs.stream.concern import ConcernIndex
+from hubs.stream.memberships import StaticMemberships
 from hubs.stream.model import NewItem, StreamQuery, parse_query
-from hubs.stream.static_memberships import StaticMemberships
 from tests.conftest import drop_database, fresh_database
 
 PREFIX = "org.fedoraproject.prod."
@@ -61,7 +61,7 @@ class World:
         groups = {p: rng.sample(self.groups, 2) for p in self.people}
         direct = {p: rng.sample(self.packages, rng.randint(4, 12)) for p in self.people}
         group_packages = {g: rng.sample(self.packages, rng.randint(0, 3)) for g in self.groups}
-        self.memberships = StaticMemberships(groups=groups, packages=direct, group_packages=group_packages)
+        self.memberships = StaticMemberships(groups=groups, direct=direct, group_packages=group_packages)
         index = self.index = ConcernIndex(self.memberships)
         for p in self.people:
             index.set_follows(p, [("person", rng.choice(self.people)) for _ in range(5)]

@@ -160,6 +160,12 @@ SETTINGS: tuple[Setting, ...] = (
       "months of message partitions created ahead of the current one", check=POSITIVE),
     S("messages_prune_interval", "hubs.messages.prune_interval", FLOAT, 300.0,
       "seconds between two prunings of the message store", floor=1.0),
+    S("converge_interval", "hubs.converge.interval", FLOAT, 30.0,
+      "seconds between two comparisons of every hub with PostgreSQL (one query); a hub that differs (an edit "
+      "whose bus message was lost) is re-read and redrawn as if the message had come", floor=1.0),
+    S("converge_per_round", "hubs.converge.per_round", INT, 20,
+      "hubs re-read at most per comparison, one after another; the others wait for the next one",
+      check=at_least(1)),
     # Outside services.
     S("badges_url", "hubs.services.badges_url", URL, "https://badges.fedoraproject.org", "Fedora Badges",
       env="HUBS_SERVICES", check=HTTP_URL),
@@ -181,6 +187,24 @@ SETTINGS: tuple[Setting, ...] = (
     S("allow_private_urls", "hubs.services.allow_private_urls", BOOL, False,
       "let URLs typed into widgets (calendars) reach private addresses (development)",
       env="HUBS_ALLOW_PRIVATE_URLS"),
+    # Who is in which group and who maintains what (a person's stream).
+    S("fasjson_url", "hubs.fasjson.url", URL, "https://fasjson.fedoraproject.org",
+      "FASJSON, Fedora's account system: the groups of the people Hubs follows", env="HUBS_SERVICES",
+      check=HTTP_URL),
+    S("fasjson_gssapi", "hubs.fasjson.gssapi", BOOL, False,
+      "authenticate to FASJSON with Kerberos (GSSAPI): Fedora's needs it; give the process a keytab "
+      "(`KRB5_CLIENT_KTNAME`)", env="HUBS_FASJSON_GSSAPI"),
+    S("fasjson_refresh", "hubs.fasjson.refresh", FLOAT, 3600.0,
+      "seconds between two refreshes of the groups and packages of the people Hubs follows (signed-in people, "
+      "hub members; `0`: never, the bus alone); `fas.group.member.*` bus messages apply at once",
+      check=check(lambda s: s == 0 or s >= 60, "0 (never) or at least 60 seconds")),
+    S("fasjson_concurrency", "hubs.fasjson.concurrency", INT, 4,
+      "people whose groups and packages are fetched at once during a refresh (each host also has "
+      "`hubs.services.per_host`)", check=between(1, 100)),
+    S("distgit_url", "hubs.distgit.url", URL, "https://src.fedoraproject.org",
+      "Pagure dist-git: the packages people and groups can commit to", env="HUBS_SERVICES", check=HTTP_URL),
+    S("distgit_max_pages", "hubs.distgit.max_pages", INT, 20,
+      "pages of 100 projects read per person or group, at most", check=between(1, 1000)),
     # Login, sessions and admins.
     S("oidc_issuer", OIDC, OPTIONAL_TEXT, None, "OpenID Connect provider; unset: nobody logs in (API tokens only)",
       env="HUBS_OIDC_ISSUER", check=HTTP_URL),

@@ -47,6 +47,21 @@ class Metrics:
                             ["route", "method", "status"], registry=r)
         self.http_seconds = Histogram("hubs_http_request_seconds", "HTTP request duration by route template "
                                       "(streams: until they close)", ["route"], buckets=SLOW, registry=r)
+        self.membership_fetches = Counter("hubs_membership_fetches", "FASJSON and dist-git fetches of who is in "
+                                          "which group and who maintains what, by service and outcome (ok, failed)",
+                                          ["service", "outcome"], registry=r)
+        self.membership_people = Gauge("hubs_membership_people", "People whose groups and packages Hubs holds",
+                                       registry=r)
+        self.converged = Counter("hubs_converged_hubs", "Hubs re-read because they differed from the store "
+                                 "(an edit whose bus message never came)", registry=r)
+        self.converge_stale = Gauge("hubs_converge_stale_hubs", "Hubs that differed from the store at the last "
+                                    "round (beyond hubs.converge.per_round they wait for the next)", registry=r)
+        self.converge_rounds = Counter("hubs_converge_rounds", "Rounds comparing hubs with the store, by outcome "
+                                       "(ok, failed: the store was away)", ["outcome"], registry=r)
+        self.converge_last_round = Gauge("hubs_converge_last_round_timestamp_seconds", "When the last round that "
+                                         "compared every hub with the store ended (Unix time)", registry=r)
+        for outcome in ("ok", "failed"):
+            self.converge_rounds.labels(outcome)
         for outcome in MESSAGE_OUTCOMES:
             self.messages.labels("fedmsg", outcome)  # present (at 0) before the first message
 

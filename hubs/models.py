@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 ROLES = ("owner", "member", "subscriber", "stargazer")
 COLUMNS = ("left", "right")
@@ -61,6 +61,15 @@ class Widget:
             "column": self.column,
             "position": self.position,
         }
+
+
+class HubSignature(NamedTuple):
+    """What a hub's configuration is, in a few bytes: equal signatures, same hub (see
+    ``hubs.directory.converge.hub_signature``; PostgreSQL computes the same in ``PostgresStore.hub_signatures``)."""
+
+    version: int  # the hub's version: its settings, and every add, remove and move of its widgets
+    widgets: str  # md5 hex of "id:version" of its widgets, by id, joined by ","
+    roles: str  # md5 hex of "role:username" of its people, in byte order, joined by ","
 
 
 class NotFound(LookupError):

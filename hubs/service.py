@@ -38,14 +38,17 @@ from hubs.config import HubsConfig
 from hubs.db.migrate import latest_version
 from hubs.db.recorder import MessageRecorder, Pruner
 from hubs.db.store import Store
+from hubs.directory.converge import Converger
 from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
 from hubs.dispatch.handler import MessageHandler
 from hubs.events import Events, HubChanged, HubViewed, LayoutChanged, PayloadChanged
 from hubs.health import HealthMonitor, monitor_for
 from hubs.metrics import Metrics
+from hubs.models import ROLES
 from hubs.people.accounts import Accounts
 from hubs.stream.concern import ConcernIndex
+from hubs.stream.memberships import Memberships, memberships_for
 from hubs.stream.push import PersonStreams
 from hubs.stream.triage import StreamKeeper
 from hubs.web.site import HubsWeb
@@ -78,22 +81,24 @@ class Hubs:
     metrics: Metrics
     events: Events
     fedmsg: FedmsgEdge  # fedmsg envelopes in (the consumer, a FakeBus hearing its own messages)
+    converger: Converger  # compares hubs with the store now and then (started by start)
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
     cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (on threads of their own when running)
+    memberships: Memberships | None = None  # who is in which group, who maintains what (a person's stream)
     keeper: StreamKeeper | None = None  # people's streams: who a message concerns, triage, the fleet's news
     person_streams: PersonStreams | None = None  # each signed-in person's open pages
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
           recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None,
-          cache_runner: Any = None, time_slices: bool = False, memberships: Any = None) -> Hubs:
+          cache_runner: Any = None, time_slices: bool = False, memberships: Memberships | None = None) -> Hubs:
     """Wire the parts together, and every in-process event to its listeners (no I/O).
 
     ``cache_runner`` makes every memcached call (``hubs.build.cache.CacheThreads``: off the reactor thread);
     None: inline (fakes, scripts). ``time_slices``: builds render and push at most 5 ms a reactor turn
-    (``hubs.build.queue.TimeSlices``; a running hub). ``memberships``: who is in which group and maintains
-    what (``hubs.stream``'s interface); None: the demo people's (``hubs.demo.stream``).
+    (``hubs.build.queue.TimeSlices``; a running hub). ``memberships``: given (tests, benchmarks), or made from
+    the config's FASJSON and dist-git over ``http`` (none without it: nothing is fetched).
     """
     calls = CacheCalls(cache, cache_runner)
     registry = load_registry() if registry is None else registry
@@ -111,19 +116,20 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
                           TimeSlices(clock) if time_slices else None)
     metrics.builds_running.set_function(lambda: states.queue.running)
     metrics.builds_waiting.set_function(lambda: states.queue.waiting)
-    if memberships is None:
-        from hubs.demo.stream import demo_memberships
-
-        memberships = demo_memberships()
+    memberships = memberships_for(config, http, clock, metrics) if memberships is None else memberships
     person_streams = PersonStreams(store.stream_counts)
     keeper = StreamKeeper(store, ConcernIndex(memberships), person_streams, bus, clock, streams.boot, memberships,
                           directory)
     if recorder is not None and getattr(recorder, "on_stored", False) is None:
         recorder.on_stored = keeper.stored  # stored entries reach their people's open pages
     handler = MessageHandler(config, directory, states, ctx, clock, recorder=recorder, metrics=metrics,
-                             seen=SeenIds(config.seen_ids) if seen is None else seen, stream=keeper)
+                             seen=SeenIds(config.seen_ids) if seen is None else seen, memberships=memberships,
+                             stream=keeper)
     fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
     editor = Editor(directory, bus)
+    converger = Converger(directory, handler, clock, metrics, interval=config.converge_interval,
+                          per_round=config.converge_per_round,
+                          topic_prefix=f"{config.topic_prefix}.{config.environment}")
     accounts = Accounts(config, directory, editor, clock)
 
     # Who hears what, in the order they are told.
@@ -131,9 +137,34 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(LayoutChanged, streams.on_layout)  # to the hub's open streams
     events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
     events.subscribe(HubViewed, lambda event: viewers.hub_viewed(event.hub))  # marked for the fleet at once
+    events.subscribe(HubChanged, partial(track_hub_people, directory, memberships))  # a first login, a new member
     events.subscribe(HubChanged, keeper.hub_changed)  # a hub's people: who its feed brings messages to
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
-                metrics, events, fedmsg_edge, cache_calls=calls, keeper=keeper, person_streams=person_streams)
+                metrics, events, fedmsg_edge, converger, cache_calls=calls, memberships=memberships, keeper=keeper,
+                person_streams=person_streams)
+
+
+def hub_people(directory: Directory, name: str) -> set[str]:
+    """Everyone with a role on a hub, and the person a personal hub is for: the people whose groups and
+    packages Hubs holds (a first login creates the person's hub)."""
+    hub = directory.find_hub(name)
+    people = set(directory.people(name, ROLES))
+    return people | {name} if hub is not None and hub.user_hub else people
+
+
+def track_hub_people(directory: Directory, memberships: Memberships, event: HubChanged) -> None:
+    """A hub changed: its people are held by the memberships (new ones are fetched at once)."""
+    memberships.track(hub_people(directory, event.name))
+
+
+def tracked_people(directory: Directory, demo: bool) -> set[str]:
+    """The people Hubs holds groups and packages for: every hub's (``hub_people``), and the demo people."""
+    people = {p for hub in directory.all_hubs() for p in hub_people(directory, hub.name)}
+    if demo:
+        from hubs.demo.data import USERS
+
+        people |= set(USERS)
+    return people
 
 
 def make_web(hubs: Hubs) -> HubsWeb:
@@ -168,8 +199,11 @@ class HubsService:
                 loop.stop()
         if self.pruner is not None:
             self.pruner.stop()
+        self.hubs.converger.stop()
         if self.demo_feed is not None:
             self.demo_feed.stop()
+        if self.hubs.memberships is not None:
+            self.hubs.memberships.stop()
         d = defer.maybeDeferred(self.port.stopListening) if self.port is not None else defer.succeed(None)
         if self.amqp is not None:
             d.addBoth(lambda _: self.amqp.stop())
@@ -258,6 +292,7 @@ def warm_up(service: HubsService, amqp: bool, demo_feed: bool) -> None:
     started = time.monotonic()
     templates = sum(warm_templates(env) for env in (service.web.env, service.hubs.states.builder.env))
     render_markdown(_WARM_MARKDOWN)
+    service.web.front.lister.warm()  # the list of hubs: each hub's words split
     classes = warm_schema_classes(build_validators=amqp) if amqp or demo_feed else 0
     log.info("warmed up in %.2f s: %d templates, %d message classes", time.monotonic() - started, templates,
              classes)
@@ -297,6 +332,9 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     handlers.append(hubs.handler)
     await hubs.directory.load()
     await hubs.keeper.load()
+    # Groups and packages (a person's stream): fetched in the background, never awaited by the site.
+    hubs.memberships.track(tracked_people(hubs.directory, demo=bool(config.demo_feed_interval)))
+    await hubs.memberships.start()
     service = HubsService(hubs, make_web(hubs), amqp=edge.source)
     hubs.sources["amqp"] = edge.source
     warm_up(service, amqp=edge.source is not None, demo_feed=bool(config.demo_feed_interval))
@@ -309,6 +347,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval, ahead=config.messages_partitions_ahead)
     service.pruner.start()
+    hubs.converger.start()  # the safety net under lost hubs.* messages
     viewers = hubs.states.viewers
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
                            "keep-alive"),

@@ -222,6 +222,7 @@ def canned_services():
 def services_config(base: str, **overrides) -> HubsConfig:
     return make_config(**{"hubs.services.badges_url": base, "hubs.services.bodhi_url": base,
                           "hubs.services.pagure_url": base, "hubs.services.timeout": 2.0,
+                          "hubs.fasjson.url": base, "hubs.distgit.url": base,
                           "hubs.services.allow_private_urls": True, **overrides})
 
 
@@ -257,6 +258,7 @@ def canned_services_process():
 def services_settings(base: str) -> dict:
     """fedmsg.d keys pointing every outside service at ``base``."""
     return {**{f"hubs.services.{name}_url": base for name in ("badges", "bodhi", "pagure", "fedocal")},
+            "hubs.fasjson.url": base, "hubs.distgit.url": base,
             "hubs.services.allow_private_urls": True}
 
 

@@ -4,8 +4,8 @@ import pytest
 
 from hubs.bus.message import BusMessage
 from hubs.stream.concern import ConcernIndex, message_groups
+from hubs.stream.memberships import StaticMemberships
 from hubs.stream.model import Item, Reason, in_view, needs_me, reason_text
-from hubs.stream.static_memberships import StaticMemberships
 
 R = Reason
 PREFIX = "org.fedoraproject.prod."
@@ -18,7 +18,7 @@ def message(topic="bodhi.update.comment", agent="", usernames=(), packages=(), b
 
 def index():
     memberships = StaticMemberships(groups={"mizmo": {"designteam"}, "duffy": {"designteam", "infra"}},
-                                    packages={"ralph": {"fedmsg"}}, group_packages={"designteam": {"inkscape"}})
+                                    direct={"ralph": {"fedmsg"}}, group_packages={"designteam": {"inkscape"}})
     idx = ConcernIndex(memberships)
     idx.set_follows("tiny", [("person", "ralph"), ("package", "gimp"), ("hub", "designteam")])
     idx.set_hub("designteam", shows=["mizmo", "duffy"], audience=["mizmo", "duffy", "sub"])
@@ -87,9 +87,20 @@ def test_follows_and_hubs_update_incrementally():
 
 
 def test_memberships_are_asked_at_decision_time():
-    """A person who joins a group gets its packages' messages from then on."""
-    idx = index()
-    idx.memberships.update("newbie", groups={"designteam"})
+    """A person who joins a group gets its packages' messages from then on (nothing to rebuild in the index)."""
+    class Changing:
+        maintainers: dict = {}
+
+        def maintainers_of(self, package):
+            return frozenset(self.maintainers.get(package, ()))
+
+        def members_of(self, group):
+            return frozenset()
+
+    memberships = Changing()
+    idx = ConcernIndex(memberships)
+    assert idx.concerns(message(packages=["inkscape"])) == {}
+    memberships.maintainers = {"inkscape": {"newbie"}}
     assert idx.concerns(message(packages=["inkscape"]))["newbie"] == (R("package", "inkscape"),)
 
 

@@ -75,9 +75,14 @@ def test_events_are_frozen_values():
 
 
 def test_build_wires_every_subscription_in_one_place(hubs):
-    """A whole Hubs: widget states and the stream's index hear hub changes; the broadcaster hears layouts and
-    payloads; nothing else."""
-    assert hubs.events.listeners(HubChanged) == (hubs.states.hub_changed, hubs.keeper.hub_changed)
+    """A whole Hubs: widget states, the memberships (the hub's people) and the stream's index hear hub changes;
+    the broadcaster hears layouts and payloads; nothing else."""
+    from hubs.service import track_hub_people
+
+    states, people, stream = hubs.events.listeners(HubChanged)
+    assert stream == hubs.keeper.hub_changed
+    assert states == hubs.states.hub_changed
+    assert people.func is track_hub_people and people.args == (hubs.directory, hubs.memberships)
     assert hubs.events.listeners(LayoutChanged) == (hubs.streams.on_layout,)
     assert hubs.events.listeners(PayloadChanged) == (hubs.streams.on_payload,)
     assert hubs.directory.events is hubs.events and hubs.states.events is hubs.events

@@ -92,9 +92,10 @@ def test_variables_set_their_keys(environ, key, value):
 
 
 def test_one_variable_sets_every_outside_service():
-    """HUBS_SERVICES points the four outside services at one server."""
+    """HUBS_SERVICES points the six outside services at one server (the canned ones, under `make run`)."""
     config = fedmsg_config({"HUBS_SERVICES": "http://s"})
     assert [config[f"hubs.services.{n}_url"] for n in ("badges", "bodhi", "pagure", "fedocal")] == ["http://s"] * 4
+    assert [config["hubs.fasjson.url"], config["hubs.distgit.url"]] == ["http://s"] * 2
 
 
 def test_a_variable_that_is_not_a_number_is_named_when_the_hub_starts(monkeypatch):

@@ -71,6 +71,83 @@ async def test_all_roles(store):
                                        ("designteam", "ralph", "stargazer"), ("designteam", "ralph", "subscriber")]
 
 
+async def _signatures_from_reads(store):
+    """Each hub's signature computed in Python from what the store's reads return."""
+    from hubs.directory.converge import hub_signature
+
+    hubs, _ = await store.load_directory()
+    found = {}
+    for hub in hubs:
+        _, widgets = await store.get_hub(hub.name)
+        roles = await store.hub_roles(hub.name)
+        found[hub.name] = hub_signature(hub, widgets, [(r, u) for r, names in roles.items() for u in names])
+    return found
+
+
+async def _punctuated_members(store):
+    """People whose names sort differently by byte and by a language's collation (the signature uses bytes)."""
+    for name in ("a-c", "ab", "a_b", "a.b"):
+        await store.upsert_user(name, "", "")
+        await store.set_role("designteam", name, "member", True)
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_signatures_agree_with_the_reads_and_follow_every_edit(store):
+    """One signature a hub, the same as Python computes from its reads; every kind of change changes it."""
+    from hubs.directory.converge import overall_signature
+
+    before = await store.hub_signatures()
+    assert before == await _signatures_from_reads(store) and set(before) == {"designteam", "ralph"}
+    assert await store.overall_signature() == overall_signature(before)
+    _, widgets = await store.get_hub("designteam")
+    edits = [
+        lambda: store.update_widget_config(widgets[0].idx, {"text": "b"}),
+        lambda: store.move_widget("designteam", widgets[0].idx, "right", 0),
+        lambda: store.add_widget("designteam", "about", "left", {}),
+        lambda: store.remove_widget("designteam", widgets[1].idx),
+        lambda: store.set_role("designteam", "ralph", "member", True),
+        lambda: store.set_role("designteam", "duffy", "owner", False),
+        lambda: store.update_hub("designteam", {"archived": True}),
+        lambda: store.create_hub(Hub("new-team_1.x"), [], ["ralph"]),
+        lambda: _punctuated_members(store),
+    ]
+    for edit in edits:
+        await edit()
+        after = await store.hub_signatures()
+        assert after != before and after == await _signatures_from_reads(store)
+        assert await store.overall_signature() == overall_signature(after)
+        assert after["ralph"] == before["ralph"]  # another hub's edits leave it alone
+        before = after
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_signatures_come_a_page_at_a_time_by_name(store):
+    """Pages of hubs by name, each starting after the last name of the one before, make up the whole."""
+    for name in ("a-b", "ab", "a_b", "a.b", "zz"):
+        await store.create_hub(Hub(name), [], [])
+    whole = await store.hub_signatures()
+    pages, after = [], ""
+    while page := await store.hub_signatures(after=after, limit=2):
+        assert len(page) <= 2
+        pages.append(page)
+        after = next(reversed(page))
+    assert len(pages) == 4 and [n for p in pages for n in p] == list(whole) and len(whole) == 7
+    assert {n: s for p in pages for n, s in p.items()} == whole
+
+
+@pytest.mark.integration
+@pytest_twisted.ensureDeferred
+async def test_an_empty_store_has_the_signature_of_nothing(empty_db):
+    """No hub at all: the overall signature is the md5 of the empty text, as Python computes it."""
+    from hubs.directory.converge import overall_signature
+
+    real = await PostgresStore(empty_db, size=1).start()
+    try:
+        assert await real.hub_signatures() == {} and await real.overall_signature() == overall_signature({})
+    finally:
+        real.close()
+
+
 @pytest_twisted.ensureDeferred
 async def test_update_widget_config_returns_old_and_new(store):
     """An edit returns both versions and bumps the widget's version."""

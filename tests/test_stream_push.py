@@ -17,9 +17,9 @@ from hubs.db.recorder import MessageRecorder
 from hubs.models import User
 from hubs.people.auth import hash_secret
 from hubs.stream.concern import ConcernIndex
+from hubs.stream.memberships import StaticMemberships
 from hubs.stream.model import StreamQuery
 from hubs.stream.push import PersonStreams
-from hubs.stream.static_memberships import StaticMemberships
 from hubs.stream.triage import StreamKeeper
 from hubs.testing.harness import make_hubs, make_site, seed_small
 from hubs.testing.store import FakeStore

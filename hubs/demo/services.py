@@ -1,9 +1,10 @@
-"""Canned Fedora services: Badges, Bodhi, Pagure and an iCalendar feed, shaped like the real APIs.
+"""Canned Fedora services: Badges, Bodhi, Pagure, FASJSON, dist-git and an iCalendar feed, shaped like the real APIs.
 
 The tests start it in-process; ``make run`` starts it as a process
 (``python -m hubs.demo.services --port 5099``) when ``HUBS_SERVICES`` is
 unset, so that an offline install still shows lively widgets. Answers are
-generated from the username / project, deterministically.
+generated from the username / project, deterministically; who is in which group
+and who maintains what come from ``hubs.demo.accounts``.
 
 Under ``/broken/`` every route answers 500; under ``/slow/`` nothing answers
 for a minute: both exist to test error frames.
@@ -16,9 +17,12 @@ import datetime
 import hashlib
 import json
 import random
+from urllib.parse import urlencode
 
 from klein import Klein
 from twisted.internet import defer
+
+from hubs.demo import accounts
 
 BADGES = [
     ("Curious Penguin (Ask Fedora I)", "Asked a question on Ask Fedora"),
@@ -110,6 +114,62 @@ class CannedServices:
         } for n, title in enumerate(rng.sample(TITLES, 7))]
         return self._json(request, {"issues": issues, "total_issues": 23, "args": {"status": "Open"}})
 
+    # ------------------------------------------------------------ FASJSON (accounts)
+
+    def _fasjson_page(self, request, items: list[dict]):
+        """FASJSON's paging: ``page_size`` (default 40) and ``page`` in, ``result`` and ``page`` out."""
+        size = max(1, min(_int_arg(request, b"page_size", 40), 100))
+        number = max(1, _int_arg(request, b"page", 1))
+        pages = max(1, -(-len(items) // size))
+        return self._json(request, {"result": items[(number - 1) * size:number * size], "page": {
+            "total_results": len(items), "page_size": size, "page_number": number, "total_pages": pages}})
+
+    @app.route("/v1/users/<username>/groups/")
+    def fas_user_groups(self, request, username):
+        return self._fasjson_page(request, [{"groupname": g} for g in accounts.groups_of(username)])
+
+    @app.route("/v1/groups/<group>/members/")
+    def fas_group_members(self, request, group):
+        members = accounts.members_of(group)
+        if members is None:
+            request.setResponseCode(404)
+            return self._json(request, {"message": f"Group {group} does not exist"})
+        return self._fasjson_page(request, [{"username": u} for u in members])
+
+    # ------------------------------------------------------------ Pagure dist-git (src)
+
+    @app.route("/api/0/projects")
+    def distgit_projects(self, request):
+        username = request.args.get(b"username", [b""])[0].decode("utf-8", "replace")
+        namespace = request.args.get(b"namespace", [b""])[0].decode("utf-8", "replace")
+        names = accounts.packages_of_user(username) if username else list(accounts.ALL_PACKAGES)
+        if namespace not in ("", "rpms"):
+            names = []
+        per_page = max(1, min(_int_arg(request, b"per_page", 20), 100))
+        page = max(1, _int_arg(request, b"page", 1))
+        pages = max(1, -(-len(names) // per_page))
+        host = request.getHost()
+        base = f"http://{host.host}:{host.port}/api/0/projects"
+        args = {"namespace": namespace, "username": username, "short": "true", "per_page": per_page}
+        next_url = f"{base}?{urlencode({**args, 'page': page + 1})}" if page < pages else None
+        return self._json(request, {
+            "args": {**args, "page": page},
+            "projects": [_project(n) for n in names[(page - 1) * per_page:page * per_page]],
+            "pagination": {"page": page, "pages": pages, "per_page": per_page, "next": next_url,
+                           "prev": None if page == 1 else f"{base}?{urlencode({**args, 'page': page - 1})}"},
+            "total_projects": len(names)})
+
+    @app.route("/api/0/group/<group>")
+    def distgit_group(self, request, group):
+        if group not in accounts.GROUP_PACKAGES:
+            request.setResponseCode(404)
+            return self._json(request, {"error": "Group not found", "error_code": "ENOGROUP"})
+        answer = {"name": group, "display_name": group, "description": f"The {group} on dist-git",
+                  "group_type": "user", "creator": {"name": "nirik"}, "members": accounts.members_of(group)}
+        if request.args.get(b"projects", [b""])[0] in (b"1", b"true"):
+            answer["projects"] = [_project(n, full=True) for n in accounts.GROUP_PACKAGES[group]]
+        return self._json(request, answer)
+
     @app.route("/ical/<name>/")
     def calendar(self, request, name):
         request.setHeader(b"content-type", b"text/calendar; charset=utf-8")
@@ -128,6 +188,22 @@ class CannedServices:
             f"DTSTART;VALUE=DATE:{(today + datetime.timedelta(days=17)).strftime('%Y%m%d')}",
             f"SUMMARY:{name} hackfest", "END:VEVENT",
             "END:VCALENDAR", ""]).encode()
+
+
+def _int_arg(request, name: bytes, default: int) -> int:
+    try:
+        return int(request.args.get(name, [b""])[0])
+    except ValueError:
+        return default
+
+
+def _project(name: str, full: bool = False) -> dict:
+    """A dist-git project as Pagure lists it (``short=true``: three fields; else a few more)."""
+    project = {"name": name, "namespace": "rpms", "fullname": f"rpms/{name}", "description": f"The {name} rpms"}
+    if full:
+        project.update({"url_path": f"rpms/{name}", "access_groups": {"commit": [], "admin": [], "ticket": []},
+                        "user": {"name": "orphan"}})
+    return project
 
 
 def main(argv=None) -> None:

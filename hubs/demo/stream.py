@@ -1,7 +1,7 @@
 """Demo data for people's streams: who is in which group and maintains what, what they follow.
 
-Until ``hubs.stream.memberships`` (FASJSON and dist-git) is wired in, a running Hubs and populate.py
-use these memberships, so that the demo people's streams are full on first open.
+populate.py decides the demo history's stream entries with these (a running Hubs asks FASJSON and dist-git,
+the canned ones offline), so that the demo people's streams are full on first open.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hubs.stream.concern import AUDIENCE_ROLES, ConcernIndex
-from hubs.stream.static_memberships import StaticMemberships
+from hubs.stream.memberships import StaticMemberships
 
 GROUPS = {
     "designteam": ["mizmo", "duffy", "ryanlerch", "decause", "jflory7"],
@@ -31,7 +31,7 @@ def demo_memberships() -> StaticMemberships:
     for group, people in GROUPS.items():
         for person in people:
             users.setdefault(person, set()).add(group)
-    return StaticMemberships(groups=users, packages=PACKAGES, group_packages=GROUP_PACKAGES)
+    return StaticMemberships(groups=users, direct=PACKAGES, group_packages=GROUP_PACKAGES)
 
 
 def demo_index(hubs: Iterable[Mapping[str, Any]]) -> ConcernIndex:

@@ -16,9 +16,11 @@ from typing import Any
 
 from hubs.build.coalesce import Coalescer
 from hubs.db.store import Store
+from hubs.directory.activity import HubActivity
+from hubs.directory.converge import hub_signature, overall_signature
 from hubs.dispatch.hints import HintIndex
 from hubs.events import Events, HubChanged, LayoutChanged
-from hubs.models import COLUMNS, Hub, NotFound, Widget
+from hubs.models import COLUMNS, Hub, HubSignature, NotFound, Widget
 from hubs.widgets.base import WidgetSpec
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,7 @@ class Directory:
     """Hubs, their widgets in layout order, people's roles, and the hint index over the widgets."""
 
     def __init__(self, store: Store, registry: Mapping[str, WidgetSpec], ctx: Any = None,
-                 events: Events | None = None):
+                 events: Events | None = None, activity: HubActivity | None = None):
         self.store = store
         self.registry = registry
         self.ctx = ctx
@@ -71,8 +73,15 @@ class Directory:
         self.widgets: dict[int, Widget] = {}
         self._layouts: dict[str, list[int]] = {}
         self._roles: dict[str, dict[str, list[str]]] = {}
+        self._by_person: dict[str, dict[str, set[str]]] = {}  # username → hub → roles (the front page's order)
+        self._hubs_generation = 0  # grows when a hub is added, removed or its record changes
+        self._roles_generation = 0  # grows whenever roles are read again
+        # How active each hub is (messages that touched its widgets), counted by the message handler.
+        self.activity = activity if activity is not None else HubActivity(getattr(ctx, "clock", None))
         self._generation: dict[str, int] = {}
         self._layout_json: dict[str, bytes] = {}
+        self._signatures: dict[str, HubSignature] = {}  # kept until the hub changes (hubs.directory.converge)
+        self._overall: str | None = None  # of every hub's, kept until any hub changes
         self.index = HintIndex(registry, ctx)
         self.usernames_hinted = False  # does any widget ask for messages by username?
         self.events = events if events is not None else Events()  # HubChanged, LayoutChanged go out here
@@ -87,10 +96,16 @@ class Directory:
         for hub, username, role in await self.store.all_roles():
             roles.setdefault(hub, {}).setdefault(role, []).append(username)
         self._roles = roles
+        self._by_person = {}
+        for hub, by_role in roles.items():
+            self._index_roles(hub, by_role)
         self.hubs = {h.name: h for h in hubs}
+        self._hubs_generation += 1
         self.widgets = {}
         self._layouts = {h.name: [] for h in hubs}
         self._layout_json.clear()
+        self._signatures.clear()
+        self._overall = None
         self.index = HintIndex(self.registry, self.ctx)
         self.usernames_hinted = False
         for widget in widgets:
@@ -100,6 +115,7 @@ class Directory:
             self._put(widget)
         for name in self._layouts:
             self._sort_layout(name)
+        self.overall_signature()  # now, before the site is up: the first convergence round finds it ready
         log.info("serving %d hubs and %d widgets", len(self.hubs), len(self.widgets))
 
     async def reload_hub(self, name: Any) -> None:
@@ -126,14 +142,20 @@ class Directory:
             change = diff_hub(name, before, None, ())
             for idx in change.dropped:
                 self._drop(idx)
-            self.hubs.pop(name, None)
+            if self.hubs.pop(name, None) is not None:
+                self._hubs_generation += 1
             self._layouts.pop(name, None)
+            self._unindex_roles(name)
             self._roles.pop(name, None)
         else:
             hub = newest(before[0], hub)
             widgets = [newest(before[1].get(w.idx), w) for w in widgets]
             change = diff_hub(name, before, hub, widgets)
+            self._unindex_roles(name)
             self._roles[name] = {role: list(names) for role, names in roles.items() if names}
+            self._index_roles(name, self._roles[name])
+            if self.hubs.get(name) != hub:
+                self._hubs_generation += 1
             self.hubs[name] = hub
             for idx in change.dropped:
                 self._drop(idx)
@@ -177,6 +199,7 @@ class Directory:
         if current.version >= new.version:
             return True
         self.hubs[new.name] = new
+        self._hubs_generation += 1
         self._announce(HubChanged(new.name, new, layout_changed=current != new))
         return True
 
@@ -203,6 +226,8 @@ class Directory:
 
     def _announce(self, change: HubChanged) -> None:
         name = change.name
+        self._signatures.pop(name, None)
+        self._overall = None
         if change.layout_changed:
             self._generation[name] = self._generation.get(name, 0) + 1
             self._generation[""] = self._generation.get("", 0) + 1  # the list of hubs
@@ -210,6 +235,21 @@ class Directory:
         self.events.emit(change)
         if change.layout_changed and change.hub is not None and name in self.hubs:
             self.events.emit(LayoutChanged(name, self.layout_json(name)))
+
+    def _index_roles(self, hub: str, by_role: Mapping[str, Iterable[str]]) -> None:
+        self._roles_generation += 1
+        for role, names in by_role.items():
+            for username in names:
+                self._by_person.setdefault(username, {}).setdefault(hub, set()).add(role)
+
+    def _unindex_roles(self, hub: str) -> None:
+        for names in self._roles.get(hub, {}).values():
+            for username in names:
+                held = self._by_person.get(username)
+                if held is not None:
+                    held.pop(hub, None)
+                    if not held:
+                        del self._by_person[username]
 
     def _put(self, widget: Widget) -> None:
         self.widgets[widget.idx] = widget
@@ -231,6 +271,19 @@ class Directory:
     def generation(self, name: str = "") -> int:
         """Grows whenever the hub's layout or settings change ("" = the list of hubs): a cache validator."""
         return self._generation.get(name, 0)
+
+    def hubs_generation(self) -> int:
+        """Grows whenever a hub is added or removed or its record (summary, archived…) changes."""
+        return self._hubs_generation
+
+    def roles_generation(self) -> int:
+        """Grows whenever anyone's roles may have changed (a cache validator for ``hubs_of``)."""
+        return self._roles_generation
+
+    def hubs_of(self, username: str | None) -> dict[str, frozenset[str]]:
+        """The hubs ``username`` holds a role on, with those roles (no I/O)."""
+        held = self._by_person.get(username or "", {})
+        return {hub: frozenset(roles) for hub, roles in held.items()}
 
     def find_hub(self, name: str) -> Hub | None:
         return self.hubs.get(name)
@@ -275,6 +328,24 @@ class Directory:
         """Usernames with any of ``roles`` on ``hub``."""
         by_role = self._roles.get(hub, {})
         return sorted({name for role in roles for name in by_role.get(role, ())})
+
+    def role_pairs(self, hub: str) -> frozenset[tuple[str, str]]:
+        """Every (role, username) held on ``hub``."""
+        return frozenset((role, name) for role, names in self._roles.get(hub, {}).items() for name in names)
+
+    def signatures(self) -> dict[str, HubSignature]:
+        """Every hub's signature (``hubs.directory.converge.hub_signature``), each computed once per change."""
+        held = self._signatures
+        for name in self.hubs.keys() - held.keys():
+            held[name] = hub_signature(self.hubs[name], (self.widgets[i] for i in self._layouts.get(name, ())),
+                                       self.role_pairs(name))
+        return {name: held[name] for name in self.hubs}
+
+    def overall_signature(self) -> str:
+        """One signature of every hub (``hubs.directory.converge.overall_signature``), kept until a hub changes."""
+        if self._overall is None:
+            self._overall = overall_signature(self.signatures())
+        return self._overall
 
     def layout(self, name: str) -> dict[str, Any]:
         hub = self.hub(name)

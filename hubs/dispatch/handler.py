@@ -27,6 +27,7 @@ from hubs.dispatch.hints import message_keys, split_topic
 from hubs.logsafe import quote
 from hubs.metrics import Metrics
 from hubs.people.oidc import USERNAME as HUB_NAME
+from hubs.stream.memberships import MEMBER_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class MessageHandler:
 
     def __init__(self, config: HubsConfig, directory: Directory, states, ctx: Any, clock, *,
                  recorder: Any = None, metrics: Metrics | None = None, seen: SeenIds | None = None,
-                 stream: Any = None):
+                 memberships: Any = None, stream: Any = None):
         self.config = config
         self.stream = stream  # hubs.stream.triage.StreamKeeper: who a message concerns; the fleet's stream news
         self.directory = directory
@@ -77,6 +78,7 @@ class MessageHandler:
         self.recorder = recorder
         self.metrics = metrics or Metrics()
         self.seen = seen  # ids seen lately, whichever bus they came from
+        self.memberships = memberships  # hubs.stream.memberships.Memberships: group changes heard on the bus
         self.stats = {"messages": 0, "dropped": 0, "duplicates": 0, "candidates": 0}
         self.last_message_at: float | None = None
 
@@ -149,6 +151,7 @@ class MessageHandler:
         decision = await self.decide_in_turns(message)
         if not self._decided(message, decision, started):
             return []
+        self.heard(decision.message)
         self.record(decision.message)
         return await self.act(decision)
 
@@ -181,6 +184,12 @@ class MessageHandler:
         self.metrics.messages.labels(message.source, "handled").inc()
         return True
 
+    def heard(self, message: BusMessage) -> None:
+        """Issue 16 (a person's stream): a ``fas.group.member.*`` message changes memberships at once, before the
+        message is stored and acted on."""
+        if self.memberships is not None and MEMBER_TOPIC in message.topic:
+            self.memberships.apply_message(message)
+
     def record(self, message: BusMessage) -> None:
         """Hand the message to the message store (batched: ``recorder.flush()`` awaits it), with the stream
         entries of the people it concerns (written in the same statement)."""
@@ -204,6 +213,7 @@ class MessageHandler:
         if decision.reload_hub is not None:
             work.append(defer.ensureDeferred(self.directory.reload_hub(decision.reload_hub)))
         if decision.hits:
+            self._note_activity(decision.hits)
             work.append(self._rebuild_after_store(decision.hits, message.id or None))
         d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
         return d.addCallback(self._log_failures, message.id)
@@ -230,6 +240,7 @@ class MessageHandler:
         decision = await self.decide_in_turns(message)
         if not self._decided(message, decision, started):
             return None  # junk: nothing to store
+        self.heard(decision.message)
         self.record(decision.message)
         work = self.act(decision)
         work.addErrback(lambda f: log.error("handling message %s failed: %s", quote(message.id, 80),
@@ -237,6 +248,11 @@ class MessageHandler:
         if self.recorder is not None:
             await self.recorder.flush()
         return None
+
+    def _note_activity(self, hits: Iterable[int]) -> None:
+        """The hubs this message touched are that much more active (the front page lists active hubs first)."""
+        widgets = self.directory.widgets
+        self.directory.activity.note({widgets[i].hub for i in hits if i in widgets})
 
     def _rebuild_after_store(self, hits: Iterable[int], cause: str | None) -> defer.Deferred:
         """Widgets that read stored messages are rebuilt once this message is stored.

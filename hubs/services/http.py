@@ -46,7 +46,8 @@ class _QuietFactory(_HTTP11ClientFactory):
 
 
 class HttpClient(Interface):
-    async def get_json(self, url: str, params: dict[str, Any] | None = None, *, backoff: bool = True) -> Any: ...
+    async def get_json(self, url: str, params: dict[str, Any] | None = None, *, backoff: bool = True,
+                       headers: dict[str, str] | None = None) -> Any: ...
 
     async def get_text(self, url: str, params: dict[str, Any] | None = None, *, untrusted: bool = False,
                        max_bytes: int | None = None) -> str: ...
@@ -123,6 +124,14 @@ def _in_words(seconds: float) -> str:
 
 class ServiceError(RuntimeError):
     """An outside service failed; the message is safe to show."""
+
+
+class HttpStatus(ServiceError):
+    """The service answered, with a status other than 200 (``code``): 404 tells "no such thing" from a failure."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
 
 class BackingOff(ServiceError):
@@ -282,22 +291,23 @@ class TreqClient:
         return await threads.deferToThread(socket.getaddrinfo, host, None, 0, socket.SOCK_STREAM)
 
     async def _get(self, url: str, params: dict[str, Any] | None, accept: str, untrusted: bool = False,
-                   max_bytes: int = 0, backoff: bool = True) -> bytes:
+                   max_bytes: int = 0, backoff: bool = True, headers: dict[str, str] | None = None) -> bytes:
         """One fetch under the back-off rule: fail fast while the URL's window is open, else try it.
 
         ``backoff=False`` (a person is waiting: the login's provider) always tries, and remembers nothing.
+        ``headers`` are added to the request (an ``Authorization`` for a service that needs one).
         """
         full = _with_params(url, params)
         host = urlsplit(url).netloc or url
         if not backoff:
-            return await self._fetch(full, host, accept, untrusted, max_bytes or MAX_RESPONSE)
+            return await self._fetch(full, host, accept, untrusted, max_bytes or MAX_RESPONSE, headers)
         now = self._clock.seconds()
         failing = self._failing.get(full)
         if failing is not None and now < failing.retry_at:
             raise BackingOff(f"{failing.reason} Hubs will try again in {_in_words(failing.retry_at - now)}.",
                              failing.retry_at)
         try:
-            body = await self._fetch(full, host, accept, untrusted, max_bytes or MAX_RESPONSE)
+            body = await self._fetch(full, host, accept, untrusted, max_bytes or MAX_RESPONSE, headers)
         except ServiceError as e:
             self._failed(full, failing, str(e))
             raise
@@ -315,7 +325,8 @@ class TreqClient:
                                       reason)
         log.info("Outside fetch failed ({n} in a row): {reason}", n=failures, reason=reason)
 
-    async def _fetch(self, url: str, host: str, accept: str, untrusted: bool, limit: int) -> bytes:
+    async def _fetch(self, url: str, host: str, accept: str, untrusted: bool, limit: int,
+                     headers: dict[str, str] | None = None) -> bytes:
         """Headers and body together within ``timeout``; the body read only up to ``limit`` bytes.
 
         A cancellation from outside (the widget's own time limit) stays a cancellation: it is not the
@@ -323,12 +334,13 @@ class TreqClient:
         """
         await self.hosts.acquire(host)
         try:
-            return await self._timed_fetch(url, host, accept, untrusted, limit)
+            return await self._timed_fetch(url, host, accept, untrusted, limit, headers)
         finally:
             self.hosts.release(host)
 
-    async def _timed_fetch(self, url: str, host: str, accept: str, untrusted: bool, limit: int) -> bytes:
-        attempt = defer.Deferred.fromCoroutine(self._attempt(url, accept, untrusted, limit))
+    async def _timed_fetch(self, url: str, host: str, accept: str, untrusted: bool, limit: int,
+                           headers: dict[str, str] | None = None) -> bytes:
+        attempt = defer.Deferred.fromCoroutine(self._attempt(url, accept, untrusted, limit, headers))
         expired = []
         deadline = self._clock.callLater(self._timeout, lambda: (expired.append(True), attempt.cancel()))
         too_slow = f"{host} did not answer within {self._timeout:g} s."
@@ -354,11 +366,12 @@ class TreqClient:
             if deadline.active():
                 deadline.cancel()
 
-    async def _attempt(self, url: str, accept: str, untrusted: bool, limit: int) -> bytes:
+    async def _attempt(self, url: str, accept: str, untrusted: bool, limit: int,
+                       extra: dict[str, str] | None = None) -> bytes:
         if untrusted and not self.allow_private:
             await self._check_public(url)
         agent = self._agent if untrusted else self._redirecting
-        headers = Headers(dict(self._headers, Accept=[accept]))
+        headers = Headers({**self._headers, **{k: [v] for k, v in (extra or {}).items()}, "Accept": [accept]})
         response = await agent.request(b"GET", url.encode("ascii"), headers)
         declared = None if response.length is UNKNOWN_LENGTH else response.length
         body = _LimitedBody(limit, declared)
@@ -366,11 +379,12 @@ class TreqClient:
         if response.code != 200:
             body.finished.addErrback(lambda _: None)
             body._stop(None)
-            raise ServiceError(f"{urlsplit(url).netloc} answered HTTP {response.code}.")
+            raise HttpStatus(f"{urlsplit(url).netloc} answered HTTP {response.code}.", response.code)
         return await body.finished
 
-    async def get_json(self, url: str, params: dict[str, Any] | None = None, *, backoff: bool = True) -> Any:
-        body = await self._get(url, params, "application/json", backoff=backoff)
+    async def get_json(self, url: str, params: dict[str, Any] | None = None, *, backoff: bool = True,
+                       headers: dict[str, str] | None = None) -> Any:
+        body = await self._get(url, params, "application/json", backoff=backoff, headers=headers)
         try:
             return json.loads(body)
         except ValueError:

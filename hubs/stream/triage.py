@@ -58,11 +58,6 @@ class StreamKeeper:
             self.index.set_mutes(person, pairs)
         if self.directory is not None:
             self.index.load_hubs(self.directory)
-            track = getattr(self.memberships, "track", None)
-            if track is not None:  # who memberships should fetch: the people of every hub, and who follows
-                people = {p for hub in self.directory.all_hubs()
-                          for p in self.directory.people(hub.name, ("owner", "member", "subscriber"))}
-                track(people | set(follows) | set(mutes))
 
     def hub_changed(self, event: Any) -> None:
         """A hub's people or settings changed (``HubChanged``): its part of the index is re-read."""
@@ -72,12 +67,7 @@ class StreamKeeper:
     # ------------------------------------------------------------------ new items
 
     def concerns(self, message: BusMessage) -> dict[str, tuple[Reason, ...]]:
-        """Who ``message`` concerns and why (group changes on the bus are applied to memberships first)."""
-        if ".fas.group.member." in message.topic and self.memberships is not None:
-            try:
-                self.memberships.apply_message(message)
-            except Exception:
-                log.exception("applying a group change to memberships failed")
+        """Who ``message`` concerns and why (the handler has applied a group change to memberships already)."""
         return self.index.concerns(message)
 
     def stored(self, message: StoredMessage, key: int, reasons: Mapping[str, tuple[Reason, ...]]) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from hubs.db.partitions import DEFAULT, Month, months_ahead, to_drop
 from hubs.db.store import _check_hub_fields, _day
-from hubs.models import COLUMNS, ROLES, Conflict, Hub, NotFound, StoredMessage, User, Widget
+from hubs.directory.converge import hub_signature, overall_signature
+from hubs.models import COLUMNS, ROLES, Conflict, Hub, HubSignature, NotFound, StoredMessage, User, Widget
 from hubs.search.query import Query, mark, matches
 from hubs.testing.stream_store import FakeStreamQueries
 
@@ -240,6 +241,20 @@ class FakeStore(FakeStreamQueries):
     async def all_roles(self) -> list[tuple[str, str, str]]:
         self._check()
         return sorted(self.roles, key=lambda r: (r[0], r[2], r[1]))
+
+    def _signatures(self) -> dict[str, HubSignature]:
+        return {name: hub_signature(hub, (w for w in self.widgets.values() if w.hub == name),
+                                    ((role, user) for h, user, role in self.roles if h == name))
+                for name, hub in self.hubs.items()}
+
+    async def hub_signatures(self, after: str = "", limit: int = 500) -> dict[str, HubSignature]:
+        self._check()
+        every = self._signatures()
+        return {name: every[name] for name in sorted(n for n in every if n > after)[:limit]}
+
+    async def overall_signature(self) -> str:
+        self._check()
+        return overall_signature(self._signatures())
 
     async def get_user(self, username: str) -> User | None:
         self._check()
