@@ -308,9 +308,12 @@ class WidgetStates:
             self.metrics.rebuilds.labels(widget.plugin, "ok").inc()
             self.schedule.succeeded(idx)
             self.payloads.remember_good(idx, key, payload)
-            saved = await self.payloads.save(key, payload)
             await self._slice()
-            return self._install(widget, key, payload, failed=False, push=fresh), saved
+            # Shown here first, then saved for the fleet: this process's viewers do not wait for memcached's
+            # round trip (other processes read the payload once saved, as before).
+            state = self._install(widget, key, payload, failed=False, push=fresh)
+            saved = await self.payloads.save(key, payload)
+            return state, saved
         self.schedule.failed(idx)
         good = self.payloads.good(idx, key)
         if fresh and good is not None:
