@@ -40,7 +40,8 @@ def answer(url_map: Map, path: str, method: str):
     except RequestRedirect as e:
         return RequestRedirect, e.new_url
     except (NotFound, MethodNotAllowed) as e:
-        return type(e), getattr(e, "valid_methods", None)
+        methods = getattr(e, "valid_methods", None)
+        return type(e), sorted(methods) if methods else None  # werkzeug's order is a set's
 
 
 CASES = [
