@@ -1,7 +1,7 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests (all of them),
 # `make test-unit` only those that need no service (well under a minute).
 .PHONY: run fleet test test-unit services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
-        bench-frozen-cache bench-push-amqp bench-pg-restart bench-storm bench-history
+        bench-frozen-cache bench-push-amqp bench-pg-restart bench-storm bench-history bench-frontpage bench-stream
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -29,6 +29,8 @@ bench-push-amqp:
 	tools/dev.sh bench push_amqp
 bench-decide:
 	tools/dev.sh bench decide
+bench-stream:
+	tools/dev.sh bench stream
 bench-store:
 	tools/dev.sh bench store
 bench-amqp:
@@ -47,6 +49,8 @@ bench-storm:
 	tools/dev.sh bench storm $(ARGS)
 bench-history:
 	tools/dev.sh bench history
+bench-frontpage:
+	tools/dev.sh bench frontpage $(ARGS)
 # What the fleet's convergence (issue 15) costs a process at Fedora's size.
 .PHONY: bench-converge
 bench-converge:

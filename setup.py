@@ -80,6 +80,7 @@ setup(
             "hubs.hub.update.v1 = hubs.bus.schemas:HubUpdateV1",
             "hubs.hub.create.v1 = hubs.bus.schemas:HubCreateV1",
             "hubs.role.update.v1 = hubs.bus.schemas:RoleUpdateV1",
+            "hubs.stream.update.v1 = hubs.bus.schemas:StreamUpdateV1",
         ],
         "console_scripts": [
             "hubs-populate = hubs.db.populate:main",

@@ -47,7 +47,10 @@ from hubs.health import HealthMonitor, monitor_for
 from hubs.metrics import Metrics
 from hubs.models import ROLES
 from hubs.people.accounts import Accounts
+from hubs.stream.concern import ConcernIndex
 from hubs.stream.memberships import Memberships, memberships_for
+from hubs.stream.push import PersonStreams
+from hubs.stream.triage import StreamKeeper
 from hubs.web.site import HubsWeb
 from hubs.web.sse import Broadcaster
 from hubs.widgets import load_registry
@@ -83,6 +86,8 @@ class Hubs:
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
     cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (on threads of their own when running)
     memberships: Memberships | None = None  # who is in which group, who maintains what (a person's stream)
+    keeper: StreamKeeper | None = None  # people's streams: who a message concerns, triage, the fleet's news
+    person_streams: PersonStreams | None = None  # each signed-in person's open pages
 
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
@@ -112,8 +117,14 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     metrics.builds_running.set_function(lambda: states.queue.running)
     metrics.builds_waiting.set_function(lambda: states.queue.waiting)
     memberships = memberships_for(config, http, clock, metrics) if memberships is None else memberships
+    person_streams = PersonStreams(store.stream_counts)
+    keeper = StreamKeeper(store, ConcernIndex(memberships), person_streams, bus, clock, streams.boot, memberships,
+                          directory)
+    if recorder is not None and getattr(recorder, "on_stored", False) is None:
+        recorder.on_stored = keeper.stored  # stored entries reach their people's open pages
     handler = MessageHandler(config, directory, states, ctx, clock, recorder=recorder, metrics=metrics,
-                             seen=SeenIds(config.seen_ids) if seen is None else seen, memberships=memberships)
+                             seen=SeenIds(config.seen_ids) if seen is None else seen, memberships=memberships,
+                             stream=keeper)
     fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
     editor = Editor(directory, bus)
     converger = Converger(directory, handler, clock, metrics, interval=config.converge_interval,
@@ -127,8 +138,10 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(PayloadChanged, streams.on_payload)  # to the hub's open streams
     events.subscribe(HubViewed, lambda event: viewers.hub_viewed(event.hub))  # marked for the fleet at once
     events.subscribe(HubChanged, partial(track_hub_people, directory, memberships))  # a first login, a new member
+    events.subscribe(HubChanged, keeper.hub_changed)  # a hub's people: who its feed brings messages to
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
-                metrics, events, fedmsg_edge, converger, cache_calls=calls, memberships=memberships)
+                metrics, events, fedmsg_edge, converger, cache_calls=calls, memberships=memberships, keeper=keeper,
+                person_streams=person_streams)
 
 
 def hub_people(directory: Directory, name: str) -> set[str]:
@@ -279,9 +292,18 @@ def warm_up(service: HubsService, amqp: bool, demo_feed: bool) -> None:
     started = time.monotonic()
     templates = sum(warm_templates(env) for env in (service.web.env, service.hubs.states.builder.env))
     render_markdown(_WARM_MARKDOWN)
+    service.web.front.lister.warm()  # the list of hubs: each hub's words split
     classes = warm_schema_classes(build_validators=amqp) if amqp or demo_feed else 0
     log.info("warmed up in %.2f s: %d templates, %d message classes", time.monotonic() - started, templates,
              classes)
+
+
+async def _wake(keeper: StreamKeeper) -> None:
+    """Snoozed items whose time has come; a failure (PostgreSQL away) is logged and tried again next turn."""
+    try:
+        await keeper.wake()
+    except Exception as e:
+        log.warning("waking snoozed stream items failed: %s", e)
 
 
 def _loop(fn, interval: float, clock, name: str) -> task.LoopingCall:
@@ -309,6 +331,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     hubs = build(config, store, cache, edge.bus, reactor, **parts)
     handlers.append(hubs.handler)
     await hubs.directory.load()
+    await hubs.keeper.load()
     # Groups and packages (a person's stream): fetched in the background, never awaited by the site.
     hubs.memberships.track(tracked_people(hubs.directory, demo=bool(config.demo_feed_interval)))
     await hubs.memberships.start()
@@ -329,7 +352,11 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
                            "keep-alive"),
                      _loop(hubs.states.refresh_due, 60, reactor, "refresh"),
-                     _loop(lambda: defer.ensureDeferred(viewers.refresh()), viewers.ttl / 3, reactor, "viewer marks"))
+                     _loop(lambda: defer.ensureDeferred(viewers.refresh()), viewers.ttl / 3, reactor, "viewer marks"),
+                     _loop(partial(hubs.person_streams.keepalive, config.sse_keepalive), config.sse_keepalive,
+                           reactor, "stream keep-alive"),
+                     _loop(lambda: defer.ensureDeferred(_wake(hubs.keeper)), config.stream_wake_interval, reactor,
+                           "snooze wake-up"))
     hubs.health = monitor_for(hubs)
     await hubs.health.start()  # the first answer is complete (or past its deadline) before anyone asks
     if listen:

@@ -11,8 +11,10 @@ from twisted.web.http import _ChunkedTransferDecoder
 
 
 class SSEClient(protocol.Protocol):
-    def __init__(self, path: str, last_event_id: str | None = None, on_event=None):
+    def __init__(self, path: str, last_event_id: str | None = None, on_event=None,
+                 headers: dict[str, str] | None = None):
         self.path = path
+        self.extra_headers = headers or {}
         self.last_event_id = last_event_id
         self.on_event = on_event
         self.status: int | None = None
@@ -31,6 +33,7 @@ class SSEClient(protocol.Protocol):
         lines = [f"GET {self.path} HTTP/1.1", "Host: 127.0.0.1", "Accept: text/event-stream"]
         if self.last_event_id is not None:
             lines.append(f"Last-Event-ID: {self.last_event_id}")
+        lines += [f"{name}: {value}" for name, value in self.extra_headers.items()]
         self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
 
     def dataReceived(self, data):
@@ -104,8 +107,9 @@ class _Identity:
         self.dataReceived = callback
 
 
-async def open_stream(reactor, port: int, path: str, last_event_id: str | None = None, on_event=None) -> SSEClient:
-    client = SSEClient(path, last_event_id, on_event)
+async def open_stream(reactor, port: int, path: str, last_event_id: str | None = None, on_event=None,
+                      headers: dict[str, str] | None = None) -> SSEClient:
+    client = SSEClient(path, last_event_id, on_event, headers)
     await protocol.ClientCreator(reactor, lambda: client).connectTCP("127.0.0.1", port)
     await client.connected_d
     return client

@@ -24,13 +24,16 @@ WRITE_PATHS = st.one_of(
     st.just("/api/hub/designteam/owners"), st.just("/logout"),
     st.sampled_from(["subscribe", "unsubscribe", "star", "unstar", "join", "leave", "explode"]).map(
         lambda a: f"/api/hub/designteam/{a}"),
+    st.sampled_from(["/api/stream/items", "/api/stream/mutes", "/api/follows", "/api/stream/filters"]),
+    IDX.map(lambda i: f"/api/stream/filters/{i}/feed"),
 )
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True) | st.text(max_size=40),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
     max_leaves=20)
 FIELDS = st.sampled_from(["config", "version", "text", "summary", "plugin", "column", "position", "name", "owners",
-                          "username", "owner", "left_width", "archived", "allow_join", "avatar", "topic", "color"])
+                          "username", "owner", "left_width", "archived", "allow_join", "avatar", "topic", "color",
+                          "ids", "all", "set", "kind", "value", "follow", "query", "view", "snooze"])
 BODIES = st.one_of(
     JSON.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(FIELDS, JSON, max_size=6).map(lambda v: json.dumps(v).encode()),

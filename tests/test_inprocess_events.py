@@ -75,11 +75,12 @@ def test_events_are_frozen_values():
 
 
 def test_build_wires_every_subscription_in_one_place(hubs):
-    """A whole Hubs: widget states and the memberships (the hub's people) hear hub changes; the broadcaster hears
-    layouts and payloads; nothing else."""
+    """A whole Hubs: widget states, the memberships (the hub's people) and the stream's index hear hub changes;
+    the broadcaster hears layouts and payloads; nothing else."""
     from hubs.service import track_hub_people
 
-    states, people = hubs.events.listeners(HubChanged)
+    states, people, stream = hubs.events.listeners(HubChanged)
+    assert stream == hubs.keeper.hub_changed
     assert states == hubs.states.hub_changed
     assert people.func is track_hub_people and people.args == (hubs.directory, hubs.memberships)
     assert hubs.events.listeners(LayoutChanged) == (hubs.streams.on_layout,)

@@ -172,6 +172,7 @@ CONFIG = schemathesis.Config.from_dict({
          "checks": {"not_a_server_error": {"expected-statuses": ["1xx", "2xx", "3xx", "4xx", "503"]}}},
         # A stream never ends: read its first event, then hang up.
         {"include-path": "/{hub}/events", "max-stream-events": 1, "request-timeout": 2.0},
+        {"include-path": "/stream/events", "max-stream-events": 1, "request-timeout": 2.0},
     ],
 })
 SCHEMA = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)

@@ -16,8 +16,10 @@ from hubs.models import NotFound
 from hubs.web.common import BadRequest, Forbidden, HubsKlein, undecodable_url_part
 from hubs.web.edits import EditRoutes
 from hubs.web.errors import ErrorPages
+from hubs.web.frontpage import FrontPageRoutes
 from hubs.web.guard import JSON_BODY, OBJECT_BODY, checked
 from hubs.web.health import HealthRoutes
+from hubs.web.my_stream import MyStreamRoutes
 from hubs.web.pages import PageRoutes
 from hubs.web.people import PeopleRoutes
 from hubs.web.search import SearchRoutes
@@ -86,8 +88,9 @@ async def test_a_composed_app_runs_each_route_on_its_part_and_maps_errors_once(m
 
 def test_the_site_serves_exactly_the_routes_of_its_parts_each_on_its_own_app():
     """Every part has its own Klein app; the site's app holds all their rules and no others."""
-    parts = {"errors": ErrorPages, "pages": PageRoutes, "stream": StreamRoutes, "people": PeopleRoutes,
-             "edits": EditRoutes, "health": HealthRoutes, "search": SearchRoutes}
+    parts = {"errors": ErrorPages, "front": FrontPageRoutes, "pages": PageRoutes, "stream": StreamRoutes,
+             "people": PeopleRoutes, "edits": EditRoutes, "health": HealthRoutes, "search": SearchRoutes,
+             "my_stream": MyStreamRoutes}
     assert len({id(part.app) for part in parts.values()} | {id(HubsWeb.app)}) == len(parts) + 1
     expected = {(f"{field}.{rule.endpoint}", rule.rule) for field, part in parts.items()
                 for rule in part.app.url_map.iter_rules()}

@@ -170,6 +170,60 @@ class RoleUpdateV1(HubsMessage):
         return f"{person} is no longer a {self.body['role']} of the {self.hub} hub"
 
 
+class StreamUpdateV1(message.Message):
+    """A person triaged their stream (read, done, saved, snoozed), a snooze ended, or their follows or mutes
+    changed: every Hubs process pushes it to that person's open pages (and re-reads what ``reload`` names).
+
+    It carries item ids and states, never what the items are about, nor what was followed or muted.
+    """
+
+    topic = "hubs.stream.update"
+    body_schema: ClassVar = {
+        "id": f"https://github.com/fedora-infra/hubs/message-schemas/v1/{topic}#",
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "description": "A change to a person's stream",
+        "type": "object",
+        "properties": {
+            "person": _NAME, "agent": {"type": "string"}, "boot": {"type": "string", "maxLength": 100},
+            "ids": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000},
+            "set": {"type": "object", "properties": {
+                "unread": {"type": "boolean"}, "done": {"type": "boolean"}, "saved": {"type": "boolean"},
+                "snoozed_until": {"type": ["number", "null"]}}, "additionalProperties": False},
+            "woken": {"type": "boolean"},
+            "reload": {"type": "array", "items": {"type": "string", "enum": ["follows", "mutes"]}},
+        },
+        "required": ["person", "agent"],
+    }
+
+    @property
+    def app_name(self) -> str:
+        return "hubs"
+
+    @property
+    def app_icon(self) -> str:
+        return "https://apps.fedoraproject.org/img/icons/hubs.png"
+
+    @property
+    def agent_name(self) -> str | None:
+        return self.body.get("agent") or None
+
+    @property
+    def usernames(self) -> list[str]:
+        return [self.body["person"]]
+
+    @property
+    def summary(self) -> str:
+        person = self.body["person"]
+        if self.body.get("woken"):
+            return f"snoozed items came back to {person}'s stream"
+        if self.body.get("reload"):
+            return f"{person} changed what their stream follows or mutes"
+        return f"{person} triaged {len(self.body.get('ids') or ())} items of their stream"
+
+    def __str__(self) -> str:
+        return self.summary
+
+
 CLASSES: dict[str, type[HubsMessage]] = {
     cls.topic: cls for cls in (WidgetUpdateV1, WidgetAddV1, WidgetRemoveV1, WidgetMoveV1, HubUpdateV1, HubCreateV1,
                                RoleUpdateV1)
@@ -178,4 +232,6 @@ CLASSES: dict[str, type[HubsMessage]] = {
 
 def schema_class(short_topic: str) -> type[message.Message]:
     """The class for ``hubs.<topic>`` (the base Message for a hubs.* topic Hubs has no schema for)."""
+    if short_topic == StreamUpdateV1.topic:
+        return StreamUpdateV1
     return CLASSES.get(short_topic, message.Message)

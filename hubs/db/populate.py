@@ -23,7 +23,9 @@ from hubs.db.partitions import Month
 from hubs.db.recorder import stored_message
 from hubs.db.store import MESSAGE_VALUES, insert_messages_sql, message_params
 from hubs.demo import data as demo
+from hubs.demo import stream as demo_stream_data
 from hubs.demo.messages import demo_stream
+from hubs.stream.model import is_mine, needs_me
 from hubs.widgets import load_registry
 
 log = logging.getLogger("hubs.db.populate")
@@ -78,35 +80,52 @@ def load_demo(dsn: str, fedocal_url: str = "https://calendar.fedoraproject.org",
             for hub, username in [("ralph", "mizmo"), ("ralph", "nirik"), ("mizmo", "duffy"), ("mizmo", "ralph")]:
                 cur.execute("INSERT INTO roles (hub, username, role) VALUES (%s, %s, 'subscriber')"
                             " ON CONFLICT DO NOTHING", (hub, username))
+            for person, kind, name in demo_stream_data.FOLLOWS:
+                cur.execute("INSERT INTO follows (person, kind, name) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                            (person, kind, name))
             if messages:
                 cur.execute("SELECT count(*) FROM messages")
                 if cur.fetchone()[0] == 0:
-                    store_messages(cur, demo_stream(time.time()), meta_config or {})
+                    store_messages(cur, demo_stream(time.time()), meta_config or {},
+                                   demo_stream_data.demo_index(hubs))
     finally:
         conn.close()
     return created
 
 
-def store_messages(cur, envelopes, meta_config) -> int:
-    """Insert bus messages with their meaning from fedmsg.meta (bulk)."""
+_INSERT_ITEMS = ("INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine)"
+                 " SELECT e.person, k.id, k.ts, ARRAY(SELECT split_part(r, ':', 1) FROM unnest(e.reasons) r),"
+                 " e.reasons, e.needs_me, e.mine FROM (VALUES %s) AS e (msg_id, person, reasons, needs_me, mine)"
+                 " JOIN message_ids k USING (msg_id) ON CONFLICT DO NOTHING")
+
+
+def store_messages(cur, envelopes, meta_config, index=None) -> int:
+    """Insert bus messages with their meaning from fedmsg.meta (bulk); with a ``ConcernIndex``, the stream
+    entries of the people each concerns too."""
     from psycopg2.extras import execute_values
 
     from hubs.bus.message import from_fedmsg
     from hubs.bus.meta import MessageMeta
 
     meta = MessageMeta(meta_config)
-    rows = []
+    rows, entries = [], []
     for env in envelopes:
-        m = stored_message(from_fedmsg(env, meta), now=time.time())
+        message = from_fedmsg(env, meta)
+        m = stored_message(message, now=time.time())
         rows.append(tuple(message_params(m)))
+        for person, reasons in (index.concerns(message) if index is not None else {}).items():
+            entries.append((m.msg_id, person, [r.encode() for r in reasons], needs_me(reasons), is_mine(reasons)))
     for month in sorted({Month.of(row[3]) for row in rows}):  # each month its partition (the demo's weeks)
         cur.execute("SELECT hubs_message_partition(%s::date)", (month.first_day,))
     execute_values(cur, insert_messages_sql("VALUES %s"), rows, template=MESSAGE_VALUES)
+    if entries:
+        execute_values(cur, _INSERT_ITEMS, entries, template="(%s, %s, %s::text[], %s, %s)", page_size=1000)
     return len(rows)
 
 
 # Every table the migrations create (tests check this list against the schema).
-HUBS_TABLES = ("api_tokens", "sessions", "messages", "message_ids", "roles", "widgets", "hubs", "users",
+HUBS_TABLES = ("api_tokens", "sessions", "messages", "message_ids", "stream_items", "follows", "mutes",
+               "stream_filters", "roles", "widgets", "hubs", "users",
                "schema_migrations")
 HUBS_FUNCTIONS = ("hubs_message_partition(date)", "hubs_words(text[])")
 

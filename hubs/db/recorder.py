@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from hubs.db.store import StoreUnavailable
 from hubs.dispatch.hints import split_topic
 from hubs.logsafe import clean, quote
 from hubs.models import StoredMessage
+from hubs.stream.model import NewItem
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,16 @@ class MessageRecorder:
     """Batches messages into the store. Sequence numbers track what has been tried."""
 
     def __init__(self, store, clock, *, batch_size: int = 500, delay: float = 0.2, max_pending: int = 20000,
-                 retry: float = 1.0):
+                 retry: float = 1.0, on_stored: Callable[..., Any] | None = None):
         self.store = store
+        # Told of each stored message that has stream entries: (StoredMessage, key, {person: reasons}).
+        self.on_stored = on_stored
         self.clock = clock
         self.batch_size = batch_size
         self.delay = delay
         self.max_pending = max_pending
         self.retry = retry
-        self.pending: list[tuple[int, StoredMessage]] = []
+        self.pending: list[tuple[int, StoredMessage, Mapping[str, Any] | None]] = []
         self.recorded = 0     # sequence number of the last message recorded
         self.attempted = 0    # every message up to this one has been written or tried
         self.stored = 0
@@ -80,16 +83,20 @@ class MessageRecorder:
         self._waiters: list[tuple[int, defer.Deferred]] = []
 
     def record(self, message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None,
-               packages: Iterable[str] | None = None) -> None:
-        """Queue one message (a BusMessage; see ``stored_message`` for the other arguments)."""
+               packages: Iterable[str] | None = None, items: Mapping[str, Any] | None = None,
+               urgent: bool = False) -> None:
+        """Queue one message (a BusMessage; see ``stored_message`` for the other arguments) with its stream
+        entries (``items``: person → reasons), written in the same statement; ``urgent``: written at once
+        (someone has the stream it goes to open), not after the batching delay."""
         self.recorded += 1
-        self.pending.append((self.recorded, stored_message(message, usernames, packages, self.clock.seconds())))
+        self.pending.append((self.recorded, stored_message(message, usernames, packages, self.clock.seconds()),
+                             items or None))
         if len(self.pending) > self.max_pending:
             excess = len(self.pending) - self.max_pending
             del self.pending[:excess]
             self.dropped += excess
             log.warning("message store is behind: dropped the %d oldest unsaved messages", excess)
-        self._schedule(0 if len(self.pending) >= self.batch_size else self.delay)
+        self._schedule(0 if urgent or len(self.pending) >= self.batch_size else self.delay)
 
     def flush(self) -> defer.Deferred:
         """Fires once every message recorded so far has been written (or its write was tried)."""
@@ -109,12 +116,35 @@ class MessageRecorder:
             self._timer.cancel()
         self._timer = self.clock.callLater(delay, self._write)
 
+    def _add(self, batch) -> defer.Deferred:
+        """Store a batch: with its stream entries in one statement when it has any."""
+        messages = [m for _, m, _ in batch]
+        if not any(items for _, _, items in batch):
+            return defer.ensureDeferred(self.store.add_messages(messages))
+        entries = [NewItem(m.msg_id, person, tuple(why))
+                   for _, m, items in batch for person, why in (items or {}).items()]
+        d = defer.ensureDeferred(self.store.add_messages_with_items(messages, entries))
+        return d.addCallback(self._tell, batch)
+
+    def _tell(self, result, batch) -> int:
+        stored, keys = result
+        if self.on_stored is not None:
+            for _, message, items in batch:
+                key = keys.get(message.msg_id)
+                if items and key is not None:
+                    try:
+                        self.on_stored(message, key, items)
+                    except Exception:
+                        log.exception("telling of stored stream entries failed")
+        return stored
+
     async def _one_by_one(self, batch) -> None:
-        for _, message in batch:
+        for entry in batch:
+            message = entry[1]
             try:
-                self.stored += await self.store.add_messages([message])
+                self.stored += await self._add([entry])
             except StoreUnavailable:
-                self.pending.insert(0, (_, message))
+                self.pending.insert(0, entry)
             except Exception as e:
                 self.dropped += 1
                 log.warning("dropping message %s on %s that the store refuses: %s", quote(message.msg_id, 80),
@@ -127,8 +157,7 @@ class MessageRecorder:
         batch = self.pending[: self.batch_size]
         del self.pending[: self.batch_size]
         self._writing = True
-        d = defer.ensureDeferred(self.store.add_messages([m for _, m in batch]))
-        d.addBoth(self._written, batch)
+        self._add(batch).addBoth(self._written, batch)
 
     def _written(self, result, batch) -> None:
         last = batch[-1][0]

@@ -20,6 +20,7 @@ from txpostgres import reconnection, txpostgres
 
 from hubs.db.partitions import Month, months_ahead, to_drop
 from hubs.db.pool import Pool, Unresponsive
+from hubs.db.stream_store import StreamQueries
 from hubs.models import COLUMNS, ROLES, Conflict, FieldErrors, Hub, HubSignature, NotFound, StoredMessage, User, Widget
 from hubs.search.query import HIGHLIGHT_START, HIGHLIGHT_STOP, Query
 
@@ -297,7 +298,7 @@ _OVERALL_SIGNATURE = (
 )
 
 
-class PostgresStore:
+class PostgresStore(StreamQueries):
     """The store on PostgreSQL through txpostgres (non-blocking, in the reactor; never blocked by the database)."""
 
     def __init__(self, dsn: str, size: int = 4, reactor=None, statement_timeout: float = 5.0,

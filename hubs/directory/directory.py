@@ -16,6 +16,7 @@ from typing import Any
 
 from hubs.build.coalesce import Coalescer
 from hubs.db.store import Store
+from hubs.directory.activity import HubActivity
 from hubs.directory.converge import hub_signature, overall_signature
 from hubs.dispatch.hints import HintIndex
 from hubs.events import Events, HubChanged, LayoutChanged
@@ -64,7 +65,7 @@ class Directory:
     """Hubs, their widgets in layout order, people's roles, and the hint index over the widgets."""
 
     def __init__(self, store: Store, registry: Mapping[str, WidgetSpec], ctx: Any = None,
-                 events: Events | None = None):
+                 events: Events | None = None, activity: HubActivity | None = None):
         self.store = store
         self.registry = registry
         self.ctx = ctx
@@ -72,6 +73,11 @@ class Directory:
         self.widgets: dict[int, Widget] = {}
         self._layouts: dict[str, list[int]] = {}
         self._roles: dict[str, dict[str, list[str]]] = {}
+        self._by_person: dict[str, dict[str, set[str]]] = {}  # username → hub → roles (the front page's order)
+        self._hubs_generation = 0  # grows when a hub is added, removed or its record changes
+        self._roles_generation = 0  # grows whenever roles are read again
+        # How active each hub is (messages that touched its widgets), counted by the message handler.
+        self.activity = activity if activity is not None else HubActivity(getattr(ctx, "clock", None))
         self._generation: dict[str, int] = {}
         self._layout_json: dict[str, bytes] = {}
         self._signatures: dict[str, HubSignature] = {}  # kept until the hub changes (hubs.directory.converge)
@@ -90,7 +96,11 @@ class Directory:
         for hub, username, role in await self.store.all_roles():
             roles.setdefault(hub, {}).setdefault(role, []).append(username)
         self._roles = roles
+        self._by_person = {}
+        for hub, by_role in roles.items():
+            self._index_roles(hub, by_role)
         self.hubs = {h.name: h for h in hubs}
+        self._hubs_generation += 1
         self.widgets = {}
         self._layouts = {h.name: [] for h in hubs}
         self._layout_json.clear()
@@ -132,14 +142,20 @@ class Directory:
             change = diff_hub(name, before, None, ())
             for idx in change.dropped:
                 self._drop(idx)
-            self.hubs.pop(name, None)
+            if self.hubs.pop(name, None) is not None:
+                self._hubs_generation += 1
             self._layouts.pop(name, None)
+            self._unindex_roles(name)
             self._roles.pop(name, None)
         else:
             hub = newest(before[0], hub)
             widgets = [newest(before[1].get(w.idx), w) for w in widgets]
             change = diff_hub(name, before, hub, widgets)
+            self._unindex_roles(name)
             self._roles[name] = {role: list(names) for role, names in roles.items() if names}
+            self._index_roles(name, self._roles[name])
+            if self.hubs.get(name) != hub:
+                self._hubs_generation += 1
             self.hubs[name] = hub
             for idx in change.dropped:
                 self._drop(idx)
@@ -183,6 +199,7 @@ class Directory:
         if current.version >= new.version:
             return True
         self.hubs[new.name] = new
+        self._hubs_generation += 1
         self._announce(HubChanged(new.name, new, layout_changed=current != new))
         return True
 
@@ -219,6 +236,21 @@ class Directory:
         if change.layout_changed and change.hub is not None and name in self.hubs:
             self.events.emit(LayoutChanged(name, self.layout_json(name)))
 
+    def _index_roles(self, hub: str, by_role: Mapping[str, Iterable[str]]) -> None:
+        self._roles_generation += 1
+        for role, names in by_role.items():
+            for username in names:
+                self._by_person.setdefault(username, {}).setdefault(hub, set()).add(role)
+
+    def _unindex_roles(self, hub: str) -> None:
+        for names in self._roles.get(hub, {}).values():
+            for username in names:
+                held = self._by_person.get(username)
+                if held is not None:
+                    held.pop(hub, None)
+                    if not held:
+                        del self._by_person[username]
+
     def _put(self, widget: Widget) -> None:
         self.widgets[widget.idx] = widget
         self._layouts.setdefault(widget.hub, []).append(widget.idx)
@@ -239,6 +271,19 @@ class Directory:
     def generation(self, name: str = "") -> int:
         """Grows whenever the hub's layout or settings change ("" = the list of hubs): a cache validator."""
         return self._generation.get(name, 0)
+
+    def hubs_generation(self) -> int:
+        """Grows whenever a hub is added or removed or its record (summary, archived…) changes."""
+        return self._hubs_generation
+
+    def roles_generation(self) -> int:
+        """Grows whenever anyone's roles may have changed (a cache validator for ``hubs_of``)."""
+        return self._roles_generation
+
+    def hubs_of(self, username: str | None) -> dict[str, frozenset[str]]:
+        """The hubs ``username`` holds a role on, with those roles (no I/O)."""
+        held = self._by_person.get(username or "", {})
+        return {hub: frozenset(roles) for hub, roles in held.items()}
 
     def find_hub(self, name: str) -> Hub | None:
         return self.hubs.get(name)

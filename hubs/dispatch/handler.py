@@ -68,8 +68,9 @@ class MessageHandler:
 
     def __init__(self, config: HubsConfig, directory: Directory, states, ctx: Any, clock, *,
                  recorder: Any = None, metrics: Metrics | None = None, seen: SeenIds | None = None,
-                 memberships: Any = None):
+                 memberships: Any = None, stream: Any = None):
         self.config = config
+        self.stream = stream  # hubs.stream.triage.StreamKeeper: who a message concerns; the fleet's stream news
         self.directory = directory
         self.states = states
         self.ctx = ctx
@@ -143,6 +144,9 @@ class MessageHandler:
     async def _handle(self, message: BusMessage) -> Any:
         if not self._admissible(message):
             return []
+        if self.stream is not None and self.stream.is_update(message):
+            await self.stream.heard(message)  # another process's triage: pushed here, not stored
+            return []
         started = time.perf_counter()
         decision = await self.decide_in_turns(message)
         if not self._decided(message, decision, started):
@@ -187,9 +191,17 @@ class MessageHandler:
             self.memberships.apply_message(message)
 
     def record(self, message: BusMessage) -> None:
-        """Hand the message to the message store (batched: ``recorder.flush()`` awaits it)."""
+        """Hand the message to the message store (batched: ``recorder.flush()`` awaits it), with the stream
+        entries of the people it concerns (written in the same statement)."""
         if self.recorder is not None:
-            self.recorder.record(message)
+            items, urgent = None, False
+            if self.stream is not None:
+                try:
+                    items = self.stream.concerns(message)
+                    urgent = bool(items) and self.stream.push.any_listening(items)
+                except Exception:
+                    log.exception("deciding who %s concerns failed", quote(message.id, 80))
+            self.recorder.record(message, items=items, urgent=urgent)
 
     def act(self, decision: Decision) -> defer.Deferred:
         """Re-read the hub a change message names and rebuild the widgets hit; fires when all is done."""
@@ -201,6 +213,7 @@ class MessageHandler:
         if decision.reload_hub is not None:
             work.append(defer.ensureDeferred(self.directory.reload_hub(decision.reload_hub)))
         if decision.hits:
+            self._note_activity(decision.hits)
             work.append(self._rebuild_after_store(decision.hits, message.id or None))
         d = defer.DeferredList(work, consumeErrors=True) if work else defer.succeed([])
         return d.addCallback(self._log_failures, message.id)
@@ -220,6 +233,9 @@ class MessageHandler:
     async def _take(self, message: BusMessage) -> None:
         if not self._admissible(message):
             return None
+        if self.stream is not None and self.stream.is_update(message):
+            self.stream.heard(message).addErrback(lambda f: log.error("a stream update failed: %s", f.getTraceback()))
+            return None
         started = time.perf_counter()
         decision = await self.decide_in_turns(message)
         if not self._decided(message, decision, started):
@@ -232,6 +248,11 @@ class MessageHandler:
         if self.recorder is not None:
             await self.recorder.flush()
         return None
+
+    def _note_activity(self, hits: Iterable[int]) -> None:
+        """The hubs this message touched are that much more active (the front page lists active hubs first)."""
+        widgets = self.directory.widgets
+        self.directory.activity.note({widgets[i].hub for i in hits if i in widgets})
 
     def _rebuild_after_store(self, hits: Iterable[int], cause: str | None) -> defer.Deferred:
         """Widgets that read stored messages are rebuilt once this message is stored.

@@ -11,23 +11,42 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from hubs.models import Hub, Widget
-from hubs.search.query import HIGHLIGHT_START, Query, highlight_html, mark, matches
+from hubs.search.query import HIGHLIGHT_START, Query, highlight_html, mark, matches, matches_split, words
 
 TEXT_WIDGETS = {"sticky": ("text",), "about": ("text",), "rules": ("schedule", "links")}
 SNIPPET = 160  # characters of a widget's text around its first match
 
 
 def _rank(query: Query, hub: Hub) -> tuple[int, str] | None:
-    name = hub.name.lower()
+    text = f"{hub.name} {hub.summary}"
+    return _rank_split(query, hub.name, text.lower(), words(text))
+
+
+def _rank_split(query: Query, hub_name: str, lowered: str, found: list[str]) -> tuple[int, str] | None:
+    """``_rank`` of a hub whose "name summary" text is already lowercased and split into words."""
+    name = hub_name.lower()
     needle = query.text.lower()
     if needle and name == needle:
-        return (0, hub.name)
+        return (0, hub_name)
     one_token = len(needle) >= 2 and not any(c.isspace() or c == '"' for c in needle) and needle[0] != "-"
     if one_token and needle in name:  # names are typed in part ("design" finds "designteam"): few, in memory
-        return (1, hub.name)
-    if matches(query, f"{hub.name} {hub.summary}"):
-        return (2, hub.name)
+        return (1, hub_name)
+    if matches_split(query, lowered, found):
+        return (2, hub_name)
     return None
+
+
+def hub_text(hub: Hub) -> tuple[str, list[str]]:
+    """A hub's name and summary, lowercased and as words: what ``hub_matches`` reads (split once, kept)."""
+    text = f"{hub.name} {hub.summary}"
+    return text.lower(), words(text)
+
+
+def hub_matches(query: Query, hub: Hub, text: tuple[str, list[str]] | None = None) -> bool:
+    """Whether a hub's name or summary matches a query, as the search finds hubs (the front page's ``q``);
+    ``text``: its ``hub_text``, if the caller keeps it."""
+    lowered, found = text if text is not None else hub_text(hub)
+    return _rank_split(query, hub.name, lowered, found) is not None
 
 
 def widget_text(widget: Widget) -> str:

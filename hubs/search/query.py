@@ -179,11 +179,18 @@ def matches(query: Query, text: str) -> bool:
     """Whether a text matches the query's words, or holds its substring (pure; what the fake store does)."""
     if query.empty:
         return True
-    if query.substring is not None and query.substring in text.lower():
+    return matches_split(query, text.lower(), words(text))
+
+
+def matches_split(query: Query, lowered: str, found: list[str]) -> bool:
+    """``matches`` of a text already lowercased and split into ``words`` (for a caller that asks of many texts
+    many times: the list of hubs splits each hub's once)."""
+    if query.empty:
+        return True
+    if query.substring is not None and query.substring in lowered:
         return True
     if not query.groups or all(t.negated for g in query.groups for t in g):
         return False  # PostgreSQL matches nothing for a query of exclusions only
-    found = words(text)
     return all(any(_has(found, t.words) != t.negated for t in group) for group in query.groups)
 
 

@@ -49,6 +49,7 @@ async def make_hubs(config, store, cache, bus, clock, *, hear_own_messages: bool
     if hear_own_messages and hasattr(bus, "deliver"):
         bus.deliver = hubs.fedmsg.take
     await hubs.directory.load()
+    await hubs.keeper.load()
     return hubs
 
 

@@ -12,9 +12,10 @@ from hubs.db.store import _check_hub_fields, _day
 from hubs.directory.converge import hub_signature, overall_signature
 from hubs.models import COLUMNS, ROLES, Conflict, Hub, HubSignature, NotFound, StoredMessage, User, Widget
 from hubs.search.query import Query, mark, matches
+from hubs.testing.stream_store import FakeStreamQueries
 
 
-class FakeStore:
+class FakeStore(FakeStreamQueries):
     """An in-memory store with the same behaviour; can be told to fail."""
 
     def __init__(self, clock: Any = None) -> None:

@@ -95,7 +95,7 @@ class Unavailable(RuntimeError):
 
 
 RESERVED_NAMES = frozenset({"api", "static", "login", "logout", "oidc", "healthz", "metrics", "widgets",
-                            "favicon.ico", "search"})
+                            "favicon.ico", "search", "stream"})
 
 
 def _json(request, value: Any, status: int = 200) -> bytes:

@@ -25,6 +25,7 @@ from hubs.models import COLUMNS, GRID, ROLES
 from hubs.people.auth import SESSION_COOKIE
 from hubs.web.common import MAX_BODY, RESERVED_NAMES
 from hubs.web.edits import ROLE_ACTIONS
+from hubs.web.openapi_stream import stream_operations, stream_schemas
 from hubs.widgets import WIDGETS
 
 OPENAPI_VERSION = "3.1.0"
@@ -112,6 +113,19 @@ SEARCH_PARAMS = [
      "schema": {"type": "string", "pattern": "^([1-9][0-9]?|100)?$"}},
 ]
 
+HUB_LIST_PARAMS = [
+    {"name": "q", "in": "query", "required": False, "description": "Only hubs whose name (or a part of it) or "
+     "summary matches these words (read as the search reads them; at most 200 characters).",
+     "schema": {"type": "string", "maxLength": 200}, "examples": {"word": {"value": "design"}}},
+    {"name": "kind", "in": "query", "required": False, "description": "Only team hubs, or only personal hubs.",
+     "schema": {"type": "string", "enum": ["", "team", "user"]}},
+    {"name": "limit", "in": "query", "required": False, "description": "Hubs per page (1–100; 30).",
+     "schema": {"type": "string", "pattern": "^([1-9][0-9]?|100)?$"}},
+    {"name": "cursor", "in": "query", "required": False, "description": "The `next` of the previous page "
+     "(opaque). One that cannot be read is a 400 saying to start again from the first page.",
+     "schema": {"type": "string", "maxLength": 400}},
+]
+
 WRITE_SECURITY = [{"bearerToken": []}, {"sessionCookie": [], "csrfHeader": []}]
 READ_SECURITY: list[dict[str, list]] = [{}, {"bearerToken": []}, {"sessionCookie": []}]
 
@@ -147,8 +161,12 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
     actions = sorted(ROLE_ACTIONS)
     return {
         "/": {"get": {
-            "operationId": "index", "tags": ["pages"], "summary": "The list of hubs (a page)",
-            "responses": {"200": {"description": "The page.", "content": {HTML: {"schema": {"type": "string"}}}}},
+            "operationId": "index", "tags": ["pages"],
+            "summary": "The list of hubs (a page): the first page of `/api/hubs` server-rendered, with a "
+                       "\"More hubs\" link to `/?cursor=<next>`",
+            "security": READ_SECURITY, "parameters": HUB_LIST_PARAMS,
+            "responses": {"200": {"description": "The page.", "content": {HTML: {"schema": {"type": "string"}}}},
+                          **_errors(400, 401, 503, html=True)},
         }},
         "/static/{path}": {"get": {
             "operationId": "static", "tags": ["pages"], "summary": "The page's scripts, styles and pictures",
@@ -211,7 +229,9 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
                 "events in between (`{\"every\": seconds}`: a page that misses one knows the connection is "
                 "lost). Each `widget` event carries exactly the bytes of "
                 "`GET /{hub}/{idx}/json`, each `layout` event those of `GET /{hub}/json`; `hello` carries "
-                "`{\"hub\", \"boot\", \"plan\"}`. Every event but `keepalive` has an `id` to resume from."),
+                "`{\"hub\", \"boot\", \"plan\"}`. Every event but `keepalive` has an `id` to resume from. With a "
+                "session cookie, the stream also carries the signed-in person's `stream-count` events "
+                "(`{\"unread\", \"needs_me\"}`, no id), as `GET /stream/events?only=counts` does."),
             "parameters": [
                 {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "The id of the last event seen (browsers send it when they reconnect)."},
@@ -296,7 +316,18 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             200, _ok("Whether anything changed.", _obj({"ok": {"const": True}, "changed": {"type": "boolean"}},
                                                        ["ok", "changed"])),
             _schema("SetOwner"), BODY_ERRORS, "hub_owners")},
-        "/api/hubs": {"post": _write(
+        "/api/hubs": {"get": {
+            "operationId": "list_hubs", "tags": ["pages"], "summary": "The list of hubs, a page at a time",
+            "description": "Ordered by what a visitor wants first: a signed-in visitor's own hubs (their personal "
+                           "hub, then those they own, are a member of, subscribe to, starred), then the hubs most "
+                           "active on the bus lately (a decayed count of the messages that touched their widgets, "
+                           "in this process), then every other hub by name, archived hubs last. Paged by an opaque "
+                           "cursor (keyset): pass the previous answer's `next` as `cursor` until `next` is null. "
+                           "Each hub is listed once in a walk, hubs created meanwhile included where they fall.",
+            "security": READ_SECURITY, "parameters": HUB_LIST_PARAMS,
+            "responses": {"200": _ok("A page of hubs and the cursor of the next one.", _schema("HubList")),
+                          **_errors(400, 401, 503)},
+        }, "post": _write(
             "Create a team hub", "Site admins create a team hub with the team widgets. A taken name gets 409.",
             201, _ok("The hub created.", _obj({"ok": {"const": True}, "hub": _schema("Hub")}, ["ok", "hub"])),
             _schema("CreateHub"), (400, 401, 403, 409, 413, 415, 503), "create_hub")},
@@ -382,7 +413,8 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
     column = {"type": "string", "enum": list(COLUMNS)}
     return {**search_results,
         "StreamEvent": _obj({
-            "event": {"type": "string", "enum": ["hello", "layout", "widget", "keepalive"]},
+            "event": {"type": "string", "enum": ["hello", "layout", "widget", "keepalive", "stream-count",
+                                                 "stream-item", "stream-change"]},
             "id": {"type": "string", "description": "Send it back as `Last-Event-ID` to resume after it "
                                                    "(every event but `keepalive` has one)."},
             "data": {"type": "string", "contentMediaType": JSON,
@@ -411,6 +443,19 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
                      "version": integer},
                     ["name", "summary", "left_width", "right_width", "archived", "user_hub", "allow_join",
                      "avatar", "version"]),
+        "HubListEntry": _obj({
+            "name": string, "summary": string, "url": {"type": "string", "description": "The hub's page."},
+            "kind": {"type": "string", "enum": ["team", "user"]}, "archived": boolean,
+            "widgets": {"type": "integer", "minimum": 0},
+            "reason": {"type": ["string", "null"], "enum": ["own", "owner", "member", "subscriber", "stargazer",
+                                                            "active", None],
+                       "description": "Why it is listed before others: the visitor's own hub or role, or active "
+                                      "lately; null for the rest (by name)."}},
+            ["name", "summary", "url", "kind", "archived", "widgets", "reason"]),
+        "HubList": _obj({"hubs": {"type": "array", "items": _schema("HubListEntry")},
+                         "next": {"type": ["string", "null"], "description": "The `cursor` of the next page; "
+                                                                            "null on the last one."}},
+                        ["hubs", "next"]),
         "WidgetRef": _obj({"idx": integer, "hub": string, "plugin": string, "column": column,
                            "position": integer}, ["idx", "hub", "plugin", "column", "position"]),
         "WidgetResult": _obj({"ok": {"const": True}, "widget": _schema("WidgetRef")}, ["ok", "widget"]),
@@ -575,10 +620,10 @@ def openapi_document(plugins: Iterable[str] = WIDGETS) -> dict[str, Any]:
                 "path or host is not UTF-8 gets 400."),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
-        "tags": [{"name": n} for n in ("pages", "hubs", "widgets", "editing", "people", "operations")],
-        "paths": _paths(plugins),
+        "tags": [{"name": n} for n in ("pages", "hubs", "widgets", "editing", "people", "operations", "stream")],
+        "paths": {**_paths(plugins), **stream_operations()},
         "components": {
-            "schemas": _schemas(plugins),
+            "schemas": {**_schemas(plugins), **stream_schemas()},
             "responses": _responses(),
             "securitySchemes": {
                 "bearerToken": {"type": "http", "scheme": "bearer",

@@ -56,7 +56,7 @@ class PageRoutes:
         self.env = env
         self.ctx = ctx  # what a paged widget's ``more`` is given
         self.guard = guard
-        self._pages: dict[str, tuple[int, bytes]] = {}  # rendered pages by hub ("" = the list of hubs)
+        self._pages: dict[str, tuple[int, bytes]] = {}  # rendered pages by hub
 
     def _page(self, name: str, render) -> bytes:
         """A rendered page, re-rendered only when the directory says its hub changed."""
@@ -65,20 +65,6 @@ class PageRoutes:
         if cached is None or cached[0] != generation:
             cached = self._pages[name] = (generation, render())
         return cached[1]
-
-    @app.route("/", methods=["GET", "HEAD"])
-    def index(self, request):
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        return self._page("", self._render_index)
-
-    def _render_index(self) -> bytes:
-        hubs = self.directory.all_hubs()
-        teams = [h for h in hubs if not h.user_hub and not h.archived]
-        people = [h for h in hubs if h.user_hub and not h.archived]
-        archived = [h for h in hubs if h.archived]
-        counts = {h.name: self.directory.widget_count(h.name) for h in hubs}
-        return self.env.get_template("index.html").render(
-            teams=teams, people=people, archived=archived, counts=counts).encode("utf-8")
 
     @app.route("/static/", branch=True, methods=["GET", "HEAD"], strict_slashes=False)
     def static(self, request):

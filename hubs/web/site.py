@@ -2,10 +2,11 @@
 
 Routes answer from in-process state (the directory, widget states) and call
 named operations of the editor and accounts for everything else. Each part
-(pages, the stream, people, edits, health, search) is a class with its own ``Klein()``
-and constructor arguments; errors are mapped in one place (errors.py) for all
-of them; the checks before a route (the hub exists, who asks and may they, the
-body) are one decorator (guard.py).
+(the front page, pages, the stream, people, edits, health, search, a person's
+own stream) is a class with its own ``Klein()`` and constructor arguments;
+errors are mapped in one place (errors.py) for all of them; the checks before
+a route (the hub exists, who asks and may they, the body) are one decorator
+(guard.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from hubs.build.render import make_environment
 from hubs.web.common import HubsKlein, undecodable_url_part
 from hubs.web.edits import EditRoutes
 from hubs.web.errors import ErrorPages
+from hubs.web.frontpage import FrontPageRoutes
 from hubs.web.guard import Guard
 from hubs.web.health import HealthRoutes
+from hubs.web.my_stream import MyStreamRoutes
 from hubs.web.pages import PageRoutes
 from hubs.web.people import PeopleRoutes
 from hubs.web.search import SearchRoutes
@@ -63,20 +66,23 @@ class HubsWeb:
     """All HTTP routes of Hubs: one field per part, and one app that serves them all."""
 
     # Every route of every part, each run on the part held in the field of its name (``self.pages``…).
-    app = HubsKlein.compose(errors=ErrorPages.app, pages=PageRoutes.app, stream=StreamRoutes.app,
+    app = HubsKlein.compose(errors=ErrorPages.app, front=FrontPageRoutes.app, pages=PageRoutes.app,
+                            stream=StreamRoutes.app,
                             people=PeopleRoutes.app, edits=EditRoutes.app, health=HealthRoutes.app,
-                            search=SearchRoutes.app)
+                            search=SearchRoutes.app, my_stream=MyStreamRoutes.app)
 
     def __init__(self, hubs: Hubs, oidc: OIDCClient | None = None):
         self.env = env = make_environment()  # the pages' templates (warmed up before the site is up)
         guard = Guard(hubs.directory, hubs.accounts)
         self.errors = ErrorPages(env, hubs.metrics)
+        self.front = FrontPageRoutes(hubs.directory, env, guard)
         self.pages = PageRoutes(hubs.directory, hubs.states, hubs.config, env, hubs.ctx, guard)
-        self.stream = StreamRoutes(hubs.directory, hubs.states, hubs.streams, hubs.config, guard)
+        self.stream = StreamRoutes(hubs.directory, hubs.states, hubs.streams, hubs.config, guard, hubs.person_streams)
         self.people = PeopleRoutes(hubs.accounts, hubs.directory, hubs.config, oidc, guard)
         self.edits = EditRoutes(hubs.editor, hubs.accounts, hubs.config, guard)
         self.health = HealthRoutes(hubs)
         self.search = SearchRoutes(hubs.directory, hubs.store, env)
+        self.my_stream = MyStreamRoutes(hubs.keeper, hubs.directory, hubs.config, env, guard, hubs.clock)
 
     def resource(self) -> HubsResource:
         return HubsResource(self.app, self.errors)

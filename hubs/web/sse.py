@@ -388,7 +388,8 @@ Snapshot = Callable[[str, int | None], Awaitable[list[tuple[str, bytes]]]]
 
 
 def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapshot: Snapshot,
-                 last_id: str | None) -> defer.Deferred:
+                 last_id: str | None, also: Callable[[StreamListener], Callable[[], None]] | None = None
+                 ) -> defer.Deferred:
     """Answer ``GET /<hub>/events``: headers, retry advice, then replay or snapshot, hello and live events.
 
     ``snapshot(hub, since)`` gives every (event, data) a client that cannot be
@@ -396,7 +397,8 @@ def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapsho
     ``since`` for a client coming from another process of the fleet). Live events that arrive while it is
     built are held and sent after it. Returns a Deferred that never fires: Klein
     cancels it when the client goes away; clean-up runs on every kind of end.
-    ``last_id`` is the event id the client resumes from (Last-Event-ID), if any.
+    ``last_id`` is the event id the client resumes from (Last-Event-ID), if any. ``also(listener)`` lets
+    another sender use the same response (a signed-in person's stream counts); it returns its clean-up.
     """
     request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
     request.setHeader(b"cache-control", b"no-cache")
@@ -414,10 +416,13 @@ def serve_stream(request, hub: str, streams: Broadcaster, retry_ms: int, snapsho
         for frame in streams.replay.since(hub, plan.after):
             listener.write(frame)
     streams.add(hub, listener)
+    also_cleanup = also(listener) if also is not None else None
 
     def cleanup(_: Any) -> None:
         listener.closed = True
         streams.remove(hub, listener)
+        if also_cleanup is not None:
+            also_cleanup()
 
     request.notifyFinish().addBoth(cleanup)
     if plan.kind in ("snapshot", "missed"):

@@ -1,0 +1,225 @@
+"""People's streams at Fedora's size: who a message concerns, ingest with stream entries, opening a stream.
+
+    make bench-stream    (or: tools/dev.sh bench stream [--people 50000] [--messages 20000] [--items 100000])
+
+1. decide: a ConcernIndex over N people (default 50,000), each maintaining or following about 30 things
+   (see ``World``); a realistic message mix (1–3 people named, the busy ones most, 0–2 packages, some
+   group changes). Median and p99 µs of ``concerns(message)`` (after ``gc.freeze()``, as a running hub
+   does once loaded), and the entries per message (the fan-out that ingest then writes).
+2. ingest: the same messages and their entries through ``PostgresStore.add_messages_with_items`` in the
+   recorder's batches (500), one after another, into a fresh database (HUBS_TEST_DSN): messages/s.
+3. open: one person with M items (default 100,000; 30% unread, 10% done) among 1,000,000 items of 50 other
+   people: p50/p95 ms of the first page plus the counts (what GET /api/stream does), per view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import statistics
+import time
+
+import psycopg2
+from common import machine
+from twisted.internet import defer, task
+
+from hubs.bus.message import BusMessage
+from hubs.db.migrate import migrate
+from hubs.db.recorder import stored_message
+from hubs.db.store import PostgresStore
+from hubs.stream.concern import ConcernIndex
+from hubs.stream.memberships import StaticMemberships
+from hubs.stream.model import NewItem, StreamQuery, parse_query
+from tests.conftest import drop_database, fresh_database
+
+PREFIX = "org.fedoraproject.prod."
+SERVICES = [("buildsys.build.state.change", 30), ("git.receive", 18), ("bodhi.update.comment", 14),
+            ("copr.build.end", 10), ("pagure.issue.comment.added", 8), ("fas.group.member.sponsor", 4),
+            ("fedbadges.badge.award", 3), ("meetbot.meeting.complete", 2)]
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+class World:
+    """People, groups, packages, hubs and follows (seeded): each person in 2 groups (of 5,000), maintaining
+    ~8 packages (of 40,000) directly and the few of their groups, following ~12 people, packages and hubs,
+    a member of a team hub (30%) and subscribed to one (of 1,000), and their own hub: ~30 things."""
+
+    def __init__(self, people: int, seed: int = 3):
+        rng = self.rng = random.Random(seed)
+        self.people = [f"user{i:05d}" for i in range(people)]
+        self.groups = [f"group{i}" for i in range(5000)]
+        self.packages = [f"pkg{i}" for i in range(40000)]
+        self.teams = [f"team{i}" for i in range(1000)]
+        # A few people are very active: messages name them far more often (Zipf-like).
+        self.weights = [1.0 / (i + 1) ** 0.8 for i in range(people)]
+        groups = {p: rng.sample(self.groups, 2) for p in self.people}
+        direct = {p: rng.sample(self.packages, rng.randint(4, 12)) for p in self.people}
+        group_packages = {g: rng.sample(self.packages, rng.randint(0, 3)) for g in self.groups}
+        self.memberships = StaticMemberships(groups=groups, direct=direct, group_packages=group_packages)
+        index = self.index = ConcernIndex(self.memberships)
+        for p in self.people:
+            index.set_follows(p, [("person", rng.choice(self.people)) for _ in range(5)]
+                              + [("package", rng.choice(self.packages)) for _ in range(5)]
+                              + [("hub", rng.choice(self.teams)) for _ in range(2)])
+        members: dict[str, set[str]] = {t: set() for t in self.teams}
+        audience: dict[str, set[str]] = {t: set() for t in self.teams}
+        for p in self.people:
+            if rng.random() < 0.3:
+                members[rng.choice(self.teams)].add(p)
+            audience[rng.choice(self.teams)].add(p)
+        for t in self.teams:
+            index.set_hub(t, sorted(members[t]), sorted(members[t] | audience[t]))
+        for p in self.people:
+            index.set_hub(p, [p], [p])
+
+    def message(self, n: int, ts: float) -> BusMessage:
+        rng = self.rng
+        topic = rng.choices([s for s, _ in SERVICES], [w for _, w in SERVICES])[0]
+        named = rng.choices(self.people, self.weights, k=rng.randint(1, 3))
+        packages = rng.sample(self.packages, rng.choice([0, 1, 1, 2]))
+        body = {"group": rng.choice(self.groups)} if topic.startswith("fas.") else {}
+        return BusMessage(topic=PREFIX + topic, id=f"bench-{n}", time=ts, body=body, agent=named[0],
+                          usernames=frozenset(named), packages=frozenset(packages),
+                          summary=f"{named[0]} did something to {' '.join(packages) or 'a thing'}",
+                          link=f"https://example.org/{n % 5000}")
+
+
+def bench_decide(world: World, messages: list[BusMessage]) -> list[dict]:
+    index = world.index
+    gc.collect()
+    gc.freeze()  # the index is long-lived: the collector need not walk it (hubs.service does the same)
+    for m in messages[:500]:
+        index.concerns(m)  # warm
+    samples, decided = [], []
+    for m in messages:
+        start = time.perf_counter()
+        found = index.concerns(m)
+        samples.append((time.perf_counter() - start) * 1e6)
+        decided.append(found)
+    entries = [len(d) for d in decided]
+    print(f"| decide (µs per message) | median {statistics.median(samples):.1f} | p99 {pct(samples, 0.99):.1f} |"
+          f" max {max(samples):.0f} | entries/message mean {statistics.mean(entries):.1f},"
+          f" p99 {pct(entries, 0.99):.0f} |", flush=True)
+    return decided
+
+
+async def bench_ingest(store: PostgresStore, messages: list[BusMessage], decided: list[dict], now: float) -> None:
+    batch = 500
+    rows = [stored_message(m, now=now) for m in messages]
+    start = time.perf_counter()
+    entries = 0
+    for i in range(0, len(rows), batch):
+        chunk = rows[i:i + batch]
+        items = [NewItem(r.msg_id, person, why) for r, d in zip(chunk, decided[i:i + batch], strict=True)
+                 for person, why in d.items()]
+        entries += len(items)
+        await store.add_messages_with_items(chunk, items)
+    elapsed = time.perf_counter() - start
+    print(f"| ingest with entries (batches of {batch}) | {len(rows) / elapsed:,.0f} messages/s |"
+          f" {entries / elapsed:,.0f} entries/s | {len(rows):,} messages, {entries:,} entries in {elapsed:.1f} s |",
+          flush=True)
+
+
+def fill_big_stream(dsn: str, person: str, items: int, others: int, per_other: int, now: float) -> None:
+    """One person's ``items`` items (and 50 others' ``per_other`` each), straight in SQL."""
+    conn = psycopg2.connect(dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT coalesce(max(id), 0) FROM message_ids")
+        base = cur.fetchone()[0]
+        cur.execute(
+            "INSERT INTO message_ids (id, msg_id, ts) SELECT %s + g, 'big-' || g, to_timestamp(%s - g * 10)"
+            " FROM generate_series(1, %s) g", (base, now, items))
+        cur.execute(
+            "INSERT INTO messages (id, msg_id, topic, category, ts, usernames, packages, body, summary, agent)"
+            " SELECT %s + g, 'big-' || g,"
+            " 'org.fedoraproject.prod.' || (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4] || '.x.y',"
+            " (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4], to_timestamp(%s - g * 10),"
+            " ARRAY['someone', %s], ARRAY['pkg' || (g %% 500)], '{}'::jsonb, 'item ' || g, 'someone'"
+            " FROM generate_series(1, %s) g", (base, now, person, items))
+        cur.execute(
+            "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, done)"
+            " SELECT %s, %s + g, to_timestamp(%s - g * 10),"
+            "   CASE WHEN g %% 3 = 0 THEN ARRAY['package'] ELSE ARRAY['hub'] END,"
+            "   CASE WHEN g %% 3 = 0 THEN ARRAY['package:pkg' || (g %% 500)] ELSE ARRAY['hub:team1'] END,"
+            "   g %% 3 = 0, false, g %% 10 < 3, g %% 10 = 9 FROM generate_series(1, %s) g",
+            (person, base, now, items))
+        cur.execute(
+            "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread)"
+            " SELECT 'other' || o, %s + g, to_timestamp(%s - g * 10), ARRAY['hub'], ARRAY['hub:team1'], false,"
+            " false, g %% 2 = 0 FROM generate_series(1, %s) o, generate_series(1, %s) g",
+            (base, now, others, per_other))
+        cur.execute("ANALYZE stream_items")
+        cur.execute("ANALYZE message_ids")
+    conn.close()
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    conn.cursor().execute("VACUUM (ANALYZE) stream_items")  # as autovacuum leaves it: index-only counts
+    conn.close()
+
+
+async def bench_open(store: PostgresStore, person: str, rounds: int) -> None:
+    cases = [("everything", StreamQuery()), ("needs-me", StreamQuery(view="needs-me")),
+             ("done", StreamQuery(view="done")), ("service=bodhi", parse_query({"service": "bodhi"})),
+             ("not_service=bodhi", parse_query({"not_service": "bodhi"}))]
+    print("| open a stream of 100,000 items (first page of 50 + counts) | p50 ms | p95 ms |\n|---|---:|---:|")
+    for name, query in cases:
+        samples = []
+        for n in range(rounds + 5):
+            start = time.perf_counter()
+            page = await store.stream_page(person, query)
+            await store.stream_counts(person)
+            if n >= 5:
+                samples.append((time.perf_counter() - start) * 1000)
+        assert page, name
+        print(f"| {name} | {statistics.median(samples):.1f} | {pct(samples, 0.95):.1f} |", flush=True)
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        await store.stream_counts(person)
+        samples.append((time.perf_counter() - start) * 1000)
+    print(f"| counts alone | {statistics.median(samples):.1f} | {pct(samples, 0.95):.1f} |", flush=True)
+
+
+async def run(reactor, people: int, n: int, items: int, rounds: int) -> None:
+    print(f"bench-stream on {machine()}; {people:,} people, {n:,} messages, {items:,} items in one stream\n")
+    started = time.perf_counter()
+    world = World(people)
+    print(f"index built in {time.perf_counter() - started:.1f} s\n")
+    now = time.time()
+    messages = [world.message(i, now - (n - i)) for i in range(n)]
+    print("| measurement | | | | |\n|---|---|---|---|---|")
+    decided = bench_decide(world, messages)
+    admin = os.environ["HUBS_TEST_DSN"]
+    dsn = fresh_database(admin, "hubs_bench_stream")
+    try:
+        migrate(dsn)
+        store = PostgresStore(dsn, size=2, reactor=reactor, statement_timeout=60.0)
+        await store.start()
+        await bench_ingest(store, messages, decided, now)
+        print()
+        fill_big_stream(dsn, "bigperson", items, 50, 20_000, now)
+        await bench_open(store, "bigperson", rounds)
+        store.close()
+    finally:
+        drop_database(admin, dsn)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=50_000)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=100)
+    args = parser.parse_args()
+    task.react(lambda reactor: defer.ensureDeferred(run(reactor, args.people, args.messages, args.items,
+                                                        args.rounds)))
+
+
+if __name__ == "__main__":
+    main()

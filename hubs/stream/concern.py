@@ -1,0 +1,192 @@
+"""Who a bus message concerns, and why: the ConcernIndex (pure; index lookups only, never a loop over people).
+
+The rules, on for everyone: my actions (agent), about me (usernames, someone else acted), my packages
+(directly or through a group, from ``Memberships``), my groups (the groups a message is about), what I
+follow (people, packages, hubs) and what the hubs I own, belong to or subscribe to show in their feeds
+(their people's messages). A person's mutes then hide what they asked not to see. Follows, mutes and
+hubs are updated per person or per hub as they change; memberships are asked at decision time (the
+``Memberships`` object answers from memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from hubs.bus.message import BusMessage
+from hubs.dispatch.hints import split_topic
+from hubs.stream.model import Reason, mutes_message
+
+# Hubs' own stream messages concern nobody (a triage would otherwise be an item of its own).
+SILENT_PREFIXES = ("hubs.stream.",)
+AUDIENCE_ROLES = ("owner", "member", "subscriber")
+EMPTY: frozenset[str] = frozenset()
+
+
+class Memberships(Protocol):
+    """What the index asks of who-is-in-what (``hubs.stream.memberships.Memberships``; answers from memory)."""
+
+    def members_of(self, group: str) -> frozenset[str]: ...
+
+    def maintainers_of(self, package: str) -> frozenset[str]: ...
+
+
+def message_groups(message: BusMessage) -> tuple[str, ...]:
+    """The groups a message is about (pure): a ``group`` or ``groups`` field of its body (or of its ``msg``)."""
+    found: list[str] = []
+    for part in (message.body, message.body.get("msg") if isinstance(message.body, Mapping) else None):
+        if not isinstance(part, Mapping):
+            continue
+        group = part.get("group")
+        if isinstance(group, str) and group:
+            found.append(group)
+        elif isinstance(group, Mapping) and isinstance(group.get("name"), str):
+            found.append(group["name"])
+        groups = part.get("groups")
+        if isinstance(groups, list):
+            found += [g for g in groups[:20] if isinstance(g, str) and g]
+    return tuple(dict.fromkeys(found))
+
+
+class ConcernIndex:
+    """People by the things that bring a message to them (see the module's docstring)."""
+
+    def __init__(self, memberships: Memberships):
+        self.memberships = memberships
+        self._followers: dict[str, dict[str, set[str]]] = {"person": {}, "package": {}, "hub": {}}
+        self._follows: dict[str, frozenset[tuple[str, str]]] = {}
+        self._mutes: dict[str, frozenset[tuple[str, str]]] = {}
+        self._hub_shows: dict[str, frozenset[str]] = {}  # hub → usernames its feed shows
+        self._feed_hubs: dict[str, set[str]] = {}  # username → hubs whose feed shows them
+        self._audience: dict[str, frozenset[str]] = {}  # hub → people who own, belong to or subscribe to it
+
+    # ------------------------------------------------------------------ updates (incremental)
+
+    def set_follows(self, person: str, follows: Iterable[tuple[str, str]]) -> None:
+        """Replace what ``person`` follows: (kind, name) pairs, kind person|package|hub."""
+        new = frozenset((k, n) for k, n in follows if k in self._followers)
+        old = self._follows.get(person, frozenset())
+        for kind, name in old - new:
+            people = self._followers[kind].get(name)
+            if people is not None:
+                people.discard(person)
+                if not people:
+                    del self._followers[kind][name]
+        for kind, name in new - old:
+            self._followers[kind].setdefault(name, set()).add(person)
+        if new:
+            self._follows[person] = new
+        else:
+            self._follows.pop(person, None)
+
+    def follows_of(self, person: str) -> frozenset[tuple[str, str]]:
+        return self._follows.get(person, frozenset())
+
+    def set_mutes(self, person: str, mutes: Iterable[tuple[str, str]]) -> None:
+        """Replace ``person``'s mutes: (kind, value) pairs, kind package|service|person|topic."""
+        new = frozenset(mutes)
+        if new:
+            self._mutes[person] = new
+        else:
+            self._mutes.pop(person, None)
+
+    def set_hub(self, hub: str, shows: Iterable[str], audience: Iterable[str]) -> None:
+        """A hub's feed shows ``shows`` (its people); ``audience`` own, belong to or subscribe to it."""
+        self.drop_hub(hub)
+        shows = frozenset(shows)
+        self._hub_shows[hub] = shows
+        for name in shows:
+            self._feed_hubs.setdefault(name, set()).add(hub)
+        self._audience[hub] = frozenset(audience)
+
+    def drop_hub(self, hub: str) -> None:
+        for name in self._hub_shows.pop(hub, ()):
+            hubs = self._feed_hubs.get(name)
+            if hubs is not None:
+                hubs.discard(hub)
+                if not hubs:
+                    del self._feed_hubs[name]
+        self._audience.pop(hub, None)
+
+    def load_hubs(self, directory: Any) -> None:
+        """Every hub of a ``Directory`` (at start)."""
+        for hub in directory.all_hubs():
+            self.hub_from_directory(directory, hub.name)
+
+    def hub_from_directory(self, directory: Any, name: str) -> None:
+        """Re-read one hub from a ``Directory`` (after it changed); a hub gone is dropped."""
+        hub = directory.find_hub(name)
+        if hub is None or hub.archived:
+            self.drop_hub(name)
+            return
+        shows = [hub.name] if hub.user_hub else directory.people(hub.name)
+        audience = directory.people(hub.name, AUDIENCE_ROLES)
+        if hub.user_hub:
+            audience = sorted({*audience, hub.name})
+        self.set_hub(hub.name, shows, audience)
+
+    # ------------------------------------------------------------------ the decision
+
+    def concerns(self, message: BusMessage) -> dict[str, tuple[Reason, ...]]:
+        """Person → the reasons ``message`` is in their stream (none for junk or Hubs' stream messages).
+
+        Each rule gives a set of people; most people come from one rule, so a rule's newcomers are added
+        all at once (set and dict operations, in C) sharing one reasons tuple, and only people already
+        found (few) are walked in Python to add a second reason.
+        """
+        short, _ = split_topic(message.topic)
+        if not short or short.startswith(SILENT_PREFIXES):
+            return {}
+        rules = self._rules(message)
+        found: dict[str, tuple[Reason, ...]] = {}
+        for reason, people in rules:
+            if not people:
+                continue
+            if not found:
+                found = dict.fromkeys(people, (reason,))
+                continue
+            keys = found.keys()
+            again = keys & people if len(people) < len(found) else people & keys
+            if len(again) < len(people):
+                found.update(dict.fromkeys(people - again if isinstance(people, (set, frozenset))
+                                           else set(people) - again, (reason,)))
+            for person in again:
+                reasons = found[person]
+                if reason not in reasons:
+                    found[person] = reasons + (reason,)
+        mutes = self._mutes
+        if mutes and found:
+            for person in mutes.keys() & found.keys():
+                if mutes_message(mutes[person], message):
+                    del found[person]
+        return found
+
+    def _rules(self, message: BusMessage) -> list[tuple[Reason, Iterable[str]]]:
+        """(reason, the people it brings the message to), in the order reasons are listed."""
+        agent = message.agent
+        names = message.usernames
+        rules: list[tuple[Reason, Iterable[str]]] = []
+        if agent:
+            rules.append((Reason("actor"), {agent}))
+        mentioned = names - {agent} if agent else names
+        if mentioned:
+            rules.append((Reason("mentioned"), mentioned))
+        for package in message.packages:
+            rules.append((Reason("package", package), self.memberships.maintainers_of(package)))
+        for group in message_groups(message):
+            rules.append((Reason("group", group), self.memberships.members_of(group)))
+        followers = self._followers
+        for name in (names | {agent}) if agent else names:
+            people = followers["person"].get(name)
+            if people:
+                rules.append((Reason("follow-person", name), people))
+            for hub in self._feed_hubs.get(name, ()):
+                rules.append((Reason("hub", hub), self._audience.get(hub, EMPTY)))
+                people = followers["hub"].get(hub)
+                if people:
+                    rules.append((Reason("follow-hub", hub), people))
+        for package in message.packages:
+            people = followers["package"].get(package)
+            if people:
+                rules.append((Reason("follow-package", package), people))
+        return rules

@@ -1,0 +1,147 @@
+"""Who a message concerns and why (ConcernIndex), from one table of cases; views and reason texts."""
+
+import pytest
+
+from hubs.bus.message import BusMessage
+from hubs.stream.concern import ConcernIndex, message_groups
+from hubs.stream.memberships import StaticMemberships
+from hubs.stream.model import Item, Reason, in_view, needs_me, reason_text
+
+R = Reason
+PREFIX = "org.fedoraproject.prod."
+
+
+def message(topic="bodhi.update.comment", agent="", usernames=(), packages=(), body=None):
+    return BusMessage(topic=PREFIX + topic, id="x", time=1.0, agent=agent, usernames=frozenset(usernames),
+                      packages=frozenset(packages), body=body or {})
+
+
+def index():
+    memberships = StaticMemberships(groups={"mizmo": {"designteam"}, "duffy": {"designteam", "infra"}},
+                                    direct={"ralph": {"fedmsg"}}, group_packages={"designteam": {"inkscape"}})
+    idx = ConcernIndex(memberships)
+    idx.set_follows("tiny", [("person", "ralph"), ("package", "gimp"), ("hub", "designteam")])
+    idx.set_hub("designteam", shows=["mizmo", "duffy"], audience=["mizmo", "duffy", "sub"])
+    idx.set_hub("ralph", shows=["ralph"], audience=["ralph"])
+    return idx
+
+
+CASES = [
+    ("my own action", message(agent="ralph", usernames=["ralph"]),
+     {"ralph": (R("actor"), R("hub", "ralph")), "tiny": (R("follow-person", "ralph"),)}),
+    ("named by someone else's act", message(agent="pingou", usernames=["pingou", "ralph"]),
+     {"pingou": (R("actor"),), "ralph": (R("mentioned"), R("hub", "ralph")), "tiny": (R("follow-person", "ralph"),)}),
+    ("a package I maintain directly", message(packages=["fedmsg"]), {"ralph": (R("package", "fedmsg"),)}),
+    ("a package of my group", message(packages=["inkscape"]),
+     {"mizmo": (R("package", "inkscape"),), "duffy": (R("package", "inkscape"),)}),
+    ("a followed package", message(packages=["gimp"]), {"tiny": (R("follow-package", "gimp"),)}),
+    ("a group's change", message("fas.group.member.sponsor", body={"msg": {"group": "infra", "user": "x"}}),
+     {"duffy": (R("group", "infra"),)}),
+    ("a hub's feed shows its people", message(usernames=["mizmo"]),
+     {"mizmo": (R("mentioned"), R("hub", "designteam")), "duffy": (R("hub", "designteam"),),
+      "sub": (R("hub", "designteam"),), "tiny": (R("follow-hub", "designteam"),)}),
+    ("nobody", message(usernames=[], packages=["nothing"]), {}),
+    ("Hubs' own stream messages", message("hubs.stream.update", agent="ralph", usernames=["ralph"]), {}),
+]
+
+
+@pytest.mark.parametrize("what, msg, expected", CASES, ids=[c[0] for c in CASES])
+def test_concerns(what, msg, expected):
+    """Each rule gives its reason to the people it names, and nobody else."""
+    assert index().concerns(msg) == expected
+
+
+MUTES = [
+    (("package", "fedmsg"), message(packages=["fedmsg"]), True),
+    (("service", "bodhi"), message(packages=["fedmsg"]), True),
+    (("service", "koji"), message(packages=["fedmsg"]), False),
+    (("topic", PREFIX + "bodhi.*"), message(packages=["fedmsg"]), True),
+    (("topic", PREFIX + "bodhi.update.comment"), message(packages=["fedmsg"]), True),
+    (("topic", "*.koji.*"), message(packages=["fedmsg"]), False),
+    (("person", "pingou"), message(agent="pingou", packages=["fedmsg"]), True),
+    (("person", "pingou"), message(agent="adamw", usernames=["pingou"], packages=["fedmsg"]), False),
+]
+
+
+@pytest.mark.parametrize("mute, msg, hidden", MUTES)
+def test_mutes_hide_future_items(mute, msg, hidden):
+    """A mute (package, service, topic glob, person acting) hides a message from its owner only."""
+    idx = index()
+    idx.set_mutes("ralph", [mute])
+    assert ("ralph" not in idx.concerns(msg)) == hidden
+    idx.set_mutes("ralph", [])
+    assert "ralph" in idx.concerns(msg)
+
+
+def test_follows_and_hubs_update_incrementally():
+    """Unfollowing, a hub's new people and a dropped hub change the answers at once."""
+    idx = index()
+    idx.set_follows("tiny", [("package", "gimp")])
+    assert "tiny" not in idx.concerns(message(agent="ralph"))
+    assert idx.follows_of("tiny") == frozenset({("package", "gimp")})
+    idx.set_hub("designteam", shows=["mizmo", "ralph"], audience=["sub"])
+    assert idx.concerns(message(usernames=["duffy"])) == {"duffy": (R("mentioned"),)}
+    assert idx.concerns(message(agent="x", usernames=["ralph"]))["sub"] == (R("hub", "designteam"),)
+    idx.drop_hub("designteam")
+    assert "sub" not in idx.concerns(message(agent="x", usernames=["ralph"]))
+
+
+def test_memberships_are_asked_at_decision_time():
+    """A person who joins a group gets its packages' messages from then on (nothing to rebuild in the index)."""
+    class Changing:
+        maintainers: dict = {}
+
+        def maintainers_of(self, package):
+            return frozenset(self.maintainers.get(package, ()))
+
+        def members_of(self, group):
+            return frozenset()
+
+    memberships = Changing()
+    idx = ConcernIndex(memberships)
+    assert idx.concerns(message(packages=["inkscape"])) == {}
+    memberships.maintainers = {"inkscape": {"newbie"}}
+    assert idx.concerns(message(packages=["inkscape"]))["newbie"] == (R("package", "inkscape"),)
+
+
+@pytest.mark.parametrize("body, groups", [
+    ({"msg": {"group": "infra"}}, ("infra",)),
+    ({"group": {"name": "qa"}}, ("qa",)),
+    ({"groups": ["a", "b", 3]}, ("a", "b")),
+    ({"group": 7}, ()),
+    ({}, ()),
+])
+def test_message_groups(body, groups):
+    """Groups are read from a body's group/groups fields, whatever else is there."""
+    assert message_groups(message(body=body)) == groups
+
+
+VIEWS = [
+    ((R("mentioned"),), {}, {"everything", "needs-me"}),
+    ((R("actor"), R("package", "p")), {}, {"everything", "mine"}),
+    ((R("hub", "h"),), {}, {"everything"}),
+    ((R("group", "g"),), {"done": True}, {"done"}),
+    ((R("group", "g"),), {"saved": True}, {"everything", "needs-me", "saved"}),
+    ((R("group", "g"),), {"snoozed_until": 5.0}, set()),
+]
+
+
+@pytest.mark.parametrize("reasons, state, views", VIEWS)
+def test_views(reasons, state, views):
+    """Which views show an item, from its reasons and state."""
+    item = Item(id=1, person="p", reasons=reasons, **state)
+    assert {v for v in ("everything", "needs-me", "mine", "saved", "done") if in_view(item, v)} == views
+    assert needs_me(reasons) == ("needs-me" in views or (bool(state) and not any(r.kind == "actor" for r in reasons)
+                                                          and any(r.kind in ("mentioned", "package", "group")
+                                                                  for r in reasons)))
+
+
+@pytest.mark.parametrize("reason, text", [
+    (R("package", "python-pymemcache"), "because you maintain python-pymemcache"),
+    (R("follow-person", "ralph"), "because you follow ralph"),
+    (R("mentioned"), "you were mentioned"),
+    (R("hub", "designteam"), "because it shows on the designteam hub"),
+])
+def test_reason_text(reason, text):
+    """The card's sentence says why."""
+    assert reason_text(reason) == text
