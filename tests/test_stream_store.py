@@ -69,6 +69,27 @@ async def test_a_message_and_its_entries_are_written_together_once(store):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_batch_keeps_every_field_and_odd_names(store):
+    """The batch's messages arrive whole (arrays, time); a message twice in a batch is stored once; a name
+    holding the write's separators is still one person; entries of a message not in the batch are left out."""
+    m = msg(7, usernames=("ralph", "mizmo"), packages=("gimp", "kernel"), summary="both")
+    odd = "od\x1ed\x1fone"
+    stored, keys = await store.add_messages_with_items(
+        [m, m], [NewItem("m-7", odd, (Reason("mentioned"), Reason("hub", "in\x1efra"))),
+                 NewItem("m-7", "ralph", (Reason("actor"),)), NewItem("m-404", "ralph", (Reason("actor"),))])
+    assert stored == 1 and list(keys) == ["m-7"]
+    [item] = await store.stream_page("ralph", StreamQuery())
+    got = item.message
+    assert (got.msg_id, got.usernames, got.packages, got.category, got.summary) == (
+        "m-7", ("mizmo", "ralph"), ("gimp", "kernel"), "bodhi", "both")
+    assert got.ts == pytest.approx(m.ts, abs=1e-3) and item.reasons == (Reason("actor"),)
+    people = [p for p in ("od d one", odd) if await store.stream_page(p, StreamQuery())]
+    assert len(people) == 1
+    [item] = await store.stream_page(people[0], StreamQuery(view="needs-me"))
+    assert [r.kind for r in item.reasons] == ["mentioned", "hub"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_views_and_counts(store):
     """needs-me leaves out my own acts; mine is only them; done and snoozed leave everything; counts follow."""
     keys = await _fill(store)
