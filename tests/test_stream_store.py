@@ -228,3 +228,32 @@ async def test_saved_filters_and_feeds(store):
         await store.delete_stream_filter("ralph", f["id"])
     await store.delete_stream_filter("mizmo", f["id"])
     assert await store.user_tz("mizmo") == "UTC"
+
+
+def _on(n, day):
+    """A message on ``day`` (2040, month partitions) naming mizmo."""
+    import datetime
+
+    ts = datetime.datetime.fromisoformat(day).replace(tzinfo=datetime.UTC).timestamp()
+    return stored_message(BusMessage(topic="org.fedoraproject.prod.bodhi.update.comment", id=f"r-{n}", time=ts,
+                                     agent="ralph", usernames=frozenset({"ralph", "mizmo"}),
+                                     summary=f"old {n}"), now=ts)
+
+
+@pytest_twisted.ensureDeferred
+async def test_retention_drops_a_months_unsaved_items_with_its_messages(store):
+    """A month of messages dropped takes its unsaved items (no longer counted); saved ones stay, with their card;
+    a straggler of the default partition takes its items too."""
+    await store.ensure_partitions(_on(0, "2040-01-15").ts, ahead=2)  # January to March 2040
+    messages = [_on(1, "2040-01-10"), _on(2, "2040-01-11"), _on(3, "2040-03-01"), _on(4, "2039-06-01")]
+    _, keys = await store.add_messages_with_items(
+        messages, [NewItem(m.msg_id, "mizmo", (Reason("mentioned"),)) for m in messages])
+    assert await store.set_stream_items("mizmo", [keys["r-2"]], {"saved": True}) == [keys["r-2"]]
+    assert (await store.stream_counts("mizmo")).unread == 4
+    assert await store.prune_messages(older_than=_on(0, "2040-02-10").ts, max_rows=10**9,
+                                      now=_on(0, "2040-03-15").ts) == 3
+    assert (await store.stream_counts("mizmo")).unread == 2  # the saved one is still unread
+    assert ids(await store.stream_page("mizmo", StreamQuery())) == [keys["r-3"], keys["r-2"]]
+    [saved] = await store.stream_page("mizmo", StreamQuery(view="saved"))
+    assert saved.id == keys["r-2"] and saved.message.summary == "old 2"
+    assert await store.set_stream_items("mizmo", [keys["r-1"], keys["r-4"]], {"unread": False}) == []
