@@ -256,4 +256,5 @@ async def test_retention_drops_a_months_unsaved_items_with_its_messages(store):
     assert ids(await store.stream_page("mizmo", StreamQuery())) == [keys["r-3"], keys["r-2"]]
     [saved] = await store.stream_page("mizmo", StreamQuery(view="saved"))
     assert saved.id == keys["r-2"] and saved.message.summary == "old 2"
+    assert ids(await store.stream_page("mizmo", parse_query({"service": "bodhi"}))) == [keys["r-3"], keys["r-2"]]
     assert await store.set_stream_items("mizmo", [keys["r-1"], keys["r-4"]], {"unread": False}) == []

@@ -67,9 +67,10 @@ INSERT_WITH_ITEMS = (
     " e AS (SELECT * FROM unnest(string_to_array(%s, chr(30))::int[], string_to_array(%s, chr(30)),"
     "   string_to_array(%s, chr(30)), string_to_array(%s, chr(30)), string_to_array(%s, chr(30))::boolean[],"
     "   string_to_array(%s, chr(30))::boolean[]) AS e (n, person, kinds, reasons, needs_me, mine)),"
-    " items AS (INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine)"
+    " items AS (INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, category, topic,"
+    "     packages)"
     "   SELECT e.person, k.id, k.ts, string_to_array(e.kinds, chr(31)), string_to_array(e.reasons, chr(31)),"
-    "     e.needs_me, e.mine"
+    "     e.needs_me, e.mine, v.category, v.topic, v.packages"
     "   FROM e JOIN v USING (n) JOIN known k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1)"
     " SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM items),"
     " (SELECT array_agg(msg_id) FROM known), (SELECT array_agg(id) FROM known)")
@@ -105,13 +106,13 @@ def stream_page_sql(person: str, query: StreamQuery, count: bool = False) -> tup
             return f"s.kinds && %({key})s::text[]"
         if name == "service":
             params[key] = list(values)
-            return f"m.category = ANY(%({key})s)"
+            return f"s.category = ANY(%({key})s)"
         if name == "topic":
             params[key] = [glob_like(v) for v in values]
-            return f"m.topic LIKE ANY(%({key})s)"
+            return f"s.topic LIKE ANY(%({key})s)"
         if name == "package":
             params[key] = list(values)
-            return f"m.packages && %({key})s::text[]"
+            return f"s.packages && %({key})s::text[]"
         if name == "person":
             params[key] = list(values)
             return f"(m.usernames && %({key})s::text[] OR m.agent = ANY(%({key})s))"
