@@ -20,6 +20,10 @@ lint:
 	.venv/bin/ruff check hubs tests bench tools populate.py
 bench-http:
 	tools/dev.sh bench http_load
+# CPU per warm widget read in-process, hub vs bare Klein (steadier than wrk on a loaded machine)
+.PHONY: bench-http-cpu
+bench-http-cpu:
+	tools/dev.sh bench http_cpu
 bench-push:
 	tools/dev.sh bench push
 bench-push-amqp:

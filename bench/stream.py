@@ -143,16 +143,20 @@ def fill_big_stream(dsn: str, person: str, items: int, others: int, per_other: i
             " ARRAY['someone', %s], ARRAY['pkg' || (g %% 500)], '{}'::jsonb, 'item ' || g, 'someone'"
             " FROM generate_series(1, %s) g", (base, now, person, items))
         cur.execute(
-            "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, done)"
+            "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, done, category,"
+            " topic, packages)"
             " SELECT %s, %s + g, to_timestamp(%s - g * 10),"
             "   CASE WHEN g %% 3 = 0 THEN ARRAY['package'] ELSE ARRAY['hub'] END,"
             "   CASE WHEN g %% 3 = 0 THEN ARRAY['package:pkg' || (g %% 500)] ELSE ARRAY['hub:team1'] END,"
-            "   g %% 3 = 0, false, g %% 10 < 3, g %% 10 = 9 FROM generate_series(1, %s) g",
+            "   g %% 3 = 0, false, g %% 10 < 3, g %% 10 = 9, (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4],"
+            "   'org.fedoraproject.prod.' || (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4] || '.x.y',"
+            "   ARRAY['pkg' || (g %% 500)] FROM generate_series(1, %s) g",
             (person, base, now, items))
         cur.execute(
-            "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread)"
+            "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, category, topic)"
             " SELECT 'other' || o, %s + g, to_timestamp(%s - g * 10), ARRAY['hub'], ARRAY['hub:team1'], false,"
-            " false, g %% 2 = 0 FROM generate_series(1, %s) o, generate_series(1, %s) g",
+            " false, g %% 2 = 0, 'git', 'org.fedoraproject.prod.git.receive'"
+            " FROM generate_series(1, %s) o, generate_series(1, %s) g",
             (base, now, others, per_other))
         cur.execute("ANALYZE stream_items")
         cur.execute("ANALYZE message_ids")
@@ -166,7 +170,9 @@ def fill_big_stream(dsn: str, person: str, items: int, others: int, per_other: i
 async def bench_open(store: PostgresStore, person: str, rounds: int) -> None:
     cases = [("everything", StreamQuery()), ("needs-me", StreamQuery(view="needs-me")),
              ("done", StreamQuery(view="done")), ("service=bodhi", parse_query({"service": "bodhi"})),
-             ("not_service=bodhi", parse_query({"not_service": "bodhi"}))]
+             ("not_service=bodhi", parse_query({"not_service": "bodhi"})),
+             ("topic=…git.*", parse_query({"topic": "org.fedoraproject.prod.git.*"})),
+             ("package=pkg7 (0.2 % of items)", parse_query({"package": "pkg7"}))]
     print("| open a stream of 100,000 items (first page of 50 + counts) | p50 ms | p95 ms |\n|---|---:|---:|")
     for name, query in cases:
         samples = []

@@ -10,6 +10,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from hubs.metrics_http import RequestSeries
+
 FAST = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 SLOW = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -43,10 +45,7 @@ class Metrics:
                                "(none, replay, missed, snapshot)", ["plan"], registry=r)
         self.database_errors = Counter("hubs_database_errors", "Requests or builds that found PostgreSQL "
                                        "unreachable", registry=r)
-        self.http = Counter("hubs_http_requests", "HTTP requests by route template, method and status",
-                            ["route", "method", "status"], registry=r)
-        self.http_seconds = Histogram("hubs_http_request_seconds", "HTTP request duration by route template "
-                                      "(streams: until they close)", ["route"], buckets=SLOW, registry=r)
+        self.http = RequestSeries(SLOW, registry=r)  # hubs_http_requests, hubs_http_request_seconds
         self.backfills_running = Gauge("hubs_backfills_running", "Backfills from datagrepper this process walks now",
                                        registry=r)
         self.backfill_messages = Counter("hubs_backfill_messages", "Messages a backfill fetched, by outcome (stored, "

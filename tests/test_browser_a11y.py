@@ -36,7 +36,7 @@ WAIT_MS = 15_000
 POLL_MS = 50
 expect.set_options(timeout=WAIT_MS)
 
-# Every page a visitor can reach. The person's stream page joins this list when it lands.
+# Every page a visitor can reach (the signed-in person's stream page: tests/test_browser_stream.py).
 PAGES = ["/", "/designteam", "/ralph"]
 
 JS_ALL_LOADED = "() => document.querySelectorAll('.widget').length > 0 && !document.querySelector('.widget.loading')"

@@ -86,6 +86,22 @@ def test_follows_and_hubs_update_incrementally():
     assert "sub" not in idx.concerns(message(agent="x", usernames=["ralph"]))
 
 
+def test_a_hubs_rule_kept_between_messages_follows_its_changes():
+    """A hub's audience and followers, kept once decided, change with a follow, an unfollow or the hub's people."""
+    idx = index()
+    shown = message(agent="x", usernames=["mizmo"])
+    before = idx.concerns(shown)
+    assert before["tiny"] == (R("follow-hub", "designteam"),) and "late" not in before
+    idx.set_follows("late", [("hub", "designteam")])
+    assert idx.concerns(shown)["late"] == (R("follow-hub", "designteam"),)
+    idx.set_follows("tiny", [])
+    assert "tiny" not in idx.concerns(shown)
+    idx.set_hub("designteam", shows=["mizmo"], audience=["late"])
+    assert idx.concerns(shown) == {"x": (R("actor"),), "mizmo": (R("mentioned"),),
+                                   "late": (R("hub", "designteam"), R("follow-hub", "designteam"))}
+    assert before["sub"] == (R("hub", "designteam"),)  # an answer given is never changed afterwards
+
+
 def test_memberships_are_asked_at_decision_time():
     """A person who joins a group gets its packages' messages from then on (nothing to rebuild in the index)."""
     class Changing:

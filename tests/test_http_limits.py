@@ -12,7 +12,7 @@ from twisted.internet.task import Clock, deferLater
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from hubs.services.http import BACKOFF_CAP, BackingOff, ServiceError, TreqClient, _in_words, backoff_delay
+from hubs.services.http import BACKOFF_CAP, BackingOff, HttpStatus, ServiceError, TreqClient, _in_words, backoff_delay
 
 MiB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -73,6 +73,9 @@ class Server(Resource):
         elif path == "/flaky":
             request.setResponseCode(500 if self.failing else 200)
             return b'{"ok": true}'
+        elif path == "/missing":
+            request.setResponseCode(404)
+            return b'{"error": "no such thing"}'
         return NOT_DONE_YET  # /silent and the streams: never answered by this method
 
     def _drip(self, request, size, every):
@@ -259,6 +262,18 @@ async def test_failed_urls_back_off_and_recover(server):
     with pytest.raises(ServiceError, match="answered HTTP 500"):
         await http.get_json(url)
     assert resource.hits["/flaky"] == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_not_found_is_an_answer_and_starts_no_backoff(server):
+    """A 404 ("no such person, group or project") says the service is well: asked again, it is asked again."""
+    resource, base = server
+    http = client(clock=Clock())
+    for n in (1, 2):
+        with pytest.raises(HttpStatus) as refused:
+            await http.get_json(base + "/missing")
+        assert refused.value.code == 404 and not isinstance(refused.value, BackingOff)
+        assert resource.hits["/missing"] == n
 
 
 @pytest_twisted.ensureDeferred

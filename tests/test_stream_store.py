@@ -69,6 +69,27 @@ async def test_a_message_and_its_entries_are_written_together_once(store):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_batch_keeps_every_field_and_odd_names(store):
+    """The batch's messages arrive whole (arrays, time); a message twice in a batch is stored once; a name
+    holding the write's separators is still one person; entries of a message not in the batch are left out."""
+    m = msg(7, usernames=("ralph", "mizmo"), packages=("gimp", "kernel"), summary="both")
+    odd = "od\x1ed\x1fone"
+    stored, keys = await store.add_messages_with_items(
+        [m, m], [NewItem("m-7", odd, (Reason("mentioned"), Reason("hub", "in\x1efra"))),
+                 NewItem("m-7", "ralph", (Reason("actor"),)), NewItem("m-404", "ralph", (Reason("actor"),))])
+    assert stored == 1 and list(keys) == ["m-7"]
+    [item] = await store.stream_page("ralph", StreamQuery())
+    got = item.message
+    assert (got.msg_id, got.usernames, got.packages, got.category, got.summary) == (
+        "m-7", ("mizmo", "ralph"), ("gimp", "kernel"), "bodhi", "both")
+    assert got.ts == pytest.approx(m.ts, abs=1e-3) and item.reasons == (Reason("actor"),)
+    people = [p for p in ("od d one", odd) if await store.stream_page(p, StreamQuery())]
+    assert len(people) == 1
+    [item] = await store.stream_page(people[0], StreamQuery(view="needs-me"))
+    assert [r.kind for r in item.reasons] == ["mentioned", "hub"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_views_and_counts(store):
     """needs-me leaves out my own acts; mine is only them; done and snoozed leave everything; counts follow."""
     keys = await _fill(store)
@@ -207,3 +228,33 @@ async def test_saved_filters_and_feeds(store):
         await store.delete_stream_filter("ralph", f["id"])
     await store.delete_stream_filter("mizmo", f["id"])
     assert await store.user_tz("mizmo") == "UTC"
+
+
+def _on(n, day):
+    """A message on ``day`` (2040, month partitions) naming mizmo."""
+    import datetime
+
+    ts = datetime.datetime.fromisoformat(day).replace(tzinfo=datetime.UTC).timestamp()
+    return stored_message(BusMessage(topic="org.fedoraproject.prod.bodhi.update.comment", id=f"r-{n}", time=ts,
+                                     agent="ralph", usernames=frozenset({"ralph", "mizmo"}),
+                                     summary=f"old {n}"), now=ts)
+
+
+@pytest_twisted.ensureDeferred
+async def test_retention_drops_a_months_unsaved_items_with_its_messages(store):
+    """A month of messages dropped takes its unsaved items (no longer counted); saved ones stay, with their card;
+    a straggler of the default partition takes its items too."""
+    await store.ensure_partitions(_on(0, "2040-01-15").ts, ahead=2)  # January to March 2040
+    messages = [_on(1, "2040-01-10"), _on(2, "2040-01-11"), _on(3, "2040-03-01"), _on(4, "2039-06-01")]
+    _, keys = await store.add_messages_with_items(
+        messages, [NewItem(m.msg_id, "mizmo", (Reason("mentioned"),)) for m in messages])
+    assert await store.set_stream_items("mizmo", [keys["r-2"]], {"saved": True}) == [keys["r-2"]]
+    assert (await store.stream_counts("mizmo")).unread == 4
+    assert await store.prune_messages(older_than=_on(0, "2040-02-10").ts, max_rows=10**9,
+                                      now=_on(0, "2040-03-15").ts) == 3
+    assert (await store.stream_counts("mizmo")).unread == 2  # the saved one is still unread
+    assert ids(await store.stream_page("mizmo", StreamQuery())) == [keys["r-3"], keys["r-2"]]
+    [saved] = await store.stream_page("mizmo", StreamQuery(view="saved"))
+    assert saved.id == keys["r-2"] and saved.message.summary == "old 2"
+    assert ids(await store.stream_page("mizmo", parse_query({"service": "bodhi"}))) == [keys["r-3"], keys["r-2"]]
+    assert await store.set_stream_items("mizmo", [keys["r-1"], keys["r-4"]], {"unread": False}) == []

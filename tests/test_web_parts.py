@@ -237,3 +237,29 @@ def test_head_too_large_says_which_part_is_too_long(on_request_line, limit, stat
     """A request line over the limit is a 414, headers over it a 431; the message names the limit."""
     answer = head_too_large(on_request_line, limit)
     assert answer[0] == status and words in answer[1]
+
+
+PLAIN = [
+    # (raw path, raw Host header or None, plainly ASCII: routing needs no UTF-8 check)
+    (b"/designteam/1/json", b"hubs.test:8080", True),
+    (b"/designteam/1/json", None, True),
+    (b"/", b"127.0.0.1", True),
+    (b"/caf%C3%A9", b"hubs.test", False),  # percent-encoded: decoded bytes may be anything
+    (b"/%ff", b"hubs.test", False),
+    (b"/caf\xc3\xa9", b"hubs.test", False),  # raw bytes over 127
+    (b"/designteam", b"\xff", False),
+    (b"/designteam", b"caf\xc3\xa9", False),
+]
+
+
+@pytest.mark.parametrize(("path", "host", "plain"), PLAIN)
+def test_plainly_ascii_urls_skip_the_utf8_check_and_only_they(path, host, plain):
+    """A URL called plain is one the full check passes; the others still get the full check."""
+    from urllib.parse import unquote_to_bytes
+
+    from hubs.web.site import plainly_ascii
+
+    assert plainly_ascii(path, host) is plain
+    if plain:
+        segments = [unquote_to_bytes(s) for s in path.split(b"/")]
+        assert undecodable_url_part(host or b"127.0.0.1", segments) is None

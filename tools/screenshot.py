@@ -1,6 +1,10 @@
 """Screenshot a Hubs page in headless Debian Chromium (for the README and reviews).
 
     .venv/bin/python tools/screenshot.py http://127.0.0.1:5000/designteam out.png [--width 1280]
+    .venv/bin/python tools/screenshot.py http://127.0.0.1:5000/stream docs/stream.png --login ralph
+
+``--login NAME`` signs in through the development login provider's form (``make run``: any name logs in) when
+the page sends the visitor there (the stream page does), then comes back to the page.
 """
 
 import argparse
@@ -18,12 +22,21 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--login", help="sign in as this account name through the login provider's form")
     args = parser.parse_args()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
         page.goto(args.url)
-        page.wait_for_function("!document.querySelector('.widget.loading')", timeout=10000)
+        if args.login:
+            page.locator("input[name=login]").fill(args.login)
+            page.locator("input[name=password]").fill("any password")
+            page.locator("button[type=submit]").click()
+            consent = page.locator("button[type=submit]", has_text="Continue")
+            if consent.count():
+                consent.click()
+            page.wait_for_url(args.url)
+        page.wait_for_function("!document.querySelector('.widget.loading, [aria-busy=\"true\"]')", timeout=10000)
         page.wait_for_timeout(300)
         page.screenshot(path=args.out, full_page=True)
         browser.close()

@@ -301,16 +301,22 @@ class WidgetStates:
     async def _build_here(self, widget: Widget, key: str, version: int, fresh: bool) -> tuple[WidgetState, bool]:
         """Call ``data()`` and install the result: (state, was it saved in memcached for the fleet)."""
         idx = widget.idx
-        await self.payloads.raise_floor(idx, version)  # before data(): a build starting meanwhile elsewhere goes higher
+        # Sent before data() starts (a build starting meanwhile elsewhere goes higher); its round trip overlaps
+        # data() and the rendering instead of preceding them, and ends before anything is saved or shown.
+        floor_raised = defer.ensureDeferred(self.payloads.raise_floor(idx, version))
         payload, error = await self._compute(widget, version)
+        await floor_raised
         self.stats["rebuilds"] += 1
         if error is None:
             self.metrics.rebuilds.labels(widget.plugin, "ok").inc()
             self.schedule.succeeded(idx)
             self.payloads.remember_good(idx, key, payload)
-            saved = await self.payloads.save(key, payload)
             await self._slice()
-            return self._install(widget, key, payload, failed=False, push=fresh), saved
+            # Shown here first, then saved for the fleet: this process's viewers do not wait for memcached's
+            # round trip (other processes read the payload once saved, as before).
+            state = self._install(widget, key, payload, failed=False, push=fresh)
+            saved = await self.payloads.save(key, payload)
+            return state, saved
         self.schedule.failed(idx)
         good = self.payloads.good(idx, key)
         if fresh and good is not None:

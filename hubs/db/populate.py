@@ -93,10 +93,13 @@ def load_demo(dsn: str, fedocal_url: str = "https://calendar.fedoraproject.org",
     return created
 
 
-_INSERT_ITEMS = ("INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine)"
+_INSERT_ITEMS = ("INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, category, topic,"
+                 " packages)"
                  " SELECT e.person, k.id, k.ts, ARRAY(SELECT split_part(r, ':', 1) FROM unnest(e.reasons) r),"
-                 " e.reasons, e.needs_me, e.mine FROM (VALUES %s) AS e (msg_id, person, reasons, needs_me, mine)"
-                 " JOIN message_ids k USING (msg_id) ON CONFLICT DO NOTHING")
+                 " e.reasons, e.needs_me, e.mine, m.category, m.topic, m.packages"
+                 " FROM (VALUES %s) AS e (msg_id, person, reasons, needs_me, mine)"
+                 " JOIN message_ids k USING (msg_id) JOIN messages m ON m.id = k.id AND m.ts = k.ts"
+                 " ON CONFLICT DO NOTHING")
 
 
 def store_messages(cur, envelopes, meta_config, index=None) -> int:

@@ -697,7 +697,8 @@ class PostgresStore(StreamQueries):
     async def prune_messages(self, older_than: float, max_rows: int, now: float | None = None) -> int:
         """Retention: drop whole months older than ``older_than`` (DETACH, then DROP), then the oldest months
         while the store holds more than ``max_rows`` (planner estimates; never the current month), and delete
-        stragglers of the default partition older than ``older_than``. Returns the messages removed.
+        stragglers of the default partition older than ``older_than``. Returns the messages removed. The
+        unsaved stream items of the messages removed go with them (saved ones keep their card).
 
         Maintenance, not a request: its statements may take longer than requests' ``statement_timeout``,
         and it waits for a lock at most ``LOCK_TIMEOUT`` (a drop that cannot have it is tried next time).
@@ -717,9 +718,14 @@ class PostgresStore(StreamQueries):
                 await cur.execute(f"DROP TABLE {month.name}")
                 await cur.execute("DELETE FROM message_ids WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s)",
                                   (month.start, month.end))
+                # The month's stream items go with it, but for saved ones (they keep a card).
+                await cur.execute("DELETE FROM stream_items WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s)"
+                                  " AND NOT saved", (month.start, month.end))
             await cur.execute(
-                "WITH gone AS (DELETE FROM messages_default WHERE ts < to_timestamp(%s) RETURNING id),"
-                " ids AS (DELETE FROM message_ids WHERE id IN (SELECT id FROM gone) RETURNING 1)"
+                "WITH gone AS (DELETE FROM messages_default WHERE ts < to_timestamp(%s) RETURNING id, ts),"
+                " ids AS (DELETE FROM message_ids WHERE id IN (SELECT id FROM gone) RETURNING 1),"
+                " items AS (DELETE FROM stream_items s USING gone WHERE s.ts = gone.ts AND s.message = gone.id"
+                "   AND NOT s.saved RETURNING 1)"
                 " SELECT count(*) FROM gone", (older_than,))
             return removed + cur.fetchone()[0]
 

@@ -25,7 +25,10 @@ from hubs.stream.model import (
 )
 
 SEP = "\x1f"  # between the reasons of one entry on the way in (``string_to_array(…, chr(31))``)
+ROW = "\x1e"  # between the entries of a batch on the way in (``string_to_array(…, chr(30))``)
 _INSERTED = "msg_id, topic, category, ts, usernames, packages, body, summary, link, icon, agent, source"
+_RECORD = ("n int, msg_id text, topic text, category text, ts float8, usernames text[], packages text[],"
+           " body jsonb, summary text, link text, icon text, agent text, source text")
 _ITEM_COLUMNS = ("s.message, s.person, s.reasons, s.unread, s.done, s.saved, extract(epoch FROM s.snoozed_until),"
                  " s.card, m.id, m.msg_id, m.topic, m.category, extract(epoch FROM m.ts), m.usernames, m.packages,"
                  " m.summary, m.link, m.icon, m.agent, m.source")
@@ -45,34 +48,48 @@ _CARD = ("jsonb_build_object('id', m.msg_id, 'topic', m.topic, 'category', m.cat
 
 
 def clean_name(text: str) -> str:
-    return text.replace(SEP, " ")
+    return text.replace(SEP, " ").replace(ROW, " ")
 
 
-def insert_with_items_sql(n_messages: int) -> str:
-    """Messages and their stream entries in one statement (pure): the messages as ``insert_messages_sql``
-    stores them; each entry joins its message's key, new or already stored (by another process of the
-    fleet: ``message_ids`` seen before this statement); entries already written are skipped. Answers one
-    row: messages stored, entries written, and every message's msg_id and key."""
-    from hubs.db.store import MESSAGE_VALUES  # (store.py builds PostgresStore from this module)
+# Messages and their entries in one statement with seven parameters, whatever the batch's size: the
+# messages as one JSON array of records, the entries as six columns, each one text joined by ROW (one
+# literal to parse, not an ARRAY[…] of 60,000 constants or a VALUES list of 6,000 parameters to plan).
+INSERT_WITH_ITEMS = (
+    f"WITH v AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v ({_RECORD})),"
+    " u AS (SELECT DISTINCT ON (msg_id) * FROM v ORDER BY msg_id, n),"
+    " ids AS (INSERT INTO message_ids (msg_id, ts) SELECT msg_id, to_timestamp(ts) FROM u"
+    "   ON CONFLICT (msg_id) DO NOTHING RETURNING id, msg_id, ts),"
+    f" stored AS (INSERT INTO messages (id, {_INSERTED})"
+    "   SELECT ids.id, u.msg_id, u.topic, u.category, ids.ts, u.usernames, u.packages, u.body, u.summary,"
+    "     u.link, u.icon, u.agent, u.source FROM u JOIN ids USING (msg_id) RETURNING id),"
+    " known AS (SELECT id, msg_id, ts FROM ids UNION ALL"
+    "   SELECT k.id, k.msg_id, k.ts FROM message_ids k WHERE k.msg_id IN (SELECT msg_id FROM u)),"
+    " e AS (SELECT * FROM unnest(string_to_array(%s, chr(30))::int[], string_to_array(%s, chr(30)),"
+    "   string_to_array(%s, chr(30)), string_to_array(%s, chr(30)), string_to_array(%s, chr(30))::boolean[],"
+    "   string_to_array(%s, chr(30))::boolean[]) AS e (n, person, kinds, reasons, needs_me, mine)),"
+    " items AS (INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, category, topic,"
+    "     packages)"
+    "   SELECT e.person, k.id, k.ts, string_to_array(e.kinds, chr(31)), string_to_array(e.reasons, chr(31)),"
+    "     e.needs_me, e.mine, v.category, v.topic, v.packages"
+    "   FROM e JOIN v USING (n) JOIN known k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1)"
+    " SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM items),"
+    " (SELECT array_agg(msg_id) FROM known), (SELECT array_agg(id) FROM known)")
 
-    picked = ", ".join("u." + c.strip() for c in _INSERTED.split(","))
-    return (f"WITH v ({_INSERTED}) AS (VALUES {', '.join([MESSAGE_VALUES] * n_messages)}),"
-            " u AS (SELECT DISTINCT ON (msg_id) * FROM v),"
-            " ids AS (INSERT INTO message_ids (msg_id, ts) SELECT msg_id, ts FROM u"
-            "   ON CONFLICT (msg_id) DO NOTHING RETURNING id, msg_id, ts),"
-            f" stored AS (INSERT INTO messages (id, {_INSERTED}) SELECT ids.id, {picked} FROM u JOIN ids USING (msg_id)"
-            "   RETURNING id),"
-            " known AS (SELECT id, msg_id, ts FROM ids UNION ALL"
-            "   SELECT k.id, k.msg_id, k.ts FROM message_ids k WHERE k.msg_id IN (SELECT msg_id FROM u)),"
-            " e AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::boolean[], %s::boolean[])"
-            "   AS e (msg_id, person, reasons, needs_me, mine)),"
-            " items AS (INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine)"
-            "   SELECT e.person, k.id, k.ts,"
-            "     ARRAY(SELECT split_part(r, ':', 1) FROM unnest(string_to_array(e.reasons, chr(31))) r),"
-            "     string_to_array(e.reasons, chr(31)), e.needs_me, e.mine"
-            "   FROM e JOIN known k USING (msg_id) ON CONFLICT DO NOTHING RETURNING 1)"
-            " SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM items),"
-            " (SELECT array_agg(msg_id) FROM known), (SELECT array_agg(id) FROM known)")
+
+def insert_with_items_params(messages: list[StoredMessage], items: list[NewItem]) -> tuple[Any, ...]:
+    """The parameters of ``INSERT_WITH_ITEMS`` (pure)."""
+    index = {m.msg_id: n for n, m in enumerate(messages)}
+    records = [{"n": n, "msg_id": m.msg_id, "topic": m.topic, "category": m.category, "ts": m.ts,
+                "usernames": list(m.usernames), "packages": list(m.packages), "body": m.body,
+                "summary": m.summary, "link": m.link, "icon": m.icon, "agent": m.agent, "source": m.source}
+               for n, m in enumerate(messages)]
+    wanted = [i for i in items if i.msg_id in index]
+    return (Json(records), ROW.join([str(index[i.msg_id]) for i in wanted]),
+            ROW.join([clean_name(i.person) for i in wanted]),
+            ROW.join([SEP.join([clean_name(r.kind) for r in i.reasons]) for i in wanted]),
+            ROW.join([SEP.join([clean_name(r.encode()) for r in i.reasons]) for i in wanted]),
+            ROW.join(["t" if needs_me(i.reasons) else "f" for i in wanted]),
+            ROW.join(["t" if is_mine(i.reasons) else "f" for i in wanted]))
 
 
 def stream_page_sql(person: str, query: StreamQuery, count: bool = False) -> tuple[str, dict[str, Any]]:
@@ -89,13 +106,13 @@ def stream_page_sql(person: str, query: StreamQuery, count: bool = False) -> tup
             return f"s.kinds && %({key})s::text[]"
         if name == "service":
             params[key] = list(values)
-            return f"m.category = ANY(%({key})s)"
+            return f"s.category = ANY(%({key})s)"
         if name == "topic":
             params[key] = [glob_like(v) for v in values]
-            return f"m.topic LIKE ANY(%({key})s)"
+            return f"s.topic LIKE ANY(%({key})s)"
         if name == "package":
             params[key] = list(values)
-            return f"m.packages && %({key})s::text[]"
+            return f"s.packages && %({key})s::text[]"
         if name == "person":
             params[key] = list(values)
             return f"(m.usernames && %({key})s::text[] OR m.agent = ANY(%({key})s))"
@@ -144,17 +161,9 @@ class StreamQueries:
                                       items: list[NewItem]) -> tuple[int, dict[str, int]]:
         """Store messages and their stream entries in one statement; returns (messages stored, msg_id → key)
         for every message given, stored now or before."""
-        from hubs.db.store import message_params
-
         if not messages:
             return 0, {}
-        params: list[Any] = []
-        for m in messages:
-            params += message_params(m)
-        params += [[i.msg_id for i in items], [clean_name(i.person) for i in items],
-                   [SEP.join(clean_name(r.encode()) for r in i.reasons) for i in items],
-                   [needs_me(i.reasons) for i in items], [is_mine(i.reasons) for i in items]]
-        rows = await self._query(insert_with_items_sql(len(messages)), tuple(params))
+        rows = await self._query(INSERT_WITH_ITEMS, insert_with_items_params(messages, items))
         stored, _, msg_ids, keys = rows[0]
         return stored, dict(zip(msg_ids or (), keys or (), strict=True))
 

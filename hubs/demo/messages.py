@@ -58,10 +58,12 @@ def git_receive(user: str, repo: str, summary: str, ts: float | None = None) -> 
 
 
 def build_state_change(owner: str, name: str, version: str, new: int = 1, ts: float | None = None) -> dict[str, Any]:
+    build_id = int(hashlib.sha1(f"{name}{version}".encode()).hexdigest()[:6], 16)
     return envelope("buildsys.build.state.change", {
-        "build_id": int(hashlib.sha1(f"{name}{version}".encode()).hexdigest()[:6], 16), "old": 0, "new": new,
+        "build_id": build_id, "old": 0, "new": new,
         "name": name, "version": version, "release": "1.fc43", "owner": owner, "attribute": "state",
-        "instance": "primary", "task_id": 1}, ts)
+        "instance": "primary", "task_id": 1, "url": f"https://koji.fedoraproject.org/koji/buildinfo?buildID={build_id}"},
+        ts)
 
 
 def meeting_complete(owner: str, attendees: list[str], channel: str, title: str,

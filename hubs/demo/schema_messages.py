@@ -76,7 +76,8 @@ def koji_build(owner: str, name: str, version: str, new: int = 1) -> Message:
     return build("koji_fedoramessaging.build.BuildStateChangeV1", {
         "name": name, "version": version, "release": "1.fc43", "epoch": None, "attribute": "state", "old": 0,
         "new": new, "build_id": build_id, "task_id": None, "task": None, "request": None, "owner": owner,
-        "instance": "primary", "creation_time": _iso(), "completion_time": _iso()})
+        "instance": "primary", "creation_time": _iso(), "completion_time": _iso(),
+        "url": f"https://koji.fedoraproject.org/koji/buildinfo?buildID={build_id}"})
 
 
 def meetbot_complete(chair: str, attendees: list[str], channel: str, title: str) -> Message:

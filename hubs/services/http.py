@@ -308,6 +308,10 @@ class TreqClient:
                              failing.retry_at)
         try:
             body = await self._fetch(full, host, accept, untrusted, max_bytes or MAX_RESPONSE, headers)
+        except HttpStatus as e:
+            if e.code != 404:
+                self._failed(full, failing, str(e))
+            raise  # "no such thing" is an answer: the service is well, nothing to back off from
         except ServiceError as e:
             self._failed(full, failing, str(e))
             raise

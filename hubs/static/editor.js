@@ -96,6 +96,9 @@
       drawAdminTools();
       drawHubActions();
       decorateAll();
+      // Who is here, for the header's unread count (count.js) and the stream page (stream.js).
+      window.hubsMe = me;
+      document.dispatchEvent(new CustomEvent("hubs:me", { detail: me }));
     });
   }
 

@@ -587,6 +587,15 @@
       alive();
       try { applyLayout(JSON.parse(e.data)); } catch (err) { console.error("bad layout event", err); }
     });
+    // A signed-in visitor's unread count rides on the hub's stream (the header shows it: count.js). Its events
+    // carry no id of the hub's own: the widgets' resume mark stays as it is.
+    stream.addEventListener("stream-count", function (e) {
+      if (!current()) return;
+      alive();
+      try {
+        document.dispatchEvent(new CustomEvent("hubs:stream-count", { detail: JSON.parse(e.data) }));
+      } catch (err) { console.error("bad stream-count event", err); }
+    });
     stream.addEventListener("error", function () {
       if (!current()) return;
       if (stream.readyState === EventSource.CONNECTING) {

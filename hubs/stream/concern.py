@@ -59,6 +59,9 @@ class ConcernIndex:
         self._hub_shows: dict[str, frozenset[str]] = {}  # hub → usernames its feed shows
         self._feed_hubs: dict[str, set[str]] = {}  # username → hubs whose feed shows them
         self._audience: dict[str, frozenset[str]] = {}  # hub → people who own, belong to or subscribe to it
+        # hub → {person: (hub,) | (hub, follow-hub) | (follow-hub,)}: a hub's whole rule, built on first use
+        # and kept until the hub or a follow of it changes (a message then copies it in C).
+        self._hub_found: dict[str, dict[str, tuple[Reason, ...]]] = {}
 
     # ------------------------------------------------------------------ updates (incremental)
 
@@ -66,6 +69,9 @@ class ConcernIndex:
         """Replace what ``person`` follows: (kind, name) pairs, kind person|package|hub."""
         new = frozenset((k, n) for k, n in follows if k in self._followers)
         old = self._follows.get(person, frozenset())
+        for kind, name in old ^ new:
+            if kind == "hub":
+                self._hub_found.pop(name, None)
         for kind, name in old - new:
             people = self._followers[kind].get(name)
             if people is not None:
@@ -100,6 +106,7 @@ class ConcernIndex:
         self._audience[hub] = frozenset(audience)
 
     def drop_hub(self, hub: str) -> None:
+        self._hub_found.pop(hub, None)
         for name in self._hub_shows.pop(hub, ()):
             hubs = self._feed_hubs.get(name)
             if hubs is not None:
@@ -142,6 +149,9 @@ class ConcernIndex:
         for reason, people in rules:
             if not people:
                 continue
+            if reason is None:  # a hub's rule: person → reasons, ready made
+                found = self._merge(found, people) if found else dict(people)
+                continue
             if not found:
                 found = dict.fromkeys(people, (reason,))
                 continue
@@ -161,8 +171,35 @@ class ConcernIndex:
                     del found[person]
         return found
 
-    def _rules(self, message: BusMessage) -> list[tuple[Reason, Iterable[str]]]:
-        """(reason, the people it brings the message to), in the order reasons are listed."""
+    @staticmethod
+    def _merge(found: dict[str, tuple[Reason, ...]], rule: Mapping[str, tuple[Reason, ...]]
+               ) -> dict[str, tuple[Reason, ...]]:
+        """``found`` with a hub's rule added: newcomers copied in C, the few already found walked."""
+        again = found.keys() & rule.keys()
+        merged = found
+        if len(again) < len(rule):
+            merged = dict(rule)
+            merged.update(found)
+        for person in again:
+            reasons = found[person]
+            extra = tuple(r for r in rule[person] if r not in reasons)
+            if extra:
+                merged[person] = reasons + extra
+        return merged
+
+    def _hub_rule(self, hub: str) -> dict[str, tuple[Reason, ...]]:
+        """Who a message a hub's feed shows concerns through that hub: its audience, then its followers."""
+        found = dict.fromkeys(self._audience.get(hub, EMPTY), (Reason("hub", hub),))
+        followers = self._followers["hub"].get(hub, EMPTY)
+        both = (Reason("hub", hub), Reason("follow-hub", hub))
+        audience = found.keys() & followers
+        found.update(dict.fromkeys(followers - audience, (Reason("follow-hub", hub),)))
+        found.update(dict.fromkeys(audience, both))
+        return found
+
+    def _rules(self, message: BusMessage) -> list[tuple[Reason | None, Iterable[str]]]:
+        """(reason, the people it brings the message to), in the order reasons are listed; (None, person →
+        reasons) for a hub's rule."""
         agent = message.agent
         names = message.usernames
         rules: list[tuple[Reason, Iterable[str]]] = []
@@ -181,10 +218,10 @@ class ConcernIndex:
             if people:
                 rules.append((Reason("follow-person", name), people))
             for hub in self._feed_hubs.get(name, ()):
-                rules.append((Reason("hub", hub), self._audience.get(hub, EMPTY)))
-                people = followers["hub"].get(hub)
-                if people:
-                    rules.append((Reason("follow-hub", hub), people))
+                found = self._hub_found.get(hub)
+                if found is None:
+                    found = self._hub_found[hub] = self._hub_rule(hub)
+                rules.append((None, found))
         for package in message.packages:
             people = followers["package"].get(package)
             if people:

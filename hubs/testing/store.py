@@ -361,6 +361,8 @@ class FakeStore(FakeStreamQueries):
         drop = set(to_drop([(m, rows) for m, rows in existing if m is not None], older_than, max_rows, now))
         self.partitions -= drop
         before = len(self.messages)
-        self.messages = [m for m in self.messages if Month.of(m.ts) not in drop
-                         and (Month.of(m.ts) in self.partitions or m.ts >= older_than)]
+        kept = [m for m in self.messages if Month.of(m.ts) not in drop
+                and (Month.of(m.ts) in self.partitions or m.ts >= older_than)]
+        self._drop_stream_items({m.id for m in self.messages} - {m.id for m in kept})
+        self.messages = kept
         return before - len(self.messages)

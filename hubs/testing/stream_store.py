@@ -61,6 +61,12 @@ class FakeStreamQueries:
                 table[(new.person, key)] = Item(id=key, person=new.person, reasons=tuple(new.reasons))
         return stored, keys
 
+    def _drop_stream_items(self, keys: set[int]) -> None:
+        """Retention dropped these messages: their unsaved items go too."""
+        table = self._stream_state()["items"]
+        for at in [at for at, item in table.items() if at[1] in keys and not item.saved]:
+            del table[at]
+
     def _items_of(self, person: str) -> list[Item]:
         found = [i for (p, _), i in self._stream_state()["items"].items() if p == person]
         return sorted(found, key=lambda i: i.id, reverse=True)

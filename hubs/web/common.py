@@ -12,6 +12,8 @@ from typing import Any
 from klein import Klein
 from werkzeug.routing import EndpointPrefix
 
+from hubs.web.routing import remember_matches
+
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
@@ -22,6 +24,10 @@ class HubsKlein(Klein):
     and that can serve the routes of several parts as one app (``compose``)."""
 
     _templates: dict[str, str] | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        remember_matches(self._url_map)  # routing.py: each path's route found once, not per request
 
     def execute_endpoint(self, endpoint: str, request, *args: Any, **kwargs: Any):
         if self._templates is None:

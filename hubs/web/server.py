@@ -80,27 +80,6 @@ class HubsRequest(server.Request):
         self.content.write(data)
 
 
-class RequestCounter:
-    """Counts finished requests into the metrics, label children cached (no label lookup per request)."""
-
-    def __init__(self, metrics):
-        self.metrics = metrics
-        self._counters: dict[tuple[str, bytes, int], object] = {}
-        self._timers: dict[str, object] = {}
-
-    def count(self, route: str, method: bytes, status: int, seconds: float | None = None) -> None:
-        counter = self._counters.get((route, method, status))
-        if counter is None:
-            counter = self._counters[(route, method, status)] = self.metrics.http.labels(
-                route, method_label(method), str(status))
-        counter.inc()
-        if seconds is not None:
-            timer = self._timers.get(route)
-            if timer is None:
-                timer = self._timers[route] = self.metrics.http_seconds.labels(route)
-            timer.observe(seconds)
-
-
 class Deadlines:
     """One sweep a second over the requests still arriving, instead of a timer per request.
 
@@ -227,15 +206,6 @@ class HubsChannel(http.HTTPChannel):
         self.transport.loseConnection()
 
 
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-def method_label(method: bytes) -> str:
-    """A method as a label value: the standard ones, else "other" (labels stay few)."""
-    text = method.decode("ascii", "replace").upper()
-    return text if text in METHODS else "other"
-
-
 def route_template(request) -> str:
     """The Klein route a request matched (``/<hub>/<int:idx>/json``) or "unmatched" (labels stay few)."""
     return getattr(request, "route", "unmatched")
@@ -247,7 +217,7 @@ def make_site(resource, *, access_log: bool = False, deadline: float = 10.0, rea
     if reactor is None:
         from twisted.internet import reactor
     site = server.Site(resource, requestFactory=HubsRequest, reactor=reactor)
-    site.request_counter = RequestCounter(metrics) if metrics is not None else None
+    site.request_counter = metrics.http if metrics is not None else None  # RequestSeries: count()
     deadlines = Deadlines(reactor, deadline)
 
     def channel() -> HubsChannel:

