@@ -1,7 +1,8 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests (all of them),
 # `make test-unit` only those that need no service (well under a minute).
 .PHONY: run fleet test test-unit services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
-        bench-frozen-cache bench-push-amqp bench-pg-restart bench-storm bench-history bench-frontpage bench-stream
+        bench-frozen-cache bench-push-amqp bench-pg-restart bench-storm bench-history bench-frontpage bench-stream \
+        bench-backfill
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -55,3 +56,5 @@ bench-frontpage:
 .PHONY: bench-converge
 bench-converge:
 	tools/dev.sh bench converge $(ARGS)
+bench-backfill:
+	tools/dev.sh bench backfill

@@ -85,6 +85,7 @@ setup(
         "console_scripts": [
             "hubs-populate = hubs.db.populate:main",
             "hubs-token = hubs.people.tokens:main",
+            "hubs-backfill = hubs.history.cli:main",
         ],
     },
 )

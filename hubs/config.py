@@ -151,7 +151,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("junk_suffixes", "hubs.junk_suffixes", strings("strings"), (),
       "topics ending in these are dropped before any widget is asked", shipped=JUNK,
       shown=f"none; fedmsg.d: {len(JUNK)} of build-system noise"),
-    S("messages_max_age_days", "hubs.messages.max_age_days", FLOAT, 30.0, "message store retention by age (days)",
+    S("messages_max_age_days", "hubs.messages.max_age_days", FLOAT, 120.0,
+      "message store retention by age (days); at least `hubs.backfill.days`, or a backfill's oldest months go",
       check=POSITIVE),
     S("messages_max_rows", "hubs.messages.max_rows", INT, 50_000_000,
       "message store cap: beyond it the oldest whole months go (planner's estimate; never the current month)",
@@ -160,6 +161,23 @@ SETTINGS: tuple[Setting, ...] = (
       "months of message partitions created ahead of the current one", check=POSITIVE),
     S("messages_prune_interval", "hubs.messages.prune_interval", FLOAT, 300.0,
       "seconds between two prunings of the message store", floor=1.0),
+    # Backfill from datagrepper (the bus's history).
+    S("backfill_enabled", "hubs.backfill.enabled", BOOL, True,
+      "fill the message store with a person's past at their first sign-in, a new hub's, and on request "
+      "(`hubs-backfill`, the owners' button)"),
+    S("backfill_url", "hubs.backfill.url", URL, "https://apps.fedoraproject.org/datagrepper",
+      "datagrepper (its `/v2/search`)", env="HUBS_SERVICES", check=HTTP_URL),
+    S("backfill_days", "hubs.backfill.days", FLOAT, 90.0, "days of the past a backfill fetches", check=POSITIVE),
+    S("backfill_window", "hubs.backfill.window", FLOAT, 86400.0,
+      "seconds of history one datagrepper query covers (windows are walked oldest first; a window with more "
+      "than 10 pages is split)", floor=60.0),
+    S("backfill_rows_per_page", "hubs.backfill.rows_per_page", INT, 100, "rows per datagrepper page (at most 100)",
+      check=between(1, 100)),
+    S("backfill_concurrency", "hubs.backfill.concurrency", INT, 2,
+      "backfills walked at once per process (each one at a time across the fleet)", check=between(1, 64)),
+    S("backfill_at_start", "hubs.backfill.at_start", BOOL, False,
+      "at start, queue a backfill of every hub that never had one (`make run` sets it: the demo's history comes "
+      "through it)", env="HUBS_BACKFILL_AT_START"),
     S("converge_interval", "hubs.converge.interval", FLOAT, 30.0,
       "seconds between two comparisons of every hub with PostgreSQL (one query); a hub that differs (an edit "
       "whose bus message was lost) is re-read and redrawn as if the message had come", floor=1.0),
@@ -243,6 +261,8 @@ RULES: tuple[Rule, ...] = (
          lambda c: bool(c.amqp_certfile) == bool(c.amqp_keyfile)),
     Rule("hubs.amqp.tls.*: TLS files need an amqps:// URL",
          lambda c: not (c.amqp_certfile or c.amqp_ca_cert) or c.amqp_url.startswith("amqps://")),
+    Rule("hubs.backfill.days: more than hubs.messages.max_age_days (retention would drop what it fetches)",
+         lambda c: c.messages_max_age_days <= 0 or c.backfill_days <= c.messages_max_age_days),
     Rule("hubs.fedmsg.enabled: with fedmsg off, set hubs.amqp.url (Hubs needs a bus)",
          lambda c: c.fedmsg_enabled or c.amqp_url),
 )
@@ -258,6 +278,8 @@ VARIABLES: tuple[Variable, ...] = (
     V("HUBS_DEV_LOGIN", DEV, "`0`: no development login"),
     V("HUBS_SESSION_SECRET", DEV, "with the development login: a development secret unless set"),
     V("HUBS_ADMINS", DEV, "with the development login: `ralph` unless set"),
+    V("HUBS_BACKFILL_AT_START", DEV, "`make run` sets `1` unless set: the demo hubs' history comes from the canned "
+      "datagrepper"),
     V("HUBS_DEMO_FEED", DEV, "`make run` sets `1` unless set (`0`: off); `make fleet` gives it to the first process"),
     V("HUBS_WEB_HOST", DEV, "`make fleet`: the balancer's address"),
     V("HUBS_WEB_PORT", DEV, "`make fleet`: the balancer's port; the processes listen on the next ones"),

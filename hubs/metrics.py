@@ -46,6 +46,16 @@ class Metrics:
         self.database_errors = Counter("hubs_database_errors", "Requests or builds that found PostgreSQL "
                                        "unreachable", registry=r)
         self.http = RequestSeries(SLOW, registry=r)  # hubs_http_requests, hubs_http_request_seconds
+        self.backfills_running = Gauge("hubs_backfills_running", "Backfills from datagrepper this process walks now",
+                                       registry=r)
+        self.backfill_messages = Counter("hubs_backfill_messages", "Messages a backfill fetched, by outcome (stored, "
+                                         "duplicate: stored already, unreadable)", ["outcome"], registry=r)
+        self.backfill_windows = Counter("hubs_backfill_windows", "Time windows a backfill fetched and stored",
+                                        registry=r)
+        self.backfill_failures = Counter("hubs_backfill_failures", "Backfill windows that failed (then backed off)",
+                                         registry=r)
+        for outcome in ("stored", "duplicate", "unreadable"):
+            self.backfill_messages.labels(outcome)
         self.membership_fetches = Counter("hubs_membership_fetches", "FASJSON and dist-git fetches of who is in "
                                           "which group and who maintains what, by service and outcome (ok, failed)",
                                           ["service", "outcome"], registry=r)

@@ -85,6 +85,7 @@ class Hubs:
     sources: dict[str, Any] = field(default_factory=dict)  # bus sources with a health() (AMQP)
     health: HealthMonitor | None = None  # the background checks /healthz answers from (set by start)
     cache_calls: CacheCalls | None = None  # the cache's calls as Deferreds (on threads of their own when running)
+    backfill: Any = None  # hubs.history.backfill.Backfiller (with a History and the jobs; hubs.backfill.enabled)
     memberships: Memberships | None = None  # who is in which group, who maintains what (a person's stream)
     keeper: StreamKeeper | None = None  # people's streams: who a message concerns, triage, the fleet's news
     person_streams: PersonStreams | None = None  # each signed-in person's open pages
@@ -92,13 +93,15 @@ class Hubs:
 
 def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, meta: Any = None,
           recorder: Any = None, http: Any = None, registry: Any = None, seen: SeenIds | None = None,
-          cache_runner: Any = None, time_slices: bool = False, memberships: Memberships | None = None) -> Hubs:
+          cache_runner: Any = None, time_slices: bool = False, memberships: Memberships | None = None,
+          history: Any = None, backfill_jobs: Any = None) -> Hubs:
     """Wire the parts together, and every in-process event to its listeners (no I/O).
 
     ``cache_runner`` makes every memcached call (``hubs.build.cache.CacheThreads``: off the reactor thread);
     None: inline (fakes, scripts). ``time_slices``: builds render and push at most 5 ms a reactor turn
     (``hubs.build.queue.TimeSlices``; a running hub). ``memberships``: given (tests, benchmarks), or made from
-    the config's FASJSON and dist-git over ``http`` (none without it: nothing is fetched).
+    the config's FASJSON and dist-git over ``http`` (none without it: nothing is fetched). ``history``
+    (datagrepper) and ``backfill_jobs``: both given, backfills run (``hubs.history.backfill``).
     """
     calls = CacheCalls(cache, cache_runner)
     registry = load_registry() if registry is None else registry
@@ -131,6 +134,13 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
                           per_round=config.converge_per_round,
                           topic_prefix=f"{config.topic_prefix}.{config.environment}")
     accounts = Accounts(config, directory, editor, clock)
+    backfill = None
+    if config.backfill_enabled and history is not None and backfill_jobs is not None:
+        backfill = make_backfiller(config, directory, states, history, backfill_jobs, clock, metrics,
+                                   owner=streams.boot)
+        editor.backfill = backfill
+        ctx.history = backfill.progress
+        metrics.backfills_running.set_function(lambda: len(backfill.running))
 
     # Who hears what, in the order they are told.
     events.subscribe(HubChanged, states.hub_changed)  # forget dropped widgets, rebuild reconfigured ones
@@ -141,7 +151,53 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     events.subscribe(HubChanged, keeper.hub_changed)  # a hub's people: who its feed brings messages to
     return Hubs(config, store, cache, bus, clock, directory, states, handler, editor, accounts, streams, ctx,
                 metrics, events, fedmsg_edge, converger, cache_calls=calls, memberships=memberships, keeper=keeper,
-                person_streams=person_streams)
+                person_streams=person_streams, backfill=backfill)
+
+
+def backfill_people(directory: Directory, kind: str, name: str) -> list[str] | None:
+    """Whose messages make a backfill target's past: a person's own; a hub's owners and members (None: no
+    such target). No I/O."""
+    from hubs.widgets.base import username as valid_username
+
+    if kind == "person":
+        try:
+            return [valid_username(name)]
+        except ValueError:
+            return None
+    hub = directory.find_hub(name)
+    if hub is None:
+        return None
+    return directory.people(name, ("owner", "member")) or ([name] if hub.user_hub else [])
+
+
+def backfill_hubs(directory: Directory, kind: str, name: str) -> list[str]:
+    """The hubs whose activity a backfill of (kind, name) fills: the hub, or the person's own hub and the
+    teams they own or belong to."""
+    if kind == "hub":
+        return [name] if name in directory.hubs else []
+    return [h for h in directory.hubs if h == name or name in directory.people(h, ("owner", "member"))]
+
+
+def make_backfiller(config: HubsConfig, directory: Directory, states: WidgetStates, history: Any, jobs: Any, clock,
+                    metrics: Metrics, owner: str):
+    """The backfill, telling the widgets that read the message store when a window of a target is stored."""
+    import os
+    import socket
+
+    from hubs.history.backfill import Backfiller, BackfillSettings
+
+    def redraw(job) -> None:
+        readers = [w.idx for hub in backfill_hubs(directory, job.kind, job.name)
+                   for w in directory.widgets.values() if w.hub == hub
+                   and getattr(directory.registry.get(w.plugin), "reads_messages", False)]
+        if readers:
+            cause = f"backfill:{job.kind}:{job.name}:{job.windows}:{job.status}"
+            states.rebuild_many([(idx, cause) for idx in readers]).addErrback(
+                lambda f: log.warning("redrawing after a backfill window: %s", f.getErrorMessage()))
+
+    return Backfiller(jobs, history, clock, BackfillSettings.from_config(config),
+                      f"{socket.gethostname()}:{os.getpid()}:{owner}", partial(backfill_people, directory),
+                      metrics=metrics, on_progress=redraw)
 
 
 def hub_people(directory: Directory, name: str) -> set[str]:
@@ -194,6 +250,8 @@ class HubsService:
     def stop(self) -> defer.Deferred:
         if self.hubs.health is not None:
             self.hubs.health.stop()
+        backfill = self.hubs.backfill
+        stopped = backfill.stop() if backfill is not None else defer.succeed(None)
         for loop in self.loops:
             if loop.running:
                 loop.stop()
@@ -205,6 +263,9 @@ class HubsService:
         if self.hubs.memberships is not None:
             self.hubs.memberships.stop()
         d = defer.maybeDeferred(self.port.stopListening) if self.port is not None else defer.succeed(None)
+        d.addBoth(lambda _: stopped)
+        if backfill is not None:
+            d.addBoth(lambda _: backfill.jobs.close())
         if self.amqp is not None:
             d.addBoth(lambda _: self.amqp.stop())
         d.addBoth(lambda _: self.hubs.store.close())
@@ -298,6 +359,29 @@ def warm_up(service: HubsService, amqp: bool, demo_feed: bool) -> None:
              classes)
 
 
+def start_backfill(hubs: Hubs) -> None:
+    """Start walking backfill jobs (this process's share of the fleet's); with ``hubs.backfill.at_start``,
+    queue one for every hub that never had one (in the background: the site does not wait)."""
+    backfill = hubs.backfill
+    start = getattr(backfill.jobs, "start", None)
+    if start is not None:
+        start()
+    backfill.start()
+    if hubs.config.backfill_at_start:
+        async def queue_all() -> int:
+            queued = 0
+            for hub in list(hubs.directory.hubs.values()):
+                kind = "person" if hub.user_hub else "hub"
+                if not hub.archived and await backfill.jobs.get(kind, hub.name) is None:
+                    await backfill.request(kind, hub.name)
+                    queued += 1
+            log.info("backfill at start: %d hubs queued", queued)
+            return queued
+
+        defer.ensureDeferred(queue_all()).addErrback(
+            lambda f: log.warning("backfill at start: %s", f.getErrorMessage()))
+
+
 async def _wake(keeper: StreamKeeper) -> None:
     """Snoozed items whose time has come; a failure (PostgreSQL away) is logged and tried again next turn."""
     try:
@@ -324,6 +408,14 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     if have < want:
         raise SchemaOutOfDate(f"database schema is at version {have}, this Hubs needs {want}: run populate.py")
     parts.setdefault("recorder", MessageRecorder(store, reactor))
+    if config.backfill_enabled and parts.get("http") is not None:
+        from hubs.history.jobs import PostgresJobs
+        from hubs.services.datagrepper import Datagrepper
+
+        parts.setdefault("history", Datagrepper(parts["http"], config.backfill_url, parts.get("meta"),
+                                                config.junk_suffixes))
+        parts.setdefault("backfill_jobs", PostgresJobs(config.db_dsn, reactor,
+                                                       connect_timeout=config.db_connect_timeout))
     parts.setdefault("time_slices", True)
     handlers: list[MessageHandler] = []  # the source exists before the handler it delivers to
     edge = amqp_edge(config, reactor, lambda message: handlers[0].take(message), fedmsg_bus=bus,
@@ -357,6 +449,8 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
                            reactor, "stream keep-alive"),
                      _loop(lambda: defer.ensureDeferred(_wake(hubs.keeper)), config.stream_wake_interval, reactor,
                            "snooze wake-up"))
+    if hubs.backfill is not None:
+        start_backfill(hubs)
     hubs.health = monitor_for(hubs)
     await hubs.health.start()  # the first answer is complete (or past its deadline) before anyone asks
     if listen:

@@ -89,6 +89,9 @@ PROBLEMS = [
     ({"hubs.services.timeout": 0}, "hubs.services.timeout: must be positive"),
     ({"hubs.messages.max_rows": 0}, "hubs.messages.max_rows: must be positive"),
     ({"hubs.messages.max_age_days": -1}, "hubs.messages.max_age_days: must be positive"),
+    ({"hubs.messages.max_age_days": 30}, "hubs.backfill.days: more than hubs.messages.max_age_days (retention would "
+                                         "drop what it fetches)"),
+    ({"hubs.backfill.rows_per_page": 500}, "hubs.backfill.rows_per_page: must be between 1 and 100"),
     ({"hubs.oidc.issuer": "ftp://i", "hubs.oidc.client_id": "c", "hubs.oidc.client_secret": "s",
       "hubs.session_secret": "x" * 32}, "hubs.oidc.issuer: must be an http(s) URL"),
     ({"hubs.oidc.issuer": "https://i", "hubs.oidc.client_secret": "s", "hubs.session_secret": "x" * 32},

@@ -21,7 +21,7 @@ WRITE_PATHS = st.one_of(
     IDX.map(lambda i: f"/designteam/{i}/move"),
     st.integers(100_000, 200_000).map(lambda i: f"/designteam/{i}/delete"),  # never removes the hub's widgets
     st.just("/designteam/config"), st.just("/designteam/widgets"), st.just("/api/hubs"),
-    st.just("/api/hub/designteam/owners"), st.just("/logout"),
+    st.just("/api/hub/designteam/owners"), st.just("/logout"), st.just("/api/hub/designteam/backfill"),
     st.sampled_from(["subscribe", "unsubscribe", "star", "unstar", "join", "leave", "explode"]).map(
         lambda a: f"/api/hub/designteam/{a}"),
     st.sampled_from(["/api/stream/items", "/api/stream/mutes", "/api/follows", "/api/stream/filters"]),

@@ -225,8 +225,12 @@ prepare_run() {
   fi
   if [ -z "${HUBS_SERVICES:-}" ]; then start_canned_services; fi
   if [ -z "${HUBS_OIDC_ISSUER:-}" ] && [ "${HUBS_DEV_LOGIN:-1}" != 0 ]; then start_dev_login; fi
+  # The demo's history comes through the backfill from the canned datagrepper on first start (in the
+  # background), not from populate.py: HUBS_BACKFILL_AT_START=0 loads populate's three weeks instead.
+  export HUBS_BACKFILL_AT_START="${HUBS_BACKFILL_AT_START:-1}"
   say "migrating and loading demo data"
-  "$VENV/bin/python" populate.py
+  if [ "$HUBS_BACKFILL_AT_START" = 1 ]; then "$VENV/bin/python" populate.py --no-messages
+  else "$VENV/bin/python" populate.py; fi
   if [ "${HUBS_DEV_RELAY:-1}" != 0 ]; then start_relay; fi
 }
 

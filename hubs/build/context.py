@@ -17,7 +17,8 @@ class WidgetContext:
     """``store`` (async queries), ``config`` (settings), ``http`` (async client for
     outside services), ``meta`` (fedmsg.meta about a message: usernames,
     subtitle, link, icon), ``people(hub, roles)`` and ``hub(name)`` (from the
-    in-process directory, no I/O) and ``clock`` (the reactor's: ``now()``).
+    in-process directory, no I/O), ``clock`` (the reactor's: ``now()``) and ``history(hub)`` (how far the
+    open backfill of that hub's past has got, in percent, or None; no I/O).
     """
 
     store: Store
@@ -27,6 +28,7 @@ class WidgetContext:
     meta: Any = None
     people: Callable[..., list[str]] = lambda hub, roles=("owner", "member"): []
     hub: Callable[[str], Hub | None] = lambda name: None
+    history: Callable[[str], int | None] = lambda hub: None
 
     def now(self) -> float:
         return self.clock.seconds()

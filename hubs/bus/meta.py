@@ -31,6 +31,9 @@ class MessageMeta:
             quiet_fedmsg_meta()
             _quiet_fas_lookups(self._config)
         self._last: tuple[int, frozenset[str]] | None = None
+        self._processors: dict[str, Any] = {}  # topic -> the fedmsg.meta processor that handles it
+        # What describe() hands each processor call (every call copies it): fedmsg.meta's keys, not Hubs' own.
+        self._meta_config = {k: v for k, v in self._config.items() if not k.startswith(("hubs.", "moksha."))}
 
     def _call(self, name: str, message: Mapping[str, Any], default: Any) -> Any:
         try:
@@ -68,8 +71,17 @@ class MessageMeta:
         gives its default, logged at debug level only.
         """
         msg = dict(message)
+        topic = msg.get("topic")
         try:
-            processor = self._meta.msg2processor(msg, **self._config)
+            # A processor is chosen by the topic alone (each matches its prefix), and fedmsg.meta's search
+            # passes the whole config to each of ~56 processors (a dict copy each): remember it per topic.
+            processor = self._processors.get(topic) if isinstance(topic, str) else None
+            if processor is None:
+                processor = self._meta.msg2processor(msg, **self._meta_config)
+                if isinstance(topic, str):
+                    if len(self._processors) >= 10_000:
+                        self._processors.clear()
+                    self._processors[topic] = processor
         except Exception:
             log.debug("fedmsg.meta found no processor for %s", quote(message.get("topic"), 120), exc_info=True)
             processor = None
@@ -80,7 +92,7 @@ class MessageMeta:
             try:
                 if processor is None:
                     raise LookupError("no processor")
-                result = getattr(self._meta, name)(msg, processor=processor, **self._config)
+                result = getattr(self._meta, name)(msg, processor=processor, **self._meta_config)
             except Exception:
                 log.debug("fedmsg.meta.%s failed on %s", name, quote(message.get("topic"), 120), exc_info=True)
                 result = None

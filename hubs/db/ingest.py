@@ -50,22 +50,35 @@ def copy_rows(messages: Iterable[StoredMessage]) -> str:
     return out.getvalue()
 
 
+def ensure_months(conn, messages: list[StoredMessage]) -> None:
+    """Create the partitions of the months ``messages`` fall in, each in a transaction of its own (creating a
+    month locks the store until commit)."""
+    for month in sorted({Month.of(m.ts) for m in messages}):
+        with conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT hubs_message_partition(%s::date)", (month.first_day,))
+
+
+def insert_rows(cur, messages: list[StoredMessage]) -> int:
+    """COPY ``messages`` into a temporary table, then one de-duplicating INSERT, inside the caller's
+    transaction (its months must exist: ``ensure_months``); return how many were new."""
+    if not messages:
+        return 0
+    cur.execute(_TEMP)
+    cur.copy_expert(f"COPY hubs_ingest ({_INSERTED}) FROM STDIN", io.StringIO(copy_rows(messages)))
+    cur.execute(insert_messages_sql(_FROM_TEMP))
+    return cur.rowcount
+
+
 def ingest(conn, messages: list[StoredMessage]) -> int:
     """Store messages in one transaction (COPY into a temporary table, then one INSERT); return how many were
     new. Creates the partitions of the months they fall in. ``conn``: a psycopg2 connection."""
     if not messages:
         return 0
-    months = sorted({Month.of(m.ts) for m in messages})
-    for month in months:  # each in a transaction of its own: creating a month locks the store until commit
-        with conn:
-            with conn.cursor() as cur:
-                cur.execute("SELECT hubs_message_partition(%s::date)", (month.first_day,))
+    ensure_months(conn, messages)
     with conn:
         with conn.cursor() as cur:
             # A backfill records how far it got in the same transaction as what it stored, so a commit lost
             # in a crash loses both and the window is fetched again: no need to wait for the disk.
             cur.execute("SET LOCAL synchronous_commit = off")
-            cur.execute(_TEMP)
-            cur.copy_expert(f"COPY hubs_ingest ({_INSERTED}) FROM STDIN", io.StringIO(copy_rows(messages)))
-            cur.execute(insert_messages_sql(_FROM_TEMP))
-            return cur.rowcount
+            return insert_rows(cur, messages)

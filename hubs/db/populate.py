@@ -1,6 +1,6 @@
 """Create or update the schema and load the demo data (idempotent).
 
-    python populate.py [--dsn DSN] [--no-demo] [--reset] [--scale N [--people M]]
+    python populate.py [--dsn DSN] [--no-demo] [--no-messages] [--reset] [--scale N [--people M]]
 
 ``--scale N`` adds a data set at Fedora's size: N team hubs and M personal hubs (default
 2.5 × N) with their default widgets and roles (``hubs/demo/scale.py``), for benchmarks.
@@ -127,9 +127,8 @@ def store_messages(cur, envelopes, meta_config, index=None) -> int:
 
 
 # Every table the migrations create (tests check this list against the schema).
-HUBS_TABLES = ("api_tokens", "sessions", "messages", "message_ids", "stream_items", "follows", "mutes",
-               "stream_filters", "roles", "widgets", "hubs", "users",
-               "schema_migrations")
+HUBS_TABLES = ("backfill_jobs", "api_tokens", "sessions", "messages", "message_ids", "stream_items", "follows",
+               "mutes", "stream_filters", "roles", "widgets", "hubs", "users", "schema_migrations")
 HUBS_FUNCTIONS = ("hubs_message_partition(date)", "hubs_words(text[])")
 
 
@@ -156,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset", action="store_true", help="drop every Hubs table first (destroys data)")
     parser.add_argument("--developer-widgets", action="store_true",
                         help="give the Design Team's demo hub the dummy widget that hubs.dummy.poke redraws")
+    parser.add_argument("--no-messages", action="store_true",
+                        help="no demo bus messages (the hub's backfill brings the demo's history: make run)")
     parser.add_argument("--scale", type=int, metavar="N", help="also create N team hubs with people (benchmarks)")
     parser.add_argument("--people", type=int, metavar="M", help="with --scale: personal hubs (default 2.5 x N)")
     args = parser.parse_args(argv)
@@ -169,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("schema: %s", f"applied {applied}" if applied else "up to date")
         if not args.no_demo:
             fedocal = config.get("hubs.services.fedocal_url", "https://calendar.fedoraproject.org")
-            created = load_demo(dsn, fedocal, meta_config=config, developer=args.developer_widgets)
+            created = load_demo(dsn, fedocal, messages=not args.no_messages, meta_config=config,
+                                developer=args.developer_widgets)
             log.info("demo data: %d hubs created", created)
         if args.scale:
             from hubs.demo.scale import load_scale, scale_plan

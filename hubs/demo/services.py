@@ -1,4 +1,5 @@
-"""Canned Fedora services: Badges, Bodhi, Pagure, FASJSON, dist-git and an iCalendar feed, shaped like the real APIs.
+"""Canned Fedora services: Badges, Bodhi, Pagure, FASJSON, dist-git, an iCalendar feed and datagrepper, shaped like
+the real APIs.
 
 The tests start it in-process; ``make run`` starts it as a process
 (``python -m hubs.demo.services --port 5099``) when ``HUBS_SERVICES`` is
@@ -6,8 +7,12 @@ unset, so that an offline install still shows lively widgets. Answers are
 generated from the username / project, deterministically; who is in which group
 and who maintains what come from ``hubs.demo.accounts``.
 
+datagrepper's ``/v2/search`` serves three months of the demo people's history
+(``hubs/demo/history.py``), or the records it was given (tests).
+
 Under ``/broken/`` every route answers 500; under ``/slow/`` nothing answers
-for a minute: both exist to test error frames.
+for a minute; under ``/odd/`` every route answers JSON of the wrong shape: they
+exist to test error frames and back-off.
 """
 
 from __future__ import annotations
@@ -51,8 +56,10 @@ def _rng(*parts: str) -> random.Random:
 class CannedServices:
     app = Klein()
 
-    def __init__(self, now=None):
+    def __init__(self, now=None, history=None):
         self.now = now or (lambda: datetime.datetime.now(datetime.UTC).timestamp())
+        self.history = history  # HistoryRecords sorted by time; None: the demo's history
+        self.history_times = None if history is None else [r.ts for r in history]
 
     def _json(self, request, value):
         request.setHeader(b"content-type", b"application/json")
@@ -71,6 +78,27 @@ class CannedServices:
         call = reactor.callLater(60, d.callback, b"too late")
         d.addErrback(lambda f: call.cancel() if call.active() else None)
         return d
+
+    @app.route("/odd/", branch=True)
+    def odd(self, request):
+        return self._json(request, {"raw_messages": "not a list", "total": -1})
+
+    @app.route("/v2/search")
+    def datagrepper_search(self, request):
+        from hubs.demo.history import history_answer
+        from hubs.services.datagrepper import BadSearch, search_records
+
+        args = {k.decode("utf-8", "replace"): [v.decode("utf-8", "replace") for v in vs]
+                for k, vs in request.args.items()}
+        try:
+            if self.history is not None:
+                answer = search_records(self.history, args, self.now(), self.history_times)
+            else:
+                answer = history_answer(args, self.now())
+        except BadSearch as e:
+            request.setResponseCode(400)
+            return self._json(request, {"error": str(e)})
+        return self._json(request, answer)
 
     @app.route("/user/<nick>/json")
     def badges(self, request, nick):

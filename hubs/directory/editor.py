@@ -38,6 +38,7 @@ class Editor:
         self.store = directory.store
         self.registry = directory.registry
         self.bus = bus
+        self.backfill = None  # hubs.history.backfill.Backfiller, when backfills are on (set by the wiring)
 
     async def update_widget_config(self, hub: str, idx: int, raw: Any, actor: str,
                                    expected_version: int | None = None) -> Widget:
@@ -101,7 +102,17 @@ class Editor:
         await self.store.create_hub(hub, full, owners)
         message = {"hub": hub.name, "user_hub": hub.user_hub, "owners": owners, "agent": actor}
         await self._announce("hub.create", message, hub.name)
+        await self.request_backfill("person" if hub.user_hub else "hub", hub.name)
         return hub
+
+    async def request_backfill(self, kind: str, name: str) -> None:
+        """Queue a backfill of a new hub's (or person's) past; its failure never fails the write that asked."""
+        if self.backfill is None:
+            return
+        try:
+            await self.backfill.request(kind, name)
+        except Exception as e:
+            log.warning("could not queue the backfill of %s %s: %s", kind, name, e)
 
     async def _announce(self, topic: str, message: dict[str, Any], hub: str,
                         apply: Callable[[], bool] | None = None) -> None:

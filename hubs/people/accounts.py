@@ -93,6 +93,8 @@ class Accounts:
                     person_widgets(username), [username], username)
             except Conflict:
                 pass  # another process created it meanwhile
+        if created:  # their past, from datagrepper (kept as it is if their hub's creation queued it already)
+            await self.editor.request_backfill("person", username)
         log.info("%slogin of %s", "first " if created else "", username)
         return user
 

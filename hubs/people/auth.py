@@ -43,7 +43,7 @@ def hash_secret(value: str) -> bytes:
 
 
 # Actions, by who may do them.
-OWNER_ACTIONS = frozenset({"edit_widget", "add_widget", "remove_widget", "move_widget", "edit_hub"})
+OWNER_ACTIONS = frozenset({"edit_widget", "add_widget", "remove_widget", "move_widget", "edit_hub", "backfill_hub"})
 ADMIN_ACTIONS = frozenset({"create_hub", "archive_hub", "set_owner"})
 MEMBER_ACTIONS = frozenset({"subscribe", "unsubscribe", "star", "unstar", "join", "leave"})
 ACTIONS = OWNER_ACTIONS | ADMIN_ACTIONS | MEMBER_ACTIONS

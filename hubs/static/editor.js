@@ -192,6 +192,8 @@
       if (editing) {
         box.appendChild(el("button", { type: "button", id: "hub-settings", class: "link", text: "Hub settings",
                                        onclick: hubSettings }));
+        box.appendChild(el("button", { type: "button", id: "fill-history", class: "link", text: "Fill history",
+                                       onclick: fillHistory }));
       }
     }
     return box;
@@ -569,6 +571,16 @@
             editWidget(r.widget.idx, function () { return document.getElementById("widget-" + added) || button; });
           });
         });
+    });
+  }
+
+  // The owners' button: the hub's past from datagrepper, in the background (the Activity widget shows progress).
+  function fillHistory() {
+    api("POST", "/api/hub/" + encodeURIComponent(hub) + "/backfill").then(function (r) {
+      if (r.status !== 202) { toast(r.error || "The history could not be asked for.", "bad"); return; }
+      var job = r.job;
+      toast(job.status === "done" ? "The history is filled in." :
+            "Filling in the history from datagrepper: " + job.percent + " % so far. Activity shows how it goes.", "ok");
     });
   }
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hubs.directory.defaults import team_widgets
 from hubs.models import FieldErrors, Hub, NotFound
 from hubs.people.oidc import USERNAME as USERNAME_RE
-from hubs.web.common import RESERVED_NAMES, HubsKlein, _json
+from hubs.web.common import RESERVED_NAMES, HubsKlein, Unavailable, _json
 from hubs.web.guard import JSON_BODY, OBJECT_BODY, checked
 from hubs.widgets.base import InvalidConfig
 from hubs.widgets.base import username as validate_username
@@ -114,6 +114,22 @@ class EditRoutes:
         role, present = ROLE_ACTIONS[action]
         changed = await self.editor.set_role(hub, who.username, role, present, who.username)
         return _json(request, {"ok": True, "changed": changed, "role": role, "present": present})
+
+    @app.route("/api/hub/<hub>/backfill", methods=["POST"])
+    @checked("backfill_hub")
+    async def backfill(self, request, hub, *, who):
+        """Owners fill their hub's message store from datagrepper (in the background) → 202 with the job."""
+        backfill = self.editor.backfill
+        if backfill is None:
+            raise Unavailable("Backfilling from datagrepper is off on this Hubs (hubs.backfill.enabled).")
+        from hubs.history.backfill import UnknownTarget
+
+        record = self.editor.directory.hub(hub)
+        try:
+            job = await backfill.request("person" if record.user_hub else "hub", hub)
+        except UnknownTarget as e:
+            raise NotFound(str(e)) from None
+        return _json(request, {"ok": True, "job": job.as_json()}, 202)
 
     @app.route("/api/hub/<hub>/owners", methods=["POST"])
     @checked("set_owner", body=JSON_BODY)

@@ -37,7 +37,8 @@ class HealthRoutes:
             "last_fanout": {"streams": fanout_streams, "ms": round(fanout_ms, 2)},
             "hubs": len(self.directory.hubs), "widgets": len(self.directory.widgets),
             "builds": self.states.build_stats(), "boot": self.streams.boot,
-            "uptime_s": round(self.clock.seconds() - self.started, 1)})
+            "uptime_s": round(self.clock.seconds() - self.started, 1),
+            "backfills": self.hubs.backfill.health() if self.hubs.backfill is not None else None})
         return _json(request, body, code)
 
     @app.route("/metrics", methods=["GET"])

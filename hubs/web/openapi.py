@@ -310,6 +310,14 @@ def _operations(plugins: list[str]) -> dict[str, Any]:
             "parameters": [{"name": "action", "in": "path", "required": True,
                             "schema": {"type": "string", "enum": actions}}],
         }},
+        "/api/hub/{hub}/backfill": {"post": _write(
+            "Fill the hub's history from datagrepper",
+            "Owners ask for the hub's (or their own) last `hubs.backfill.days` of bus messages to be fetched from "
+            "datagrepper into the message store, in the background, one at a time per hub across the fleet; "
+            "asking while one runs answers its state. The Activity widget says how far it got. No body.",
+            202, _ok("The backfill, queued or running.", _obj({"ok": {"const": True},
+                                                               "job": _schema("BackfillJob")}, ["ok", "job"])),
+            None, NO_BODY_ERRORS, "hub_backfill")},
         "/api/hub/{hub}/owners": {"post": _write(
             "Make or unmake an owner",
             "Site admins make someone who has logged in once an owner of a hub (or no longer one).",
@@ -516,7 +524,23 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
                        "description": "Counts since start: data() calls, builds taken from another process, "
                                       "leases."},
             "last_fanout": _obj({"streams": integer, "ms": {"type": "number"}}),
+            "backfills": {"type": ["object", "null"], "description": "Backfills from datagrepper (null: off): "
+                          "those this process walks now, how many are open in the fleet, the last that failed here.",
+                          "properties": {"running": {"type": "array", "items": _schema("BackfillJob")},
+                                         "open": integer,
+                                         "failed_here": {"type": "array", "items": _schema("BackfillJob")}}},
         }, ["ok", "status", "reasons"]),
+        "BackfillJob": _obj({
+            "kind": {"enum": ["person", "hub"]}, "name": string,
+            "status": {"enum": ["queued", "running", "done", "failed"]},
+            "percent": {"type": "integer", "minimum": 0, "maximum": 100},
+            "since": {"type": "number", "description": "The oldest moment fetched (epoch seconds)."},
+            "until": {"type": "number", "description": "The newest (when it was asked for)."},
+            "reached": {"type": "number", "description": "Everything before this is stored."},
+            "fetched": integer, "stored": {"type": "integer", "description": "Messages new to the store."},
+            "windows": integer, "failures": {"type": "integer", "description": "Failures in a row (backing off)."},
+            "error": string, "owner": {"type": ["string", "null"], "description": "The process walking it."}},
+            ["kind", "name", "status", "percent", "since", "until", "reached", "fetched", "stored"]),
         "Me": _obj({
             "username": {"type": ["string", "null"], "description": "null for anonymous visitors."},
             "is_admin": boolean,

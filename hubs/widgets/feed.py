@@ -1,7 +1,8 @@
 """Activity: what a person, or a team's owners and members, did on the bus lately.
 
 Reads the hub's own message store (no outside service). New messages appear
-live; "More" pages back through older ones.
+live; "More" pages back through older ones. While the hub's past is being
+fetched from datagrepper (a backfill), it says how far that has got.
 """
 
 import math
@@ -45,7 +46,7 @@ async def data(ctx, widget, username, rows):
     people = people_of(ctx, widget, username)
     messages = await ctx.store.recent_messages(usernames=people, limit=rows + 1)
     return {"items": [message_item(ctx, m) for m in messages[:rows]], "cursor": _cursor(messages, rows),
-            "people": people}
+            "people": people, "loading": ctx.history(widget.hub)}
 
 
 async def more(ctx, widget, cursor, username, rows):

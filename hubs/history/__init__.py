@@ -1,0 +1,1 @@
+"""The bus's past: backfilling the message store from datagrepper (planning, jobs, the engine, the CLI)."""
