@@ -137,7 +137,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     backfill = None
     if config.backfill_enabled and history is not None and backfill_jobs is not None:
         backfill = make_backfiller(config, directory, states, history, backfill_jobs, clock, metrics,
-                                   owner=streams.boot)
+                                   owner=streams.boot, concerns=keeper.index.concerns)
         editor.backfill = backfill
         ctx.history = backfill.progress
         metrics.backfills_running.set_function(lambda: len(backfill.running))
@@ -179,7 +179,7 @@ def backfill_hubs(directory: Directory, kind: str, name: str) -> list[str]:
 
 
 def make_backfiller(config: HubsConfig, directory: Directory, states: WidgetStates, history: Any, jobs: Any, clock,
-                    metrics: Metrics, owner: str):
+                    metrics: Metrics, owner: str, concerns=None):
     """The backfill, telling the widgets that read the message store when a window of a target is stored."""
     import os
     import socket
@@ -197,7 +197,7 @@ def make_backfiller(config: HubsConfig, directory: Directory, states: WidgetStat
 
     return Backfiller(jobs, history, clock, BackfillSettings.from_config(config),
                       f"{socket.gethostname()}:{os.getpid()}:{owner}", partial(backfill_people, directory),
-                      metrics=metrics, on_progress=redraw)
+                      metrics=metrics, on_progress=redraw, concerns=concerns)
 
 
 def hub_people(directory: Directory, name: str) -> set[str]:

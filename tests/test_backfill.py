@@ -17,6 +17,7 @@ from hubs.history.jobs import PostgresJobs
 from hubs.history.plan import plan_windows
 from hubs.services.datagrepper import read_raw
 from hubs.services.http import ServiceError
+from hubs.stream.model import Reason
 from hubs.testing.history import FakeHistory, FakeJobs
 from hubs.testing.store import FakeStore
 
@@ -84,6 +85,24 @@ async def test_a_backfill_stores_a_persons_past_once_walking_windows_in_order():
     assert history.calls[0].start == NOW - 3 * DAY and history.calls[-1].end == NOW
     assert [p.reached for p in progress] == sorted(p.reached for p in progress) and progress[-1].status == "done"
     assert backfill.progress("mizmo") is None  # finished: the widget says nothing more
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_history_reaches_the_streams_of_the_people_it_concerns_read():
+    """With the stream's index, each stored message's entries are written with it, read (history, not news)."""
+    clock, store = make_clock(), FakeStore()
+    asked = []
+
+    def concerns(message):
+        asked.append(message.id)
+        return {"ralph": (Reason("follow-person", "mizmo"),)} if "mizmo" in message.usernames else {}
+
+    backfill = engine(FakeJobs(store), clock, concerns=concerns)
+    await backfill.request("person", "mizmo")
+    await backfill.run("person", "mizmo")
+    items = await store.stream_after("ralph", 0, 10_000)
+    assert sorted(asked) == expected_ids(["mizmo"]) and len(items) == len(store.messages) > 0
+    assert not any(i.unread for i in items) and (await store.stream_counts("ralph")).unread == 0
 
 
 @pytest_twisted.ensureDeferred

@@ -8,6 +8,7 @@ from twisted.internet import defer, reactor
 from hubs.db.store import PostgresStore
 from hubs.history.jobs import LeaseLost, PostgresJobs
 from hubs.models import StoredMessage
+from hubs.stream.model import NewItem, Reason
 from hubs.testing.history import FakeJobs
 from hubs.testing.store import FakeStore
 
@@ -97,6 +98,26 @@ async def test_saving_a_window_stores_its_messages_and_the_position_together(bot
     job = await both.jobs.save(job, "a", [message(3), message(4)], NOW, 2, NOW + 6, LEASE)
     assert (job.reached, job.fetched, job.stored, job.windows) == (NOW, 5, 3, 2)
     assert both.count() == 4
+
+
+@pytest_twisted.ensureDeferred
+async def test_saving_a_window_writes_its_stream_entries_read(both):
+    """History filled in lands in the streams of the people it concerns as read (there to be found, not news to
+    be done); an entry the bus wrote meanwhile keeps its state."""
+    await both.jobs.request("person", "mizmo", NOW - 7200, NOW, NOW)
+    job = await both.jobs.claim("person", "mizmo", "a", NOW, LEASE)
+    await both.store.add_messages_with_items([message(2)], [NewItem("m-2", "ralph", (Reason("mentioned"),))])
+    followed = (Reason("follow-person", "mizmo"),)
+    items = [NewItem(f"m-{n}", "ralph", followed, unread=False) for n in (1, 2, 3)]
+    items.append(NewItem("m-3", "decause", (Reason("package", "gimp"),), unread=False))
+    await both.jobs.save(job, "a", [message(1), message(2), message(3)], NOW - 3600, 3, NOW + 5, LEASE, 1, items)
+    ralph = await both.store.stream_after("ralph", 0, 10)
+    # Oldest key first: the bus stored m-2 before the window came.
+    assert [(i.unread, i.reasons) for i in ralph] == [(True, (Reason("mentioned"),)), (False, followed),
+                                                      (False, followed)]
+    assert (await both.store.stream_counts("ralph")).unread == 1
+    assert [i.unread for i in await both.store.stream_after("decause", 0, 10)] == [False]
+    assert (await both.store.stream_counts("decause")).unread == 0
 
 
 @pytest_twisted.ensureDeferred

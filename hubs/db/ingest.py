@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from hubs.db.partitions import Month
 from hubs.db.store import _INSERTED, insert_messages_sql
 from hubs.models import StoredMessage
+from hubs.stream.model import NewItem, is_mine, needs_me
 
 _TEMP = ("CREATE TEMP TABLE IF NOT EXISTS hubs_ingest (msg_id text, topic text, category text, ts double precision,"
          " usernames text[], packages text[], body jsonb, summary text, link text, icon text, agent text,"
@@ -48,6 +49,27 @@ def copy_rows(messages: Iterable[StoredMessage]) -> str:
             json.dumps(m.body, separators=(",", ":")), m.summary, m.link, m.icon, m.agent, m.source)))
         out.write("\n")
     return out.getvalue()
+
+
+# A stream entry per (msg_id, person): the message's key, time and filter columns come from the stored message.
+_INSERT_ITEMS = ("INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, category,"
+                 " topic, packages)"
+                 " SELECT e.person, k.id, k.ts, ARRAY(SELECT split_part(r, ':', 1) FROM unnest(e.reasons) r),"
+                 " e.reasons, e.needs_me, e.mine, e.unread, m.category, m.topic, m.packages"
+                 " FROM (VALUES %s) AS e (msg_id, person, reasons, needs_me, mine, unread)"
+                 " JOIN message_ids k USING (msg_id) JOIN messages m ON m.id = k.id AND m.ts = k.ts"
+                 " ON CONFLICT DO NOTHING")
+
+
+def insert_items(cur, items: Iterable[NewItem]) -> None:
+    """Write stream entries of stored messages (bulk, in the caller's transaction; an entry already there is
+    kept as it is)."""
+    from psycopg2.extras import execute_values
+
+    rows = [(i.msg_id, i.person, [r.encode() for r in i.reasons], needs_me(i.reasons), is_mine(i.reasons), i.unread)
+            for i in items]
+    if rows:
+        execute_values(cur, _INSERT_ITEMS, rows, template="(%s, %s, %s::text[], %s, %s, %s)", page_size=1000)
 
 
 def ensure_months(conn, messages: list[StoredMessage]) -> None:

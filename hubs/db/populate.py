@@ -18,6 +18,7 @@ import time
 import psycopg2
 from psycopg2.extras import Json
 
+from hubs.db.ingest import insert_items
 from hubs.db.migrate import migrate
 from hubs.db.partitions import Month
 from hubs.db.recorder import stored_message
@@ -25,7 +26,7 @@ from hubs.db.store import MESSAGE_VALUES, insert_messages_sql, message_params
 from hubs.demo import data as demo
 from hubs.demo import stream as demo_stream_data
 from hubs.demo.messages import demo_stream
-from hubs.stream.model import is_mine, needs_me
+from hubs.stream.model import NewItem
 from hubs.widgets import load_registry
 
 log = logging.getLogger("hubs.db.populate")
@@ -93,15 +94,6 @@ def load_demo(dsn: str, fedocal_url: str = "https://calendar.fedoraproject.org",
     return created
 
 
-_INSERT_ITEMS = ("INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, category, topic,"
-                 " packages)"
-                 " SELECT e.person, k.id, k.ts, ARRAY(SELECT split_part(r, ':', 1) FROM unnest(e.reasons) r),"
-                 " e.reasons, e.needs_me, e.mine, m.category, m.topic, m.packages"
-                 " FROM (VALUES %s) AS e (msg_id, person, reasons, needs_me, mine)"
-                 " JOIN message_ids k USING (msg_id) JOIN messages m ON m.id = k.id AND m.ts = k.ts"
-                 " ON CONFLICT DO NOTHING")
-
-
 def store_messages(cur, envelopes, meta_config, index=None) -> int:
     """Insert bus messages with their meaning from fedmsg.meta (bulk); with a ``ConcernIndex``, the stream
     entries of the people each concerns too."""
@@ -117,12 +109,11 @@ def store_messages(cur, envelopes, meta_config, index=None) -> int:
         m = stored_message(message, now=time.time())
         rows.append(tuple(message_params(m)))
         for person, reasons in (index.concerns(message) if index is not None else {}).items():
-            entries.append((m.msg_id, person, [r.encode() for r in reasons], needs_me(reasons), is_mine(reasons)))
+            entries.append(NewItem(m.msg_id, person, reasons))
     for month in sorted({Month.of(row[3]) for row in rows}):  # each month its partition (the demo's weeks)
         cur.execute("SELECT hubs_message_partition(%s::date)", (month.first_day,))
     execute_values(cur, insert_messages_sql("VALUES %s"), rows, template=MESSAGE_VALUES)
-    if entries:
-        execute_values(cur, _INSERT_ITEMS, entries, template="(%s, %s, %s::text[], %s, %s)", page_size=1000)
+    insert_items(cur, entries)
     return len(rows)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from hubs.history.plan import KINDS, OPEN, Job, Window, effective_since, plan_wi
 from hubs.logsafe import clean
 from hubs.services.datagrepper import History, HistoryQuery
 from hubs.services.http import backoff_delay
+from hubs.stream.model import NewItem
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class Backfiller:
 
     def __init__(self, jobs: BackfillJobs, history: History, clock: Any, settings: BackfillSettings, owner: str,
                  people: Callable[[str, str], list[str] | None], *, metrics: Any = None,
-                 on_progress: Callable[[Job], Any] | None = None, stop_after: int | None = None):
+                 on_progress: Callable[[Job], Any] | None = None, stop_after: int | None = None,
+                 concerns: Callable[[BusMessage], Mapping[str, tuple]] | None = None):
         self.jobs = jobs
         self.history = history
         self.clock = clock
@@ -88,6 +90,7 @@ class Backfiller:
         self.metrics = metrics
         self.on_progress = on_progress or (lambda job: None)
         self.stop_after = stop_after
+        self.concerns = concerns  # who a message concerns (the stream's index): their streams get it, read
         self.running: dict[tuple[str, str], Job] = {}  # walked by this process
         self.fleet: dict[tuple[str, str], Job] = {}  # open anywhere, as of the last poll
         self.done: dict[tuple[str, str], Job] = {}  # finished here
@@ -224,7 +227,7 @@ class Backfiller:
             return await self._finish(job, "done")
         windows = deque(plan_windows(job.reached, job.until, self.settings.window))
         failures, walked = 0, 0
-        batch = _Batch(self.clock.seconds())
+        batch = _Batch(self.clock.seconds(), self.concerns)
         log.info("backfill of %s %s: %d windows from %.0f", job.kind, job.name, len(windows), job.reached)
         try:
             while True:
@@ -241,10 +244,10 @@ class Backfiller:
                     if due:
                         now = self.clock.seconds()
                         saved = await self.jobs.save(job, self.owner, batch.rows, batch.end, batch.fetched, now,
-                                                     self.settings.lease, batch.windows)
+                                                     self.settings.lease, batch.windows, batch.items)
                         self._count(job, saved, len(batch.rows), batch.unreadable)
                         job, walked = saved, walked + batch.windows
-                        batch = _Batch(now)
+                        batch = _Batch(now, self.concerns)
                         self.running[job.key] = job
                         self._told(job)
                     else:
@@ -341,18 +344,24 @@ class _Batch:
     """Windows fetched and not stored yet: stored together (one transaction) once there are ``batch_rows``
     rows, ``flush_every`` seconds have passed, or the walk ends."""
 
-    def __init__(self, since: float):
+    def __init__(self, since: float, concerns: Callable[[BusMessage], Mapping[str, tuple]] | None = None):
         self.since = since
+        self.concerns = concerns
         self.rows: list = []
+        self.items: list[NewItem] = []  # the people's stream entries of those rows (written read)
         self.ids: set[str] = set()
         self.fetched = self.unreadable = self.windows = 0
         self.end = 0.0
 
     def add(self, messages: list[BusMessage], count: int, end: float, now: float) -> None:
-        for row in (stored_message(m, now=now) for m in messages):
+        for message in messages:
+            row = stored_message(message, now=now)
             if row.msg_id not in self.ids:
                 self.ids.add(row.msg_id)
                 self.rows.append(row)
+                if self.concerns is not None:
+                    self.items.extend(NewItem(row.msg_id, person, reasons, unread=False)
+                                      for person, reasons in self.concerns(message).items())
         self.fetched += count
         self.unreadable += count - len(messages)
         self.windows += 1

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 from typing import Protocol as Interface
 
 from hubs.history.plan import OPEN, Job, plan_request
 from hubs.models import StoredMessage
+from hubs.stream.model import NewItem
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class BackfillJobs(Interface):
     async def claim_next(self, owner: str, now: float, lease: float) -> Job | None: ...
 
     async def save(self, job: Job, owner: str, messages: list[StoredMessage], reached: float, fetched: int,
-                   now: float, lease: float, windows: int = 1) -> Job: ...
+                   now: float, lease: float, windows: int = 1, items: Sequence[NewItem] = ()) -> Job: ...
 
     async def renew(self, job: Job, owner: str, now: float, lease: float, failures: int = 0,
                     error: str = "") -> Job: ...
@@ -174,8 +176,8 @@ class PostgresJobs:
             {"owner": owner, "until": now + lease, "now": now})
 
     async def save(self, job: Job, owner: str, messages: list[StoredMessage], reached: float, fetched: int,
-                   now: float, lease: float, windows: int = 1) -> Job:
-        from hubs.db.ingest import ensure_months, insert_rows
+                   now: float, lease: float, windows: int = 1, items: Sequence[NewItem] = ()) -> Job:
+        from hubs.db.ingest import ensure_months, insert_items, insert_rows
         from hubs.db.partitions import Month
 
         def run(conn):
@@ -193,6 +195,7 @@ class PostgresJobs:
                     if cur.fetchone() is None:
                         raise LeaseLost(f"the backfill of {job.kind} {job.name} is no longer this process's")
                     stored = insert_rows(cur, messages)
+                    insert_items(cur, items)  # the people's streams, read: history to find, not news
                     cur.execute(
                         "UPDATE backfill_jobs SET reached = greatest(reached, %(reached)s),"
                         " fetched = fetched + %(fetched)s, stored = stored + %(stored)s,"

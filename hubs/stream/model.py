@@ -81,6 +81,7 @@ class NewItem:
     msg_id: str
     person: str
     reasons: tuple[Reason, ...]
+    unread: bool = True  # history filled in by a backfill arrives read: it is there to be found, not to be done
 
 
 @dataclass(frozen=True)

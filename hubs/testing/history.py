@@ -80,12 +80,15 @@ class FakeJobs:
         return current
 
     async def save(self, job: Job, owner: str, messages: list[StoredMessage], reached: float, fetched: int,
-                   now: float, lease: float, windows: int = 1) -> Job:
+                   now: float, lease: float, windows: int = 1, items=()) -> Job:
         if self.fail_saves:
             self.fail_saves -= 1
             raise ConnectionError("the database went away")
         current = self._held(job, owner)
-        stored = await self.store.add_messages(messages)
+        if items:
+            stored, _ = await self.store.add_messages_with_items(messages, list(items))
+        else:
+            stored = await self.store.add_messages(messages)
         new = self.jobs[job.key] = dataclasses.replace(
             current, reached=max(current.reached, reached), fetched=current.fetched + fetched,
             stored=current.stored + stored, windows=current.windows + windows, failures=0, error="",

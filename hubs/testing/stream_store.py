@@ -58,7 +58,8 @@ class FakeStreamQueries:
         for new in items:
             key = keys.get(new.msg_id)
             if key is not None and (new.person, key) not in table:
-                table[(new.person, key)] = Item(id=key, person=new.person, reasons=tuple(new.reasons))
+                table[(new.person, key)] = Item(id=key, person=new.person, reasons=tuple(new.reasons),
+                                                 unread=new.unread)
         return stored, keys
 
     def _drop_stream_items(self, keys: set[int]) -> None:
