@@ -37,13 +37,14 @@ from hubs.bus.publish import Bus, FedmsgBus
 from hubs.config import HubsConfig
 from hubs.db.migrate import latest_version
 from hubs.db.recorder import MessageRecorder, Pruner
-from hubs.db.store import Store
+from hubs.db.store import Store, StoreUnavailable
 from hubs.directory.converge import Converger
 from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
 from hubs.dispatch.handler import MessageHandler
 from hubs.events import Events, HubChanged, HubViewed, LayoutChanged, PayloadChanged
 from hubs.health import HealthMonitor, monitor_for
+from hubs.logsafe import clean
 from hubs.metrics import Metrics
 from hubs.models import ROLES
 from hubs.people.accounts import Accounts
@@ -382,12 +383,26 @@ def start_backfill(hubs: Hubs) -> None:
             lambda f: log.warning("backfill at start: %s", f.getErrorMessage()))
 
 
-async def _wake(keeper: StreamKeeper) -> None:
-    """Snoozed items whose time has come; a failure (PostgreSQL away) is logged and tried again next turn."""
-    try:
-        await keeper.wake()
-    except Exception as e:
-        log.warning("waking snoozed stream items failed: %s", e)
+class _Waker:
+    """Snoozed items whose time has come, every turn. A failure is tried again next turn and logged once, and
+    once more when waking works again (PostgreSQL away is the pool's news, not a line a second)."""
+
+    def __init__(self, keeper: StreamKeeper):
+        self.keeper = keeper
+        self.failing = False
+
+    async def __call__(self) -> None:
+        try:
+            await self.keeper.wake()
+        except Exception as e:
+            if not self.failing:
+                self.failing = True
+                reason = "PostgreSQL is away" if isinstance(e, StoreUnavailable) else clean(e, 200)
+                log.warning("waking snoozed stream items failed (%s); trying again every turn", reason)
+            return
+        if self.failing:
+            self.failing = False
+            log.info("waking snoozed stream items works again")
 
 
 def _loop(fn, interval: float, clock, name: str) -> task.LoopingCall:
@@ -440,14 +455,14 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
                             config.messages_prune_interval, ahead=config.messages_partitions_ahead)
     service.pruner.start()
     hubs.converger.start()  # the safety net under lost hubs.* messages
-    viewers = hubs.states.viewers
+    viewers, waker = hubs.states.viewers, _Waker(hubs.keeper)
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
                            "keep-alive"),
                      _loop(hubs.states.refresh_due, 60, reactor, "refresh"),
                      _loop(lambda: defer.ensureDeferred(viewers.refresh()), viewers.ttl / 3, reactor, "viewer marks"),
                      _loop(partial(hubs.person_streams.keepalive, config.sse_keepalive), config.sse_keepalive,
                            reactor, "stream keep-alive"),
-                     _loop(lambda: defer.ensureDeferred(_wake(hubs.keeper)), config.stream_wake_interval, reactor,
+                     _loop(lambda: defer.ensureDeferred(waker()), config.stream_wake_interval, reactor,
                            "snooze wake-up"))
     if hubs.backfill is not None:
         start_backfill(hubs)

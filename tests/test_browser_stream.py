@@ -205,8 +205,10 @@ def test_done_save_snooze_and_mute_with_undo(setup):
     card = page.locator(FIRST_CARD).first
     snoozed_id = card.get_attribute("data-id")
     card.locator("summary", has_text="Snooze").click()
-    card.get_by_role("button", name="For 1 hour").click()
+    with page.expect_response(lambda r: r.url.endswith("/api/stream/items") and r.request.method == "POST") as told:
+        card.get_by_role("button", name="For 1 hour").click()
     expect(page.locator(f"#item-{snoozed_id}")).to_have_count(0)
+    assert told.value.status == 200  # the card leaves at once; a reload shows what the server kept
     page.reload()
     wait_drawn(page)
     expect(page.locator(f"#item-{snoozed_id}")).to_have_count(0)
