@@ -222,9 +222,10 @@ class MyStreamRoutes:
         person = await self._person(request, write=True)
         try:
             kind, value = parse_mute(read_body(request, OBJECT_BODY))
-        except StreamError as e:
+            mute = await self.keeper.mute(person, kind, value)
+        except StreamError as e:  # a bad body, or one mute too many
             raise BadRequest(str(e)) from None
-        return _json(request, await self.keeper.mute(person, kind, value))
+        return _json(request, mute)
 
     @app.route("/api/stream/mutes/<mute_id>", methods=["DELETE"])
     async def remove_mute(self, request, mute_id):
@@ -251,7 +252,10 @@ class MyStreamRoutes:
             raise NotFound(f"There is no hub called {name!r}.")
         if kind == "person" and not USERNAME.match(name):
             raise BadRequest("name is not a username.")
-        changed = await self.keeper.follow(person, kind, name, on)
+        try:
+            changed = await self.keeper.follow(person, kind, name, on)
+        except StreamError as e:  # one follow too many
+            raise BadRequest(str(e)) from None
         return _json(request, {"kind": kind, "name": name, "follow": on, "changed": changed})
 
     # ------------------------------------------------------------------ saved filters and feeds
