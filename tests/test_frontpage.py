@@ -168,6 +168,8 @@ LIST_REQUESTS = [
     ({"limit": "0"}, "limit must be a whole number from 1 to 100"),
     ({"limit": "101"}, "limit must be a whole number"),
     ({"limit": "-3"}, "limit must be a whole number"),
+    ({"limit": "\u00b2"}, "limit must be a whole number"),  # isdigit() yet no int(): was a 500
+    ({"limit": "9" * 5000}, "limit must be a whole number"),  # past int()'s digit limit: was a 500
     ({"q": "x" * 201}, "q must be at most 200 characters"),
     ({"q": "a\x01b"}, "q must not contain control characters"),
     ({"cursor": "nonsense"}, "not a cursor of the list of hubs"),

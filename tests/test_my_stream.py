@@ -13,7 +13,7 @@ from hubs.bus.message import BusMessage
 from hubs.db.recorder import stored_message
 from hubs.models import User
 from hubs.people.auth import hash_secret
-from hubs.stream.model import NewItem, Reason, StreamQuery
+from hubs.stream.model import MAX_FOLLOWS, MAX_MUTES, NewItem, Reason, StreamQuery
 from hubs.testing.harness import make_site
 
 NOW = time.time()
@@ -195,6 +195,19 @@ async def test_mutes_are_their_owners_and_undoable(http, store):
     assert (await call(http, "GET", "/api/stream/mutes", headers=as_("mizmo")))[1] == {"mutes": [mute]}
     assert (await call(http, "DELETE", f"/api/stream/mutes/{mute['id']}", headers=as_("mizmo")))[0] == 200
     assert (await call(http, "GET", "/api/stream/mutes", headers=as_("mizmo")))[1] == {"mutes": []}
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_mute_or_follow_too_many_is_a_400(http, store):
+    """At MAX_MUTES mutes (MAX_FOLLOWS follows) one more is a 400 saying so, not a 500."""
+    for n in range(MAX_MUTES):
+        await store.add_mute("mizmo", "topic", f"t{n}")
+    for n in range(MAX_FOLLOWS):
+        await store.set_follow("mizmo", "package", f"p{n}", True)
+    status, body = await call(http, "POST", "/api/stream/mutes", {"kind": "package", "value": "gimp"}, as_("mizmo"))
+    assert (status, body) == (400, {"error": f"You have {MAX_MUTES} mutes already; undo one first."})
+    status, body = await call(http, "POST", "/api/follows", {"kind": "package", "name": "gimp"}, as_("mizmo"))
+    assert (status, body) == (400, {"error": f"You follow {MAX_FOLLOWS} things already; unfollow one first."})
 
 
 @pytest.mark.parametrize("body, status", [({"kind": "person", "name": "ralph"}, 200),

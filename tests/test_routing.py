@@ -8,7 +8,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.routing.exceptions import RequestRedirect
 
 from hubs.web.common import HubsKlein
-from hubs.web.routing import RememberingMatcher, remember_matches
+from hubs.web.routing import MAX_PATH, RememberingMatcher, remember_matches
 from hubs.web.site import HubsWeb
 
 RULES = [
@@ -108,3 +108,13 @@ def test_only_an_empty_map_gets_one():
 def test_the_site_and_every_hubs_klein_remember():
     assert isinstance(HubsKlein()._url_map._matcher, RememberingMatcher)
     assert isinstance(HubsWeb.app._url_map._matcher, RememberingMatcher)
+
+
+def test_a_long_path_is_answered_but_not_kept():
+    """A made-up path of kilobytes still matches, but is not remembered: a flood of them cannot hold
+    limit × the longest request line of memory (4096 × 16 KiB, twice over with the values)."""
+    _, remembering = maps()
+    hub = "h" * (MAX_PATH + 1)
+    assert answer(remembering, f"/{hub}", "GET") == ("page", {"hub": hub})
+    assert answer(remembering, "/" + "h" * (MAX_PATH - 1), "GET")[0] == "page"
+    assert [path for _, path, _, _ in remembering._matcher._known] == ["/" + "h" * (MAX_PATH - 1)]

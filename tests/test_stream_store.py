@@ -10,7 +10,16 @@ from hubs.bus.message import BusMessage
 from hubs.db.recorder import stored_message
 from hubs.db.store import PostgresStore
 from hubs.models import NotFound
-from hubs.stream.model import MAX_FILTERS, NewItem, Reason, StreamError, StreamQuery, parse_query
+from hubs.stream.model import (
+    MAX_FILTERS,
+    MAX_FOLLOWS,
+    MAX_MUTES,
+    NewItem,
+    Reason,
+    StreamError,
+    StreamQuery,
+    parse_query,
+)
 from hubs.testing.store import FakeStore
 
 NOW = time.time()
@@ -204,6 +213,27 @@ async def test_mutes(store):
         await store.remove_mute("ralph", first["id"])
     assert await store.remove_mute("mizmo", first["id"]) == first
     assert await store.mutes_of("mizmo") == [] and await store.all_mutes() == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_at_most_max_follows_and_mutes_a_person(store):
+    """Follows and mutes are bounded per person (every process holds them all, each message is checked against
+    the mutes): one more is a StreamError; again an existing one, an unfollow and another person's are not."""
+    for n in range(MAX_FOLLOWS):
+        assert await store.set_follow("mizmo", "package", f"p{n}", True)
+    with pytest.raises(StreamError, match="follow"):
+        await store.set_follow("mizmo", "package", "one too many", True)
+    assert not await store.set_follow("mizmo", "package", "p0", True)
+    assert await store.set_follow("ralph", "package", "p0", True)
+    assert await store.set_follow("mizmo", "package", "p0", False)
+    assert await store.set_follow("mizmo", "package", "now there is room", True)
+    assert len(await store.follows_of("mizmo")) == MAX_FOLLOWS
+    mutes = [await store.add_mute("mizmo", "topic", f"t{n}") for n in range(MAX_MUTES)]
+    with pytest.raises(StreamError, match="mute"):
+        await store.add_mute("mizmo", "topic", "one too many")
+    assert await store.add_mute("mizmo", "topic", "t0") == mutes[0]
+    assert (await store.add_mute("ralph", "topic", "t0"))["value"] == "t0"
+    assert len(await store.mutes_of("mizmo")) == MAX_MUTES
 
 
 @pytest_twisted.ensureDeferred

@@ -12,6 +12,8 @@ from psycopg2.extras import Json
 from hubs.models import NotFound, StoredMessage
 from hubs.stream.model import (
     MAX_FILTERS,
+    MAX_FOLLOWS,
+    MAX_MUTES,
     Counts,
     Item,
     NewItem,
@@ -231,8 +233,17 @@ class StreamQueries:
 
     async def set_follow(self, person: str, kind: str, name: str, follow: bool) -> bool:
         if follow:
-            rows = await self._query("INSERT INTO follows (person, kind, name) VALUES (%s, %s, %s)"
-                                     " ON CONFLICT DO NOTHING RETURNING 1", (person, kind, name))
+            rows = await self._query(
+                "WITH new AS (INSERT INTO follows (person, kind, name) SELECT %(p)s, %(k)s, %(n)s"
+                "  WHERE (SELECT count(*) FROM follows WHERE person = %(p)s) < %(max)s"
+                "  ON CONFLICT DO NOTHING RETURNING 1)"
+                " SELECT (SELECT count(*) FROM new),"
+                " EXISTS (SELECT 1 FROM follows WHERE person = %(p)s AND kind = %(k)s AND name = %(n)s)",
+                {"p": person, "k": kind, "n": name, "max": MAX_FOLLOWS})
+            added, already = rows[0]
+            if not added and not already:
+                raise StreamError(f"You follow {MAX_FOLLOWS} things already; unfollow one first.")
+            return bool(added)
         else:
             rows = await self._query("DELETE FROM follows WHERE person = %s AND kind = %s AND name = %s RETURNING 1",
                                      (person, kind, name))
@@ -248,11 +259,14 @@ class StreamQueries:
 
     async def add_mute(self, person: str, kind: str, value: str) -> dict[str, Any]:
         rows = await self._query(
-            "WITH new AS (INSERT INTO mutes (person, kind, value) VALUES (%(p)s, %(k)s, %(v)s)"
+            "WITH new AS (INSERT INTO mutes (person, kind, value) SELECT %(p)s, %(k)s, %(v)s"
+            "  WHERE (SELECT count(*) FROM mutes WHERE person = %(p)s) < %(max)s"
             "  ON CONFLICT DO NOTHING RETURNING id, kind, value)"
             " SELECT id, kind, value FROM new UNION ALL"
             " SELECT id, kind, value FROM mutes WHERE person = %(p)s AND kind = %(k)s AND value = %(v)s",
-            {"p": person, "k": kind, "v": value})
+            {"p": person, "k": kind, "v": value, "max": MAX_MUTES})
+        if not rows:
+            raise StreamError(f"You have {MAX_MUTES} mutes already; undo one first.")
         return {"id": rows[0][0], "kind": rows[0][1], "value": rows[0][2]}
 
     async def remove_mute(self, person: str, mute_id: int) -> dict[str, Any]:

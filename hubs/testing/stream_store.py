@@ -11,6 +11,8 @@ from hubs.search.query import SearchError, matches
 from hubs.search.query import parse_query as parse_search
 from hubs.stream.model import (
     MAX_FILTERS,
+    MAX_FOLLOWS,
+    MAX_MUTES,
     Counts,
     Item,
     NewItem,
@@ -158,6 +160,8 @@ class FakeStreamQueries:
         entry = (person, kind, name)
         if follow == (entry in follows):
             return False
+        if follow and sum(1 for p, _, _ in follows if p == person) >= MAX_FOLLOWS:
+            raise StreamError(f"You follow {MAX_FOLLOWS} things already; unfollow one first.")
         (follows.add if follow else follows.discard)(entry)
         return True
 
@@ -175,6 +179,8 @@ class FakeStreamQueries:
         for mute_id, (p, k, v) in state["mutes"].items():
             if (p, k, v) == (person, kind, value):
                 return {"id": mute_id, "kind": k, "value": v}
+        if sum(1 for p, _, _ in state["mutes"].values() if p == person) >= MAX_MUTES:
+            raise StreamError(f"You have {MAX_MUTES} mutes already; undo one first.")
         state["next_mute"] += 1
         state["mutes"][state["next_mute"]] = (person, kind, value)
         return {"id": state["next_mute"], "kind": kind, "value": value}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,14 @@ def header(request, name: str) -> str | None:
         return raw[-1].decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest(f"The {name} header is not valid UTF-8.") from None
+
+
+FEED_PATH = re.compile(rb"(/stream/feed/)[^/?#]*")
+
+
+def loggable_uri(uri: bytes) -> str:
+    """A request's URI as logs may show it: a private feed's token (the credential in its URL) left out (pure)."""
+    return FEED_PATH.sub(rb"\1...", uri).decode("utf-8", "replace")
 
 
 def query_arg(request, name: str) -> str | None:

@@ -19,6 +19,7 @@ from hubs.web.common import (
     Unavailable,
     _json,
     _wants_json,
+    loggable_uri,
 )
 from hubs.widgets.base import InvalidConfig
 
@@ -102,7 +103,7 @@ class ErrorPages:
 
     @app.handle_errors(Exception)
     def _crash(self, request, failure):
-        log.error("error serving %s %s: %s", request.method.decode(), request.uri.decode("utf-8", "replace"),
+        log.error("error serving %s %s: %s", request.method.decode(), loggable_uri(request.uri),
                   failure.getTraceback())
         return self._error(request, 500, "Internal error", "Something went wrong on our side; it has been logged.")
 

@@ -89,7 +89,7 @@ def read_list_request(args: Mapping[str, str | None]) -> ListRequest:
     if kind is not None and kind not in KINDS:
         raise BadRequest("kind must be 'team' or 'user' (or left out for every hub).")
     limit = args.get("limit") or ""
-    if limit and (not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT):
+    if limit and (not (limit.isascii() and limit.isdigit() and len(limit) <= 3) or not 1 <= int(limit) <= MAX_LIMIT):
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}.")
     cursor = None
     if args.get("cursor"):

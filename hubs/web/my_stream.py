@@ -10,6 +10,7 @@ id that does not exist. Session-cookie writes need the CSRF header. Changes go t
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -77,6 +78,19 @@ def _whole_id(value: str, what: str) -> int:
     return int(value)
 
 
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # what XML 1.0 cannot carry
+HTTP_LINK = re.compile(r"https?://[^/\s]", re.IGNORECASE)
+
+
+def _text(value: str) -> str:
+    """Outside text as XML character data (escaped, characters XML cannot carry dropped)."""
+    return escape(NOT_XML.sub("", value))
+
+
+def _attr(value: str) -> str:
+    return quoteattr(NOT_XML.sub("", value))
+
+
 def atom_feed(title: str, self_url: str, items: list[dict[str, Any]], now: float) -> bytes:
     """An Atom document of stream items (pure; every outside text escaped)."""
     def when(ts: float) -> str:
@@ -86,16 +100,17 @@ def atom_feed(title: str, self_url: str, items: list[dict[str, Any]], now: float
     for item in items:
         m = item["message"] or {}
         why = "; ".join(r["text"] for r in item["reasons"])
-        link = f"<link href={quoteattr(m['link'])}/>" if m.get("link") else ""
+        href = m.get("link") or ""
+        link = f"<link href={_attr(href)}/>" if HTTP_LINK.match(href) else ""  # never javascript: or data:
         entries.append(
-            f"<entry><id>tag:hubs,stream-item:{item['id']}</id><title>{escape(m.get('summary', ''))}</title>"
+            f"<entry><id>tag:hubs,stream-item:{item['id']}</id><title>{_text(m.get('summary', ''))}</title>"
             f"{link}<updated>{when(m.get('time') or now)}</updated>"
-            f"<author><name>{escape(m.get('agent') or m.get('category') or 'Fedora')}</name></author>"
-            f"<summary>{escape(why)}</summary><category term={quoteattr(m.get('category', ''))}/></entry>")
+            f"<author><name>{_text(m.get('agent') or m.get('category') or 'Fedora')}</name></author>"
+            f"<summary>{_text(why)}</summary><category term={_attr(m.get('category', ''))}/></entry>")
     return ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">"
-            f"<id>tag:hubs,stream-feed:{escape(self_url)}</id><title>{escape(title)}</title>"
+            f"<id>tag:hubs,stream-feed:{_text(self_url)}</id><title>{_text(title)}</title>"
             f"<updated>{when(items[0]['message']['time'] if items and items[0]['message'] else now)}</updated>"
-            f"<link rel=\"self\" href={quoteattr(self_url)}/>{''.join(entries)}</feed>").encode()
+            f"<link rel=\"self\" href={_attr(self_url)}/>{''.join(entries)}</feed>").encode()
 
 
 class MyStreamRoutes:
@@ -207,9 +222,10 @@ class MyStreamRoutes:
         person = await self._person(request, write=True)
         try:
             kind, value = parse_mute(read_body(request, OBJECT_BODY))
-        except StreamError as e:
+            mute = await self.keeper.mute(person, kind, value)
+        except StreamError as e:  # a bad body, or one mute too many
             raise BadRequest(str(e)) from None
-        return _json(request, await self.keeper.mute(person, kind, value))
+        return _json(request, mute)
 
     @app.route("/api/stream/mutes/<mute_id>", methods=["DELETE"])
     async def remove_mute(self, request, mute_id):
@@ -236,7 +252,10 @@ class MyStreamRoutes:
             raise NotFound(f"There is no hub called {name!r}.")
         if kind == "person" and not USERNAME.match(name):
             raise BadRequest("name is not a username.")
-        changed = await self.keeper.follow(person, kind, name, on)
+        try:
+            changed = await self.keeper.follow(person, kind, name, on)
+        except StreamError as e:  # one follow too many
+            raise BadRequest(str(e)) from None
         return _json(request, {"kind": kind, "name": name, "follow": on, "changed": changed})
 
     # ------------------------------------------------------------------ saved filters and feeds

@@ -6,7 +6,9 @@ dynamic rule's regular expression at every level): ~10 % of a warm widget
 read's time. The answer for a given (domain, path, method) never changes while
 the rules do not, so successful matches are kept, a bounded number of them
 (the oldest forgotten first: a flood of made-up paths costs what it did before,
-never memory). Failures (404, 405, redirects) are not kept; they raise as before.
+never memory; a path longer than ``MAX_PATH`` is matched but not kept, so the kept answers hold at most
+``MAX_REMEMBERED × MAX_PATH`` characters whatever the request lines).
+Failures (404, 405, redirects) are not kept; they raise as before.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from werkzeug.routing.matcher import StateMachineMatcher
 
 MAX_REMEMBERED = 4096
+MAX_PATH = 512  # longer paths (none of Hubs' own) are matched every time
 
 
 class RememberingMatcher(StateMachineMatcher):
@@ -39,6 +42,8 @@ class RememberingMatcher(StateMachineMatcher):
         known = self._known.get(key)
         if known is None:
             known = super().match(domain, path, method, websocket)  # raises for no match, as before
+            if len(path) > MAX_PATH or len(domain) > MAX_PATH:
+                return known[0], dict(known[1])
             if len(self._known) >= self.limit:
                 del self._known[next(iter(self._known))]
             self._known[key] = known
