@@ -181,19 +181,23 @@ def _fedmsg_agent(envelope: Mapping[str, Any], usernames: frozenset[str]) -> str
 # ---------------------------------------------------------------- Fedora Messaging (AMQP)
 
 
-def _sent_at(message: Any) -> float:
-    """The ``sent-at`` header fedora-messaging stamps on every message, in epoch seconds (0.0 if absent)."""
-    headers = getattr(getattr(message, "_properties", None), "headers", None) or {}
-    sent = headers.get("sent-at") if isinstance(headers, Mapping) else None
-    if not isinstance(sent, str):
+def sent_at(headers: Any) -> float:
+    """The ``sent-at`` header fedora-messaging stamps on every message, in epoch seconds (0.0 if absent or
+    unreadable). ``headers``: the message's headers (on the bus) or a datagrepper record's (history)."""
+    value = headers.get("sent-at") if isinstance(headers, Mapping) else None
+    if not isinstance(value, str):
         return 0.0
     try:
-        when = datetime.datetime.fromisoformat(sent)
+        when = datetime.datetime.fromisoformat(value)
     except ValueError:
         return 0.0
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.UTC)
     return when.timestamp()
+
+
+def _sent_at(message: Any) -> float:
+    return sent_at(getattr(getattr(message, "_properties", None), "headers", None))
 
 
 def from_amqp(message: Any) -> BusMessage:

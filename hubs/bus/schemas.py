@@ -28,8 +28,8 @@ def _schema(topic: str, description: str, properties: dict[str, Any], required: 
     }
 
 
-class HubsMessage(message.Message):
-    """What every Hubs change message has: a hub and the person who changed it."""
+class HubsApp(message.Message):
+    """What every message Hubs publishes has: Hubs' name and icon, and the person who acted."""
 
     @property
     def app_name(self) -> str:
@@ -40,12 +40,19 @@ class HubsMessage(message.Message):
         return "https://apps.fedoraproject.org/img/icons/hubs.png"
 
     @property
-    def hub(self) -> str:
-        return self.body["hub"]
-
-    @property
     def agent_name(self) -> str | None:
         return self.body.get("agent") or None
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class HubsMessage(HubsApp):
+    """What every Hubs change message has: a hub and the person who changed it."""
+
+    @property
+    def hub(self) -> str:
+        return self.body["hub"]
 
     @property
     def usernames(self) -> list[str]:
@@ -61,9 +68,6 @@ class HubsMessage(message.Message):
 
     def _who(self) -> str:
         return self.agent_name or "someone"
-
-    def __str__(self) -> str:
-        return self.summary
 
 
 class WidgetUpdateV1(HubsMessage):
@@ -170,7 +174,7 @@ class RoleUpdateV1(HubsMessage):
         return f"{person} is no longer a {self.body['role']} of the {self.hub} hub"
 
 
-class StreamUpdateV1(message.Message):
+class StreamUpdateV1(HubsApp):
     """A person triaged their stream (read, done, saved, snoozed), a snooze ended, or their follows or mutes
     changed: every Hubs process pushes it to that person's open pages (and re-reads what ``reload`` names).
 
@@ -196,18 +200,6 @@ class StreamUpdateV1(message.Message):
     }
 
     @property
-    def app_name(self) -> str:
-        return "hubs"
-
-    @property
-    def app_icon(self) -> str:
-        return "https://apps.fedoraproject.org/img/icons/hubs.png"
-
-    @property
-    def agent_name(self) -> str | None:
-        return self.body.get("agent") or None
-
-    @property
     def usernames(self) -> list[str]:
         return [self.body["person"]]
 
@@ -219,9 +211,6 @@ class StreamUpdateV1(message.Message):
         if self.body.get("reload"):
             return f"{person} changed what their stream follows or mutes"
         return f"{person} triaged {len(self.body.get('ids') or ())} items of their stream"
-
-    def __str__(self) -> str:
-        return self.summary
 
 
 CLASSES: dict[str, type[HubsMessage]] = {

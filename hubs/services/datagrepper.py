@@ -18,7 +18,6 @@ canned service (``search_records`` here is datagrepper's query semantics, shared
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +27,7 @@ from typing import Protocol as Interface
 from urllib.parse import urlsplit
 
 from hubs.bus.fedmsg import Dropped, read_envelope
-from hubs.bus.message import BusMessage, amqp_problem, from_amqp, is_junk
+from hubs.bus.message import BusMessage, amqp_problem, from_amqp, is_junk, sent_at
 from hubs.services.http import ServiceError
 
 MAX_ROWS = 100  # datagrepper refuses more rows per page
@@ -93,20 +92,6 @@ class History(Interface):
 
 
 # ---------------------------------------------------------------- reading answers (pure)
-
-
-def sent_at(headers: Any) -> float:
-    """The ``sent-at`` header in epoch seconds, or 0.0."""
-    value = headers.get("sent-at") if isinstance(headers, Mapping) else None
-    if not isinstance(value, str):
-        return 0.0
-    try:
-        when = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return 0.0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
-    return when.timestamp()
 
 
 def _schema_message(topic: str, body: Mapping[str, Any], message_id: str | None, headers: Mapping[str, Any]):
