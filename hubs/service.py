@@ -121,7 +121,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     metrics.builds_running.set_function(lambda: states.queue.running)
     metrics.builds_waiting.set_function(lambda: states.queue.waiting)
     memberships = memberships_for(config, http, clock, metrics) if memberships is None else memberships
-    person_streams = PersonStreams(store.stream_counts)
+    person_streams = PersonStreams(lambda person: keeper.counts(person))  # own unread + their hubs
     keeper = StreamKeeper(store, ConcernIndex(memberships), person_streams, bus, clock, streams.boot, memberships,
                           directory)
     if recorder is not None and getattr(recorder, "on_stored", False) is None:
@@ -138,7 +138,8 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     backfill = None
     if config.backfill_enabled and history is not None and backfill_jobs is not None:
         backfill = make_backfiller(config, directory, states, history, backfill_jobs, clock, metrics,
-                                   owner=streams.boot, concerns=keeper.index.concerns)
+                                   owner=streams.boot, concerns=keeper.index.concerns,
+                                   feed_hubs=keeper.index.feed_hubs)
         editor.backfill = backfill
         ctx.history = backfill.progress
         metrics.backfills_running.set_function(lambda: len(backfill.running))
@@ -180,7 +181,7 @@ def backfill_hubs(directory: Directory, kind: str, name: str) -> list[str]:
 
 
 def make_backfiller(config: HubsConfig, directory: Directory, states: WidgetStates, history: Any, jobs: Any, clock,
-                    metrics: Metrics, owner: str, concerns=None):
+                    metrics: Metrics, owner: str, concerns=None, feed_hubs=None):
     """The backfill, telling the widgets that read the message store when a window of a target is stored."""
     import os
     import socket
@@ -198,7 +199,7 @@ def make_backfiller(config: HubsConfig, directory: Directory, states: WidgetStat
 
     return Backfiller(jobs, history, clock, BackfillSettings.from_config(config),
                       f"{socket.gethostname()}:{os.getpid()}:{owner}", partial(backfill_people, directory),
-                      metrics=metrics, on_progress=redraw, concerns=concerns)
+                      metrics=metrics, on_progress=redraw, concerns=concerns, feed_hubs=feed_hubs)
 
 
 def hub_people(directory: Directory, name: str) -> set[str]:

@@ -89,8 +89,8 @@ def empty_db(pg_dsn):
     """The test database, emptied (schema kept)."""
     conn = psycopg2.connect(pg_dsn)
     with conn, conn.cursor() as cur:
-        cur.execute("TRUNCATE roles, widgets, hubs, users, messages, message_ids, stream_items, follows, mutes,"
-                    " stream_filters, backfill_jobs RESTART IDENTITY CASCADE")
+        cur.execute("TRUNCATE roles, widgets, hubs, users, messages, message_ids, stream_items, hub_items,"
+                    " stream_marks, follows, mutes, stream_filters, backfill_jobs RESTART IDENTITY CASCADE")
         # The message store's months as a fresh migration leaves them: this month and the next.
         cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
                     " WHERE i.inhparent = 'messages'::regclass AND c.relname <> 'messages_default'")

@@ -130,7 +130,8 @@ CHANGES = [  # (the state before, the change, the state after: unread, done, sav
 ]
 
 COUNTS = [({"unread": 0}, "0", "Stream: nothing unread"), ({"unread": 5, "needs_me": 2}, "5", "Stream: 5 unread"),
-          ({"unread": 150}, "99+", "Stream: 150 unread"), ({}, "0", "Stream: nothing unread")]
+          ({"unread": 150}, "99+", "Stream: 150 unread"), ({}, "0", "Stream: nothing unread"),
+          ({"unread": 1003, "needs_me": 3, "more": True}, "99+", "Stream: 1003+ unread")]
 
 
 def calls() -> list[tuple[str, list]]:

@@ -11,9 +11,12 @@ from hubs.db.recorder import stored_message
 from hubs.db.store import PostgresStore
 from hubs.models import NotFound
 from hubs.stream.model import (
+    COUNT_CAP,
     MAX_FILTERS,
     MAX_FOLLOWS,
     MAX_MUTES,
+    Counts,
+    HubEntry,
     NewItem,
     Reason,
     StreamError,
@@ -288,3 +291,174 @@ async def test_retention_drops_a_months_unsaved_items_with_its_messages(store):
     assert saved.id == keys["r-2"] and saved.message.summary == "old 2"
     assert ids(await store.stream_page("mizmo", parse_query({"service": "bodhi"}))) == [keys["r-3"], keys["r-2"]]
     assert await store.set_stream_items("mizmo", [keys["r-1"], keys["r-4"]], {"unread": False}) == []
+
+
+# ---------------------------------------------------------------- hub items: once per (hub, message)
+
+R = Reason
+MEMBER = {"infra": (R("hub", "infra"),)}  # what ConcernIndex.hubs_of gives a member of infra
+FOLLOWER = {"infra": (R("follow-hub", "infra"),), "design": (R("hub", "design"),)}
+
+
+async def _fill_hubs(store):
+    """m-1..m-4 shown on infra (m-4 on design too); m-2 also names mizmo (her own row); m-5 is a backfill's."""
+    messages = [msg(1, "org.fedoraproject.prod.buildsys.build.state.change", packages=("gimp",)),
+                msg(2, usernames=("ralph", "mizmo")), msg(3, "org.fedoraproject.prod.badges.badge.award"),
+                msg(4, "org.fedoraproject.prod.git.receive", summary="ralph pushed to infra-docs"),
+                msg(5, summary="an old comment")]
+    hub_entries = [HubEntry(f"m-{n}", "infra") for n in (1, 2, 3, 4)] + [HubEntry("m-4", "design"),
+                                                                       HubEntry("m-5", "infra", fresh=False)]
+    stored, keys = await store.add_messages_with_items(
+        messages, [NewItem("m-2", "mizmo", (R("mentioned"),))], hub_entries)
+    assert stored == 5
+    return keys
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_items_reach_members_and_followers_with_their_reasons(store):
+    """A hub's entries are written once; a member sees them because of the hub, a follower because they follow
+    it (and both when a message shows on a hub they belong to and one they follow); no hubs, no items."""
+    keys = await _fill_hubs(store)
+    member = await store.stream_page("tiny", StreamQuery(), MEMBER)
+    assert ids(member) == [keys[f"m-{n}"] for n in (5, 4, 3, 2, 1)]
+    assert {i.reasons for i in member} == {(R("hub", "infra"),)}
+    assert [i.unread for i in member] == [False, True, True, True, True]  # m-5: a backfill's history, read
+    follower = await store.stream_page("sub", StreamQuery(), FOLLOWER)
+    assert follower[1].reasons == (R("hub", "design"), R("follow-hub", "infra"))  # m-4: on both
+    assert follower[2].reasons == (R("follow-hub", "infra"),) and follower[2].message.summary == "message 3"
+    assert await store.stream_page("nobody", StreamQuery()) == []
+    assert await store.stream_counts("tiny", MEMBER) == Counts(4, 0)
+    assert await store.stream_counts("tiny") == Counts(0, 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_own_and_hub_reasons_make_one_item(store):
+    """mizmo is mentioned in m-2 and a member of infra: one item, her reason then the hub's; counted once."""
+    keys = await _fill_hubs(store)
+    page = await store.stream_page("mizmo", StreamQuery(), MEMBER)
+    assert ids(page).count(keys["m-2"]) == 1
+    [two] = [i for i in page if i.id == keys["m-2"]]
+    assert two.reasons == (R("mentioned"), R("hub", "infra"))
+    assert await store.stream_counts("mizmo", MEMBER) == Counts(4, 1)
+    assert ids(await store.stream_page("mizmo", StreamQuery(view="needs-me"), MEMBER)) == [keys["m-2"]]
+    assert await store.stream_page("mizmo", StreamQuery(view="mine"), MEMBER) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_triage_of_a_hub_item_writes_the_persons_own_row(store):
+    """Done, saved, read on a hub item: the person's own row holds it (others in the hub are untouched)."""
+    keys = await _fill_hubs(store)
+    k1, k3, k4 = keys["m-1"], keys["m-3"], keys["m-4"]
+    assert await store.set_stream_items("tiny", [k3], {"done": True}, hubs=MEMBER) == [k3]
+    assert await store.set_stream_items("tiny", [k4], {"saved": True}, hubs=MEMBER) == [k4]
+    assert await store.set_stream_items("tiny", [k1], {"unread": False}, hubs=MEMBER) == [k1]
+    assert await store.set_stream_items("tiny", [k1], {"unread": False}, hubs=MEMBER) == []
+    assert await store.set_stream_items("tiny", [k1], {"unread": True}, hubs={}) == [k1]  # own row now
+    assert ids(await store.stream_page("tiny", StreamQuery(view="done"), MEMBER)) == [k3]
+    [saved] = await store.stream_page("tiny", StreamQuery(view="saved"), MEMBER)
+    assert saved.id == k4 and saved.reasons == (R("hub", "infra"),) and saved.saved
+    assert k3 not in ids(await store.stream_page("tiny", StreamQuery(), MEMBER))
+    assert await store.stream_counts("tiny", MEMBER) == Counts(3, 0)  # m-1 (unread again), m-2, m-4
+    assert await store.stream_counts("other", MEMBER) == Counts(4, 0)
+    assert await store.set_stream_items("tiny", [k3], {"done": True}, hubs={}) == []  # not theirs: no row
+
+
+@pytest_twisted.ensureDeferred
+async def test_mark_all_read_covers_hub_items_up_to_now(store):
+    """The mark makes every hub item stored so far read (an own unread row stays unread); newer ones are not."""
+    keys = await _fill_hubs(store)
+    await store.set_stream_items("tiny", [keys["m-1"]], {"unread": True, "saved": True}, hubs=MEMBER)
+    await store.mark_read_upto("tiny")
+    assert await store.stream_counts("tiny", MEMBER) == Counts(1, 0)
+    assert [i.unread for i in await store.stream_page("tiny", StreamQuery(), MEMBER)] == [False] * 4 + [True]
+    _, later = await store.add_messages_with_items([msg(9)], [], [HubEntry("m-9", "infra")])
+    assert await store.stream_counts("tiny", MEMBER) == Counts(2, 0)
+    assert (await store.stream_page("tiny", StreamQuery(), MEMBER))[0].id == later["m-9"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_mutes_hide_hub_items_when_read(store):
+    """A person's mutes hide their hubs' items (service, package, person, topic glob), in pages and counts."""
+    keys = await _fill_hubs(store)
+    await store.add_mute("tiny", "service", "badges")
+    await store.add_mute("tiny", "package", "gimp")
+    await store.add_mute("tiny", "topic", "*.git.*")
+    assert ids(await store.stream_page("tiny", StreamQuery(), MEMBER)) == [keys["m-5"], keys["m-2"]]
+    assert await store.stream_counts("tiny", MEMBER) == Counts(1, 0)
+    await store.add_mute("tiny", "person", "ralph")
+    assert await store.stream_page("tiny", StreamQuery(), MEMBER) == []
+    assert ids(await store.stream_page("sub", StreamQuery(), MEMBER))[0] == keys["m-5"]  # others' mutes: not theirs
+
+
+@pytest_twisted.ensureDeferred
+async def test_leaving_a_hub_takes_its_untriaged_items(store):
+    """Without the hub in the person's map its items are gone; the ones they triaged stay (their own rows)."""
+    keys = await _fill_hubs(store)
+    await store.set_stream_items("tiny", [keys["m-3"]], {"saved": True}, hubs=MEMBER)
+    assert ids(await store.stream_page("tiny", StreamQuery(), {})) == [keys["m-3"]]
+    assert await store.stream_counts("tiny", {}) == Counts(1, 0)
+
+
+@pytest.mark.parametrize("args, expected", [
+    ({}, [5, 4, 3, 2, 1]),
+    ({"service": "bodhi"}, [5, 2]),
+    ({"not_service": "bodhi"}, [4, 3, 1]),
+    ({"topic": "*.git.*"}, [4]),
+    ({"package": "gimp"}, [1]),
+    ({"not_package": "gimp"}, [5, 4, 3, 2]),
+    ({"person": "mizmo"}, [2]),
+    ({"reason": "follow-hub"}, [5, 4, 3, 2, 1]),
+    ({"reason": "hub"}, [4]),
+    ({"not_reason": "hub"}, [5, 3, 2, 1]),
+    ({"reason": "mentioned"}, []),
+    ({"q": "infra-docs"}, [4]),
+    ({"limit": "2"}, [5, 4]),
+    ({"view": "needs-me"}, []),
+])
+@pytest_twisted.ensureDeferred
+async def test_filters_over_hub_items(store, args, expected):
+    """Every filter and not_ form reads hub items as it reads own ones, in both stores."""
+    keys = await _fill_hubs(store)
+    found = await store.stream_page("sub", parse_query(args), FOLLOWER)
+    assert ids(found) == [keys[f"m-{n}"] for n in expected]
+    assert await store.stream_ids("sub", parse_query(args), FOLLOWER) == ids(found)
+
+
+@pytest_twisted.ensureDeferred
+async def test_cursor_resume_and_ids_over_hub_items(store):
+    """before= pages over both kinds; a resumed stream replays hub items oldest first; items by id find them."""
+    keys = await _fill_hubs(store)
+    k = [keys[f"m-{n}"] for n in range(1, 6)]
+    assert ids(await store.stream_page("mizmo", StreamQuery(before=k[2], limit=1), MEMBER)) == [k[1]]
+    assert ids(await store.stream_page("mizmo", StreamQuery(before=k[1]), MEMBER)) == [k[0]]
+    assert ids(await store.stream_after("mizmo", k[1], 10, MEMBER)) == k[2:]
+    assert ids(await store.stream_after("mizmo", k[1], 2, MEMBER)) == k[2:4]
+    found = await store.stream_items("mizmo", [k[3], k[1], 10**9], MEMBER)
+    assert ids(found) == [k[3], k[1]] and found[1].reasons == (R("mentioned"), R("hub", "infra"))
+    assert await store.stream_items("mizmo", [k[3]], {}) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_counts_are_capped(store, monkeypatch):
+    """The hubs' unread items are counted up to a cap (the badge says "N+"); own items are all counted."""
+    import hubs.db.stream_sql
+    import hubs.db.stream_store
+    import hubs.testing.stream_store
+
+    for module in (hubs.db.stream_sql, hubs.db.stream_store, hubs.testing.stream_store):
+        monkeypatch.setattr(module, "COUNT_CAP", 2)
+    await _fill_hubs(store)
+    assert await store.stream_counts("mizmo", MEMBER) == Counts(3, 1, more=True)
+    assert (await store.stream_counts("mizmo", MEMBER)).as_json() == {"unread": 3, "needs_me": 1, "more": True}
+    assert COUNT_CAP >= 1000
+
+
+@pytest_twisted.ensureDeferred
+async def test_retention_drops_hub_items_with_their_month(store):
+    """A dropped month takes its hubs' entries."""
+    await store.ensure_partitions(_on(0, "2040-01-15").ts, ahead=2)
+    messages = [_on(1, "2040-01-10"), _on(3, "2040-03-01")]
+    _, keys = await store.add_messages_with_items(messages, [], [HubEntry(m.msg_id, "infra") for m in messages])
+    assert await store.prune_messages(older_than=_on(0, "2040-02-10").ts, max_rows=10**9,
+                                      now=_on(0, "2040-03-15").ts) == 1
+    assert ids(await store.stream_page("tiny", StreamQuery(), MEMBER)) == [keys["r-3"]]

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from hubs.db.partitions import Month
 from hubs.db.store import _INSERTED, insert_messages_sql
 from hubs.models import StoredMessage
-from hubs.stream.model import NewItem, is_mine, needs_me
+from hubs.stream.model import HubEntry, NewItem, is_mine, needs_me
 
 _TEMP = ("CREATE TEMP TABLE IF NOT EXISTS hubs_ingest (msg_id text, topic text, category text, ts double precision,"
          " usernames text[], packages text[], body jsonb, summary text, link text, icon text, agent text,"
@@ -61,15 +61,27 @@ _INSERT_ITEMS = ("INSERT INTO stream_items (person, message, ts, kinds, reasons,
                  " ON CONFLICT DO NOTHING")
 
 
-def insert_items(cur, items: Iterable[NewItem]) -> None:
-    """Write stream entries of stored messages (bulk, in the caller's transaction; an entry already there is
-    kept as it is)."""
+# A hub's entry per (msg_id, hub), its columns from the stored message.
+_INSERT_HUB_ITEMS = ("INSERT INTO hub_items (hub, message, ts, category, topic, packages, usernames, agent, fresh)"
+                     " SELECT e.hub, k.id, k.ts, m.category, m.topic, m.packages, m.usernames, m.agent, e.fresh"
+                     " FROM (VALUES %s) AS e (msg_id, hub, fresh)"
+                     " JOIN message_ids k USING (msg_id) JOIN messages m ON m.id = k.id AND m.ts = k.ts"
+                     " ON CONFLICT DO NOTHING")
+
+
+def insert_items(cur, items: Iterable[NewItem | HubEntry]) -> None:
+    """Write stream entries of stored messages, people's (``NewItem``) and hubs' (``HubEntry``) (bulk, in the
+    caller's transaction; an entry already there is kept as it is)."""
     from psycopg2.extras import execute_values
 
+    items = list(items)
     rows = [(i.msg_id, i.person, [r.encode() for r in i.reasons], needs_me(i.reasons), is_mine(i.reasons), i.unread)
-            for i in items]
+            for i in items if isinstance(i, NewItem)]
     if rows:
         execute_values(cur, _INSERT_ITEMS, rows, template="(%s, %s, %s::text[], %s, %s, %s)", page_size=1000)
+    hubs = [(i.msg_id, i.hub, i.fresh) for i in items if isinstance(i, HubEntry)]
+    if hubs:
+        execute_values(cur, _INSERT_HUB_ITEMS, hubs, template="(%s, %s, %s)", page_size=1000)
 
 
 def ensure_months(conn, messages: list[StoredMessage]) -> None:

@@ -26,7 +26,7 @@ from hubs.db.store import MESSAGE_VALUES, insert_messages_sql, message_params
 from hubs.demo import data as demo
 from hubs.demo import stream as demo_stream_data
 from hubs.demo.messages import demo_stream
-from hubs.stream.model import NewItem
+from hubs.stream.model import HubEntry, NewItem
 from hubs.widgets import load_registry
 
 log = logging.getLogger("hubs.db.populate")
@@ -110,6 +110,7 @@ def store_messages(cur, envelopes, meta_config, index=None) -> int:
         rows.append(tuple(message_params(m)))
         for person, reasons in (index.concerns(message) if index is not None else {}).items():
             entries.append(NewItem(m.msg_id, person, reasons))
+        entries += [HubEntry(m.msg_id, hub) for hub in (index.feed_hubs(message) if index is not None else ())]
     for month in sorted({Month.of(row[3]) for row in rows}):  # each month its partition (the demo's weeks)
         cur.execute("SELECT hubs_message_partition(%s::date)", (month.first_day,))
     execute_values(cur, insert_messages_sql("VALUES %s"), rows, template=MESSAGE_VALUES)

@@ -22,7 +22,7 @@ from hubs.db.store import StoreUnavailable
 from hubs.dispatch.hints import split_topic
 from hubs.logsafe import clean, quote
 from hubs.models import StoredMessage
-from hubs.stream.model import NewItem
+from hubs.stream.model import HubEntry, NewItem
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +77,14 @@ class MessageRecorder:
     def __init__(self, store, clock, *, batch_size: int = 500, delay: float = 0.2, max_pending: int = 20000,
                  retry: float = 1.0, on_stored: Callable[..., Any] | None = None):
         self.store = store
-        # Told of each stored message that has stream entries: (StoredMessage, key, {person: reasons}).
+        # Told of each stored message that has stream entries: (StoredMessage, key, {person: reasons}, hubs).
         self.on_stored = on_stored
         self.clock = clock
         self.batch_size = batch_size
         self.delay = delay
         self.max_pending = max_pending
         self.retry = retry
-        self.pending: list[tuple[int, StoredMessage, Mapping[str, Any] | None]] = []
+        self.pending: list[tuple[int, StoredMessage, Mapping[str, Any] | None, tuple[str, ...]]] = []
         self.recorded = 0     # sequence number of the last message recorded
         self.attempted = 0    # every message up to this one has been written or tried
         self.stored = 0
@@ -95,13 +95,14 @@ class MessageRecorder:
 
     def record(self, message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None,
                packages: Iterable[str] | None = None, items: Mapping[str, Any] | None = None,
-               urgent: bool = False) -> None:
+               urgent: bool = False, hubs: Iterable[str] = ()) -> None:
         """Queue one message (a BusMessage; see ``stored_message`` for the other arguments) with its stream
-        entries (``items``: person → reasons), written in the same statement; ``urgent``: written at once
-        (someone has the stream it goes to open), not after the batching delay."""
+        entries (``items``: person → reasons; ``hubs``: the hubs whose feeds show it, one entry each),
+        written in the same statement; ``urgent``: written at once (someone has the stream it goes to
+        open), not after the batching delay."""
         self.recorded += 1
         self.pending.append((self.recorded, stored_message(message, usernames, packages, self.clock.seconds()),
-                             items or None))
+                             items or None, tuple(hubs)))
         if len(self.pending) > self.max_pending:
             excess = len(self.pending) - self.max_pending
             del self.pending[:excess]
@@ -129,22 +130,23 @@ class MessageRecorder:
 
     def _add(self, batch) -> defer.Deferred:
         """Store a batch: with its stream entries in one statement when it has any."""
-        messages = [m for _, m, _ in batch]
-        if not any(items for _, _, items in batch):
+        messages = [m for _, m, _, _ in batch]
+        if not any(items or hubs for _, _, items, hubs in batch):
             return defer.ensureDeferred(self.store.add_messages(messages))
         entries = [NewItem(m.msg_id, person, tuple(why))
-                   for _, m, items in batch for person, why in (items or {}).items()]
-        d = defer.ensureDeferred(self.store.add_messages_with_items(messages, entries))
+                   for _, m, items, _ in batch for person, why in (items or {}).items()]
+        hub_entries = [HubEntry(m.msg_id, hub) for _, m, _, hubs in batch for hub in hubs]
+        d = defer.ensureDeferred(self.store.add_messages_with_items(messages, entries, hub_entries))
         return d.addCallback(self._tell, batch)
 
     def _tell(self, result, batch) -> int:
         stored, keys = result
         if self.on_stored is not None:
-            for _, message, items in batch:
+            for _, message, items, hubs in batch:
                 key = keys.get(message.msg_id)
-                if items and key is not None:
+                if (items or hubs) and key is not None:
                     try:
-                        self.on_stored(message, key, items)
+                        self.on_stored(message, key, items or {}, hubs)
                     except Exception:
                         log.exception("telling of stored stream entries failed")
         return stored

@@ -721,11 +721,15 @@ class PostgresStore(StreamQueries):
                 # The month's stream items go with it, but for saved ones (they keep a card).
                 await cur.execute("DELETE FROM stream_items WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s)"
                                   " AND NOT saved", (month.start, month.end))
+                await cur.execute("DELETE FROM hub_items WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s)",
+                                  (month.start, month.end))
             await cur.execute(
                 "WITH gone AS (DELETE FROM messages_default WHERE ts < to_timestamp(%s) RETURNING id, ts),"
                 " ids AS (DELETE FROM message_ids WHERE id IN (SELECT id FROM gone) RETURNING 1),"
                 " items AS (DELETE FROM stream_items s USING gone WHERE s.ts = gone.ts AND s.message = gone.id"
-                "   AND NOT s.saved RETURNING 1)"
+                "   AND NOT s.saved RETURNING 1),"
+                " hubbed AS (DELETE FROM hub_items h USING gone WHERE h.ts = gone.ts AND h.message = gone.id"
+                "   RETURNING 1)"
                 " SELECT count(*) FROM gone", (older_than,))
             return removed + cur.fetchone()[0]
 

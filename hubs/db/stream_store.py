@@ -1,6 +1,6 @@
 """The stream's queries on PostgreSQL (``StreamQueries``, part of ``PostgresStore``): items, counts, triage,
 follows, mutes, saved filters. The fake (``hubs.testing.stream_store``) is held to it by
-``tests/test_stream_store.py``; ``stream_page_sql`` builds a view's statement (pure)."""
+``tests/test_stream_store.py``; the read statements are built in ``hubs.db.stream_sql``."""
 
 from __future__ import annotations
 
@@ -9,40 +9,35 @@ from typing import Any
 
 from psycopg2.extras import Json
 
+from hubs.db.stream_sql import MATERIALISE, after_sql, counts_sql, items_sql, materialise_params, page_sql
 from hubs.models import NotFound, StoredMessage
 from hubs.stream.model import (
+    COUNT_CAP,
     MAX_FILTERS,
     MAX_FOLLOWS,
     MAX_MUTES,
     Counts,
+    HubEntry,
     Item,
     NewItem,
     Reason,
     StreamError,
     StreamQuery,
     from_card,
-    glob_like,
+    hub_reasons,
     is_mine,
+    merge_reasons,
     needs_me,
 )
+
+Hubs = Mapping[str, tuple[Reason, ...]]  # a person's hubs: hub → why its items are theirs (the index's)
+NO_HUBS: Hubs = {}
 
 SEP = "\x1f"  # between the reasons of one entry on the way in (``string_to_array(…, chr(31))``)
 ROW = "\x1e"  # between the entries of a batch on the way in (``string_to_array(…, chr(30))``)
 _INSERTED = "msg_id, topic, category, ts, usernames, packages, body, summary, link, icon, agent, source"
 _RECORD = ("n int, msg_id text, topic text, category text, ts float8, usernames text[], packages text[],"
            " body jsonb, summary text, link text, icon text, agent text, source text")
-_ITEM_COLUMNS = ("s.message, s.person, s.reasons, s.unread, s.done, s.saved, extract(epoch FROM s.snoozed_until),"
-                 " s.card, m.id, m.msg_id, m.topic, m.category, extract(epoch FROM m.ts), m.usernames, m.packages,"
-                 " m.summary, m.link, m.icon, m.agent, m.source")
-_FROM = "stream_items s LEFT JOIN messages m ON m.id = s.message AND m.ts = s.ts"
-_VIEWS = {
-    "everything": "NOT s.done AND s.snoozed_until IS NULL",
-    "needs-me": "NOT s.done AND s.snoozed_until IS NULL AND s.needs_me",
-    "mine": "NOT s.done AND s.snoozed_until IS NULL AND s.mine",
-    "saved": "s.saved",
-    "done": "s.done",
-}
-_OPEN_UNREAD = "unread AND NOT done AND snoozed_until IS NULL"
 _CARD = ("jsonb_build_object('id', m.msg_id, 'topic', m.topic, 'category', m.category,"
          " 'time', extract(epoch FROM m.ts), 'summary', m.summary, 'link', m.link, 'icon', m.icon,"
          " 'agent', m.agent, 'usernames', to_jsonb(m.usernames),"
@@ -53,9 +48,10 @@ def clean_name(text: str) -> str:
     return text.replace(SEP, " ").replace(ROW, " ")
 
 
-# Messages and their entries in one statement with seven parameters, whatever the batch's size: the
-# messages as one JSON array of records, the entries as six columns, each one text joined by ROW (one
-# literal to parse, not an ARRAY[…] of 60,000 constants or a VALUES list of 6,000 parameters to plan).
+# Messages and their entries in one statement with ten parameters, whatever the batch's size: the
+# messages as one JSON array of records, the entries as six columns and the hubs' entries as three, each
+# one text joined by ROW (one literal to parse, not an ARRAY[…] of 60,000 constants or a VALUES list of
+# 6,000 parameters to plan). A message's hub entries are one row per hub that shows it, not per person.
 INSERT_WITH_ITEMS = (
     f"WITH v AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v ({_RECORD})),"
     " u AS (SELECT DISTINCT ON (msg_id) * FROM v ORDER BY msg_id, n),"
@@ -73,12 +69,18 @@ INSERT_WITH_ITEMS = (
     "     packages)"
     "   SELECT e.person, k.id, k.ts, string_to_array(e.kinds, chr(31)), string_to_array(e.reasons, chr(31)),"
     "     e.needs_me, e.mine, v.category, v.topic, v.packages"
-    "   FROM e JOIN v USING (n) JOIN known k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1)"
-    " SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM items),"
+    "   FROM e JOIN v USING (n) JOIN known k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1),"
+    " he AS (SELECT * FROM unnest(string_to_array(%s, chr(30))::int[], string_to_array(%s, chr(30)),"
+    "   string_to_array(%s, chr(30))::boolean[]) AS he (n, hub, fresh)),"
+    " hubbed AS (INSERT INTO hub_items (hub, message, ts, category, topic, packages, usernames, agent, fresh)"
+    "   SELECT he.hub, k.id, k.ts, v.category, v.topic, v.packages, v.usernames, v.agent, he.fresh"
+    "   FROM he JOIN v USING (n) JOIN known k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1)"
+    " SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM items) + (SELECT count(*) FROM hubbed),"
     " (SELECT array_agg(msg_id) FROM known), (SELECT array_agg(id) FROM known)")
 
 
-def insert_with_items_params(messages: list[StoredMessage], items: list[NewItem]) -> tuple[Any, ...]:
+def insert_with_items_params(messages: list[StoredMessage], items: list[NewItem],
+                             hub_items: Iterable[HubEntry] = ()) -> tuple[Any, ...]:
     """The parameters of ``INSERT_WITH_ITEMS`` (pure)."""
     index = {m.msg_id: n for n, m in enumerate(messages)}
     records = [{"n": n, "msg_id": m.msg_id, "topic": m.topic, "category": m.category, "ts": m.ts,
@@ -91,63 +93,27 @@ def insert_with_items_params(messages: list[StoredMessage], items: list[NewItem]
             ROW.join([SEP.join([clean_name(r.kind) for r in i.reasons]) for i in wanted]),
             ROW.join([SEP.join([clean_name(r.encode()) for r in i.reasons]) for i in wanted]),
             ROW.join(["t" if needs_me(i.reasons) else "f" for i in wanted]),
-            ROW.join(["t" if is_mine(i.reasons) else "f" for i in wanted]))
+            ROW.join(["t" if is_mine(i.reasons) else "f" for i in wanted]),
+            *hub_entries_params(index, hub_items))
 
 
-def stream_page_sql(person: str, query: StreamQuery, count: bool = False) -> tuple[str, dict[str, Any]]:
-    """The statement of one page of a view with its filters, newest first (pure); ``count``: its ids only."""
-    where = ["s.person = %(person)s", _VIEWS[query.view], "(m.id IS NOT NULL OR s.card IS NOT NULL)"]
-    params: dict[str, Any] = {"person": person, "limit": query.limit}
-    if query.before is not None:
-        where.append("s.message < %(before)s")
-        params["before"] = query.before
-
-    def condition(name: str, values: tuple[str, ...], key: str) -> str:
-        if name == "reason":
-            params[key] = list(values)
-            return f"s.kinds && %({key})s::text[]"
-        if name == "service":
-            params[key] = list(values)
-            return f"s.category = ANY(%({key})s)"
-        if name == "topic":
-            params[key] = [glob_like(v) for v in values]
-            return f"s.topic LIKE ANY(%({key})s)"
-        if name == "package":
-            params[key] = list(values)
-            return f"s.packages && %({key})s::text[]"
-        if name == "person":
-            params[key] = list(values)
-            return f"(m.usernames && %({key})s::text[] OR m.agent = ANY(%({key})s))"
-        raise AssertionError(name)
-
-    for name, values in query.include.items():
-        if name == "hub":
-            params["hub_people"] = list(query.hub_people or ())
-            where.append("m.usernames && %(hub_people)s::text[]")
-        else:
-            where.append(condition(name, values, f"in_{name}"))
-    for name, values in query.exclude.items():
-        if name == "hub":
-            params["not_hub_people"] = list(query.not_hub_people or ())
-            where.append("NOT coalesce(m.usernames && %(not_hub_people)s::text[], false)")
-        else:
-            where.append(f"NOT coalesce({condition(name, values, f'not_{name}')}, false)")
-    if query.q:
-        params["q"] = query.q
-        where.append("m.search @@ websearch_to_tsquery('simple', %(q)s)")
-    columns = "s.message" if count else _ITEM_COLUMNS
-    return (f"SELECT {columns} FROM {_FROM} WHERE {' AND '.join(where)} ORDER BY s.message DESC LIMIT %(limit)s",
-            params)
+def hub_entries_params(index: Mapping[str, int], hub_items: Iterable[HubEntry]) -> tuple[str, str, str]:
+    """The hub entries' three columns of ``INSERT_WITH_ITEMS`` (pure)."""
+    wanted = [h for h in hub_items if h.msg_id in index]
+    return (ROW.join([str(index[h.msg_id]) for h in wanted]), ROW.join([clean_name(h.hub) for h in wanted]),
+            ROW.join(["t" if h.fresh else "f" for h in wanted]))
 
 
-def item_from_row(row: tuple) -> Item:
+def item_from_row(row: tuple, hubs: Hubs = NO_HUBS) -> Item:
+    """An item from ``hubs.db.stream_sql.ITEM_COLUMNS``: its own reasons, then those of its hubs."""
     if row[8] is not None:
         message = StoredMessage(id=row[8], msg_id=row[9], topic=row[10], category=row[11], ts=float(row[12]),
                                 usernames=tuple(row[13]), packages=tuple(row[14]), body={}, summary=row[15],
                                 link=row[16], icon=row[17], agent=row[18], source=row[19])
     else:
         message = from_card(row[0], row[7]) if row[7] else None
-    return Item(id=row[0], person=row[1], reasons=tuple(Reason.decode(r) for r in row[2]), unread=row[3],
+    reasons = merge_reasons(tuple(Reason.decode(r) for r in row[2]), hub_reasons(hubs, row[20]))
+    return Item(id=row[0], person=row[1], reasons=reasons, unread=row[3],
                 done=row[4], saved=row[5], snoozed_until=float(row[6]) if row[6] is not None else None,
                 message=message)
 
@@ -159,45 +125,53 @@ def filter_json(row: tuple) -> dict[str, Any]:
 class StreamQueries:
     """The stream's part of ``PostgresStore`` (uses its ``_query`` and ``_tx``)."""
 
-    async def add_messages_with_items(self, messages: list[StoredMessage],
-                                      items: list[NewItem]) -> tuple[int, dict[str, int]]:
-        """Store messages and their stream entries in one statement; returns (messages stored, msg_id → key)
-        for every message given, stored now or before."""
+    async def add_messages_with_items(self, messages: list[StoredMessage], items: list[NewItem],
+                                      hub_items: Iterable[HubEntry] = ()) -> tuple[int, dict[str, int]]:
+        """Store messages, their people's entries and their hubs' entries in one statement; returns (messages
+        stored, msg_id → key) for every message given, stored now or before."""
         if not messages:
             return 0, {}
-        rows = await self._query(INSERT_WITH_ITEMS, insert_with_items_params(messages, items))
+        rows = await self._query(INSERT_WITH_ITEMS, insert_with_items_params(messages, items, hub_items))
         stored, _, msg_ids, keys = rows[0]
         return stored, dict(zip(msg_ids or (), keys or (), strict=True))
 
-    async def stream_page(self, person: str, query: StreamQuery) -> list[Item]:
-        sql, params = stream_page_sql(person, query)
-        return [item_from_row(r) for r in await self._query(sql, params)]
+    async def stream_page(self, person: str, query: StreamQuery, hubs: Hubs = NO_HUBS) -> list[Item]:
+        """A page of a view: the person's own items and their hubs' (``hubs``: hub → reasons), newest first."""
+        sql, params = page_sql(person, query, hubs)
+        return [item_from_row(r, hubs) for r in await self._query(sql, params)]
 
-    async def stream_ids(self, person: str, query: StreamQuery) -> list[int]:
-        sql, params = stream_page_sql(person, query, count=True)
+    async def stream_ids(self, person: str, query: StreamQuery, hubs: Hubs = NO_HUBS) -> list[int]:
+        sql, params = page_sql(person, query, hubs, keys_only=True)
         return [r[0] for r in await self._query(sql, params)]
 
-    async def stream_items(self, person: str, ids: Iterable[int]) -> list[Item]:
-        """Some of a person's items by id, newest first (others' ids are simply not found)."""
-        rows = await self._query(f"SELECT {_ITEM_COLUMNS} FROM {_FROM} WHERE s.person = %s AND s.message = ANY(%s)"
-                                 " ORDER BY s.message DESC", (person, sorted(set(ids))))
-        return [item_from_row(r) for r in rows]
+    async def stream_items(self, person: str, ids: Iterable[int], hubs: Hubs = NO_HUBS) -> list[Item]:
+        """Some of a person's items (own or their hubs') by id, newest first (others' are simply not found)."""
+        sql, params = items_sql(person, sorted(set(ids)), hubs)
+        return [item_from_row(r, hubs) for r in await self._query(sql, params)]
 
-    async def stream_after(self, person: str, after: int, limit: int) -> list[Item]:
+    async def stream_after(self, person: str, after: int, limit: int, hubs: Hubs = NO_HUBS) -> list[Item]:
         """The items of "everything" newer than ``after``, oldest first (a stream resumed)."""
-        rows = await self._query(f"SELECT {_ITEM_COLUMNS} FROM {_FROM} WHERE s.person = %s AND s.message > %s"
-                                 f" AND {_VIEWS['everything']} ORDER BY s.message LIMIT %s", (person, after, limit))
-        return [item_from_row(r) for r in rows]
+        sql, params = after_sql(person, after, limit, hubs)
+        return [item_from_row(r, hubs) for r in await self._query(sql, params)]
 
-    async def stream_counts(self, person: str) -> Counts:
-        rows = await self._query(f"SELECT count(*), count(*) FILTER (WHERE needs_me) FROM stream_items"
-                                 f" WHERE person = %s AND {_OPEN_UNREAD}", (person,))
-        return Counts(rows[0][0], rows[0][1])
+    async def stream_counts(self, person: str, hubs: Hubs = NO_HUBS) -> Counts:
+        """Unread and needs-me: own unread items plus the hubs' unread ones (counted up to ``COUNT_CAP``)."""
+        sql, params = counts_sql(person, hubs)
+        own, needs, from_hubs = (await self._query(sql, params))[0]
+        return Counts(own + min(from_hubs, COUNT_CAP), needs, from_hubs > COUNT_CAP)
+
+    async def mark_read_upto(self, person: str) -> None:
+        """Mark all read: every hub item stored so far is read unless the person's own row says otherwise."""
+        await self._query("INSERT INTO stream_marks (person, read_upto)"
+                          " SELECT %s, coalesce((SELECT max(id) FROM message_ids), 0)"
+                          " ON CONFLICT (person) DO UPDATE SET read_upto = greatest(stream_marks.read_upto,"
+                          " EXCLUDED.read_upto) RETURNING 1", (person,))
 
     async def set_stream_items(self, person: str, ids: Iterable[int], changes: Mapping[str, Any],
-                               snoozed_until: float | None = None) -> list[int]:
-        """Apply triage ``changes`` (unread, done, saved, snooze) to a person's items; the ids that changed.
-        Saving keeps a copy of the card (the message's month may be dropped later)."""
+                               snoozed_until: float | None = None, hubs: Hubs = NO_HUBS) -> list[int]:
+        """Apply triage ``changes`` (unread, done, saved, snooze) to a person's items (a hub item gets the
+        person's own row first); the ids that changed. Saving keeps a copy of the card (the message's month
+        may be dropped later)."""
         sets, differs = [], []
         params: dict[str, Any] = {"person": person, "ids": sorted(set(ids))}
         for key in ("unread", "done"):
@@ -217,6 +191,8 @@ class StreamQueries:
             differs.append("s.snoozed_until IS DISTINCT FROM to_timestamp(%(snoozed)s)")
         if not sets or not params["ids"]:
             return []
+        if hubs:
+            await self._query(MATERIALISE, materialise_params(person, params["ids"], hubs))
         rows = await self._query(
             f"UPDATE stream_items s SET {', '.join(sets)} WHERE s.person = %(person)s AND s.message = ANY(%(ids)s)"
             f" AND ({' OR '.join(differs)}) RETURNING s.message", params)

@@ -194,14 +194,14 @@ class MessageHandler:
         """Hand the message to the message store (batched: ``recorder.flush()`` awaits it), with the stream
         entries of the people it concerns (written in the same statement)."""
         if self.recorder is not None:
-            items, urgent = None, False
+            items, hubs, urgent = None, (), False
             if self.stream is not None:
                 try:
-                    items = self.stream.concerns(message)
-                    urgent = bool(items) and self.stream.push.any_listening(items)
+                    items, hubs = self.stream.concerns(message), self.stream.feed_hubs(message)
+                    urgent = self.stream.urgent(items, hubs)
                 except Exception:
                     log.exception("deciding who %s concerns failed", quote(message.id, 80))
-            self.recorder.record(message, items=items, urgent=urgent)
+            self.recorder.record(message, items=items, hubs=hubs, urgent=urgent)
 
     def act(self, decision: Decision) -> defer.Deferred:
         """Re-read the hub a change message names and rebuild the widgets hit; fires when all is done."""

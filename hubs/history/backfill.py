@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from hubs.history.plan import KINDS, OPEN, Job, Window, effective_since, plan_wi
 from hubs.logsafe import clean
 from hubs.services.datagrepper import History, HistoryQuery
 from hubs.services.http import backoff_delay
-from hubs.stream.model import NewItem
+from hubs.stream.model import HubEntry, NewItem
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ class Backfiller:
     def __init__(self, jobs: BackfillJobs, history: History, clock: Any, settings: BackfillSettings, owner: str,
                  people: Callable[[str, str], list[str] | None], *, metrics: Any = None,
                  on_progress: Callable[[Job], Any] | None = None, stop_after: int | None = None,
-                 concerns: Callable[[BusMessage], Mapping[str, tuple]] | None = None):
+                 concerns: Callable[[BusMessage], Mapping[str, tuple]] | None = None,
+                 feed_hubs: Callable[[BusMessage], Iterable[str]] | None = None):
         self.jobs = jobs
         self.history = history
         self.clock = clock
@@ -91,6 +92,7 @@ class Backfiller:
         self.on_progress = on_progress or (lambda job: None)
         self.stop_after = stop_after
         self.concerns = concerns  # who a message concerns (the stream's index): their streams get it, read
+        self.feed_hubs = feed_hubs  # the hubs whose feeds show it: an entry each, read
         self.running: dict[tuple[str, str], Job] = {}  # walked by this process
         self.fleet: dict[tuple[str, str], Job] = {}  # open anywhere, as of the last poll
         self.done: dict[tuple[str, str], Job] = {}  # finished here
@@ -227,7 +229,7 @@ class Backfiller:
             return await self._finish(job, "done")
         windows = deque(plan_windows(job.reached, job.until, self.settings.window))
         failures, walked = 0, 0
-        batch = _Batch(self.clock.seconds(), self.concerns)
+        batch = _Batch(self.clock.seconds(), self.concerns, self.feed_hubs)
         log.info("backfill of %s %s: %d windows from %.0f", job.kind, job.name, len(windows), job.reached)
         try:
             while True:
@@ -247,7 +249,7 @@ class Backfiller:
                                                      self.settings.lease, batch.windows, batch.items)
                         self._count(job, saved, len(batch.rows), batch.unreadable)
                         job, walked = saved, walked + batch.windows
-                        batch = _Batch(now, self.concerns)
+                        batch = _Batch(now, self.concerns, self.feed_hubs)
                         self.running[job.key] = job
                         self._told(job)
                     else:
@@ -344,11 +346,14 @@ class _Batch:
     """Windows fetched and not stored yet: stored together (one transaction) once there are ``batch_rows``
     rows, ``flush_every`` seconds have passed, or the walk ends."""
 
-    def __init__(self, since: float, concerns: Callable[[BusMessage], Mapping[str, tuple]] | None = None):
+    def __init__(self, since: float, concerns: Callable[[BusMessage], Mapping[str, tuple]] | None = None,
+                 feed_hubs: Callable[[BusMessage], Iterable[str]] | None = None):
         self.since = since
         self.concerns = concerns
+        self.feed_hubs = feed_hubs
         self.rows: list = []
-        self.items: list[NewItem] = []  # the people's stream entries of those rows (written read)
+        # the people's and the hubs' stream entries of those rows (written read)
+        self.items: list[NewItem | HubEntry] = []
         self.ids: set[str] = set()
         self.fetched = self.unreadable = self.windows = 0
         self.end = 0.0
@@ -362,6 +367,8 @@ class _Batch:
                 if self.concerns is not None:
                     self.items.extend(NewItem(row.msg_id, person, reasons, unread=False)
                                       for person, reasons in self.concerns(message).items())
+                if self.feed_hubs is not None:
+                    self.items.extend(HubEntry(row.msg_id, hub, fresh=False) for hub in self.feed_hubs(message))
         self.fetched += count
         self.unreadable += count - len(messages)
         self.windows += 1

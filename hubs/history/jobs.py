@@ -22,7 +22,7 @@ from typing import Protocol as Interface
 
 from hubs.history.plan import OPEN, Job, plan_request
 from hubs.models import StoredMessage
-from hubs.stream.model import NewItem
+from hubs.stream.model import HubEntry, NewItem
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class BackfillJobs(Interface):
     async def claim_next(self, owner: str, now: float, lease: float) -> Job | None: ...
 
     async def save(self, job: Job, owner: str, messages: list[StoredMessage], reached: float, fetched: int,
-                   now: float, lease: float, windows: int = 1, items: Sequence[NewItem] = ()) -> Job: ...
+                   now: float, lease: float, windows: int = 1, items: Sequence[NewItem | HubEntry] = ()) -> Job: ...
 
     async def renew(self, job: Job, owner: str, now: float, lease: float, failures: int = 0,
                     error: str = "") -> Job: ...
@@ -176,7 +176,7 @@ class PostgresJobs:
             {"owner": owner, "until": now + lease, "now": now})
 
     async def save(self, job: Job, owner: str, messages: list[StoredMessage], reached: float, fetched: int,
-                   now: float, lease: float, windows: int = 1, items: Sequence[NewItem] = ()) -> Job:
+                   now: float, lease: float, windows: int = 1, items: Sequence[NewItem | HubEntry] = ()) -> Job:
         from hubs.db.ingest import ensure_months, insert_items, insert_rows
         from hubs.db.partitions import Month
 

@@ -55,7 +55,7 @@
       var n = c[span.getAttribute("data-count")];
       var some = typeof n === "number" && n > 0;
       // Said with the tab's name: "Needs me 5 unread".
-      span.textContent = some ? String(n) : "";
+      span.textContent = some ? String(n) + (c.more && span.getAttribute("data-count") === "unread" ? "+" : "") : "";
       if (some) span.appendChild(el("span", { class: "visually-hidden", text: " unread" }));
       span.hidden = !some;
     });

@@ -232,10 +232,12 @@
   }
 
   // The header badge's words: "12" shown, "12 unread in your stream" said; more than 99 shows "99+".
+  // counts.more: the hubs' unread items were counted up to a cap ("1000+ unread").
   function countLabel(counts) {
     var n = Math.max(0, (counts && counts.unread) | 0);
-    return { shown: n > 99 ? "99+" : String(n),
-             said: n === 0 ? "Stream: nothing unread" : "Stream: " + n + " unread" };
+    var more = !!(counts && counts.more);
+    return { shown: n > 99 ? "99+" : String(n) + (more ? "+" : ""),
+             said: n === 0 ? "Stream: nothing unread" : "Stream: " + n + (more ? "+" : "") + " unread" };
   }
 
   var lib = { VIEWS: VIEWS, FILTERS: FILTERS, KEY_HELP: KEY_HELP, groupItems: groupItems, groupSummary: groupSummary,

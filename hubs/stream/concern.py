@@ -6,6 +6,12 @@ follow (people, packages, hubs) and what the hubs I own, belong to or subscribe 
 (their people's messages). A person's mutes then hide what they asked not to see. Follows, mutes and
 hubs are updated per person or per hub as they change; memberships are asked at decision time (the
 ``Memberships`` object answers from memory).
+
+A hub's rule is not expanded into its audience per message: ``concerns`` gives the personal reasons,
+``feed_hubs`` the hubs whose feeds show the message (their entries are written once per hub), and a
+person's stream is read as their own entries and their hubs' (``hubs_of``: person → hub → reasons).
+The index also keeps who of a hub's audience and followers has a stream open in this process
+(``listen``), so pushing a hub's new item costs a lookup per hub, never a walk over an audience.
 """
 
 from __future__ import annotations
@@ -59,9 +65,9 @@ class ConcernIndex:
         self._hub_shows: dict[str, frozenset[str]] = {}  # hub → usernames its feed shows
         self._feed_hubs: dict[str, set[str]] = {}  # username → hubs whose feed shows them
         self._audience: dict[str, frozenset[str]] = {}  # hub → people who own, belong to or subscribe to it
-        # hub → {person: (hub,) | (hub, follow-hub) | (follow-hub,)}: a hub's whole rule, built on first use
-        # and kept until the hub or a follow of it changes (a message then copies it in C).
-        self._hub_found: dict[str, dict[str, tuple[Reason, ...]]] = {}
+        self._member_hubs: dict[str, set[str]] = {}  # person → hubs they own, belong to or subscribe to
+        self._listening: set[str] = set()  # people with a stream open in this process
+        self._hub_listeners: dict[str, set[str]] = {}  # hub → listening people of its audience or followers
 
     # ------------------------------------------------------------------ updates (incremental)
 
@@ -69,9 +75,6 @@ class ConcernIndex:
         """Replace what ``person`` follows: (kind, name) pairs, kind person|package|hub."""
         new = frozenset((k, n) for k, n in follows if k in self._followers)
         old = self._follows.get(person, frozenset())
-        for kind, name in old ^ new:
-            if kind == "hub":
-                self._hub_found.pop(name, None)
         for kind, name in old - new:
             people = self._followers[kind].get(name)
             if people is not None:
@@ -84,6 +87,9 @@ class ConcernIndex:
             self._follows[person] = new
         else:
             self._follows.pop(person, None)
+        if person in self._listening:
+            self._unhear(person)
+            self._hear(person)
 
     def follows_of(self, person: str) -> frozenset[tuple[str, str]]:
         return self._follows.get(person, frozenset())
@@ -96,6 +102,9 @@ class ConcernIndex:
         else:
             self._mutes.pop(person, None)
 
+    def mutes_of(self, person: str) -> frozenset[tuple[str, str]]:
+        return self._mutes.get(person, frozenset())
+
     def set_hub(self, hub: str, shows: Iterable[str], audience: Iterable[str]) -> None:
         """A hub's feed shows ``shows`` (its people); ``audience`` own, belong to or subscribe to it."""
         self.drop_hub(hub)
@@ -103,17 +112,27 @@ class ConcernIndex:
         self._hub_shows[hub] = shows
         for name in shows:
             self._feed_hubs.setdefault(name, set()).add(hub)
-        self._audience[hub] = frozenset(audience)
+        audience = self._audience[hub] = frozenset(audience)
+        for person in audience:
+            self._member_hubs.setdefault(person, set()).add(hub)
+        listening = (audience | self._followers["hub"].get(hub, EMPTY)) & self._listening
+        if listening:
+            self._hub_listeners[hub] = set(listening)
 
     def drop_hub(self, hub: str) -> None:
-        self._hub_found.pop(hub, None)
         for name in self._hub_shows.pop(hub, ()):
             hubs = self._feed_hubs.get(name)
             if hubs is not None:
                 hubs.discard(hub)
                 if not hubs:
                     del self._feed_hubs[name]
-        self._audience.pop(hub, None)
+        for person in self._audience.pop(hub, ()):
+            hubs = self._member_hubs.get(person)
+            if hubs is not None:
+                hubs.discard(hub)
+                if not hubs:
+                    del self._member_hubs[person]
+        self._hub_listeners.pop(hub, None)
 
     def load_hubs(self, directory: Any) -> None:
         """Every hub of a ``Directory`` (at start)."""
@@ -132,10 +151,83 @@ class ConcernIndex:
             audience = sorted({*audience, hub.name})
         self.set_hub(hub.name, shows, audience)
 
+    # ------------------------------------------------------------------ a person's hubs, listeners
+
+    def hubs_of(self, person: str) -> dict[str, tuple[Reason, ...]]:
+        """The hubs whose items are in ``person``'s stream, with why: "hub" (owner, member, subscriber),
+        "follow-hub" (followed; a followed hub that is gone shows nothing new, and nothing old: its items
+        were never the person's)."""
+        found = {hub: (Reason("hub", hub),) for hub in self._member_hubs.get(person, ())}
+        for kind, hub in self._follows.get(person, ()):
+            if kind == "hub" and hub in self._hub_shows:
+                found[hub] = found.get(hub, ()) + (Reason("follow-hub", hub),)
+        return found
+
+    def listen(self, person: str) -> None:
+        """``person`` has a stream open in this process (their first page)."""
+        if person not in self._listening:
+            self._listening.add(person)
+            self._hear(person)
+
+    def unlisten(self, person: str) -> None:
+        """``person``'s last open page here closed."""
+        if person in self._listening:
+            self._listening.discard(person)
+            self._unhear(person)
+
+    def _hear(self, person: str) -> None:
+        for hub in self.hubs_of(person):
+            self._hub_listeners.setdefault(hub, set()).add(person)
+
+    def _unhear(self, person: str) -> None:
+        for hub, people in list(self._hub_listeners.items()):
+            if person in people:
+                people.discard(person)
+                if not people:
+                    del self._hub_listeners[hub]
+
+    def listening_to(self, hubs: Iterable[str]) -> dict[str, tuple[Reason, ...]]:
+        """Listening person → their reasons for an item that ``hubs`` show (lookups per hub; mutes applied by
+        the caller, who has the message)."""
+        found: dict[str, tuple[Reason, ...]] = {}
+        for hub in hubs:
+            for person in self._hub_listeners.get(hub, ()):
+                found[person] = found.get(person, ()) + self.hubs_of_one(person, hub)
+        return found
+
+    def listeners_of(self, hub: str) -> frozenset[str]:
+        """The people with a stream open here whose stream shows ``hub``'s items."""
+        return frozenset(self._hub_listeners.get(hub, ()))
+
+    def hubs_of_one(self, person: str, hub: str) -> tuple[Reason, ...]:
+        """``person``'s reasons for one hub's items (none if it is not theirs)."""
+        out: tuple[Reason, ...] = ()
+        if person in self._audience.get(hub, EMPTY):
+            out += (Reason("hub", hub),)
+        if ("hub", hub) in self._follows.get(person, ()):
+            out += (Reason("follow-hub", hub),)
+        return out
+
     # ------------------------------------------------------------------ the decision
 
+    def feed_hubs(self, message: BusMessage) -> tuple[str, ...]:
+        """The hubs whose feeds show ``message`` (its people's hubs), sorted; none for Hubs' stream messages."""
+        short, _ = split_topic(message.topic)
+        if not short or short.startswith(SILENT_PREFIXES):
+            return ()
+        agent = message.agent
+        names = (message.usernames | {agent}) if agent else message.usernames
+        feed = self._feed_hubs
+        found: set[str] = set()
+        for name in names:
+            hubs = feed.get(name)
+            if hubs:
+                found |= hubs
+        return tuple(sorted(found))
+
     def concerns(self, message: BusMessage) -> dict[str, tuple[Reason, ...]]:
-        """Person → the reasons ``message`` is in their stream (none for junk or Hubs' stream messages).
+        """Person → the personal reasons ``message`` is in their stream (none for junk or Hubs' stream
+        messages); its hubs' entries are ``feed_hubs``.
 
         Each rule gives a set of people; most people come from one rule, so a rule's newcomers are added
         all at once (set and dict operations, in C) sharing one reasons tuple, and only people already
@@ -144,13 +236,9 @@ class ConcernIndex:
         short, _ = split_topic(message.topic)
         if not short or short.startswith(SILENT_PREFIXES):
             return {}
-        rules = self._rules(message)
         found: dict[str, tuple[Reason, ...]] = {}
-        for reason, people in rules:
+        for reason, people in self._rules(message):
             if not people:
-                continue
-            if reason is None:  # a hub's rule: person → reasons, ready made
-                found = self._merge(found, people) if found else dict(people)
                 continue
             if not found:
                 found = dict.fromkeys(people, (reason,))
@@ -171,35 +259,8 @@ class ConcernIndex:
                     del found[person]
         return found
 
-    @staticmethod
-    def _merge(found: dict[str, tuple[Reason, ...]], rule: Mapping[str, tuple[Reason, ...]]
-               ) -> dict[str, tuple[Reason, ...]]:
-        """``found`` with a hub's rule added: newcomers copied in C, the few already found walked."""
-        again = found.keys() & rule.keys()
-        merged = found
-        if len(again) < len(rule):
-            merged = dict(rule)
-            merged.update(found)
-        for person in again:
-            reasons = found[person]
-            extra = tuple(r for r in rule[person] if r not in reasons)
-            if extra:
-                merged[person] = reasons + extra
-        return merged
-
-    def _hub_rule(self, hub: str) -> dict[str, tuple[Reason, ...]]:
-        """Who a message a hub's feed shows concerns through that hub: its audience, then its followers."""
-        found = dict.fromkeys(self._audience.get(hub, EMPTY), (Reason("hub", hub),))
-        followers = self._followers["hub"].get(hub, EMPTY)
-        both = (Reason("hub", hub), Reason("follow-hub", hub))
-        audience = found.keys() & followers
-        found.update(dict.fromkeys(followers - audience, (Reason("follow-hub", hub),)))
-        found.update(dict.fromkeys(audience, both))
-        return found
-
-    def _rules(self, message: BusMessage) -> list[tuple[Reason | None, Iterable[str]]]:
-        """(reason, the people it brings the message to), in the order reasons are listed; (None, person →
-        reasons) for a hub's rule."""
+    def _rules(self, message: BusMessage) -> list[tuple[Reason, Iterable[str]]]:
+        """(reason, the people it brings the message to), in the order reasons are listed."""
         agent = message.agent
         names = message.usernames
         rules: list[tuple[Reason, Iterable[str]]] = []
@@ -217,11 +278,6 @@ class ConcernIndex:
             people = followers["person"].get(name)
             if people:
                 rules.append((Reason("follow-person", name), people))
-            for hub in self._feed_hubs.get(name, ()):
-                found = self._hub_found.get(hub)
-                if found is None:
-                    found = self._hub_found[hub] = self._hub_rule(hub)
-                rules.append((None, found))
         for package in message.packages:
             people = followers["package"].get(package)
             if people:

@@ -86,6 +86,29 @@ class NewItem:
 
 
 @dataclass(frozen=True)
+class HubEntry:
+    """A message a hub's feed shows, written once for the hub (not once per person who sees the hub)."""
+
+    msg_id: str
+    hub: str
+    fresh: bool = True  # a backfill's history is written read (``NewItem.unread``'s reason)
+
+
+def hub_reasons(person_hubs: Mapping[str, tuple[Reason, ...]], hubs: Iterable[str]) -> tuple[Reason, ...]:
+    """The reasons a hub item is in a person's stream: those of the person's hubs among ``hubs`` (pure)."""
+    out: list[Reason] = []
+    for hub in hubs:
+        out += [r for r in person_hubs.get(hub, ()) if r not in out]
+    return tuple(out)
+
+
+def merge_reasons(first: tuple[Reason, ...], extra: Iterable[Reason]) -> tuple[Reason, ...]:
+    """``first`` then the reasons of ``extra`` it lacks (pure)."""
+    more = tuple(r for r in dict.fromkeys(extra) if r not in first)
+    return first + more if more else first
+
+
+@dataclass(frozen=True)
 class Item:
     """One item of a person's stream as read back (``id`` is the message's stable key, ``message_ids.id``)."""
 
@@ -99,13 +122,21 @@ class Item:
     message: StoredMessage | None = None
 
 
+COUNT_CAP = 1000  # unread hub items counted at most (the badge then says "1000+")
+HUB_UNREAD_DAYS = 7  # a hub item older than this is read (a newcomer's first count: the hubs' last week)
+
+
 @dataclass(frozen=True)
 class Counts:
     unread: int = 0
     needs_me: int = 0
+    more: bool = False  # the hubs' unread items were counted up to ``COUNT_CAP``: "unread+"
 
-    def as_json(self) -> dict[str, int]:
-        return {"unread": self.unread, "needs_me": self.needs_me}
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"unread": self.unread, "needs_me": self.needs_me}
+        if self.more:
+            out["more"] = True
+        return out
 
 
 def card(message: StoredMessage) -> dict[str, Any]:

@@ -64,9 +64,11 @@ class PersonStreams:
     """Open pages by username; frames to them (see the module's docstring)."""
 
     def __init__(self, counts: Callable[[str], Awaitable[Counts]]):
-        self._counts_of = counts  # the store's stream_counts
+        self._counts_of = counts  # the store's stream_counts (with the person's hubs: ``StreamKeeper.counts``)
         self._listeners: dict[str, set[PersonListener]] = {}
         self._counts: dict[str, Counts] = {}
+        # Told (person, True) when a person's first page opens here, (person, False) when their last closes.
+        self.watch: Callable[[str, bool], None] | None = None
 
     def people(self) -> list[str]:
         return list(self._listeners)
@@ -83,7 +85,10 @@ class PersonStreams:
 
     def add(self, person: str, page: PersonListener) -> Callable[[], None]:
         """Listen; returns the clean-up (call it on every kind of end)."""
+        first = person not in self._listeners
         self._listeners.setdefault(person, set()).add(page)
+        if first and self.watch is not None:
+            self.watch(person, True)
 
         def remove() -> None:
             pages = self._listeners.get(person)
@@ -92,6 +97,8 @@ class PersonStreams:
                 if not pages:
                     del self._listeners[person]
                     self._counts.pop(person, None)
+                    if self.watch is not None:
+                        self.watch(person, False)
 
         return remove
 

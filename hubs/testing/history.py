@@ -13,6 +13,7 @@ from hubs.history.plan import OPEN, Job, plan_request
 from hubs.models import StoredMessage
 from hubs.services.datagrepper import HistoryPage, HistoryQuery, HistoryRecord, read_answer, search_records
 from hubs.services.http import ServiceError
+from hubs.stream.model import HubEntry, NewItem
 
 
 class FakeHistory:
@@ -86,7 +87,9 @@ class FakeJobs:
             raise ConnectionError("the database went away")
         current = self._held(job, owner)
         if items:
-            stored, _ = await self.store.add_messages_with_items(messages, list(items))
+            people = [i for i in items if isinstance(i, NewItem)]
+            hubs = [i for i in items if isinstance(i, HubEntry)]
+            stored, _ = await self.store.add_messages_with_items(messages, people, hubs)
         else:
             stored = await self.store.add_messages(messages)
         new = self.jobs[job.key] = dataclasses.replace(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -10,21 +11,31 @@ from hubs.models import NotFound, StoredMessage
 from hubs.search.query import SearchError, matches
 from hubs.search.query import parse_query as parse_search
 from hubs.stream.model import (
+    COUNT_CAP,
+    HUB_UNREAD_DAYS,
     MAX_FILTERS,
     MAX_FOLLOWS,
     MAX_MUTES,
     Counts,
+    HubEntry,
     Item,
     NewItem,
+    Reason,
     StreamError,
     StreamQuery,
     apply_changes,
     card,
     from_card,
+    hub_reasons,
     in_view,
     matches_filters,
+    merge_reasons,
+    mutes_message,
     needs_me,
 )
+
+Hubs = Mapping[str, tuple[Reason, ...]]
+NO_HUBS: Hubs = {}
 
 
 class FakeStreamQueries:
@@ -34,7 +45,8 @@ class FakeStreamQueries:
         state = self.__dict__.get("_stream")
         if state is None:
             state = self.__dict__["_stream"] = {"items": {}, "cards": {}, "follows": set(), "mutes": {},
-                                                "filters": {}, "next_mute": 0, "next_filter": 0, "tz": {}}
+                                                "filters": {}, "next_mute": 0, "next_filter": 0, "tz": {},
+                                                "hub_items": {}, "marks": {}}
         return state
 
     def _message_by_key(self, key: int) -> StoredMessage | None:
@@ -51,33 +63,71 @@ class FakeStreamQueries:
             message = from_card(item.id, saved) if saved else None
         return replace(item, message=message) if message is not None else None
 
-    async def add_messages_with_items(self, messages: list[StoredMessage],
-                                      items: list[NewItem]) -> tuple[int, dict[str, int]]:
+    async def add_messages_with_items(self, messages: list[StoredMessage], items: list[NewItem],
+                                      hub_items: Iterable[HubEntry] = ()) -> tuple[int, dict[str, int]]:
         stored = await self.add_messages(messages)
         wanted = {m.msg_id for m in messages}
         keys = {m.msg_id: m.id for m in self.messages if m.msg_id in wanted}
-        table = self._stream_state()["items"]
+        state = self._stream_state()
+        table = state["items"]
         for new in items:
             key = keys.get(new.msg_id)
             if key is not None and (new.person, key) not in table:
                 table[(new.person, key)] = Item(id=key, person=new.person, reasons=tuple(new.reasons),
                                                  unread=new.unread)
+        for entry in hub_items:
+            key = keys.get(entry.msg_id)
+            if key is not None:
+                state["hub_items"].setdefault((entry.hub, key), entry.fresh)
         return stored, keys
 
     def _drop_stream_items(self, keys: set[int]) -> None:
-        """Retention dropped these messages: their unsaved items go too."""
-        table = self._stream_state()["items"]
+        """Retention dropped these messages: their unsaved items go too, and their hubs' entries."""
+        state = self._stream_state()
+        table = state["items"]
         for at in [at for at, item in table.items() if at[1] in keys and not item.saved]:
             del table[at]
+        for at in [at for at in state["hub_items"] if at[1] in keys]:
+            del state["hub_items"][at]
 
-    def _items_of(self, person: str) -> list[Item]:
-        found = [i for (p, _), i in self._stream_state()["items"].items() if p == person]
-        return sorted(found, key=lambda i: i.id, reverse=True)
+    def _hub_item(self, person: str, key: int, shown: list[str], hubs: Hubs) -> Item:
+        """A hub's item in a person's stream without a row of theirs (as ``hubs.db.stream_sql`` reads it)."""
+        state = self._stream_state()
+        fresh = any(state["hub_items"][(h, key)] for h in shown)
+        message = self._message_by_key(key)
+        recent = message is not None and message.ts > time.time() - HUB_UNREAD_DAYS * 86400
+        unread = fresh and recent and key > state["marks"].get(person, 0)
+        return Item(id=key, person=person, reasons=hub_reasons(hubs, shown), unread=unread)
 
-    def _matching(self, person: str, query: StreamQuery) -> list[Item]:
+    def _items_of(self, person: str, hubs: Hubs = NO_HUBS, muted: bool = True) -> list[Item]:
+        """Own rows (with their hubs' reasons added) and the hubs' items without one, newest first; a hub
+        item a mute hides is left out (``muted``)."""
+        state = self._stream_state()
+        shown: dict[int, list[str]] = {}
+        for hub, key in sorted(state["hub_items"]):
+            if hub in hubs:
+                shown.setdefault(key, []).append(hub)
+        found = {}
+        for (p, key), item in state["items"].items():
+            if p == person:
+                found[key] = replace(item, reasons=merge_reasons(item.reasons, hub_reasons(hubs, shown.get(key, ()))))
+        mutes = [(k, v) for p, k, v in state["mutes"].values() if p == person] if muted else []
+        for key, names in shown.items():
+            if key in found:
+                continue
+            message = self._message_by_key(key)
+            if message is None or (mutes and mutes_message(mutes, message)):
+                continue
+            found[key] = self._hub_item(person, key, names, hubs)
+        return sorted(found.values(), key=lambda i: i.id, reverse=True)
+
+    def _matching(self, person: str, query: StreamQuery, hubs: Hubs = NO_HUBS) -> list[Item]:
         search = parse_search({"q": query.q}) if query.q else None
+        own = self._stream_state()["items"]
         out = []
-        for raw in self._items_of(person):
+        for raw in self._items_of(person, hubs):
+            if (person, raw.id) not in own and query.view != "everything":
+                continue
             if not in_view(raw, query.view) or (query.before is not None and raw.id >= query.before):
                 continue
             item = self._item(raw)
@@ -97,36 +147,50 @@ class FakeStreamQueries:
                 break
         return out
 
-    async def stream_page(self, person: str, query: StreamQuery) -> list[Item]:
+    async def stream_page(self, person: str, query: StreamQuery, hubs: Hubs = NO_HUBS) -> list[Item]:
         self._check()
-        return self._matching(person, query)
+        return self._matching(person, query, hubs)
 
-    async def stream_ids(self, person: str, query: StreamQuery) -> list[int]:
+    async def stream_ids(self, person: str, query: StreamQuery, hubs: Hubs = NO_HUBS) -> list[int]:
         self._check()
-        return [i.id for i in self._matching(person, query)]
+        return [i.id for i in self._matching(person, query, hubs)]
 
-    async def stream_items(self, person: str, ids: Iterable[int]) -> list[Item]:
+    async def stream_items(self, person: str, ids: Iterable[int], hubs: Hubs = NO_HUBS) -> list[Item]:
         self._check()
         wanted = set(ids)
-        return [i for i in (self._item(r) for r in self._items_of(person) if r.id in wanted) if i is not None]
+        return [i for i in (self._item(r) for r in self._items_of(person, hubs, muted=False) if r.id in wanted)
+                if i is not None]
 
-    async def stream_after(self, person: str, after: int, limit: int) -> list[Item]:
+    async def stream_after(self, person: str, after: int, limit: int, hubs: Hubs = NO_HUBS) -> list[Item]:
         self._check()
-        found = [r for r in reversed(self._items_of(person)) if r.id > after and in_view(r, "everything")]
+        found = [r for r in reversed(self._items_of(person, hubs)) if r.id > after and in_view(r, "everything")]
         return [i for i in (self._item(r) for r in found) if i is not None][:limit]
 
-    async def stream_counts(self, person: str) -> Counts:
+    async def stream_counts(self, person: str, hubs: Hubs = NO_HUBS) -> Counts:
         self._check()
-        open_unread = [i for i in self._items_of(person)
+        own = self._stream_state()["items"]
+        open_unread = [i for i in self._items_of(person, hubs)
                        if i.unread and not i.done and i.snoozed_until is None]
-        return Counts(len(open_unread), sum(1 for i in open_unread if needs_me(i.reasons)))
+        mine = [i for i in open_unread if (person, i.id) in own]
+        from_hubs = len(open_unread) - len(mine)
+        return Counts(len(mine) + min(from_hubs, COUNT_CAP), sum(1 for i in mine if needs_me(i.reasons)),
+                      from_hubs > COUNT_CAP)
+
+    async def mark_read_upto(self, person: str) -> None:
+        self._check()
+        marks = self._stream_state()["marks"]
+        marks[person] = max(marks.get(person, 0), max((m.id for m in self.messages), default=0))
 
     async def set_stream_items(self, person: str, ids: Iterable[int], changes: Mapping[str, Any],
-                               snoozed_until: float | None = None) -> list[int]:
+                               snoozed_until: float | None = None, hubs: Hubs = NO_HUBS) -> list[int]:
         self._check()
         state = self._stream_state()
+        wanted = set(ids)
+        for item in self._items_of(person, hubs, muted=False):  # a hub item gets the person's own row
+            if item.id in wanted and (person, item.id) not in state["items"]:
+                state["items"][(person, item.id)] = item
         changed = []
-        for key in sorted(set(ids)):
+        for key in sorted(wanted):
             item = state["items"].get((person, key))
             if item is None:
                 continue

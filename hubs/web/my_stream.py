@@ -139,7 +139,7 @@ class MyStreamRoutes:
         return who.username
 
     async def _page(self, person: str, query: StreamQuery) -> dict[str, Any]:
-        items = await self.store.stream_page(person, query)
+        items = await self.keeper.page(person, query)
         counts = await self.push.counts(person)
         last = items[-1].id if len(items) == query.limit else None
         return {"items": [item_json(i) for i in items], "next": str(last) if last is not None else None,
@@ -170,7 +170,7 @@ class MyStreamRoutes:
         if only not in (None, "", "counts"):
             raise BadRequest("only must be 'counts'.")
         last_id = header(request, "last-event-id") or query_arg(request, "last_id")
-        return serve_person_stream(request, person, self.push, self.store, self.config.sse_retry_ms, last_id,
+        return serve_person_stream(request, person, self.push, self.keeper, self.config.sse_retry_ms, last_id,
                                    items=only != "counts")
 
     @app.route("/api/stream", methods=["GET"])
@@ -201,11 +201,16 @@ class MyStreamRoutes:
             if not isinstance(body["all"], dict):
                 raise BadRequest("all must be an object (a filter as GET /api/stream reads it).")
             query = replace(stream_query(body["all"], self.directory), limit=MAX_IDS, before=None)
-            ids = await self.store.stream_ids(person, query)
+            ids = await self.keeper.ids(person, query)  # own items and their hubs' (a page of MAX_IDS)
         try:
             changed, counts = await self.keeper.triage(person, ids, changes)
         except StreamError as e:
             raise BadRequest(str(e)) from None
+        if "all" in body and changes == {"unread": False} and query.as_json() == {"view": "everything"}:
+            # Mark all read: the hubs' items past the first MAX_IDS are read through the person's mark.
+            await self.keeper.mark_all_read(person)
+            counts = await self.keeper.counts(person)
+            self.push.push_counts(person, counts)
         return _json(request, {"changed": len(changed), "ids": changed, "counts": counts.as_json()})
 
     # ------------------------------------------------------------------ mutes and follows
@@ -316,7 +321,7 @@ class MyStreamRoutes:
             query = replace(stream_query(saved["query"], self.directory), limit=FEED_ITEMS)
         except BadRequest:
             raise NotFound("This feed's filter names something that no longer exists.") from None
-        items = [item_json(i) for i in await self.store.stream_page(person, query)]
+        items = [item_json(i) for i in await self.keeper.page(person, query)]
         request.setHeader(b"content-type", b"application/atom+xml; charset=utf-8")
         request.setHeader(b"cache-control", b"private, no-cache")
         return atom_feed(f"Hubs: {saved['name']}", request.uri.decode("utf-8", "replace"), items,
