@@ -26,29 +26,44 @@ def index():
     return idx
 
 
+# (what, message, personal reasons, the hubs whose feeds show it): a hub's entries are written once per hub,
+# its audience and followers read them (``hubs_of``), so ``concerns`` never expands a hub into people.
 CASES = [
     ("my own action", message(agent="ralph", usernames=["ralph"]),
-     {"ralph": (R("actor"), R("hub", "ralph")), "tiny": (R("follow-person", "ralph"),)}),
+     {"ralph": (R("actor"),), "tiny": (R("follow-person", "ralph"),)}, ("ralph",)),
     ("named by someone else's act", message(agent="pingou", usernames=["pingou", "ralph"]),
-     {"pingou": (R("actor"),), "ralph": (R("mentioned"), R("hub", "ralph")), "tiny": (R("follow-person", "ralph"),)}),
-    ("a package I maintain directly", message(packages=["fedmsg"]), {"ralph": (R("package", "fedmsg"),)}),
+     {"pingou": (R("actor"),), "ralph": (R("mentioned"),), "tiny": (R("follow-person", "ralph"),)}, ("ralph",)),
+    ("a package I maintain directly", message(packages=["fedmsg"]), {"ralph": (R("package", "fedmsg"),)}, ()),
     ("a package of my group", message(packages=["inkscape"]),
-     {"mizmo": (R("package", "inkscape"),), "duffy": (R("package", "inkscape"),)}),
-    ("a followed package", message(packages=["gimp"]), {"tiny": (R("follow-package", "gimp"),)}),
+     {"mizmo": (R("package", "inkscape"),), "duffy": (R("package", "inkscape"),)}, ()),
+    ("a followed package", message(packages=["gimp"]), {"tiny": (R("follow-package", "gimp"),)}, ()),
     ("a group's change", message("fas.group.member.sponsor", body={"msg": {"group": "infra", "user": "x"}}),
-     {"duffy": (R("group", "infra"),)}),
-    ("a hub's feed shows its people", message(usernames=["mizmo"]),
-     {"mizmo": (R("mentioned"), R("hub", "designteam")), "duffy": (R("hub", "designteam"),),
-      "sub": (R("hub", "designteam"),), "tiny": (R("follow-hub", "designteam"),)}),
-    ("nobody", message(usernames=[], packages=["nothing"]), {}),
-    ("Hubs' own stream messages", message("hubs.stream.update", agent="ralph", usernames=["ralph"]), {}),
+     {"duffy": (R("group", "infra"),)}, ()),
+    ("a hub's feed shows its people", message(usernames=["mizmo"]), {"mizmo": (R("mentioned"),)}, ("designteam",)),
+    ("two hubs' feeds", message(agent="ralph", usernames=["duffy"]),
+     {"ralph": (R("actor"),), "duffy": (R("mentioned"),), "tiny": (R("follow-person", "ralph"),)},
+     ("designteam", "ralph")),
+    ("nobody", message(usernames=[], packages=["nothing"]), {}, ()),
+    ("Hubs' own stream messages", message("hubs.stream.update", agent="ralph", usernames=["ralph"]), {}, ()),
 ]
 
 
-@pytest.mark.parametrize("what, msg, expected", CASES, ids=[c[0] for c in CASES])
-def test_concerns(what, msg, expected):
-    """Each rule gives its reason to the people it names, and nobody else."""
-    assert index().concerns(msg) == expected
+@pytest.mark.parametrize("what, msg, expected, hubs", CASES, ids=[c[0] for c in CASES])
+def test_concerns(what, msg, expected, hubs):
+    """Each rule gives its reason to the people it names, and nobody else; a hub's feed names the hub."""
+    idx = index()
+    assert idx.concerns(msg) == expected
+    assert idx.feed_hubs(msg) == hubs
+
+
+def test_a_persons_hubs_with_why():
+    """Owner, member or subscriber: "hub"; followed: "follow-hub"; both: both; a gone hub: nothing."""
+    idx = index()
+    idx.set_follows("sub", [("hub", "designteam"), ("hub", "gone")])
+    assert idx.hubs_of("sub") == {"designteam": (R("hub", "designteam"), R("follow-hub", "designteam"))}
+    assert idx.hubs_of("tiny") == {"designteam": (R("follow-hub", "designteam"),)}
+    assert idx.hubs_of("ralph") == {"ralph": (R("hub", "ralph"),)}
+    assert idx.hubs_of("nobody") == {}
 
 
 MUTES = [
@@ -79,27 +94,48 @@ def test_follows_and_hubs_update_incrementally():
     idx.set_follows("tiny", [("package", "gimp")])
     assert "tiny" not in idx.concerns(message(agent="ralph"))
     assert idx.follows_of("tiny") == frozenset({("package", "gimp")})
+    assert idx.hubs_of("tiny") == {}  # unfollowed: the hub's items leave the stream
     idx.set_hub("designteam", shows=["mizmo", "ralph"], audience=["sub"])
     assert idx.concerns(message(usernames=["duffy"])) == {"duffy": (R("mentioned"),)}
-    assert idx.concerns(message(agent="x", usernames=["ralph"]))["sub"] == (R("hub", "designteam"),)
+    assert idx.feed_hubs(message(usernames=["duffy"])) == ()
+    assert idx.feed_hubs(message(agent="x", usernames=["ralph"])) == ("designteam", "ralph")
+    assert idx.hubs_of("sub") == {"designteam": (R("hub", "designteam"),)} and idx.hubs_of("mizmo") == {}
     idx.drop_hub("designteam")
-    assert "sub" not in idx.concerns(message(agent="x", usernames=["ralph"]))
+    assert idx.feed_hubs(message(agent="x", usernames=["ralph"])) == ("ralph",) and idx.hubs_of("sub") == {}
 
 
-def test_a_hubs_rule_kept_between_messages_follows_its_changes():
-    """A hub's audience and followers, kept once decided, change with a follow, an unfollow or the hub's people."""
+def test_listening_people_by_hub_follow_their_changes():
+    """Only people with a stream open are kept by hub; joining, leaving, following and closing move them."""
     idx = index()
-    shown = message(agent="x", usernames=["mizmo"])
-    before = idx.concerns(shown)
-    assert before["tiny"] == (R("follow-hub", "designteam"),) and "late" not in before
-    idx.set_follows("late", [("hub", "designteam")])
-    assert idx.concerns(shown)["late"] == (R("follow-hub", "designteam"),)
+    assert idx.listening_to(["designteam"]) == {}
+    idx.listen("tiny")
+    idx.listen("sub")
+    idx.listen("ralph")
+    assert idx.listening_to(["designteam", "ralph"]) == {"tiny": (R("follow-hub", "designteam"),),
+                                                         "sub": (R("hub", "designteam"),),
+                                                         "ralph": (R("hub", "ralph"),)}
+    idx.set_follows("sub", [("hub", "designteam")])
+    assert idx.listening_to(["designteam"])["sub"] == (R("hub", "designteam"), R("follow-hub", "designteam"))
     idx.set_follows("tiny", [])
-    assert "tiny" not in idx.concerns(shown)
     idx.set_hub("designteam", shows=["mizmo"], audience=["late"])
-    assert idx.concerns(shown) == {"x": (R("actor"),), "mizmo": (R("mentioned"),),
-                                   "late": (R("hub", "designteam"), R("follow-hub", "designteam"))}
-    assert before["sub"] == (R("hub", "designteam"),)  # an answer given is never changed afterwards
+    assert idx.listening_to(["designteam"]) == {"sub": (R("follow-hub", "designteam"),)}
+    idx.listen("late")
+    assert set(idx.listening_to(["designteam"])) == {"sub", "late"}
+    idx.unlisten("sub")
+    assert idx.listeners_of("designteam") == frozenset({"late"})
+    idx.drop_hub("designteam")
+    assert idx.listening_to(["designteam"]) == {}
+
+
+def test_a_message_in_thousands_of_hubs_costs_no_audience_walk():
+    """Issue 19's storm: one person shown on 2,187 hubs with 100 people each; deciding gives the hubs and the
+    personal reasons only (no entry for the 218,700 people of their audiences)."""
+    idx = ConcernIndex(StaticMemberships())
+    for n in range(2187):
+        idx.set_hub(f"h{n}", shows=["ralph"], audience=[f"p{n}-{i}" for i in range(100)])
+    storm = message(agent="ralph", usernames=["ralph"])
+    assert idx.concerns(storm) == {"ralph": (R("actor"),)}
+    assert len(idx.feed_hubs(storm)) == 2187
 
 
 def test_memberships_are_asked_at_decision_time():
