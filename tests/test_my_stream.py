@@ -279,3 +279,44 @@ async def test_messages_on_the_bus_become_items_with_reasons(store, hubs, clock)
     clock.advance(1)
     found = await store.stream_page("duffy", StreamQuery())
     assert [i.message.msg_id for i in found] == ["m-12", "m-10"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_hub_items_in_the_api_triage_mark_all_read_and_leaving(http, store, hubs, clock):
+    """A message by mizmo shows on designteam: ralph (a subscriber) has it because of the hub, written once for
+    the hub, not as a row of his; triage by filter covers it; "mark all read" (no filter) moves his mark, so a
+    later one alone is unread; unsubscribing takes the hub's untriaged items out of his stream."""
+    from hubs.db.recorder import MessageRecorder
+
+    hubs.handler.recorder = MessageRecorder(store, clock, on_stored=hubs.keeper.stored)
+    hubs.handler.handle(bus_message(20, agent="mizmo", usernames=("mizmo",)))
+    hubs.handler.handle(bus_message(21, agent="mizmo", usernames=("mizmo",)))
+    clock.advance(1)
+    assert not [k for k in store._stream_state()["items"] if k[0] == "ralph"]  # no row of his
+    _, page = await call(http, "GET", "/api/stream", headers=as_("ralph"))
+    assert [i["message"]["id"] for i in page["items"]] == ["m-21", "m-20"]
+    assert page["items"][0]["reasons"] == [{"kind": "hub", "name": "designteam",
+                                            "text": "because it shows on the designteam hub"}]
+    assert page["counts"] == {"unread": 2, "needs_me": 0}
+    status, answer = await call(http, "POST", "/api/stream/items",
+                                {"all": {"service": "bodhi"}, "set": {"done": True}, }, as_("ralph"))
+    assert status == 200 and answer["changed"] == 2 and answer["counts"] == {"unread": 0, "needs_me": 0}
+    _, done = await call(http, "GET", "/api/stream?view=done", headers=as_("ralph"))
+    assert [i["message"]["id"] for i in done["items"]] == ["m-21", "m-20"]
+    hubs.handler.handle(bus_message(22, agent="mizmo", usernames=("mizmo",)))
+    hubs.handler.handle(bus_message(23, agent="mizmo", usernames=("mizmo",)))
+    clock.advance(1)
+    status, answer = await call(http, "POST", "/api/stream/items", {"all": {}, "set": {"unread": False}}, as_("ralph"))
+    assert answer["counts"] == {"unread": 0, "needs_me": 0}
+    assert store._stream_state()["marks"]["ralph"] > 0
+    hubs.handler.handle(bus_message(24, agent="mizmo", usernames=("mizmo",)))
+    clock.advance(1)
+    _, page = await call(http, "GET", "/api/stream", headers=as_("ralph"))
+    assert [(i["message"]["id"], i["unread"]) for i in page["items"]] == [("m-24", True), ("m-23", False),
+                                                                          ("m-22", False)]
+    await store.set_role("designteam", "ralph", "subscriber", False)
+    await hubs.directory.reload_hub("designteam")
+    _, page = await call(http, "GET", "/api/stream", headers=as_("ralph"))
+    assert [i["message"]["id"] for i in page["items"]] == ["m-23", "m-22"]  # read by him: his own rows now
+    _, done = await call(http, "GET", "/api/stream?view=done", headers=as_("ralph"))
+    assert [i["message"]["id"] for i in done["items"]] == ["m-21", "m-20"]

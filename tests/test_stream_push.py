@@ -273,3 +273,39 @@ async def test_a_message_for_an_open_stream_is_written_at_once_not_after_the_bat
     clock.advance(0)
     assert [m.msg_id for m in store.messages] == ["p-20", "p-21"]
     assert any("event: stream-item" in f for f in page.frames)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_hub_item_reaches_listening_members_and_followers_not_a_muter():
+    """A message shown on a hub is written once for the hub and pushed to the open streams of its audience
+    and followers (with their reasons and counts), looked up by hub among the people listening; a person
+    whose mute hides it gets nothing; one who closed their page is no longer looked up."""
+    from hubs.stream.push import OwnStreamListener
+
+    clock = Clock()
+    clock.advance(time.time())
+    store = FakeStore(clock)
+    index = ConcernIndex(StaticMemberships())
+    push = PersonStreams(lambda person: keeper.counts(person))
+    keeper = StreamKeeper(store, index, push, FakeBus(), clock, "boot-1")
+    index.set_hub("infra", shows=["nirik"], audience=["sub", "muter", "away"])
+    index.set_follows("tiny", [("hub", "infra")])
+    await keeper.mute("muter", "service", "bodhi")
+    recorder = MessageRecorder(store, clock, on_stored=keeper.stored)
+    pages = {name: Page() for name in ("sub", "tiny", "muter", "away")}
+    closes = {name: push.add(name, OwnStreamListener(page, items=True)) for name, page in pages.items()}
+    closes["away"]()
+    message = mention(30, who="nirik", agent="nirik")
+    assert keeper.urgent(keeper.concerns(message), keeper.feed_hubs(message))
+    recorder.record(message, items=keeper.concerns(message), hubs=keeper.feed_hubs(message))
+    clock.advance(1)
+    assert store._stream_state()["hub_items"] and not store._stream_state()["items"].keys() - {("nirik", 1)}
+
+    def items(name):
+        return [json.loads(f.split("data: ", 1)[1]) for f in pages[name].frames if "event: stream-item" in f]
+
+    assert [i["reasons"][0]["kind"] for i in items("sub")] == ["hub"]
+    assert [i["reasons"][0]["kind"] for i in items("tiny")] == ["follow-hub"]
+    assert items("muter") == [] and items("away") == []
+    await until(lambda: any('"unread": 1' in f for f in pages["tiny"].frames), "tiny's count")
+    assert (await keeper.counts("muter")).unread == 0 and (await keeper.counts("sub")).unread == 1

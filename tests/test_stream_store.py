@@ -12,6 +12,7 @@ from hubs.db.store import PostgresStore
 from hubs.models import NotFound
 from hubs.stream.model import (
     COUNT_CAP,
+    HUB_UNREAD_DAYS,
     MAX_FILTERS,
     MAX_FOLLOWS,
     MAX_MUTES,
@@ -462,3 +463,15 @@ async def test_retention_drops_hub_items_with_their_month(store):
     assert await store.prune_messages(older_than=_on(0, "2040-02-10").ts, max_rows=10**9,
                                       now=_on(0, "2040-03-15").ts) == 1
     assert ids(await store.stream_page("tiny", StreamQuery(), MEMBER)) == [keys["r-3"]]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_newcomers_hub_items_older_than_a_week_are_read(store):
+    """A hub's past is there to find, not to do: items older than HUB_UNREAD_DAYS count as read."""
+    old = stored_message(BusMessage(topic="org.fedoraproject.prod.bodhi.update.comment", id="old", agent="ralph",
+                                    time=NOW - (HUB_UNREAD_DAYS + 1) * 86400, usernames=frozenset({"ralph"})),
+                         now=NOW)
+    await store.add_messages_with_items([old, msg(1)], [], [HubEntry("old", "infra"), HubEntry("m-1", "infra")])
+    page = await store.stream_page("newcomer", StreamQuery(), MEMBER)
+    assert {i.message.msg_id: i.unread for i in page} == {"m-1": True, "old": False}
+    assert await store.stream_counts("newcomer", MEMBER) == Counts(1, 0)

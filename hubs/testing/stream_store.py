@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -95,7 +94,7 @@ class FakeStreamQueries:
         state = self._stream_state()
         fresh = any(state["hub_items"][(h, key)] for h in shown)
         message = self._message_by_key(key)
-        recent = message is not None and message.ts > time.time() - HUB_UNREAD_DAYS * 86400
+        recent = message is not None and message.ts > self.clock.seconds() - HUB_UNREAD_DAYS * 86400
         unread = fresh and recent and key > state["marks"].get(person, 0)
         return Item(id=key, person=person, reasons=hub_reasons(hubs, shown), unread=unread)
 
