@@ -4,12 +4,15 @@
 
 1. decide: a ConcernIndex over N people (default 50,000), each maintaining or following about 30 things
    (see ``World``); a realistic message mix (1–3 people named, the busy ones most, 0–2 packages, some
-   group changes). Median and p99 µs of ``concerns(message)`` (after ``gc.freeze()``, as a running hub
-   does once loaded), and the entries per message (the fan-out that ingest then writes).
-2. ingest: the same messages and their entries through ``PostgresStore.add_messages_with_items`` in the
+   group changes). Median and p99 µs of ``concerns(message)`` + ``feed_hubs(message)`` (after
+   ``gc.freeze()``, as a running hub does once loaded), and the rows written per message: the personal
+   entries and one per hub whose feed shows it (hub items are written once per hub, not per person).
+2. ingest: the same messages and their rows through ``PostgresStore.add_messages_with_items`` in the
    recorder's batches (500), one after another, into a fresh database (HUBS_TEST_DSN): messages/s.
-3. open: one person with M items (default 100,000; 30% unread, 10% done) among 1,000,000 items of 50 other
-   people: p50/p95 ms of the first page plus the counts (what GET /api/stream does), per view.
+3. open: one person with M items (default 100,000: a third their own rows — 30% unread, 10% done — two
+   thirds the items of a hub they belong to and one they follow, some of those triaged) among 1,000,000
+   own rows of 50 other people and 1,000,000 hub rows of 50 other hubs; and a person whose stream is
+   hub items only (three hubs): p50/p95 ms of the first page plus the counts (GET /api/stream), per view.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from hubs.db.recorder import stored_message
 from hubs.db.store import PostgresStore
 from hubs.stream.concern import ConcernIndex
 from hubs.stream.memberships import StaticMemberships
-from hubs.stream.model import NewItem, StreamQuery, parse_query
+from hubs.stream.model import HubEntry, NewItem, Reason, StreamQuery, parse_query
 from tests.conftest import drop_database, fresh_database
 
 PREFIX = "org.fedoraproject.prod."
@@ -90,44 +93,56 @@ class World:
                           link=f"https://example.org/{n % 5000}")
 
 
-def bench_decide(world: World, messages: list[BusMessage]) -> list[dict]:
+def bench_decide(world: World, messages: list[BusMessage]) -> list[tuple[dict, tuple[str, ...]]]:
     index = world.index
     gc.collect()
     gc.freeze()  # the index is long-lived: the collector need not walk it (hubs.service does the same)
     for m in messages[:500]:
         index.concerns(m)  # warm
+        index.feed_hubs(m)
     samples, decided = [], []
     for m in messages:
         start = time.perf_counter()
-        found = index.concerns(m)
+        found = index.concerns(m), index.feed_hubs(m)
         samples.append((time.perf_counter() - start) * 1e6)
         decided.append(found)
-    entries = [len(d) for d in decided]
+    people = [len(d) for d, _ in decided]
+    hubs = [len(h) for _, h in decided]
+    rows = [a + b for a, b in zip(people, hubs, strict=True)]
     print(f"| decide (µs per message) | median {statistics.median(samples):.1f} | p99 {pct(samples, 0.99):.1f} |"
-          f" max {max(samples):.0f} | entries/message mean {statistics.mean(entries):.1f},"
-          f" p99 {pct(entries, 0.99):.0f} |", flush=True)
+          f" max {max(samples):.0f} | rows written/message mean {statistics.mean(rows):.1f}"
+          f" (personal {statistics.mean(people):.1f} + hubs {statistics.mean(hubs):.1f}),"
+          f" p99 {pct(rows, 0.99):.0f} |", flush=True)
     return decided
 
 
-async def bench_ingest(store: PostgresStore, messages: list[BusMessage], decided: list[dict], now: float) -> None:
+async def bench_ingest(store: PostgresStore, messages: list[BusMessage], decided: list[tuple[dict, tuple[str, ...]]],
+                       now: float) -> None:
     batch = 500
     rows = [stored_message(m, now=now) for m in messages]
     start = time.perf_counter()
     entries = 0
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
-        items = [NewItem(r.msg_id, person, why) for r, d in zip(chunk, decided[i:i + batch], strict=True)
+        items = [NewItem(r.msg_id, person, why) for r, (d, _) in zip(chunk, decided[i:i + batch], strict=True)
                  for person, why in d.items()]
-        entries += len(items)
-        await store.add_messages_with_items(chunk, items)
+        hubs = [HubEntry(r.msg_id, hub) for r, (_, h) in zip(chunk, decided[i:i + batch], strict=True) for hub in h]
+        entries += len(items) + len(hubs)
+        await store.add_messages_with_items(chunk, items, hubs)
     elapsed = time.perf_counter() - start
     print(f"| ingest with entries (batches of {batch}) | {len(rows) / elapsed:,.0f} messages/s |"
-          f" {entries / elapsed:,.0f} entries/s | {len(rows):,} messages, {entries:,} entries in {elapsed:.1f} s |",
+          f" {entries / elapsed:,.0f} rows/s | {len(rows):,} messages, {entries:,} rows in {elapsed:.1f} s |",
           flush=True)
 
 
+BIG_HUBS = {"team1": (Reason("hub", "team1"),), "team2": (Reason("follow-hub", "team2"),)}
+HUB_PERSON_HUBS = {f"team{n}": (Reason("hub", f"team{n}"),) for n in (1, 2, 3)}
+
+
 def fill_big_stream(dsn: str, person: str, items: int, others: int, per_other: int, now: float) -> None:
-    """One person's ``items`` items (and 50 others' ``per_other`` each), straight in SQL."""
+    """``items`` messages: a third ``person``'s own rows, the rest shown on team1 (g % 3 = 1) and team2
+    (g % 3 = 2), every seventh on team3 too, a tenth of the hub items triaged by ``person`` (done); 50
+    others' ``per_other`` own rows each and 50 other hubs' ``per_other`` rows each, straight in SQL."""
     conn = psycopg2.connect(dsn)
     with conn, conn.cursor() as cur:
         cur.execute("SELECT coalesce(max(id), 0) FROM message_ids")
@@ -142,44 +157,67 @@ def fill_big_stream(dsn: str, person: str, items: int, others: int, per_other: i
             " (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4], to_timestamp(%s - g * 10),"
             " ARRAY['someone', %s], ARRAY['pkg' || (g %% 500)], '{}'::jsonb, 'item ' || g, 'someone'"
             " FROM generate_series(1, %s) g", (base, now, person, items))
+        columns = ("(ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4],"
+                   " 'org.fedoraproject.prod.' || (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4] || '.x.y',"
+                   " ARRAY['pkg' || (g %% 500)]")
         cur.execute(
             "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, done, category,"
             " topic, packages)"
-            " SELECT %s, %s + g, to_timestamp(%s - g * 10),"
-            "   CASE WHEN g %% 3 = 0 THEN ARRAY['package'] ELSE ARRAY['hub'] END,"
-            "   CASE WHEN g %% 3 = 0 THEN ARRAY['package:pkg' || (g %% 500)] ELSE ARRAY['hub:team1'] END,"
-            "   g %% 3 = 0, false, g %% 10 < 3, g %% 10 = 9, (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4],"
-            "   'org.fedoraproject.prod.' || (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4] || '.x.y',"
-            "   ARRAY['pkg' || (g %% 500)] FROM generate_series(1, %s) g",
+            " SELECT %s, %s + g, to_timestamp(%s - g * 10), ARRAY['package'], ARRAY['package:pkg' || (g %% 500)],"
+            f"   true, false, g %% 10 < 3, g %% 10 = 9, {columns} FROM generate_series(1, %s) g WHERE g %% 3 = 0",
+            (person, base, now, items))
+        cur.execute(
+            "INSERT INTO hub_items (hub, message, ts, category, topic, packages, usernames, agent)"
+            f" SELECT 'team' || (g %% 3), %s + g, to_timestamp(%s - g * 10), {columns}, ARRAY['someone'], 'someone'"
+            " FROM generate_series(1, %s) g WHERE g %% 3 <> 0"
+            f" UNION ALL SELECT 'team3', %s + g, to_timestamp(%s - g * 10), {columns}, ARRAY['someone'], 'someone'"
+            " FROM generate_series(1, %s) g WHERE g %% 7 = 0", (base, now, items, base, now, items))
+        cur.execute(  # the person's triage of a tenth of their hubs' items: their own rows
+            "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, done, category,"
+            " topic, packages)"
+            " SELECT %s, %s + g, to_timestamp(%s - g * 10), ARRAY['hub'], ARRAY['hub:team' || (g %% 3)],"
+            f"   false, false, false, true, {columns} FROM generate_series(1, %s) g WHERE g %% 3 <> 0 AND g %% 10 = 9",
             (person, base, now, items))
         cur.execute(
             "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, category, topic)"
-            " SELECT 'other' || o, %s + g, to_timestamp(%s - g * 10), ARRAY['hub'], ARRAY['hub:team1'], false,"
-            " false, g %% 2 = 0, 'git', 'org.fedoraproject.prod.git.receive'"
+            " SELECT 'other' || o, %s + g, to_timestamp(%s - g * 10), ARRAY['package'], ARRAY['package:pkg1'],"
+            " true, false, g %% 2 = 0, 'git', 'org.fedoraproject.prod.git.receive'"
             " FROM generate_series(1, %s) o, generate_series(1, %s) g",
             (base, now, others, per_other))
-        cur.execute("ANALYZE stream_items")
-        cur.execute("ANALYZE message_ids")
+        cur.execute(
+            "INSERT INTO hub_items (hub, message, ts, category, topic)"
+            " SELECT 'otherhub' || o, %s + g, to_timestamp(%s - g * 10), 'git', 'org.fedoraproject.prod.git.receive'"
+            " FROM generate_series(1, %s) o, generate_series(1, %s) g",
+            (base, now, others, per_other))
     conn.close()
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
-    conn.cursor().execute("VACUUM (ANALYZE) stream_items")  # as autovacuum leaves it: index-only counts
+    for table in ("stream_items", "hub_items", "message_ids"):
+        conn.cursor().execute(f"VACUUM (ANALYZE) {table}")  # as autovacuum leaves them: index-only counts
     conn.close()
 
 
-async def bench_open(store: PostgresStore, person: str, rounds: int) -> None:
-    cases = [("everything", StreamQuery()), ("needs-me", StreamQuery(view="needs-me")),
-             ("done", StreamQuery(view="done")), ("service=bodhi", parse_query({"service": "bodhi"})),
-             ("not_service=bodhi", parse_query({"not_service": "bodhi"})),
-             ("topic=…git.*", parse_query({"topic": "org.fedoraproject.prod.git.*"})),
-             ("package=pkg7 (0.2 % of items)", parse_query({"package": "pkg7"}))]
-    print("| open a stream of 100,000 items (first page of 50 + counts) | p50 ms | p95 ms |\n|---|---:|---:|")
-    for name, query in cases:
+async def bench_open(store: PostgresStore, person: str, rounds: int, hubs: dict, title: str,
+                     cases: list[str] | None = None) -> None:
+    all_cases = [("everything", StreamQuery()), ("needs-me", StreamQuery(view="needs-me")),
+                 ("done", StreamQuery(view="done")), ("service=bodhi", parse_query({"service": "bodhi"})),
+                 ("not_service=bodhi", parse_query({"not_service": "bodhi"})),
+                 ("topic=…git.*", parse_query({"topic": "org.fedoraproject.prod.git.*"})),
+                 ("package=pkg7 (0.2 % of items)", parse_query({"package": "pkg7"})),
+                 ("reason=follow-hub", parse_query({"reason": "follow-hub"})),
+                 ("second page (before=)", None)]
+    print(f"| {title} (first page of 50 + counts) | p50 ms | p95 ms |\n|---|---:|---:|")
+    for name, query in all_cases:
+        if cases is not None and name not in cases:
+            continue
+        if query is None:
+            first = await store.stream_page(person, StreamQuery(), hubs)
+            query = StreamQuery(before=first[-1].id)
         samples = []
         for n in range(rounds + 5):
             start = time.perf_counter()
-            page = await store.stream_page(person, query)
-            await store.stream_counts(person)
+            page = await store.stream_page(person, query, hubs)
+            await store.stream_counts(person, hubs)
             if n >= 5:
                 samples.append((time.perf_counter() - start) * 1000)
         assert page, name
@@ -187,9 +225,10 @@ async def bench_open(store: PostgresStore, person: str, rounds: int) -> None:
     samples = []
     for _ in range(rounds):
         start = time.perf_counter()
-        await store.stream_counts(person)
+        counts = await store.stream_counts(person, hubs)
         samples.append((time.perf_counter() - start) * 1000)
-    print(f"| counts alone | {statistics.median(samples):.1f} | {pct(samples, 0.95):.1f} |", flush=True)
+    print(f"| counts alone ({counts.as_json()}) | {statistics.median(samples):.1f} | {pct(samples, 0.95):.1f} |",
+          flush=True)
 
 
 async def run(reactor, people: int, n: int, items: int, rounds: int) -> None:
@@ -210,7 +249,11 @@ async def run(reactor, people: int, n: int, items: int, rounds: int) -> None:
         await bench_ingest(store, messages, decided, now)
         print()
         fill_big_stream(dsn, "bigperson", items, 50, 20_000, now)
-        await bench_open(store, "bigperson", rounds)
+        await bench_open(store, "bigperson", rounds, BIG_HUBS,
+                         f"open a stream of {items:,} items, a third own rows, two thirds hub items")
+        print()
+        await bench_open(store, "hubperson", rounds, HUB_PERSON_HUBS, "open a stream of hub items only (3 hubs)",
+                         ["everything", "service=bodhi", "not_service=bodhi", "second page (before=)"])
         store.close()
     finally:
         drop_database(admin, dsn)
