@@ -143,18 +143,19 @@ def fill_big_stream(dsn: str, person: str, items: int, others: int, per_other: i
     """``items`` messages: a third ``person``'s own rows, the rest shown on team1 (g % 3 = 1) and team2
     (g % 3 = 2), every seventh on team3 too, a tenth of the hub items triaged by ``person`` (done); 50
     others' ``per_other`` own rows each and 50 other hubs' ``per_other`` rows each, straight in SQL."""
+    now = now - (items + 1) * 10  # keys grow with time, as the store gives them: the newest is "now"
     conn = psycopg2.connect(dsn)
     with conn, conn.cursor() as cur:
         cur.execute("SELECT coalesce(max(id), 0) FROM message_ids")
         base = cur.fetchone()[0]
         cur.execute(
-            "INSERT INTO message_ids (id, msg_id, ts) SELECT %s + g, 'big-' || g, to_timestamp(%s - g * 10)"
+            "INSERT INTO message_ids (id, msg_id, ts) SELECT %s + g, 'big-' || g, to_timestamp(%s + g * 10)"
             " FROM generate_series(1, %s) g", (base, now, items))
         cur.execute(
             "INSERT INTO messages (id, msg_id, topic, category, ts, usernames, packages, body, summary, agent)"
             " SELECT %s + g, 'big-' || g,"
             " 'org.fedoraproject.prod.' || (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4] || '.x.y',"
-            " (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4], to_timestamp(%s - g * 10),"
+            " (ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4], to_timestamp(%s + g * 10),"
             " ARRAY['someone', %s], ARRAY['pkg' || (g %% 500)], '{}'::jsonb, 'item ' || g, 'someone'"
             " FROM generate_series(1, %s) g", (base, now, person, items))
         columns = ("(ARRAY['bodhi','buildsys','git','copr'])[1 + g %% 4],"
@@ -163,30 +164,30 @@ def fill_big_stream(dsn: str, person: str, items: int, others: int, per_other: i
         cur.execute(
             "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, done, category,"
             " topic, packages)"
-            " SELECT %s, %s + g, to_timestamp(%s - g * 10), ARRAY['package'], ARRAY['package:pkg' || (g %% 500)],"
+            " SELECT %s, %s + g, to_timestamp(%s + g * 10), ARRAY['package'], ARRAY['package:pkg' || (g %% 500)],"
             f"   true, false, g %% 10 < 3, g %% 10 = 9, {columns} FROM generate_series(1, %s) g WHERE g %% 3 = 0",
             (person, base, now, items))
         cur.execute(
             "INSERT INTO hub_items (hub, message, ts, category, topic, packages, usernames, agent)"
-            f" SELECT 'team' || (g %% 3), %s + g, to_timestamp(%s - g * 10), {columns}, ARRAY['someone'], 'someone'"
+            f" SELECT 'team' || (g %% 3), %s + g, to_timestamp(%s + g * 10), {columns}, ARRAY['someone'], 'someone'"
             " FROM generate_series(1, %s) g WHERE g %% 3 <> 0"
-            f" UNION ALL SELECT 'team3', %s + g, to_timestamp(%s - g * 10), {columns}, ARRAY['someone'], 'someone'"
+            f" UNION ALL SELECT 'team3', %s + g, to_timestamp(%s + g * 10), {columns}, ARRAY['someone'], 'someone'"
             " FROM generate_series(1, %s) g WHERE g %% 7 = 0", (base, now, items, base, now, items))
         cur.execute(  # the person's triage of a tenth of their hubs' items: their own rows
             "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, done, category,"
             " topic, packages)"
-            " SELECT %s, %s + g, to_timestamp(%s - g * 10), ARRAY['hub'], ARRAY['hub:team' || (g %% 3)],"
+            " SELECT %s, %s + g, to_timestamp(%s + g * 10), ARRAY['hub'], ARRAY['hub:team' || (g %% 3)],"
             f"   false, false, false, true, {columns} FROM generate_series(1, %s) g WHERE g %% 3 <> 0 AND g %% 10 = 9",
             (person, base, now, items))
         cur.execute(
             "INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, category, topic)"
-            " SELECT 'other' || o, %s + g, to_timestamp(%s - g * 10), ARRAY['package'], ARRAY['package:pkg1'],"
+            " SELECT 'other' || o, %s + g, to_timestamp(%s + g * 10), ARRAY['package'], ARRAY['package:pkg1'],"
             " true, false, g %% 2 = 0, 'git', 'org.fedoraproject.prod.git.receive'"
             " FROM generate_series(1, %s) o, generate_series(1, %s) g",
             (base, now, others, per_other))
         cur.execute(
             "INSERT INTO hub_items (hub, message, ts, category, topic)"
-            " SELECT 'otherhub' || o, %s + g, to_timestamp(%s - g * 10), 'git', 'org.fedoraproject.prod.git.receive'"
+            " SELECT 'otherhub' || o, %s + g, to_timestamp(%s + g * 10), 'git', 'org.fedoraproject.prod.git.receive'"
             " FROM generate_series(1, %s) o, generate_series(1, %s) g",
             (base, now, others, per_other))
     conn.close()

@@ -451,7 +451,7 @@ async def test_hub_counts_are_capped(store, monkeypatch):
     await _fill_hubs(store)
     assert await store.stream_counts("mizmo", MEMBER) == Counts(3, 1, more=True)
     assert (await store.stream_counts("mizmo", MEMBER)).as_json() == {"unread": 3, "needs_me": 1, "more": True}
-    assert COUNT_CAP >= 1000
+    assert COUNT_CAP >= 100
 
 
 @pytest_twisted.ensureDeferred
@@ -471,7 +471,8 @@ async def test_a_newcomers_hub_items_older_than_a_week_are_read(store):
     old = stored_message(BusMessage(topic="org.fedoraproject.prod.bodhi.update.comment", id="old", agent="ralph",
                                     time=NOW - (HUB_UNREAD_DAYS + 1) * 86400, usernames=frozenset({"ralph"})),
                          now=NOW)
-    await store.add_messages_with_items([old, msg(1)], [], [HubEntry("old", "infra"), HubEntry("m-1", "infra")])
+    await store.add_messages_with_items([old], [], [HubEntry("old", "infra")])
+    await store.add_messages_with_items([msg(1)], [], [HubEntry("m-1", "infra")])
     page = await store.stream_page("newcomer", StreamQuery(), MEMBER)
     assert {i.message.msg_id: i.unread for i in page} == {"m-1": True, "old": False}
     assert await store.stream_counts("newcomer", MEMBER) == Counts(1, 0)

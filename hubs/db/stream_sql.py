@@ -2,11 +2,12 @@
 of their hubs (``hub_items``), one item per message, the own row's triage state winning.
 
 ``hubs`` is the person → hub → reasons map of the process's index (``ConcernIndex.hubs_of``). A hub item
-without an own row is in "everything" only; it is unread while it is fresh (not a backfill's history),
-newer than the person's "read up to" mark and at most ``HUB_UNREAD_DAYS`` old (a newcomer's, or a new
-member's, first count is the hubs' last days, not their whole past). A person's mutes hide hub items at
-read time (their own rows were decided with the mutes already). Each hub is read newest first with a
-LIMIT (a LATERAL per hub on its key), so a page costs a page per hub, whatever the hubs hold.
+without an own row is in "everything" only; it is unread while it is fresh (not a backfill's history) and
+its key is above the person's ``mark``: their "read up to" mark (mark all read), or the last key before
+the last ``HUB_UNREAD_DAYS`` days, whichever is higher (a newcomer's, or a new member's, first count is the
+hubs' last days, not their whole past). A person's mutes hide hub items at read time (their own rows were
+decided with the mutes already). Each hub is read newest first from its key with a LIMIT (a LATERAL per
+hub), so a page costs a page per hub, whatever the hubs hold; counts stop at ``COUNT_CAP``.
 """
 
 from __future__ import annotations
@@ -19,18 +20,43 @@ from hubs.stream.model import COUNT_CAP, HUB_UNREAD_DAYS, Reason, StreamQuery, g
 _HUB_KINDS = frozenset({"hub", "follow-hub"})
 _MESSAGE = ("m.id, m.msg_id, m.topic, m.category, extract(epoch FROM m.ts), m.usernames, m.packages, m.summary,"
             " m.link, m.icon, m.agent, m.source")
-# A person's "read up to" mark (0: none) and the window of unread hub items.
-MARK = "coalesce((SELECT read_upto FROM stream_marks WHERE person = %(person)s), 0)"
-RECENT = f"now() - interval '{HUB_UNREAD_DAYS} days'"
-# A person's mutes, read once a statement (InitPlans), as a hub row ``hi`` is hidden by them.
-_MUTES = ("(SELECT coalesce(array_agg({value}), '{{}}') FROM mutes WHERE person = %(person)s AND kind = '{kind}')"
-          "::text[]")
-_GLOB = r"replace(replace(replace(replace(value, '\', '\\'), '%%', '\%%'), '_', '\_'), '*', '%%')"
-NOT_MUTED = ("NOT (hi.packages && {package} OR hi.category = ANY({service}) OR hi.agent = ANY({person})"
-             " OR (hi.agent = '' AND hi.usernames && {person}) OR hi.topic LIKE ANY({topic}))").format(
-    package=_MUTES.format(value="value", kind="package"), service=_MUTES.format(value="value", kind="service"),
-    person=_MUTES.format(value="value", kind="person"), topic=_MUTES.format(value=_GLOB, kind="topic"))
-NOT_OWN = "NOT EXISTS (SELECT 1 FROM stream_items o WHERE o.person = %(person)s AND o.message = hi.message)"
+# What the statements need to know of a person first (one small query): the key at or below which their
+# hubs' items are read — their "read up to" mark, or the last key before the recent window, whichever is
+# higher — and their mutes. Both go in as plain parameters, so that the planner sees their values (read
+# inside the statement, their unknown selectivity made it sort a hub's whole rows instead of reading its
+# newest few from the key).
+PERSON_STATE = (
+    "SELECT greatest(coalesce((SELECT read_upto FROM stream_marks WHERE person = %(person)s), 0),"
+    f"   coalesce((SELECT id FROM message_ids WHERE ts > now() - interval '{HUB_UNREAD_DAYS} days'"
+    "     ORDER BY ts LIMIT 1), (SELECT coalesce(max(id), 0) + 1 FROM message_ids)) - 1),"
+    " ARRAY(SELECT kind FROM mutes WHERE person = %(person)s ORDER BY id),"
+    " ARRAY(SELECT value FROM mutes WHERE person = %(person)s ORDER BY id)")
+
+
+def not_muted(mutes: list[tuple[str, str]], params: dict[str, Any]) -> str:
+    """The condition that a hub row ``hi`` is not hidden by these mutes (pure; "true" for none)."""
+    kinds: dict[str, list[str]] = {}
+    for kind, value in mutes:
+        kinds.setdefault(kind, []).append(glob_like(value) if kind == "topic" else value)
+    parts = []
+    for kind, values in sorted(kinds.items()):
+        params[f"mute_{kind}"] = values
+        if kind == "package":
+            parts.append("hi.packages && %(mute_package)s::text[]")
+        elif kind == "service":
+            parts.append("hi.category = ANY(%(mute_service)s::text[])")
+        elif kind == "person":
+            parts.append("hi.agent = ANY(%(mute_person)s::text[])"
+                         " OR (hi.agent = '' AND hi.usernames && %(mute_person)s::text[])")
+        elif kind == "topic":
+            parts.append("hi.topic LIKE ANY(%(mute_topic)s::text[])")
+    return f"NOT ({' OR '.join(parts)})" if parts else "true"
+
+
+# A probe of the person's key per hub row (OFFSET 0 keeps it one: as a join, the planner hashed all of the
+# person's rows, tens of thousands, to drop the few of a page).
+NOT_OWN = ("NOT EXISTS (SELECT 1 FROM stream_items o WHERE o.person = %(person)s AND o.message = hi.message"
+           " OFFSET 0)")
 OWN_VIEWS = {
     "everything": "NOT s.done AND s.snoozed_until IS NULL",
     "needs-me": "NOT s.done AND s.snoozed_until IS NULL AND s.needs_me",
@@ -41,7 +67,7 @@ OWN_VIEWS = {
 # An item's columns (see ``hubs.db.stream_store.item_from_row``): u is the union of own keys and hub keys.
 ITEM_COLUMNS = (
     "u.key, %(person)s, coalesce(s.reasons, '{}'),"
-    f" coalesce(s.unread, u.fresh AND u.key > {MARK} AND u.ts > {RECENT}),"
+    " coalesce(s.unread, u.fresh AND u.key > %(mark)s),"
     " coalesce(s.done, false), coalesce(s.saved, false), extract(epoch FROM s.snoozed_until), s.card, "
     + _MESSAGE
     + ", ARRAY(SELECT hi.hub FROM hub_items hi WHERE hi.hub = ANY(%(all_hubs)s) AND hi.message = u.key"
@@ -55,12 +81,13 @@ def reason_hubs(hubs: Mapping[str, tuple[Reason, ...]], kinds: tuple[str, ...]) 
     return sorted(h for h, reasons in hubs.items() if any(r.kind in kinds for r in reasons))
 
 
-def page_sql(person: str, query: StreamQuery, hubs: Mapping[str, tuple[Reason, ...]],
-             keys_only: bool = False) -> tuple[str, dict[str, Any]]:
-    """One page of a view with its filters, newest first (pure); ``keys_only``: the item ids only."""
-    params: dict[str, Any] = {"person": person, "limit": query.limit, "all_hubs": sorted(hubs)}
+def page_sql(person: str, query: StreamQuery, hubs: Mapping[str, tuple[Reason, ...]], mark: int = 0,
+             mutes: list[tuple[str, str]] | None = None, keys_only: bool = False) -> tuple[str, dict[str, Any]]:
+    """One page of a view with its filters, newest first (pure); ``keys_only``: the item ids only. ``mark``
+    and ``mutes``: the person's (``PERSON_STATE``)."""
+    params: dict[str, Any] = {"person": person, "limit": query.limit, "all_hubs": sorted(hubs), "mark": mark}
     own = ["s.person = %(person)s", OWN_VIEWS[query.view], "(m.id IS NOT NULL OR s.card IS NOT NULL)"]
-    hub = ["hi.hub = x.hub", NOT_OWN, NOT_MUTED]
+    hub = ["hi.hub = x.hub", NOT_OWN, not_muted(mutes or [], params)]
     if query.before is not None:
         params["before"] = query.before
         own.append("s.message < %(before)s")
@@ -137,9 +164,10 @@ def page_sql(person: str, query: StreamQuery, hubs: Mapping[str, tuple[Reason, .
             f" {ITEM_FROM} ORDER BY u.key DESC", params)
 
 
-def items_sql(person: str, ids: list[int], hubs: Mapping[str, tuple[Reason, ...]]) -> tuple[str, dict[str, Any]]:
+def items_sql(person: str, ids: list[int], hubs: Mapping[str, tuple[Reason, ...]], mark: int = 0
+              ) -> tuple[str, dict[str, Any]]:
     """Some of a person's items by id (own, or their hubs'), newest first (pure)."""
-    params = {"person": person, "ids": ids, "all_hubs": sorted(hubs)}
+    params = {"person": person, "ids": ids, "all_hubs": sorted(hubs), "mark": mark}
     union = ("SELECT s.message AS key, s.ts, false AS hub_only, NULL::boolean AS fresh FROM stream_items s"
              " WHERE s.person = %(person)s AND s.message = ANY(%(ids)s)"
              " UNION ALL SELECT hi.message, min(hi.ts), true, bool_or(hi.fresh) FROM hub_items hi"
@@ -148,10 +176,12 @@ def items_sql(person: str, ids: list[int], hubs: Mapping[str, tuple[Reason, ...]
             " WHERE m.id IS NOT NULL OR s.card IS NOT NULL ORDER BY u.key DESC", params)
 
 
-def after_sql(person: str, after: int, limit: int, hubs: Mapping[str, tuple[Reason, ...]]
-              ) -> tuple[str, dict[str, Any]]:
+def after_sql(person: str, after: int, limit: int, hubs: Mapping[str, tuple[Reason, ...]], mark: int = 0,
+              mutes: list[tuple[str, str]] | None = None) -> tuple[str, dict[str, Any]]:
     """The items of "everything" newer than ``after``, oldest first (a stream resumed) (pure)."""
-    params = {"person": person, "after": after, "limit": limit, "all_hubs": sorted(hubs)}
+    params: dict[str, Any] = {"person": person, "after": after, "limit": limit, "all_hubs": sorted(hubs),
+                              "mark": mark}
+    muted = not_muted(mutes or [], params)
     union = (
         "(SELECT s.message AS key, s.ts, false AS hub_only, NULL::boolean AS fresh FROM stream_items s"
         f" WHERE s.person = %(person)s AND s.message > %(after)s AND {OWN_VIEWS['everything']}"
@@ -159,21 +189,24 @@ def after_sql(person: str, after: int, limit: int, hubs: Mapping[str, tuple[Reas
         " UNION ALL (SELECT h.message, min(h.ts), true, bool_or(h.fresh)"
         " FROM unnest(%(all_hubs)s::text[]) AS x (hub) CROSS JOIN LATERAL"
         " (SELECT hi.message, hi.ts, hi.fresh FROM hub_items hi WHERE hi.hub = x.hub AND hi.message > %(after)s"
-        f" AND {NOT_OWN} AND {NOT_MUTED} ORDER BY hi.message LIMIT %(limit)s) h GROUP BY h.message"
+        f" AND {NOT_OWN} AND {muted} ORDER BY hi.message LIMIT %(limit)s) h GROUP BY h.message"
         " ORDER BY h.message LIMIT %(limit)s)")
     return (f"SELECT {ITEM_COLUMNS} FROM (SELECT * FROM ({union}) v ORDER BY key LIMIT %(limit)s) u {ITEM_FROM}"
             " WHERE m.id IS NOT NULL OR s.card IS NOT NULL ORDER BY u.key", params)
 
 
-def counts_sql(person: str, hubs: Mapping[str, tuple[Reason, ...]]) -> tuple[str, dict[str, Any]]:
-    """Own unread and needs-me, and the hubs' unread items counted up to ``COUNT_CAP`` + 1 (pure)."""
-    params = {"person": person, "all_hubs": sorted(hubs), "cap": COUNT_CAP + 1}
+def counts_sql(person: str, hubs: Mapping[str, tuple[Reason, ...]], mark: int = 0,
+               mutes: list[tuple[str, str]] | None = None) -> tuple[str, dict[str, Any]]:
+    """Own unread and needs-me, and the hubs' unread items counted up to ``COUNT_CAP`` + 1 (pure): each hub
+    read newest first from its key, stopping at the cap."""
+    params: dict[str, Any] = {"person": person, "all_hubs": sorted(hubs), "cap": COUNT_CAP + 1, "mark": mark}
+    muted = not_muted(mutes or [], params)
     hub_count = "0"
     if hubs:
         hub_count = (
             "(SELECT count(*) FROM (SELECT DISTINCT h.message FROM unnest(%(all_hubs)s::text[]) AS x (hub)"
             " CROSS JOIN LATERAL (SELECT hi.message FROM hub_items hi WHERE hi.hub = x.hub AND hi.fresh"
-            f" AND hi.message > {MARK} AND hi.ts > {RECENT} AND {NOT_OWN} AND {NOT_MUTED}"
+            f" AND hi.message > %(mark)s AND {NOT_OWN} AND {muted}"
             " ORDER BY hi.message DESC LIMIT %(cap)s) h LIMIT %(cap)s) c)")
     return ("SELECT count(*), count(*) FILTER (WHERE needs_me), " + hub_count + " FROM stream_items"
             " WHERE person = %(person)s AND unread AND NOT done AND snoozed_until IS NULL", params)
@@ -186,7 +219,7 @@ MATERIALISE = (
     " packages)"
     " SELECT %(person)s, hi.message, min(hi.ts), ARRAY(SELECT DISTINCT split_part(r, ':', 1) FROM"
     "   unnest(array_agg(w.reasons)) r), array_agg(w.reasons ORDER BY hi.hub), false, false,"
-    f"   bool_or(hi.fresh) AND hi.message > {MARK} AND min(hi.ts) > {RECENT},"
+    "   bool_or(hi.fresh) AND hi.message > %(mark)s,"
     "   min(hi.category), min(hi.topic), min(hi.packages)"
     " FROM hub_items hi JOIN unnest(%(hub_names)s::text[], %(hub_reasons)s::text[]) AS w (hub, reasons)"
     "   ON w.hub = hi.hub"
@@ -194,11 +227,12 @@ MATERIALISE = (
     " GROUP BY hi.message ON CONFLICT DO NOTHING RETURNING message")
 
 
-def materialise_params(person: str, ids: list[int], hubs: Mapping[str, tuple[Reason, ...]]) -> dict[str, Any]:
+def materialise_params(person: str, ids: list[int], hubs: Mapping[str, tuple[Reason, ...]], mark: int = 0
+                       ) -> dict[str, Any]:
     """``MATERIALISE``'s parameters: one (hub, reason) pair a reason (pure)."""
     names, reasons = [], []
     for hub in sorted(hubs):
         for reason in hubs[hub]:
             names.append(hub)
             reasons.append(reason.encode())
-    return {"person": person, "ids": ids, "hub_names": names, "hub_reasons": reasons}
+    return {"person": person, "ids": ids, "hub_names": names, "hub_reasons": reasons, "mark": mark}

@@ -9,7 +9,15 @@ from typing import Any
 
 from psycopg2.extras import Json
 
-from hubs.db.stream_sql import MATERIALISE, after_sql, counts_sql, items_sql, materialise_params, page_sql
+from hubs.db.stream_sql import (
+    MATERIALISE,
+    PERSON_STATE,
+    after_sql,
+    counts_sql,
+    items_sql,
+    materialise_params,
+    page_sql,
+)
 from hubs.models import NotFound, StoredMessage
 from hubs.stream.model import (
     COUNT_CAP,
@@ -135,28 +143,36 @@ class StreamQueries:
         stored, _, msg_ids, keys = rows[0]
         return stored, dict(zip(msg_ids or (), keys or (), strict=True))
 
+    async def _person_state(self, person: str, hubs: Hubs) -> tuple[int, list[tuple[str, str]]]:
+        """The person's "read up to" mark and mutes (what reading their hubs' items needs; none without hubs)."""
+        if not hubs:
+            return 0, []
+        mark, kinds, values = (await self._query(PERSON_STATE, {"person": person}))[0]
+        return mark, list(zip(kinds, values, strict=True))
+
     async def stream_page(self, person: str, query: StreamQuery, hubs: Hubs = NO_HUBS) -> list[Item]:
         """A page of a view: the person's own items and their hubs' (``hubs``: hub → reasons), newest first."""
-        sql, params = page_sql(person, query, hubs)
+        sql, params = page_sql(person, query, hubs, *await self._person_state(person, hubs))
         return [item_from_row(r, hubs) for r in await self._query(sql, params)]
 
     async def stream_ids(self, person: str, query: StreamQuery, hubs: Hubs = NO_HUBS) -> list[int]:
-        sql, params = page_sql(person, query, hubs, keys_only=True)
+        sql, params = page_sql(person, query, hubs, *await self._person_state(person, hubs), keys_only=True)
         return [r[0] for r in await self._query(sql, params)]
 
     async def stream_items(self, person: str, ids: Iterable[int], hubs: Hubs = NO_HUBS) -> list[Item]:
         """Some of a person's items (own or their hubs') by id, newest first (others' are simply not found)."""
-        sql, params = items_sql(person, sorted(set(ids)), hubs)
+        mark, _ = await self._person_state(person, hubs)
+        sql, params = items_sql(person, sorted(set(ids)), hubs, mark)
         return [item_from_row(r, hubs) for r in await self._query(sql, params)]
 
     async def stream_after(self, person: str, after: int, limit: int, hubs: Hubs = NO_HUBS) -> list[Item]:
         """The items of "everything" newer than ``after``, oldest first (a stream resumed)."""
-        sql, params = after_sql(person, after, limit, hubs)
+        sql, params = after_sql(person, after, limit, hubs, *await self._person_state(person, hubs))
         return [item_from_row(r, hubs) for r in await self._query(sql, params)]
 
     async def stream_counts(self, person: str, hubs: Hubs = NO_HUBS) -> Counts:
         """Unread and needs-me: own unread items plus the hubs' unread ones (counted up to ``COUNT_CAP``)."""
-        sql, params = counts_sql(person, hubs)
+        sql, params = counts_sql(person, hubs, *await self._person_state(person, hubs))
         own, needs, from_hubs = (await self._query(sql, params))[0]
         return Counts(own + min(from_hubs, COUNT_CAP), needs, from_hubs > COUNT_CAP)
 
@@ -192,7 +208,8 @@ class StreamQueries:
         if not sets or not params["ids"]:
             return []
         if hubs:
-            await self._query(MATERIALISE, materialise_params(person, params["ids"], hubs))
+            mark, _ = await self._person_state(person, hubs)
+            await self._query(MATERIALISE, materialise_params(person, params["ids"], hubs, mark))
         rows = await self._query(
             f"UPDATE stream_items s SET {', '.join(sets)} WHERE s.person = %(person)s AND s.message = ANY(%(ids)s)"
             f" AND ({' OR '.join(differs)}) RETURNING s.message", params)

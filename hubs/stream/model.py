@@ -122,7 +122,7 @@ class Item:
     message: StoredMessage | None = None
 
 
-COUNT_CAP = 1000  # unread hub items counted at most (the badge then says "1000+")
+COUNT_CAP = 200  # unread hub items counted at most (the count then says "200+"; the header's badge "99+")
 HUB_UNREAD_DAYS = 7  # a hub item older than this is read (a newcomer's first count: the hubs' last week)
 
 

@@ -91,12 +91,15 @@ class FakeStreamQueries:
 
     def _hub_item(self, person: str, key: int, shown: list[str], hubs: Hubs) -> Item:
         """A hub's item in a person's stream without a row of theirs (as ``hubs.db.stream_sql`` reads it)."""
-        state = self._stream_state()
-        fresh = any(state["hub_items"][(h, key)] for h in shown)
-        message = self._message_by_key(key)
-        recent = message is not None and message.ts > self.clock.seconds() - HUB_UNREAD_DAYS * 86400
-        unread = fresh and recent and key > state["marks"].get(person, 0)
-        return Item(id=key, person=person, reasons=hub_reasons(hubs, shown), unread=unread)
+        fresh = any(self._stream_state()["hub_items"][(h, key)] for h in shown)
+        return Item(id=key, person=person, reasons=hub_reasons(hubs, shown), unread=fresh and key > self._mark(person))
+
+    def _mark(self, person: str) -> int:
+        """The key at or below which a person's hub items are read (``hubs.db.stream_sql.PERSON_STATE``)."""
+        since = self.clock.seconds() - HUB_UNREAD_DAYS * 86400
+        recent = [m for m in self.messages if m.ts > since]
+        first = min(recent, key=lambda m: m.ts).id if recent else max((m.id for m in self.messages), default=0) + 1
+        return max(self._stream_state()["marks"].get(person, 0), first - 1)
 
     def _items_of(self, person: str, hubs: Hubs = NO_HUBS, muted: bool = True) -> list[Item]:
         """Own rows (with their hubs' reasons added) and the hubs' items without one, newest first; a hub
