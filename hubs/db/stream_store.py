@@ -137,11 +137,24 @@ class StreamQueries:
                                       hub_items: Iterable[HubEntry] = ()) -> tuple[int, dict[str, int]]:
         """Store messages, their people's entries and their hubs' entries in one statement; returns (messages
         stored, msg_id → key) for every message given, stored now or before."""
+        hub_items = list(hub_items)
         if not messages:
             return 0, {}
         rows = await self._query(INSERT_WITH_ITEMS, insert_with_items_params(messages, items, hub_items))
         stored, _, msg_ids, keys = rows[0]
-        return stored, dict(zip(msg_ids or (), keys or (), strict=True))
+        known = dict(zip(msg_ids or (), keys or (), strict=True))
+        late = {m.msg_id for m in messages} - known.keys()
+        if late:
+            # Another process of the fleet stored the same message in the same moment: this statement waited
+            # for it at ON CONFLICT, but the key it committed is newer than the statement's snapshot. Once
+            # more (a new snapshot): the key is read and these entries written, so this process pushes too.
+            rows = await self._query(INSERT_WITH_ITEMS, insert_with_items_params(
+                [m for m in messages if m.msg_id in late], [i for i in items if i.msg_id in late],
+                [h for h in hub_items if h.msg_id in late]))
+            more, _, msg_ids, keys = rows[0]
+            stored += more
+            known.update(zip(msg_ids or (), keys or (), strict=True))
+        return stored, known
 
     async def _person_state(self, person: str, hubs: Hubs) -> tuple[int, list[tuple[str, str]]]:
         """The person's "read up to" mark and mutes (what reading their hubs' items needs; none without hubs)."""
