@@ -206,7 +206,9 @@ def stream_schemas() -> dict[str, Any]:
     string = {"type": "string"}
     strings = {"type": "array", "items": string}
     return {
-        "StreamCounts": _obj({"unread": {"type": "integer"}, "needs_me": {"type": "integer"}},
+        "StreamCounts": _obj({"unread": {"type": "integer"}, "needs_me": {"type": "integer"},
+                              "more": {"type": "boolean", "description": "The hubs' unread items were counted "
+                                                                        "up to a cap: unread is a lower bound."}},
                              ["unread", "needs_me"]),
         "StreamItem": _obj({
             "id": {"type": "integer", "description": "The item's id (the message's stable key)."},
