@@ -17,7 +17,7 @@ from hubs.history.jobs import PostgresJobs
 from hubs.history.plan import plan_windows
 from hubs.services.datagrepper import read_raw
 from hubs.services.http import ServiceError
-from hubs.stream.model import Reason
+from hubs.stream.model import Reason, StreamQuery
 from hubs.testing.history import FakeHistory, FakeJobs
 from hubs.testing.store import FakeStore
 
@@ -103,6 +103,20 @@ async def test_the_history_reaches_the_streams_of_the_people_it_concerns_read():
     items = await store.stream_after("ralph", 0, 10_000)
     assert sorted(asked) == expected_ids(["mizmo"]) and len(items) == len(store.messages) > 0
     assert not any(i.unread for i in items) and (await store.stream_counts("ralph")).unread == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_history_reaches_the_hubs_whose_feeds_show_it_read():
+    """The hubs' entries of the history are written once per hub, read: a member finds them, none unread."""
+    clock, store = make_clock(), FakeStore()
+    backfill = engine(FakeJobs(store), clock, concerns=lambda message: {},
+                      feed_hubs=lambda message: ("designteam",) if "mizmo" in message.usernames else ())
+    await backfill.request("person", "mizmo")
+    await backfill.run("person", "mizmo")
+    member = {"designteam": (Reason("hub", "designteam"),)}
+    items = await store.stream_page("duffy", StreamQuery(limit=100), member)
+    assert len(items) == len(store.messages) > 0 and not store._stream_state()["items"]
+    assert not any(i.unread for i in items) and (await store.stream_counts("duffy", member)).unread == 0
 
 
 @pytest_twisted.ensureDeferred

@@ -8,7 +8,7 @@ from twisted.internet import defer, reactor
 from hubs.db.store import PostgresStore
 from hubs.history.jobs import LeaseLost, PostgresJobs
 from hubs.models import StoredMessage
-from hubs.stream.model import NewItem, Reason
+from hubs.stream.model import HubEntry, NewItem, Reason
 from hubs.testing.history import FakeJobs
 from hubs.testing.store import FakeStore
 
@@ -118,6 +118,19 @@ async def test_saving_a_window_writes_its_stream_entries_read(both):
     assert (await both.store.stream_counts("ralph")).unread == 1
     assert [i.unread for i in await both.store.stream_after("decause", 0, 10)] == [False]
     assert (await both.store.stream_counts("decause")).unread == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_saving_a_window_writes_its_hub_entries_read(both):
+    """A window's hub entries go in the same transaction, once per hub, read (``fresh`` false)."""
+    await both.jobs.request("hub", "infra", NOW - 7200, NOW, NOW)
+    job = await both.jobs.claim("hub", "infra", "a", NOW, LEASE)
+    items = [HubEntry(f"m-{n}", "infra", fresh=False) for n in (1, 2)]
+    await both.jobs.save(job, "a", [message(1), message(2)], NOW - 3600, 2, NOW + 5, LEASE, 1, items)
+    member = {"infra": (Reason("hub", "infra"),)}
+    found = await both.store.stream_after("nirik", 0, 10, member)
+    assert [(i.unread, i.reasons) for i in found] == [(False, (Reason("hub", "infra"),))] * 2
+    assert (await both.store.stream_counts("nirik", member)).unread == 0
 
 
 @pytest_twisted.ensureDeferred

@@ -6,7 +6,7 @@ without an own row is in "everything" only; it is unread while it is fresh (not 
 its key is above the person's ``mark``: their "read up to" mark (mark all read), or the last key before
 the last ``HUB_UNREAD_DAYS`` days, whichever is higher (a newcomer's, or a new member's, first count is the
 hubs' last days, not their whole past). A person's mutes hide hub items at read time (their own rows were
-decided with the mutes already). Each hub is read newest first from its key with a LIMIT (a LATERAL per
+decided with the mutes already). Each hub is read newest first from its key with a LIMIT (a subquery per
 hub), so a page costs a page per hub, whatever the hubs hold; counts stop at ``COUNT_CAP``.
 """
 
@@ -76,6 +76,20 @@ ITEM_FROM = ("LEFT JOIN stream_items s ON NOT u.hub_only AND s.person = %(person
              " LEFT JOIN messages m ON m.id = u.key AND m.ts = u.ts")
 
 
+def per_hub(hubs: list[str], params: dict[str, Any], where: str, order: str, limit: str,
+            columns: str = "hi.message, hi.ts, hi.fresh") -> str:
+    """Each hub's rows newest (or oldest) first with a LIMIT, one subquery a hub with its name as a plain
+    parameter, joined by UNION ALL (pure). (A LATERAL over the names hid each name from the planner: with
+    thousands of hubs it guessed a few rows a hub and sorted a big hub's whole rows instead of reading its
+    newest few from the key.)"""
+    parts = []
+    for n, hub in enumerate(hubs):
+        params[f"hub{n}"] = hub
+        parts.append(f"(SELECT {columns} FROM hub_items hi WHERE hi.hub = %(hub{n})s AND {where}"
+                     f" ORDER BY hi.message {order} LIMIT {limit})")
+    return " UNION ALL ".join(parts)
+
+
 def reason_hubs(hubs: Mapping[str, tuple[Reason, ...]], kinds: tuple[str, ...]) -> list[str]:
     """The hubs whose items carry one of ``kinds`` for this person (pure)."""
     return sorted(h for h, reasons in hubs.items() if any(r.kind in kinds for r in reasons))
@@ -87,7 +101,7 @@ def page_sql(person: str, query: StreamQuery, hubs: Mapping[str, tuple[Reason, .
     and ``mutes``: the person's (``PERSON_STATE``)."""
     params: dict[str, Any] = {"person": person, "limit": query.limit, "all_hubs": sorted(hubs), "mark": mark}
     own = ["s.person = %(person)s", OWN_VIEWS[query.view], "(m.id IS NOT NULL OR s.card IS NOT NULL)"]
-    hub = ["hi.hub = x.hub", NOT_OWN, not_muted(mutes or [], params)]
+    hub = [NOT_OWN, not_muted(mutes or [], params)]
     if query.before is not None:
         params["before"] = query.before
         own.append("s.message < %(before)s")
@@ -146,7 +160,6 @@ def page_sql(person: str, query: StreamQuery, hubs: Mapping[str, tuple[Reason, .
         own.append("m.search @@ websearch_to_tsquery('simple', %(q)s)")
         hub.append("EXISTS (SELECT 1 FROM messages q WHERE q.id = hi.message AND q.ts = hi.ts"
                    " AND q.search @@ websearch_to_tsquery('simple', %(q)s))")
-    params["read_hubs"] = read_hubs
     union = (
         "(SELECT s.message AS key, s.ts, false AS hub_only, NULL::boolean AS fresh"
         " FROM stream_items s LEFT JOIN messages m ON m.id = s.message AND m.ts = s.ts"
@@ -154,9 +167,7 @@ def page_sql(person: str, query: StreamQuery, hubs: Mapping[str, tuple[Reason, .
     if read_hubs:
         union += (
             " UNION ALL (SELECT h.message, min(h.ts), true, bool_or(h.fresh)"
-            " FROM unnest(%(read_hubs)s::text[]) AS x (hub) CROSS JOIN LATERAL"
-            " (SELECT hi.message, hi.ts, hi.fresh FROM hub_items hi"
-            f" WHERE {' AND '.join(hub)} ORDER BY hi.message DESC LIMIT %(limit)s) h"
+            f" FROM ({per_hub(read_hubs, params, ' AND '.join(hub), 'DESC', '%(limit)s')}) h"
             " GROUP BY h.message ORDER BY h.message DESC LIMIT %(limit)s)")
     if keys_only:
         return f"SELECT u.key FROM ({union}) u ORDER BY u.key DESC LIMIT %(limit)s", params
@@ -185,12 +196,12 @@ def after_sql(person: str, after: int, limit: int, hubs: Mapping[str, tuple[Reas
     union = (
         "(SELECT s.message AS key, s.ts, false AS hub_only, NULL::boolean AS fresh FROM stream_items s"
         f" WHERE s.person = %(person)s AND s.message > %(after)s AND {OWN_VIEWS['everything']}"
-        " ORDER BY s.message LIMIT %(limit)s)"
-        " UNION ALL (SELECT h.message, min(h.ts), true, bool_or(h.fresh)"
-        " FROM unnest(%(all_hubs)s::text[]) AS x (hub) CROSS JOIN LATERAL"
-        " (SELECT hi.message, hi.ts, hi.fresh FROM hub_items hi WHERE hi.hub = x.hub AND hi.message > %(after)s"
-        f" AND {NOT_OWN} AND {muted} ORDER BY hi.message LIMIT %(limit)s) h GROUP BY h.message"
-        " ORDER BY h.message LIMIT %(limit)s)")
+        " ORDER BY s.message LIMIT %(limit)s)")
+    if hubs:
+        where = f"hi.message > %(after)s AND {NOT_OWN} AND {muted}"
+        union += (" UNION ALL (SELECT h.message, min(h.ts), true, bool_or(h.fresh)"
+                  f" FROM ({per_hub(sorted(hubs), params, where, 'ASC', '%(limit)s')}) h GROUP BY h.message"
+                  " ORDER BY h.message LIMIT %(limit)s)")
     return (f"SELECT {ITEM_COLUMNS} FROM (SELECT * FROM ({union}) v ORDER BY key LIMIT %(limit)s) u {ITEM_FROM}"
             " WHERE m.id IS NOT NULL OR s.card IS NOT NULL ORDER BY u.key", params)
 
@@ -203,11 +214,9 @@ def counts_sql(person: str, hubs: Mapping[str, tuple[Reason, ...]], mark: int = 
     muted = not_muted(mutes or [], params)
     hub_count = "0"
     if hubs:
-        hub_count = (
-            "(SELECT count(*) FROM (SELECT DISTINCT h.message FROM unnest(%(all_hubs)s::text[]) AS x (hub)"
-            " CROSS JOIN LATERAL (SELECT hi.message FROM hub_items hi WHERE hi.hub = x.hub AND hi.fresh"
-            f" AND hi.message > %(mark)s AND {NOT_OWN} AND {muted}"
-            " ORDER BY hi.message DESC LIMIT %(cap)s) h LIMIT %(cap)s) c)")
+        where = f"hi.fresh AND hi.message > %(mark)s AND {NOT_OWN} AND {muted}"
+        hub_count = (f"(SELECT count(*) FROM (SELECT DISTINCT h.message FROM"
+                     f" ({per_hub(sorted(hubs), params, where, 'DESC', '%(cap)s', 'hi.message')}) h LIMIT %(cap)s) c)")
     return ("SELECT count(*), count(*) FILTER (WHERE needs_me), " + hub_count + " FROM stream_items"
             " WHERE person = %(person)s AND unread AND NOT done AND snoozed_until IS NULL", params)
 
