@@ -119,7 +119,8 @@ def store_messages(cur, envelopes, meta_config, index=None) -> int:
 
 
 # Every table the migrations create (tests check this list against the schema).
-HUBS_TABLES = ("backfill_jobs", "api_tokens", "sessions", "messages", "message_ids", "stream_items", "follows",
+HUBS_TABLES = ("backfill_jobs", "api_tokens", "sessions", "messages", "message_ids", "stream_items", "hub_items",
+               "stream_marks", "follows",
                "mutes", "stream_filters", "roles", "widgets", "hubs", "users", "schema_migrations")
 HUBS_FUNCTIONS = ("hubs_message_partition(date)", "hubs_words(text[])")
 
