@@ -4,7 +4,16 @@ import datetime
 
 import pytest
 
-from hubs.stream.model import StreamError, parse_changes, parse_query, snooze_until
+from hubs.db.stream_sql import not_muted, reason_hubs
+from hubs.stream.model import (
+    Reason,
+    StreamError,
+    hub_reasons,
+    merge_reasons,
+    parse_changes,
+    parse_query,
+    snooze_until,
+)
 
 # Wednesday 2026-12-02 15:00 UTC
 NOW = datetime.datetime(2026, 12, 2, 15, 0, tzinfo=datetime.UTC).timestamp()
@@ -66,3 +75,46 @@ def test_bad_changes(changes):
     """A triage change must name known fields with the right types."""
     with pytest.raises(StreamError):
         parse_changes(changes)
+
+
+R = Reason
+PERSON_HUBS = {"infra": (R("hub", "infra"), R("follow-hub", "infra")), "design": (R("follow-hub", "design"),)}
+
+
+@pytest.mark.parametrize("shown, expected", [
+    (["infra"], (R("hub", "infra"), R("follow-hub", "infra"))),
+    (["design", "infra"], (R("follow-hub", "design"), R("hub", "infra"), R("follow-hub", "infra"))),
+    (["other"], ()),
+    ([], ()),
+])
+def test_a_hub_items_reasons_are_those_of_the_persons_hubs_that_show_it(shown, expected):
+    assert hub_reasons(PERSON_HUBS, shown) == expected
+
+
+@pytest.mark.parametrize("first, extra, expected", [
+    ((R("mentioned"),), (R("hub", "x"),), (R("mentioned"), R("hub", "x"))),
+    ((R("hub", "x"),), (R("hub", "x"), R("hub", "x")), (R("hub", "x"),)),
+    ((), (R("hub", "x"), R("hub", "x")), (R("hub", "x"),)),
+])
+def test_own_reasons_come_first_then_the_hubs_missing_ones(first, extra, expected):
+    assert merge_reasons(first, extra) == expected
+
+
+@pytest.mark.parametrize("kinds, expected", [(("follow-hub",), ["design", "infra"]), (("hub",), ["infra"]),
+                                             (("mentioned",), [])])
+def test_the_hubs_a_reason_filter_reads(kinds, expected):
+    assert reason_hubs(PERSON_HUBS, kinds) == expected
+
+
+@pytest.mark.parametrize("mutes, sql, params", [
+    ([], "true", {}),
+    ([("package", "gimp"), ("package", "inkscape")], "NOT (hi.packages && %(mute_package)s::text[])",
+     {"mute_package": ["gimp", "inkscape"]}),
+    ([("topic", "*.git_x%.*"), ("service", "koji")],
+     "NOT (hi.category = ANY(%(mute_service)s::text[]) OR hi.topic LIKE ANY(%(mute_topic)s::text[]))",
+     {"mute_service": ["koji"], "mute_topic": ["%.git\\_x\\%.%"]}),
+])
+def test_mutes_become_parameters_of_one_condition(mutes, sql, params):
+    """A person's mutes as SQL over a hub row: values are parameters (never in the text), globs as LIKE."""
+    got: dict = {}
+    assert not_muted(mutes, got) == sql and got == params
