@@ -262,3 +262,51 @@ def test_a_found_summary_is_shown_as_text_never_run(setup):  # noqa: F811
     assert result.locator(".feed-text img, .feed-text b").count() == 0
     assert page.evaluate("() => window.pwned") is None
     done(page)
+
+
+def test_older_results_page_back_and_keep_the_keyboards_place(setup):  # noqa: F811
+    """20 at a time; "Older results" adds the next page below (the focus stays on it) and asks with the cursor."""
+    hub, browser = setup
+    feed = widget_idx(hub, "feed")
+    frame = f"#widget-{feed}"
+    page = visit(browser, hub, "/designteam")
+    wait_loaded(page)
+    asked = searches(page)
+    page.locator(f"{frame} .feed-search-q").fill("ticket")  # the demo's designteam opened many
+    results = page.locator(f"{frame} .feed-results .feed-item")
+    expect(results).to_have_count(20)
+    older = page.get_by_role("button", name="Older results")
+    expect(page.locator(f"{frame} .feed-search-said")).to_have_text(
+        "20 messages (and older ones) match \u201cticket\u201d.")
+    older.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("([s, n]) => document.querySelectorAll(s).length > n",
+                           arg=[f"{frame} .feed-results .feed-item", 20], timeout=WAIT_MS, polling=POLL_MS)
+    assert "before=" in asked[-1], asked
+    if older.is_visible():
+        expect(older).to_be_focused()
+    else:  # that was all: the focus went to the first of the page loaded
+        assert page.evaluate("() => document.activeElement.classList.contains('feed-result')")
+    texts = results.evaluate_all("els => els.map(e => e.textContent)")
+    assert all("ticket" in t.lower() for t in texts)
+    done(page)
+
+
+def test_the_pop_out_widget_searches_too_and_without_the_script_the_box_goes_to_search(setup):  # noqa: F811
+    """/designteam/<feed> has the same box; with scripts off, Enter opens /search with the same people's filter."""
+    hub, browser = setup
+    feed = widget_idx(hub, "feed")
+    page = visit(browser, hub, f"/designteam/{feed}")
+    page.locator(".feed-search-q").fill("mockups")
+    expect(page.locator(".feed-results .feed-item").first).to_contain_text("mockups")
+    expect(page.locator("ul.feed")).to_be_hidden()
+    done(page)
+
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(hub.url + f"/designteam/{feed}")
+    page.locator(".feed-search-q").fill("mockups")
+    page.locator(".feed-search-q").press("Enter")
+    page.wait_for_url(re.compile(r"/search\?q=mockups&hub=designteam$"))
+    expect(page.locator(".search-results li").first).to_contain_text("mockups")
+    context.close()
