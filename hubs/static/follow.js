@@ -42,7 +42,8 @@
           }
           return { status: r.status, body: data };
         });
-      }, function () { return { status: 0, body: {} }; });
+      })
+      .catch(function () { return { status: 0, body: {} }; });  // not reached (offline), or /api/me failed
   }
 
   function clear() {
