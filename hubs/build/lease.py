@@ -69,10 +69,15 @@ class Leases:
         self.poll = poll
         self.poll_cap = poll_cap
         self.version_of = version_of
-        self.stats = {"held": 0, "waited": 0, "taken_over": 0}
+        self.stats = {"held": 0, "waited": 0, "taken_over": 0, "superseded": 0}
 
-    async def acquire(self, key: str, cause: str, version: int) -> Claim:
-        """Take the lease of (``key``, ``cause``) to build ``version``, or wait for its holder's payload."""
+    async def acquire(self, key: str, cause: str, version: int, floor: int = 0) -> Claim:
+        """Take the lease of (``key``, ``cause``) to build ``version``, or wait for its holder's payload.
+
+        ``floor``: the widget's version floor as read before (``hubs.build.payloads``). A holder building
+        below it holds the lease of an older build (a "cold" lease outlives its build by its expiry): a newer
+        build began since and may be shown already, so its payload is not waited for; this process builds.
+        """
         lease = lease_key(key, cause)
         mine = lease_value(self.owner, version)
         try:
@@ -94,6 +99,9 @@ class Leases:
                     return Claim()
                 if value is not None:
                     building = holder_version(value)
+                    if building is not None and building < floor:
+                        self.stats["superseded"] += 1
+                        return Claim()
                 if payload is not None and building is not None and self.version_of(payload) >= building:
                     self.stats["waited"] += 1
                     return Claim(payload=payload)

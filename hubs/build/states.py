@@ -33,7 +33,7 @@ from hubs.build.builder import PayloadBuilder, describe_error
 from hubs.build.cache import Cache, cache_key
 from hubs.build.coalesce import Coalescer
 from hubs.build.lease import Leases, lease_key
-from hubs.build.payloads import PayloadStore, WidgetState
+from hubs.build.payloads import PayloadStore, WidgetState, payload_version
 from hubs.build.queue import WAITING, BuildQueue, TimeSlices
 from hubs.build.schedule import RebuildSchedule
 from hubs.build.viewers import Viewers, chunks, plan_rebuilds
@@ -270,13 +270,15 @@ class WidgetStates:
             raise NotFound(f"widget {idx} is gone")
         key = self.key_of(widget)
         cached, floor = await self.payloads.read(idx, None if fresh else key)  # one round trip
-        if cached is not None:
+        if cached is not None and payload_version(cached) >= floor:
             return self._take(widget, key, cached, push=False)
+        # Below the floor: a newer build of the widget began somewhere (it raised the floor first) and may be on
+        # its viewers' pages already, pushed before it is saved: built here instead, never shown older.
         version = self.payloads.choose_version(idx, floor, self.clock.seconds())
         if cause is None or self.leases is None:
             state, _ = await self._build_here(widget, key, version, fresh)
             return state
-        claim = await self.leases.acquire(key, cause, version)
+        claim = await self.leases.acquire(key, cause, version, floor)
         if claim.payload is not None:
             self.stats["from_other_process"] += 1
             self.metrics.rebuilds.labels(widget.plugin, "from_other_process").inc()
