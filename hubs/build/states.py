@@ -29,11 +29,12 @@ from urllib.parse import urlsplit
 
 from twisted.internet import defer, task
 
+from hubs.build.begin import Begin
 from hubs.build.builder import PayloadBuilder, describe_error
 from hubs.build.cache import Cache, cache_key
 from hubs.build.coalesce import Coalescer
 from hubs.build.lease import Leases, lease_key
-from hubs.build.payloads import PayloadStore, WidgetState, payload_version
+from hubs.build.payloads import PayloadStore, WidgetState
 from hubs.build.queue import WAITING, BuildQueue, TimeSlices
 from hubs.build.schedule import RebuildSchedule
 from hubs.build.viewers import Viewers, chunks, plan_rebuilds
@@ -264,34 +265,46 @@ class WidgetStates:
         self._lanes.pop(idx, None)
 
     async def _build(self, idx: int, fresh: bool, cause: str | None = None) -> WidgetState:
-        """One build: memcached (unless ``fresh``), else the lease's holder, else ``data()`` here."""
+        """One build: memcached (unless ``fresh``), else the lease's holder, else ``data()`` here.
+
+        Its start is one call on a cache thread (``hubs.build.begin``): the payload (unless ``fresh``) and the
+        version floor read, the version chosen, the lease of (key, ``cause``) taken, the floor raised.
+        """
         widget = self.directory.widgets.get(idx)
         if widget is None:
             raise NotFound(f"widget {idx} is gone")
         key = self.key_of(widget)
-        cached, floor = await self.payloads.read(idx, None if fresh else key)  # one round trip
-        if cached is not None and payload_version(cached) >= floor:
-            return self._take(widget, key, cached, push=False)
-        # Below the floor: a newer build of the widget began somewhere (it raised the floor first) and may be on
-        # its viewers' pages already, pushed before it is saved: built here instead, never shown older.
-        version = self.payloads.choose_version(idx, floor, self.clock.seconds())
-        if cause is None or self.leases is None:
-            state, _ = await self._build_here(widget, key, version, fresh)
-            return state
-        claim = await self.leases.acquire(key, cause, version, floor)
+        leases = self.leases if cause is not None else None
+        begun = await self.payloads.begin(Begin(
+            idx, None if fresh else key, lease_key(key, cause) if leases is not None else None,
+            leases.owner if leases is not None else b"", leases.ttl if leases is not None else 0,
+            self.payloads.version(idx) or 0, self.clock.seconds()))
+        if begun.cached is not None:
+            return self._take(widget, key, begun.cached, push=False)
+        if not begun.waits:
+            if begun.held:
+                leases.stats["held"] += 1
+            return await self._build_held(widget, key, begun.version, fresh, cause if begun.held else None,
+                                          floor_raised=begun.raised)
+        claim = await leases.wait(key, cause, begun.version, begun.floor)
         if claim.payload is not None:
             self.stats["from_other_process"] += 1
             self.metrics.rebuilds.labels(widget.plugin, "from_other_process").inc()
             await self._slice()  # pushing it: this turn's share of the builds' work
             return self._take(widget, key, claim.payload, push=fresh)
         # A wait may have taken time: the version is at least the one announced, and never behind the clock.
-        version = max(version, self.payloads.choose_version(idx, floor, self.clock.seconds()))
+        version = max(begun.version, self.payloads.choose_version(idx, begun.floor, self.clock.seconds()))
+        return await self._build_held(widget, key, version, fresh, cause if claim.held else None)
+
+    async def _build_held(self, widget: Widget, key: str, version: int, fresh: bool, held: str | None,
+                          floor_raised: bool = False) -> WidgetState:
+        """``_build_here``; ``held``: the cause whose lease this process holds, given up if nothing was saved."""
         saved = False
         try:
-            state, saved = await self._build_here(widget, key, version, fresh)
+            state, saved = await self._build_here(widget, key, version, fresh, floor_raised)
         finally:
-            if claim.held and not saved:
-                self.leases.give_up(key, cause)
+            if held is not None and not saved:
+                self.leases.give_up(key, held)
         return state
 
     def _take(self, widget: Widget, key: str, payload: bytes, push: bool) -> WidgetState:
@@ -300,14 +313,18 @@ class WidgetStates:
             self.payloads.remember_good(widget.idx, key, payload)
         return self._install(widget, key, payload, failed=False, push=push)
 
-    async def _build_here(self, widget: Widget, key: str, version: int, fresh: bool) -> tuple[WidgetState, bool]:
-        """Call ``data()`` and install the result: (state, was it saved in memcached for the fleet)."""
+    async def _build_here(self, widget: Widget, key: str, version: int, fresh: bool,
+                          floor_raised: bool = False) -> tuple[WidgetState, bool]:
+        """Call ``data()`` and install the result: (state, was it saved in memcached for the fleet).
+
+        The floor is at ``version`` before anything is shown or saved: raised by the build's start
+        (``floor_raised``), else now, its round trip overlapping data() and the rendering.
+        """
         idx = widget.idx
-        # Sent before data() starts (a build starting meanwhile elsewhere goes higher); its round trip overlaps
-        # data() and the rendering instead of preceding them, and ends before anything is saved or shown.
-        floor_raised = defer.ensureDeferred(self.payloads.raise_floor(idx, version))
+        raising = None if floor_raised else defer.ensureDeferred(self.payloads.raise_floor(idx, version))
         payload, error = await self._compute(widget, version)
-        await floor_raised
+        if raising is not None:
+            await raising
         self.stats["rebuilds"] += 1
         if error is None:
             self.metrics.rebuilds.labels(widget.plugin, "ok").inc()
