@@ -19,11 +19,12 @@ until their next view, which builds them on the cold path).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,6 +50,9 @@ from hubs.widgets.base import WidgetSpec
 from hubs.widgets.util import WidgetProblem
 
 log = logging.getLogger(__name__)
+
+# How long a build start sent with an edit's commit (``prepare_edit``) waits for the build that takes it.
+PREPARED_FOR = 2.0
 
 # Failures that say something about the world, not about Hubs' code: logged in one line, without a traceback.
 EXPECTED_FAILURES = (defer.TimeoutError, defer.CancelledError, ServiceError, WidgetProblem)
@@ -79,6 +83,7 @@ class WidgetStates:
                       "data_in_flight": 0, "most_data_in_flight": 0}
         self._builds = Coalescer()
         self._keys: dict[int, tuple[Widget, str]] = {}
+        self._prepared: dict[tuple[int, str], defer.Deferred] = {}  # (widget, new key) -> its build's start
         self._lanes: dict[int, tuple[Widget, str | None]] = {}
 
     # ------------------------------------------------------------------ reading
@@ -244,6 +249,46 @@ class WidgetStates:
             # The new config's key: its first build (or none until viewed).
             self._rebuild_many_logged([(old.idx, "config") for old in change.reconfigured])
 
+    def prepare_edit(self, widget: Widget, config: dict[str, Any]) -> Callable[[bool], None]:
+        """An edit of ``widget`` to ``config`` is being committed here: its rebuild's start is sent now.
+
+        The rebuild that the committed edit starts (cause "config") takes this start (``hubs.build.begin``:
+        floor, version, the lease of the new config's key) instead of sending its own after the commit, so
+        the memcached hop travels while the commit does. Only for a widget an open page here shows (it is
+        rebuilt here at once). Returns ``settle(committed)``: a start that no build took (the commit failed,
+        or no build came within ``PREPARED_FOR``) gives its lease up, so no process of the fleet waits on it.
+        """
+        if self.leases is None or self.viewers is None or self.viewers.here().get(widget.hub, 0) <= 0:
+            return _settled
+        key = self._key(dataclasses.replace(widget, config=config))
+        slot = (widget.idx, key)
+        if slot in self._prepared:
+            return _settled
+        begun = defer.ensureDeferred(self.payloads.begin(self._begin_of(widget.idx, None, key, "config")))
+        self._prepared[slot] = begun
+
+        def settle(committed: bool) -> None:
+            if committed:
+                self.clock.callLater(PREPARED_FOR, self._unprepare, slot, begun)
+            else:
+                self._unprepare(slot, begun)
+
+        return settle
+
+    def _unprepare(self, slot: tuple[int, str], begun: defer.Deferred) -> None:
+        """A prepared start no build took: its lease, if it got it, is given up."""
+        if self._prepared.get(slot) is not begun:
+            return  # taken by its build
+        del self._prepared[slot]
+        begun.addCallback(lambda b: self.leases.give_up(slot[1], "config") if b.held else None)
+        begun.addErrback(lambda f: log.error("giving up a prepared lease failed: %s", f.getTraceback()))
+
+    def _begin_of(self, idx: int, read: str | None, key: str, cause: str | None) -> Begin:
+        leases = self.leases if cause is not None else None
+        return Begin(idx, read, lease_key(key, cause) if leases is not None else None,
+                     leases.owner if leases is not None else b"", leases.ttl if leases is not None else 0,
+                     self.payloads.version(idx) or 0, self.clock.seconds())
+
     def refresh_due(self) -> list[int]:
         """Rebuild served widgets whose data ages with time (``REFRESH``), or invalidate them if nobody views
         them; returns their ids."""
@@ -274,18 +319,22 @@ class WidgetStates:
         if widget is None:
             raise NotFound(f"widget {idx} is gone")
         key = self.key_of(widget)
+        prepared = self._prepared.pop((idx, key), None) if fresh and cause == "config" else None
+        if prepared is not None:
+            begun = await prepared  # sent with the edit's commit (``prepare_edit``)
+        else:
+            begun = await self.payloads.begin(self._begin_of(idx, None if fresh else key, key, cause))
         leases = self.leases if cause is not None else None
-        begun = await self.payloads.begin(Begin(
-            idx, None if fresh else key, lease_key(key, cause) if leases is not None else None,
-            leases.owner if leases is not None else b"", leases.ttl if leases is not None else 0,
-            self.payloads.version(idx) or 0, self.clock.seconds()))
         if begun.cached is not None:
             return self._take(widget, key, begun.cached, push=False)
         if not begun.waits:
             if begun.held:
                 leases.stats["held"] += 1
-            return await self._build_held(widget, key, begun.version, fresh, cause if begun.held else None,
-                                          floor_raised=begun.raised)
+            version, raised = begun.version, begun.raised
+            if version <= (self.payloads.version(idx) or 0):  # a build here installed a newer one meanwhile
+                version, raised = self.payloads.choose_version(idx, begun.floor, self.clock.seconds()), False
+            return await self._build_held(widget, key, version, fresh, cause if begun.held else None,
+                                          floor_raised=raised)
         claim = await leases.wait(key, cause, begun.version, begun.floor)
         if claim.payload is not None:
             self.stats["from_other_process"] += 1
@@ -414,3 +463,7 @@ class WidgetStates:
             self.stats["data_in_flight"] -= 1
         self.metrics.data.labels(widget.plugin, "ok").observe(time.perf_counter() - started)
         return result
+
+
+def _settled(committed: bool) -> None:
+    """``prepare_edit``'s answer when nothing was prepared."""
