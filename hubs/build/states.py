@@ -243,11 +243,12 @@ class WidgetStates:
         """Forget dropped widgets, rebuild reconfigured ones under their new config (if anyone views them)."""
         for idx in change.dropped:
             self._forget(idx)
+        if change.reconfigured:
+            # The new config's key: its first build (or none until viewed). Started first: an edit's build may
+            # run to its push in this turn (``prepare_edit``), ahead of the drops' hops below.
+            self._rebuild_many_logged([(old.idx, "config") for old in change.reconfigured])
         for old in change.reconfigured:
             self._later(self.payloads.drop(self._key(old)), "dropping the old config's payload")  # never read again
-        if change.reconfigured:
-            # The new config's key: its first build (or none until viewed).
-            self._rebuild_many_logged([(old.idx, "config") for old in change.reconfigured])
 
     def prepare_edit(self, widget: Widget, config: dict[str, Any]) -> Callable[[bool], None]:
         """An edit of ``widget`` to ``config`` is being committed here: its rebuild's start is sent now.
