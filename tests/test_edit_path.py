@@ -263,8 +263,8 @@ async def made(config, fake_store, fake_cache, clock, log):
 @pytest_twisted.ensureDeferred
 async def test_an_edits_rebuild_begins_in_memcached_while_the_commit_travels(
         config, fake_store, fake_cache, clock, monkeypatch):
-    """Viewed here: the rebuild's start (floor, version, lease) is one hop sent before the commit answers, and the
-    rebuild after the commit takes it: one start, one data(), pushed, then saved."""
+    """Viewed here: the rebuild's start (floor, version, lease) is one hop sent right after the statement, before
+    the commit answers, and the rebuild after the commit takes it: one start, one data(), pushed, then saved."""
     log = []
     hubs = await made(config, fake_store, fake_cache, clock, log)
     listener = Recorder()
@@ -273,18 +273,18 @@ async def test_an_edits_rebuild_begins_in_memcached_while_the_commit_travels(
     gate = gated_update(fake_store, monkeypatch, log)
     calls = hubs.states.stats["data_calls"]
     edit = defer.ensureDeferred(hubs.editor.update_widget_config("designteam", 2, {"text": "early"}, "mizmo"))
-    assert log == ["begin", "commit sent"]
+    assert log == ["commit sent", "begin"]
     gate.callback(None)
     new = await edit
     await settle()
-    assert log[:3] == ["begin", "commit sent", "committed"] and log.count("begin") == 1 and "set_many" in log
+    assert log[:3] == ["commit sent", "begin", "committed"] and log.count("begin") == 1 and "set_many" in log
     assert hubs.states.stats["data_calls"] == calls + 1 and hubs.states.leases.stats["held"] >= 1
     assert [p["data"] for _, p in listener.events("widget")] == [{"text": "early"}] and new.config == {"text": "early"}
     assert hubs.states._prepared == {}
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_failed_commit_gives_the_prepared_lease_up(config, fake_store, fake_cache, clock):
+async def test_a_failed_commit_gives_the_prepared_lease_up(config, fake_store, fake_cache, clock, monkeypatch):
     """A 409 leaves nothing for the fleet to wait on: the lease the start took is given up at once."""
     from hubs.build.lease import GAVE_UP, lease_key
 
@@ -292,9 +292,14 @@ async def test_a_failed_commit_gives_the_prepared_lease_up(config, fake_store, f
     hubs = await made(config, fake_store, fake_cache, clock, log)
     hubs.streams.add("designteam", Recorder())
     held = hubs.directory.widgets[2]
-    with pytest.raises(Conflict):
-        await hubs.editor.update_widget_config("designteam", 2, {"text": "late"}, "mizmo", expected_version=7)
+    gate = gated_update(fake_store, monkeypatch, log)
+    edit = defer.ensureDeferred(
+        hubs.editor.update_widget_config("designteam", 2, {"text": "late"}, "mizmo", expected_version=7))
     key = hubs.states._key(Widget(2, "designteam", held.plugin, held.column, held.position, {"text": "late"}))
+    assert fake_cache.get(lease_key(key, "config")) not in (None, GAVE_UP)  # taken while the commit travels
+    gate.callback(None)
+    with pytest.raises(Conflict):
+        await edit
     assert fake_cache.get(lease_key(key, "config")) == GAVE_UP and hubs.states._prepared == {}
 
 

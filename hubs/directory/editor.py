@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet import defer
+
 from hubs.bus.publish import Bus
 from hubs.directory.directory import Directory
 from hubs.models import COLUMNS, Hub, Widget
@@ -50,10 +52,13 @@ class Editor:
         if spec is None:
             raise InvalidConfig({"plugin": f"unknown widget type {widget.plugin!r}"})
         config = spec.validate(raw)
-        settle = self.prepare(widget, config) if self.prepare is not None else None
+        # The statement is sent first (the store's call runs to its first wait at once): the prepared start's cache
+        # thread then runs while this thread waits for PostgreSQL, not while it is sending the statement.
+        committing = defer.ensureDeferred(self.store.update_widget_config(idx, config, expected_version))
+        settle = self.prepare(widget, config) if self.prepare is not None and not committing.called else None
         committed = False
         try:
-            old, new = await self.store.update_widget_config(idx, config, expected_version)
+            old, new = await committing
             committed = True
             message = {"hub": hub, "idx": idx, "plugin": new.plugin, "old": old.config, "new": new.config,
                        "version": new.version, "agent": actor}
