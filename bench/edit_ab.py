@@ -85,11 +85,12 @@ class Side:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", required=True, help="the other Hubs tree (a git worktree)")
+    parser.add_argument("--after", help="the tree to compare with it (default: this one)")
     parser.add_argument("--edits", type=int, default=300, help="edits on each hub")
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between two edits")
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()
-    after_tree = Path(__file__).resolve().parent.parent
+    after_tree = Path(args.after).resolve() if args.after else Path(__file__).resolve().parent.parent
     print(f"# Edit A/B, interleaved — {time.strftime('%Y-%m-%d %H:%M')} — {machine()} — "
           f"load {os.getloadavg()[0]:.1f}\n# before: {args.before}\n# after:  {after_tree}\n")
     with ExitStack() as stack:
