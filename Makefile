@@ -1,7 +1,7 @@
 # `make run` brings up everything Hubs needs and runs it; `make test` runs the tests (all of them),
 # `make test-unit` only those that need no service (well under a minute).
 .PHONY: run fleet test test-unit services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
-        bench-frozen-cache bench-push-amqp bench-pg-restart bench-storm bench-history bench-frontpage bench-stream \
+        bench-frozen-cache bench-push-amqp bench-pg-restart bench-storm bench-history bench-frontpage bench-stream bench-stream-push \
         bench-backfill
 run:
 	tools/dev.sh run
@@ -32,6 +32,8 @@ bench-decide:
 	tools/dev.sh bench decide
 bench-stream:
 	tools/dev.sh bench stream
+bench-stream-push:
+	tools/dev.sh bench stream_push
 bench-store:
 	tools/dev.sh bench store
 bench-amqp:

@@ -2,6 +2,8 @@
 
     python bench/sse_swarm.py PORT HUB N
     python bench/sse_swarm.py PORT @PLAN.json     (PLAN: [[hub, streams], ...]; widget events are read)
+    python bench/sse_swarm.py PORT %TOKENS.json   (people's own /stream/events, one per API token; times the
+                                                   first ``stream-item`` of each since the mark)
 
 Speaks minimal HTTP over non-blocking sockets in one epoll loop (cheap per
 stream, so the client measures the hub rather than itself). Commands on stdin:
@@ -24,7 +26,13 @@ import sys
 import time
 
 port = int(sys.argv[1])
-if sys.argv[2].startswith("@"):
+tokens = None
+if sys.argv[2].startswith("%"):
+    with open(sys.argv[2][1:]) as f:
+        tokens = json.load(f)
+    plan = [("", len(tokens))]
+    decode = False
+elif sys.argv[2].startswith("@"):
     with open(sys.argv[2][1:]) as f:
         plan = [(hub, int(count)) for hub, count in json.load(f)]
     decode = True
@@ -56,8 +64,13 @@ def open_one(hub, number):
     except BlockingIOError:
         pass
     socks[s.fileno()] = s
-    requests[s.fileno()] = (f"GET /{hub}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                            "Accept: text/event-stream\r\n\r\n").encode()
+    if tokens is not None:
+        requests[s.fileno()] = ("GET /stream/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                f"Authorization: Bearer {tokens[number]}\r\n"
+                                "Accept: text/event-stream\r\n\r\n").encode()
+    else:
+        requests[s.fileno()] = (f"GET /{hub}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Accept: text/event-stream\r\n\r\n").encode()
     hubs[s.fileno()] = (hub, number)
     raw[s.fileno()] = b""
     pending[s.fileno()] = b""
@@ -168,9 +181,9 @@ while True:
             dechunk(fd)
             sse_events(fd, now)
             continue
-        if fd not in hello and b"event: hello" in chunk:
+        if fd not in hello and (b"event: hello" in chunk or b"event: stream-count" in chunk):
             hello.add(fd)
-        if marked and fd not in seen and b"event: widget" in chunk:
+        if marked and fd not in seen and (b"event: widget" in chunk or b"event: stream-item" in chunk):
             seen[fd] = now
     if not announced and len(hello) == n:
         announced = True

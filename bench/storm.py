@@ -306,7 +306,11 @@ class Services:
 def hub_config(urls: dict[str, str], per_host: int) -> dict:
     return {"hubs.sse.keepalive": 15.0, "hubs.services.allow_private_urls": True,
             "hubs.services.per_host": per_host, "hubs.web.max_open_files": 65536,
-            **{f"hubs.services.{name}_url": url for name, url in urls.items()}}
+            **{SETTING.get(name, f"hubs.services.{name}_url"): url for name, url in urls.items()}}
+
+
+# The people services have settings of their own (the canned FASJSON and dist-git answer for everyone).
+SETTING = {"fasjson": "hubs.fasjson.url", "distgit": "hubs.distgit.url"}
 
 
 class Processes:
@@ -398,11 +402,13 @@ def scratch(populate, extra: dict, fleet: int = 0, logs: Path | None = None):
                     raise RuntimeError(f"GET /ralph answered {status} after start")
                 yield procs, dsn, time.monotonic() - started
             finally:
-                procs.stop()
-                if logs is not None:
-                    logs.mkdir(parents=True, exist_ok=True)
-                    for i, p in enumerate(procs.members, 1):
-                        (logs / f"hub{i}.log").write_text(p.log())
+                try:
+                    procs.stop()
+                finally:
+                    if logs is not None:
+                        logs.mkdir(parents=True, exist_ok=True)
+                        for i, p in enumerate(procs.members, 1):
+                            (logs / f"hub{i}.log").write_text(p.log())
     finally:
         drop_database(admin, dsn)
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hubs.demo.services import CannedServices  # noqa: E402
 
-SERVICES = ("badges", "bodhi", "pagure", "fedocal")
+SERVICES = ("badges", "bodhi", "pagure", "fedocal", "fasjson", "distgit")
 
 
 class Counted(Resource):

@@ -48,6 +48,7 @@ from hubs.logsafe import clean
 from hubs.metrics import Metrics
 from hubs.models import ROLES
 from hubs.people.accounts import Accounts
+from hubs.services import dns
 from hubs.stream.concern import ConcernIndex
 from hubs.stream.memberships import Memberships, memberships_for
 from hubs.stream.push import PersonStreams
@@ -423,6 +424,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     if have < want:
         raise SchemaOutOfDate(f"database schema is at version {have}, this Hubs needs {want}: run populate.py")
     parts.setdefault("recorder", MessageRecorder(store, reactor))
+    dns.install(reactor)  # a DNS server that does not answer never holds a stop (hubs/services/dns.py)
     if config.backfill_enabled and parts.get("http") is not None:
         from hubs.history.jobs import PostgresJobs
         from hubs.services.datagrepper import Datagrepper

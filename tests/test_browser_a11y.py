@@ -161,7 +161,7 @@ def visit(browser, hub: HubProcess, path: str, viewport: str = "desktop") -> Pag
 def log_in(browser, hub: HubProcess, username: str, path: str = "/designteam", viewport: str = "desktop") -> Page:
     """A new context logged in as ``username`` through the provider's form (not Hubs' pages: not checked)."""
     page = visit(browser, hub, path, viewport)
-    page.get_by_role("link", name="Log in").click()
+    page.get_by_role("link", name="Log in", exact=True).click()
     page.locator("input[name=login]").fill(username)
     page.locator("input[name=password]").fill("any password")
     page.locator("button[type=submit]").click()

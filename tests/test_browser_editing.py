@@ -46,7 +46,7 @@ def log_in(browser, hub, username):
     context = browser.new_context()
     page = context.new_page()
     page.goto(hub.url + "/designteam")
-    page.get_by_role("link", name="Log in").click()
+    page.get_by_role("link", name="Log in", exact=True).click()
     page.locator("input[name=login]").fill(username)
     page.locator("input[name=password]").fill("any password")
     page.locator("button[type=submit]").click()
@@ -163,7 +163,7 @@ def test_logout(setup):
     hub, browser = setup
     page = log_in(browser, hub, "duffy")
     page.locator("#account button", has_text="Log out").click()
-    expect(page.get_by_role("link", name="Log in")).to_have_count(1)
+    expect(page.get_by_role("link", name="Log in", exact=True)).to_have_count(1)
 
 
 def test_site_admin_creates_a_team_hub_from_the_list(setup):

@@ -17,9 +17,11 @@ from http.cookiejar import CookieJar
 
 import pytest
 
+from hubs.demo.messages import bodhi_comment
 from tests.conftest import IN_CI, OIDCProvider, need_service, services_settings
 from tests.fleet import HAPROXY, Fleet, Memcached
 from tests.hubproc import BlockingStream, free_port
+from tests.test_e2e_stream import Events, call
 from tests.waiting import holds_for, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -409,3 +411,30 @@ def test_one_memcached_down_pages_still_served_through_haproxy(fleet, memcacheds
     finally:
         down.start()
         fleet.haproxy.wait_status({f"hub{i}": "UP" for i in range(1, 4)})
+
+
+def test_a_stream_item_read_through_one_process_is_read_on_anothers_open_page(fleet, token):
+    """Issue 16: a bus message reaches mizmo's open stream on every process; read through process 1's API, the
+    item is read (and the count drops) on the pages processes 2 and 3 serve — the triage travels as a
+    ``hubs.stream.update`` bus message."""
+    pages = [Events(p, token) for p in fleet.processes[1:]]
+    try:
+        first = [page.next("stream-count")["data"] for page in pages]
+        fleet.publish("bodhi.update.comment", bodhi_comment("adamw", "mizmo", "inkscape-1.4-2.fc43",
+                                                            "FEDORA-2026-fleet1", "Works for me",
+                                                            ts=time.time())["msg"])
+        items = [page.next("stream-item")["data"] for page in pages]
+        assert len({item["id"] for item in items}) == 1  # one message key, known to every process
+        key = items[0]["id"]
+        for page, before in zip(pages, first, strict=True):
+            assert page.next("stream-count")["data"]["unread"] == before["unread"] + 1
+        status, body = call(fleet.processes[0], "POST", "/api/stream/items", token,
+                            {"ids": [key], "set": {"unread": False}})
+        assert status == 200 and json.loads(body)["changed"] == 1, body
+        for page, before in zip(pages, first, strict=True):
+            change = page.next("stream-change")["data"]
+            assert change["ids"] == [key] and change["set"] == {"unread": False}
+            assert page.next("stream-count")["data"]["unread"] == before["unread"]
+    finally:
+        for page in pages:
+            page.close()

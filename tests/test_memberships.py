@@ -188,6 +188,29 @@ def test_concurrency_is_bounded():
     assert len(pending) == 4
 
 
+def test_thousands_of_people_wait_in_order_not_all_at_once_and_stop_is_cheap():
+    """A round over thousands of people keeps only ``concurrency`` questions (and no Deferred per person)
+    waiting, so stopping cancels a handful, not thousands (it was quadratic: seconds of a stalled reactor at
+    the end of the storm benchmark). Stop cancels the questions under way and nobody else is asked."""
+    pending: list[defer.Deferred] = []
+
+    class Silent(FakeFasJson):
+        async def groups_of(self, username):
+            d = defer.Deferred()
+            pending.append(d)
+            return await d
+
+    fas, git = fakes()
+    memberships, _ = started(Silent(), git, people=[f"p{n}" for n in range(5000)], concurrency=4)
+    assert len(pending) == 4
+    assert len(memberships._limit.waiting) == 0  # the workers, not 4,996 waiters on the semaphore
+    pending[0].callback(["packager"])
+    assert len(pending) == 5
+    memberships.stop()
+    assert all(d.called for d in pending)  # cancelled
+    assert len(pending) == 5 and not memberships._running
+
+
 def test_refresh_on_the_clock_tells_who_changed():
     """Every refresh interval the tracked people are asked again; listeners hear exactly who changed."""
     fas, git = fakes()

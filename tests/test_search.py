@@ -32,6 +32,8 @@ def test_a_query_reads_as_websearch_reads_it(q, groups):
 @pytest.mark.parametrize("args, message", [
     ({}, "say what to look for"),
     ({"q": "   "}, "say what to look for"),
+    ({"q": "?", "hub": "designteam"}, "nothing to look for"),  # not the hub's everything
+    ({"q": "-- !", "person": "ralph"}, "nothing to look for"),
     ({"q": "x" * 201}, "at most 200"),
     ({"q": "a\x00b"}, "control characters"),
     ({"q": "a", "since": "yesterday"}, "since must be a date"),

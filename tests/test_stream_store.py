@@ -288,3 +288,30 @@ async def test_retention_drops_a_months_unsaved_items_with_its_messages(store):
     assert saved.id == keys["r-2"] and saved.message.summary == "old 2"
     assert ids(await store.stream_page("mizmo", parse_query({"service": "bodhi"}))) == [keys["r-3"], keys["r-2"]]
     assert await store.set_stream_items("mizmo", [keys["r-1"], keys["r-4"]], {"unread": False}) == []
+
+
+@pytest.mark.integration
+@pytest_twisted.ensureDeferred
+async def test_two_processes_storing_one_message_at_once_both_get_its_key_and_write_their_entries(empty_db):
+    """A fleet: every process hears the message and writes it with its own entries. The second statement
+    waits at ON CONFLICT for the first process's uncommitted key and then, its snapshot older than that
+    commit, did not see it: no key, none of its entries, nothing pushed from that process. It asks again."""
+    import psycopg2
+    from twisted.internet import reactor
+
+    from hubs.db.stream_store import INSERT_WITH_ITEMS, insert_with_items_params
+
+    other = psycopg2.connect(empty_db)  # "process 1", its transaction left open
+    cur = other.cursor()
+    cur.execute(INSERT_WITH_ITEMS, insert_with_items_params([msg(1)], [NewItem("m-1", "ralph", (Reason("actor"),))]))
+    real = PostgresStore(empty_db, size=1)
+    await real.start()
+    try:
+        reactor.callLater(0.5, other.commit)  # while "process 2" waits on the key
+        stored, keys = await real.add_messages_with_items(
+            [msg(1)], [NewItem("m-1", "mizmo", (Reason("mentioned"),))])
+        assert stored == 0 and set(keys) == {"m-1"}
+        assert {i.person for i in await real.stream_items("mizmo", [keys["m-1"]])} == {"mizmo"}
+    finally:
+        real.close()
+        other.close()

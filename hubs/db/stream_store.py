@@ -167,7 +167,18 @@ class StreamQueries:
             return 0, {}
         rows = await self._query(INSERT_WITH_ITEMS, insert_with_items_params(messages, items))
         stored, _, msg_ids, keys = rows[0]
-        return stored, dict(zip(msg_ids or (), keys or (), strict=True))
+        known = dict(zip(msg_ids or (), keys or (), strict=True))
+        late = {m.msg_id for m in messages} - known.keys()
+        if late:
+            # Another process of the fleet stored the same message in the same moment: this statement waited
+            # for it at ON CONFLICT, but the key it committed is newer than the statement's snapshot. Once
+            # more (a new snapshot): the key is read and these entries written, so this process pushes too.
+            rows = await self._query(INSERT_WITH_ITEMS, insert_with_items_params(
+                [m for m in messages if m.msg_id in late], [i for i in items if i.msg_id in late]))
+            more, _, msg_ids, keys = rows[0]
+            stored += more
+            known.update(zip(msg_ids or (), keys or (), strict=True))
+        return stored, known
 
     async def stream_page(self, person: str, query: StreamQuery) -> list[Item]:
         sql, params = stream_page_sql(person, query)

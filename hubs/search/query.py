@@ -167,6 +167,8 @@ def parse_query(args: dict[str, str | None]) -> Query:
                   since=since, until=until, limit=int(limit) if limit else 50, before=before)
     if query.empty and not query.filtered:
         raise SearchError("say what to look for: q (words, \"a phrase\", or, -word) or a filter")
+    if text and query.empty:  # "?" or "--" with a filter would otherwise answer the filter's everything
+        raise SearchError("q has nothing to look for: give it a word (letters or digits)")
     return query
 
 

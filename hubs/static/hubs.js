@@ -214,6 +214,9 @@
       if (from.nodeValue !== to.nodeValue) from.nodeValue = to.nodeValue;
       return;
     }
+    // A part the page's scripts own (the Activity widget's search box and its results, data-client): the server
+    // sends it empty each time, the page keeps what it drew there.
+    if (from.hasAttribute("data-client")) return;
     morphAttributes(from, to);
     // Times show "3 min ago" here, the date in the payload: leave their text to relativeTimes.
     if (from.tagName === "TIME" && from.getAttribute("data-epoch")) return;

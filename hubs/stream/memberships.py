@@ -312,8 +312,22 @@ class Memberships:
         return changed
 
     async def _all(self, work, items: Iterable[str]) -> None:
-        """``work(item)`` for every item, at most ``concurrency`` at once across every refresh."""
-        await defer.DeferredList([self._limit.run(lambda i=i: defer.ensureDeferred(work(i))) for i in items],
+        """``work(item)`` for every item, at most ``concurrency`` at once across every refresh.
+
+        ``concurrency`` workers take the items in turn (never a Deferred per item waiting on the semaphore:
+        thousands of people would make ``stop``'s cancelling quadratic, seconds of a stalled reactor)."""
+        queue = iter(items)
+
+        async def worker() -> None:
+            for item in queue:
+                try:
+                    await self._limit.run(lambda i=item: defer.ensureDeferred(work(i)))
+                except defer.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("memberships: working on %s failed", quote(item, 64))
+
+        await defer.DeferredList([defer.ensureDeferred(worker()) for _ in range(max(1, self.concurrency))],
                                  consumeErrors=True)
 
     async def _ask(self, service: str, call, name: str):
@@ -326,6 +340,8 @@ class Memberships:
                 self._down[service] = str(e)
                 log.warning("%s is unreachable (%s); streams keep the last known groups and packages", service, e)
             return None
+        except defer.CancelledError:
+            raise  # stopping: not a failure, and nobody else is asked
         except Exception:
             self._count(service, "failed")
             log.exception("%s: asking about %s failed", service, quote(name, 64))

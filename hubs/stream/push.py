@@ -135,20 +135,31 @@ class PersonStreams:
     def new_item(self, item: Item) -> None:
         """A new (unread) item: to the person's open /stream pages, and one more in their counts."""
         person = item.person
-        if person not in self._listeners:
+        pages = self._listeners.get(person)
+        if not pages:
             return
         frame = item_frame(item)
-        for page in list(self._listeners.get(person, ())):
-            if page.items and item.id > page.last_item:
-                page.last_item = item.id
-                page.send(frame)
+        counts = b""  # the new counts go out in the same write as the item (one send a page, not two)
         known = self._counts.get(person)
         if known is None:
             defer.ensureDeferred(self.refresh_counts(person)).addErrback(
                 lambda f: log.warning("stream counts of a person failed: %s", f.getErrorMessage()))
         else:
-            self.push_counts(person, replace(known, unread=known.unread + 1,
-                                             needs_me=known.needs_me + (1 if needs_me(item.reasons) else 0)))
+            now = replace(known, unread=known.unread + 1,
+                          needs_me=known.needs_me + (1 if needs_me(item.reasons) else 0))
+            if now != known:
+                self._counts[person] = now
+                counts = count_frame(now)
+        for page in list(pages):
+            out = b""
+            if page.items and item.id > page.last_item:
+                page.last_item = item.id
+                out = frame
+            if out or counts:
+                try:
+                    page.send(out + counts)
+                except Exception:
+                    log.exception("a stream listener failed to write")
 
     def woken(self, item: Item) -> None:
         """An item back from a snooze: shown again on open /stream pages (whatever its id)."""

@@ -2,13 +2,15 @@
 
 Reads the hub's own message store (no outside service). New messages appear
 live; "More" pages back through older ones. While the hub's past is being
-fetched from datagrepper (a backfill), it says how far that has got.
+fetched from datagrepper (a backfill), it says how far that has got. A search
+box finds older messages of the same people (``GET /api/search`` with the
+widget's ``person``, or its ``hub`` whose owners and members it shows).
 """
 
 import math
 
 from hubs.widgets.base import Argument, integer
-from hubs.widgets.util import message_item, people_hints, people_of, person_argument
+from hubs.widgets.util import message_item, people_hints, people_of, person_argument, person_of
 
 title = "Activity"
 template = "feed.html"
@@ -42,11 +44,18 @@ def parse_cursor(cursor):
     return ts, idx
 
 
+def search_scope(widget, person):
+    """Whose messages the widget's search box asks /api/search for (pure): the one person it shows, else its hub's
+    owners and members (``hub=``, which /api/search reads as those people); ``idx`` names the box's elements."""
+    return {"idx": widget.idx, "person": person or None, "hub": None if person else widget.hub}
+
+
 async def data(ctx, widget, username, rows):
     people = people_of(ctx, widget, username)
     messages = await ctx.store.recent_messages(usernames=people, limit=rows + 1)
     return {"items": [message_item(ctx, m) for m in messages[:rows]], "cursor": _cursor(messages, rows),
-            "people": people, "loading": ctx.history(widget.hub)}
+            "people": people, "loading": ctx.history(widget.hub),
+            "search": search_scope(widget, person_of(ctx, widget, username))}
 
 
 async def more(ctx, widget, cursor, username, rows):
