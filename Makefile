@@ -45,6 +45,10 @@ bench-frozen-cache:
 .PHONY: bench-edit
 bench-edit:
 	tools/dev.sh bench edit
+# bench-edit on this tree and BEFORE (another tree) at once, edits interleaved (a fair A/B on a busy machine)
+.PHONY: bench-edit-ab
+bench-edit-ab:
+	tools/dev.sh bench edit_ab --before $(BEFORE) $(ARGS)
 bench-pg-restart:
 	tools/dev.sh bench pg_restart
 # One message touching 5,000 of ~59,000 widgets, 1,000 streams over 200 hubs (issue 19); --fleet 3 for a fleet.

@@ -131,7 +131,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
                              seen=SeenIds(config.seen_ids) if seen is None else seen, memberships=memberships,
                              stream=keeper)
     fedmsg_edge = FedmsgEdge(handler.handle, config.junk_suffixes, meta, metrics)
-    editor = Editor(directory, bus)
+    editor = Editor(directory, bus, states.prepare_edit)
     converger = Converger(directory, handler, clock, metrics, interval=config.converge_interval,
                           per_round=config.converge_per_round,
                           topic_prefix=f"{config.topic_prefix}.{config.environment}")

@@ -7,6 +7,7 @@ import pytest
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from hubs.build.begin import Begin
 from hubs.build.builder import PayloadBuilder
 from hubs.build.cache import CacheUnavailable, FakeCache
 from hubs.build.payloads import PayloadStore, next_version, parse_floor, version_key
@@ -88,15 +89,21 @@ def done(work):
     return d.result
 
 
-def test_reading_asks_memcached_once_for_the_payload_and_the_version_floor():
-    """One get_many: the payload under the key (if asked) and the fleet's newest version of the widget."""
+def test_a_builds_start_is_one_cache_call_reading_the_payload_and_the_version_floor_together():
+    """One call on a cache thread (``hubs.build.begin``), one get_many: the payload under the key (if asked) and
+    the fleet's newest version of the widget; a payload below the floor is not taken."""
     cache = FakeCache()
-    cache.set("k1", b"built")
+    cache.set("k1", payload(1234))
+    cache.set("k2", payload(1000))
     cache.set(version_key(7), b"1234")
     store = PayloadStore(cache)
-    assert done(store.read(7, "k1")) == (b"built", 1234)
-    assert done(store.read(7)) == (None, 1234)
-    assert done(store.read(8, "nothing")) == (None, 0)
+    calls = []
+    store.cache.run = lambda f, *args: calls.append(f.__name__) or defer.execute(f, *args)
+    assert done(store.begin(Begin(7, "k1", None, b"me", 0, 0, 2.0))).cached == payload(1234)
+    below = done(store.begin(Begin(7, "k2", None, b"me", 0, 0, 2.0)))
+    assert below.cached is None and (below.floor, below.version) == (1234, 2000)
+    assert done(store.begin(Begin(7, None, None, b"me", 0, 0, 2.0))).cached is None
+    assert calls == ["begin"] * 3
 
 
 @pytest.mark.parametrize(("value", "floor"), [(None, 0), (b"1234", 1234), (b"", 0), (b"12x", 0), (b"-1", 0)])
@@ -120,7 +127,8 @@ def test_with_memcached_down_the_store_answers_from_process_state_and_logs_once(
     store = PayloadStore(cache)
     cache.fail = CacheUnavailable("down")
     with caplog.at_level(logging.WARNING, logger="hubs.build.payloads"):
-        assert done(store.read(7, "k")) == (None, 0)
+        begun = done(store.begin(Begin(7, "k", "k:lease", b"me", 7, 0, 2.0)))
+        assert (begun.cached, begun.floor, begun.version, begun.held, begun.raised) == (None, 0, 2000, False, False)
         assert done(store.save("k", b"x")) is False
         done(store.raise_floor(7, 5))
         cache.fail = None

@@ -225,3 +225,111 @@ def test_newest_record_wins(held, read, kept):
     hub = Hub("h", version=read)
     assert newest(Hub("h", "held", version=held) if held is not None else None, hub).summary == (
         "held" if kept == "held" else "")
+
+
+class Hops:
+    """A cache runner noting each call through it (a hop to a cache thread in a running hub), in order."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __call__(self, f, *args):
+        self.log.append(f.__name__)
+        return defer.execute(f, *args)
+
+
+def gated_update(store, monkeypatch, log):
+    """The store's widget update waits for ``gate`` (the commit travelling); ``log`` notes when it is sent."""
+    gate = defer.Deferred()
+    real = store.update_widget_config
+
+    async def update(idx, config, expected_version=None):
+        log.append("commit sent")
+        await gate
+        log.append("committed")
+        return await real(idx, config, expected_version)
+
+    monkeypatch.setattr(store, "update_widget_config", update)
+    return gate
+
+
+async def made(config, fake_store, fake_cache, clock, log):
+    from hubs.bus.publish import FakeBus
+    from hubs.testing.harness import make_hubs
+
+    return await make_hubs(config, fake_store, fake_cache, FakeBus(), clock, cache_runner=Hops(log))
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_edits_rebuild_begins_in_memcached_while_the_commit_travels(
+        config, fake_store, fake_cache, clock, monkeypatch):
+    """Viewed here: the rebuild's start (floor, version, lease) is one hop sent right after the statement, before
+    the commit answers, and the rebuild after the commit takes it: one start, one data(), pushed, then saved."""
+    log = []
+    hubs = await made(config, fake_store, fake_cache, clock, log)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    log.clear()
+    gate = gated_update(fake_store, monkeypatch, log)
+    calls = hubs.states.stats["data_calls"]
+    edit = defer.ensureDeferred(hubs.editor.update_widget_config("designteam", 2, {"text": "early"}, "mizmo"))
+    assert log == ["commit sent", "begin"]
+    gate.callback(None)
+    new = await edit
+    await settle()
+    assert log[:3] == ["commit sent", "begin", "committed"] and log.count("begin") == 1 and "set_many" in log
+    assert hubs.states.stats["data_calls"] == calls + 1 and hubs.states.leases.stats["held"] >= 1
+    assert [p["data"] for _, p in listener.events("widget")] == [{"text": "early"}] and new.config == {"text": "early"}
+    assert hubs.states._prepared == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_commit_gives_the_prepared_lease_up(config, fake_store, fake_cache, clock, monkeypatch):
+    """A 409 leaves nothing for the fleet to wait on: the lease the start took is given up at once."""
+    from hubs.build.lease import GAVE_UP, lease_key
+
+    log = []
+    hubs = await made(config, fake_store, fake_cache, clock, log)
+    hubs.streams.add("designteam", Recorder())
+    held = hubs.directory.widgets[2]
+    gate = gated_update(fake_store, monkeypatch, log)
+    edit = defer.ensureDeferred(
+        hubs.editor.update_widget_config("designteam", 2, {"text": "late"}, "mizmo", expected_version=7))
+    key = hubs.states._key(Widget(2, "designteam", held.plugin, held.column, held.position, {"text": "late"}))
+    assert fake_cache.get(lease_key(key, "config")) not in (None, GAVE_UP)  # taken while the commit travels
+    gate.callback(None)
+    with pytest.raises(Conflict):
+        await edit
+    assert fake_cache.get(lease_key(key, "config")) == GAVE_UP and hubs.states._prepared == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_prepared_start_no_build_took_is_given_up(config, fake_store, fake_cache, clock):
+    """Committed, but no build came for it (it would have been another's): its lease is given up after a while."""
+    from hubs.build.lease import GAVE_UP, lease_key
+    from hubs.build.states import PREPARED_FOR
+
+    hubs = await made(config, fake_store, fake_cache, clock, [])
+    hubs.streams.add("designteam", Recorder())
+    widget = hubs.directory.widgets[2]
+    settle_it = hubs.states.prepare_edit(widget, {"text": "never built"})
+    settle_it(True)
+    key = hubs.states._key(Widget(2, "designteam", widget.plugin, widget.column, widget.position,
+                                  {"text": "never built"}))
+    assert fake_cache.get(lease_key(key, "config")) != GAVE_UP
+    clock.advance(PREPARED_FOR)
+    assert fake_cache.get(lease_key(key, "config")) == GAVE_UP and hubs.states._prepared == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_edit_nobody_views_here_sends_nothing_before_its_commit(
+        config, fake_store, fake_cache, clock, monkeypatch):
+    """Not viewed here: no build will follow here, so nothing is written to memcached ahead of the commit."""
+    log = []
+    hubs = await made(config, fake_store, fake_cache, clock, log)
+    log.clear()
+    gate = gated_update(fake_store, monkeypatch, log)
+    edit = defer.ensureDeferred(hubs.editor.update_widget_config("designteam", 2, {"text": "quiet"}, "mizmo"))
+    assert log == ["commit sent"]
+    gate.callback(None)
+    await edit

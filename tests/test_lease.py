@@ -149,27 +149,42 @@ class CountingCache:
             self.calls.append(method)
             return real(*args)
 
+        call.__name__ = method
         return call
 
 
+class Hops:
+    """A cache runner that notes each call made through it (a hop to a cache thread in a running hub)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, f, *args):
+        self.calls.append(f.__name__)
+        return defer.execute(f, *args)
+
+
 @pytest_twisted.ensureDeferred
-async def test_a_rebuild_costs_four_memcached_round_trips_and_the_other_process_three(
+async def test_a_rebuild_costs_four_memcached_round_trips_in_two_hops_and_the_other_process_three(
         config, fake_store, fake_cache, clock):
-    """Per message and widget: the builder reads the floor, takes the lease, raises the floor and saves the
-    payload (it was 6 calls: the lease, a delete, a floor get and set, the payload, a done mark); the other
-    process reads the floor, finds the lease taken and reads the lease and payload in one call."""
-    caches = [CountingCache(fake_cache), CountingCache(fake_cache)]
-    a, b = [await make_hubs(config, fake_store, cache, FakeBus(), clock) for cache in caches]
+    """Per message and widget: the builder reads the floor, takes the lease, raises the floor (one call on a cache
+    thread, ``hubs.build.begin``: it was three hops) and saves the payload; the other process reads the floor and
+    finds the lease taken (one call), then reads the lease and payload in one call."""
+    caches, hops = [CountingCache(fake_cache), CountingCache(fake_cache)], [Hops(), Hops()]
+    a, b = [await make_hubs(config, fake_store, cache, FakeBus(), clock, cache_runner=runner)
+            for cache, runner in zip(caches, hops, strict=True)]
     for hubs in (a, b):
         await hubs.states.payload("designteam", 3)
         hubs.streams.add("designteam", Recorder())  # viewed in both (else the message only invalidates it)
-    for cache in caches:
+    for cache, runner in zip(caches, hops, strict=True):
         cache.calls.clear()
+        runner.calls.clear()
     message = poke()
     await a.fedmsg.take(message)
     await b.fedmsg.take(message)
     assert caches[0].calls == ["get_many", "add", "set_many", "set_many"]
     assert caches[1].calls == ["get_many", "add", "get_many"]
+    assert [r.calls for r in hops] == [["begin", "set_many"], ["begin", "get_many"]]
     assert b.states.stats["from_other_process"] == 1 and b.states.version(3) == a.states.version(3)
 
 
@@ -217,3 +232,66 @@ def test_the_lease_value_names_the_version_its_holder_builds(value, version):
     from hubs.build.lease import holder_version
 
     assert holder_version(value) == version
+
+
+class HeldSaves:
+    """A cache runner: every call at once, except payload saves, held until ``release`` (a slow save)."""
+
+    def __init__(self):
+        self.holding = False
+        self.held = []
+
+    def __call__(self, f, *args):
+        saving = f.__name__ == "set_many" and any(":w:" in k and ":lease:" not in k for k in args[0])
+        if not (self.holding and saving):
+            return defer.execute(f, *args)
+        d = defer.Deferred()
+        self.held.append((d, f, args))
+        return d
+
+    def release(self):
+        held, self.held, self.holding = self.held, [], False
+        for d, f, args in held:
+            d.callback(f(*args))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_viewer_who_saw_the_event_never_reads_the_older_payload_elsewhere(
+        config, fake_store, fake_cache, clock):
+    """A rebuilt payload is pushed here before it is saved for the fleet. A viewer who saw it and then reads the
+    widget through another process (one that has not heard the message yet and holds no payload of its own:
+    restarted, or behind on its queue) must not get the payload from before the message, which memcached still
+    holds until the save lands: the widget's version floor, raised before the push, says it is older."""
+    saves = HeldSaves()
+    a = await make_hubs(config, fake_store, fake_cache, FakeBus(), clock, cache_runner=saves)
+    other = await make_hubs(config, fake_store, fake_cache, FakeBus(), clock)
+    before = json.loads(await a.states.payload("designteam", 3))  # built and saved: memcached holds it
+    viewer = Recorder()
+    a.streams.add("designteam", viewer)
+    saves.holding = True
+    handled = defer.ensureDeferred(a.fedmsg.take(poke()))
+    for _ in range(5):
+        await defer.succeed(None)
+    assert [p["version"] > before["version"] for p in viewer.payloads] == [True] and saves.held  # seen, not saved
+    seen = viewer.payloads[-1]
+    read = json.loads(await other.states.payload("designteam", 3))
+    assert read["version"] > seen["version"]  # built for itself, never the older payload
+    saves.release()
+    await handled
+
+
+@pytest.mark.parametrize(("holder", "floor", "waits"), [
+    (2000, 0, True),      # no floor read (memcached lost it): the holder's build is waited for
+    (2000, 2000, True),   # the holder's build is the newest begun
+    (2000, 1500, True),   # the floor was read before the holder raised it
+    (2000, 2001, False),  # a newer build began since: the holder's payload would be older than what is shown
+])
+@pytest_twisted.ensureDeferred
+async def test_a_lease_below_the_floor_is_not_waited_for(fake_cache, clock, holder, floor, waits):
+    """A lease outlives its build (its expiry); one whose holder builds below the widget's floor is history."""
+    assert (await Leases(fake_cache, clock, "holder", ttl=7).acquire("k", "cold", holder)).held
+    fake_cache.set("k", b'{"version": %d}' % holder)  # the holder's build, saved
+    waiter = Leases(fake_cache, clock, "waiter", ttl=7)
+    claim = await waiter.acquire("k", "cold", max(holder, floor) + 1, floor)
+    assert not claim.held
+    assert (claim.payload == b'{"version": %d}' % holder) is waits and waiter.stats["superseded"] == (not waits)

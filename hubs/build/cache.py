@@ -344,6 +344,10 @@ class CacheCalls:
     def ping_each(self) -> Any:
         return self.run(self.cache.ping_each)
 
+    def call(self, f: Callable[..., Any], *args: Any) -> Any:
+        """``f(cache, *args)`` in one go: several memcached calls back to back, one hop (``hubs.build.begin``)."""
+        return self.run(f, self.cache, *args)
+
 
 def calls_of(cache: Cache | CacheCalls) -> CacheCalls:
     """``cache`` as CacheCalls (a plain cache is called inline)."""

@@ -69,16 +69,31 @@ class Leases:
         self.poll = poll
         self.poll_cap = poll_cap
         self.version_of = version_of
-        self.stats = {"held": 0, "waited": 0, "taken_over": 0}
+        self.stats = {"held": 0, "waited": 0, "taken_over": 0, "superseded": 0}
 
-    async def acquire(self, key: str, cause: str, version: int) -> Claim:
-        """Take the lease of (``key``, ``cause``) to build ``version``, or wait for its holder's payload."""
+    async def acquire(self, key: str, cause: str, version: int, floor: int = 0) -> Claim:
+        """Take the lease of (``key``, ``cause``) to build ``version``, or wait for its holder's payload (``wait``).
+
+        A build starts with ``hubs.build.begin`` instead (the add in the same hop as the floor's read and raise).
+        """
+        try:
+            if await self.cache.add(lease_key(key, cause), lease_value(self.owner, version), self.ttl):
+                self.stats["held"] += 1
+                return Claim(held=True)
+        except CacheUnavailable:
+            return Claim()
+        return await self.wait(key, cause, version, floor)
+
+    async def wait(self, key: str, cause: str, version: int, floor: int = 0) -> Claim:
+        """Another process holds the lease of (``key``, ``cause``): wait for its payload, or build ``version``.
+
+        ``floor``: the widget's version floor as read before (``hubs.build.payloads``). A holder building
+        below it holds the lease of an older build (a "cold" lease outlives its build by its expiry): a newer
+        build began since and may be shown already, so its payload is not waited for; this process builds.
+        """
         lease = lease_key(key, cause)
         mine = lease_value(self.owner, version)
         try:
-            if await self.cache.add(lease, mine, self.ttl):
-                self.stats["held"] += 1
-                return Claim(held=True)
             deadline = self.clock.seconds() + self.ttl + 1
             delay, building = 0.0, None  # the holder's version, once read
             while True:
@@ -94,6 +109,9 @@ class Leases:
                     return Claim()
                 if value is not None:
                     building = holder_version(value)
+                    if building is not None and building < floor:
+                        self.stats["superseded"] += 1
+                        return Claim()
                 if payload is not None and building is not None and self.version_of(payload) >= building:
                     self.stats["waited"] += 1
                     return Claim(payload=payload)

@@ -15,10 +15,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubs.build.cache import KEY_PREFIX, Cache, CacheCalls, CacheUnavailable, calls_of
 from hubs.metrics import Metrics
+
+if TYPE_CHECKING:
+    from hubs.build.begin import Begin, Begun
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +123,18 @@ class PayloadStore:
 
     # ------------------------------------------------------------------ memcached
 
-    async def read(self, idx: int, key: str | None = None) -> tuple[bytes | None, int]:
-        """One round trip: the payload under ``key`` (if asked, else None) and the widget's version floor."""
-        floor = version_key(idx)
-        keys = [floor] if key is None else [key, floor]
-        _, found = await self._cache_call("get_many", keys)
-        found = found or {}
-        for k in keys:
-            self.metrics.cache.labels("hit" if k in found else "miss").inc()
-        return (found.get(key) if key is not None else None), parse_floor(found.get(floor))
+    async def begin(self, ask: Begin) -> Begun:
+        """A build's start in one call on a cache thread (``hubs.build.begin``): read, version, lease, floor."""
+        from hubs.build.begin import begin
+
+        begun = await self.cache.call(begin, ask)
+        for hit in begun.hits:
+            self.metrics.cache.labels("hit" if hit else "miss").inc()
+        if begun.error is not None:
+            self._down(begun.error)
+        else:
+            self._up()
+        return begun
 
     async def raise_floor(self, idx: int, version: int) -> None:
         """Tell the fleet a build of the widget took ``version`` (before its data is fetched)."""
@@ -151,12 +157,18 @@ class PayloadStore:
         try:
             result = await getattr(self.cache, method)(*args)
         except CacheUnavailable as e:
-            if not self._cache_down:  # one line per outage, not one per call
-                log.warning("memcached unavailable (%s); serving from process state", e)
-                self._cache_down = True
-            self.metrics.cache.labels("error").inc()
+            self._down(str(e))
             return False, None
+        self._up()
+        return True, result
+
+    def _down(self, error: str) -> None:
+        if not self._cache_down:  # one line per outage, not one per call
+            log.warning("memcached unavailable (%s); serving from process state", error)
+            self._cache_down = True
+        self.metrics.cache.labels("error").inc()
+
+    def _up(self) -> None:
         if self._cache_down:
             log.warning("memcached answers again")
             self._cache_down = False
-        return True, result

@@ -19,16 +19,18 @@ until their next view, which builds them on the cold path).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.internet import defer, task
 
+from hubs.build.begin import Begin
 from hubs.build.builder import PayloadBuilder, describe_error
 from hubs.build.cache import Cache, cache_key
 from hubs.build.coalesce import Coalescer
@@ -48,6 +50,9 @@ from hubs.widgets.base import WidgetSpec
 from hubs.widgets.util import WidgetProblem
 
 log = logging.getLogger(__name__)
+
+# How long a build start sent with an edit's commit (``prepare_edit``) waits for the build that takes it.
+PREPARED_FOR = 2.0
 
 # Failures that say something about the world, not about Hubs' code: logged in one line, without a traceback.
 EXPECTED_FAILURES = (defer.TimeoutError, defer.CancelledError, ServiceError, WidgetProblem)
@@ -78,6 +83,7 @@ class WidgetStates:
                       "data_in_flight": 0, "most_data_in_flight": 0}
         self._builds = Coalescer()
         self._keys: dict[int, tuple[Widget, str]] = {}
+        self._prepared: dict[tuple[int, str], defer.Deferred] = {}  # (widget, new key) -> its build's start
         self._lanes: dict[int, tuple[Widget, str | None]] = {}
 
     # ------------------------------------------------------------------ reading
@@ -237,11 +243,52 @@ class WidgetStates:
         """Forget dropped widgets, rebuild reconfigured ones under their new config (if anyone views them)."""
         for idx in change.dropped:
             self._forget(idx)
+        if change.reconfigured:
+            # The new config's key: its first build (or none until viewed). Started first: an edit's build may
+            # run to its push in this turn (``prepare_edit``), ahead of the drops' hops below.
+            self._rebuild_many_logged([(old.idx, "config") for old in change.reconfigured])
         for old in change.reconfigured:
             self._later(self.payloads.drop(self._key(old)), "dropping the old config's payload")  # never read again
-        if change.reconfigured:
-            # The new config's key: its first build (or none until viewed).
-            self._rebuild_many_logged([(old.idx, "config") for old in change.reconfigured])
+
+    def prepare_edit(self, widget: Widget, config: dict[str, Any]) -> Callable[[bool], None]:
+        """An edit of ``widget`` to ``config`` is being committed here: its rebuild's start is sent now.
+
+        The rebuild that the committed edit starts (cause "config") takes this start (``hubs.build.begin``:
+        floor, version, the lease of the new config's key) instead of sending its own after the commit, so
+        the memcached hop travels while the commit does. Only for a widget an open page here shows (it is
+        rebuilt here at once). Returns ``settle(committed)``: a start that no build took (the commit failed,
+        or no build came within ``PREPARED_FOR``) gives its lease up, so no process of the fleet waits on it.
+        """
+        if self.leases is None or self.viewers is None or self.viewers.here().get(widget.hub, 0) <= 0:
+            return _settled
+        key = self._key(dataclasses.replace(widget, config=config))
+        slot = (widget.idx, key)
+        if slot in self._prepared:
+            return _settled
+        begun = defer.ensureDeferred(self.payloads.begin(self._begin_of(widget.idx, None, key, "config")))
+        self._prepared[slot] = begun
+
+        def settle(committed: bool) -> None:
+            if committed:
+                self.clock.callLater(PREPARED_FOR, self._unprepare, slot, begun)
+            else:
+                self._unprepare(slot, begun)
+
+        return settle
+
+    def _unprepare(self, slot: tuple[int, str], begun: defer.Deferred) -> None:
+        """A prepared start no build took: its lease, if it got it, is given up."""
+        if self._prepared.get(slot) is not begun:
+            return  # taken by its build
+        del self._prepared[slot]
+        begun.addCallback(lambda b: self.leases.give_up(slot[1], "config") if b.held else None)
+        begun.addErrback(lambda f: log.error("giving up a prepared lease failed: %s", f.getTraceback()))
+
+    def _begin_of(self, idx: int, read: str | None, key: str, cause: str | None) -> Begin:
+        leases = self.leases if cause is not None else None
+        return Begin(idx, read, lease_key(key, cause) if leases is not None else None,
+                     leases.owner if leases is not None else b"", leases.ttl if leases is not None else 0,
+                     self.payloads.version(idx) or 0, self.clock.seconds())
 
     def refresh_due(self) -> list[int]:
         """Rebuild served widgets whose data ages with time (``REFRESH``), or invalidate them if nobody views
@@ -264,32 +311,50 @@ class WidgetStates:
         self._lanes.pop(idx, None)
 
     async def _build(self, idx: int, fresh: bool, cause: str | None = None) -> WidgetState:
-        """One build: memcached (unless ``fresh``), else the lease's holder, else ``data()`` here."""
+        """One build: memcached (unless ``fresh``), else the lease's holder, else ``data()`` here.
+
+        Its start is one call on a cache thread (``hubs.build.begin``): the payload (unless ``fresh``) and the
+        version floor read, the version chosen, the lease of (key, ``cause``) taken, the floor raised.
+        """
         widget = self.directory.widgets.get(idx)
         if widget is None:
             raise NotFound(f"widget {idx} is gone")
         key = self.key_of(widget)
-        cached, floor = await self.payloads.read(idx, None if fresh else key)  # one round trip
-        if cached is not None:
-            return self._take(widget, key, cached, push=False)
-        version = self.payloads.choose_version(idx, floor, self.clock.seconds())
-        if cause is None or self.leases is None:
-            state, _ = await self._build_here(widget, key, version, fresh)
-            return state
-        claim = await self.leases.acquire(key, cause, version)
+        prepared = self._prepared.pop((idx, key), None) if fresh and cause == "config" else None
+        if prepared is not None:
+            begun = await prepared  # sent with the edit's commit (``prepare_edit``)
+        else:
+            begun = await self.payloads.begin(self._begin_of(idx, None if fresh else key, key, cause))
+        leases = self.leases if cause is not None else None
+        if begun.cached is not None:
+            return self._take(widget, key, begun.cached, push=False)
+        if not begun.waits:
+            if begun.held:
+                leases.stats["held"] += 1
+            version, raised = begun.version, begun.raised
+            if version <= (self.payloads.version(idx) or 0):  # a build here installed a newer one meanwhile
+                version, raised = self.payloads.choose_version(idx, begun.floor, self.clock.seconds()), False
+            return await self._build_held(widget, key, version, fresh, cause if begun.held else None,
+                                          floor_raised=raised)
+        claim = await leases.wait(key, cause, begun.version, begun.floor)
         if claim.payload is not None:
             self.stats["from_other_process"] += 1
             self.metrics.rebuilds.labels(widget.plugin, "from_other_process").inc()
             await self._slice()  # pushing it: this turn's share of the builds' work
             return self._take(widget, key, claim.payload, push=fresh)
         # A wait may have taken time: the version is at least the one announced, and never behind the clock.
-        version = max(version, self.payloads.choose_version(idx, floor, self.clock.seconds()))
+        version = max(begun.version, self.payloads.choose_version(idx, begun.floor, self.clock.seconds()))
+        return await self._build_held(widget, key, version, fresh, cause if claim.held else None)
+
+    async def _build_held(self, widget: Widget, key: str, version: int, fresh: bool, held: str | None,
+                          floor_raised: bool = False) -> WidgetState:
+        """``_build_here``; ``held``: the cause whose lease this process holds, given up if nothing was saved."""
         saved = False
         try:
-            state, saved = await self._build_here(widget, key, version, fresh)
+            state, saved = await self._build_here(widget, key, version, fresh, floor_raised)
         finally:
-            if claim.held and not saved:
-                self.leases.give_up(key, cause)
+            if held is not None and not saved:
+                self.leases.give_up(key, held)
         return state
 
     def _take(self, widget: Widget, key: str, payload: bytes, push: bool) -> WidgetState:
@@ -298,14 +363,18 @@ class WidgetStates:
             self.payloads.remember_good(widget.idx, key, payload)
         return self._install(widget, key, payload, failed=False, push=push)
 
-    async def _build_here(self, widget: Widget, key: str, version: int, fresh: bool) -> tuple[WidgetState, bool]:
-        """Call ``data()`` and install the result: (state, was it saved in memcached for the fleet)."""
+    async def _build_here(self, widget: Widget, key: str, version: int, fresh: bool,
+                          floor_raised: bool = False) -> tuple[WidgetState, bool]:
+        """Call ``data()`` and install the result: (state, was it saved in memcached for the fleet).
+
+        The floor is at ``version`` before anything is shown or saved: raised by the build's start
+        (``floor_raised``), else now, its round trip overlapping data() and the rendering.
+        """
         idx = widget.idx
-        # Sent before data() starts (a build starting meanwhile elsewhere goes higher); its round trip overlaps
-        # data() and the rendering instead of preceding them, and ends before anything is saved or shown.
-        floor_raised = defer.ensureDeferred(self.payloads.raise_floor(idx, version))
+        raising = None if floor_raised else defer.ensureDeferred(self.payloads.raise_floor(idx, version))
         payload, error = await self._compute(widget, version)
-        await floor_raised
+        if raising is not None:
+            await raising
         self.stats["rebuilds"] += 1
         if error is None:
             self.metrics.rebuilds.labels(widget.plugin, "ok").inc()
@@ -395,3 +464,7 @@ class WidgetStates:
             self.stats["data_in_flight"] -= 1
         self.metrics.data.labels(widget.plugin, "ok").observe(time.perf_counter() - started)
         return result
+
+
+def _settled(committed: bool) -> None:
+    """``prepare_edit``'s answer when nothing was prepared."""

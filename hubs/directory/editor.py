@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet import defer
+
 from hubs.bus.publish import Bus
 from hubs.directory.directory import Directory
 from hubs.models import COLUMNS, Hub, Widget
@@ -33,11 +35,14 @@ def check_move(column: Any, position: Any) -> dict[str, str]:
 class Editor:
     """Validated writes and their announcements."""
 
-    def __init__(self, directory: Directory, bus: Bus):
+    def __init__(self, directory: Directory, bus: Bus,
+                 prepare: Callable[[Widget, dict[str, Any]], Callable[[bool], None]] | None = None):
         self.directory = directory
         self.store = directory.store
         self.registry = directory.registry
         self.bus = bus
+        # ``WidgetStates.prepare_edit``: the edited widget's rebuild begins in memcached while the commit travels
+        self.prepare = prepare
         self.backfill = None  # hubs.history.backfill.Backfiller, when backfills are on (set by the wiring)
 
     async def update_widget_config(self, hub: str, idx: int, raw: Any, actor: str,
@@ -47,10 +52,20 @@ class Editor:
         if spec is None:
             raise InvalidConfig({"plugin": f"unknown widget type {widget.plugin!r}"})
         config = spec.validate(raw)
-        old, new = await self.store.update_widget_config(idx, config, expected_version)
-        message = {"hub": hub, "idx": idx, "plugin": new.plugin, "old": old.config, "new": new.config,
-                   "version": new.version, "agent": actor}
-        await self._announce("widget.update", message, hub, lambda: self.directory.apply_widget(new))
+        # The statement is sent first (the store's call runs to its first wait at once): the prepared start's cache
+        # thread then runs while this thread waits for PostgreSQL, not while it is sending the statement.
+        committing = defer.ensureDeferred(self.store.update_widget_config(idx, config, expected_version))
+        settle = self.prepare(widget, config) if self.prepare is not None and not committing.called else None
+        committed = False
+        try:
+            old, new = await committing
+            committed = True
+            message = {"hub": hub, "idx": idx, "plugin": new.plugin, "old": old.config, "new": new.config,
+                       "version": new.version, "agent": actor}
+            await self._announce("widget.update", message, hub, lambda: self.directory.apply_widget(new))
+        finally:
+            if settle is not None:
+                settle(committed)
         return new
 
     async def update_hub(self, name: str, fields: dict[str, Any], actor: str,
