@@ -26,8 +26,8 @@ from tests.test_browser_a11y import (
     publish_activity,
     setup,  # noqa: F401  (the module's hub, login provider and browser)
     visit,
-    wait_live,
     wait_announced,
+    wait_live,
     wait_loaded,
     widget_idx,
 )
