@@ -15,8 +15,8 @@ CREATE OR REPLACE FUNCTION hubs_names(packages text[], summary text) RETURNS tex
         '-', 'Q'), '.', 'D'), '_', 'U'), '+', 'P'), '~', 'T'), ':', 'C'), '/', 'S'), '@', 'A'), '#', 'H')
 $$;
 
-DROP INDEX messages_names_trgm_idx;
-CREATE INDEX messages_names_trgm_idx ON messages USING gin (hubs_names(packages, summary) gin_trgm_ops);
+-- Built beside the old index, which is dropped last: DROP INDEX locks out readers too, until the commit.
+CREATE INDEX messages_names_key_trgm_idx ON messages USING gin (hubs_names(packages, summary) gin_trgm_ops);
 
 -- How many messages a name matches, month by month, for the planner: without it a LIKE over the expression
 -- is guessed at 1 % of the month, and a rare name ("python-hiel") was looked for by walking the whole month
@@ -66,3 +66,6 @@ BEGIN
     EXECUTE format('CREATE STATISTICS %I ON (hubs_names(packages, summary)) FROM %I', name || '_names_stats', name);
     RETURN true;
 END $$;
+
+DROP INDEX messages_names_trgm_idx;
+ALTER INDEX messages_names_key_trgm_idx RENAME TO messages_names_trgm_idx;
