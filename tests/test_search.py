@@ -8,7 +8,7 @@ from treq.testing import StubTreq
 
 from hubs.models import Hub, StoredMessage, Widget
 from hubs.search.directory import search_directory
-from hubs.search.query import SearchError, Term, highlight_html, matches, name_key, parse_groups, parse_query
+from hubs.search.query import SearchError, Term, highlight_html, matches, parse_groups, parse_query
 from hubs.testing.harness import make_site
 
 
@@ -57,26 +57,6 @@ def test_a_bad_search_says_what_is_wrong(args, message):
 def test_a_token_with_digits_or_signs_is_also_looked_up_as_a_substring(q, substring):
     """One token of three characters or more with a digit or sign (a package, an NVR) is also a substring."""
     assert parse_query({"q": q}).substring == substring
-
-
-@pytest.mark.parametrize("text, key", [
-    ("gimp-1.0-1.fc43", "gimpQ1D0Q1Dfc43"),
-    ("rpms/python-foo_bar+git~1:2@x#3", "rpmsSpythonQfooUbarPgitT1C2AxH3"),
-    ("plain words stay", "plain words stay"),
-])
-def test_a_name_key_makes_the_signs_inside_a_name_capital_letters(text, key):
-    """The name index's text: - . _ + ~ : / @ # become capitals, so a name is one word of its trigrams."""
-    assert name_key(text) == key
-
-
-@pytest.mark.parametrize("text, substring", [
-    ("gimp-1.0-1.fc43", "gimp-1.0"), ("gimpq1d0 notes", "gimp-1.0"), ("gimp 1 0", "gimp-1.0"),
-    ("python-pymemcache-8.11-1.fc43", "pymemcache-8.11"), ("foo_bar-2", "o_bar-2"), ("fooubar-2", "o_bar-2"),
-    ("100%_done", "100%_d"), ("back\\slash-1", "k\\slash-1"), ("a.b", "a-b"), ("a-b", "a-b"), ("é-1.0", "é-1.0"),
-])
-def test_a_substring_of_a_text_is_a_substring_of_its_name_key_and_nothing_else_is(text, substring):
-    """Looking a substring up in the name keys finds exactly the texts that hold it (no sign stands for a letter)."""
-    assert (name_key(substring) in name_key(text)) is (substring in text)
 
 
 @pytest.mark.parametrize("marked, html", [

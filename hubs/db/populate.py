@@ -120,7 +120,7 @@ def store_messages(cur, envelopes, meta_config, index=None) -> int:
 # Every table the migrations create (tests check this list against the schema).
 HUBS_TABLES = ("backfill_jobs", "api_tokens", "sessions", "messages", "message_ids", "stream_items", "follows",
                "mutes", "stream_filters", "roles", "widgets", "hubs", "users", "schema_migrations")
-HUBS_FUNCTIONS = ("hubs_message_partition(date)", "hubs_names(text[], text)", "hubs_words(text[])")
+HUBS_FUNCTIONS = ("hubs_message_partition(date)", "hubs_words(text[])")
 
 
 def reset(dsn: str) -> None:

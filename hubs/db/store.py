@@ -22,7 +22,7 @@ from hubs.db.partitions import Month, months_ahead, to_drop
 from hubs.db.pool import Pool, Unresponsive
 from hubs.db.stream_store import StreamQueries
 from hubs.models import COLUMNS, ROLES, Conflict, FieldErrors, Hub, HubSignature, NotFound, StoredMessage, User, Widget
-from hubs.search.query import HIGHLIGHT_START, HIGHLIGHT_STOP, Query, name_key
+from hubs.search.query import HIGHLIGHT_START, HIGHLIGHT_STOP, Query
 
 MAINTENANCE_TIMEOUT = 60.0  # seconds a statement of background maintenance (pruning) may take
 LOCK_TIMEOUT = 2.0  # seconds maintenance waits for a lock on the message store (then tries again later)
@@ -168,9 +168,8 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-# What the trigram index covers (migration 0011's expression, word for word); a substring is looked up
-# as its ``name_key``.
-_NAMES = "hubs_names(packages, summary)"
+# What the trigram index covers (the migration's expression, word for word).
+_NAMES = "lower(hubs_words(packages) || ' ' || summary)"
 _HEADLINE = (f"ts_headline('simple', CASE WHEN summary = '' THEN topic ELSE summary END, %(tsq)s,"
              f" 'StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_STOP}, HighlightAll=true')")
 
@@ -185,11 +184,11 @@ def message_search_sql(query: Query, window: str = "") -> tuple[str | None, dict
         params["q"] = query.text
         match = "search @@ websearch_to_tsquery('simple', %(q)s)"
         if query.substring is not None:
-            params["like"] = _like(name_key(query.substring))
+            params["like"] = _like(query.substring)
             match = f"({match} OR {_NAMES} LIKE %(like)s)"
         where.append(match)
     elif query.substring is not None:
-        params["like"] = _like(name_key(query.substring))
+        params["like"] = _like(query.substring)
         where.append(f"{_NAMES} LIKE %(like)s")
     elif not query.empty:
         return None, {}  # only exclusions: PostgreSQL would match everything else; we match nothing

@@ -21,9 +21,6 @@ MAX_LIMIT = 100
 HIGHLIGHT_START, HIGHLIGHT_STOP = "\x01", "\x02"  # what ts_headline is told to put around a match
 _WORD = re.compile(r"[^\W_]+|_+", re.UNICODE)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~:@-]{0,99}$")  # a username, hub, package or category
-# The signs inside package names and NVRs, each made a capital letter in the text the trigram index holds
-# (migration 0011's ``hubs_names``, sign for sign), so that a name is one word of its trigrams.
-_NAME_SIGNS = str.maketrans("-._+~:/@#", "QDUPTCSAH")
 
 
 class SearchError(ValueError):
@@ -195,13 +192,6 @@ def matches_split(query: Query, lowered: str, found: list[str]) -> bool:
     if not query.groups or all(t.negated for g in query.groups for t in g):
         return False  # PostgreSQL matches nothing for a query of exclusions only
     return all(any(_has(found, t.words) != t.negated for t in group) for group in query.groups)
-
-
-def name_key(lowered: str) -> str:
-    """A lowercase text as the message store's name index holds it (pure): the signs inside names become
-    capital letters, which a lowercase text has none of, so a substring of the text is exactly a substring
-    of its key (``hubs_names`` in migration 0011 does the same in PostgreSQL)."""
-    return lowered.translate(_NAME_SIGNS)
 
 
 def wanted_words(query: Query) -> set[str]:
