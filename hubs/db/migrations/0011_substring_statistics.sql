@@ -2,8 +2,8 @@
 --
 -- A one-token search (a package name, an NVR) is also a LIKE over the expression of the trigram index
 -- (migration 0007). PostgreSQL keeps no statistics of an expression under a GIN index, so it guessed 1 % of
--- a month for any substring, and looked for a rare name ("python-hiel", a handful of messages) by walking the
--- newest month in time order, testing every message: 2-3 s at 1.5 M messages. Extended statistics on the
+-- a month for any substring, and once looked for a rare name ("python-hiel", a handful of messages) by walking
+-- the newest month in time order, testing every message (3.3 s at 1.5 M messages). Extended statistics on the
 -- expression (PostgreSQL 14+) give it the real frequency: the index for a rare name, the time order for one in
 -- every other message. Every month has them: ``hubs_message_partition`` makes them with the month, and the
 -- months there are get them here and are analysed (an old month never changes enough for autovacuum to
