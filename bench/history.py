@@ -30,8 +30,9 @@ from corpus import fedora_messages
 from twisted.internet import defer, task
 
 from hubs.db.ingest import ensure_months, ingest
+from hubs.db.message_store import MESSAGE_VALUES, insert_messages_sql, message_params
 from hubs.db.migrate import migrate
-from hubs.db.store import MESSAGE_VALUES, PostgresStore, insert_messages_sql, message_params
+from hubs.db.store import PostgresStore
 from hubs.models import StoredMessage
 from hubs.search.query import parse_query
 from tests.conftest import drop_database, fresh_database

@@ -80,6 +80,7 @@ def test_the_command_line_fills_a_persons_history_and_says_how_far(no_history_db
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "HUBS_SERVICES": canned_services_process, "HUBS_ALLOW_PRIVATE_URLS": "1",
            "PYTHONPATH": str(root)}
+    query(no_history_db, "DELETE FROM stream_items WHERE person = 'jflory7' RETURNING 1")  # what the CLI writes
     run = subprocess.run([sys.executable, "-m", "hubs.history.cli", "person", "jflory7", "--days", "5", "--dsn",
                           no_history_db], cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr

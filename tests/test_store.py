@@ -746,7 +746,7 @@ def test_the_migration_to_months_keeps_every_message_with_its_meaning(pg_admin_d
             cur.execute("DELETE FROM messages WHERE msg_id = 'm2'")  # ids with a gap
             cur.execute(f"SELECT {columns} FROM messages ORDER BY id")
             before = cur.fetchall()
-        assert migrate(dsn) == list(range(7, latest_version() + 1))  # 8: the stream's tables, 9: backfill jobs, 10: hub items, …
+        assert migrate(dsn) == list(range(7, latest_version() + 1))  # 8: streams, 9: backfill, 10: hub items, …
         with conn, conn.cursor() as cur:
             cur.execute(f"SELECT {columns} FROM messages ORDER BY id")
             assert cur.fetchall() == before
