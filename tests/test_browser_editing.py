@@ -4,6 +4,7 @@ and watch every change arrive live in an anonymous viewer's page. Non-owners see
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,9 @@ def test_non_owner_sees_no_edit_controls_and_gets_403(setup):
         return [r.status, (await r.json()).error];
     }""", [sticky])
     assert status[0] == 403 and "owners" in status[1]
-    # Starring works, and the stats widget of everyone's page counts it.
+    # Starring works, and the stats widget of everyone's page counts it. (The header's Follow button appears when
+    # the page knows the follow state: clicked before that, a busy machine's layout shift can move the target.)
+    expect(page.locator("#hub-follow")).to_have_attribute("data-state", re.compile("^(not-)?following$"))
     page.locator("#hub-actions button", has_text="Star").click()
     expect(page.locator("#hub-actions button", has_text="Starred")).to_have_count(1)
 
