@@ -1,7 +1,9 @@
 """The statements that read a person's stream (pure builders): their own rows (``stream_items``) ∪ the rows
-of their hubs (``hub_items``), one item per message, the own row's triage state winning.
+of their hubs and of the people and packages they follow (``hub_items``, keyed by ``thing_key``: a hub's name,
+"person:P", "package:K"), one item per message, the own row's triage state winning. Below, "hub" is any of
+these things: they are read alike.
 
-``hubs`` is the person → hub → reasons map of the process's index (``ConcernIndex.hubs_of``). A hub item
+``hubs`` is the person → thing → reasons map of the process's index (``ConcernIndex.hubs_of``). A hub item
 without an own row is in "everything" only; it is unread while it is fresh (not a backfill's history) and
 its key is above the person's ``mark``: their "read up to" mark (mark all read), or the last key before
 the last ``HUB_UNREAD_DAYS`` days, whichever is higher (a newcomer's, or a new member's, first count is the
