@@ -217,8 +217,9 @@ def counts_sql(person: str, hubs: Mapping[str, tuple[Reason, ...]], mark: int = 
     hub_count = "0"
     if hubs:
         where = f"hi.fresh AND hi.message > %(mark)s AND {NOT_OWN} AND {muted}"
-        hub_count = (f"(SELECT count(*) FROM (SELECT DISTINCT h.message FROM"
-                     f" ({per_hub(sorted(hubs), params, where, 'DESC', '%(cap)s', 'hi.message')}) h LIMIT %(cap)s) c)")
+        hub_count = (f"(SELECT count(*) FROM (SELECT h.message FROM"
+                     f" ({per_hub(sorted(hubs), params, where, 'DESC', '%(cap)s', 'hi.message')}) h"
+                     " GROUP BY h.message ORDER BY h.message DESC LIMIT %(cap)s) c)")
     return ("SELECT count(*), count(*) FILTER (WHERE needs_me), " + hub_count + " FROM stream_items"
             " WHERE person = %(person)s AND unread AND NOT done AND snoozed_until IS NULL", params)
 
