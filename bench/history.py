@@ -7,9 +7,10 @@ realistic mix: services in the bus's proportions (builds and git pushes most, ba
 5,000 people (a few very active, most seldom), 20,000 packages with NVRs in the summaries, and bodies
 of the real example messages of fedmsg_meta_fedora_infrastructure (sizes as on the bus). They go in as a
 backfill would: ascending time windows, through ``hubs.db.ingest`` (COPY, then the de-duplicating
-statement). Then, through ``PostgresStore`` as the site calls it, p50/p95 of: a word over everything
-(first 50), a person's and a hub's history, a package-name or NVR substring, a hub's feed page and a
-person's first page of activity.
+statement) while the bus keeps flowing (``--bus``: 50 messages a second by default, stored as the live
+path stores them, on a connection of their own). Then, through ``PostgresStore`` as the site calls it,
+p50/p95 of: a word over everything (first 50), a person's and a hub's history, a package-name or NVR
+substring, a hub's feed page and a person's first page of activity.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import os
 import random
 import statistics
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -27,7 +29,8 @@ from common import machine
 from corpus import fedora_messages
 from twisted.internet import defer, task
 
-from hubs.db.ingest import ingest
+from hubs.db.ingest import ensure_months, ingest
+from hubs.db.message_store import MESSAGE_VALUES, insert_messages_sql, message_params
 from hubs.db.migrate import migrate
 from hubs.db.store import PostgresStore
 from hubs.models import StoredMessage
@@ -103,6 +106,34 @@ class Mix:
                              body=body, summary=summary, agent=user, link=f"https://example.org/{service}/{pkg}")
 
 
+class Bus(threading.Thread):
+    """The bus flowing meanwhile: ``rate`` new messages a second, stored as the live path stores them (the
+    recorder's batched statement, a batch every 100 ms) on a connection of their own; each batch's time."""
+
+    def __init__(self, dsn: str, rate: float):
+        super().__init__(daemon=True)
+        self.dsn, self.rate, self.mix = dsn, rate, Mix(seed=99)
+        self.times: list[float] = []
+        self.stored = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        from psycopg2.extras import execute_values
+
+        conn = psycopg2.connect(self.dsn)
+        per_batch, due = max(1, round(self.rate / 10)), time.monotonic()
+        while not self.done.is_set():
+            rows = [tuple(message_params(self.mix.message(time.time()))) for _ in range(per_batch)]
+            began = time.perf_counter()
+            with conn, conn.cursor() as cur:
+                execute_values(cur, insert_messages_sql("VALUES %s"), rows, template=MESSAGE_VALUES)
+                self.stored += cur.rowcount
+            self.times.append((time.perf_counter() - began) * 1000)
+            due += 0.1
+            time.sleep(max(0.0, due - time.monotonic()))
+        conn.close()
+
+
 def pct(samples: list[float], p: float) -> float:
     samples = sorted(samples)
     return samples[min(len(samples) - 1, int(round(p / 100 * (len(samples) - 1))))]
@@ -118,7 +149,7 @@ async def timed(fn, args_list) -> tuple[float, float, float]:
     return statistics.median(times), pct(times, 95), found / len(args_list)
 
 
-async def run(reactor, n: int, keep: bool) -> None:
+async def run(reactor, n: int, keep: bool, bus_rate: float = 0.0) -> None:
     admin = os.environ["HUBS_TEST_DSN"]
     dsn = fresh_database(admin, "hubs_bench_history")
     try:
@@ -130,6 +161,10 @@ async def run(reactor, n: int, keep: bool) -> None:
         conn = psycopg2.connect(dsn)
         ingest_s, stored, generated = 0.0, 0, 0
         step = DAYS * 86400 / n
+        ensure_months(conn, [StoredMessage("", "", "", now, (), (), {})])  # the month the bus writes in
+        bus = Bus(dsn, bus_rate) if bus_rate else None
+        if bus is not None:
+            bus.start()
         wall = time.perf_counter()
         while generated < n:  # ascending windows, as a backfill walks them
             size = min(BATCH, n - generated)
@@ -140,6 +175,12 @@ async def run(reactor, n: int, keep: bool) -> None:
             ingest_s += time.perf_counter() - began
             if generated % (BATCH * 40) == 0:
                 print(f"  … {generated:,} messages, {stored / ingest_s:,.0f}/s so far", flush=True)
+        if bus is not None:
+            bus.done.set()
+            bus.join()
+            print(f"\nthe bus meanwhile: {bus.stored:,} messages stored live ({bus_rate:g}/s, a batch every 100 ms "
+                  f"on its own connection), a batch's statement p50 {pct(bus.times, 50):.1f} ms, "
+                  f"p99 {pct(bus.times, 99):.1f} ms, max {max(bus.times):.1f} ms")
         again = time.perf_counter()
         assert ingest(conn, batch) == 0  # a resumed backfill writes its last window again: nothing stored
         again = time.perf_counter() - again
@@ -212,8 +253,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=5_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the database (its DSN is printed)")
+    parser.add_argument("--bus", type=float, default=50.0, metavar="RATE",
+                        help="messages a second the bus stores meanwhile (the live path; 0: none)")
     args = parser.parse_args()
-    task.react(lambda reactor: defer.ensureDeferred(run(reactor, args.messages, args.keep)))
+    task.react(lambda reactor: defer.ensureDeferred(run(reactor, args.messages, args.keep, args.bus)))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ from __future__ import annotations
 # on first use: the first POST would pay that import in the reactor.
 import email.policy  # noqa: F401
 import logging
-import time
-import types
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,7 +24,6 @@ from twisted.internet import defer, task
 from hubs.build.cache import Cache, CacheCalls
 from hubs.build.context import WidgetContext
 from hubs.build.lease import Leases
-from hubs.build.markup import render_markdown
 from hubs.build.queue import TimeSlices
 from hubs.build.states import WidgetStates
 from hubs.build.viewers import Viewers
@@ -37,22 +34,23 @@ from hubs.bus.publish import Bus, FedmsgBus
 from hubs.config import HubsConfig
 from hubs.db.migrate import latest_version
 from hubs.db.recorder import MessageRecorder, Pruner
-from hubs.db.store import Store, StoreUnavailable
+from hubs.db.store import Store
 from hubs.directory.converge import Converger
 from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
 from hubs.dispatch.handler import MessageHandler
 from hubs.events import Events, HubChanged, HubViewed, LayoutChanged, PayloadChanged
 from hubs.health import HealthMonitor, monitor_for
-from hubs.logsafe import clean
+from hubs.history.triggers import make_backfiller, start_backfill
 from hubs.metrics import Metrics
-from hubs.models import ROLES
 from hubs.people.accounts import Accounts
 from hubs.services import dns
 from hubs.stream.concern import ConcernIndex
 from hubs.stream.memberships import Memberships, memberships_for
 from hubs.stream.push import PersonStreams
 from hubs.stream.triage import StreamKeeper
+from hubs.stream.upkeep import SnoozeWaker, track_hub_people, tracked_people
+from hubs.warmup import warm_up
 from hubs.web.site import HubsWeb
 from hubs.web.sse import Broadcaster
 from hubs.widgets import load_registry
@@ -157,75 +155,6 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
                 person_streams=person_streams, backfill=backfill)
 
 
-def backfill_people(directory: Directory, kind: str, name: str) -> list[str] | None:
-    """Whose messages make a backfill target's past: a person's own; a hub's owners and members (None: no
-    such target). No I/O."""
-    from hubs.widgets.base import username as valid_username
-
-    if kind == "person":
-        try:
-            return [valid_username(name)]
-        except ValueError:
-            return None
-    hub = directory.find_hub(name)
-    if hub is None:
-        return None
-    return directory.people(name, ("owner", "member")) or ([name] if hub.user_hub else [])
-
-
-def backfill_hubs(directory: Directory, kind: str, name: str) -> list[str]:
-    """The hubs whose activity a backfill of (kind, name) fills: the hub, or the person's own hub and the
-    teams they own or belong to."""
-    if kind == "hub":
-        return [name] if name in directory.hubs else []
-    return [h for h in directory.hubs if h == name or name in directory.people(h, ("owner", "member"))]
-
-
-def make_backfiller(config: HubsConfig, directory: Directory, states: WidgetStates, history: Any, jobs: Any, clock,
-                    metrics: Metrics, owner: str, concerns=None, feed_hubs=None):
-    """The backfill, telling the widgets that read the message store when a window of a target is stored."""
-    import os
-    import socket
-
-    from hubs.history.backfill import Backfiller, BackfillSettings
-
-    def redraw(job) -> None:
-        readers = [w.idx for hub in backfill_hubs(directory, job.kind, job.name)
-                   for w in directory.widgets.values() if w.hub == hub
-                   and getattr(directory.registry.get(w.plugin), "reads_messages", False)]
-        if readers:
-            cause = f"backfill:{job.kind}:{job.name}:{job.windows}:{job.status}"
-            states.rebuild_many([(idx, cause) for idx in readers]).addErrback(
-                lambda f: log.warning("redrawing after a backfill window: %s", f.getErrorMessage()))
-
-    return Backfiller(jobs, history, clock, BackfillSettings.from_config(config),
-                      f"{socket.gethostname()}:{os.getpid()}:{owner}", partial(backfill_people, directory),
-                      metrics=metrics, on_progress=redraw, concerns=concerns, feed_hubs=feed_hubs)
-
-
-def hub_people(directory: Directory, name: str) -> set[str]:
-    """Everyone with a role on a hub, and the person a personal hub is for: the people whose groups and
-    packages Hubs holds (a first login creates the person's hub)."""
-    hub = directory.find_hub(name)
-    people = set(directory.people(name, ROLES))
-    return people | {name} if hub is not None and hub.user_hub else people
-
-
-def track_hub_people(directory: Directory, memberships: Memberships, event: HubChanged) -> None:
-    """A hub changed: its people are held by the memberships (new ones are fetched at once)."""
-    memberships.track(hub_people(directory, event.name))
-
-
-def tracked_people(directory: Directory, demo: bool) -> set[str]:
-    """The people Hubs holds groups and packages for: every hub's (``hub_people``), and the demo people."""
-    people = {p for hub in directory.all_hubs() for p in hub_people(directory, hub.name)}
-    if demo:
-        from hubs.demo.data import USERS
-
-        people |= set(USERS)
-    return people
-
-
 def make_web(hubs: Hubs) -> HubsWeb:
     """The web site over a Hubs (with a login client when OIDC is configured)."""
     config, oidc = hubs.config, None
@@ -288,125 +217,6 @@ def _demo_feed(config: HubsConfig, reactor, amqp_source: Any, fedmsg_bus: Any, h
     return DemoFeed(reactor, send, config.demo_feed_interval)
 
 
-# Markdown that takes every path of render_markdown: fenced code (it loads codehilite and
-# attr_list on first use), a table, lists, emphasis, a link to linkify, HTML to clean.
-_WARM_MARKDOWN = """# Warm **up** _now_
-
-| a | b |
-|---|---|
-| 1 | 2 |
-
-1. one
-2. two
-
-- see https://fedoraproject.org/ and [docs](https://docs.fedoraproject.org/)
-
-```python
-print("hi")
-```
-
-<script>alert(1)</script>
-"""
-
-
-def warm_templates(env) -> int:
-    """Compile every template of a jinja2 environment now (a first render would compile it in the reactor)."""
-    names = env.list_templates(filter_func=lambda name: name.endswith(".html"))
-    for name in names:
-        env.get_template(name)
-    return len(names)
-
-
-def warm_schema_classes(build_validators: bool) -> int:
-    """Load every Fedora Messaging schema class; with ``build_validators``, build each of its schemas' validators.
-
-    fedora-messaging loads the ``fedora.messages`` entry points (importing every
-    schema package) on the first message it reads or builds, and validates each
-    message it receives in the reactor thread. With Hubs' once-checked validation
-    (installed when Fedora Messaging is on), the first message of each class also
-    checks and caches its schemas. Each schema is validated once here against an
-    empty stand-in message: most fail, as expected; what counts is that the
-    schema's validator now exists. Returns the number of classes.
-    """
-    from importlib.metadata import entry_points
-
-    import jsonschema
-    from fedora_messaging.message import Message, get_class
-
-    classes = {get_class(entry.name) for entry in entry_points(group="fedora.messages")}
-    if build_validators:
-        schemas = {id(s): s for cls in (Message, *classes) for s in (cls.headers_schema, cls.body_schema)}
-        for schema in schemas.values():
-            stand_in = types.SimpleNamespace(_headers={}, headers_schema=schema, body={}, body_schema=schema)
-            try:
-                Message.validate(stand_in)
-            except (jsonschema.ValidationError, jsonschema.SchemaError):
-                pass
-    return len(classes)
-
-
-def warm_up(service: HubsService, amqp: bool, demo_feed: bool) -> None:
-    """Pay every one-time cost of a live path now, before the site is up.
-
-    After this, no request, stream or bus message meets a first-use cost in the
-    reactor: templates are compiled, Markdown's converter and its extensions are
-    loaded; with Fedora Messaging (``amqp``) or the demo feed on, every schema class
-    is loaded, and with Fedora Messaging its validators are built.
-    """
-    started = time.monotonic()
-    templates = sum(warm_templates(env) for env in (service.web.env, service.hubs.states.builder.env))
-    render_markdown(_WARM_MARKDOWN)
-    service.web.front.lister.warm()  # the list of hubs: each hub's words split
-    classes = warm_schema_classes(build_validators=amqp) if amqp or demo_feed else 0
-    log.info("warmed up in %.2f s: %d templates, %d message classes", time.monotonic() - started, templates,
-             classes)
-
-
-def start_backfill(hubs: Hubs) -> None:
-    """Start walking backfill jobs (this process's share of the fleet's); with ``hubs.backfill.at_start``,
-    queue one for every hub that never had one (in the background: the site does not wait)."""
-    backfill = hubs.backfill
-    start = getattr(backfill.jobs, "start", None)
-    if start is not None:
-        start()
-    backfill.start()
-    if hubs.config.backfill_at_start:
-        async def queue_all() -> int:
-            queued = 0
-            for hub in list(hubs.directory.hubs.values()):
-                kind = "person" if hub.user_hub else "hub"
-                if not hub.archived and await backfill.jobs.get(kind, hub.name) is None:
-                    await backfill.request(kind, hub.name)
-                    queued += 1
-            log.info("backfill at start: %d hubs queued", queued)
-            return queued
-
-        defer.ensureDeferred(queue_all()).addErrback(
-            lambda f: log.warning("backfill at start: %s", f.getErrorMessage()))
-
-
-class _Waker:
-    """Snoozed items whose time has come, every turn. A failure is tried again next turn and logged once, and
-    once more when waking works again (PostgreSQL away is the pool's news, not a line a second)."""
-
-    def __init__(self, keeper: StreamKeeper):
-        self.keeper = keeper
-        self.failing = False
-
-    async def __call__(self) -> None:
-        try:
-            await self.keeper.wake()
-        except Exception as e:
-            if not self.failing:
-                self.failing = True
-                reason = "PostgreSQL is away" if isinstance(e, StoreUnavailable) else clean(e, 200)
-                log.warning("waking snoozed stream items failed (%s); trying again every turn", reason)
-            return
-        if self.failing:
-            self.failing = False
-            log.info("waking snoozed stream items works again")
-
-
 def _loop(fn, interval: float, clock, name: str) -> task.LoopingCall:
     loop = task.LoopingCall(fn)
     loop.clock = clock
@@ -458,7 +268,7 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
                             config.messages_prune_interval, ahead=config.messages_partitions_ahead)
     service.pruner.start()
     hubs.converger.start()  # the safety net under lost hubs.* messages
-    viewers, waker = hubs.states.viewers, _Waker(hubs.keeper)
+    viewers, waker = hubs.states.viewers, SnoozeWaker(hubs.keeper)
     service.loops = (_loop(partial(hubs.streams.keepalive, config.sse_keepalive), config.sse_keepalive, reactor,
                            "keep-alive"),
                      _loop(hubs.states.refresh_due, 60, reactor, "refresh"),

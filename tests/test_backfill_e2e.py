@@ -80,6 +80,7 @@ def test_the_command_line_fills_a_persons_history_and_says_how_far(no_history_db
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "HUBS_SERVICES": canned_services_process, "HUBS_ALLOW_PRIVATE_URLS": "1",
            "PYTHONPATH": str(root)}
+    query(no_history_db, "DELETE FROM stream_items WHERE person = 'jflory7' RETURNING 1")  # what the CLI writes
     run = subprocess.run([sys.executable, "-m", "hubs.history.cli", "person", "jflory7", "--days", "5", "--dsn",
                           no_history_db], cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -88,6 +89,9 @@ def test_the_command_line_fills_a_persons_history_and_says_how_far(no_history_db
     assert count > 0
     [(status, since)] = query(no_history_db, "SELECT status, since FROM backfill_jobs WHERE name = 'jflory7'")
     assert status == "done" and abs(since - (time.time() - 5 * 86400)) < 600
+    # Their stream has their own actions and mentions, read (and their personal hub's feed rows, if they have one).
+    entries = query(no_history_db, "SELECT kinds, unread FROM stream_items WHERE person = 'jflory7'")
+    assert entries and all(not unread and kinds[0] in ("actor", "mentioned") for kinds, unread in entries)
     run = subprocess.run([sys.executable, "-m", "hubs.history.cli", "hub", "nowhere", "--dsn", no_history_db],
                          cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "there is no hub called 'nowhere'" in run.stderr

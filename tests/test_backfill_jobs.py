@@ -160,3 +160,23 @@ async def test_a_released_job_is_claimed_at_once(both):
     await both.jobs.release(job, "a", NOW + 3)  # not a's any more: nothing happens
     assert (await both.jobs.get("hub", "designteam")).owner == "b"
     assert await both.jobs.get("hub", "nothing") is None
+
+
+@pytest.mark.integration
+def test_closing_twice_is_closing_once(empty_db):
+    """A process told twice to stop (two SIGTERMs in a row, as `make run` under `timeout` gets) closes the jobs'
+    connection once: the second close raised AlreadyQuit in a thread of its own (a traceback at every stop)."""
+    import threading
+    import time
+
+    errors = []
+    hook, threading.excepthook = threading.excepthook, errors.append
+    try:
+        jobs = PostgresJobs(empty_db, reactor)
+        jobs.start()
+        jobs.close()
+        jobs.close()
+        time.sleep(0.3)
+    finally:
+        threading.excepthook = hook
+    assert errors == []

@@ -26,6 +26,7 @@ from tests.test_browser_a11y import (
     publish_activity,
     setup,  # noqa: F401  (the module's hub, login provider and browser)
     visit,
+    wait_announced,
     wait_live,
     wait_loaded,
     widget_idx,
@@ -205,6 +206,7 @@ def test_typing_searches_the_activity_highlights_and_clears_back_to_the_live_fee
     expect(results).to_have_count(1)
     expect(box).to_have_value("zanzibar")
     expect(box).to_be_focused()
+    wait_announced(page, "1 new item, shown when the search is cleared.")  # the news is behind the results
 
     clear = page.get_by_role("button", name="Clear the search")
     clear.click()

@@ -77,7 +77,7 @@ def test_events_are_frozen_values():
 def test_build_wires_every_subscription_in_one_place(hubs):
     """A whole Hubs: widget states, the memberships (the hub's people) and the stream's index hear hub changes;
     the broadcaster hears layouts and payloads; nothing else."""
-    from hubs.service import track_hub_people
+    from hubs.stream.upkeep import track_hub_people
 
     states, people, stream = hubs.events.listeners(HubChanged)
     assert stream == hubs.keeper.hub_changed

@@ -419,7 +419,7 @@ async def test_group_changes_on_either_bus_reach_the_memberships(config, fake_st
 @pytest_twisted.ensureDeferred
 async def test_hub_people_are_tracked_and_new_ones_as_they_come(hubs, fake_store):
     """Everyone with a role on a hub and the person of a personal hub is tracked; a new subscriber at once."""
-    from hubs.service import tracked_people
+    from hubs.stream.upkeep import tracked_people
 
     assert tracked_people(hubs.directory, demo=False) == {"mizmo", "duffy", "ryanlerch", "ralph"}
     assert tracked_people(hubs.directory, demo=True) >= set(accounts.PEOPLE)

@@ -5,7 +5,7 @@ import logging
 import pytest_twisted
 
 from hubs.db.store import StoreUnavailable
-from hubs.service import _Waker
+from hubs.stream.upkeep import SnoozeWaker
 
 
 class Keeper:
@@ -26,11 +26,11 @@ async def test_a_store_away_is_logged_once_and_its_return_once(caplog):
     keeper.outcomes = [None, StoreUnavailable("PostgreSQL is unreachable; reconnecting"),
                        StoreUnavailable("PostgreSQL is unreachable; reconnecting"), RuntimeError("odd"), None, None,
                        ValueError("bad row")]
-    waker = _Waker(keeper)
-    with caplog.at_level(logging.INFO, logger="hubs.service"):
+    waker = SnoozeWaker(keeper)
+    with caplog.at_level(logging.INFO, logger="hubs.stream.upkeep"):
         for _ in range(7):
             await waker()
-    lines = [r.getMessage() for r in caplog.records if r.name == "hubs.service"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "hubs.stream.upkeep"]
     assert lines == ["waking snoozed stream items failed (PostgreSQL is away); trying again every turn",
                      "waking snoozed stream items works again",
                      "waking snoozed stream items failed (bad row); trying again every turn"]

@@ -12,8 +12,8 @@ import json
 import re
 from collections.abc import Iterable
 
+from hubs.db.message_store import _INSERTED, insert_messages_sql
 from hubs.db.partitions import Month
-from hubs.db.store import _INSERTED, insert_messages_sql
 from hubs.models import StoredMessage
 from hubs.stream.model import HubEntry, NewItem, is_mine, needs_me
 

@@ -19,10 +19,10 @@ import psycopg2
 from psycopg2.extras import Json
 
 from hubs.db.ingest import insert_items
+from hubs.db.message_store import MESSAGE_VALUES, insert_messages_sql, message_params
 from hubs.db.migrate import migrate
 from hubs.db.partitions import Month
 from hubs.db.recorder import stored_message
-from hubs.db.store import MESSAGE_VALUES, insert_messages_sql, message_params
 from hubs.demo import data as demo
 from hubs.demo import stream as demo_stream_data
 from hubs.demo.messages import demo_stream

@@ -32,6 +32,39 @@ def hub_people(dsn: str, name: str) -> list[str] | None:
         conn.close()
 
 
+def personal_hub(dsn: str, name: str) -> bool:
+    """Whether ``name`` has a personal hub (blocking)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM hubs WHERE name = %s AND user_hub AND NOT archived", (name,))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
+
+
+def stream_rules(kind: str, name: str, user_hub: bool):
+    """The stream entries a backfill from the command line writes, all read (pure): ``(concerns, feed_hubs)`` as
+    ``Backfiller`` takes them. Without a hub process's index (who follows, maintains or belongs to what), it
+    writes what the target alone tells: a person's own actions and mentions and their personal hub's feed, or a
+    hub's feed (every message fetched for a hub's people is one its feed shows)."""
+    from hubs.stream.model import Reason
+
+    if kind == "hub":
+        return None, (lambda message: (name,))
+
+    def concerns(message):
+        if message.agent == name:
+            return {name: (Reason("actor"),)}
+        if name in message.usernames:
+            return {name: (Reason("mentioned"),)}
+        return {}
+
+    return concerns, ((lambda message: (name,)) if user_hub else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hubs-backfill", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,9 +118,12 @@ async def _run(reactor, config, raw, args, people: list[str], outcome: list[int]
         print(f"{job.kind} {job.name}: {job.status}, {job.percent} % ({job.fetched} fetched, {job.stored} new)"
               + (f" — {job.error}" if job.error else ""), flush=True)
 
+    concerns, feed_hubs = stream_rules(args.kind, args.name,
+                                       args.kind == "person" and personal_hub(config.db_dsn, args.name))
     backfill = Backfiller(jobs, history, reactor, BackfillSettings.from_config(config),
                           f"{socket.gethostname()}:{os.getpid()}:cli",
-                          lambda kind, name: people if name == args.name else None, on_progress=told)
+                          lambda kind, name: people if name == args.name else None, on_progress=told,
+                          concerns=concerns, feed_hubs=feed_hubs)
     try:
         job = await backfill.request(args.kind, args.name, args.days)
         print(f"datagrepper: {config.backfill_url}; {args.kind} {args.name}: {len(people)} people, "

@@ -77,12 +77,17 @@ class PostgresJobs:
         self._pool.threadFactory = lambda *args, **kwargs: threading.Thread(*args, daemon=True, **kwargs)
         self._conn = None
         self._months: set = set()  # months whose partition this connection made sure of
+        self._closing = False
 
     def start(self) -> None:
         self._pool.start()
 
     def close(self) -> None:
-        """Close the connection and stop the thread after the statement it runs (never waited for here)."""
+        """Close the connection and stop the thread after the statement it runs (never waited for here).
+        Once: a process told twice to stop (two SIGTERMs) closes it once."""
+        if self._closing:
+            return
+        self._closing = True
         self._pool.callInThread(self._disconnect)
         threading.Thread(target=self._pool.stop, name="hubs-backfill-db-stop", daemon=True).start()
 

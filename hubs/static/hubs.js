@@ -355,7 +355,11 @@
       setTimeout(function () { el.classList.remove("changed"); }, 900);
       var title = titleOf(el);
       if (payload.error) announce(title + ": could not be updated.");
-      else if (result.added > 0) announce(title + ": " + result.added + " new item" + (result.added === 1 ? "." : "s."));
+      else if (result.added > 0) {
+        // While its search shows results, the live list is hidden: say where the news is.
+        announce(title + ": " + result.added + " new item" + (result.added === 1 ? "" : "s") +
+                 (el.classList.contains("feed-searching") ? ", shown when the search is cleared." : "."));
+      }
       else if (result.added !== 0) announce(title + " updated.");
     }
     return true;

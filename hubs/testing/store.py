@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from hubs.db.message_store import _day
 from hubs.db.partitions import DEFAULT, Month, months_ahead, to_drop
-from hubs.db.store import _check_hub_fields, _day
+from hubs.db.store import _check_hub_fields
 from hubs.directory.converge import hub_signature, overall_signature
 from hubs.models import COLUMNS, ROLES, Conflict, Hub, HubSignature, NotFound, StoredMessage, User, Widget
 from hubs.search.query import Query, mark, matches
