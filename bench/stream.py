@@ -6,13 +6,15 @@
    (see ``World``); a realistic message mix (1–3 people named, the busy ones most, 0–2 packages, some
    group changes). Median and p99 µs of ``concerns(message)`` + ``feed_hubs(message)`` (after
    ``gc.freeze()``, as a running hub does once loaded), and the rows written per message: the personal
-   entries and one per hub whose feed shows it (hub items are written once per hub, not per person).
+   entries and one per thing that shows it — a hub whose feed shows it, a followed person or package it
+   is about (written once per thing, not per person).
 2. ingest: the same messages and their rows through ``PostgresStore.add_messages_with_items`` in the
    recorder's batches (500), one after another, into a fresh database (HUBS_TEST_DSN): messages/s.
 3. open: one person with M items (default 100,000: a third their own rows — 30% unread, 10% done — two
    thirds the items of a hub they belong to and one they follow, some of those triaged) among 1,000,000
    own rows of 50 other people and 1,000,000 hub rows of 50 other hubs; and a person whose stream is
-   hub items only (three hubs): p50/p95 ms of the first page plus the counts (GET /api/stream), per view.
+   hub items only (three hubs); and a person who follows 50 people and 50 packages (their things' rows
+   only): p50/p95 ms of the first page plus the counts (GET /api/stream), per view.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def bench_decide(world: World, messages: list[BusMessage]) -> list[tuple[dict, t
     rows = [a + b for a, b in zip(people, hubs, strict=True)]
     print(f"| decide (µs per message) | median {statistics.median(samples):.1f} | p99 {pct(samples, 0.99):.1f} |"
           f" max {max(samples):.0f} | rows written/message mean {statistics.mean(rows):.1f}"
-          f" (personal {statistics.mean(people):.1f} + hubs {statistics.mean(hubs):.1f}),"
+          f" (personal {statistics.mean(people):.1f} + hubs and followed things {statistics.mean(hubs):.1f}),"
           f" p99 {pct(rows, 0.99):.0f} |", flush=True)
     return decided
 
@@ -137,6 +139,32 @@ async def bench_ingest(store: PostgresStore, messages: list[BusMessage], decided
 
 BIG_HUBS = {"team1": (Reason("hub", "team1"),), "team2": (Reason("follow-hub", "team2"),)}
 HUB_PERSON_HUBS = {f"team{n}": (Reason("hub", f"team{n}"),) for n in (1, 2, 3)}
+BIG_CASES = ["everything", "needs-me", "done", "service=bodhi", "not_service=bodhi", "topic=…git.*",
+             "package=pkg7 (0.2 % of items)", "reason=follow-hub", "second page (before=)"]
+FOLLOWER_THINGS = {**{f"person:friend{n}": (Reason("follow-person", f"friend{n}"),) for n in range(50)},
+                   **{f"package:pkg{n}": (Reason("follow-package", f"pkg{n}"),) for n in range(50)}}
+
+
+def fill_followed(dsn: str, items: int) -> None:
+    """The big stream's messages as the rows of followed things: each by one of 50 people (friend0–49,
+    "person:friendN"), and a tenth about one of pkg0–49 ("package:pkgN") as well; and 500 people's
+    things nobody here follows with the same number of rows (straight in SQL)."""
+    conn = psycopg2.connect(dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT min(id) - 1 FROM message_ids WHERE msg_id LIKE 'big-%%'")
+        base = cur.fetchone()[0]
+        cur.execute(
+            "INSERT INTO hub_items (hub, message, ts, category, topic, packages, usernames, agent)"
+            " SELECT t.key, m.id, m.ts, m.category, m.topic, m.packages, ARRAY['friend' || (g %% 50)],"
+            "   'friend' || (g %% 50)"
+            " FROM generate_series(1, %s) g JOIN messages m ON m.id = %s + g,"
+            " LATERAL (SELECT 'person:friend' || (g %% 50) UNION ALL SELECT 'package:pkg' || (g %% 500)"
+            "   WHERE g %% 500 < 50 UNION ALL SELECT 'person:stranger' || (g %% 500)) t (key)", (items, base))
+    conn.close()
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    conn.cursor().execute("VACUUM (ANALYZE) hub_items")
+    conn.close()
 
 
 def fill_big_stream(dsn: str, person: str, items: int, others: int, per_other: int, now: float) -> None:
@@ -206,6 +234,7 @@ async def bench_open(store: PostgresStore, person: str, rounds: int, hubs: dict,
                  ("topic=…git.*", parse_query({"topic": "org.fedoraproject.prod.git.*"})),
                  ("package=pkg7 (0.2 % of items)", parse_query({"package": "pkg7"})),
                  ("reason=follow-hub", parse_query({"reason": "follow-hub"})),
+                 ("reason=follow-package", parse_query({"reason": "follow-package"})),
                  ("second page (before=)", None)]
     print(f"| {title} (first page of 50 + counts) | p50 ms | p95 ms |\n|---|---:|---:|")
     for name, query in all_cases:
@@ -251,10 +280,16 @@ async def run(reactor, people: int, n: int, items: int, rounds: int) -> None:
         print()
         fill_big_stream(dsn, "bigperson", items, 50, 20_000, now)
         await bench_open(store, "bigperson", rounds, BIG_HUBS,
-                         f"open a stream of {items:,} items, a third own rows, two thirds hub items")
+                         f"open a stream of {items:,} items, a third own rows, two thirds hub items", BIG_CASES)
         print()
         await bench_open(store, "hubperson", rounds, HUB_PERSON_HUBS, "open a stream of hub items only (3 hubs)",
                          ["everything", "service=bodhi", "not_service=bodhi", "second page (before=)"])
+        print()
+        fill_followed(dsn, items)
+        await bench_open(store, "follower", rounds, FOLLOWER_THINGS,
+                         f"open a stream of a person following 50 people and 50 packages ({items:,} messages)",
+                         ["everything", "service=bodhi", "not_service=bodhi", "package=pkg7 (0.2 % of items)",
+                          "reason=follow-package", "second page (before=)"])
         store.close()
     finally:
         drop_database(admin, dsn)

@@ -26,23 +26,26 @@ def index():
     return idx
 
 
-# (what, message, personal reasons, the hubs whose feeds show it): a hub's entries are written once per hub,
-# its audience and followers read them (``hubs_of``), so ``concerns`` never expands a hub into people.
+# (what, message, personal reasons, the things whose rows show it): a hub's entries are written once per hub,
+# a followed person's or package's once per thing ("person:P", "package:K"; only when someone follows it),
+# their audiences and followers read them (``hubs_of``), so ``concerns`` never expands a hub or a follow.
 CASES = [
     ("my own action", message(agent="ralph", usernames=["ralph"]),
-     {"ralph": (R("actor"),), "tiny": (R("follow-person", "ralph"),)}, ("ralph",)),
+     {"ralph": (R("actor"),)}, ("person:ralph", "ralph")),
     ("named by someone else's act", message(agent="pingou", usernames=["pingou", "ralph"]),
-     {"pingou": (R("actor"),), "ralph": (R("mentioned"),), "tiny": (R("follow-person", "ralph"),)}, ("ralph",)),
+     {"pingou": (R("actor"),), "ralph": (R("mentioned"),)}, ("person:ralph", "ralph")),
     ("a package I maintain directly", message(packages=["fedmsg"]), {"ralph": (R("package", "fedmsg"),)}, ()),
     ("a package of my group", message(packages=["inkscape"]),
      {"mizmo": (R("package", "inkscape"),), "duffy": (R("package", "inkscape"),)}, ()),
-    ("a followed package", message(packages=["gimp"]), {"tiny": (R("follow-package", "gimp"),)}, ()),
+    ("a followed package", message(packages=["gimp"]), {}, ("package:gimp",)),
+    ("a package nobody follows", message(packages=["fedmsg", "nobodys"]), {"ralph": (R("package", "fedmsg"),)}, ()),
+    ("a named person nobody follows", message(agent="pingou", usernames=["adamw"]),
+     {"pingou": (R("actor"),), "adamw": (R("mentioned"),)}, ()),
     ("a group's change", message("fas.group.member.sponsor", body={"msg": {"group": "infra", "user": "x"}}),
      {"duffy": (R("group", "infra"),)}, ()),
     ("a hub's feed shows its people", message(usernames=["mizmo"]), {"mizmo": (R("mentioned"),)}, ("designteam",)),
-    ("two hubs' feeds", message(agent="ralph", usernames=["duffy"]),
-     {"ralph": (R("actor"),), "duffy": (R("mentioned"),), "tiny": (R("follow-person", "ralph"),)},
-     ("designteam", "ralph")),
+    ("two hubs' feeds and a followed person", message(agent="ralph", usernames=["duffy"], packages=["gimp"]),
+     {"ralph": (R("actor"),), "duffy": (R("mentioned"),)}, ("designteam", "package:gimp", "person:ralph", "ralph")),
     ("nobody", message(usernames=[], packages=["nothing"]), {}, ()),
     ("Hubs' own stream messages", message("hubs.stream.update", agent="ralph", usernames=["ralph"]), {}, ()),
 ]
@@ -57,11 +60,14 @@ def test_concerns(what, msg, expected, hubs):
 
 
 def test_a_persons_hubs_with_why():
-    """Owner, member or subscriber: "hub"; followed: "follow-hub"; both: both; a gone hub: nothing."""
+    """Owner, member or subscriber: "hub"; followed: "follow-hub"; both: both; a gone hub: nothing; a followed
+    person or package: its thing with "follow-person" / "follow-package"."""
     idx = index()
     idx.set_follows("sub", [("hub", "designteam"), ("hub", "gone")])
     assert idx.hubs_of("sub") == {"designteam": (R("hub", "designteam"), R("follow-hub", "designteam"))}
-    assert idx.hubs_of("tiny") == {"designteam": (R("follow-hub", "designteam"),)}
+    assert idx.hubs_of("tiny") == {"designteam": (R("follow-hub", "designteam"),),
+                                   "person:ralph": (R("follow-person", "ralph"),),
+                                   "package:gimp": (R("follow-package", "gimp"),)}
     assert idx.hubs_of("ralph") == {"ralph": (R("hub", "ralph"),)}
     assert idx.hubs_of("nobody") == {}
 
@@ -79,7 +85,7 @@ MUTES = [
 
 
 @pytest.mark.parametrize("mute, msg, hidden", MUTES)
-def test_mutes_hide_future_items(mute, msg, hidden):
+def test_mutes_hide_future_items(mute, msg, hidden):  # personal reasons; things' rows: mutes at read time
     """A mute (package, service, topic glob, person acting) hides a message from its owner only."""
     idx = index()
     idx.set_mutes("ralph", [mute])
@@ -93,8 +99,10 @@ def test_follows_and_hubs_update_incrementally():
     idx = index()
     idx.set_follows("tiny", [("package", "gimp")])
     assert "tiny" not in idx.concerns(message(agent="ralph"))
+    assert idx.feed_hubs(message(agent="ralph")) == ("ralph",)  # nobody follows ralph now: no row for him
     assert idx.follows_of("tiny") == frozenset({("package", "gimp")})
-    assert idx.hubs_of("tiny") == {}  # unfollowed: the hub's items leave the stream
+    # unfollowed: the hub's and ralph's items leave the stream
+    assert idx.hubs_of("tiny") == {"package:gimp": (R("follow-package", "gimp"),)}
     idx.set_hub("designteam", shows=["mizmo", "ralph"], audience=["sub"])
     assert idx.concerns(message(usernames=["duffy"])) == {"duffy": (R("mentioned"),)}
     assert idx.feed_hubs(message(usernames=["duffy"])) == ()
@@ -116,7 +124,10 @@ def test_listening_people_by_hub_follow_their_changes():
                                                          "ralph": (R("hub", "ralph"),)}
     idx.set_follows("sub", [("hub", "designteam")])
     assert idx.listening_to(["designteam"])["sub"] == (R("hub", "designteam"), R("follow-hub", "designteam"))
+    assert idx.listening_to(["person:ralph", "package:gimp"]) == {
+        "tiny": (R("follow-person", "ralph"), R("follow-package", "gimp"))}
     idx.set_follows("tiny", [])
+    assert idx.listening_to(["person:ralph"]) == {} and idx.listeners_of("package:gimp") == frozenset()
     idx.set_hub("designteam", shows=["mizmo"], audience=["late"])
     assert idx.listening_to(["designteam"]) == {"sub": (R("follow-hub", "designteam"),)}
     idx.listen("late")

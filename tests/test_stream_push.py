@@ -309,3 +309,41 @@ async def test_a_hub_item_reaches_listening_members_and_followers_not_a_muter():
     assert items("muter") == [] and items("away") == []
     await until(lambda: any('"unread": 1' in f for f in pages["tiny"].frames), "tiny's count")
     assert (await keeper.counts("muter")).unread == 0 and (await keeper.counts("sub")).unread == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_followed_persons_item_reaches_listening_followers_not_a_muter():
+    """A message by a followed person is one row for the person ("person:nirik"), pushed to the open streams
+    of their followers with "follow-person" (and a member of a hub showing them too: one item, both reasons);
+    a follower whose mute hides it gets nothing."""
+    from hubs.stream.push import OwnStreamListener
+
+    clock = Clock()
+    clock.advance(time.time())
+    store = FakeStore(clock)
+    index = ConcernIndex(StaticMemberships())
+    push = PersonStreams(lambda person: keeper.counts(person))
+    keeper = StreamKeeper(store, index, push, FakeBus(), clock, "boot-1")
+    index.set_hub("infra", shows=["nirik"], audience=["both"])
+    for name in ("tiny", "both", "muter"):
+        index.set_follows(name, [("person", "nirik")])
+    await keeper.mute("muter", "service", "bodhi")
+    recorder = MessageRecorder(store, clock, on_stored=keeper.stored)
+    pages = {name: Page() for name in ("tiny", "both", "muter")}
+    for name, page in pages.items():
+        push.add(name, OwnStreamListener(page, items=True))
+    message = mention(31, who="nirik", agent="nirik")
+    assert keeper.feed_hubs(message) == ("infra", "person:nirik")
+    assert keeper.urgent(keeper.concerns(message), keeper.feed_hubs(message))
+    recorder.record(message, items=keeper.concerns(message), hubs=keeper.feed_hubs(message))
+    clock.advance(1)
+    assert sorted(store._stream_state()["hub_items"]) == [("infra", 1), ("person:nirik", 1)]
+
+    def items(name):
+        return [json.loads(f.split("data: ", 1)[1]) for f in pages[name].frames if "event: stream-item" in f]
+
+    assert [[r["kind"] for r in i["reasons"]] for i in items("tiny")] == [["follow-person"]]
+    assert [[r["kind"] for r in i["reasons"]] for i in items("both")] == [["hub", "follow-person"]]
+    assert items("muter") == []
+    await until(lambda: any('"unread": 1' in f for f in pages["tiny"].frames), "tiny's count")
+    assert (await keeper.counts("muter")).unread == 0 and (await keeper.counts("both")).unread == 1

@@ -7,11 +7,13 @@ follow (people, packages, hubs) and what the hubs I own, belong to or subscribe 
 hubs are updated per person or per hub as they change; memberships are asked at decision time (the
 ``Memberships`` object answers from memory).
 
-A hub's rule is not expanded into its audience per message: ``concerns`` gives the personal reasons,
-``feed_hubs`` the hubs whose feeds show the message (their entries are written once per hub), and a
-person's stream is read as their own entries and their hubs' (``hubs_of``: person → hub → reasons).
-The index also keeps who of a hub's audience and followers has a stream open in this process
-(``listen``), so pushing a hub's new item costs a lookup per hub, never a walk over an audience.
+Neither a hub's rule nor a follow is expanded into people per message: ``concerns`` gives the personal
+reasons (actor, mentioned, package, group), ``feed_hubs`` the things whose rows show the message — the
+hubs whose feeds show it, and the followed people and packages it is about (``thing_key``: "person:P",
+"package:K"; only those someone follows) — written once per thing, and a person's stream is read as their
+own entries and their things' (``hubs_of``: person → thing → reasons). The index also keeps who of a
+thing's audience and followers has a stream open in this process (``listen``), so pushing a thing's new
+item costs a lookup per thing, never a walk over an audience.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 
 from hubs.bus.message import BusMessage
 from hubs.dispatch.hints import split_topic
-from hubs.stream.model import Reason, mutes_message
+from hubs.stream.model import Reason, mutes_message, thing_key
 
 # Hubs' own stream messages concern nobody (a triage would otherwise be an item of its own).
 SILENT_PREFIXES = ("hubs.stream.",)
@@ -154,13 +156,16 @@ class ConcernIndex:
     # ------------------------------------------------------------------ a person's hubs, listeners
 
     def hubs_of(self, person: str) -> dict[str, tuple[Reason, ...]]:
-        """The hubs whose items are in ``person``'s stream, with why: "hub" (owner, member, subscriber),
-        "follow-hub" (followed; a followed hub that is gone shows nothing new, and nothing old: its items
-        were never the person's)."""
+        """The things (``thing_key``) whose items are in ``person``'s stream, with why: "hub" (owner, member,
+        subscriber), "follow-hub" (followed; a followed hub that is gone shows nothing new, and nothing old:
+        its items were never the person's), "follow-person" and "follow-package" (followed)."""
         found = {hub: (Reason("hub", hub),) for hub in self._member_hubs.get(person, ())}
-        for kind, hub in self._follows.get(person, ()):
-            if kind == "hub" and hub in self._hub_shows:
-                found[hub] = found.get(hub, ()) + (Reason("follow-hub", hub),)
+        for kind, name in self._follows.get(person, ()):
+            if kind == "hub":
+                if name in self._hub_shows:
+                    found[name] = found.get(name, ()) + (Reason("follow-hub", name),)
+            else:
+                found[thing_key(kind, name)] = (Reason(f"follow-{kind}", name),)
         return found
 
     def listen(self, person: str) -> None:
@@ -200,7 +205,10 @@ class ConcernIndex:
         return frozenset(self._hub_listeners.get(hub, ()))
 
     def hubs_of_one(self, person: str, hub: str) -> tuple[Reason, ...]:
-        """``person``'s reasons for one hub's items (none if it is not theirs)."""
+        """``person``'s reasons for one hub's or thing's items (none if it is not theirs)."""
+        kind, _, name = hub.partition(":")
+        if name:
+            return (Reason(f"follow-{kind}", name),) if (kind, name) in self._follows.get(person, ()) else ()
         out: tuple[Reason, ...] = ()
         if person in self._audience.get(hub, EMPTY):
             out += (Reason("hub", hub),)
@@ -211,23 +219,32 @@ class ConcernIndex:
     # ------------------------------------------------------------------ the decision
 
     def feed_hubs(self, message: BusMessage) -> tuple[str, ...]:
-        """The hubs whose feeds show ``message`` (its people's hubs), sorted; none for Hubs' stream messages."""
+        """The things whose rows show ``message``, sorted: the hubs whose feeds show it (its people's hubs)
+        and the people (agent or named) and packages it is about that someone follows (``thing_key``); none
+        for Hubs' stream messages."""
         short, _ = split_topic(message.topic)
         if not short or short.startswith(SILENT_PREFIXES):
             return ()
         agent = message.agent
         names = (message.usernames | {agent}) if agent else message.usernames
         feed = self._feed_hubs
+        people = self._followers["person"]
         found: set[str] = set()
         for name in names:
             hubs = feed.get(name)
             if hubs:
                 found |= hubs
+            if name in people:
+                found.add(f"person:{name}")
+        packages = self._followers["package"]
+        for package in message.packages:
+            if package in packages:
+                found.add(f"package:{package}")
         return tuple(sorted(found))
 
     def concerns(self, message: BusMessage) -> dict[str, tuple[Reason, ...]]:
         """Person → the personal reasons ``message`` is in their stream (none for junk or Hubs' stream
-        messages); its hubs' entries are ``feed_hubs``.
+        messages); its hubs' and followed things' entries are ``feed_hubs``.
 
         Each rule gives a set of people; most people come from one rule, so a rule's newcomers are added
         all at once (set and dict operations, in C) sharing one reasons tuple, and only people already
@@ -273,13 +290,4 @@ class ConcernIndex:
             rules.append((Reason("package", package), self.memberships.maintainers_of(package)))
         for group in message_groups(message):
             rules.append((Reason("group", group), self.memberships.members_of(group)))
-        followers = self._followers
-        for name in (names | {agent}) if agent else names:
-            people = followers["person"].get(name)
-            if people:
-                rules.append((Reason("follow-person", name), people))
-        for package in message.packages:
-            people = followers["package"].get(package)
-            if people:
-                rules.append((Reason("follow-package", package), people))
         return rules

@@ -87,11 +87,18 @@ class NewItem:
 
 @dataclass(frozen=True)
 class HubEntry:
-    """A message a hub's feed shows, written once for the hub (not once per person who sees the hub)."""
+    """A message a hub's feed shows, or a followed person or package is about, written once for the hub or
+    thing (``hub`` is its ``thing_key``), not once per person who sees it."""
 
     msg_id: str
     hub: str
     fresh: bool = True  # a backfill's history is written read (``NewItem.unread``'s reason)
+
+
+def thing_key(kind: str, name: str) -> str:
+    """The key of a followed thing's rows in ``hub_items`` (pure): a hub's own name (hub names never hold a
+    ":"), "person:P" for a person's messages (agent or named), "package:K" for a package's."""
+    return name if kind == "hub" else f"{kind}:{name}"
 
 
 def hub_reasons(person_hubs: Mapping[str, tuple[Reason, ...]], hubs: Iterable[str]) -> tuple[Reason, ...]:

@@ -79,7 +79,8 @@ class StreamKeeper:
     # ------------------------------------------------------------------ reading (own rows ∪ their hubs')
 
     def hubs_of(self, person: str) -> dict[str, tuple[Reason, ...]]:
-        """The hubs whose items are in ``person``'s stream, with why (the store reads them with their own)."""
+        """The hubs and followed people and packages whose items are in ``person``'s stream, with why (the
+        store reads them with their own)."""
         return self.index.hubs_of(person)
 
     async def page(self, person: str, query: Any) -> list[Item]:
@@ -105,7 +106,8 @@ class StreamKeeper:
         return self.index.concerns(message)
 
     def feed_hubs(self, message: BusMessage) -> tuple[str, ...]:
-        """The hubs whose feeds show ``message`` (one entry each, read by their audiences and followers)."""
+        """The hubs whose feeds show ``message`` and the followed people and packages it is about (one entry
+        each, read by their audiences and followers)."""
         return self.index.feed_hubs(message)
 
     def urgent(self, reasons: Mapping[str, Any] | None, hubs: Iterable[str]) -> bool:
@@ -173,8 +175,8 @@ class StreamKeeper:
         if changed:
             self.index.set_follows(person, await self.store.follows_of(person))
             self._publish({"person": person, "agent": person, "reload": ["follows"]})
-            if self.push.listening(person) and kind == "hub":
-                await self.push.refresh_counts(person)  # the hub's items came or went
+            if self.push.listening(person):
+                await self.push.refresh_counts(person)  # the hub's, person's or package's items came or went
         return changed
 
     async def mute(self, person: str, kind: str, value: str) -> dict[str, Any]:
