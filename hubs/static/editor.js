@@ -98,6 +98,7 @@
       decorateAll();
       // Who is here, for the header's unread count (count.js) and the stream page (stream.js).
       window.hubsMe = me;
+      window.hubsApi = api;  // other scripts of the page (follow.js) ask through the same helper
       document.dispatchEvent(new CustomEvent("hubs:me", { detail: me }));
     });
   }

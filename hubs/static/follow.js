@@ -27,23 +27,12 @@
     if (error.textContent !== (text || "")) error.textContent = text || "";
   }
 
-  function api(method, url, body, retried) {
-    var headers = { "Accept": "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (me && me.csrf) headers["X-CSRF-Token"] = me.csrf;
-    return fetch(url, { method: method, headers: headers, credentials: "same-origin",
-                        body: body === undefined ? undefined : JSON.stringify(body) })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (data) {
-          // Signed in again in another tab: a new session, a new CSRF token. Read it and try once more.
-          if (r.status === 403 && !retried && method !== "GET" && /CSRF/.test(data.error || "")) {
-            return fetch("/api/me", { credentials: "same-origin" }).then(function (m) { return m.json(); })
-              .then(function (fresh) { me = fresh; return api(method, url, body, true); });
-          }
-          return { status: r.status, body: data };
-        });
-      })
-      .catch(function () { return { status: 0, body: {} }; });  // not reached (offline), or /api/me failed
+  // editor.js's request helper (CSRF header, one retry with a fresh token after a sign-in in another tab),
+  // answered as { status, body }; a request that got no answer is status 0.
+  function api(method, url, body) {
+    return window.hubsApi(method, url, body)
+      .then(function (data) { return { status: data.status, body: data }; })
+      .catch(function () { return { status: 0, body: {} }; });
   }
 
   function clear() {
