@@ -21,7 +21,7 @@ from fedora_messaging.message import Message
 from twisted.internet import defer, reactor, task, threads
 from twisted.internet.task import Clock
 
-from hubs.bus.amqp import AmqpBus, AmqpConnection, AmqpSettings, AmqpSource, MultiBus, redact
+from hubs.bus.amqp import AmqpBus, AmqpConnection, AmqpSettings, AmqpSource, MultiBus, ShuttingDown, redact
 from hubs.bus.dedupe import SeenIds
 from hubs.bus.publish import FakeBus
 from hubs.config import ConfigError
@@ -207,6 +207,21 @@ def test_health_reads_the_injected_clock():
     health = src.health()
     assert (health["messages"], health["last_message_age"], health["url"]) == (1, 7.5,
                                                                                "amqp://guest:***@127.0.0.1:1/%2F")
+
+
+def test_a_message_released_by_stop_is_not_reported_slow_later(caplog):
+    """Stopping gives an in-progress message back to the queue; its timeout must not fire afterwards (it
+    logged "took over 30 s" from a stopped source, into whatever ran 30 s later)."""
+    clock = Clock()
+    src = AmqpSource(AmqpSettings("amqp://guest:guest@127.0.0.1:1/%2F", handle_timeout=30), reactor,
+                     lambda m: defer.Deferred(), clock=clock)
+    taken = src.take(S.badge_award("ralph", "Origin"))
+    outcomes: list = []
+    taken.addBoth(outcomes.append)
+    src.stop()
+    clock.advance(31)
+    assert len(outcomes) == 1 and outcomes[0].check(ShuttingDown) and src.slow == 0
+    assert clock.getDelayedCalls() == [] and "took over" not in caplog.text
 
 
 def test_multibus_publishes_on_every_bus_and_survives_one_failing():

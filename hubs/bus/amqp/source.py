@@ -185,8 +185,6 @@ class AmqpSource:
         done: defer.Deferred = defer.Deferred()
 
         def fire(result):
-            if timer.active():
-                timer.cancel()
             if not done.called:
                 if isinstance(result, Failure):
                     done.errback(result)
@@ -204,6 +202,7 @@ class AmqpSource:
         timer = self.clock.callLater(self.settings.handle_timeout, too_slow)
         self._waiting.add(done)
         done.addBoth(self._forget_waiting, done)
+        done.addBoth(_cancelling, timer)  # however it ends (handled, or released by stop): no late warning
         d.addBoth(fire)
         return done
 
@@ -252,3 +251,9 @@ class AmqpSource:
                 "queue": self.queue, "connected": connected, "consuming": consuming, "messages": self.messages,
                 "taken": self.taken, "duplicates": self.duplicates, "slow": self.slow,
                 "dropped": dict(self.dropped), "last_message_age": age}
+
+
+def _cancelling(result: Any, timer: Any) -> Any:
+    if timer.active():
+        timer.cancel()
+    return result
