@@ -46,6 +46,10 @@ TOPICS = [
     ("ralph", "updates2stable", {}, S.bodhi_comment("mizmo", "ralph", "fedmsg-1-1", "FEDORA-1", "ok"), True),
     ("ralph", "updates2stable", {}, S.bodhi_comment("mizmo", "duffy", "gimp-1-1", "FEDORA-2", "ok"), False),
     ("ralph", "updates2stable", {}, S.koji_build("ralph", "fedmsg", "1.0"), False),        # koji, not bodhi
+    ("ralph", "updates2stable", {},
+     S.bodhi_comment("mizmo", "duffy", "gimp-1-1", "FEDORA-2", "thanks @ralph"), False),  # mentioned only
+    ("ralph", "updates2stable", {}, S.bodhi_update_complete("ralph", "fedmsg-1-1", "FEDORA-1"), True),
+    ("ralph", "updates2stable", {}, S.bodhi_update_complete("duffy", "gimp-1-1", "FEDORA-2", "testing"), False),
     ("designteam", "pagure", {"project": "design"}, S.pagure_issue("duffy", "design", 7, "Logo"), True),
     ("designteam", "pagure", {"project": "design"}, S.pagure_issue("duffy", "design", 7, "Logo", "edit"), True),
     ("designteam", "pagure", {"project": "design"}, S.pagure_issue("duffy", "ansible", 7, "x"), False),

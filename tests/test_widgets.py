@@ -12,6 +12,7 @@ from twisted.internet import reactor
 from hubs.bus.meta import MessageMeta
 from hubs.db.recorder import stored_message
 from hubs.demo import messages as M
+from hubs.demo import schema_messages as S
 from hubs.models import Hub, User
 from hubs.services.http import TreqClient
 from hubs.testing.harness import make_hubs, make_site
@@ -19,7 +20,7 @@ from hubs.widgets import load_registry
 from hubs.widgets.cobwebs import idleness
 from hubs.widgets.fedmsgs import chart
 from hubs.widgets.meetings import upcoming
-from hubs.widgets.updates2stable import ready
+from hubs.widgets.updates2stable import ready, update_owners
 from tests.conftest import services_config
 
 REGISTRY = load_registry()
@@ -63,6 +64,16 @@ async def remember(store, *envelopes):
 # ---------------------------------------------------------------- what invalidates what
 
 ROLE_DT = M.hubs_message("hubs.role.update", hub="designteam", username="ralph", role="member", action="add")
+
+
+def comment_only(envelope):
+    """A fedmsg-era ``bodhi.update.comment`` as Bodhi sent it: the update inside the comment, none beside it
+    (fedmsg.meta's usernames then name the author and the mentions, not the submitter)."""
+    msg = {k: v for k, v in envelope["msg"].items() if k != "update"}
+    return {**envelope, "msg": msg}
+
+
+MENTION = M.bodhi_comment("mizmo", "duffy", "gimp-1-1", "FEDORA-2", "works, thanks @ralph @nirik")
 ROLE_RALPH = M.hubs_message("hubs.role.update", hub="ralph", username="mizmo", role="subscriber", action="add")
 INVALIDATION = [
     # (hub, plugin, config, message, expected)
@@ -94,6 +105,13 @@ INVALIDATION = [
     ("ralph", "updates2stable", {}, M.bodhi_comment("mizmo", "ralph", "fedmsg-1-1", "FEDORA-1", "ok"), True),
     ("ralph", "updates2stable", {}, M.bodhi_comment("mizmo", "duffy", "gimp-1-1", "FEDORA-2", "ok"), False),
     ("ralph", "updates2stable", {}, M.badge_award("ralph", "Origin"), False),
+    ("ralph", "updates2stable", {}, MENTION, False),                                     # mentioned: not his update
+    ("ralph", "updates2stable", {}, M.bodhi_comment("ralph", "duffy", "gimp-1-1", "FEDORA-2", "ok"), False),
+    ("ralph", "updates2stable", {},
+     comment_only(M.bodhi_comment("mizmo", "ralph", "fedmsg-1-1", "FEDORA-1", "ok")), True),  # his, said inside
+    ("ralph", "updates2stable", {}, M.bodhi_update_complete("ralph", "fedmsg-1-1", "FEDORA-1"), True),
+    ("ralph", "updates2stable", {}, M.bodhi_update_complete("duffy", "gimp-1-1", "FEDORA-2"), False),
+    ("ralph", "feed", {}, MENTION, True),                                                 # the mention is news
     ("designteam", "meetings", {"calendar": "https://x.example/ical/designteam/"},
      M.fedocal_meeting_new("mizmo", "designteam", "Weekly"), True),
     ("designteam", "meetings", {"calendar": "https://x.example/ical/designteam/"},
@@ -257,6 +275,42 @@ async def test_fedmsgs_widget_draws_svg(store, canned_services):
 def test_ready_for_stable(update, expected):
     """An update may go to stable when it meets the testing requirements or reached its stable karma."""
     assert ready(update) is expected
+
+
+def _fedmsg_example(name):
+    """The ``msg`` of one of fedmsg.meta's example Bodhi messages (real bodies from Bodhi's past)."""
+    from fedmsg_meta_fedora_infrastructure.tests import bodhi
+
+    return getattr(bodhi, name).msg["msg"]
+
+
+def _schema_body(message):
+    return dict(message.body)
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # today's (Fedora Messaging) bodies, built with Bodhi's schema classes
+    (lambda: _schema_body(S.bodhi_comment("mizmo", "ralph", "fedmsg-1-1", "FEDORA-1", "cc @nirik @duffy")),
+     {"ralph"}),
+    (lambda: _schema_body(S.bodhi_update_complete("duffy", "gimp-1-1", "FEDORA-2")), {"duffy"}),
+    (lambda: _schema_body(S.bodhi_update_complete("duffy", "gimp-1-1", "FEDORA-2", "testing")), {"duffy"}),
+    # fedmsg-era bodies: the update inside the comment, ``user`` or ``submitter``, a dict or a bare name
+    (lambda: _fedmsg_example("TestBodhi4Comment"), {"kalev"}),
+    (lambda: _fedmsg_example("TestBodhiUpdateEject"), {"ralph"}),
+    (lambda: _fedmsg_example("LegacyTestBodhiRequestMultiplePackagesPerUpdate"), {"hadess"}),
+    (lambda: M.bodhi_comment("mizmo", "ralph", "fedmsg-1-1", "FEDORA-1", "cc @nirik")["msg"], {"ralph"}),
+    # no update with a submitter: None (the widget then goes by the people the message names)
+    (lambda: _fedmsg_example("TestLegacy2015BodhiComment"), None),
+    (lambda: {"agent": "bodhi", "repo": "f43-updates", "success": True, "ctype": "rpm"}, None),
+    (lambda: {"update": {"alias": "FEDORA-3"}}, None),
+    (lambda: {"update": {"user": {"name": ""}}, "comment": "not a dict"}, None),
+    (lambda: ["not", "a", "dict"], None),
+])
+def test_update_owners(body, expected):
+    """Whose updates a Bodhi message is about: the submitter of the update it carries, never the people a
+    comment mentions (pure)."""
+    found = update_owners(body())
+    assert found == (None if expected is None else frozenset(expected))
 
 
 ICS = """BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20261101T000000Z\r

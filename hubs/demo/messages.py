@@ -38,6 +38,16 @@ def bodhi_comment(author: str, submitter: str, title: str, alias: str, text: str
         "update": update, "agent": author}, ts)
 
 
+def bodhi_update_complete(submitter: str, title: str, alias: str, status: str = "stable", agent: str = "bodhi",
+                          ts: float | None = None) -> dict[str, Any]:
+    """``bodhi.update.complete.<status>``: the update reached the stable (or testing) repository. Bodhi sends one
+    per update when a push ends: a push of a few hundred updates is as many messages within seconds."""
+    update = {"title": title, "alias": alias, "user": {"name": submitter}, "status": status, "request": None,
+              "release": {"name": "F43"}, "url": f"https://bodhi.fedoraproject.org/updates/{alias}",
+              "builds": [{"nvr": title}], "karma": 3, "stable_karma": 3}
+    return envelope(f"bodhi.update.complete.{status}", {"update": update, "agent": agent}, ts)
+
+
 def pagure_issue_new(user: str, project: str, number: int, title: str, ts: float | None = None) -> dict[str, Any]:
     person = {"name": user, "fullname": user}
     return envelope("pagure.issue.new", {

@@ -49,6 +49,14 @@ def bodhi_comment(author: str, submitter: str, nvr: str, alias: str, text: str, 
         "user": {"name": author}}})
 
 
+def bodhi_update_complete(submitter: str, nvr: str, alias: str, status: str = "stable",
+                          agent: str = "bodhi") -> Message:
+    """``bodhi.update.complete.<status>``: one per update when a push ends."""
+    update = {"alias": alias, "builds": [{"nvr": nvr}], "release": {"name": "F43"}, "request": None,
+              "status": status, "user": {"name": submitter}, "title": nvr}
+    return build(f"bodhi.update.complete.{status}.v1", {"update": update, "agent": agent})
+
+
 def _pagure_person(user: str) -> dict[str, str]:
     return {"name": user, "fullname": user.title(), "url_path": f"user/{user}"}
 

@@ -1,6 +1,9 @@
 """Updates ready for stable: a person's Bodhi updates in testing that may now be pushed."""
 
-from hubs.widgets.util import NeedsPerson, person_argument, person_hints, person_of
+from collections.abc import Mapping
+from typing import Any
+
+from hubs.widgets.util import NeedsPerson, message_body, person_argument, person_hints, person_of
 
 title = "Ready for stable"
 template = "updates2stable.html"
@@ -45,5 +48,36 @@ async def data(ctx, widget, username):
     return {"person": person, "updates": items, "testing": len(updates)}
 
 
+def _account(person: Any) -> str | None:
+    """A Bodhi user as messages name one: ``{"name": ...}``, or a bare name in fedmsg-era bodies (pure)."""
+    if isinstance(person, Mapping):
+        person = person.get("name")
+    return person if isinstance(person, str) and person else None
+
+
+def update_owners(body: Any) -> frozenset[str] | None:
+    """Whose updates a Bodhi message is about: the submitter of the update it carries (pure).
+
+    Today's messages carry the update in ``update`` (``comment.update`` in ``bodhi.update.comment``), its
+    submitter in ``user.name``; fedmsg-era bodies sometimes say ``submitter`` (a name or ``{"name": ...}``).
+    None when the message carries no update with a submitter (a compose, an override, a shape not known here).
+    """
+    if not isinstance(body, Mapping):
+        return None
+    comment = body.get("comment")
+    updates = [body.get("update"), comment.get("update") if isinstance(comment, Mapping) else None]
+    owners = {_account(u.get("user", u.get("submitter"))) for u in updates if isinstance(u, Mapping)}
+    owners.discard(None)
+    return frozenset(owners) or None
+
+
 def should_invalidate(message, ctx, widget):
-    return message.topic.split(".")[3] == "bodhi" and person_of(ctx, widget) in message.usernames
+    """A Bodhi message about the person's own update (its submitter's list may change: karma, a push, an edit).
+
+    A comment that @mentions someone names them (``message.usernames``) but leaves their updates as they were;
+    a message that carries no update falls back to the people it names.
+    """
+    if message.topic.split(".")[3] != "bodhi":
+        return False
+    owners = update_owners(message_body(message))
+    return person_of(ctx, widget) in (message.usernames if owners is None else owners)
