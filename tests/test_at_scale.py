@@ -1,9 +1,17 @@
-"""At Fedora's size: one message touching 1,000 widgets on 300 hubs, on fakes and a fake clock.
+"""At Fedora's size: one message touching 801 widgets on 300 hubs, and a Bodhi push touching every person's
+updates, on fakes and a fake clock.
 
 What a storm must not do, counted rather than timed: call ``data()`` for a
 widget that no open page shows (anywhere in the fleet), run more ``data()``
-calls at once than ``hubs.build.concurrency``, build the less viewed before the
-more viewed, or show old data as new when an invalidated widget is viewed later.
+calls at once than ``hubs.build.concurrency`` (or, for an outside service's
+widgets, than its lane has slots), build the less viewed before the more
+viewed, or show old data as new when an invalidated widget is viewed later.
+
+Two storms: a Bodhi comment that @mentions everyone (every person's and team's
+activity widgets, in the main lane; it changes one update, so one Bodhi list),
+and a Bodhi push (one ``bodhi.update.complete.stable`` per update, for every
+person at once, as Bodhi sends them when a push ends), which changes everyone's
+list of updates: Bodhi's lane at its bound.
 """
 
 from __future__ import annotations
@@ -91,10 +99,17 @@ def settle(clock: Clock, d: defer.Deferred, step: float = 0.01, limit: int = 100
 
 
 def storm_message() -> dict:
-    """A Bodhi comment by ralph on mizmo's update that @mentions nirik and everyone else: 1,000 widgets."""
+    """A Bodhi comment by ralph on mizmo's update that @mentions nirik and everyone else: 801 widgets, one of
+    them a list of Bodhi updates (mizmo's: a mention does not change the updates of the people mentioned)."""
     others = [p for p in PLAN.people if p not in HOT_PEOPLE]
     return M.bodhi_comment("ralph", "mizmo", "pkg-1.0-1.fc41", "FEDORA-2026-1",
                            "Thanks @nirik " + " ".join("@" + p for p in others))
+
+
+def push_messages() -> list[dict]:
+    """The end of a Bodhi push: one ``bodhi.update.complete.stable`` per update, an update of every person."""
+    return [M.bodhi_update_complete(person, f"pkg{n}-1.0-1.fc43", f"FEDORA-2026-{n:04}", ts=2000.0)
+            for n, person in enumerate(sorted(PLAN.people))]
 
 
 BODHI = "bodhi.fedoraproject.org"
@@ -147,6 +162,17 @@ def hits_of(hubs, message) -> list:
     return [hubs.directory.widgets[i] for i in hubs.handler.decide(hubs.fedmsg.read(message)).hits]
 
 
+def hits_of_all(hubs, messages) -> list:
+    """The widgets any of ``messages`` touches, once each."""
+    seen = {w.idx: w for message in messages for w in hits_of(hubs, message)}
+    return [seen[i] for i in sorted(seen)]
+
+
+def take_all(hubs, clock, messages) -> None:
+    """The messages arrive together; wait until everything they set off is done."""
+    settle(clock, defer.gatherResults([defer.ensureDeferred(hubs.fedmsg.take(m)) for m in messages]))
+
+
 def open_streams(hubs, hit_hubs: list[str]) -> dict[str, list[Viewer]]:
     """Streams on ``VIEWED`` hubs the message touches, the i-th with i + 1 of them."""
     streams = {}
@@ -158,12 +184,12 @@ def open_streams(hubs, hit_hubs: list[str]) -> dict[str, list[Viewer]]:
 
 
 def test_a_storm_builds_only_what_is_viewed_most_viewed_first_a_few_at_a_time(hubs, clock, world, cache):
-    """1,000 widgets touched, 10 hubs viewed: one data() per viewed widget, none for the rest, at most
-    ``hubs.build.concurrency`` at once (and twice ``hubs.services.per_host`` for Bodhi's widgets, in their own
-    lane), the most viewed hubs first; viewers get the new data pushed."""
+    """801 widgets touched, 10 hubs viewed: one data() per viewed widget, none for the rest, at most
+    ``hubs.build.concurrency`` at once, the most viewed hubs first; viewers get the new data pushed."""
     message = storm_message()
     hits = hits_of(hubs, message)
-    assert len(hits) == 1000 and len({w.hub for w in hits}) == 300
+    assert len(hits) == 801 and len({w.hub for w in hits}) == 300
+    assert [w.hub for w in hits if w.plugin == "updates2stable"] == ["mizmo"]  # the update's submitter only
     read_all(hubs, clock, hits)  # every touched widget was viewed earlier in the day: old news everywhere
     hit_hubs = sorted({w.hub for w in hits})
     streams = open_streams(hubs, hit_hubs)
@@ -175,8 +201,8 @@ def test_a_storm_builds_only_what_is_viewed_most_viewed_first_a_few_at_a_time(hu
 
     assert sorted(world.calls) == sorted(w.idx for w in viewed)  # no viewer, no data()
     assert world.most_in_flight[None] == CONCURRENCY  # the bound, reached and never passed
-    assert 0 < world.most_in_flight[BODHI] <= 2 * PER_HOST  # Bodhi's widgets in their own lane
-    assert hubs.states.stats["most_data_in_flight"] <= CONCURRENCY + 2 * PER_HOST
+    assert world.most_in_flight[BODHI] <= 1  # mizmo's list, if mizmo's hub is viewed
+    assert hubs.states.stats["most_data_in_flight"] <= CONCURRENCY + 1
     by_idx = hubs.directory.widgets
     for lane in (None, BODHI):
         order = [len(streams[by_idx[i].hub]) for i in world.calls if world.lane_of(by_idx[i]) == lane]
@@ -186,7 +212,7 @@ def test_a_storm_builds_only_what_is_viewed_most_viewed_first_a_few_at_a_time(hu
             pushed = {p["idx"]: p["data"]["text"] for p in viewer.payloads}
             assert pushed == {w.idx: "new news" for w in viewed if w.hub == hub}
     unviewed = [w for w in hits if w.hub not in streams]
-    assert hubs.states.stats["invalidated"] == len(unviewed) == 1000 - len(viewed)
+    assert hubs.states.stats["invalidated"] == len(unviewed) == 801 - len(viewed)
     for w in unviewed:
         assert hubs.states.warm_payload(w.hub, w.idx) is None  # forgotten here
         assert hubs.states.key_of(w) not in cache.data  # and in memcached: no process serves the old news
@@ -208,15 +234,56 @@ def test_an_invalidated_widget_is_built_once_with_fresh_data_when_viewed_later(h
     assert {p["data"]["text"] for p in first} == {"new news"} and first == again
 
 
-def test_memcached_down_every_hit_counts_as_viewed_and_the_bound_still_holds(hubs, clock, world, cache):
-    """Marks unreadable: the safe side (rebuild all), still never more than the concurrency at once."""
-    message = storm_message()
-    hits = hits_of(hubs, message)
+def test_a_bodhi_push_builds_the_viewed_lists_of_updates_in_bodhis_lane_at_its_bound(hubs, clock, world, cache):
+    """A push ends: 200 messages at once, each about one person's update, touching every person's list of
+    updates (and their activity, and their teams'). 10 personal hubs viewed: one data() per viewed widget,
+    none for the rest; Bodhi's widgets take turns in Bodhi's lane, twice ``hubs.services.per_host`` at once
+    (reached, never passed), the most viewed first; viewers get the new data pushed."""
+    messages = push_messages()
+    hits = hits_of_all(hubs, messages)
+    lists = [w for w in hits if w.plugin == "updates2stable"]
+    assert len(lists) == len(PLAN.people) == 200 and {world.lane_of(w) for w in lists} == {BODHI}
+    read_all(hubs, clock, hits)
+    streams = open_streams(hubs, sorted(PLAN.people))  # personal hubs: each touched by its person's update alone
+    viewed = [w for w in hits if w.hub in streams]
+    assert sum(1 for w in viewed if w.plugin == "updates2stable") == VIEWED > 2 * PER_HOST
+    world.reset()
+    world.news = "new news"
+
+    take_all(hubs, clock, messages)
+
+    assert sorted(world.calls) == sorted(w.idx for w in viewed)  # no viewer, no data()
+    assert world.most_in_flight[BODHI] == 2 * PER_HOST  # Bodhi's lane: its bound, reached and never passed
+    assert world.most_in_flight[None] <= CONCURRENCY
+    assert hubs.states.stats["most_data_in_flight"] <= CONCURRENCY + 2 * PER_HOST
+    by_idx = hubs.directory.widgets
+    order = [len(streams[by_idx[i].hub]) for i in world.calls if world.lane_of(by_idx[i]) == BODHI]
+    slots = 2 * PER_HOST
+    assert order[:slots] == list(range(1, slots + 1))  # the first messages (the least viewed hubs) found the lane free
+    assert order[slots:] == sorted(order[slots:], reverse=True)  # the rest waited: the most viewed first
+    for hub, viewers in streams.items():
+        for viewer in viewers:
+            pushed = {p["idx"]: p["data"]["text"] for p in viewer.payloads}
+            assert pushed == {w.idx: "new news" for w in viewed if w.hub == hub}
+    for w in hits:
+        if w.hub not in streams:
+            assert hubs.states.warm_payload(w.hub, w.idx) is None and hubs.states.key_of(w) not in cache.data
+
+
+@pytest.mark.parametrize(("storm", "most"), [
+    (lambda: [storm_message()], {None: CONCURRENCY, BODHI: 1}),  # one Bodhi list: the submitter's
+    (push_messages, {None: CONCURRENCY, BODHI: 2 * PER_HOST}),
+], ids=["mentions", "push"])
+def test_memcached_down_every_hit_counts_as_viewed_and_the_bounds_still_hold(hubs, clock, world, cache, storm,
+                                                                              most):
+    """Marks unreadable: the safe side (rebuild all), still never more than each lane's bound at once."""
+    messages = storm()
+    hits = hits_of_all(hubs, messages)
     cache.fail = CacheUnavailable("down")
     world.news = "new news"
-    settle(clock, defer.ensureDeferred(hubs.fedmsg.take(message)))
-    assert sorted(world.calls) == sorted(w.idx for w in hits)
-    assert world.most_in_flight == {None: CONCURRENCY, BODHI: 2 * PER_HOST} and hubs.states.stats["invalidated"] == 0
+    take_all(hubs, clock, messages)
+    assert set(world.calls) == {w.idx for w in hits}  # every hit (a team's widget once per message about it)
+    assert world.most_in_flight == most and hubs.states.stats["invalidated"] == 0
 
 
 @pytest.fixture
@@ -239,6 +306,6 @@ def test_in_a_fleet_a_widget_viewed_on_one_process_costs_one_data_call_and_the_r
                                        defer.ensureDeferred(b.fedmsg.take(message))]))
     assert sorted(world.calls) == sorted(w.idx for w in viewed)
     assert b.states.stats["from_other_process"] + a.states.stats["from_other_process"] == len(viewed)
-    assert a.states.stats["invalidated"] == b.states.stats["invalidated"] == 1000 - len(viewed)
+    assert a.states.stats["invalidated"] == b.states.stats["invalidated"] == 801 - len(viewed)
     for w in viewed:
         assert json.loads(b.states.warm_payload(w.hub, w.idx))["data"]["text"] == "new news"
