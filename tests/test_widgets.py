@@ -139,6 +139,25 @@ async def test_what_invalidates_each_widget(store, canned_services, hub, plugin,
     assert (widget.idx in hubs.handler.decide(hubs.fedmsg.read(message)).hits) is expected
 
 
+@pytest_twisted.ensureDeferred
+async def test_only_comments_ask_every_list_of_bodhi_updates(store, canned_services):
+    """A push ends with one Bodhi message per update: each asks only the lists of the people it names (the
+    submitter among them), not every person's. A comment asks every list: a fedmsg-era comment names its
+    update's submitter only inside the comment, where fedmsg.meta does not look."""
+    from hubs.dispatch.hints import message_keys
+
+    hubs = await widget_hubs(store, canned_services)
+    ralph, mizmo = [await add(hubs, store, hub, "updates2stable", {}) for hub in ("ralph", "mizmo")]
+
+    def asked(envelope):
+        return {ralph.idx, mizmo.idx} & hubs.directory.index.candidates(message_keys(hubs.fedmsg.read(envelope)))
+
+    assert asked(M.bodhi_update_complete("ralph", "fedmsg-1-1", "FEDORA-1")) == {ralph.idx}
+    assert asked(M.bodhi_update_complete("duffy", "gimp-1-1", "FEDORA-2")) == set()
+    assert asked(comment_only(M.bodhi_comment("duffy", "duffy", "gimp-1-1", "FEDORA-2", "ok"))) == \
+        {ralph.idx, mizmo.idx}
+
+
 def test_every_widget_has_invalidation_cases():
     """The table above covers every registered widget, with hits and misses."""
     hits = {p for _, p, _, _, e in INVALIDATION if e}

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from hubs.widgets.util import NeedsPerson, message_body, person_argument, person_hints, person_of
+from hubs.widgets.util import NeedsPerson, person_argument, person_hints, person_of
 
 title = "Ready for stable"
 template = "updates2stable.html"
@@ -13,7 +13,11 @@ ARGUMENTS = [
     person_argument("Whose updates"),
 ]
 
-HINTS = person_hints(categories=frozenset({"bodhi"}))
+# Messages about the person (the submitter of the update a Bodhi message carries is among its usernames),
+# and every comment: a fedmsg-era comment carries the update inside the comment, where fedmsg.meta does not
+# look, so its usernames name the author and the mentions, not the submitter. Not the whole category: a push
+# ends with one message per update, and each would ask every person's widget.
+HINTS = person_hints(topics=frozenset({"bodhi.update.comment"}))
 
 
 def ready(update):
@@ -71,6 +75,19 @@ def update_owners(body: Any) -> frozenset[str] | None:
     return frozenset(owners) or None
 
 
+_last: tuple[Any, frozenset[str] | None] = (None, None)  # (body, its owners): one message asks many widgets
+
+
+def _owners_of(body: Any) -> frozenset[str] | None:
+    """``update_owners``, worked out once per message rather than once per widget asked about it."""
+    global _last
+    seen, owners = _last
+    if seen is not body:
+        owners = update_owners(body)
+        _last = (body, owners)
+    return owners
+
+
 def should_invalidate(message, ctx, widget):
     """A Bodhi message about the person's own update (its submitter's list may change: karma, a push, an edit).
 
@@ -79,5 +96,5 @@ def should_invalidate(message, ctx, widget):
     """
     if message.topic.split(".")[3] != "bodhi":
         return False
-    owners = update_owners(message_body(message))
+    owners = _owners_of(message.body)
     return person_of(ctx, widget) in (message.usernames if owners is None else owners)
