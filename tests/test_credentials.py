@@ -122,6 +122,24 @@ async def test_identify_asks_the_store_once_while_listening_and_every_time_other
     assert store.asked == 8  # a bad token is never remembered: asked each time
 
 
+@pytest_twisted.ensureDeferred
+async def test_logging_out_forgets_the_session_here_at_once():
+    """The logout's own process does not wait for PostgreSQL's notice."""
+    clock = Clock()
+    store = CountingStore(clock)
+    cache = CredentialCache(clock, ttl=TTL)
+    cache.hearing(True)
+    accounts = _accounts(store, clock, cache)
+
+    async def delete_session(key):
+        store.sessions.pop(key, None)
+
+    store.delete_session = delete_session
+    assert (await accounts.identify(None, "cookie")).signed_in
+    await accounts.end_session("cookie")
+    assert not (await accounts.identify(None, "cookie")).signed_in
+
+
 # ---------------------------------------------------------------------------------------- real PostgreSQL
 
 

@@ -121,4 +121,6 @@ class Accounts:
         return NewSession(token, csrf, seconds)
 
     async def end_session(self, session_cookie: str) -> None:
-        await self.store.delete_session(hash_secret(session_cookie))
+        key = hash_secret(session_cookie)
+        await self.store.delete_session(key)
+        self.credentials.heard(key.hex())  # here at once; the other processes when PostgreSQL's notice arrives
