@@ -2,7 +2,7 @@
 # `make test-unit` only those that need no service (well under a minute).
 .PHONY: run fleet test test-unit services stop lint bench-http bench-push bench-decide bench-store bench-amqp bench-fleet \
         bench-frozen-cache bench-push-amqp bench-pg-restart bench-storm bench-history bench-frontpage bench-stream bench-stream-push \
-        bench-backfill
+        bench-backfill bench-credentials
 run:
 	tools/dev.sh run
 # N hub processes behind HAProxy on port 5000: make fleet N=3
@@ -34,6 +34,8 @@ bench-stream:
 	tools/dev.sh bench stream
 bench-stream-push:
 	tools/dev.sh bench stream_push
+bench-credentials:
+	tools/dev.sh bench credentials
 bench-store:
 	tools/dev.sh bench store
 bench-amqp:

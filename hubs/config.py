@@ -236,6 +236,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("session_secret", "hubs.session_secret", OPTIONAL_TEXT, "",
       "signs login state (at least 32 characters when login is on)", env="HUBS_SESSION_SECRET"),
     S("session_days", "hubs.session_days", FLOAT, 14.0, "session length (days)"),
+    S("credentials_ttl", "hubs.credentials_ttl", FLOAT, 60.0,
+      "seconds a process remembers who a token or session belongs to, while it hears PostgreSQL's notices of "
+      "revocations (`hubs_credentials`); 0: ask PostgreSQL on every request", check=at_least(0)),
     S("cookie_secure", "hubs.cookie_secure", BOOL, False, "cookies only over HTTPS"),
     S("admins", "hubs.admins", strings("usernames"), (),
       "site admins' usernames: may create team hubs, archive hubs and make owners", env="HUBS_ADMINS"),

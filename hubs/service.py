@@ -32,9 +32,10 @@ from hubs.bus.dedupe import SeenIds
 from hubs.bus.fedmsg import FedmsgEdge
 from hubs.bus.publish import Bus, FedmsgBus
 from hubs.config import HubsConfig
+from hubs.db.listen import Listener
 from hubs.db.migrate import latest_version
 from hubs.db.recorder import MessageRecorder, Pruner
-from hubs.db.store import Store
+from hubs.db.store import PostgresStore, Store
 from hubs.directory.converge import Converger
 from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
@@ -44,6 +45,7 @@ from hubs.health import HealthMonitor, monitor_for
 from hubs.history.triggers import make_backfiller, start_backfill
 from hubs.metrics import Metrics
 from hubs.people.accounts import Accounts
+from hubs.people.credentials import CREDENTIAL_NOTICES, CredentialCache
 from hubs.services import dns
 from hubs.stream.concern import ConcernIndex
 from hubs.stream.memberships import Memberships, memberships_for
@@ -133,7 +135,7 @@ def build(config: HubsConfig, store: Store, cache: Cache, bus: Bus, clock, *, me
     converger = Converger(directory, handler, clock, metrics, interval=config.converge_interval,
                           per_round=config.converge_per_round,
                           topic_prefix=f"{config.topic_prefix}.{config.environment}")
-    accounts = Accounts(config, directory, editor, clock)
+    accounts = Accounts(config, directory, editor, clock, CredentialCache(clock, ttl=config.credentials_ttl))
     backfill = None
     if config.backfill_enabled and history is not None and backfill_jobs is not None:
         backfill = make_backfiller(config, directory, states, history, backfill_jobs, clock, metrics,
@@ -178,10 +180,13 @@ class HubsService:
     pruner: Pruner | None = None
     amqp: Any = None  # hubs.amqp.AmqpSource when hubs.amqp.url is set
     demo_feed: Any = None
+    credential_notices: Listener | None = None  # PostgreSQL's notices of revoked tokens and ended sessions
 
     def stop(self) -> defer.Deferred:
         if self.hubs.health is not None:
             self.hubs.health.stop()
+        if self.credential_notices is not None:
+            self.credential_notices.stop()
         backfill = self.hubs.backfill
         stopped = backfill.stop() if backfill is not None else defer.succeed(None)
         for loop in self.loops:
@@ -264,6 +269,11 @@ async def start(config: HubsConfig, store: Store, cache: Cache, bus: Bus | None,
     if config.demo_feed_interval:
         service.demo_feed = _demo_feed(config, reactor, edge.source, bus, hubs.handler)
         service.demo_feed.start()
+    if isinstance(store, PostgresStore) and config.credentials_ttl > 0:
+        credentials = hubs.accounts.credentials  # remembered only while the notices are heard
+        service.credential_notices = Listener(config.db_dsn, CREDENTIAL_NOTICES, reactor, credentials.heard,
+                                              credentials.hearing, connect_timeout=config.db_connect_timeout)
+        service.credential_notices.start()
     service.pruner = Pruner(store, reactor, config.messages_max_age_days, config.messages_max_rows,
                             config.messages_prune_interval, ahead=config.messages_partitions_ahead)
     service.pruner.start()

@@ -1,6 +1,7 @@
 """The edit path: an edit is applied from the committed record, its own bus message re-reads nothing,
 and everything the re-read path guaranteed still holds (order, other processes' edits, lost messages, 409s)."""
 
+import dataclasses
 import json
 
 import pytest
@@ -333,3 +334,114 @@ async def test_an_edit_nobody_views_here_sends_nothing_before_its_commit(
     assert log == ["commit sent"]
     gate.callback(None)
     await edit
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_edits_payload_is_computed_while_the_commit_travels_and_shown_only_after_it(
+        config, fake_store, fake_cache, clock, monkeypatch):
+    """The start answers before the commit: data() and the rendering run then (the reactor only waits for
+    PostgreSQL meanwhile); nothing reaches a viewer before the commit; the build takes that payload."""
+    log = []
+    hubs = await made(config, fake_store, fake_cache, clock, log)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    gate = gated_update(fake_store, monkeypatch, log)
+    calls = hubs.states.stats["data_calls"]
+    edit = defer.ensureDeferred(hubs.editor.update_widget_config("designteam", 2, {"text": "ahead"}, "mizmo"))
+    assert hubs.states.stats["data_calls"] == calls + 1 and listener.events("widget") == []
+    gate.callback(None)
+    await edit
+    await settle()
+    assert hubs.states.stats["data_calls"] == calls + 1 and hubs.states.stats["computed_ahead"] == 1
+    events = [p for _, p in listener.events("widget")]
+    assert [p["data"] for p in events] == [{"text": "ahead"}] and "ahead" in events[0]["html"]
+    assert events[0]["version"] == hubs.states.payloads.version(2)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_guess_the_commit_contradicts_is_not_shown(config, fake_store, fake_cache, clock, monkeypatch):
+    """Moved by another request while the edit travelled: the record differs from the guess, so the build
+    computes the payload of the record the commit returned."""
+    log = []
+    hubs = await made(config, fake_store, fake_cache, clock, log)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    gate = gated_update(fake_store, monkeypatch, log)
+    travelling = fake_store.update_widget_config
+
+    async def moved_meanwhile(idx, config, expected_version=None):
+        old, new = await travelling(idx, config, expected_version)
+        return old, dataclasses.replace(new, position=new.position + 5)
+
+    monkeypatch.setattr(fake_store, "update_widget_config", moved_meanwhile)
+    calls = hubs.states.stats["data_calls"]
+    edit = defer.ensureDeferred(hubs.editor.update_widget_config("designteam", 2, {"text": "moved"}, "mizmo"))
+    assert hubs.states.stats["data_calls"] == calls + 1  # computed ahead, for the record guessed
+    gate.callback(None)
+    new = await edit
+    await settle()
+    assert hubs.states.stats["data_calls"] == calls + 2 and hubs.states.stats["computed_ahead"] == 0
+    assert [p["data"] for _, p in listener.events("widget")] == [{"text": "moved"}] and new.position >= 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_commit_shows_nothing_it_computed_ahead(config, fake_store, fake_cache, clock, monkeypatch):
+    log = []
+    hubs = await made(config, fake_store, fake_cache, clock, log)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    gate = gated_update(fake_store, monkeypatch, log)
+    edit = defer.ensureDeferred(
+        hubs.editor.update_widget_config("designteam", 2, {"text": "never"}, "mizmo", expected_version=7))
+    gate.callback(None)
+    with pytest.raises(Conflict):
+        await edit
+    await settle()
+    assert listener.events("widget") == [] and hubs.directory.widgets[2].config != {"text": "never"}
+
+
+W = Widget(2, "designteam", "sticky", "left", 0, {"text": "old"}, version=4)
+GUESS = Widget(2, "designteam", "sticky", "left", 0, {"text": "new"}, version=5)
+
+
+def test_the_guessed_record_is_the_new_config_at_the_next_version():
+    from hubs.build.prepared import expected_record
+
+    assert expected_record(W, {"text": "new"}) == GUESS
+
+
+# (record the commit returned, version the build takes, computed?) -> may the build take the guess
+GUESSES = [
+    (GUESS, 10, True, True),
+    (GUESS, 11, True, False),  # a newer build here meanwhile: another version
+    (dataclasses.replace(GUESS, position=3), 10, True, False),  # moved meanwhile
+    (dataclasses.replace(GUESS, version=6), 10, True, False),  # another edit committed first
+    (GUESS, 10, False, False),  # the start found no reason to compute (waits, cached, outage)
+]
+
+
+@pytest.mark.parametrize(("record", "version", "computed", "expected"), GUESSES)
+def test_a_build_takes_the_guess_only_for_the_record_and_version_guessed(record, version, computed, expected):
+    from hubs.build.prepared import PreparedEdit, usable
+
+    prepared = PreparedEdit(defer.Deferred(), GUESS, defer.succeed((b"{}", None)) if computed else None, 10)
+    assert usable(prepared, record, version) is expected
+    assert usable(None, record, version) is False
+
+
+# Begun(...) -> compute ahead?
+BEGUNS = [
+    (dict(floor=1, version=10, held=True), True),
+    (dict(floor=1, version=10), True),  # no lease (a process alone): it builds itself
+    (dict(floor=1, version=10, waits=True), False),  # another process builds: take its payload
+    (dict(floor=1, version=0, cached=b"{}"), False),
+    (dict(floor=0, version=10, error="timed out"), False),
+]
+
+
+@pytest.mark.parametrize(("begun", "expected"), BEGUNS)
+def test_what_is_worth_computing_ahead(begun, expected):
+    from hubs.build.begin import Begun
+    from hubs.build.prepared import worth_computing
+
+    assert worth_computing(Begun(**begun)) is expected

@@ -475,9 +475,10 @@ async def test_users_sessions_and_tokens(store):
     assert created and user.fullname == "New Bie" and not user.is_admin
     user, created = await store.upsert_user("newbie", "New B.", "n@example.org")
     assert not created and user.fullname == "New B."
-    await store.create_session(b"h" * 32, "newbie", "csrf-1", expires_at=__import__("time").time() + 60)
-    found, csrf = await store.get_session(b"h" * 32)
-    assert found.username == "newbie" and csrf == "csrf-1"
+    ends = __import__("time").time() + 60
+    await store.create_session(b"h" * 32, "newbie", "csrf-1", expires_at=ends)
+    found, csrf, expires_at = await store.get_session(b"h" * 32)
+    assert found.username == "newbie" and csrf == "csrf-1" and abs(expires_at - ends) < 0.01
     assert await store.get_session(b"x" * 32) is None
     await store.create_session(b"old" + b"o" * 29, "newbie", "c", expires_at=1000)
     assert await store.get_session(b"old" + b"o" * 29) is None

@@ -9,6 +9,8 @@ import gc
 import json
 import logging
 import select
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -295,12 +297,18 @@ def test_a_frozen_database_stalls_no_page_and_writes_fail_fast(frozen_hub, priva
     assert hub.get(sticky["url"])[0] == 200  # warm now: served from process state
     assert hub.post_json(f"/designteam/{sticky['idx']}/config", {"text": "before"})[0] == 200
     write = f"/designteam/{sticky['idx']}/config"
+    # A signed-in person (an API token: a session is remembered the same way) seen once before the freeze.
+    token = subprocess.run([sys.executable, "-m", "hubs.people.tokens", "--dsn", private_postgres.admin_dsn,
+                            "create", "mizmo"], capture_output=True, text=True, check=True).stdout.strip()
+    as_mizmo = {"Authorization": f"Bearer {token}"}
+    assert json.loads(hub.get("/api/me?hub=designteam", **as_mizmo)[1])["username"] == "mizmo"
     with Poller(hub.url, [sticky["url"], "/designteam"]) as poller:
         time.sleep(0.5)
         with frozen(private_postgres.data):
             frozen_at = time.monotonic()
             health = _timed_request(hub.get, "/healthz")  # answered from the monitor's last round, at once
             first_write = _timed_request(hub.post_json, write, {"text": "while frozen"})
+            signed_in = _timed_request(lambda path: hub.get(path, **as_mizmo), "/api/me?hub=designteam")
             time.sleep(max(0.0, frozen_at + 5.5 - time.monotonic()))
             late_write = _timed_request(hub.post_json, write, {"text": "still frozen"})
             late_health = _timed_request(hub.get, "/healthz")
@@ -324,6 +332,9 @@ def test_a_frozen_database_stalls_no_page_and_writes_fail_fast(frozen_hub, priva
     assert health[0] == 200 and health[1] < 0.5, health
     assert first_write[0] == 503 and first_write[1] < 2 * STATEMENT_TIMEOUT + 1.5, first_write
     assert late_write[0] == 503 and late_write[1] < 0.5, late_write  # the pool is down: at once
+    # Who the token is: remembered (PostgreSQL's notices of revocations are heard), not asked; an owner's page
+    # keeps its owner's controls.
+    assert signed_in[0] == 200 and signed_in[1] < 0.5 and signed_in[2]["username"] == "mizmo", signed_in
     assert late_health[0] == 200 and late_health[1] < 0.5, late_health
     assert late_health[2]["status"] == "degraded" and any("PostgreSQL" in r for r in late_health[2]["reasons"])
     assert recovered < 5, recovered

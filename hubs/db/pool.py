@@ -152,6 +152,43 @@ def _look_up_in_thread(reactor, host: str, port: int) -> defer.Deferred:
     return threads.deferToThreadPool(reactor, reactor.getThreadPool(), look_up)
 
 
+def open_connection(c, reactor, dsn: str, host: tuple[str, int] | None,
+                    look_up: Callable[[str, int], defer.Deferred], deadline: float) -> defer.Deferred:
+    """Open ``c`` (a ``_Connection``): a Deferred firing with it, or failing (``Unresponsive`` past ``deadline``).
+
+    ``host``: a name to resolve off the reactor first (``host_to_look_up``); None: ``dsn`` is used as it is.
+    """
+    result: defer.Deferred = defer.Deferred()
+    gave_up = []
+
+    def give_up() -> None:
+        gave_up.append(True)
+        c.abandon()
+        if not result.called:
+            result.errback(Unresponsive(f"no answer to a new connection within {deadline:g} s"))
+
+    def settle(outcome):
+        if timer.active():
+            timer.cancel()
+        if gave_up or result.called:
+            return None  # the closed attempt's own failure
+        if isinstance(outcome, Failure):
+            result.errback(outcome)
+        else:
+            result.callback(c)
+        return None
+
+    def connect(addresses: list[str] | None):
+        if gave_up:  # the look-up outlived the deadline: open nothing
+            return None
+        return c.connect(dsn if addresses is None else with_addresses(dsn, addresses))
+
+    timer = reactor.callLater(deadline, give_up)
+    found = defer.succeed(None) if host is None else defer.maybeDeferred(look_up, *host)
+    found.addCallback(connect).addBoth(settle)
+    return result
+
+
 class _Connection(txpostgres.Connection):
     """A pooled connection: reports its own death instead of raising into the reactor, and its progress.
 
@@ -256,36 +293,8 @@ class Pool:
 
     def _open(self) -> defer.Deferred:
         """A Deferred firing with a new open connection, or failing (``Unresponsive`` past the connect deadline)."""
-        c = self._factory()
-        result: defer.Deferred = defer.Deferred()
-        gave_up = []
-
-        def give_up() -> None:
-            gave_up.append(True)
-            c.abandon()
-            if not result.called:
-                result.errback(Unresponsive(f"no answer to a new connection within {self.connect_deadline:g} s"))
-
-        def settle(outcome):
-            if timer.active():
-                timer.cancel()
-            if gave_up or result.called:
-                return None  # the closed attempt's own failure
-            if isinstance(outcome, Failure):
-                result.errback(outcome)
-            else:
-                result.callback(c)
-            return None
-
-        def connect(addresses: list[str] | None):
-            if gave_up:  # the look-up outlived the deadline: open nothing
-                return None
-            return c.connect(self.dsn if addresses is None else with_addresses(self.dsn, addresses))
-
-        timer = self.reactor.callLater(self.connect_deadline, give_up)
-        addresses = defer.succeed(None) if self._host is None else defer.maybeDeferred(self._look_up, *self._host)
-        addresses.addCallback(connect).addBoth(settle)
-        return result
+        return open_connection(self._factory(), self.reactor, self.dsn, self._host, self._look_up,
+                               self.connect_deadline)
 
     def _adopt(self, c) -> None:
         c.generation = self.generation

@@ -122,7 +122,8 @@ def store_messages(cur, envelopes, meta_config, index=None) -> int:
 HUBS_TABLES = ("backfill_jobs", "api_tokens", "sessions", "messages", "message_ids", "stream_items", "hub_items",
                "stream_marks", "follows",
                "mutes", "stream_filters", "roles", "widgets", "hubs", "users", "schema_migrations")
-HUBS_FUNCTIONS = ("hubs_message_partition(date)", "hubs_words(text[])")
+HUBS_FUNCTIONS = ("hubs_message_partition(date)", "hubs_words(text[])", "hubs_credential_revoked()",
+                  "hubs_credential_account_changed()")
 
 
 def reset(dsn: str) -> None:

@@ -84,7 +84,8 @@ class Store(Protocol):
 
     async def create_session(self, token_hash: bytes, username: str, csrf: str, expires_at: float) -> None: ...
 
-    async def get_session(self, token_hash: bytes) -> tuple[User, str] | None: ...
+    async def get_session(self, token_hash: bytes) -> tuple[User, str, float] | None:
+        """The session's account, CSRF token and end (epoch seconds), if it has not ended."""
 
     async def delete_session(self, token_hash: bytes) -> None: ...
 
@@ -337,12 +338,13 @@ class PostgresStore(StreamQueries, MessageQueries):
                           " VALUES (%s, %s, %s, to_timestamp(%s)) RETURNING 1",
                           (psycopg2.Binary(token_hash), username, csrf, expires_at))
 
-    async def get_session(self, token_hash: bytes) -> tuple[User, str] | None:
+    async def get_session(self, token_hash: bytes) -> tuple[User, str, float] | None:
         rows = await self._query(
-            f"SELECT {', '.join('u.' + c.strip() for c in _USER_COLUMNS.split(','))}, s.csrf FROM sessions s"
+            f"SELECT {', '.join('u.' + c.strip() for c in _USER_COLUMNS.split(','))}, s.csrf,"
+            " extract(epoch FROM s.expires_at)::float8 FROM sessions s"
             " JOIN users u USING (username) WHERE s.token_hash = %s AND s.expires_at > now()",
             (psycopg2.Binary(token_hash),))
-        return (_user(rows[0]), rows[0][4]) if rows else None
+        return (_user(rows[0]), rows[0][4], rows[0][5]) if rows else None
 
     async def delete_session(self, token_hash: bytes) -> None:
         await self._query("DELETE FROM sessions WHERE token_hash = %s OR expires_at < now() RETURNING 1",

@@ -15,6 +15,7 @@ from hubs.directory.directory import Directory
 from hubs.directory.editor import Editor
 from hubs.models import Conflict, Hub, User
 from hubs.people.auth import ANONYMOUS, Identity, hash_secret, new_secret
+from hubs.people.credentials import CredentialCache
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,15 @@ class NewSession:
 class Accounts:
     """Sign-in, sessions, tokens."""
 
-    def __init__(self, config: HubsConfig, directory: Directory, editor: Editor, clock):
+    def __init__(self, config: HubsConfig, directory: Directory, editor: Editor, clock,
+                 credentials: CredentialCache | None = None):
         self.config = config
         self.directory = directory
         self.store = directory.store
         self.editor = editor
         self.clock = clock
+        # Answers remembered while PostgreSQL's notifications are heard (``hubs.people.credentials``).
+        self.credentials = credentials if credentials is not None else CredentialCache(clock)
 
     async def identify(self, authorization: str | None, session_cookie: str | None) -> Identity:
         """A bearer token (API token, or the development admin token), else the session, else anonymous."""
@@ -57,14 +61,26 @@ class Accounts:
             token = self.config.admin_token
             if token is not None and hmac.compare_digest(value.encode(), token.encode()):
                 return Identity(self.config.admin_token_user, is_admin=True, via="admin-token")
-            user = await self.store.token_user(hash_secret(value))
+            key = hash_secret(value)
+            user = self.credentials.get(key)
             if user is None:
-                raise BadCredentials("This API token is not valid (revoked, or never issued).")
+                epoch = self.credentials.epoch
+                user = await self.store.token_user(key)
+                if user is None:
+                    raise BadCredentials("This API token is not valid (revoked, or never issued).")
+                self.credentials.put(key, user, epoch)
             return Identity(user.username, self.is_admin(user), "token")
         if session_cookie:
-            found = await self.store.get_session(hash_secret(session_cookie))
+            key = hash_secret(session_cookie)
+            found = self.credentials.get(key)
+            if found is None:
+                epoch = self.credentials.epoch
+                found = await self.store.get_session(key)
+                if found is not None:
+                    user, csrf, expires_at = found
+                    self.credentials.put(key, found, epoch, expires_at)
             if found is not None:
-                user, csrf = found
+                user, csrf, _ = found
                 return Identity(user.username, self.is_admin(user), "session", csrf)
         return ANONYMOUS
 
@@ -105,4 +121,6 @@ class Accounts:
         return NewSession(token, csrf, seconds)
 
     async def end_session(self, session_cookie: str) -> None:
-        await self.store.delete_session(hash_secret(session_cookie))
+        key = hash_secret(session_cookie)
+        await self.store.delete_session(key)
+        self.credentials.heard(key.hex())  # here at once; the other processes when PostgreSQL's notice arrives

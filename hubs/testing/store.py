@@ -147,12 +147,12 @@ class FakeStore(FakeStreamQueries):
         self._check()
         self.sessions[bytes(token_hash)] = (username, csrf, expires_at)
 
-    async def get_session(self, token_hash: bytes) -> tuple[User, str] | None:
+    async def get_session(self, token_hash: bytes) -> tuple[User, str, float] | None:
         self._check()
         found = self.sessions.get(bytes(token_hash))
         if found is None or found[2] <= self.clock.seconds() or found[0] not in self.users:
             return None
-        return self.users[found[0]], found[1]
+        return self.users[found[0]], found[1], found[2]
 
     async def delete_session(self, token_hash: bytes) -> None:
         self._check()

@@ -38,7 +38,8 @@ class HealthRoutes:
             "hubs": len(self.directory.hubs), "widgets": len(self.directory.widgets),
             "builds": self.states.build_stats(), "boot": self.streams.boot,
             "uptime_s": round(self.clock.seconds() - self.started, 1),
-            "backfills": self.hubs.backfill.health() if self.hubs.backfill is not None else None})
+            "backfills": self.hubs.backfill.health() if self.hubs.backfill is not None else None,
+            "credentials": self.hubs.accounts.credentials.health()})
         return _json(request, body, code)
 
     @app.route("/metrics", methods=["GET"])
