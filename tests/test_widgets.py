@@ -158,6 +158,30 @@ async def test_only_comments_ask_every_list_of_bodhi_updates(store, canned_servi
         {ralph.idx, mizmo.idx}
 
 
+def test_the_submitter_of_every_real_bodhi_example_is_among_its_usernames_or_it_is_a_comment():
+    """updates2stable hints the people a message names, and every comment: over fedmsg.meta's real Bodhi
+    examples, the submitter of the update a message carries is always among its usernames (else it would
+    never be asked), or the message is a comment."""
+    import importlib
+    import pkgutil
+
+    import fedmsg_meta_fedora_infrastructure.tests as examples
+
+    bodhi = []
+    for info in pkgutil.iter_modules(examples.__path__):
+        try:
+            module = importlib.import_module(f"{examples.__name__}.{info.name}")
+        except Exception:  # a few example modules need optional packages
+            continue
+        bodhi += [m for m in (getattr(getattr(module, n), "msg", None) for n in dir(module))
+                  if isinstance(m, dict) and ".bodhi." in str(m.get("topic"))]
+    assert len(bodhi) > 30
+    for envelope in bodhi:
+        owners = update_owners(envelope["msg"])
+        assert owners is None or owners <= META.usernames(envelope) or \
+            envelope["topic"].endswith(".bodhi.update.comment"), envelope["topic"]
+
+
 def test_every_widget_has_invalidation_cases():
     """The table above covers every registered widget, with hits and misses."""
     hits = {p for _, p, _, _, e in INVALIDATION if e}
