@@ -60,6 +60,18 @@ def clean_name(text: str) -> str:
 # messages as one JSON array of records, the entries as six columns and the hubs' entries as three, each
 # one text joined by ROW (one literal to parse, not an ARRAY[…] of 60,000 constants or a VALUES list of
 # 6,000 parameters to plan). A message's hub entries are one row per hub that shows it, not per person.
+# The entries of a message stored by this statement are plain inserts: its key is new (handed out by the
+# sequence in this statement, not visible to anyone before the commit), so no row can hold it yet, and the
+# parameters hold each (person, message) and (hub, message) once. Only the entries of a message stored
+# before (another process of the fleet stored it first; the statement asked again) go through ON CONFLICT
+# DO NOTHING: its speculative insertion (a probe of the key, a second WAL record and a relock of the heap
+# page per row) cost ~30 % of the entries' write when every row went through it (bench/RESULTS.md).
+_ITEMS = ("INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, category, topic, packages)"
+          " SELECT e.person, k.id, k.ts, string_to_array(e.kinds, chr(31)), string_to_array(e.reasons, chr(31)),"
+          " e.needs_me, e.mine, v.category, v.topic, v.packages FROM e JOIN v USING (n)")
+_HUB_ITEMS = ("INSERT INTO hub_items (hub, message, ts, category, topic, packages, usernames, agent, fresh)"
+              " SELECT he.hub, k.id, k.ts, v.category, v.topic, v.packages, v.usernames, v.agent, he.fresh"
+              " FROM he JOIN v USING (n)")
 INSERT_WITH_ITEMS = (
     f"WITH v AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v ({_RECORD})),"
     " u AS (SELECT DISTINCT ON (msg_id) * FROM v ORDER BY msg_id, n),"
@@ -68,48 +80,65 @@ INSERT_WITH_ITEMS = (
     f" stored AS (INSERT INTO messages (id, {_INSERTED})"
     "   SELECT ids.id, u.msg_id, u.topic, u.category, ids.ts, u.usernames, u.packages, u.body, u.summary,"
     "     u.link, u.icon, u.agent, u.source FROM u JOIN ids USING (msg_id) RETURNING id),"
-    " known AS (SELECT id, msg_id, ts FROM ids UNION ALL"
-    "   SELECT k.id, k.msg_id, k.ts FROM message_ids k WHERE k.msg_id IN (SELECT msg_id FROM u)),"
+    " old AS (SELECT k.id, k.msg_id, k.ts FROM message_ids k WHERE k.msg_id IN (SELECT msg_id FROM u)),"
+    " known AS (SELECT id, msg_id, ts FROM ids UNION ALL SELECT id, msg_id, ts FROM old),"
     " e AS (SELECT * FROM unnest(string_to_array(%s, chr(30))::int[], string_to_array(%s, chr(30)),"
     "   string_to_array(%s, chr(30)), string_to_array(%s, chr(30)), string_to_array(%s, chr(30))::boolean[],"
     "   string_to_array(%s, chr(30))::boolean[]) AS e (n, person, kinds, reasons, needs_me, mine)),"
-    " items AS (INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, category, topic,"
-    "     packages)"
-    "   SELECT e.person, k.id, k.ts, string_to_array(e.kinds, chr(31)), string_to_array(e.reasons, chr(31)),"
-    "     e.needs_me, e.mine, v.category, v.topic, v.packages"
-    "   FROM e JOIN v USING (n) JOIN known k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1),"
+    f" items AS ({_ITEMS} JOIN ids k ON k.msg_id = v.msg_id RETURNING 1),"
+    f" items_old AS ({_ITEMS} JOIN old k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1),"
     " he AS (SELECT * FROM unnest(string_to_array(%s, chr(30))::int[], string_to_array(%s, chr(30)),"
     "   string_to_array(%s, chr(30))::boolean[]) AS he (n, hub, fresh)),"
-    " hubbed AS (INSERT INTO hub_items (hub, message, ts, category, topic, packages, usernames, agent, fresh)"
-    "   SELECT he.hub, k.id, k.ts, v.category, v.topic, v.packages, v.usernames, v.agent, he.fresh"
-    "   FROM he JOIN v USING (n) JOIN known k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1)"
-    " SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM items) + (SELECT count(*) FROM hubbed),"
+    f" hubbed AS ({_HUB_ITEMS} JOIN ids k ON k.msg_id = v.msg_id RETURNING 1),"
+    f" hubbed_old AS ({_HUB_ITEMS} JOIN old k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1)"
+    " SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM items) + (SELECT count(*) FROM items_old)"
+    " + (SELECT count(*) FROM hubbed) + (SELECT count(*) FROM hubbed_old),"
     " (SELECT array_agg(msg_id) FROM known), (SELECT array_agg(id) FROM known)")
 
 
 def insert_with_items_params(messages: list[StoredMessage], items: list[NewItem],
                              hub_items: Iterable[HubEntry] = ()) -> tuple[Any, ...]:
-    """The parameters of ``INSERT_WITH_ITEMS`` (pure)."""
+    """The parameters of ``INSERT_WITH_ITEMS`` (pure). The people's entries go in person order (each index of
+    ``stream_items`` leads with the person: consecutive rows land on the same leaf pages), each (message,
+    person) once, the first; a reasons tuple (the index shares one among the people of a rule) is encoded
+    once."""
     index = {m.msg_id: n for n, m in enumerate(messages)}
     records = [{"n": n, "msg_id": m.msg_id, "topic": m.topic, "category": m.category, "ts": m.ts,
                 "usernames": list(m.usernames), "packages": list(m.packages), "body": m.body,
                 "summary": m.summary, "link": m.link, "icon": m.icon, "agent": m.agent, "source": m.source}
                for n, m in enumerate(messages)]
-    wanted = [i for i in items if i.msg_id in index]
-    return (Json(records), ROW.join([str(index[i.msg_id]) for i in wanted]),
-            ROW.join([clean_name(i.person) for i in wanted]),
-            ROW.join([SEP.join([clean_name(r.kind) for r in i.reasons]) for i in wanted]),
-            ROW.join([SEP.join([clean_name(r.encode()) for r in i.reasons]) for i in wanted]),
-            ROW.join(["t" if needs_me(i.reasons) else "f" for i in wanted]),
-            ROW.join(["t" if is_mine(i.reasons) else "f" for i in wanted]),
-            *hub_entries_params(index, hub_items))
+    encoded: dict[tuple[Reason, ...], tuple[str, str, str, str]] = {}
+    rows: dict[tuple[str, int], tuple[str, str, str, str]] = {}
+    for i in items:
+        n = index.get(i.msg_id)
+        if n is None:
+            continue
+        person = i.person
+        if SEP in person or ROW in person:
+            person = clean_name(person)
+        if (person, n) in rows:  # a message heard twice, or names alike once cleaned
+            continue
+        why = encoded.get(i.reasons)
+        if why is None:
+            why = encoded[i.reasons] = (SEP.join([clean_name(r.kind) for r in i.reasons]),
+                                        SEP.join([clean_name(r.encode()) for r in i.reasons]),
+                                        "t" if needs_me(i.reasons) else "f", "t" if is_mine(i.reasons) else "f")
+        rows[(person, n)] = why
+    keys = sorted(rows)
+    whys = [rows[k] for k in keys]
+    return (Json(records), ROW.join([str(n) for _, n in keys]), ROW.join([p for p, _ in keys]),
+            *(ROW.join([w[c] for w in whys]) for c in range(4)), *hub_entries_params(index, hub_items))
 
 
 def hub_entries_params(index: Mapping[str, int], hub_items: Iterable[HubEntry]) -> tuple[str, str, str]:
-    """The hub entries' three columns of ``INSERT_WITH_ITEMS`` (pure)."""
-    wanted = [h for h in hub_items if h.msg_id in index]
-    return (ROW.join([str(index[h.msg_id]) for h in wanted]), ROW.join([clean_name(h.hub) for h in wanted]),
-            ROW.join(["t" if h.fresh else "f" for h in wanted]))
+    """The hub entries' three columns of ``INSERT_WITH_ITEMS``, each (message, hub) once, the first (pure)."""
+    wanted: dict[tuple[int, str], bool] = {}
+    for h in hub_items:
+        n = index.get(h.msg_id)
+        if n is not None:
+            wanted.setdefault((n, clean_name(h.hub)), h.fresh)
+    return (ROW.join([str(n) for n, _ in wanted]), ROW.join([hub for _, hub in wanted]),
+            ROW.join(["t" if fresh else "f" for fresh in wanted.values()]))
 
 
 def item_from_row(row: tuple, hubs: Hubs = NO_HUBS) -> Item:
