@@ -30,13 +30,12 @@ from urllib.parse import urlsplit
 
 from twisted.internet import defer, task
 
-from hubs.build.begin import Begin, Begun
+from hubs.build.begin import Begin
 from hubs.build.builder import PayloadBuilder, describe_error
 from hubs.build.cache import Cache, cache_key
 from hubs.build.coalesce import Coalescer
 from hubs.build.lease import Leases, lease_key
 from hubs.build.payloads import PayloadStore, WidgetState
-from hubs.build.prepared import PreparedEdit, expected_record, usable, worth_computing
 from hubs.build.queue import WAITING, BuildQueue, TimeSlices
 from hubs.build.schedule import RebuildSchedule
 from hubs.build.viewers import Viewers, chunks, plan_rebuilds
@@ -81,10 +80,10 @@ class WidgetStates:
         self.schedule = RebuildSchedule(clock, config.widget_retry, self._rebuild_if_viewed, self._exists,
                                         self._rebuild_many_logged)
         self.stats = {"rebuilds": 0, "failures": 0, "data_calls": 0, "from_other_process": 0, "invalidated": 0,
-                      "data_in_flight": 0, "most_data_in_flight": 0, "computed_ahead": 0}
+                      "data_in_flight": 0, "most_data_in_flight": 0}
         self._builds = Coalescer()
         self._keys: dict[int, tuple[Widget, str]] = {}
-        self._prepared: dict[tuple[int, str], PreparedEdit] = {}  # (widget, new key) -> its build, begun
+        self._prepared: dict[tuple[int, str], defer.Deferred] = {}  # (widget, new key) -> its build's start
         self._lanes: dict[int, tuple[Widget, str | None]] = {}
 
     # ------------------------------------------------------------------ reading
@@ -267,30 +266,21 @@ class WidgetStates:
         if slot in self._prepared:
             return _settled
         begun = defer.ensureDeferred(self.payloads.begin(self._begin_of(widget.idx, None, key, "config")))
-        prepared = self._prepared[slot] = PreparedEdit(begun, expected_record(widget, config))
-        begun.addCallback(self._compute_ahead, prepared)
+        self._prepared[slot] = begun
 
         def settle(committed: bool) -> None:
             if committed:
-                self.clock.callLater(PREPARED_FOR, self._unprepare, slot, prepared)
+                self.clock.callLater(PREPARED_FOR, self._unprepare, slot, begun)
             else:
-                self._unprepare(slot, prepared)
+                self._unprepare(slot, begun)
 
         return settle
 
-    def _compute_ahead(self, begun: Begun, prepared: PreparedEdit) -> Begun:
-        """The start answered while the commit travels: compute the payload the build will install."""
-        if worth_computing(begun):
-            prepared.version = begun.version
-            prepared.computed = defer.ensureDeferred(self._compute(prepared.widget, begun.version))
-        return begun
-
-    def _unprepare(self, slot: tuple[int, str], prepared: PreparedEdit) -> None:
-        """A prepared start no build took: its lease, if it got it, is given up (and its payload dropped)."""
-        if self._prepared.get(slot) is not prepared:
+    def _unprepare(self, slot: tuple[int, str], begun: defer.Deferred) -> None:
+        """A prepared start no build took: its lease, if it got it, is given up."""
+        if self._prepared.get(slot) is not begun:
             return  # taken by its build
         del self._prepared[slot]
-        begun = prepared.begun
         begun.addCallback(lambda b: self.leases.give_up(slot[1], "config") if b.held else None)
         begun.addErrback(lambda f: log.error("giving up a prepared lease failed: %s", f.getTraceback()))
 
@@ -332,7 +322,7 @@ class WidgetStates:
         key = self.key_of(widget)
         prepared = self._prepared.pop((idx, key), None) if fresh and cause == "config" else None
         if prepared is not None:
-            begun = await prepared.begun  # sent with the edit's commit (``prepare_edit``)
+            begun = await prepared  # sent with the edit's commit (``prepare_edit``)
         else:
             begun = await self.payloads.begin(self._begin_of(idx, None if fresh else key, key, cause))
         leases = self.leases if cause is not None else None
@@ -345,7 +335,7 @@ class WidgetStates:
             if version <= (self.payloads.version(idx) or 0):  # a build here installed a newer one meanwhile
                 version, raised = self.payloads.choose_version(idx, begun.floor, self.clock.seconds()), False
             return await self._build_held(widget, key, version, fresh, cause if begun.held else None,
-                                          floor_raised=raised, prepared=prepared)
+                                          floor_raised=raised)
         claim = await leases.wait(key, cause, begun.version, begun.floor)
         if claim.payload is not None:
             self.stats["from_other_process"] += 1
@@ -357,11 +347,11 @@ class WidgetStates:
         return await self._build_held(widget, key, version, fresh, cause if claim.held else None)
 
     async def _build_held(self, widget: Widget, key: str, version: int, fresh: bool, held: str | None,
-                          floor_raised: bool = False, prepared: PreparedEdit | None = None) -> WidgetState:
+                          floor_raised: bool = False) -> WidgetState:
         """``_build_here``; ``held``: the cause whose lease this process holds, given up if nothing was saved."""
         saved = False
         try:
-            state, saved = await self._build_here(widget, key, version, fresh, floor_raised, prepared)
+            state, saved = await self._build_here(widget, key, version, fresh, floor_raised)
         finally:
             if held is not None and not saved:
                 self.leases.give_up(key, held)
@@ -374,21 +364,15 @@ class WidgetStates:
         return self._install(widget, key, payload, failed=False, push=push)
 
     async def _build_here(self, widget: Widget, key: str, version: int, fresh: bool,
-                          floor_raised: bool = False, prepared: PreparedEdit | None = None
-                          ) -> tuple[WidgetState, bool]:
+                          floor_raised: bool = False) -> tuple[WidgetState, bool]:
         """Call ``data()`` and install the result: (state, was it saved in memcached for the fleet).
 
         The floor is at ``version`` before anything is shown or saved: raised by the build's start
-        (``floor_raised``), else now, its round trip overlapping data() and the rendering. An edit's build
-        takes the payload computed while its commit travelled, if it guessed this record and version.
+        (``floor_raised``), else now, its round trip overlapping data() and the rendering.
         """
         idx = widget.idx
         raising = None if floor_raised else defer.ensureDeferred(self.payloads.raise_floor(idx, version))
-        if usable(prepared, widget, version):
-            self.stats["computed_ahead"] += 1
-            payload, error = await prepared.computed
-        else:
-            payload, error = await self._compute(widget, version)
+        payload, error = await self._compute(widget, version)
         if raising is not None:
             await raising
         self.stats["rebuilds"] += 1
