@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -139,9 +138,8 @@ async def run(reactor, n: int, window_hours: float) -> None:
     print(f"| reading: `read_raw` → BusMessage ({eras:,} schema-class, {n - eras:,} fedmsg.meta) | {n:,} | "
           f"{reading:.2f} | {n / reading:,.0f} |", flush=True)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from tests.hubproc import free_port
+    port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--messages", str(n)],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     dsn = fresh_database(admin, "hubs_bench_backfill")

@@ -26,10 +26,44 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+# Ports handed out by this process, never handed out twice.
+_GIVEN: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port for a server a test starts a little later.
+
+    Chosen *below* the kernel's ephemeral range: a port the kernel picked for us
+    (bind to 0) is one it may also give, a moment later, to any outgoing
+    connection — a fleet's processes open dozens to PostgreSQL and memcached
+    before HAProxy binds, and one of them once took HAProxy's port (CI failed with
+    "cannot bind socket (Address already in use)"). Ports outside that range are
+    only ever taken by someone binding them on purpose.
+    """
+    import random
+    low, _ = _ephemeral_range()
+    start, stop = (20000, low) if low > 21000 else (61000, 65535)
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(200):
+        port = rng.randrange(start, stop)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port in {start}-{stop} after 200 tries")
 
 
 def bus_endpoints(host: str, ports: list[int]) -> list[str]:
