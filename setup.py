@@ -31,7 +31,7 @@ setup(
         "pymemcache>=4.0,<5",
         "treq>=24.9",
         "markdown>=3.5,<4",
-        "bleach>=6.1,<7",
+        "nh3>=0.2.17,<1",
         "icalendar>=6,<8",
         "recurring-ical-events>=3,<4",
         # OpenID Connect login: Authlib's OAuth2 client, joserfc for the ID token, signed login state
