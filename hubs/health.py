@@ -292,7 +292,10 @@ def hubs_checks(hubs: Hubs) -> dict[str, Check]:
         calls = hubs.cache_calls if hubs.cache_calls is not None else CacheCalls(hubs.cache)
         servers = await calls.ping_each()
         answering = [name for name, error in servers.items() if error is None]
-        return {"ok": bool(answering), "degraded": len(answering) < len(servers), "servers": servers}
+        # payloads an outage kept from being deleted: not read from memcached here until deleted there
+        distrusted = hubs.states.payloads.distrusted()
+        return {"ok": bool(answering), "degraded": len(answering) < len(servers), "servers": servers,
+                "distrusted": distrusted}
 
     def bus() -> dict[str, Any]:
         return {"ok": bool(hubs.bus.healthy())}

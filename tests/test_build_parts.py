@@ -173,3 +173,24 @@ def test_a_failing_widget_is_retried_once_per_period_while_it_fails_and_exists()
     schedule.forget(1)
     clock.advance(30)
     assert asked == [(1, "retry:1")]
+
+
+def test_a_payload_memcached_could_not_drop_is_not_read_from_it_and_is_deleted_once_it_answers():
+    """An invalidation during an outage: this process never takes what memcached still holds under the key (it
+    may predate the message), saving its own build trusts the key again, and the others are deleted as soon as a
+    call finds memcached answering."""
+    cache = FakeCache()
+    for key in ("old", "other"):
+        cache.set(key, payload(1000))
+    store = PayloadStore(cache)
+    cache.fail = CacheUnavailable("down")
+    done(store.drop("old"))
+    assert not done(store.drop_many(["other"])) and store.distrusted() == 2
+    cache.fail = None
+    begun = done(store.begin(Begin(7, "old", None, b"me", 0, 0, 2.0)))  # a cold read of "old"
+    assert begun.cached is None and len(begun.hits) == 1  # the floor read, the payload not asked for
+    assert store.distrusted() == 0 and "old" not in cache.data and "other" not in cache.data  # deleted: it answered
+    cache.fail = CacheUnavailable("down")
+    done(store.drop("again"))
+    cache.fail = None
+    assert done(store.save("again", payload(2000))) and store.distrusted() == 0 and cache.get("again") == payload(2000)

@@ -230,8 +230,10 @@ PLANS = [
                  id="viewed-here-rebuilt-rest-invalidated"),
     pytest.param([(1, "a"), (2, "b")], {}, {"a": 3, "b": 0}, set(), RebuildPlan(((1, 3),), (2,)),
                  id="viewed-elsewhere-rebuilt"),
-    pytest.param([(1, "a"), (2, "b")], {}, None, set(), RebuildPlan(((1, 0), (2, 0)), ()),
-                 id="marks-unreadable-everything-viewed"),
+    pytest.param([(1, "a"), (2, "b")], {}, None, set(), RebuildPlan((), (1, 2)),
+                 id="marks-unreadable-nobody-here-nothing-built"),
+    pytest.param([(1, "a"), (2, "b"), (3, "c")], {"b": 1}, None, {3}, RebuildPlan(((2, HERE + 1), (3, 0)), (1,)),
+                 id="marks-unreadable-only-this-processs-viewers-count"),
     pytest.param([(1, "a"), (2, "b"), (3, "c")], {"a": 1, "c": 5}, {"b": 9}, set(),
                  RebuildPlan(((3, HERE + 5), (1, HERE + 1), (2, 9)), ()), id="here-before-elsewhere-then-by-viewers"),
     pytest.param([(4, "a"), (5, "a"), (6, "a")], {"a": 2}, {}, set(), RebuildPlan(((4, HERE + 2), (5, HERE + 2),
@@ -245,7 +247,8 @@ PLANS = [
 
 @pytest.mark.parametrize(("hits", "here", "marks", "building", "expected"), PLANS)
 def test_hits_are_rebuilt_if_an_open_page_shows_them_else_invalidated(hits, here, marks, building, expected):
-    """No viewer anywhere, no build; viewed here first, then by viewers; memcached unreadable: all viewed."""
+    """No viewer anywhere, no build; viewed here first, then by viewers; memcached unreadable: only the viewers
+    here count (the other processes heard the message too, and decide for theirs)."""
     assert plan_rebuilds(hits, here, marks, building) == expected
 
 

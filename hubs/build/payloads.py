@@ -8,14 +8,21 @@ versions keep growing across processes whatever their clocks say. Every
 memcached call goes through one guard: an outage is logged once and the
 process goes on from its own state. The memcached calls are awaited: in a
 running hub they are made off the reactor thread (``hubs.build.cache.CacheCalls``).
+
+A payload that an invalidation could not delete from memcached (it did not answer) is *distrusted*: this
+process builds it rather than read it from memcached, and deletes it there once memcached answers again
+(or overwrites it with its own build). So an outage never makes a process rebuild what nobody views to stay
+correct, and never lets it serve, once memcached is back, data older than a message it has heard.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer
 
 from hubs.build.cache import KEY_PREFIX, Cache, CacheCalls, CacheUnavailable, calls_of
 from hubs.metrics import Metrics
@@ -24,6 +31,8 @@ if TYPE_CHECKING:
     from hubs.build.begin import Begin, Begun
 
 log = logging.getLogger(__name__)
+
+CLEAR_BATCH = 500  # distrusted keys deleted per memcached call
 
 
 def next_version(previous: int, now: float) -> int:
@@ -67,6 +76,10 @@ class PayloadStore:
         self._good: dict[int, tuple[str, bytes]] = {}  # last good payload by widget: (cache key, bytes)
         self._stale_since: dict[int, float] = {}  # when refreshing a widget with good data first failed
         self._cache_down = False  # the last cache call failed (for one log line per outage)
+        # Keys whose payload in memcached may be older than an invalidation that could not delete it (memcached
+        # did not answer): never read from memcached until deleted there (when it answers again) or overwritten.
+        self._distrusted: set[str] = set()
+        self._clearing = False
 
     # ------------------------------------------------------------------ this process
 
@@ -127,6 +140,8 @@ class PayloadStore:
         """A build's start in one call on a cache thread (``hubs.build.begin``): read, version, lease, floor."""
         from hubs.build.begin import begin
 
+        if ask.read is not None and ask.read in self._distrusted:
+            ask = replace(ask, read=None)  # what memcached holds may be older: build instead
         begun = await self.cache.call(begin, ask)
         for hit in begun.hits:
             self.metrics.cache.labels("hit" if hit else "miss").inc()
@@ -142,15 +157,46 @@ class PayloadStore:
 
     async def save(self, key: str, payload: bytes) -> bool:
         """Keep ``payload`` under ``key`` for every process; False if memcached did not take it."""
-        return (await self._cache_call("set_many", {key: payload}))[0]
+        # Overwritten with what this process just built: trusted again (or distrusted again if the save fails).
+        # A deletion of the distrusted keys already on its way may still remove it: a build more, never old data.
+        distrusted = key in self._distrusted
+        self._distrusted.discard(key)
+        saved = (await self._cache_call("set_many", {key: payload}))[0]
+        if distrusted and not saved:
+            self._distrusted.add(key)
+        return saved
 
     async def drop(self, key: str) -> None:
         """No process reads data under ``key`` again (an invalidation whose build failed, an old config)."""
-        await self._cache_call("delete", key)
+        await self.drop_many([key])
 
     async def drop_many(self, keys: list[str]) -> bool:
-        """No process reads data under these keys again (widgets nobody views); False if memcached did not answer."""
-        return (await self._cache_call("delete_many", keys))[0]
+        """No process reads data under these keys again (widgets nobody views); False if memcached did not answer:
+        then this process does not read them from memcached either, and deletes them there once it answers."""
+        dropped = (await self._cache_call("delete_many", keys))[0]
+        if not dropped:
+            self._distrusted.update(keys)
+        return dropped
+
+    def distrusted(self) -> int:
+        """How many keys wait to be deleted from memcached (``/healthz``, tests)."""
+        return len(self._distrusted)
+
+    async def _clear_distrusted(self) -> None:
+        """Delete the distrusted keys from memcached, a batch at a time, until it stops answering."""
+        if self._clearing:
+            return
+        self._clearing = True
+        try:
+            while self._distrusted:
+                batch = sorted(self._distrusted)[:CLEAR_BATCH]
+                try:
+                    await self.cache.delete_many(batch)
+                except CacheUnavailable:
+                    return  # tried again at the next call that finds memcached answering
+                self._distrusted.difference_update(batch)
+        finally:
+            self._clearing = False
 
     async def _cache_call(self, method: str, *args: Any) -> tuple[bool, Any]:
         """(did memcached answer, its answer)."""
@@ -172,3 +218,6 @@ class PayloadStore:
         if self._cache_down:
             log.warning("memcached answers again")
             self._cache_down = False
+        if self._distrusted and not self._clearing:
+            defer.ensureDeferred(self._clear_distrusted()).addErrback(
+                lambda f: log.error("deleting distrusted payloads failed: %s", f.getTraceback()))

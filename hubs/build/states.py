@@ -196,10 +196,9 @@ class WidgetStates:
                 building = {w.idx for w in some if self._builds.in_flight(self.key_of(w))}
                 marks = await self.viewers.marks({w.hub for w in some if w.idx not in building})
                 plan = plan_rebuilds(((w.idx, w.hub) for w in some), here, marks, building)
-                failed = await self._invalidate([self.directory.widgets[i] for i in plan.invalidate
-                                                 if i in self.directory.widgets])
-                build = list(plan.build) + [(w.idx, 0) for w in failed]  # not invalidated: rebuilt instead
-                builds += self._queue_builds(build, causes)
+                await self._invalidate([self.directory.widgets[i] for i in plan.invalidate
+                                        if i in self.directory.widgets])
+                builds += self._queue_builds(plan.build, causes)
         await defer.DeferredList(builds, consumeErrors=True)
 
     def _queue_builds(self, build: Sequence[tuple[int, int]], causes: dict[int, str | None]) -> list[defer.Deferred]:
@@ -207,23 +206,21 @@ class WidgetStates:
         with self.queue.batch():
             return [self.rebuild(idx, causes.get(idx), priority) for idx, priority in build]
 
-    async def _invalidate(self, widgets: Sequence[Widget]) -> list[Widget]:
+    async def _invalidate(self, widgets: Sequence[Widget]) -> None:
         """Nobody views these: forget them here, delete their payloads (and cold leases) from memcached.
 
-        Their next view builds them (the cold path). Returns the widgets whose
-        payloads memcached could not delete (they must be rebuilt instead).
+        Their next view builds them (the cold path). If memcached does not answer, this process distrusts
+        what it holds for them (``PayloadStore.drop_many``): not read, deleted once memcached answers.
         """
         if not widgets:
-            return []
+            return
         keys = [self.key_of(w) for w in widgets]
         for w in widgets:
             self.payloads.forget(w.idx)
-        if not await self.payloads.drop_many(keys + [lease_key(k, "cold") for k in keys]):
-            return list(widgets)
+        await self.payloads.drop_many(keys + [lease_key(k, "cold") for k in keys])
         self.stats["invalidated"] += len(widgets)
         for w in widgets:
             self.metrics.rebuilds.labels(w.plugin, "invalidated").inc()
-        return []
 
     @staticmethod
     def _later(work: Any, what: str) -> None:

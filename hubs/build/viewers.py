@@ -12,8 +12,13 @@ Each process marks the hubs it has open streams for in memcached
 (``viewers:<hub>``, the number of its streams, expiring after ``ttl`` seconds):
 at a hub's first stream, and again every ``ttl / 3`` seconds for every hub with
 streams. A decision reads the marks of the hubs of its hits in one ``get_many``
-per chunk. memcached unreachable: every hit counts as viewed (the safe side);
-the build queue still bounds the work.
+per chunk. memcached unreachable: only this process's streams count. Every process
+hears every message and decides for its own viewers; one that cannot read the marks
+cannot coordinate with the others either (no lease, no saved payload), so it builds
+what it shows and invalidates the rest here (``PayloadStore`` distrusts what memcached
+may still hold for them until it can delete it). Building every hit instead — the
+rule until a storm met a slow memcached — cost thousands of ``data()`` calls for
+widgets nobody views, at the moment the services were busiest.
 
 ``plan_rebuilds`` is the decision, pure and table-tested.
 """
@@ -60,8 +65,8 @@ def plan_rebuilds(hits: Iterable[tuple[int, str]], here: Mapping[str, int], mark
     """Which hits to rebuild and in what order, which to invalidate (pure).
 
     ``hits``: (widget id, its hub); ``here``: this process's streams per hub;
-    ``marks``: the fleet's marks per hub (None: memcached could not be read — assume
-    every hit viewed); ``building``: widgets with a build in flight here (a reader
+    ``marks``: the fleet's marks per hub (None: memcached could not be read — only this
+    process's streams count); ``building``: widgets with a build in flight here (a reader
     waits on it: rebuild once more rather than leave it to finish with old data).
     A widget viewed here ranks above one viewed only elsewhere; then by viewers.
     """
@@ -71,9 +76,9 @@ def plan_rebuilds(hits: Iterable[tuple[int, str]], here: Mapping[str, int], mark
         local = here.get(hub, 0)
         if local > 0:
             build.append((HERE + local, order, idx))
-        elif marks is None or idx in building:
+        elif idx in building:
             build.append((0, order, idx))
-        elif marks.get(hub, 0) > 0:
+        elif marks is not None and marks.get(hub, 0) > 0:
             build.append((marks[hub], order, idx))
         else:
             invalidate.append(idx)

@@ -508,7 +508,10 @@ def _schemas(plugins: list[str]) -> dict[str, Any]:
             "memcached": _check({
                 "degraded": {"type": "boolean", "description": "Some servers do not answer (ok: at least one does)."},
                 "servers": {"type": "object", "additionalProperties": {"type": ["string", "null"]},
-                            "description": "Each server: null if it answers, else the error."}}),
+                            "description": "Each server: null if it answers, else the error."},
+                "distrusted": {"type": "integer", "description": "Widget payloads an outage kept from being "
+                               "deleted: this process builds them rather than read them, and deletes them once "
+                               "memcached answers."}}),
             "bus": _check({"messages": integer, "duplicates": integer,
                            "last_message_age_s": {"type": ["number", "null"]}}),
             "amqp": _check({"source": string, "url": string, "queue": string, "connected": boolean,
