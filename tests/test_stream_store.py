@@ -82,6 +82,18 @@ async def test_a_message_and_its_entries_are_written_together_once(store):
 
 
 @pytest_twisted.ensureDeferred
+async def test_an_entry_written_read_arrives_read(store):
+    """An entry may be written read (history a backfill brings is there to be found, not to be done): the fake
+    and PostgreSQL both keep it so, and count only the unread."""
+    _, keys = await store.add_messages_with_items(
+        [msg(8), msg(9)], [NewItem("m-8", "mizmo", (Reason("mentioned"),), unread=False),
+                           NewItem("m-9", "mizmo", (Reason("mentioned"),))])
+    page = await store.stream_page("mizmo", StreamQuery())
+    assert [(i.id, i.unread) for i in page] == [(keys["m-9"], True), (keys["m-8"], False)]
+    assert (await store.stream_counts("mizmo")).unread == 1
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_batch_keeps_every_field_and_odd_names(store):
     """The batch's messages arrive whole (arrays, time); a message twice in a batch is stored once; a name
     holding the write's separators is still one person; entries of a message not in the batch are left out."""

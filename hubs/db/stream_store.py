@@ -56,8 +56,8 @@ def clean_name(text: str) -> str:
     return text.replace(SEP, " ").replace(ROW, " ")
 
 
-# Messages and their entries in one statement with ten parameters, whatever the batch's size: the
-# messages as one JSON array of records, the entries as six columns and the hubs' entries as three, each
+# Messages and their entries in one statement with eleven parameters, whatever the batch's size: the
+# messages as one JSON array of records, the entries as seven columns and the hubs' entries as three, each
 # one text joined by ROW (one literal to parse, not an ARRAY[…] of 60,000 constants or a VALUES list of
 # 6,000 parameters to plan). A message's hub entries are one row per hub that shows it, not per person.
 # The entries of a message stored by this statement are plain inserts: its key is new (handed out by the
@@ -66,9 +66,10 @@ def clean_name(text: str) -> str:
 # before (another process of the fleet stored it first; the statement asked again) go through ON CONFLICT
 # DO NOTHING: its speculative insertion (a probe of the key, a second WAL record and a relock of the heap
 # page per row) cost ~30 % of the entries' write when every row went through it (bench/RESULTS.md).
-_ITEMS = ("INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, category, topic, packages)"
+_ITEMS = ("INSERT INTO stream_items (person, message, ts, kinds, reasons, needs_me, mine, unread, category, topic,"
+          " packages)"
           " SELECT e.person, k.id, k.ts, string_to_array(e.kinds, chr(31)), string_to_array(e.reasons, chr(31)),"
-          " e.needs_me, e.mine, v.category, v.topic, v.packages FROM e JOIN v USING (n)")
+          " e.needs_me, e.mine, e.unread, v.category, v.topic, v.packages FROM e JOIN v USING (n)")
 _HUB_ITEMS = ("INSERT INTO hub_items (hub, message, ts, category, topic, packages, usernames, agent, fresh)"
               " SELECT he.hub, k.id, k.ts, v.category, v.topic, v.packages, v.usernames, v.agent, he.fresh"
               " FROM he JOIN v USING (n)")
@@ -84,7 +85,8 @@ INSERT_WITH_ITEMS = (
     " known AS (SELECT id, msg_id, ts FROM ids UNION ALL SELECT id, msg_id, ts FROM old),"
     " e AS (SELECT * FROM unnest(string_to_array(%s, chr(30))::int[], string_to_array(%s, chr(30)),"
     "   string_to_array(%s, chr(30)), string_to_array(%s, chr(30)), string_to_array(%s, chr(30))::boolean[],"
-    "   string_to_array(%s, chr(30))::boolean[]) AS e (n, person, kinds, reasons, needs_me, mine)),"
+    "   string_to_array(%s, chr(30))::boolean[], string_to_array(%s, chr(30))::boolean[])"
+    "   AS e (n, person, kinds, reasons, needs_me, mine, unread)),"
     f" items AS ({_ITEMS} JOIN ids k ON k.msg_id = v.msg_id RETURNING 1),"
     f" items_old AS ({_ITEMS} JOIN old k ON k.msg_id = v.msg_id ON CONFLICT DO NOTHING RETURNING 1),"
     " he AS (SELECT * FROM unnest(string_to_array(%s, chr(30))::int[], string_to_array(%s, chr(30)),"
@@ -108,7 +110,7 @@ def insert_with_items_params(messages: list[StoredMessage], items: list[NewItem]
                 "summary": m.summary, "link": m.link, "icon": m.icon, "agent": m.agent, "source": m.source}
                for n, m in enumerate(messages)]
     encoded: dict[tuple[Reason, ...], tuple[str, str, str, str]] = {}
-    rows: dict[tuple[str, int], tuple[str, str, str, str]] = {}
+    rows: dict[tuple[str, int], tuple[str, str, str, str, str]] = {}
     for i in items:
         n = index.get(i.msg_id)
         if n is None:
@@ -123,11 +125,11 @@ def insert_with_items_params(messages: list[StoredMessage], items: list[NewItem]
             why = encoded[i.reasons] = (SEP.join([clean_name(r.kind) for r in i.reasons]),
                                         SEP.join([clean_name(r.encode()) for r in i.reasons]),
                                         "t" if needs_me(i.reasons) else "f", "t" if is_mine(i.reasons) else "f")
-        rows[(person, n)] = why
+        rows[(person, n)] = (*why, "t" if i.unread else "f")
     keys = sorted(rows)
     whys = [rows[k] for k in keys]
     return (Json(records), ROW.join([str(n) for _, n in keys]), ROW.join([p for p, _ in keys]),
-            *(ROW.join([w[c] for w in whys]) for c in range(4)), *hub_entries_params(index, hub_items))
+            *(ROW.join([w[c] for w in whys]) for c in range(5)), *hub_entries_params(index, hub_items))
 
 
 def hub_entries_params(index: Mapping[str, int], hub_items: Iterable[HubEntry]) -> tuple[str, str, str]:
