@@ -277,11 +277,11 @@ run_fleet() {
   export HUBS_WEB_PORT="$lb"  # the dev login sends people back through the balancer
   prepare_run
   export HUBS_OIDC_REDIRECT_URI="${HUBS_OIDC_REDIRECT_URI:-http://$host:$lb/oidc/callback}"
-  # FLEET and LABELLERS are global on purpose: the EXIT trap may run after run_fleet has
+  # FLEET, LABELLERS and TICK are global on purpose: the EXIT trap may run after run_fleet has
   # returned, when its locals are gone; with an empty list, `kill` stopped nothing and a
   # bare `wait` waited forever for the relay and services prepare_run leaves running
   # (make fleet then hung, HAProxy still on the port).
-  FLEET=() LABELLERS=()
+  FLEET=() LABELLERS=() TICK=""
   local -A names=()
   local servers=() i demo
   # Background jobs of a script ignore Ctrl-C: stop them ourselves, on any exit.
@@ -295,6 +295,7 @@ run_fleet() {
       kill -KILL "${FLEET[@]}" 2>/dev/null || true
     fi
     stopped_within 2 "${LABELLERS[@]}" || kill -KILL "${LABELLERS[@]}" 2>/dev/null || true
+    [ -z "$TICK" ] || kill "$TICK" 2>/dev/null || true
     wait "${FLEET[@]}" "${LABELLERS[@]}" 2>/dev/null || true
     rm -f "$DEV"/fleet-*.out
   }
@@ -317,10 +318,17 @@ run_fleet() {
   local live=("${FLEET[@]}") died status hubs_left pid rest
   while :; do
     died="" status=0
-    wait -n -p died "${live[@]}" || status=$?
+    # bash 5.2's `wait -n PID...` never returns for a process that ended while the script
+    # was doing something else (it is reaped and forgotten; `wait PID` still has its status):
+    # look for one first, and bound each wait with a 1-s ticker so that such a death, in the
+    # moment between this look and the wait, is seen on the next turn.
+    for pid in "${live[@]}"; do
+      if ! kill -0 "$pid" 2>/dev/null; then died="$pid"; wait "$pid" 2>/dev/null || status=$?; break; fi
+    done
     if [ -z "$died" ]; then
-      [ "$status" = 127 ] && return 1  # none of them is a child any more (not expected)
-      continue
+      sleep 1 & TICK=$!
+      wait -n -p died "${live[@]}" "$TICK" 2>/dev/null || status=$?
+      if [ -z "$died" ] || [ "$died" = "$TICK" ]; then continue; fi
     fi
     rest=(); for pid in "${live[@]}"; do [ "$pid" = "$died" ] || rest+=("$pid"); done
     live=("${rest[@]}")
