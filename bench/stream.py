@@ -8,8 +8,10 @@
    ``gc.freeze()``, as a running hub does once loaded), and the rows written per message: the personal
    entries and one per thing that shows it — a hub whose feed shows it, a followed person or package it
    is about (written once per thing, not per person).
-2. ingest: the same messages and their rows through ``PostgresStore.add_messages_with_items`` in the
-   recorder's batches (500), one after another, into a fresh database (HUBS_TEST_DSN): messages/s.
+2. ingest: the same messages and their rows through the hub's ``MessageRecorder`` (each message recorded, then
+   written in batches of 500, one statement at a time, the next batch encoded while one runs) into a fresh
+   database (HUBS_TEST_DSN): messages/s. ``--ingest-ab N``: only this, N pairs with and without the
+   encoding ahead, alternating, each into a fresh database.
 3. open: one person with M items (default 100,000: a third their own rows — 30% unread, 10% done — two
    thirds the items of a hub they belong to and one they follow, some of those triaged) among 1,000,000
    own rows of 50 other people and 1,000,000 hub rows of 50 other hubs; and a person whose stream is
@@ -32,11 +34,11 @@ from twisted.internet import defer, task
 
 from hubs.bus.message import BusMessage
 from hubs.db.migrate import migrate
-from hubs.db.recorder import stored_message
+from hubs.db.recorder import MessageRecorder
 from hubs.db.store import PostgresStore
 from hubs.stream.concern import ConcernIndex
 from hubs.stream.memberships import StaticMemberships
-from hubs.stream.model import HubEntry, NewItem, Reason, StreamQuery, parse_query
+from hubs.stream.model import Reason, StreamQuery, parse_query
 from tests.conftest import drop_database, fresh_database
 
 PREFIX = "org.fedoraproject.prod."
@@ -119,22 +121,25 @@ def bench_decide(world: World, messages: list[BusMessage]) -> list[tuple[dict, t
 
 
 async def bench_ingest(store: PostgresStore, messages: list[BusMessage], decided: list[tuple[dict, tuple[str, ...]]],
-                       now: float) -> None:
+                       now: float, reactor, ahead: bool = True) -> float:
+    """The hub's own path: every message ``record()``-ed into a ``MessageRecorder`` (its row made, its entries
+    queued), then written in its batches of 500, one statement at a time; with ``ahead`` (as the hub runs) the
+    next full batch is encoded while the statement before it runs. Returns messages/s."""
     batch = 500
-    rows = [stored_message(m, now=now) for m in messages]
+    recorder = MessageRecorder(store, reactor, batch_size=batch, delay=0.0, max_pending=len(messages) + 1)
+    if not ahead:
+        recorder._prepare = lambda: None
+    entries = sum(len(d) + len(h) for d, h in decided)
     start = time.perf_counter()
-    entries = 0
-    for i in range(0, len(rows), batch):
-        chunk = rows[i:i + batch]
-        items = [NewItem(r.msg_id, person, why) for r, (d, _) in zip(chunk, decided[i:i + batch], strict=True)
-                 for person, why in d.items()]
-        hubs = [HubEntry(r.msg_id, hub) for r, (_, h) in zip(chunk, decided[i:i + batch], strict=True) for hub in h]
-        entries += len(items) + len(hubs)
-        await store.add_messages_with_items(chunk, items, hubs)
+    for m, (people, hubs) in zip(messages, decided, strict=True):
+        recorder.record(m, items=people, hubs=hubs)
+    await recorder.flush()
     elapsed = time.perf_counter() - start
-    print(f"| ingest with entries (batches of {batch}) | {len(rows) / elapsed:,.0f} messages/s |"
-          f" {entries / elapsed:,.0f} rows/s | {len(rows):,} messages, {entries:,} rows in {elapsed:.1f} s |",
-          flush=True)
+    assert recorder.stored == len(messages), (recorder.stored, recorder.dropped)
+    print(f"| ingest with entries through the recorder (batches of {batch}, next batch encoded ahead: "
+          f"{'yes' if ahead else 'no'}) | {len(messages) / elapsed:,.0f} messages/s | {entries / elapsed:,.0f} rows/s"
+          f" | {len(messages):,} messages, {entries:,} rows in {elapsed:.1f} s |", flush=True)
+    return len(messages) / elapsed
 
 
 BIG_HUBS = {"team1": (Reason("hub", "team1"),), "team2": (Reason("follow-hub", "team2"),)}
@@ -261,7 +266,33 @@ async def bench_open(store: PostgresStore, person: str, rounds: int, hubs: dict,
           flush=True)
 
 
-async def run(reactor, people: int, n: int, items: int, rounds: int) -> None:
+async def ingest_ab(admin: str, messages, decided, now: float, reactor, rounds: int) -> None:
+    """``rounds`` pairs, each into two fresh databases: the next batch encoded ahead or not, alternating."""
+    figures: dict[bool, list[float]] = {True: [], False: []}
+    rows: set[tuple[int, int, int]] = set()  # what each run stored: the same in all
+    for r in range(rounds):
+        for ahead in ((False, True) if r % 2 == 0 else (True, False)):
+            dsn = fresh_database(admin, "hubs_bench_ingest_ab")
+            try:
+                migrate(dsn)
+                store = PostgresStore(dsn, size=2, reactor=reactor, statement_timeout=60.0)
+                await store.start()
+                figures[ahead].append(await bench_ingest(store, messages, decided, now, reactor, ahead))
+                store.close()
+                with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+                    cur.execute("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM stream_items),"
+                                " (SELECT count(*) FROM hub_items)")
+                    rows.add(cur.fetchone())
+                conn.close()
+            finally:
+                drop_database(admin, dsn)
+    assert len(rows) == 1, f"the runs stored different rows: {rows}"
+    off, on = statistics.median(figures[False]), statistics.median(figures[True])
+    print(f"\nmedian of {rounds}: not ahead {off:,.0f} messages/s, ahead {on:,.0f} messages/s: ratio {on / off:.2f}"
+          f" (each run stored {rows.pop()} messages, people's and hubs' rows)")
+
+
+async def run(reactor, people: int, n: int, items: int, rounds: int, ab: int = 0) -> None:
     print(f"bench-stream on {machine()}; {people:,} people, {n:,} messages, {items:,} items in one stream\n")
     started = time.perf_counter()
     world = World(people)
@@ -276,7 +307,10 @@ async def run(reactor, people: int, n: int, items: int, rounds: int) -> None:
         migrate(dsn)
         store = PostgresStore(dsn, size=2, reactor=reactor, statement_timeout=60.0)
         await store.start()
-        await bench_ingest(store, messages, decided, now)
+        if ab:
+            await ingest_ab(admin, messages, decided, now, reactor, ab)
+            return
+        await bench_ingest(store, messages, decided, now, reactor)
         print()
         fill_big_stream(dsn, "bigperson", items, 50, 20_000, now)
         await bench_open(store, "bigperson", rounds, BIG_HUBS,
@@ -301,9 +335,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--ingest-ab", type=int, default=0, metavar="N",
+                        help="only the ingest: N pairs of runs, the next batch encoded ahead or not, alternating")
     args = parser.parse_args()
     task.react(lambda reactor: defer.ensureDeferred(run(reactor, args.people, args.messages, args.items,
-                                                        args.rounds)))
+                                                        args.rounds, args.ingest_ab)))
 
 
 if __name__ == "__main__":

@@ -85,6 +85,53 @@ async def test_failed_writes_are_retried_and_do_not_block_flush():
     assert [m.msg_id for m in store.messages] == ["id1"]
 
 
+@pytest_twisted.ensureDeferred
+async def test_the_next_full_batch_is_encoded_while_a_write_runs_and_sent_as_encoded():
+    """A full batch waiting behind a write is encoded then (the store's ``prepare_messages_with_items``); its
+    write sends that encoding. A batch that is not exactly the one encoded (a failed write put its messages
+    back in front) is encoded when sent: what a write stores never depends on what was prepared."""
+    from hubs.stream.model import Reason, StreamQuery
+
+    store, clock = FakeStore(), Clock()
+    gates: list[defer.Deferred] = []
+    sent, encoded = [], []
+    real_add, real_prepare = store.add_messages_with_items, store.prepare_messages_with_items
+
+    async def gated(messages, items, hub_items=(), prepared=None):
+        sent.append(([m.msg_id for m in messages], prepared is not None))
+        gate = defer.Deferred()
+        gates.append(gate)
+        await gate
+        return await real_add(messages, items, hub_items, prepared=prepared)
+
+    def preparing(messages, items, hub_items=()):
+        encoded.append([m.msg_id for m in messages])
+        return real_prepare(messages, items, hub_items)
+
+    store.add_messages_with_items, store.prepare_messages_with_items = gated, preparing
+    rec = MessageRecorder(store, clock, batch_size=3, delay=0.2, retry=1.0)
+    why = {"ralph": (Reason("actor"),)}
+    for n in range(1, 4):
+        rec.record(env(n), items=why)
+    clock.advance(0)
+    assert sent == [(["id1", "id2", "id3"], False)] and encoded == []
+    for n in range(4, 8):
+        rec.record(env(n), items=why)
+    assert encoded == [["id4", "id5", "id6"]]  # once full, while the first write runs
+    gates[0].callback(None)
+    clock.advance(0)
+    assert sent[1] == (["id4", "id5", "id6"], True)
+    gates[1].errback(StoreUnavailable("connection lost"))  # id4-6 go back in front of id7
+    clock.advance(1.0)
+    assert sent[2] == (["id4", "id5", "id6"], False)
+    gates[2].callback(None)
+    clock.advance(0.2)
+    assert sent[3] == (["id7"], False)
+    gates[3].callback(None)
+    assert rec.stored == 7 and sorted(m.msg_id for m in store.messages) == [f"id{n}" for n in range(1, 8)]
+    assert len(await store.stream_page("ralph", StreamQuery())) == 7
+
+
 def test_backlog_is_bounded():
     """If the store cannot keep up, the oldest unsaved messages are dropped, counted."""
     store, clock = FakeStore(), Clock()

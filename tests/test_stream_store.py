@@ -513,6 +513,22 @@ async def test_a_newcomers_hub_items_older_than_a_week_are_read(store):
     assert await store.stream_counts("newcomer", MEMBER) == Counts(1, 0)
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_write_encoded_ahead_stores_what_the_same_write_stores(store):
+    """The recorder encodes its next batch while the write before it runs: the statement it sends then stores
+    the same messages, entries and keys as one encoded when sent."""
+    messages = [msg(1), msg(2)]
+    items = [NewItem("m-1", "ralph", (Reason("actor"),)), NewItem("m-2", "mizmo", (Reason("mentioned"),)),
+             NewItem("m-2", "ralph", (Reason("follow-person", "mizmo"),), unread=False)]
+    hubs = [HubEntry("m-1", "infra"), HubEntry("m-2", "infra")]
+    prepared = store.prepare_messages_with_items(messages, items, hubs)
+    stored, keys = await store.add_messages_with_items(messages, items, hubs, prepared=prepared)
+    assert stored == 2 and set(keys) == {"m-1", "m-2"}
+    ralph = {i.message.msg_id: i.unread for i in await store.stream_items("ralph", sorted(keys.values()))}
+    assert ralph == {"m-1": True, "m-2": False}
+    assert {i.message.msg_id for i in await store.stream_page("newcomer", StreamQuery(), MEMBER)} == {"m-1", "m-2"}
+
+
 @pytest.mark.integration
 @pytest_twisted.ensureDeferred
 async def test_two_processes_storing_one_message_at_once_both_get_its_key_and_write_their_entries(empty_db):

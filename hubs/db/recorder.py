@@ -92,6 +92,10 @@ class MessageRecorder:
         self._timer = None
         self._writing = False
         self._waiters: list[tuple[int, defer.Deferred]] = []
+        # The next batch's statement, encoded while the write before it runs: (first and last sequence number,
+        # its entries, what ``store.prepare_messages_with_items`` gave). Taken only by a batch of exactly those
+        # messages (sequence numbers in ``pending`` follow each other).
+        self._ready: tuple[int, int, tuple[list[NewItem], list[HubEntry]], Any] | None = None
 
     def record(self, message: BusMessage | Mapping[str, Any], usernames: Iterable[str] | None = None,
                packages: Iterable[str] | None = None, items: Mapping[str, Any] | None = None,
@@ -109,6 +113,8 @@ class MessageRecorder:
             self.dropped += excess
             log.warning("message store is behind: dropped the %d oldest unsaved messages", excess)
         self._schedule(0 if urgent or len(self.pending) >= self.batch_size else self.delay)
+        if self._writing and len(self.pending) == self.batch_size:
+            self._prepare()  # a full batch waits behind the write in progress
 
     def flush(self) -> defer.Deferred:
         """Fires once every message recorded so far has been written (or its write was tried)."""
@@ -128,15 +134,37 @@ class MessageRecorder:
             self._timer.cancel()
         self._timer = self.clock.callLater(delay, self._write)
 
+    @staticmethod
+    def _entries(batch) -> tuple[list[NewItem], list[HubEntry]]:
+        return ([NewItem(m.msg_id, person, tuple(why))
+                 for _, m, items, _ in batch for person, why in (items or {}).items()],
+                [HubEntry(m.msg_id, hub) for _, m, _, hubs in batch for hub in hubs])
+
+    def _prepare(self) -> None:
+        """Encode the next batch's statement now, while the write before it runs (PostgreSQL works on one core,
+        this on the other): the write that takes the batch sends it at once."""
+        batch = self.pending[: self.batch_size]
+        if not batch or not any(items or hubs for _, _, items, hubs in batch):
+            return
+        entries = self._entries(batch)
+        try:
+            prepared = self.store.prepare_messages_with_items([m for _, m, _, _ in batch], *entries)
+        except Exception:
+            log.exception("encoding the next batch ahead failed (it is encoded when written)")
+            return
+        self._ready = (batch[0][0], batch[-1][0], entries, prepared)
+
     def _add(self, batch) -> defer.Deferred:
         """Store a batch: with its stream entries in one statement when it has any."""
         messages = [m for _, m, _, _ in batch]
         if not any(items or hubs for _, _, items, hubs in batch):
             return defer.ensureDeferred(self.store.add_messages(messages))
-        entries = [NewItem(m.msg_id, person, tuple(why))
-                   for _, m, items, _ in batch for person, why in (items or {}).items()]
-        hub_entries = [HubEntry(m.msg_id, hub) for _, m, _, hubs in batch for hub in hubs]
-        d = defer.ensureDeferred(self.store.add_messages_with_items(messages, entries, hub_entries))
+        ready, self._ready = self._ready, None
+        if ready is not None and ready[:2] == (batch[0][0], batch[-1][0]) and ready[1] - ready[0] == len(batch) - 1:
+            _, _, entries, prepared = ready
+        else:
+            entries, prepared = self._entries(batch), None
+        d = defer.ensureDeferred(self.store.add_messages_with_items(messages, *entries, prepared=prepared))
         return d.addCallback(self._tell, batch)
 
     def _tell(self, result, batch) -> int:
@@ -171,6 +199,8 @@ class MessageRecorder:
         del self.pending[: self.batch_size]
         self._writing = True
         self._add(batch).addBoth(self._written, batch)
+        if self._writing and len(self.pending) >= self.batch_size:
+            self._prepare()
 
     def _written(self, result, batch) -> None:
         last = batch[-1][0]

@@ -4,6 +4,7 @@ follows, mutes, saved filters. The fake (``hubs.testing.stream_store``) is held 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -100,10 +101,11 @@ INSERT_WITH_ITEMS = (
 
 def insert_with_items_params(messages: list[StoredMessage], items: list[NewItem],
                              hub_items: Iterable[HubEntry] = ()) -> tuple[Any, ...]:
-    """The parameters of ``INSERT_WITH_ITEMS`` (pure). The people's entries go in person order (each index of
-    ``stream_items`` leads with the person: consecutive rows land on the same leaf pages), each (message,
-    person) once, the first; a reasons tuple (the index shares one among the people of a rule) is encoded
-    once."""
+    """The parameters of ``INSERT_WITH_ITEMS`` (pure), every one a string already (the messages as JSON text):
+    what is left to do when the statement is sent is quoting them. The people's entries go in person order
+    (each index of ``stream_items`` leads with the person: consecutive rows land on the same leaf pages), each
+    (message, person) once, the first; a reasons tuple (the index shares one among the people of a rule) is
+    encoded once."""
     index = {m.msg_id: n for n, m in enumerate(messages)}
     records = [{"n": n, "msg_id": m.msg_id, "topic": m.topic, "category": m.category, "ts": m.ts,
                 "usernames": list(m.usernames), "packages": list(m.packages), "body": m.body,
@@ -128,7 +130,7 @@ def insert_with_items_params(messages: list[StoredMessage], items: list[NewItem]
         rows[(person, n)] = (*why, "t" if i.unread else "f")
     keys = sorted(rows)
     whys = [rows[k] for k in keys]
-    return (Json(records), ROW.join([str(n) for _, n in keys]), ROW.join([p for p, _ in keys]),
+    return (json.dumps(records), ROW.join([str(n) for _, n in keys]), ROW.join([p for p, _ in keys]),
             *(ROW.join([w[c] for w in whys]) for c in range(5)), *hub_entries_params(index, hub_items))
 
 
@@ -164,14 +166,25 @@ def filter_json(row: tuple) -> dict[str, Any]:
 class StreamQueries:
     """The stream's part of ``PostgresStore`` (uses its ``_query`` and ``_tx``)."""
 
+    def prepare_messages_with_items(self, messages: list[StoredMessage], items: list[NewItem],
+                                    hub_items: Iterable[HubEntry] = ()) -> tuple[Any, ...]:
+        """What ``add_messages_with_items`` of the same arguments would encode, made ahead: the recorder makes
+        its next batch's while the statement before it runs (the encoding is ~30 ms of Python a batch of
+        500, the statement ~220 ms of PostgreSQL's)."""
+        return insert_with_items_params(messages, items, hub_items)
+
     async def add_messages_with_items(self, messages: list[StoredMessage], items: list[NewItem],
-                                      hub_items: Iterable[HubEntry] = ()) -> tuple[int, dict[str, int]]:
+                                      hub_items: Iterable[HubEntry] = (),
+                                      prepared: tuple[Any, ...] | None = None) -> tuple[int, dict[str, int]]:
         """Store messages, their people's entries and their hubs' entries in one statement; returns (messages
-        stored, msg_id → key) for every message given, stored now or before."""
+        stored, msg_id → key) for every message given, stored now or before. ``prepared``: what
+        ``prepare_messages_with_items`` gave for these same arguments."""
         hub_items = list(hub_items)
         if not messages:
             return 0, {}
-        rows = await self._query(INSERT_WITH_ITEMS, insert_with_items_params(messages, items, hub_items))
+        if prepared is None:
+            prepared = insert_with_items_params(messages, items, hub_items)
+        rows = await self._query(INSERT_WITH_ITEMS, prepared)
         stored, _, msg_ids, keys = rows[0]
         known = dict(zip(msg_ids or (), keys or (), strict=True))
         late = {m.msg_id for m in messages} - known.keys()

@@ -62,8 +62,16 @@ class FakeStreamQueries:
             message = from_card(item.id, saved) if saved else None
         return replace(item, message=message) if message is not None else None
 
+    def prepare_messages_with_items(self, messages: list[StoredMessage], items: list[NewItem],
+                                    hub_items: Iterable[HubEntry] = ()) -> tuple:
+        """The real store encodes its statement's parameters here; the fake keeps what it was given."""
+        return (list(messages), list(items), list(hub_items))
+
     async def add_messages_with_items(self, messages: list[StoredMessage], items: list[NewItem],
-                                      hub_items: Iterable[HubEntry] = ()) -> tuple[int, dict[str, int]]:
+                                      hub_items: Iterable[HubEntry] = (),
+                                      prepared: tuple | None = None) -> tuple[int, dict[str, int]]:
+        if prepared is not None:
+            assert prepared == (list(messages), list(items), list(hub_items)), "prepared for other arguments"
         stored = await self.add_messages(messages)
         wanted = {m.msg_id for m in messages}
         keys = {m.msg_id: m.id for m in self.messages if m.msg_id in wanted}
