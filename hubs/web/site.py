@@ -26,6 +26,7 @@ from hubs.web.health import HealthRoutes
 from hubs.web.my_stream import MyStreamRoutes
 from hubs.web.pages import PageRoutes
 from hubs.web.people import PeopleRoutes
+from hubs.web.render import render
 from hubs.web.search import SearchRoutes
 from hubs.web.stream import StreamRoutes
 
@@ -59,7 +60,7 @@ class HubsResource(KleinResource):
             body = self.errors.bad_url(request, part)
             request.setHeader(b"content-length", b"%d" % len(body))
             return b"" if request.method == b"HEAD" else body  # a HEAD body would be logged with the request
-        return super().render(request)
+        return render(self._app, request)  # Klein's render, leaving no cycle (hubs/web/render.py)
 
 
 class HubsWeb:
