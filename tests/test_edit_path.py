@@ -263,8 +263,9 @@ async def made(config, fake_store, fake_cache, clock, log):
 @pytest_twisted.ensureDeferred
 async def test_an_edits_rebuild_begins_in_memcached_while_the_commit_travels(
         config, fake_store, fake_cache, clock, monkeypatch):
-    """Viewed here: the rebuild's start (floor, version, lease) is one hop sent right after the statement, before
-    the commit answers, and the rebuild after the commit takes it: one start, one data(), pushed, then saved."""
+    """Viewed here: the rebuild's start (floor, version, lease) is one hop sent just before the statement, so it
+    travels while the commit does, and the rebuild after the commit takes it: one start, one data(), pushed, then
+    saved."""
     log = []
     hubs = await made(config, fake_store, fake_cache, clock, log)
     listener = Recorder()
@@ -273,11 +274,11 @@ async def test_an_edits_rebuild_begins_in_memcached_while_the_commit_travels(
     gate = gated_update(fake_store, monkeypatch, log)
     calls = hubs.states.stats["data_calls"]
     edit = defer.ensureDeferred(hubs.editor.update_widget_config("designteam", 2, {"text": "early"}, "mizmo"))
-    assert log == ["commit sent", "begin"]
+    assert log == ["begin", "commit sent"]
     gate.callback(None)
     new = await edit
     await settle()
-    assert log[:3] == ["commit sent", "begin", "committed"] and log.count("begin") == 1 and "set_many" in log
+    assert log[:3] == ["begin", "commit sent", "committed"] and log.count("begin") == 1 and "set_many" in log
     assert hubs.states.stats["data_calls"] == calls + 1 and hubs.states.leases.stats["held"] >= 1
     assert [p["data"] for _, p in listener.events("widget")] == [{"text": "early"}] and new.config == {"text": "early"}
     assert hubs.states._prepared == {}
