@@ -285,6 +285,48 @@ async def test_an_edits_rebuild_begins_in_memcached_while_the_commit_travels(
 
 
 @pytest_twisted.ensureDeferred
+async def test_an_edits_payload_is_computed_while_the_commit_travels_and_shown_only_after_it(
+        config, fake_store, fake_cache, clock, monkeypatch):
+    """The new config's data() and rendering run before the commit answers; nothing is pushed, installed or saved
+    until it has; then the push needs no second data()."""
+    log = []
+    hubs = await made(config, fake_store, fake_cache, clock, log)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    gate = gated_update(fake_store, monkeypatch, log)
+    calls = hubs.states.stats["data_calls"]
+    edit = defer.ensureDeferred(hubs.editor.update_widget_config("designteam", 2, {"text": "ahead"}, "mizmo"))
+    await settle()
+    assert hubs.states.stats["data_calls"] == calls + 1  # computed while the commit is still out
+    assert listener.events("widget") == [] and "set_many" not in [c for c in log if c != "begin"][1:]
+    assert b"ahead" not in (hubs.states.warm_payload("designteam", 2) or b"")
+    gate.callback(None)
+    await edit
+    await settle()
+    assert [p["data"] for _, p in listener.events("widget")] == [{"text": "ahead"}]
+    assert hubs.states.stats["data_calls"] == calls + 1 and hubs.states._early == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_commit_shows_nothing_of_the_payload_computed_ahead(
+        config, fake_store, fake_cache, clock, monkeypatch):
+    log = []
+    hubs = await made(config, fake_store, fake_cache, clock, log)
+    listener = Recorder()
+    hubs.streams.add("designteam", listener)
+    gate = gated_update(fake_store, monkeypatch, log)
+    edit = defer.ensureDeferred(
+        hubs.editor.update_widget_config("designteam", 2, {"text": "never"}, "mizmo", expected_version=7))
+    await settle()
+    gate.callback(None)
+    with pytest.raises(Conflict):
+        await edit
+    await settle()
+    assert listener.events("widget") == [] and hubs.states._early == {} and hubs.states._prepared == {}
+    assert b"never" not in (hubs.states.warm_payload("designteam", 2) or b"")
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_failed_commit_gives_the_prepared_lease_up(config, fake_store, fake_cache, clock, monkeypatch):
     """A 409 leaves nothing for the fleet to wait on: the lease the start took is given up at once."""
     from hubs.build.lease import GAVE_UP, lease_key
