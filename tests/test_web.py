@@ -6,8 +6,12 @@ import pytest
 import pytest_twisted
 from treq.testing import StubTreq
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 
 from hubs.testing.harness import make_hubs, make_site
+from hubs.web.server import make_site as make_server_site
 
 TOKEN = "s3cret-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -274,3 +278,23 @@ async def test_a_client_from_another_process_gets_only_what_it_missed(hubs, cloc
     assert [e for e, _ in everything] == ["layout"] + ["widget"] * 5
     plan = hubs.streams.plan("designteam", f"anotherprocess-12-v{mark - 1}")
     assert (plan.kind, plan.since) == ("missed", mark - 1)
+
+
+
+@pytest.mark.parametrize(("path", "location"), [
+    (b"/designteam//1/json", "/designteam/1/json"),     # werkzeug merges the slashes of a matched URL
+    (b"/designteam//json?x=1", "/designteam/json?x=1"),
+    (b"/%00//0", "/%00/0"),                              # found by the fuzz test: was a 500 and a traceback
+    (b"//designteam//1/json", "/designteam/1/json"),    # a path on this site, never //host
+])
+def test_a_url_werkzeug_would_write_otherwise_is_a_308_to_its_path_here(hubs, caplog, path, location):
+    site = make_server_site(make_site(hubs).resource(), reactor=Clock())
+    channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    channel.dataReceived(b"GET " + path + b" HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n")
+    head, _, body = transport.value().partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 308 "), head
+    assert f"location: {location}".encode() in head.lower()
+    assert location.encode() in body
+    assert "Traceback" not in caplog.text

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from twisted.internet import defer
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as NoRoute
+from werkzeug.routing import RequestRedirect
 
 from hubs.db.store import StoreUnavailable
 from hubs.models import Conflict, NotFound
@@ -46,6 +48,18 @@ class ErrorPages:
     @app.handle_errors(NoRoute)
     def _no_route(self, request, failure):
         return self._error(request, 404, "Not found", "There is no such page here.")
+
+    @app.handle_errors(RequestRedirect)
+    def _canonical(self, request, failure):
+        """werkzeug's canonical form of a matched URL (``/designteam//1`` → ``/designteam/1``): a 308 to it.
+
+        The target is a path on this site, whatever the Host header said (never ``//host``: no open redirect).
+        """
+        path = "/" + urlsplit(failure.value.new_url).path.lstrip("/")
+        query = request.uri.partition(b"?")[2].decode("ascii", "replace")  # werkzeug's URL lacks it
+        location = path + (f"?{query}" if query else "")
+        request.setHeader(b"location", location.encode("utf-8"))
+        return self._error(request, 308, "Moved", f"This page is at {location}.")
 
     @app.handle_errors(MethodNotAllowed)
     def _wrong_method(self, request, failure):
