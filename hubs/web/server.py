@@ -10,18 +10,28 @@ gives the request line, headers and body one deadline (408), answers a
 request line or headers over the limit with 414 or 431, and a request it
 cannot parse with a 400 that says so. Open EventSource streams are past that
 point and are not affected.
+
+A request is served in the reactor turn it is seen in (``read_now``, ``send_now``):
+the reactor would read a new connection's request one turn after accepting it and
+send a finished answer one turn after it was written, and each of those turns
+first runs everything else that is due (builds, pushes, database answers) — three
+turns of a busy reactor for one page read during a storm.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 
+from twisted.internet import tcp
 from twisted.web import http, server
 
 from hubs.people.auth import SESSION_COOKIE
 from hubs.web.common import MAX_BODY, loggable_uri
+
+log = logging.getLogger(__name__)
 
 OPEN_WRITES = frozenset({b"/logout"})  # POSTs that make sense without credentials
 REASONS = {**http.RESPONSES, 431: b"Request Header Fields Too Large"}  # Twisted's table lacks 431
@@ -48,6 +58,38 @@ def head_too_large(on_request_line: bool, limit: int) -> tuple[int, str]:
     return 431, f"The request's headers are larger than {limit // 1024} KiB; send fewer or shorter ones."
 
 
+def read_now(transport) -> None:
+    """Read what a just-accepted connection has already sent, now, instead of at the reactor's next poll.
+
+    A client sends its request with the handshake's last packet, so it is usually there when the connection
+    is accepted. ``doRead`` is what the reactor would call: nothing there yet leaves it to the reactor; the
+    end of the connection (its answer) is seen again by the reactor's next poll, which closes it as always.
+    """
+    if not isinstance(transport, tcp.Connection) or not transport.connected or transport.disconnecting:
+        return
+    try:
+        transport.doRead()
+    except Exception:
+        log.exception("serving a request at once failed; closing its connection")
+        transport.abortConnection()
+
+
+def send_now(transport) -> None:
+    """Send a finished answer now instead of at the reactor's next poll (what ``doWrite`` does then).
+
+    Only on a connection that stays open: one that is closing is left to the reactor, which closes it once
+    the answer is out. A full socket keeps the rest buffered, sent by the reactor as before.
+    """
+    if (not isinstance(transport, tcp.Connection) or not transport.connected or transport.disconnecting
+            or getattr(transport, "_writeDisconnecting", False)):
+        return
+    try:
+        transport.doWrite()
+    except Exception:
+        log.exception("sending an answer at once failed; closing its connection")
+        transport.abortConnection()
+
+
 class HubsRequest(server.Request):
     """A request whose body is kept in memory and cut at the limit, counted by route template when done."""
 
@@ -66,7 +108,10 @@ class HubsRequest(server.Request):
         counter = getattr(self.site, "request_counter", None) if self.site is not None else None
         if counter is not None and not self.finished and not self._disconnected:
             counter.count(route_template(self), self.method, self.code, time.perf_counter() - self.started)
-        return super().finish()
+        transport = self.channel.transport if self.channel is not None else None
+        done = super().finish()
+        send_now(transport)
+        return done
 
     def gotLength(self, length):
         self.content = io.BytesIO()  # at most MAX_BODY bytes ever reach it: no temporary files
@@ -120,6 +165,10 @@ class HubsChannel(http.HTTPChannel):
 
     deadlines: Deadlines | None = None
     _refused = False
+
+    def connectionMade(self):
+        super().connectionMade()
+        read_now(self.transport)
 
     def dataReceived(self, data):
         if self._refused:
