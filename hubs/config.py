@@ -77,7 +77,9 @@ SETTINGS: tuple[Setting, ...] = (
     # PostgreSQL and memcached.
     S("db_dsn", "hubs.db.dsn", TEXT, None, "libpq DSN of the configuration database", env="HUBS_DB_DSN",
       required=True, shipped=DEV_DSN, shown="required; fedmsg.d: the private cluster (`port=54329 user=hubs`)"),
-    S("db_pool_size", "hubs.db.pool_size", INT, 4, "txpostgres connections", floor=1),
+    S("db_pool_size", "hubs.db.pool_size", INT, 8,
+      "txpostgres connections (during a storm of rebuilds, each answers about one statement a reactor turn)",
+      floor=1),
     S("db_statement_timeout", "hubs.db.statement_timeout", FLOAT, 5.0,
       "seconds PostgreSQL may run one statement (it cancels it then); Hubs abandons the connection 1 s later "
       "(a frozen server never holds the reactor)", check=_db_seconds),
@@ -134,7 +136,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("widget_timeout", "hubs.widget.timeout", FLOAT, 10.0,
       "seconds an async `data()` may take before the widget shows an error", check=POSITIVE),
     S("widget_retry", "hubs.widget.retry", FLOAT, 60.0, "seconds before a failed widget is rebuilt"),
-    S("build_concurrency", "hubs.build.concurrency", INT, 16,
+    S("build_concurrency", "hubs.build.concurrency", INT, 32,
       "widget builds at once per process, besides those of widgets that fetch from an outside service (twice "
       "`hubs.services.per_host` per service); more wait their turn, the most viewed first. A build mostly waits "
       "(memcached, the PostgreSQL pool), so this is more than `hubs.db.pool_size`", check=between(1, 1000)),
