@@ -56,6 +56,10 @@ def received(client: socket.socket) -> bytes:
         return b""
 
 
+def assert_page(answer: bytes) -> None:
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"the page"), answer
+
+
 def server_side(client: socket.socket):
     """The Twisted transport of ``client``'s connection."""
     local = client.getsockname()
@@ -70,8 +74,7 @@ async def test_a_request_already_sent_is_answered_in_the_turn_that_accepts_it(po
     client = connect(port, GET)
     try:
         port.doRead()  # accept: nothing else of the reactor runs
-        answer = received(client)
-        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"the page"), answer
+        assert_page(received(client))
     finally:
         client.close()
 
@@ -81,12 +84,11 @@ async def test_the_next_request_of_a_kept_alive_connection_is_answered_in_the_tu
     client = connect(port, GET)
     try:
         port.doRead()
-        assert received(client).endswith(b"the page")
+        assert_page(received(client))
         client.sendall(GET)
         time.sleep(0.02)
         server_side(client).doRead()  # the connection's one step: its answer goes out in it
-        answer = received(client)
-        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"the page"), answer
+        assert_page(received(client))
     finally:
         client.close()
 
@@ -109,8 +111,7 @@ async def test_a_connection_that_closes_after_its_answer_is_closed_by_the_reacto
     client = connect(port, GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
     try:
         port.doRead()
-        answer = await read_until(client, None)  # to the end of the connection: the reactor closed it
-        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"the page")
+        assert_page(await read_until(client, None))  # to the end of the connection: the reactor closed it
     finally:
         client.close()
 

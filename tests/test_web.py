@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from hubs.testing.harness import make_hubs, make_site
+from hubs.web.errors import canonical_location
 from hubs.web.server import make_site as make_server_site
 
 TOKEN = "s3cret-token-for-tests"
@@ -279,6 +280,15 @@ async def test_a_client_from_another_process_gets_only_what_it_missed(hubs, cloc
     plan = hubs.streams.plan("designteam", f"anotherprocess-12-v{mark - 1}")
     assert (plan.kind, plan.since) == ("missed", mark - 1)
 
+
+@pytest.mark.parametrize(("new_url", "uri", "location"), [
+    ("http://hubs.test/designteam/1", b"/designteam//1", "/designteam/1"),
+    ("http://evil.example/designteam/1", b"//designteam/1?a=b&c", "/designteam/1?a=b&c"),  # the Host is not used
+    ("http://hubs.test//x/1", b"//x//1", "/x/1"),                                         # never //host
+    ("http://hubs.test/%00/0", b"/%00//0?\xff", "/%00/0?\ufffd"),
+])
+def test_canonical_location(new_url, uri, location):
+    assert canonical_location(new_url, uri) == location
 
 
 @pytest.mark.parametrize(("path", "location"), [

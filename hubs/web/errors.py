@@ -33,6 +33,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def canonical_location(new_url: str, uri: bytes) -> str:
+    """Where a 308 sends a request for ``uri`` that werkzeug would write as ``new_url`` (pure): its path on this
+    site (never ``//host``, whatever the Host header said), with the request's query (werkzeug's URL lacks it)."""
+    path = "/" + urlsplit(new_url).path.lstrip("/")
+    query = uri.partition(b"?")[2].decode("ascii", "replace")
+    return path + (f"?{query}" if query else "")
+
+
 class ErrorPages:
     """How every failure is answered (JSON for scripts and the page's fetch(), HTML for people).
 
@@ -55,9 +63,7 @@ class ErrorPages:
 
         The target is a path on this site, whatever the Host header said (never ``//host``: no open redirect).
         """
-        path = "/" + urlsplit(failure.value.new_url).path.lstrip("/")
-        query = request.uri.partition(b"?")[2].decode("ascii", "replace")  # werkzeug's URL lacks it
-        location = path + (f"?{query}" if query else "")
+        location = canonical_location(failure.value.new_url, request.uri)
         request.setHeader(b"location", location.encode("utf-8"))
         return self._error(request, 308, "Moved", f"This page is at {location}.")
 

@@ -62,31 +62,33 @@ def read_now(transport) -> None:
     """Read what a just-accepted connection has already sent, now, instead of at the reactor's next poll.
 
     A client sends its request with the handshake's last packet, so it is usually there when the connection
-    is accepted. ``doRead`` is what the reactor would call: nothing there yet leaves it to the reactor; the
-    end of the connection (its answer) is seen again by the reactor's next poll, which closes it as always.
+    is accepted. Nothing there yet leaves it to the reactor; the end of the connection (its answer) is seen
+    again by the reactor's next poll, which closes it as always.
     """
-    if not isinstance(transport, tcp.Connection) or not transport.connected or transport.disconnecting:
-        return
-    try:
-        transport.doRead()
-    except Exception:
-        log.exception("serving a request at once failed; closing its connection")
-        transport.abortConnection()
+    _step_now(transport, "doRead", "serving a request")
 
 
 def send_now(transport) -> None:
-    """Send a finished answer now instead of at the reactor's next poll (what ``doWrite`` does then).
+    """Send a finished answer now instead of at the reactor's next poll.
 
-    Only on a connection that stays open: one that is closing is left to the reactor, which closes it once
-    the answer is out. A full socket keeps the rest buffered, sent by the reactor as before.
+    A full socket keeps the rest buffered, sent by the reactor as before.
+    """
+    _step_now(transport, "doWrite", "sending an answer")
+
+
+def _step_now(transport, step: str, what: str) -> None:
+    """Take the reactor's own ``step`` (``doRead``, ``doWrite``) on ``transport`` now.
+
+    Only on a plain TCP connection that stays open: one that is closing is left to the reactor, which closes it
+    once its answer is out. An exception closes that connection, never the listening port the step ran under.
     """
     if (not isinstance(transport, tcp.Connection) or not transport.connected or transport.disconnecting
             or getattr(transport, "_writeDisconnecting", False)):
         return
     try:
-        transport.doWrite()
+        getattr(transport, step)()
     except Exception:
-        log.exception("sending an answer at once failed; closing its connection")
+        log.exception("%s at once failed; closing its connection", what)
         transport.abortConnection()
 
 
