@@ -1,11 +1,13 @@
-"""A request is served in the reactor turn it is seen in (issue 19).
+"""A request is served in the reactor turn it is seen in (issue 19), its answer sent with that turn's others (issue 15).
 
 The reactor reads a new connection's request one turn after accepting it and sends a finished answer one turn
 after it was written; during a storm each of those turns first runs every build, push and database answer that is
 due, so one page read waited three busy turns (p100 50–69 ms in ``make bench-storm``). Here the reactor's own
 steps are taken by hand on a real socket: the listening port's ``doRead`` (what the reactor calls when a connection
-waits to be accepted) and the connection's ``doRead`` (when bytes wait): the answer must already be in the
-client's socket after that one step, with nothing else of the reactor run.
+waits to be accepted) and the connection's ``doRead`` (when bytes wait), then what the reactor runs first once a
+turn's reads are done (its ``threadCallQueue``, before any timed call): the answer must be in the client's socket
+after those, with nothing else of the reactor run. Sent one by one inside the reads, answers cost a fifth of the
+widget reads a second under load (``make bench-http``); ``Outbox``'s table of cases is below.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import time
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task, tcp
+from twisted.web import server
 from twisted.web.resource import Resource
 
 from hubs.web import server as hubs_server
-from hubs.web.server import make_site
+from hubs.web.server import Outbox, make_site
 
 pytestmark = pytest.mark.unit
 
@@ -33,11 +36,97 @@ class Page(Resource):
         return b"the page"
 
 
+class Later(Resource):
+    """A page answered when the test says (``answer``): outside any read of the reactor."""
+
+    isLeaf = True
+
+    def __init__(self):
+        super().__init__()
+        self.waiting = []
+
+    def render_GET(self, request):
+        self.waiting.append(request)
+        return server.NOT_DONE_YET
+
+    def answer(self):
+        request = self.waiting.pop()
+        request.setHeader(b"content-length", b"8")
+        request.write(b"the page")
+        request.finish()
+
+
+class Pages(Resource):
+    def __init__(self, later):
+        super().__init__()
+        self.putChild(b"page", Page())
+        self.putChild(b"later", later)
+
+
 @pytest.fixture
-def port():
-    listening = reactor.listenTCP(0, make_site(Page()), interface="127.0.0.1")
+def later():
+    return Later()
+
+
+@pytest.fixture
+def site(later):
+    return make_site(Pages(later))
+
+
+@pytest.fixture
+def port(site):
+    listening = reactor.listenTCP(0, site, interface="127.0.0.1")
     yield listening
     pytest_twisted.blockon(defer.maybeDeferred(listening.stopListening))
+
+
+class QueueOnly:
+    """A reactor's ``callFromThread`` that only queues (``run`` is the reactor's next ``runUntilCurrent``)."""
+
+    def __init__(self):
+        self.queued = []
+
+    def callFromThread(self, f, *args, **kwargs):
+        self.queued.append((f, args, kwargs))
+
+    def run(self):
+        queued, self.queued = self.queued, []
+        for f, args, kwargs in queued:
+            f(*args, **kwargs)
+
+
+# (finished while reading?, ...) for each answer, in order -> what was sent before the end of the turn's reads,
+# what after, and how many sends were queued for the turn
+OUTBOX_CASES = [
+    ((False,), ["a"], [], 0),  # outside any read (a timed call, a database answer): at once
+    ((True,), [], ["a"], 1),  # inside a read: with the turn's other answers
+    ((True, True, True), [], ["a", "b", "c"], 1),  # a turn's answers: one send for all, in order
+    ((True, False, True), ["b"], ["a", "c"], 1),  # one finished outside the reads does not wait for them
+]
+
+
+@pytest.mark.parametrize(("reading", "before", "after", "queued"), OUTBOX_CASES)
+def test_outbox_sends_a_turns_answers_together_and_any_other_at_once(monkeypatch, reading, before, after, queued):
+    sent = []
+    monkeypatch.setattr(hubs_server, "send_now", sent.append)
+    reactor_ = QueueOnly()
+    outbox = Outbox(reactor_)
+    for name, inside in zip("abc", reading, strict=False):
+        outbox.reading += inside
+        outbox.finished(name)
+        outbox.reading -= inside
+    assert sent == before and len(reactor_.queued) == queued
+    reactor_.run()
+    assert sent == before + after
+    outbox.reading += 1
+    outbox.finished("d")  # the next turn's reads queue their own send
+    assert len(reactor_.queued) == 1 and sent == before + after
+
+
+def end_of_reads(site) -> None:
+    """What the reactor runs first after a turn's reads: the outbox's send, queued with ``callFromThread``."""
+    assert any(f == site.outbox.flush for f, _, _ in reactor.threadCallQueue), "no send queued for this turn"
+    site.outbox.flush()
 
 
 def connect(port, first: bytes = b"") -> socket.socket:
@@ -70,24 +159,60 @@ def server_side(client: socket.socket):
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_request_already_sent_is_answered_in_the_turn_that_accepts_it(port):
+async def test_a_request_already_sent_is_answered_in_the_turn_that_accepts_it(port, site):
     client = connect(port, GET)
     try:
         port.doRead()  # accept: nothing else of the reactor runs
+        end_of_reads(site)
         assert_page(received(client))
     finally:
         client.close()
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_next_request_of_a_kept_alive_connection_is_answered_in_the_turn_that_reads_it(port):
+async def test_the_next_request_of_a_kept_alive_connection_is_answered_in_the_turn_that_reads_it(port, site):
     client = connect(port, GET)
     try:
         port.doRead()
+        end_of_reads(site)
         assert_page(received(client))
         client.sendall(GET)
         time.sleep(0.02)
-        server_side(client).doRead()  # the connection's one step: its answer goes out in it
+        server_side(client).doRead()  # the connection's one step
+        assert received(client) == b""  # not in the middle of the turn's reads...
+        end_of_reads(site)
+        assert_page(received(client))  # ...but once they are done, before anything timed
+    finally:
+        client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_answers_read_in_one_turn_go_out_together_after_it(port, site):
+    clients = [connect(port) for _ in range(3)]
+    try:
+        await read_until_accepted(port, site, len(clients))
+        for client in clients:
+            client.sendall(GET)
+        time.sleep(0.02)
+        for client in clients:
+            server_side(client).doRead()  # one turn's reads, one connection after another
+        assert [received(client) for client in clients] == [b"", b"", b""]
+        assert sum(f == site.outbox.flush for f, _, _ in reactor.threadCallQueue) == 1  # one send for the turn
+        end_of_reads(site)
+        for client in clients:
+            assert_page(received(client))
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_answer_finished_outside_the_reads_is_sent_at_once(port, site, later):
+    client = connect(port, GET.replace(b"/page", b"/later"))
+    try:
+        port.doRead()
+        assert later.waiting and received(client) == b""
+        later.answer()  # e.g. a database answer's continuation, in a timed call: nothing to wait for
         assert_page(received(client))
     finally:
         client.close()
@@ -135,6 +260,18 @@ async def test_a_request_failing_while_read_at_once_closes_its_connection_not_th
         assert (await read_until(again, b"the page")).startswith(b"HTTP/1.1 200 ")  # the port still serves
     finally:
         again.close()
+
+
+async def read_until_accepted(port, site, count: int) -> None:
+    """Let the reactor accept ``count`` connections that sent nothing yet."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        servers = [s for s in reactor.getReaders() if isinstance(s, tcp.Server)
+                   and s.getHost().port == port.getHost().port]
+        if len(servers) >= count:
+            return
+        await task.deferLater(reactor, 0.01, lambda: None)
+    raise AssertionError(f"{count} connections were not accepted")
 
 
 async def read_until(client: socket.socket, end: bytes | None, timeout: float = 5.0) -> bytes:
