@@ -81,51 +81,63 @@ def port(site):
 
 
 class QueueOnly:
-    """A reactor's ``callFromThread`` that only queues (``run`` is the reactor's next ``runUntilCurrent``)."""
+    """A reactor's ``callFromThread`` that only queues (``run`` is the start of its next ``runUntilCurrent``)."""
 
     def __init__(self):
-        self.queued = []
+        self.threadCallQueue = []
 
     def callFromThread(self, f, *args, **kwargs):
-        self.queued.append((f, args, kwargs))
+        self.threadCallQueue.append((f, args, kwargs))
 
     def run(self):
-        queued, self.queued = self.queued, []
+        queued, self.threadCallQueue = self.threadCallQueue, []
         for f, args, kwargs in queued:
             f(*args, **kwargs)
 
 
-# (finished while reading?, ...) for each answer, in order -> what was sent before the end of the turn's reads,
-# what after, and how many sends were queued for the turn
+def a_cache_threads_answer():
+    """Stands for what a worker thread queued for the reactor (a memcached answer and the build behind it)."""
+
+
+# Each answer: "read" (finished inside a channel's read), "read, busy" (the same, with a worker thread's call
+# already queued for the reactor), "timed" (finished outside the reads) -> what was sent before the end of the
+# turn's reads, what after, and how many sends were queued for the turn
 OUTBOX_CASES = [
-    ((False,), ["a"], [], 0),  # outside any read (a timed call, a database answer): at once
-    ((True,), [], ["a"], 1),  # inside a read: with the turn's other answers
-    ((True, True, True), [], ["a", "b", "c"], 1),  # a turn's answers: one send for all, in order
-    ((True, False, True), ["b"], ["a", "c"], 1),  # one finished outside the reads does not wait for them
+    (["timed"], ["a"], [], 0),  # outside any read (a timed call, a database answer): at once
+    (["read"], [], ["a"], 1),  # inside a read: with the turn's other answers
+    (["read", "read", "read"], [], ["a", "b", "c"], 1),  # a turn's answers: one send for all, in order
+    (["read", "timed", "read"], ["b"], ["a", "c"], 1),  # one finished outside the reads does not wait for them
+    (["read, busy", "read, busy"], ["a", "b"], [], 0),  # the send would wait behind the threads' calls: at once
+    (["read", "read, busy"], [], ["a", "b"], 1),  # already queued first: the next ones join it
 ]
 
 
-@pytest.mark.parametrize(("reading", "before", "after", "queued"), OUTBOX_CASES)
-def test_outbox_sends_a_turns_answers_together_and_any_other_at_once(monkeypatch, reading, before, after, queued):
+@pytest.mark.parametrize(("answers", "before", "after", "queued"), OUTBOX_CASES)
+def test_outbox_sends_a_turns_answers_together_and_any_other_at_once(monkeypatch, answers, before, after, queued):
     sent = []
     monkeypatch.setattr(hubs_server, "send_now", sent.append)
     reactor_ = QueueOnly()
     outbox = Outbox(reactor_)
-    for name, inside in zip("abc", reading, strict=False):
-        outbox.reading += inside
+    for name, how in zip("abc", answers, strict=False):
+        if how == "read, busy":
+            reactor_.callFromThread(a_cache_threads_answer)
+        outbox.reading += how != "timed"
         outbox.finished(name)
-        outbox.reading -= inside
-    assert sent == before and len(reactor_.queued) == queued
+        outbox.reading -= how != "timed"
+    assert sent == before
+    assert sum(f == outbox.flush for f, _, _ in reactor_.threadCallQueue) == queued
     reactor_.run()
     assert sent == before + after
     outbox.reading += 1
     outbox.finished("d")  # the next turn's reads queue their own send
-    assert len(reactor_.queued) == 1 and sent == before + after
+    assert len(reactor_.threadCallQueue) == 1 and sent == before + after
 
 
 def end_of_reads(site) -> None:
     """What the reactor runs first after a turn's reads: the outbox's send, queued with ``callFromThread``."""
-    assert any(f == site.outbox.flush for f, _, _ in reactor.threadCallQueue), "no send queued for this turn"
+    queued = [call for call in reactor.threadCallQueue if call[0] == site.outbox.flush]
+    assert len(queued) == 1, "no send queued for this turn"
+    reactor.threadCallQueue.remove(queued[0])  # run here, as the reactor would
     site.outbox.flush()
 
 

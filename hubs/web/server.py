@@ -89,8 +89,10 @@ class Outbox:
     second); left to the reactor, it would wait for everything timed that this turn runs (a storm's builds,
     PostgreSQL's answers: up to 15 ms) and a poll. So the answers read in a turn are sent together by a call
     queued with ``callFromThread``, which the reactor runs first of all in ``runUntilCurrent``: right after this
-    turn's reads, before its timed calls. An answer finished anywhere else (a timed call, a database answer) is
-    not one of a batch: it is sent at once.
+    turn's reads, before its timed calls. It would run after the calls already in that queue (the cache threads'
+    answers, whose builds render and push): when there are some, a turn's answers are sent at once as before
+    (a storm's reads p99 14–15 → 12–14 ms). An answer finished anywhere else (a timed call, a database answer)
+    is not one of a batch: it is sent at once.
     """
 
     def __init__(self, reactor):
@@ -102,9 +104,12 @@ class Outbox:
         """A request on ``transport`` was answered in full (its bytes are in the transport's buffer)."""
         if not self.reading:
             send_now(transport)
-            return
-        self._pending.append(transport)
-        if len(self._pending) == 1:
+        elif self._pending:
+            self._pending.append(transport)
+        elif getattr(self.reactor, "threadCallQueue", None):
+            send_now(transport)  # queued now, the send would wait behind the calls already queued
+        else:
+            self._pending.append(transport)
             self.reactor.callFromThread(self.flush)
 
     def flush(self) -> None:
