@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import machine  # noqa: F401  (puts the tree on the path: ``tests`` is not installed)
 from twisted.internet import defer, task, threads
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
