@@ -171,6 +171,10 @@ class HubProcess:
         try:
             wait_for(lambda: self.proc.poll() is not None or healthy(), timeout, "fedmsg-hub healthy", interval=0.1)
         except TimeoutError:
+            # Never healthy (e.g. its consumer failed to load: moksha runs on without it): nobody will stop it.
+            self.proc.kill()
+            self.proc.wait()
+            self._log.close()
             raise RuntimeError(f"fedmsg-hub did not become healthy in {timeout}s:\n{self.log()}") from None
         if self.proc.poll() is not None:
             raise RuntimeError(f"fedmsg-hub exited with {self.proc.returncode}:\n{self.log()}")
