@@ -22,7 +22,7 @@ from twisted.web import server
 from twisted.web.resource import Resource
 
 from hubs.web import server as hubs_server
-from hubs.web.server import Outbox, make_site
+from hubs.web.server import Outbox, make_site, when_to_send
 
 pytestmark = pytest.mark.unit
 
@@ -78,6 +78,22 @@ def port(site):
     listening = reactor.listenTCP(0, site, interface="127.0.0.1")
     yield listening
     pytest_twisted.blockon(defer.maybeDeferred(listening.stopListening))
+
+
+# (finished inside a read, this turn's send already queued, the reactor's queue holds other calls) -> when
+WHEN_TO_SEND = [
+    ((False, False, False), "now"),  # a timed call, a database answer's continuation
+    ((False, True, True), "now"),  # ... whatever the turn's reads queued
+    ((True, False, False), "new batch"),  # the turn's first answer: one send queued for all
+    ((True, True, False), "with the batch"),
+    ((True, True, True), "with the batch"),  # the batch is queued already: waiting behind it costs nothing more
+    ((True, False, True), "now"),  # queued now, it would wait behind the cache threads' answers
+]
+
+
+@pytest.mark.parametrize(("case", "when"), WHEN_TO_SEND)
+def test_when_an_answer_is_sent(case, when):
+    assert when_to_send(*case) == when
 
 
 class QueueOnly:

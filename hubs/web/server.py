@@ -80,6 +80,19 @@ def send_now(transport) -> None:
     _step_now(transport, "doWrite", "sending an answer")
 
 
+def when_to_send(reading: bool, batch_queued: bool, queue_busy: bool) -> str:
+    """When a finished answer is sent (pure): "now", "with the batch" already queued for this turn, or "new batch".
+
+    ``reading``: it was finished inside a channel's handling of read bytes; ``batch_queued``: this turn's send is
+    already queued; ``queue_busy``: the reactor's call queue holds other calls (a new send would wait behind them).
+    """
+    if not reading:
+        return "now"  # a timed call, a database answer: not one of a turn's reads
+    if batch_queued:
+        return "with the batch"
+    return "now" if queue_busy else "new batch"
+
+
 class Outbox:
     """Finished answers' sends: together once this turn's reads are done, or at once.
 
@@ -102,14 +115,13 @@ class Outbox:
 
     def finished(self, transport) -> None:
         """A request on ``transport`` was answered in full (its bytes are in the transport's buffer)."""
-        if not self.reading:
+        when = when_to_send(self.reading > 0, bool(self._pending),
+                            bool(getattr(self.reactor, "threadCallQueue", None)))
+        if when == "now":
             send_now(transport)
-        elif self._pending:
-            self._pending.append(transport)
-        elif getattr(self.reactor, "threadCallQueue", None):
-            send_now(transport)  # queued now, the send would wait behind the calls already queued
-        else:
-            self._pending.append(transport)
+            return
+        self._pending.append(transport)
+        if when == "new batch":
             self.reactor.callFromThread(self.flush)
 
     def flush(self) -> None:
